@@ -1,0 +1,19 @@
+from django.contrib.auth.models import AbstractUser
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+
+class User(AbstractUser):
+    """One account both sells and buys; staff are users in the Finance/Risk/Support groups."""
+
+    display_name = models.CharField(_("display name"), max_length=60, blank=True)
+    phone = models.CharField(_("phone"), max_length=20, blank=True)
+    preferred_language = models.CharField(_("preferred language"), max_length=10, blank=True)
+
+    class Meta:
+        verbose_name = _("user")
+        verbose_name_plural = _("users")
+
+    @property
+    def public_name(self) -> str:
+        return self.display_name or self.username

@@ -1,0 +1,1 @@
+"""The shop listens to the payment platform's announcements (payments never imports us)."""

@@ -1,0 +1,9 @@
+from django.urls import path
+
+from marketplace import views
+
+app_name = "marketplace"
+
+urlpatterns = [
+    path("", views.catalogue, name="catalogue"),
+]

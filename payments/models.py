@@ -1,0 +1,392 @@
+"""Payment platform records: channel accounts, payments, attempts, refunds, raw
+notifications, error-code mapping, channel health and the double-entry journal."""
+
+import secrets
+import uuid
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+from payments import states
+from payments.credentials import decrypt_credentials, encrypt_credentials
+from payments.states import AttemptStatus, PaymentStatus, RefundStatus
+
+MONEY = {"max_digits": 14, "decimal_places": 2}
+ZERO = Decimal("0.00")
+
+
+class Method(models.TextChoices):
+    """What the buyer picks on checkout; one channel account may serve several."""
+
+    ALIPAY = "alipay", _("Alipay")
+    WECHATPAY = "wechatpay", _("WeChat Pay")
+    UNIONPAY = "unionpay", _("UnionPay QuickPass")
+    ECNY = "ecny", _("e-CNY wallet")
+    CARD = "card", _("Bank or credit card")
+    CARD_INSTALMENTS = "card_instalments", _("Card instalments")
+    PAYPAL = "paypal", _("PayPal")
+    BALANCE = "balance", _("Account balance")
+
+
+class SettlementCycle(models.IntegerChoices):
+    T0 = 0, "T+0"
+    T1 = 1, "T+1"
+    T2 = 2, "T+2"
+    T3 = 3, "T+3"
+    T7 = 7, "T+7"
+
+
+def new_out_trade_no() -> str:
+    """Our id for an attempt at a channel: 8–32 alphanumerics fits every channel (UnionPay's
+    orderId forbids '-' and '_')."""
+    return timezone.now().strftime("%Y%m%d") + secrets.token_hex(8).upper()
+
+
+def new_refund_no() -> str:
+    return "RF" + timezone.now().strftime("%Y%m%d") + secrets.token_hex(7).upper()
+
+
+class ChannelAccount(models.Model):
+    """One configured provider account (e.g. Alipay direct merchant #1)."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True, help_text=_("Used in the notify URL."))
+    name = models.CharField(_("name"), max_length=80)
+    backend = models.CharField(_("backend"), max_length=20, help_text=_("Channel protocol, e.g. alipay."))
+    methods = models.JSONField(_("methods served"), default=list)
+    enabled = models.BooleanField(_("enabled"), default=True)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    fee_percent = models.DecimalField(_("fee %"), max_digits=6, decimal_places=3, default=Decimal("0.600"))
+    fee_fixed = models.DecimalField(_("fixed fee"), **MONEY, default=ZERO)
+    min_amount = models.DecimalField(_("minimum per payment"), **MONEY, default=Decimal("0.01"))
+    max_amount = models.DecimalField(_("maximum per payment"), **MONEY, default=Decimal("50000.00"))
+    daily_cap = models.DecimalField(_("daily cap"), **MONEY, null=True, blank=True)
+    settlement_days = models.PositiveSmallIntegerField(
+        _("settlement cycle"), choices=SettlementCycle.choices, default=SettlementCycle.T1
+    )
+    merchant_id = models.CharField(_("merchant / partner id"), max_length=64, blank=True)
+    app_id = models.CharField(_("app id"), max_length=64, blank=True)
+    base_url = models.URLField(_("base URL"), max_length=300, help_text=_("Provider or sandbox endpoint."))
+    weight = models.DecimalField(
+        _("routing weight"), max_digits=5, decimal_places=2, default=Decimal("1.00"),
+        validators=[MinValueValidator(Decimal("0"))],
+    )
+    credentials_encrypted = models.BinaryField(_("credentials (encrypted)"), default=b"", editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["code"]
+        verbose_name = _("channel account")
+        verbose_name_plural = _("channel accounts")
+        constraints = [
+            models.CheckConstraint(condition=Q(max_amount__gte=models.F("min_amount")), name="account_min_le_max"),
+            models.CheckConstraint(condition=Q(fee_percent__gte=0) & Q(fee_fixed__gte=0), name="account_fee_non_negative"),
+        ]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+    @property
+    def credentials(self) -> dict:
+        return decrypt_credentials(bytes(self.credentials_encrypted or b""))
+
+    @credentials.setter
+    def credentials(self, value: dict) -> None:
+        self.credentials_encrypted = encrypt_credentials(value)
+
+    def fee_for(self, amount: Decimal) -> Decimal:
+        return (amount * self.fee_percent / Decimal(100) + self.fee_fixed).quantize(Decimal("0.01"))
+
+    def notify_url(self) -> str:
+        return f"{settings.SITE_URL}/payments/notify/{self.code}/"
+
+
+class Payment(models.Model):
+    """One payment of something the shop sells (an order) or of a wallet top-up."""
+
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    reference = models.CharField(_("reference"), max_length=64, db_index=True, help_text=_("What is paid, e.g. order:XYZ."))
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
+    method = models.CharField(_("method"), max_length=20, choices=Method.choices)
+    amount = models.DecimalField(_("amount"), **MONEY)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    subject = models.CharField(_("subject"), max_length=128, blank=True)
+    status = models.CharField(_("status"), max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.CREATED, db_index=True)
+    refunded_amount = models.DecimalField(_("refunded"), **MONEY, default=ZERO)
+    failure_code = models.CharField(max_length=64, blank=True)
+    failure_reason = models.CharField(max_length=255, blank=True)
+    failure_guidance = models.CharField(max_length=255, blank=True)
+    risk = models.JSONField(_("risk assessment"), default=dict, blank=True)
+    client = models.JSONField(_("client"), default=dict, blank=True, help_text=_("IP, device, user agent, region."))
+    instalments = models.PositiveSmallIntegerField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("payment")
+        verbose_name_plural = _("payments")
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
+            models.CheckConstraint(condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("amount")), name="payment_refunded_le_amount"),
+        ]
+
+    def __str__(self):
+        return f"{self.reference} {self.amount} {self.currency} [{self.status}]"
+
+    def transition(self, target: str) -> None:
+        states.check("payment", states.PAYMENT_TRANSITIONS, self.status, target)
+        self.status = target
+
+    @property
+    def is_paid(self) -> bool:
+        return self.status in states.PAYMENT_PAID
+
+    @property
+    def refundable_amount(self) -> Decimal:
+        return self.amount - self.refunded_amount
+
+
+class Attempt(models.Model):
+    """One try of a payment on one channel account."""
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="attempts")
+    account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="attempts")
+    method = models.CharField(max_length=20, choices=Method.choices)
+    out_trade_no = models.CharField(_("our trade no"), max_length=32, unique=True, default=new_out_trade_no)
+    channel_trade_no = models.CharField(_("channel trade no"), max_length=64, blank=True, db_index=True)
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="CNY")
+    fee = models.DecimalField(_("expected fee"), **MONEY, default=ZERO)
+    status = models.CharField(max_length=20, choices=AttemptStatus.choices, default=AttemptStatus.CREATED, db_index=True)
+    action = models.JSONField(default=dict, blank=True)
+    error_code = models.CharField(max_length=64, blank=True)
+    error_message = models.CharField(max_length=255, blank=True)
+    routing = models.JSONField(_("routing decision"), default=dict, blank=True)
+    instalments = models.PositiveSmallIntegerField(null=True, blank=True)
+    query_count = models.PositiveSmallIntegerField(default=0)
+    next_query_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    succeeded_at = models.DateTimeField(null=True, blank=True)
+    flagged = models.CharField(_("flag"), max_length=255, blank=True, help_text=_("Why staff should look."))
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="attempt_amount_positive")]
+
+    def __str__(self):
+        return f"{self.out_trade_no} @{self.account.code} [{self.status}]"
+
+    def transition(self, target: str) -> None:
+        states.check("attempt", states.ATTEMPT_TRANSITIONS, self.status, target)
+        self.status = target
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in states.ATTEMPT_OPEN
+
+
+class Refund(models.Model):
+    """Money going back to the buyer, full or partial; idempotent by refund_no."""
+
+    class Origin(models.TextChoices):
+        SHOP = "shop", _("shop (dispute, late payment)")
+        STAFF = "staff", _("staff")
+        DOUBLE_CHARGE = "double_charge", _("duplicate success")
+
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
+    attempt = models.ForeignKey(Attempt, on_delete=models.PROTECT, related_name="refunds")
+    refund_no = models.CharField(max_length=32, unique=True, default=new_refund_no)
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="CNY")
+    status = models.CharField(max_length=20, choices=RefundStatus.choices, default=RefundStatus.PENDING, db_index=True)
+    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.STAFF)
+    reason = models.CharField(max_length=255, blank=True)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    channel_refund_no = models.CharField(max_length=64, blank=True)
+    error = models.CharField(max_length=255, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    settled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+
+    def __str__(self):
+        return f"{self.refund_no} {self.amount} [{self.status}]"
+
+    def transition(self, target: str) -> None:
+        states.check("refund", states.REFUND_TRANSITIONS, self.status, target)
+        self.status = target
+
+
+class Notification(models.Model):
+    """Every inbound channel request, stored raw before anything else looks at it."""
+
+    class Outcome(models.TextChoices):
+        RECEIVED = "received", _("received")
+        APPLIED = "applied", _("applied")
+        DUPLICATE = "duplicate", _("duplicate (no change)")
+        REJECTED = "rejected", _("rejected")
+        ERROR = "error", _("error")
+
+    account = models.ForeignKey(ChannelAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications")
+    channel_code = models.CharField(max_length=40, db_index=True)
+    method = models.CharField(max_length=8, default="POST")
+    headers = models.JSONField(default=dict)
+    body = models.BinaryField()
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED, db_index=True)
+    detail = models.TextField(blank=True)
+    attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
+    refund = models.ForeignKey(Refund, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
+    flagged = models.BooleanField(default=False, db_index=True, help_text=_("Forged or mismatched: staff should look."))
+
+    class Meta:
+        ordering = ["-received_at"]
+
+    def __str__(self):
+        return f"{self.channel_code} {self.received_at:%Y-%m-%d %H:%M:%S} [{self.outcome}]"
+
+
+class ErrorCode(models.Model):
+    """A channel's error code as data: what to do next and what to tell the buyer."""
+
+    class Action(models.TextChoices):
+        FAILOVER = "failover", _("try the next channel")
+        FINAL = "final", _("stop; show the reason")
+        STEP_UP = "step_up", _("ask the buyer to verify")
+        QUERY = "query", _("outcome unknown; query first")
+
+    backend = models.CharField(max_length=20)
+    code = models.CharField(max_length=64)
+    action = models.CharField(max_length=20, choices=Action.choices, default=Action.FAILOVER)
+    counts_against_channel = models.BooleanField(default=True, help_text=_("False when it is the buyer's side (e.g. empty balance)."))
+    reason_zh = models.CharField(max_length=200)
+    reason_en = models.CharField(max_length=200)
+    guidance_zh = models.CharField(max_length=255, blank=True)
+    guidance_en = models.CharField(max_length=255, blank=True)
+
+    class Meta:
+        ordering = ["backend", "code"]
+        constraints = [models.UniqueConstraint(fields=["backend", "code"], name="errorcode_unique_per_backend")]
+
+    def __str__(self):
+        return f"{self.backend}:{self.code}"
+
+
+class ChannelHealth(models.Model):
+    """Live health of one account, fed by real outcomes; holds the circuit breaker."""
+
+    class Breaker(models.TextChoices):
+        CLOSED = "closed", _("closed")
+        OPEN = "open", _("open")
+        HALF_OPEN = "half_open", _("half-open (probing)")
+
+    account = models.OneToOneField(ChannelAccount, on_delete=models.CASCADE, related_name="health")
+    breaker = models.CharField(max_length=10, choices=Breaker.choices, default=Breaker.CLOSED)
+    opened_at = models.DateTimeField(null=True, blank=True)
+    state = models.JSONField(default=dict, help_text=_("Counters and smoothed estimates used by routing."))
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self):
+        return f"{self.account.code}: {self.breaker}"
+
+
+class BreakerEvent(models.Model):
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="breaker_events")
+    from_state = models.CharField(max_length=10)
+    to_state = models.CharField(max_length=10)
+    reason = models.CharField(max_length=255)
+    at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-at"]
+
+
+class LedgerAccount(models.Model):
+    class Kind(models.TextChoices):
+        ASSET = "asset", _("asset")
+        LIABILITY = "liability", _("liability")
+        INCOME = "income", _("income")
+        EXPENSE = "expense", _("expense")
+
+    code = models.CharField(max_length=80, unique=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    currency = models.CharField(max_length=3, default="CNY")
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts")
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self):
+        return self.code
+
+
+class JournalEntry(models.Model):
+    """A balanced, immutable set of lines; corrections are new entries."""
+
+    key = models.CharField(max_length=120, unique=True, help_text=_("Idempotency key: posting twice is a no-op."))
+    kind = models.CharField(max_length=40, db_index=True)
+    memo = models.CharField(max_length=255, blank=True)
+    reference = models.CharField(max_length=64, blank=True, db_index=True)
+    posted_at = models.DateTimeField(default=timezone.now, db_index=True)
+
+    class Meta:
+        ordering = ["-posted_at", "-id"]
+        verbose_name_plural = _("journal entries")
+
+    def __str__(self):
+        return f"{self.kind} {self.key}"
+
+    def save(self, *args, **kwargs):
+        if self.pk and not kwargs.pop("_allow_update", False):
+            raise ValidationError("Journal entries are immutable; post a correcting entry.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise ValidationError("Journal entries are immutable; post a correcting entry.")
+
+
+class JournalLine(models.Model):
+    """Debit positive, credit negative; the lines of an entry sum to zero."""
+
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="lines")
+    amount = models.DecimalField(**MONEY)
+    currency = models.CharField(max_length=3, default="CNY")
+
+    class Meta:
+        constraints = [models.CheckConstraint(condition=~Q(amount=0), name="journalline_nonzero")]
+
+    def save(self, *args, **kwargs):
+        if self.pk:
+            raise ValidationError("Journal lines are immutable.")
+        super().save(*args, **kwargs)
+
+
+class IdempotencyRecord(models.Model):
+    """The first answer to a state-changing API call, replayed for repeats of its key."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    key = models.CharField(max_length=128)
+    method = models.CharField(max_length=8)
+    path = models.CharField(max_length=255)
+    request_hash = models.CharField(max_length=64)
+    status_code = models.PositiveSmallIntegerField(null=True)
+    response_body = models.JSONField(null=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_per_user")]

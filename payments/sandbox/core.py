@@ -1,0 +1,189 @@
+"""What every simulated provider shares: a registry, fault switches, the cashier's
+approve/decline flow and notification delivery with the provider's retry schedule.
+
+A provider module subclasses :class:`SandboxProvider`, sets ``channel`` and implements the
+hooks; its own protocol endpoints live in its module (``urlpatterns``) and are mounted under
+``/sandbox/<channel>/``.
+"""
+
+from __future__ import annotations
+
+import abc
+import random
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import ClassVar
+
+from django.conf import settings
+from django.db import transaction
+from django.http import HttpResponse, JsonResponse
+from django.urls import reverse
+from django.utils import timezone
+
+from payments.sandbox.models import SandboxFault, SandboxMerchant, SandboxNotification, SandboxTrade
+
+_PROVIDERS: dict[str, type[SandboxProvider]] = {}
+
+
+@dataclass(frozen=True)
+class DeclineReason:
+    key: str
+    label: str
+    code: str  # the provider's own error code for this decline
+
+
+COMMON_DECLINES = ("insufficient_funds", "phone_mismatch", "risk", "timeout")
+
+
+class SandboxProvider(abc.ABC):
+    """Hooks a simulated provider implements; see payments/sandbox/alipay.py for an example."""
+
+    channel: ClassVar[str]
+    #: seconds between notification retries, as the real provider publishes them
+    retry_schedule: ClassVar[tuple[int, ...]] = (15, 15, 30, 180, 600, 1200, 1800)
+    #: the provider's codes for the cashier's decline choices
+    declines: ClassVar[tuple[DeclineReason, ...]] = ()
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if getattr(cls, "channel", None):
+            _PROVIDERS[cls.channel] = cls
+
+    # --- hooks --------------------------------------------------------------------------------
+    @abc.abstractmethod
+    def payment_notification(self, trade: SandboxTrade) -> tuple[Mapping[str, str], bytes] | None:
+        """Headers and body of the "paid" (or "declined", where the provider notifies that)
+        notification for ``trade``; None when the provider sends none for this state."""
+
+    def notification_accepted(self, status_code: int, body: bytes) -> bool:
+        """Whether the merchant's answer stops the retries (provider rule)."""
+        return status_code == 200
+
+    # --- shared -------------------------------------------------------------------------------
+    def merchant(self, merchant_id: str) -> SandboxMerchant | None:
+        return SandboxMerchant.objects.filter(channel=self.channel, merchant_id=merchant_id).first()
+
+    def cashier_url(self, trade: SandboxTrade) -> str:
+        return settings.SITE_URL + reverse("sandbox:cashier", args=[self.channel, trade.trade_no])
+
+    def decline_code(self, key: str) -> str:
+        for reason in self.declines:
+            if reason.key == key:
+                return reason.code
+        return self.declines[0].code if self.declines else key
+
+    def settle(self, trade: SandboxTrade, *, approve: bool, decline_key: str = "") -> None:
+        """The payer approved or declined on the cashier page."""
+        with transaction.atomic():
+            trade = SandboxTrade.objects.select_for_update().get(pk=trade.pk)
+            if trade.status != SandboxTrade.Status.WAITING:
+                return
+            if approve:
+                trade.status, trade.paid_at = SandboxTrade.Status.PAID, timezone.now()
+            else:
+                trade.status, trade.decline_code = SandboxTrade.Status.DECLINED, self.decline_code(decline_key)
+            trade.save()
+            if decline_key == "timeout":
+                return  # the payer walked away: no notification, the merchant must query
+            message = self.payment_notification(trade)
+            if message and trade.notify_url:
+                headers, body = message
+                enqueue_notification(self.channel, trade.notify_url, headers, body)
+
+
+def provider(channel: str) -> SandboxProvider:
+    _autodiscover()
+    try:
+        return _PROVIDERS[channel]()
+    except KeyError:
+        raise LookupError(f"no sandbox provider for {channel!r}") from None
+
+
+def providers() -> dict[str, type[SandboxProvider]]:
+    _autodiscover()
+    return dict(_PROVIDERS)
+
+
+def _autodiscover() -> None:
+    import importlib
+    import pkgutil
+
+    import payments.sandbox as package
+
+    for info in pkgutil.iter_modules(package.__path__):
+        if info.name not in {"apps", "core", "keys", "models", "tasks", "urls", "views", "admin", "migrations"}:
+            importlib.import_module(f"{package.__name__}.{info.name}")
+
+
+# ------------------------------------------------------------------------------------------------
+# Fault switches
+
+
+def fault_response(channel: str) -> HttpResponse | None:
+    """Apply the channel's fault switches to one API call: a 503 when down or on a simulated
+    system error, after an optional delay. None means "answer normally"."""
+    fault = SandboxFault.objects.filter(channel=channel).first()
+    if fault is None:
+        return None
+    if fault.slow_ms:
+        time.sleep(fault.slow_ms / 1000)
+    if fault.down:
+        return JsonResponse({"code": "SYSTEM_ERROR", "message": f"{channel} sandbox is down"}, status=503)
+    if fault.error_rate and random.random() < fault.error_rate:  # noqa: S311 - simulation
+        return JsonResponse({"code": "SYSTEM_ERROR", "message": "simulated system error"}, status=503)
+    return None
+
+
+def notifications_lost(channel: str) -> bool:
+    return SandboxFault.objects.filter(channel=channel, lose_notifications=True).exists()
+
+
+# ------------------------------------------------------------------------------------------------
+# Notifications
+
+
+def retry_scale() -> float:
+    """Real schedules run over hours; the sandbox compresses them (1.0 = real time)."""
+    return float(getattr(settings, "SANDBOX_NOTIFY_TIME_SCALE", 0.02))
+
+
+def enqueue_notification(channel: str, url: str, headers: Mapping[str, str], body: bytes) -> SandboxNotification | None:
+    if notifications_lost(channel):
+        return None
+    note = SandboxNotification.objects.create(channel=channel, url=url, headers=dict(headers), body=body)
+    from payments.sandbox.tasks import deliver_notification
+
+    transaction.on_commit(lambda: deliver_notification.delay(note.pk))
+    return note
+
+
+def deliver(note_id: int) -> bool:
+    """One delivery try; reschedules itself per the provider's schedule until accepted."""
+    from payments import http
+
+    note = SandboxNotification.objects.get(pk=note_id)
+    if note.delivered:
+        return True
+    impl = provider(note.channel)
+    note.attempts += 1
+    try:
+        response = http.client(note.url).post(note.url, content=bytes(note.body), headers=note.headers)
+        accepted = impl.notification_accepted(response.status_code, response.content)
+        note.last_status = f"HTTP {response.status_code}"
+    except Exception as exc:  # the merchant being unreachable is exactly what retries are for
+        accepted = False
+        note.last_status = f"{type(exc).__name__}"
+    note.delivered = accepted
+    schedule = impl.retry_schedule
+    retry = not accepted and note.attempts <= len(schedule)
+    if retry:
+        delay = schedule[note.attempts - 1] * retry_scale()
+        note.next_try_at = timezone.now() + timedelta(seconds=delay)
+    note.save()
+    if retry:
+        from payments.sandbox.tasks import deliver_notification
+
+        deliver_notification.apply_async((note.pk,), countdown=delay)
+    return accepted

@@ -53,6 +53,12 @@ class SandboxProvider(abc.ABC):
 
     # --- hooks --------------------------------------------------------------------------------
     @abc.abstractmethod
+    def provision(self, *, merchant_id: str, app_id: str = "") -> dict:
+        """Register a merchant at this simulated provider (its public keys, API keys, webhook
+        id…, stored in a SandboxMerchant) and return the credentials dict the merchant's
+        ChannelAccount must hold to talk to it. Idempotent per merchant_id."""
+
+    @abc.abstractmethod
     def payment_notification(self, trade: SandboxTrade) -> tuple[Mapping[str, str], bytes] | None:
         """Headers and body of the "paid" (or "declined", where the provider notifies that)
         notification for ``trade``; None when the provider sends none for this state."""

@@ -1,0 +1,14 @@
+"""What the payment platform announces. Receivers run inside the transaction that changed the
+payment, so the shop's reaction (delivery, refund request) commits or rolls back with it.
+
+Every signal is sent with ``sender=Payment`` (or ``Refund``) and keyword ``payment`` /
+``refund``.
+"""
+
+from django.dispatch import Signal
+
+payment_succeeded = Signal()  # payment: the money is ours; deliver or ask for a refund
+payment_failed = Signal()  # payment: final failure; the order stays payable
+payment_status_changed = Signal()  # payment: any other change the shop may show (challenge, review…)
+refund_succeeded = Signal()  # refund: money went back to the buyer
+refund_failed = Signal()  # refund: the channel refused; staff must act

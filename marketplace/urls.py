@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import include, path
 
 from marketplace import views
 
@@ -6,4 +6,5 @@ app_name = "marketplace"
 
 urlpatterns = [
     path("", views.catalogue, name="catalogue"),
+    path("", include("marketplace.checkout_urls")),
 ]

@@ -1,5 +1,0 @@
-from rest_framework.views import APIView
-
-
-class OrderPayView(APIView):
-    pass

@@ -260,6 +260,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "marketplace.tasks.integrity_check",
         "schedule": crontab(hour=3, minute=30),
     },
+    "chase-pending-refunds": {
+        "task": "payments.tasks.resend_pending_refunds",
+        "schedule": timedelta(minutes=5),
+    },
     "query-pending-attempts": {
         "task": "payments.tasks.query_pending_attempts",
         "schedule": timedelta(seconds=30),

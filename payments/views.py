@@ -1,7 +1,23 @@
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from payments import services
+
+_SKIPPED_HEADERS = {"cookie", "authorization"}
 
 
-@csrf_exempt
+def _client_ip(request) -> str | None:
+    return request.META.get("REMOTE_ADDR") or None
+
+
+@csrf_exempt  # channels sign their own messages; a CSRF token cannot apply
+@require_POST
 def notify(request, account_code):
-    return HttpResponse(status=404)
+    """Inbound channel notifications: stored raw, verified, applied once, answered in the
+    channel's own format."""
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _SKIPPED_HEADERS}
+    reply = services.notification_receive(
+        account_code=account_code, headers=headers, body=request.body, remote_addr=_client_ip(request),
+    )
+    return HttpResponse(reply.body, status=reply.status, content_type=reply.content_type)

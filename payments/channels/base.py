@@ -279,6 +279,9 @@ class ChannelBackend(abc.ABC):
     methods: ClassVar[tuple[str, ...]]
     display_name: ClassVar[str] = ""
     supports_close: ClassVar[bool] = True
+    #: True for the internal wallet: money comes from the buyer's wallet, not a channel
+    #: receivable, and the backend posts the capture entry itself (same journal key).
+    settles_from_wallet: ClassVar[bool] = False
     #: default error-code table: channel code → ErrorSpec
     error_codes: ClassVar[Mapping[str, ErrorSpec]] = {}
 

@@ -1,0 +1,159 @@
+"""One risk engine for every transaction (DESIGN.md §6).
+
+Callers describe the transaction with plain facts (:class:`TransactionFacts`); the engine
+derives features, applies the built-in signals and the staff-editable rules, decides, and
+stores the assessment. It imports no other app of the project.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from risk.models import Assessment, Decision, ListEntry, Rule
+
+# Score bands → decision. Rules may force a decision regardless of score.
+CHALLENGE_AT, REVIEW_AT, BLOCK_AT = 40, 70, 100
+_SEVERITY = {Decision.ALLOW: 0, Decision.CHALLENGE: 1, Decision.REVIEW: 2, Decision.BLOCK: 3}
+
+
+@dataclass(frozen=True)
+class TransactionFacts:
+    subject: str
+    user_ref: str
+    amount: Decimal
+    method: str = ""
+    ip: str = ""
+    device: str = ""
+    email: str = ""
+    account_age_days: int = 0
+    good_orders: int = 0
+    disputes: int = 0
+    average_amount: Decimal | None = None
+    user_payments_last_hour: int = 0
+    ip_payments_last_hour: int = 0
+    new_device: bool = False
+    new_ip: bool = False
+    brand_high_risk: bool = False
+    seller_linked: bool = False
+    seller_ref: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RiskResult:
+    score: int
+    decision: str
+    reasons: tuple[str, ...]
+    features: dict[str, Any]
+    assessment_id: int | None = None
+
+
+def features_of(facts: TransactionFacts) -> dict[str, Any]:
+    amount_ratio = (
+        float(facts.amount / facts.average_amount) if facts.average_amount else None
+    )
+    trusted = facts.good_orders >= 3 and facts.disputes == 0 and facts.account_age_days >= 30
+    return {
+        "amount": float(facts.amount),
+        "account_age_days": facts.account_age_days,
+        "good_orders": facts.good_orders,
+        "disputes": facts.disputes,
+        "amount_ratio": amount_ratio,
+        "user_velocity_1h": facts.user_payments_last_hour,
+        "ip_velocity_1h": facts.ip_payments_last_hour,
+        "new_device": facts.new_device,
+        "new_ip": facts.new_ip,
+        "brand_high_risk": facts.brand_high_risk,
+        "seller_linked": facts.seller_linked,
+        "trusted": trusted,
+        "method": facts.method,
+        **facts.extra,
+    }
+
+
+def _builtin(f: dict[str, Any]) -> list[tuple[int, str]]:
+    """Signals every marketplace of prepaid value needs; weights tuned to keep good buyers
+    frictionless (a trusted buyer's discount offsets one soft signal)."""
+    hits: list[tuple[int, str]] = []
+    if f["account_age_days"] < 1:
+        hits.append((15, "new_account"))
+    if f["new_device"]:
+        hits.append((15, "new_device"))
+    if f["new_ip"]:
+        hits.append((10, "new_ip"))
+    if f["amount_ratio"] is not None and f["amount_ratio"] >= 5:
+        hits.append((20, "unusual_amount"))
+    if f["good_orders"] == 0 and f["amount"] >= 2000:
+        hits.append((25, "large_first_purchase"))
+    if f["user_velocity_1h"] >= 10:
+        hits.append((40, "user_velocity"))
+    elif f["user_velocity_1h"] >= 5:
+        hits.append((20, "user_velocity"))
+    if f["ip_velocity_1h"] >= 20:
+        hits.append((40, "ip_velocity"))
+    if f["brand_high_risk"]:
+        hits.append((10, "high_risk_brand"))
+    if f["seller_linked"]:
+        hits.append((45, "buyer_seller_link"))
+    if f["disputes"] >= 3:
+        hits.append((30, "dispute_history"))
+    if f["trusted"]:
+        hits.append((-20, "trusted_buyer"))
+    return hits
+
+
+def _matches(rule: Rule, value: Any) -> bool:
+    if value is None:
+        return False
+    if rule.operator == "in":
+        return str(value) in {v.strip() for v in rule.value.split(",")}
+    if isinstance(value, bool):
+        target: Any = rule.value.strip().lower() in {"1", "true", "yes"}
+    else:
+        try:
+            target, value = float(rule.value), float(value)
+        except (TypeError, ValueError):
+            target, value = rule.value, str(value)
+    return {
+        "gt": lambda: value > target, "gte": lambda: value >= target, "lt": lambda: value < target,
+        "lte": lambda: value <= target, "eq": lambda: value == target,
+    }[rule.operator]()
+
+
+def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
+    f = features_of(facts)
+    hits = _builtin(f)
+    forced = Decision.ALLOW
+    for kind_field, value in (("user", facts.user_ref), ("ip", facts.ip), ("device", facts.device), ("email", facts.email)):
+        if not value:
+            continue
+        for entry in ListEntry.objects.filter(field=kind_field, value=value):
+            if entry.kind == ListEntry.Kind.BLOCK:
+                hits.append((100, f"blocklist_{kind_field}"))
+                forced = Decision.BLOCK
+            else:
+                hits.append((-50, f"allowlist_{kind_field}"))
+    for rule in Rule.objects.filter(enabled=True):
+        if _matches(rule, f.get(rule.feature)):
+            hits.append((rule.score, rule.reason_code))
+            if rule.action and _SEVERITY[rule.action] > _SEVERITY[forced]:
+                forced = rule.action
+    score = max(0, sum(s for s, _ in hits))
+    by_score = (
+        Decision.BLOCK if score >= BLOCK_AT else Decision.REVIEW if score >= REVIEW_AT
+        else Decision.CHALLENGE if score >= CHALLENGE_AT else Decision.ALLOW
+    )
+    decision = forced if _SEVERITY[forced] > _SEVERITY[by_score] else by_score
+    reasons = tuple(code for s, code in hits if s > 0)
+    assessment_id = None
+    if store:
+        assessment_id = Assessment.objects.create(
+            subject=facts.subject[:80], user_ref=facts.user_ref[:40], score=score, decision=decision,
+            reasons=list(reasons), features={k: v for k, v in f.items() if k != "extra"},
+        ).pk
+    return RiskResult(score=score, decision=str(decision), reasons=reasons, features=f, assessment_id=assessment_id)
+
+
+__all__ = ["TransactionFacts", "RiskResult", "assess", "features_of", "asdict"]

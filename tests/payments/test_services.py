@@ -1,0 +1,325 @@
+"""The payment platform's promises: route, fail over, apply each notice exactly once,
+refund within what was paid, and keep the journal balanced."""
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from payments import ledger, services, signals
+from payments.channels.base import ClientInfo
+from payments.models import Attempt, ChannelAccount, Notification, Payment, Refund
+from tests.accounts.factories import UserFactory
+from tests.payments.fakes import FakeBackend, notification
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def fake_channels():
+    FakeBackend.reset()
+    yield
+    FakeBackend.reset()
+
+
+def account(code, *, fee="0.60", weight="1.00", methods=("alipay",), **kw):
+    return ChannelAccount.objects.create(
+        code=code, name=code, backend="fake", methods=list(methods), fee_percent=Decimal(fee),
+        weight=Decimal(weight), base_url="https://fake.example/", merchant_id=kw.pop("merchant_id", "M1"), **kw,
+    )
+
+
+def start(buyer=None, amount="100.00", method="alipay", reference="order:T1", minutes=15):
+    return services.payment_start(
+        buyer=buyer or UserFactory(), reference=reference, amount=Decimal(amount), currency="CNY",
+        method=method, subject="Test", client=ClientInfo(ip="10.0.0.1", device="desktop"),
+        return_url="http://testserver/orders/T1/", expires_at=timezone.now() + timedelta(minutes=minutes),
+    )
+
+
+def post_notice(client, code, body, headers):
+    return client.post(f"/payments/notify/{code}/", body, content_type="application/json", **headers)
+
+
+def journal_is_balanced():
+    return ledger.journal_total() == 0 and ledger.unbalanced_entries() == 0
+
+
+def test_payment_is_opened_at_a_channel_with_an_action_for_the_buyer():
+    account("fa")
+    payment = start()
+    assert payment.status == "pending"
+    attempt = payment.attempts.get()
+    assert attempt.action["type"] == "redirect"
+    assert attempt.routing["winner"] == "fa" and attempt.routing["candidates"]
+
+
+def test_unreachable_channel_fails_over_to_the_next_account_without_the_buyer_starting_over():
+    account("fa")
+    account("fb")
+    FakeBackend.script["fa"].append("unavailable")
+    FakeBackend.script["fb"].append("unavailable")
+    FakeBackend.script["fa"].append("ok")
+    FakeBackend.script["fb"].append("ok")
+    payment = start()
+    assert payment.status == "pending"
+    statuses = list(payment.attempts.order_by("created_at").values_list("status", flat=True))
+    assert statuses == ["failed", "pending"]
+
+
+def test_hard_decline_does_not_fail_over_and_tells_the_buyer_why():
+    account("fa")
+    account("fb")
+    FakeBackend.script["fa"].append("decline:NO_MONEY")
+    FakeBackend.script["fb"].append("decline:NO_MONEY")
+    payment = start()
+    assert payment.status == "failed"
+    assert payment.attempts.count() == 1
+    assert payment.failure_code == "NO_MONEY" and payment.failure_reason
+
+
+def test_soft_decline_fails_over():
+    account("fa")
+    account("fb")
+    FakeBackend.script["fa"].append("decline:SOFT")
+    FakeBackend.script["fb"].append("decline:SOFT")
+    payment = start()
+    assert payment.status == "pending" and payment.attempts.count() == 2
+
+
+def test_timeout_is_queried_and_closed_before_another_channel_is_tried():
+    account("fa")
+    account("fb")
+    FakeBackend.script["fa"].append("timeout")
+    FakeBackend.script["fb"].append("timeout")
+    payment = start()
+    first = payment.attempts.order_by("created_at").first()
+    assert first.out_trade_no in FakeBackend.closed
+    assert first.status == "cancelled"
+    assert payment.attempts.count() == 2
+
+
+def test_timeout_that_cannot_be_closed_stops_failover_so_the_buyer_cannot_pay_twice():
+    account("fa")
+    account("fb")
+    FakeBackend.script["fa"].append("timeout")
+    FakeBackend.script["fb"].append("timeout")
+    FakeBackend.close_fails = True
+    payment = start()
+    assert payment.attempts.count() == 1
+    assert payment.attempts.get().status == "unknown"
+    assert payment.status == "pending"
+
+
+def test_no_channel_for_the_method_fails_with_a_reason():
+    payment = start(method="paypal")
+    assert payment.status == "failed" and payment.failure_reason
+
+
+def test_success_notice_is_applied_once_and_repeats_change_nothing(client):
+    account("fa")
+    seen = []
+    signals.payment_succeeded.connect(lambda sender, payment, **kw: seen.append(payment.pk), weak=False, dispatch_uid="t1")
+    try:
+        payment = start()
+        attempt = payment.attempts.get()
+        body, headers = notification(attempt.out_trade_no, "100.00", merchant_id="M1")
+        for _ in range(3):
+            response = post_notice(client, "fa", body, headers)
+            assert response.status_code == 200 and response.content == b"OK"
+    finally:
+        signals.payment_succeeded.disconnect(dispatch_uid="t1")
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert seen == [payment.pk]
+    outcomes = sorted(Notification.objects.values_list("outcome", flat=True))
+    assert outcomes == ["applied", "duplicate", "duplicate"]
+    assert ledger.balance(ledger.channel_receivable("fa")) == Decimal("99.40")  # amount − fee
+    assert journal_is_balanced()
+
+
+def test_forged_notice_is_refused_flagged_and_changes_nothing(client):
+    account("fa")
+    payment = start()
+    attempt = payment.attempts.get()
+    body, headers = notification(attempt.out_trade_no, "100.00")
+    headers["HTTP_X_FAKE_SIGNATURE"] = "0" * 64
+    response = post_notice(client, "fa", body, headers)
+    assert response.status_code == 400
+    note = Notification.objects.get()
+    assert note.outcome == "rejected" and note.flagged and "signature" in note.detail
+    assert bytes(note.body) == body  # stored raw
+    payment.refresh_from_db()
+    assert payment.status == "pending"
+
+
+def test_notice_with_a_different_amount_is_refused_and_flagged(client):
+    account("fa")
+    payment = start()
+    attempt = payment.attempts.get()
+    body, headers = notification(attempt.out_trade_no, "1.00")
+    assert post_notice(client, "fa", body, headers).status_code == 400
+    attempt.refresh_from_db()
+    assert attempt.status == "pending" and attempt.flagged
+    assert Notification.objects.get().flagged
+
+
+def test_notice_from_another_merchant_is_refused(client):
+    account("fa", merchant_id="M1")
+    payment = start()
+    body, headers = notification(payment.attempts.get().out_trade_no, "100.00", merchant_id="SOMEONE-ELSE")
+    assert post_notice(client, "fa", body, headers).status_code == 400
+    assert Payment.objects.get().status == "pending"
+
+
+def test_notice_for_an_unknown_account_is_stored_and_refused(client):
+    response = client.post("/payments/notify/nope/", b"{}", content_type="application/json")
+    assert response.status_code == 404
+    assert Notification.objects.get().outcome == "rejected"
+
+
+def test_decline_notice_fails_the_payment_with_the_channels_reason(client):
+    account("fa")
+    payment = start()
+    body, headers = notification(payment.attempts.get().out_trade_no, "100.00", outcome="failed", error_code="NO_MONEY")
+    assert post_notice(client, "fa", body, headers).status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == "failed" and payment.failure_code == "NO_MONEY"
+
+
+def test_success_after_expiry_is_not_lost(client):
+    account("fa")
+    payment = start()
+    attempt = payment.attempts.get()
+    Payment.objects.filter(pk=payment.pk).update(status="expired")
+    Attempt.objects.filter(pk=attempt.pk).update(status="expired")
+    body, headers = notification(attempt.out_trade_no, "100.00")
+    assert post_notice(client, "fa", body, headers).status_code == 200
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+
+
+def test_two_attempts_of_one_payment_both_succeeding_refunds_the_later_automatically(client, django_capture_on_commit_callbacks):
+    account("fa")
+    account("fb")
+    FakeBackend.script["fa"].append("decline:SOFT")
+    FakeBackend.script["fb"].append("decline:SOFT")
+    payment = start()
+    first, second = payment.attempts.order_by("created_at")
+    # the "failed" first attempt was in fact paid at the channel, then the second too
+    for attempt in (second, first):
+        body, headers = notification(attempt.out_trade_no, "100.00")
+        with django_capture_on_commit_callbacks(execute=True):
+            assert post_notice(client, attempt.account.code, body, headers).status_code == 200
+    refund = Refund.objects.get()
+    assert refund.origin == "double_charge" and refund.status == "succeeded" and refund.attempt == first
+    payment.refresh_from_db()
+    assert payment.status == "succeeded" and payment.refunded_amount == 0
+    assert journal_is_balanced()
+
+
+def test_lost_callback_is_recovered_by_the_query_task():
+    account("fa")
+    payment = start()
+    attempt = payment.attempts.get()
+    FakeBackend.query_answers[attempt.out_trade_no] = "succeeded"
+    Attempt.objects.filter(pk=attempt.pk).update(next_query_at=timezone.now() - timedelta(seconds=1))
+    from payments.tasks import query_pending_attempts
+
+    assert query_pending_attempts() == 1
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+
+
+def test_query_task_backs_off_while_pending_and_closes_after_expiry():
+    account("fa")
+    payment = start(minutes=15)
+    attempt = payment.attempts.get()
+    assert services.attempt_query(attempt_id=attempt.pk) == "pending"
+    attempt.refresh_from_db()
+    assert attempt.query_count == 1 and attempt.next_query_at > timezone.now()
+    Payment.objects.filter(pk=payment.pk).update(expires_at=timezone.now() - timedelta(minutes=1))
+    assert services.attempt_query(attempt_id=attempt.pk) == "expired"
+    assert attempt.out_trade_no in FakeBackend.closed
+    assert Payment.objects.get(pk=payment.pk).status == "expired"
+
+
+def _paid_payment(client):
+    account("fa")
+    payment = start()
+    body, headers = notification(payment.attempts.get().out_trade_no, "100.00")
+    post_notice(client, "fa", body, headers)
+    payment.refresh_from_db()
+    return payment
+
+
+def test_partial_then_full_refund_and_nothing_above_what_was_paid(client, django_capture_on_commit_callbacks):
+    payment = _paid_payment(client)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_request(payment=payment, amount=Decimal("30.00"), reason="one bad code")
+    payment.refresh_from_db()
+    assert payment.status == "partially_refunded" and payment.refunded_amount == Decimal("30.00")
+    with pytest.raises(services.PaymentError):
+        services.refund_request(payment=payment, amount=Decimal("70.01"), reason="too much")
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_request(payment=payment, amount=Decimal("70.00"), reason="rest")
+    payment.refresh_from_db()
+    assert payment.status == "refunded" and payment.refunded_amount == payment.amount
+    assert sum(FakeBackend.refunds.values()) == Decimal("100.00")
+    assert journal_is_balanced()
+
+
+def test_refund_of_an_unpaid_payment_is_refused():
+    account("fa")
+    payment = start()
+    with pytest.raises(services.PaymentError):
+        services.refund_request(payment=payment, amount=Decimal("1.00"), reason="x")
+
+
+def test_balance_wallet_pays_at_once_and_refunds_back_to_the_wallet(django_capture_on_commit_callbacks):
+    ChannelAccount.objects.create(code="balance", name="b", backend="balance", methods=["balance"], base_url="https://internal.invalid/", fee_percent=0)
+    buyer = UserFactory()
+    ledger.post(key="seed-topup", kind="wallet_topup", lines=[(ledger.CLEARING, Decimal("150")), (ledger.buyer_wallet(buyer.id), Decimal("-150"))])
+    payment = start(buyer=buyer, method="balance")
+    assert payment.status == "succeeded"
+    assert ledger.balance(ledger.buyer_wallet(buyer.id), natural=True) == Decimal("50.00")
+    second = start(buyer=buyer, method="balance", reference="order:T2")
+    assert second.status == "failed" and second.failure_code == "INSUFFICIENT_BALANCE"
+    with django_capture_on_commit_callbacks(execute=True):
+        services.refund_request(payment=payment, amount=Decimal("100.00"), reason="dispute")
+    assert ledger.balance(ledger.buyer_wallet(buyer.id), natural=True) == Decimal("150.00")
+    assert journal_is_balanced()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_ten_concurrent_copies_of_one_notice_credit_once(client):
+    account("fa")
+    payment = start()
+    attempt = payment.attempts.get()
+    body, headers = notification(attempt.out_trade_no, "100.00")
+    barrier = threading.Barrier(10)
+    codes = []
+
+    def deliver():
+        from django.test import Client
+
+        try:
+            barrier.wait()
+            codes.append(post_notice(Client(), "fa", body, headers).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=deliver) for _ in range(10)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert codes == [200] * 10
+    assert Notification.objects.filter(outcome="applied").count() == 1
+    assert Notification.objects.filter(outcome="duplicate").count() == 9
+    assert ledger.balance(ledger.channel_receivable("fa")) == Decimal("99.40")
+    assert journal_is_balanced()

@@ -15,8 +15,8 @@ DEMO_ACCOUNTS = [
     # code, backend, name, methods, merchant id, app id, fee %, settlement days
     ("alipay", "alipay", "Alipay (direct)", [Method.ALIPAY], "2088101122136241", "2021000000000001", "0.600", 1),
     ("wechatpay", "wechatpay", "WeChat Pay (direct)", [Method.WECHATPAY], "1900000109", "wxd678efh567hg6787", "0.600", 1),
-    ("unionpay", "unionpay", "UnionPay online", [Method.UNIONPAY], "802310048993424", "", "0.500", 1),
-    ("ecny", "ecny", "e-CNY via acquiring bank", [Method.ECNY], "ECNY0000000001", "", "0.000", 1),
+    ("unionpay", "unionpay", "UnionPay online", [Method.UNIONPAY], "802310048993424", "", "0.600", 1),
+    ("ecny", "ecny", "e-CNY via acquiring bank", [Method.ECNY], "ECNY0000000001", "", "0.600", 1),
     ("paypal", "paypal", "PayPal", [Method.PAYPAL], "CARDEXPAYPAL01", "", "3.400", 2),
     ("card", "card", "Card acquirer", [Method.CARD, Method.CARD_INSTALMENTS], "acct_cardexdemo01", "", "1.800", 2),
     ("balance", "balance", "Cardex balance", [Method.BALANCE], "", "", "0.000", 0),

@@ -4,6 +4,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from config import views
+from payments import urls as payments_urls
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
@@ -14,6 +15,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("api/v1/", include("config.api_urls")),
     path("payments/", include("payments.urls")),
+    path("wallet/", include((payments_urls.wallet_urlpatterns, "payments"), namespace="wallet")),
     path("", include("marketplace.urls")),
 ]
 

@@ -1,0 +1,72 @@
+"""The buyer's Cardex balance: see it, see its history, top it up through any other method."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from decimal import Decimal
+
+from django import forms
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from django.views.decorators.http import require_http_methods
+
+from payments import ledger, services
+from payments.channels.base import ClientInfo
+from payments.models import JournalLine, Method, Payment
+
+TOPUP_METHODS = [(m.value, m.label) for m in Method if m not in (Method.BALANCE, Method.CARD_INSTALMENTS)]
+
+
+class TopUpForm(forms.Form):
+    amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("1.00"), max_value=Decimal("20000.00"), decimal_places=2)
+    method = forms.ChoiceField(label=_("Pay with"), choices=TOPUP_METHODS)
+
+
+def _client(request) -> ClientInfo:
+    ua = request.headers.get("User-Agent", "")
+    phone = request.headers.get("Sec-CH-UA-Mobile") == "?1" or any(k in ua for k in ("iPhone", "Android", "Mobile"))
+    return ClientInfo(ip=request.META.get("REMOTE_ADDR", ""), user_agent=ua, device="phone" if phone else "desktop",
+                      language=request.LANGUAGE_CODE)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def wallet(request):
+    form = TopUpForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        reference = f"topup:{uuid.uuid4().hex[:20]}"
+        payment = services.payment_start(
+            buyer=request.user, reference=reference, amount=form.cleaned_data["amount"], currency="CNY",
+            method=form.cleaned_data["method"], subject=str(_("Cardex balance top-up")), client=_client(request),
+            return_url=f"{settings.SITE_URL}/wallet/", expires_at=timezone.now() + timedelta(minutes=30),
+        )
+        return redirect("wallet:topup", public_id=payment.public_id)
+    code = ledger.buyer_wallet(request.user.id)
+    lines = JournalLine.objects.filter(account__code=code).select_related("entry").order_by("-entry__posted_at")[:50]
+    history = [{"at": line.entry.posted_at, "kind": line.entry.kind, "amount": -line.amount} for line in lines]
+    return render(request, "payments/wallet.html", {
+        "balance": ledger.balance(code, natural=True), "history": history, "form": form,
+    })
+
+
+@login_required
+def topup(request, public_id):
+    payment = Payment.objects.filter(public_id=public_id, buyer=request.user, reference__startswith="topup:").prefetch_related("attempts__account").first()
+    if payment is None:
+        raise Http404
+    from payments.presenters import payment_as_dict
+    from payments.qr import qr_svg
+
+    data = payment_as_dict(payment)
+    action = data.get("action") or {}
+    qr = qr_svg(action["qr"], title=str(_("Scan to pay"))) if action.get("qr") else None
+    template = "payments/_topup_status.html" if request.htmx else "payments/topup.html"
+    response = render(request, template, {"payment": payment, "data": data, "action": action, "qr": qr})
+    if request.htmx and payment.status != "pending":
+        response.status_code = 286  # htmx: stop polling, the outcome is final
+    return response

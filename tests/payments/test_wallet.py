@@ -1,0 +1,43 @@
+from decimal import Decimal
+
+import pytest
+
+from payments import ledger
+from payments.models import ChannelAccount
+from tests.accounts.factories import UserFactory
+from tests.payments.fakes import FakeBackend, notification
+
+pytestmark = pytest.mark.django_db
+
+
+def test_wallet_page_shows_the_balance_from_the_journal(client):
+    buyer = UserFactory()
+    ledger.post(key="t", kind="wallet_topup", lines=[(ledger.CLEARING, Decimal("42")), (ledger.buyer_wallet(buyer.id), Decimal("-42"))])
+    client.force_login(buyer)
+    page = client.get("/wallet/")
+    assert page.status_code == 200 and b"42.00 CNY" in page.content
+
+
+def test_top_up_through_another_method_credits_the_wallet_once_paid(client):
+    FakeBackend.reset()
+    ChannelAccount.objects.create(code="fa", name="fa", backend="fake", methods=["alipay"], base_url="https://fake.example/", fee_percent=0)
+    buyer = UserFactory()
+    client.force_login(buyer)
+    response = client.post("/wallet/", {"amount": "50.00", "method": "alipay"})
+    assert response.status_code == 302
+    status_page = client.get(response["Location"])
+    assert b"fake.example/pay/" in status_page.content
+    attempt = buyer.payments.get().attempts.get()
+    body, headers = notification(attempt.out_trade_no, "50.00")
+    client.post("/payments/notify/fa/", body, content_type="application/json", **headers)
+    assert ledger.balance(ledger.buyer_wallet(buyer.id), natural=True) == Decimal("50.00")
+    assert ledger.journal_total() == 0
+
+
+def test_someone_elses_top_up_is_not_found(client):
+    other = UserFactory()
+    client.force_login(UserFactory())
+    from payments.models import Payment
+
+    payment = Payment.objects.create(reference="topup:x", buyer=other, method="alipay", amount=Decimal("1.00"))
+    assert client.get(f"/wallet/topups/{payment.public_id}/").status_code == 404

@@ -9,9 +9,29 @@ TEST_VAULT_KEYS = ["dGVzdC1vbmx5LWNhcmQtdmF1bHQta2V5LW51bWJlcjE=", "dGVzdC1vbmx5
 
 
 def wsgi_transport() -> httpx.BaseTransport:
+    """Channel HTTP served by the in-process app. Like Django's test client, it keeps the
+    request signals from closing the test's database connection (which would end the test
+    transaction on PostgreSQL)."""
+    from django.core.signals import request_finished, request_started
     from django.core.wsgi import get_wsgi_application
+    from django.db import close_old_connections
 
-    return httpx.WSGITransport(app=get_wsgi_application())
+    django_app = get_wsgi_application()
+
+    def app(environ, start_response):
+        # Nested inside a test-client request the receivers are already off: restore only
+        # what this call took away.
+        started = request_started.disconnect(close_old_connections)
+        finished = request_finished.disconnect(close_old_connections)
+        try:
+            return list(django_app(environ, start_response))
+        finally:
+            if started:
+                request_started.connect(close_old_connections)
+            if finished:
+                request_finished.connect(close_old_connections)
+
+    return httpx.WSGITransport(app=app)
 
 
 def pytest_collection_modifyitems(config, items):

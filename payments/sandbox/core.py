@@ -67,6 +67,11 @@ class SandboxProvider(abc.ABC):
         """Whether the merchant's answer stops the retries (provider rule)."""
         return status_code == 200
 
+    def delivery_headers(self, note: SandboxNotification) -> Mapping[str, str]:
+        """Headers for one delivery try. Providers that sign every try afresh (Stripe puts a new
+        timestamp in each retry's signature) override this; the default resends the stored ones."""
+        return note.headers
+
     # --- shared -------------------------------------------------------------------------------
     def merchant(self, merchant_id: str) -> SandboxMerchant | None:
         return SandboxMerchant.objects.filter(channel=self.channel, merchant_id=merchant_id).first()
@@ -175,7 +180,7 @@ def deliver(note_id: int) -> bool:
     impl = provider(note.channel)
     note.attempts += 1
     try:
-        response = http.client(note.url).post(note.url, content=bytes(note.body), headers=note.headers)
+        response = http.client(note.url).post(note.url, content=bytes(note.body), headers=dict(impl.delivery_headers(note)))
         accepted = impl.notification_accepted(response.status_code, response.content)
         note.last_status = f"HTTP {response.status_code}"
     except Exception as exc:  # the merchant being unreachable is exactly what retries are for

@@ -198,10 +198,11 @@ def test_success_after_expiry_is_not_lost(client):
 
 
 def test_two_attempts_of_one_payment_both_succeeding_refunds_the_later_automatically(client, django_capture_on_commit_callbacks):
-    account("fa", weight="50")
+    account("fa")
     account("fb")
     FakeBackend.script["fa"].append("decline:SOFT")
-    payment = start()
+    FakeBackend.script["fb"].append("decline:SOFT")
+    payment = start()  # both "declined", yet both channels later report the money taken
     first, second = payment.attempts.order_by("created_at")
     # the "failed" first attempt was in fact paid at the channel, then the second too
     for attempt in (second, first):
@@ -210,6 +211,8 @@ def test_two_attempts_of_one_payment_both_succeeding_refunds_the_later_automatic
             assert post_notice(client, attempt.account.code, body, headers).status_code == 200
     refund = Refund.objects.get()
     assert refund.origin == "double_charge" and refund.status == "succeeded" and refund.attempt == first
+    first.refresh_from_db()
+    assert first.flagged
     payment.refresh_from_db()
     assert payment.status == "succeeded" and payment.refunded_amount == 0
     assert journal_is_balanced()

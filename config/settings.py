@@ -40,8 +40,8 @@ CARD_VAULT_FINGERPRINT_KEY = env("CARD_VAULT_FINGERPRINT_KEY", default="")
 PAYMENTS_SANDBOX = env("PAYMENTS_SANDBOX")
 
 if not DEBUG:
-    if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 40:
-        raise ImproperlyConfigured("SECRET_KEY must be set to a real secret (40+ chars) when DEBUG is off.")
+    if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
+        raise ImproperlyConfigured("SECRET_KEY must be set to a real secret (50+ random characters) when DEBUG is off.")
     if not CARD_VAULT_KEYS:
         raise ImproperlyConfigured("CARD_VAULT_KEYS must hold at least one Fernet key when DEBUG is off.")
 if not CARD_VAULT_KEYS:

@@ -23,7 +23,7 @@ def test_production_refuses_to_start_without_a_real_secret_key():
 
 
 def test_production_refuses_to_start_without_vault_keys():
-    result = run_manage("check", DEBUG="false", SECRET_KEY="x" * 50)
+    result = run_manage("check", DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50))
     assert result.returncode != 0 and "CARD_VAULT_KEYS" in result.stderr
 
 

@@ -95,7 +95,7 @@ def payment_start(
     )
     decision = _risk_assess(payment, risk_facts or {})
     if decision != "allow":
-        return payment
+        return Payment.objects.get(pk=payment.pk)
     return _open_at_channel(payment)
 
 

@@ -159,6 +159,41 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     actions = ["refund_in_full"]
     date_hierarchy = "created_at"
 
+    change_form_template = "admin/payments/payment/change_form.html"
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path("<int:pk>/refund/", self.admin_site.admin_view(self.refund_view), name="payments_payment_refund"),
+            *super().get_urls(),
+        ]
+
+    def refund_view(self, request, pk):
+        """Finance refunds part or all of a paid payment; the service enforces the limits."""
+        from django.core.exceptions import PermissionDenied
+        from django.shortcuts import get_object_or_404, redirect
+        from django.template.response import TemplateResponse
+
+        if not self.has_refund_permission(request):
+            raise PermissionDenied
+        payment = get_object_or_404(Payment, pk=pk)
+        form = RefundForm(request.POST or None, initial={"amount": payment.refundable_amount})
+        if request.method == "POST" and form.is_valid():
+            try:
+                services.refund_request(
+                    payment=payment, amount=form.cleaned_data["amount"], reason=form.cleaned_data["reason"],
+                    origin=Refund.Origin.STAFF, requested_by=request.user,
+                )
+            except services.PaymentError as exc:
+                form.add_error("amount", str(exc))
+            else:
+                self.message_user(request, _("Refund requested."), messages.SUCCESS)
+                return redirect("admin:payments_payment_change", payment.pk)
+        context = {**self.admin_site.each_context(request), "title": _("Refund %(ref)s") % {"ref": payment.reference},
+                   "payment": payment, "form": form, "opts": self.model._meta}
+        return TemplateResponse(request, "admin/payments/payment/refund.html", context)
+
     @admin.action(description=_("Refund in full (what is left)"), permissions=["refund"])
     def refund_in_full(self, request, queryset):
         done = 0

@@ -1,12 +1,15 @@
 """The shop: brands, listings, card codes (encrypted), orders, disputes and payouts.
 
 Seller balances are not stored here: they are sums of the payments journal (DESIGN.md §4).
+State machines live next to their models (``transition``); workflows live in services.
 """
 
+import re
 import secrets
 from decimal import Decimal
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import F, Q
@@ -14,6 +17,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 MONEY = {"max_digits": 12, "decimal_places": 2}
+CENT = Decimal("0.01")
 
 
 class Category(models.TextChoices):
@@ -22,6 +26,14 @@ class Category(models.TextChoices):
     ECOMMERCE = "ecommerce", _("E-commerce prepaid cards")
     VOUCHER = "voucher", _("Vouchers & memberships")
     TELECOM = "telecom", _("Phone top-up cards")
+
+
+class IllegalTransition(Exception):
+    """A state change the machine forbids (a stale request or a bug)."""
+
+    def __init__(self, kind: str, current: str, target: str):
+        super().__init__(f"{kind} cannot go from {current!r} to {target!r}")
+        self.kind, self.current, self.target = kind, current, target
 
 
 class Brand(models.Model):
@@ -66,6 +78,18 @@ class Brand(models.Model):
     def __str__(self):
         return self.name
 
+    def clean(self):
+        try:
+            re.compile(f"[{self.code_charset}]")
+        except re.error as exc:
+            raise ValidationError({"code_charset": _("Not a valid character class: %(error)s") % {"error": exc}})
+        if self.code_checksum == self.Checksum.LUHN and not re.fullmatch(f"[{self.code_charset}]+", "0123456789"):
+            raise ValidationError({"code_checksum": _("A Luhn checksum needs codes that may hold digits.")})
+
+    def unit_commission(self, unit_price: Decimal) -> Decimal:
+        """The platform's cut of one code sold at ``unit_price`` (rounded to the cent)."""
+        return (unit_price * self.commission_percent / Decimal(100)).quantize(CENT)
+
 
 class Listing(models.Model):
     """A seller's offer: cards of one brand and face value at one price."""
@@ -96,6 +120,10 @@ class Listing(models.Model):
     def __str__(self):
         return f"{self.brand} {self.face_value} @ {self.price}"
 
+    def clean(self):
+        if self.price is not None and self.face_value is not None and self.price > self.face_value:
+            raise ValidationError({"price": _("The price cannot be above the face value.")})
+
     @property
     def discount_percent(self) -> Decimal:
         return ((self.face_value - self.price) / self.face_value * 100).quantize(Decimal("0.1"))
@@ -123,7 +151,11 @@ class CardCode(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
-        indexes = [models.Index(fields=["listing", "status"], name="cardcode_listing_status")]
+        verbose_name = _("card code")
+        verbose_name_plural = _("card codes")
+        # (listing, status, id): reservation takes the oldest available codes of a listing
+        # straight off the index, without sorting the listing's whole stock.
+        indexes = [models.Index(fields=["listing", "status", "id"], name="cardcode_listing_status_id")]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["available", "withdrawn"], order__isnull=True)
@@ -134,6 +166,9 @@ class CardCode(models.Model):
 
     def __str__(self):
         return f"code #{self.pk} [{self.status}]"  # never the secret
+
+    def __repr__(self):
+        return f"<CardCode #{self.pk} {self.status}>"
 
 
 def new_order_number() -> str:
@@ -159,14 +194,24 @@ class Order(models.Model):
     listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="orders")
     quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     unit_price = models.DecimalField(**MONEY)
+    unit_commission = models.DecimalField(
+        _("commission per code"), **MONEY, default=Decimal("0.00"),
+        help_text=_("The platform's cut of each code, fixed when the order was placed."),
+    )
     amount = models.DecimalField(**MONEY)
     currency = models.CharField(max_length=3, default="CNY")
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.AWAITING_PAYMENT, db_index=True)
     expires_at = models.DateTimeField(db_index=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
+    guarantee_until = models.DateTimeField(
+        null=True, blank=True, db_index=True,
+        help_text=_("Disputes are accepted until then; the seller's money matures after it."),
+    )
+    completed_at = models.DateTimeField(null=True, blank=True)
+    refunded_at = models.DateTimeField(null=True, blank=True)
     payment_public_id = models.UUIDField(null=True, blank=True, help_text=_("The payment that paid this order."))
-    note = models.CharField(max_length=255, blank=True, help_text=_("Why the order is in its state, when unusual."))
+    note = models.TextField(blank=True, help_text=_("Why the order is in its state, when unusual."))
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -176,6 +221,10 @@ class Order(models.Model):
         constraints = [
             models.CheckConstraint(condition=Q(quantity__gte=1), name="order_quantity_positive"),
             models.CheckConstraint(condition=Q(amount__gt=0), name="order_amount_positive"),
+            models.CheckConstraint(
+                condition=Q(unit_commission__gte=0) & Q(unit_commission__lte=F("unit_price")),
+                name="order_commission_within_price",
+            ),
         ]
 
     def __str__(self):
@@ -189,19 +238,63 @@ class Order(models.Model):
     def is_payable(self) -> bool:
         return self.status == self.Status.AWAITING_PAYMENT and self.expires_at > timezone.now()
 
+    @property
+    def seller_net_per_code(self) -> Decimal:
+        return self.unit_price - self.unit_commission
+
+    @property
+    def codes_revealable(self) -> bool:
+        """Codes are shown to the buyer once delivered, and stay visible afterwards."""
+        return self.delivered_at is not None and self.status in REVEALABLE_STATUSES
+
+    def transition(self, target: str) -> None:
+        if target not in ORDER_TRANSITIONS.get(self.status, set()):
+            raise IllegalTransition("order", self.status, target)
+        self.status = target
+
+
+_S = Order.Status
+# Monotone: once money is known to have moved, an order never goes back to waiting for it.
+# expired/cancelled → paid is the late success that re-reserves stock (DESIGN.md §3).
+ORDER_TRANSITIONS: dict[str, set[str]] = {
+    _S.AWAITING_PAYMENT: {_S.PAID, _S.EXPIRED, _S.CANCELLED, _S.UNDER_REVIEW},
+    _S.UNDER_REVIEW: {_S.AWAITING_PAYMENT, _S.PAID, _S.EXPIRED, _S.CANCELLED},
+    _S.PAID: {_S.DELIVERED, _S.REFUNDED},
+    _S.DELIVERED: {_S.COMPLETED, _S.DISPUTED, _S.REFUNDED},
+    _S.DISPUTED: {_S.DELIVERED, _S.REFUNDED},
+    _S.COMPLETED: {_S.REFUNDED},
+    _S.EXPIRED: {_S.PAID, _S.REFUNDED},
+    _S.CANCELLED: {_S.PAID, _S.REFUNDED},
+    _S.REFUNDED: set(),
+}
+REVEALABLE_STATUSES = {_S.DELIVERED, _S.COMPLETED, _S.DISPUTED, _S.REFUNDED}
+# Orders whose stock is held for the buyer while they pay.
+HOLDING_STATUSES = {_S.AWAITING_PAYMENT, _S.UNDER_REVIEW}
+
 
 class RevealAudit(models.Model):
     """Every time a plaintext secret is shown or mailed: who, when, which order, from where."""
 
+    class Channel(models.TextChoices):
+        WEB = "web", _("order page")
+        API = "api", _("API")
+        EMAIL = "email", _("delivery e-mail")
+
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="reveals")
     user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    channel = models.CharField(max_length=10, default="web")  # web | api | email
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
+    codes = models.PositiveSmallIntegerField(_("codes shown"), default=0)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=255, blank=True)
     at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
         ordering = ["-at"]
+        verbose_name = _("reveal audit")
+        verbose_name_plural = _("reveal audits")
+
+    def __str__(self):
+        return f"{self.order_id} {self.channel} {self.at:%Y-%m-%d %H:%M}"
 
 
 class Dispute(models.Model):
@@ -217,18 +310,31 @@ class Dispute(models.Model):
         REJECTED = "rejected", _("rejected")
 
     order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="disputes")
-    code = models.OneToOneField(CardCode, on_delete=models.PROTECT, related_name="dispute")
-    reason = models.CharField(max_length=20, choices=Reason.choices)
+    code = models.OneToOneField(
+        CardCode, on_delete=models.PROTECT, related_name="dispute",
+        error_messages={"unique": _("This code has already been disputed.")},
+    )
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
     note = models.TextField(_("buyer's note"), max_length=2000)
     seller_answer = models.TextField(_("seller's answer"), max_length=2000, blank=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
+    seller_answered_at = models.DateTimeField(null=True, blank=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
-    decision_note = models.CharField(max_length=255, blank=True)
+    decision_note = models.CharField(_("decision note"), max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("dispute")
+        verbose_name_plural = _("disputes")
+
+    def __str__(self):
+        return f"{self.order_id}/#{self.code_id} {self.reason} [{self.status}]"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in {self.Status.OPEN, self.Status.ANSWERED}
 
 
 class PayoutDestination(models.Model):
@@ -237,14 +343,26 @@ class PayoutDestination(models.Model):
         ALIPAY = "alipay", _("Alipay account")
 
     seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payout_destinations")
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    holder_name = models.CharField(max_length=80)
-    account = models.CharField(max_length=64)
-    bank_name = models.CharField(max_length=80, blank=True)
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
+    holder_name = models.CharField(_("account holder"), max_length=80)
+    account = models.CharField(_("account number or Alipay login"), max_length=64)
+    bank_name = models.CharField(_("bank"), max_length=80, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = _("payout destination")
+        verbose_name_plural = _("payout destinations")
+        constraints = [
+            models.UniqueConstraint(fields=["seller", "kind", "account"], name="payoutdestination_unique_per_seller"),
+        ]
 
     def __str__(self):
         return f"{self.get_kind_display()} ****{self.account[-4:]}"
+
+    def clean(self):
+        if self.kind == self.Kind.BANK and not self.bank_name:
+            raise ValidationError({"bank_name": _("Name the bank of this account.")})
 
 
 class Payout(models.Model):
@@ -256,15 +374,30 @@ class Payout(models.Model):
 
     seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
     destination = models.ForeignKey(PayoutDestination, on_delete=models.PROTECT, related_name="payouts")
-    amount = models.DecimalField(**MONEY)
+    amount = models.DecimalField(_("amount"), **MONEY)
     currency = models.CharField(max_length=3, default="CNY")
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.REQUESTED, db_index=True)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED, db_index=True)
     requested_at = models.DateTimeField(auto_now_add=True)
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     decided_at = models.DateTimeField(null=True, blank=True)
     paid_at = models.DateTimeField(null=True, blank=True)
     reference = models.CharField(_("bank reference"), max_length=64, blank=True)
+    note = models.CharField(_("note"), max_length=255, blank=True)
 
     class Meta:
         ordering = ["-requested_at"]
+        verbose_name = _("payout")
+        verbose_name_plural = _("payouts")
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive")]
+
+    def __str__(self):
+        return f"payout #{self.pk} {self.amount} {self.currency} [{self.status}]"
+
+    def transition(self, target: str) -> None:
+        allowed = {
+            self.Status.REQUESTED: {self.Status.APPROVED, self.Status.REJECTED},
+            self.Status.APPROVED: {self.Status.PAID, self.Status.REJECTED},
+        }
+        if target not in allowed.get(self.status, set()):
+            raise IllegalTransition("payout", self.status, target)
+        self.status = target

@@ -49,7 +49,10 @@ class ChannelAccountForm(forms.ModelForm):
 
     class Meta:
         model = ChannelAccount
-        exclude = ("credentials_encrypted",)
+        fields = (
+            "code", "name", "backend", "methods", "enabled", "weight", "currency", "fee_percent", "fee_fixed",
+            "min_amount", "max_amount", "daily_cap", "settlement_days", "merchant_id", "app_id", "base_url",
+        )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)

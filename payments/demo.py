@@ -1,5 +1,7 @@
 """Demo channel accounts for `seed_demo`: one sandbox account per channel code (CONTRACT.md),
-provisioned at the built-in simulators exactly as a merchant would onboard at a provider."""
+plus a bank aggregator account (`bank-polypay`) so Alipay and WeChat Pay each have a second
+provider to fail over to; all provisioned at the built-in simulators exactly as a merchant
+would onboard at a provider."""
 
 from __future__ import annotations
 
@@ -12,43 +14,66 @@ from payments.errors import error_codes_sync
 from payments.models import ChannelAccount, Method
 
 DEMO_ACCOUNTS = [
-    # code, backend, name, methods, merchant id, app id, fee %, settlement days
-    ("alipay", "alipay", "Alipay (direct)", [Method.ALIPAY], "2088101122136241", "2021000000000001", "0.600", 1),
-    ("wechatpay", "wechatpay", "WeChat Pay (direct)", [Method.WECHATPAY], "1900000109", "wxd678efh567hg6787", "0.600", 1),
-    ("unionpay", "unionpay", "UnionPay online", [Method.UNIONPAY], "802310048993424", "", "0.600", 1),
-    ("ecny", "ecny", "e-CNY via acquiring bank", [Method.ECNY], "ECNY0000000001", "", "0.600", 1),
-    ("paypal", "paypal", "PayPal", [Method.PAYPAL], "CARDEXPAYPAL01", "", "3.400", 2),
-    ("card", "card", "Card acquirer", [Method.CARD, Method.CARD_INSTALMENTS], "acct_cardexdemo01", "", "1.800", 2),
-    ("balance", "balance", "Cardex balance", [Method.BALANCE], "", "", "0.000", 0),
+    # code, backend, name, methods, merchant id, app id, fee %, settlement days, routing weight
+    ("alipay", "alipay", "Alipay (direct)", [Method.ALIPAY], "2088101122136241", "2021000000000001", "0.600", 1, "1.00"),
+    ("wechatpay", "wechatpay", "WeChat Pay (direct)", [Method.WECHATPAY], "1900000109", "wxd678efh567hg6787", "0.600", 1, "1.00"),
+    ("unionpay", "unionpay", "UnionPay online", [Method.UNIONPAY], "802310048993424", "", "0.600", 1, "1.00"),
+    ("ecny", "ecny", "e-CNY via acquiring bank", [Method.ECNY], "ECNY0000000001", "", "0.600", 1, "1.00"),
+    ("paypal", "paypal", "PayPal", [Method.PAYPAL], "CARDEXPAYPAL01", "", "3.400", 2, "1.00"),
+    ("card", "card", "Card acquirer", [Method.CARD, Method.CARD_INSTALMENTS], "acct_cardexdemo01", "", "1.800", 2, "1.00"),
+    ("balance", "balance", "Cardex balance", [Method.BALANCE], "", "", "0.000", 0, "1.00"),
+    # A second provider for Alipay and WeChat Pay: the acquiring bank's aggregated QR API (the
+    # e-CNY backend's protocol, pay types ALIPAY / WECHAT). Dearer and weighted at half the
+    # direct accounts, so the direct channels carry the traffic while they are healthy and the
+    # bank takes over when one of them fails or is switched off (docs/channels/ecny.md).
+    (
+        "bank-polypay", "ecny", "Bank aggregated QR (Alipay/WeChat)", [Method.ALIPAY, Method.WECHATPAY],
+        "POLY0000000001", "", "0.800", 1, "0.50",
+    ),
 ]
 
 
 def demo_channels_ensure() -> list[ChannelAccount]:
     """Create (or refresh the provider registration of) the demo accounts. Idempotent:
-    existing accounts keep staff edits; only missing credentials are provisioned."""
+    existing accounts keep staff edits; an account on the sandbox whose credentials are
+    missing or unreadable (the credential keys changed), or whose merchant the sandbox does
+    not know, is provisioned again. Accounts pointed at a real provider are left alone."""
     from payments.sandbox import core
 
     accounts = []
     site = settings.SITE_URL
     with transaction.atomic():
-        for code, backend, name, methods, merchant_id, app_id, fee, days in DEMO_ACCOUNTS:
+        for code, backend, name, methods, merchant_id, app_id, fee, days, weight in DEMO_ACCOUNTS:
             account, created = ChannelAccount.objects.get_or_create(
                 code=code,
                 defaults={
                     "name": name, "backend": backend, "methods": [str(m) for m in methods],
                     "merchant_id": merchant_id, "app_id": app_id, "fee_percent": Decimal(fee),
                     "settlement_days": days, "base_url": f"{site}/sandbox/{backend}/",
+                    "weight": Decimal(weight),
                 },
             )
-            if backend != "balance":
+            on_sandbox = "/sandbox/" in account.base_url
+            if account.backend != "balance" and on_sandbox:
                 try:
-                    provider = core.provider(backend)
+                    provider = core.provider(account.backend)
                 except LookupError:
                     provider = None
-                if provider is not None and (created or not account.credentials or not provider.merchant(account.merchant_id)):
+                if provider is not None and (
+                    created or not _readable(account) or not provider.merchant(account.merchant_id)
+                ):
+                    # provisioning is idempotent per merchant id: the same keys come back
                     account.credentials = provider.provision(merchant_id=account.merchant_id, app_id=account.app_id)
-            account.base_url = f"{site}/sandbox/{backend}/" if "/sandbox/" in account.base_url else account.base_url
+            if on_sandbox:
+                account.base_url = f"{site}/sandbox/{account.backend}/"
             account.save()
             accounts.append(account)
     error_codes_sync()
     return accounts
+
+
+def _readable(account: ChannelAccount) -> bool:
+    try:
+        return bool(account.credentials)
+    except ValueError:  # encrypted with keys no longer configured
+        return False

@@ -86,27 +86,37 @@ def post(
     currency: str = "CNY",
 ) -> JournalEntry:
     """Post one balanced entry; posting the same ``key`` again returns the first entry and
-    changes nothing (callbacks and tasks may run twice)."""
+    changes nothing (callbacks and tasks may run twice, concurrently)."""
     lines = [(code, Decimal(amount).quantize(CENT)) for code, amount in lines if Decimal(amount) != 0]
     if not lines:
         raise UnbalancedEntry(f"entry {key!r} has no non-zero lines")
     total = sum((amount for _, amount in lines), Decimal("0"))
     if total != 0:
         raise UnbalancedEntry(f"entry {key!r} does not balance: lines sum to {total}")
-    existing = JournalEntry.objects.filter(key=key).first()
-    if existing:
-        return existing
     try:
         with transaction.atomic():
             entry = JournalEntry.objects.create(key=key, kind=kind, memo=memo[:255], reference=reference[:64])
+            ids = _account_ids([code for code, _ in lines], currency)
             JournalLine.objects.bulk_create(
-                JournalLine(entry=entry, account=account(code, currency), amount=amount, currency=currency)
+                JournalLine(entry=entry, account_id=ids[code], amount=amount, currency=currency)
                 for code, amount in lines
             )
     except IntegrityError:
-        # A concurrent poster won the race on the unique key: theirs is the entry.
-        return JournalEntry.objects.get(key=key)
+        # Posted before (a repeat), or a concurrent poster won the race on the unique key.
+        existing = JournalEntry.objects.filter(key=key).first()
+        if existing is None:
+            raise
+        return existing
     return entry
+
+
+def _account_ids(codes: list[str], currency: str) -> dict[str, int]:
+    """Ledger account ids for ``codes`` in one query, creating the missing ones."""
+    found = dict(LedgerAccount.objects.filter(code__in=codes).values_list("code", "pk"))
+    for code in codes:
+        if code not in found:
+            found[code] = account(code, currency).pk
+    return found
 
 
 def balance(code: str, *, natural: bool = False) -> Decimal:

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -219,17 +219,6 @@ def _send_challenge_code(payment: Payment, code: str) -> None:
     )
 
 
-def _day_volume(codes: list[str]) -> dict[str, Decimal]:
-    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
-    rows = (
-        Attempt.objects.filter(account__code__in=codes, created_at__gte=start)
-        .filter(Q(status=AttemptStatus.SUCCEEDED) | Q(status__in=ATTEMPT_OPEN))
-        .values_list("account__code")
-        .annotate(s=Sum("amount"))
-    )
-    return {code: total or Decimal("0") for code, total in rows}
-
-
 def _open_at_channel(payment: Payment) -> Payment:
     """Walk the routing order: create at the best account; on a create error, an unreachable
     channel or a soft decline move to the next; stop on a hard decline or an unknown outcome
@@ -239,11 +228,7 @@ def _open_at_channel(payment: Payment) -> Payment:
     tried = list(payment.attempts.values_list("account__code", flat=True))
     last_error: tuple[str, str] | None = None  # (backend, code) of the last failure
     for _step in range(settings.PAYMENTS_MAX_ATTEMPTS):
-        codes = list(ChannelAccount.objects.filter(enabled=True).values_list("code", flat=True))
-        decision = health.route(
-            payment.method, payment.amount, payment.currency,
-            exclude_codes=tuple(tried), day_volume=_day_volume(codes),
-        )
+        decision = health.route(payment.method, payment.amount, payment.currency, exclude_codes=tuple(tried))
         if not decision.winner:
             break
         account = ChannelAccount.objects.get(code=decision.winner)
@@ -407,15 +392,19 @@ def notification_receive(*, account_code: str, headers: Mapping[str, str], body:
     """Store the raw request first, then verify, apply and answer as the channel requires."""
     from payments.channels.base import NotificationRejected, NotifyReply
 
-    note = Notification.objects.create(
-        channel_code=account_code[:40], method=method, headers=dict(headers), body=body, remote_addr=remote_addr or None,
-    )
     account = ChannelAccount.objects.filter(code=account_code).first()
+    with transaction.atomic():
+        # Nothing is acknowledged to the channel before the apply transaction below commits
+        # durably, so this audit row may skip the WAL flush: a crash loses only rows of
+        # notices the channel will send again.
+        _relax_commit_durability()
+        note = Notification.objects.create(
+            account=account, channel_code=account_code[:40], method=method, headers=dict(headers), body=body,
+            remote_addr=remote_addr or None,
+        )
     if account is None:
         _note_outcome(note, Notification.Outcome.REJECTED, f"no channel account {account_code!r}", flagged=True)
         return NotifyReply(status=404, body=b"unknown channel")
-    note.account = account
-    note.save(update_fields=["account"])
     backend = backend_for(account)
     try:
         notice = backend.parse_notification(headers=headers, body=body)
@@ -429,6 +418,14 @@ def notification_receive(*, account_code: str, headers: Mapping[str, str], body:
         return backend.notification_reply(accepted=False, message="error")
     result, detail = notice_apply(account=account, notice=notice, notification=note)
     return backend.notification_reply(accepted=result != "rejected", message=detail)
+
+
+def _relax_commit_durability() -> None:
+    from django.db import connection
+
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
 
 
 def _note_outcome(note: Notification, outcome: str, detail: str, *, flagged: bool = False, attempt=None, refund=None) -> None:
@@ -455,9 +452,9 @@ def notice_apply(*, account: ChannelAccount, notice: Notice, notification: Notif
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=attempt.payment_id)
         attempt = Attempt.objects.select_for_update().select_related("account").get(pk=attempt.pk)
-        if notification is not None and attempt.notified_at is None:
+        first_notice = notification is not None and attempt.notified_at is None
+        if first_notice:
             attempt.notified_at = timezone.now()
-            attempt.save(update_fields=["notified_at"])
         if notice.outcome == "succeeded":
             if attempt.status == AttemptStatus.SUCCEEDED:
                 result: tuple[ApplyResult, str] = ("duplicate", "already succeeded")
@@ -475,6 +472,8 @@ def notice_apply(*, account: ChannelAccount, notice: Notice, notification: Notif
                 result = ("duplicate", f"attempt already {attempt.status}")
         else:
             result = ("duplicate", "still pending")
+        if first_notice and result[0] == "duplicate":
+            attempt.save(update_fields=["notified_at"])
         if notification is not None:
             _note_outcome(notification, Notification.Outcome.APPLIED if result[0] == "applied" else Notification.Outcome.DUPLICATE, result[1], attempt=attempt)
     return result
@@ -527,18 +526,15 @@ def _attempt_succeeded(payment: Payment, attempt: Attempt, notice: Notice) -> No
 
 
 def _post_capture(payment: Payment, attempt: Attempt) -> None:
+    """One entry per captured attempt: the money in, and the channel's fee out of it."""
     source = _funds_account(attempt)
+    lines = [(source, attempt.amount), (ledger.CLEARING, -attempt.amount)]
+    if attempt.fee > 0 and not backend_class(attempt.account.backend).settles_from_wallet:
+        lines += [(ledger.channel_fees(attempt.account.code), attempt.fee), (source, -attempt.fee)]
     ledger.post(
         key=f"capture:{attempt.out_trade_no}", kind="payment_captured", reference=payment.reference,
-        lines=[(source, attempt.amount), (ledger.CLEARING, -attempt.amount)],
-        memo=f"{attempt.account.code} {attempt.out_trade_no}", currency=attempt.currency,
+        lines=lines, memo=f"{attempt.account.code} {attempt.out_trade_no}", currency=attempt.currency,
     )
-    if attempt.fee > 0 and not backend_class(attempt.account.backend).settles_from_wallet:
-        ledger.post(
-            key=f"fee:{attempt.out_trade_no}", kind="channel_fee", reference=payment.reference,
-            lines=[(ledger.channel_fees(attempt.account.code), attempt.fee), (source, -attempt.fee)],
-            memo=f"{attempt.account.code} fee", currency=attempt.currency,
-        )
 
 
 def _funds_account(attempt: Attempt) -> str:

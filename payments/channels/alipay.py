@@ -80,6 +80,8 @@ TRADE_STATUS: Mapping[str, Outcome] = {
 }
 
 SUCCESS_CODE = "10000"
+#: error code of a payment notice/query for a trade Alipay closed unpaid (no sub_code exists)
+CLOSED_CODE = "TRADE_CLOSED"
 UNKNOWN_CODE = "20000"  # service unavailable: the outcome is unknown, query again (§1.3)
 
 
@@ -233,6 +235,9 @@ ERROR_CODES: Mapping[str, ErrorSpec] = {
     "ACQ.TRADE_HAS_CLOSE": _spec(
         "final", False, "交易已关闭（超时未支付）", "The trade was closed (not paid in time)",
         "请重新下单后再支付", "Start the payment again"),
+    CLOSED_CODE: _spec(
+        "final", False, "支付宝未完成付款，交易已关闭", "The payment was not completed in Alipay and the trade is closed",
+        "请重新发起支付，或改用其他支付方式", "Pay again, or choose another payment method"),
     "ACQ.BUYER_ENABLE_STATUS_FORBID": _spec(
         "final", False, "买家支付宝账户状态异常", "The buyer's Alipay account is restricted",
         "请联系支付宝客服，或改用其他支付方式", "Contact Alipay support or use another payment method"),
@@ -465,7 +470,7 @@ class AlipayBackend(ChannelBackend):
             )
         outcome = _outcome(status, paid=bool(params.get("gmt_payment")))
         occurred = parse_beijing(params.get("gmt_payment") or params.get("gmt_close") or params.get("notify_time", ""))
-        return Notice(kind="payment", outcome=outcome, amount=amount, occurred_at=occurred, **common)
+        return Notice(kind="payment", outcome=outcome, amount=amount, occurred_at=occurred, error_code=_closed_code(outcome), **common)
 
     def notification_reply(self, *, accepted: bool, message: str = "") -> NotifyReply:
         """The literal ``success`` stops Alipay's retries; anything else (``fail``) keeps them (§1.4)."""
@@ -485,8 +490,10 @@ class AlipayBackend(ChannelBackend):
         if status not in TRADE_STATUS:
             return QueryResult(outcome="unknown", error_code=status, raw=answer)
         amount = answer.get("total_amount")
+        outcome = _outcome(status, paid=bool(answer.get("send_pay_date")))
         return QueryResult(
-            outcome=_outcome(status, paid=bool(answer.get("send_pay_date"))),
+            outcome=outcome,
+            error_code=_closed_code(outcome),
             amount=Decimal(str(amount)).quantize(CENT) if amount else None,
             currency=str(answer.get("trans_currency") or "CNY"),
             channel_trade_no=str(answer.get("trade_no", "")),
@@ -569,6 +576,12 @@ class AlipayBackend(ChannelBackend):
         With ``merchant_id`` (a 16-digit PID) a bill of another merchant is refused.
         """
         return AlipayBill.open(stream, merchant_id=merchant_id)
+
+
+def _closed_code(outcome: str) -> str:
+    """Alipay closes an unpaid trade without saying why (the payer declined, or it expired);
+    the closure itself is the code, so the buyer gets the mapped reason and guidance."""
+    return CLOSED_CODE if outcome == "closed" else ""
 
 
 def _outcome(status: str, *, paid: bool) -> Outcome:

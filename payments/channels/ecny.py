@@ -1,9 +1,17 @@
-"""e-CNY (数字人民币) through an acquiring bank's aggregated-payment API (CHANNELS.md §5).
+"""e-CNY (数字人民币) — and the wallets served next to it — through an acquiring bank's
+aggregated-payment API (CHANNELS.md §5).
 
 There is no public PBOC merchant API: merchants accept e-CNY through an operating institution
 or acceptance-service institution, whose "polypay"-style API signs with SM2/SM3 (国密). The
 wire format is therefore acquirer-specific; this module implements the documented protocol
 in ``docs/channels/ecny.md`` and is the adapter to replace or extend for a real bank.
+
+The same API serves the bank's other aggregated wallets: one order call with a pay type
+(``payMethod``: ``ECNY``, ``ALIPAY``, ``WECHAT``, ``UNIONPAY``) answers that wallet's QR /
+deeplink payload, so one backend serves the methods ``ecny``, ``alipay``, ``wechatpay`` and
+``unionpay`` — a bank aggregator account is a second provider for a method next to the
+direct channel. Which of them an account serves is its configuration (``methods``) and the
+bank's contract (``PAY_METHOD_NOT_OPEN`` otherwise).
 
 Protocol summary (full spec in the doc):
 
@@ -70,6 +78,14 @@ TIME_FORMAT = "%Y%m%d%H%M%S"
 API = "polypay/v1.0/mchorders/"
 CREATE, QUERY, CLOSE = API + "qrcodeapply", API + "orderquery", API + "close"
 REFUND, REFUND_QUERY, STATEMENT = API + "refund", API + "refundquery", API + "statement"
+
+#: platform method → the bank's pay type (``payMethod`` of ``qrcodeapply``)
+PAY_METHODS: Mapping[str, str] = {
+    "ecny": "ECNY",
+    "alipay": "ALIPAY",
+    "wechatpay": "WECHAT",
+    "unionpay": "UNIONPAY",
+}
 
 #: a notification is signed once and re-sent byte-identical on every retry, so the replay
 #: window must cover the bank's whole retry schedule (≈ 22 h); clocks may be 5 min apart.
@@ -205,26 +221,28 @@ def _spec(action, counts, zh, en, gzh="", gen=""):
     )
 
 
+# The bank reports the declines of every wallet it aggregates with the same codes, so the
+# buyer-facing texts name no particular wallet.
 _OTHER_ZH, _OTHER_EN = (
-    "请换一个数字人民币钱包，或选择其他支付方式。",
-    "Use another e-CNY wallet, or choose another payment method.",
+    "请换一个钱包或银行卡，或选择其他支付方式。",
+    "Use another wallet or card, or choose another payment method.",
 )
 
 ERROR_CODES: dict[str, ErrorSpec] = {
     "BALANCE_NOT_ENOUGH": _spec(
         "final",
         False,
-        "数字人民币钱包余额不足",
-        "Your e-CNY wallet balance is too low",
-        "请先为钱包充值，或换一种支付方式。",
-        "Top up the wallet, or choose another method.",
+        "钱包余额不足",
+        "Your wallet balance is too low",
+        "请先为钱包充值或换一张银行卡，或换一种支付方式。",
+        "Top up the wallet or pick another card in it, or choose another method.",
     ),
     "WALLET_INFO_MISMATCH": _spec(
         "final",
         False,
         "钱包绑定的手机号或实名信息不一致",
         "The wallet's phone number or ID does not match its registration",
-        "请使用本人实名钱包，或换一种支付方式。",
+        "请使用本人实名的钱包，或换一种支付方式。",
         "Use a wallet registered in your own name, or choose another method.",
     ),
     "WALLET_LIMIT_EXCEEDED": _spec(
@@ -306,8 +324,24 @@ ERROR_CODES: dict[str, ErrorSpec] = {
     "UNSUPPORTED_CURRENCY": _spec(
         "failover",
         False,
-        "数字人民币仅支持人民币",
-        "e-CNY accepts CNY only",
+        "该银行渠道仅支持人民币",
+        "This bank channel accepts CNY only",
+        "请换一种支付方式。",
+        "Choose another payment method.",
+    ),
+    "PAY_METHOD_NOT_OPEN": _spec(
+        "failover",
+        True,
+        "商户未在收单银行开通该支付方式",
+        "The merchant has not opened this wallet at the acquiring bank",
+        "请换一种支付方式。",
+        "Choose another payment method.",
+    ),
+    "UNSUPPORTED_METHOD": _spec(
+        "failover",
+        False,
+        "该银行渠道不支持这种支付方式",
+        "This bank channel does not serve this payment method",
         "请换一种支付方式。",
         "Choose another payment method.",
     ),
@@ -359,11 +393,12 @@ class Answer:
 
 
 class ECNYBackend(ChannelBackend):
-    """e-CNY wallet payments by QR code / H5 cashier at the acquiring bank."""
+    """Wallet payments by QR code / H5 cashier at the acquiring bank: e-CNY, and the Alipay,
+    WeChat Pay and UnionPay QR the same aggregated API serves (``payMethod``)."""
 
     code = "ecny"
-    methods = ("ecny",)
-    display_name = "e-CNY wallet (acquiring bank, SM2)"
+    methods = tuple(PAY_METHODS)
+    display_name = "Acquiring bank: e-CNY and aggregated QR (SM2)"
     error_codes: ClassVar[Mapping[str, ErrorSpec]] = ERROR_CODES
 
     @property
@@ -444,10 +479,18 @@ class ECNYBackend(ChannelBackend):
 
     # -- paying --------------------------------------------------------------------------------
     def create(self, request: CreateRequest) -> CreateResult:
-        """qrcodeapply: the bank answers a wallet QR payload (``qrCode``) and an H5 cashier URL."""
+        """qrcodeapply with the pay type of ``request.method``: the bank answers that wallet's
+        QR payload / deeplink (``qrCode``) and its H5 cashier URL."""
+        pay_method = PAY_METHODS.get(request.method)
+        if pay_method is None:
+            raise ChannelDeclined(
+                f"the acquiring bank's API does not serve the method {request.method!r}",
+                code="UNSUPPORTED_METHOD",
+            )
         if request.currency != "CNY":
             raise ChannelDeclined(
-                f"e-CNY accepts CNY, not {request.currency}", code="UNSUPPORTED_CURRENCY"
+                f"the acquiring bank accepts CNY, not {request.currency}",
+                code="UNSUPPORTED_CURRENCY",
             )
         biz = {
             "orderId": request.out_trade_no,
@@ -458,7 +501,7 @@ class ECNYBackend(ChannelBackend):
             "returnUrl": request.return_url or self.account.return_url,
             "expireTime": stamp(request.expires_at),
             "termIp": request.client.ip,
-            "payMethod": "ECNY",
+            "payMethod": pay_method,
         }
         answer = self._call(CREATE, biz, idempotent=False)
         if not answer.ok:
@@ -467,6 +510,14 @@ class ECNYBackend(ChannelBackend):
         if not qr:
             raise ChannelError(
                 "e-CNY bank returned no qrCode", code="BAD_RESPONSE", raw=dict(answer.raw)
+            )
+        echoed = str(answer.biz.get("payMethod") or pay_method)
+        if echoed != pay_method:
+            # a QR for another wallet than the buyer chose cannot be paid with it
+            raise ChannelError(
+                f"the bank answered a {echoed} order for a {pay_method} request",
+                code="BAD_RESPONSE",
+                raw=dict(answer.raw),
             )
         return CreateResult(
             action=Action(type="qr", url=cashier, qr=qr),

@@ -1,15 +1,20 @@
 """Simulated e-CNY acquiring bank (the protocol of ``docs/channels/ecny.md``, CHANNELS.md §5).
 
 Endpoints (JSON POST, SM2-signed both ways) under ``polypay/v1.0/mchorders/``: ``qrcodeapply``,
-``orderquery``, ``close``, ``refund``, ``refundquery``, ``statement``; plus ``qr/<order>/``,
-the wallet QR payload, which opens the cashier page.
+``orderquery``, ``close``, ``refund``, ``refundquery``, ``statement``; plus the wallets' QR
+payloads, which open the cashier page: ``qr/<order>/`` (e-CNY) and ``qr/<wallet>/<order>/``
+(``alipay``, ``wechat``, ``unionpay``) for the other pay types the aggregated API serves
+(``payMethod`` ``ECNY`` / ``ALIPAY`` / ``WECHAT`` / ``UNIONPAY``). Every pay type is open to a
+merchant unless its registration lists ``pay_methods`` (then others are PAY_METHOD_NOT_OPEN).
 
 Sandbox policies: requests whose reqTime is more than 5 minutes off are refused
 (TIMESTAMP_EXPIRED); notifications (PAY on success and on a wallet decline, REFUND on every
 refund) are signed once and retried after 15 s, 30 s, 1, 5, 15, 30 min, 1, 2, 6 and 12 h;
-fee 0.60 % per payment (ROUND_HALF_UP to the fen), the same rate returned on refunds; the
-file for day D holds payments paid and refunds made on Beijing calendar day D. An unpaid
-order past its expireTime is closed when next looked at.
+fee per payment 0.60 % for e-CNY and 0.80 % for the aggregated Alipay / WeChat / UnionPay QR
+(ROUND_HALF_UP to the fen), the same rate returned on refunds; the file for day D holds
+payments paid and refunds made on Beijing calendar day D. An unpaid order past its expireTime
+is closed when next looked at. The fault switches are those of channel ``ecny`` whatever the
+pay type: the bank is one provider.
 """
 
 from __future__ import annotations
@@ -26,7 +31,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
@@ -38,7 +43,17 @@ from payments.sandbox import core, keys
 from payments.sandbox.models import SandboxMerchant, SandboxRefund, SandboxTrade
 
 CHANNEL = "ecny"
-FEE_RATE = Decimal("0.006")
+FEE_RATE = Decimal("0.006")  # e-CNY
+#: the bank's rate per pay type (aggregated wallets cost more: the bank pays the wallet)
+FEE_RATES = {
+    "ECNY": FEE_RATE,
+    "ALIPAY": Decimal("0.008"),
+    "WECHAT": Decimal("0.008"),
+    "UNIONPAY": Decimal("0.008"),
+}
+PAY_METHODS = tuple(FEE_RATES)
+#: the path segment of each pay type's QR payload (e-CNY's is ``qr/<order>/``)
+QR_WALLETS = {"ALIPAY": "alipay", "WECHAT": "wechat", "UNIONPAY": "unionpay"}
 
 
 def _keypair_json() -> str:
@@ -74,14 +89,20 @@ class ECNYSandbox(core.SandboxProvider):
     )
 
     def provision(self, *, merchant_id: str, app_id: str = "") -> dict:
-        """Give the merchant an SM2 key pair, register its public key (and APPID, if any)."""
+        """Give the merchant an SM2 key pair, register its public key (and APPID, if any).
+        Other registration details (``pay_methods``) are kept."""
         safe = re.sub(r"[^0-9A-Za-z]", "_", merchant_id)
         pair = json.loads(keys.provider_file(f"ecny-merchant-{safe}.sm2.json", _keypair_json))
-        SandboxMerchant.objects.update_or_create(
-            channel=CHANNEL,
-            merchant_id=merchant_id,
-            defaults={"config": {"public_key": pair["public"], "app_id": app_id}},
-        )
+        with transaction.atomic():
+            merchant, _ = SandboxMerchant.objects.select_for_update().get_or_create(
+                channel=CHANNEL, merchant_id=merchant_id
+            )
+            merchant.config = {
+                **merchant.config,
+                "public_key": pair["public"],
+                "app_id": app_id,
+            }
+            merchant.save(update_fields=["config"])
         return {
             "merchant_private_key": pair["private"],
             "merchant_public_key": pair["public"],
@@ -135,10 +156,15 @@ def notification(
     return {"Content-Type": "application/json; charset=utf-8"}, body
 
 
+def pay_method_of(trade: SandboxTrade) -> str:
+    return str(trade.extra.get("payMethod") or "ECNY")
+
+
 def _trade_biz(trade: SandboxTrade) -> dict[str, str]:
     return {
         "orderId": trade.out_trade_no,
         "bankOrderId": trade.trade_no,
+        "payMethod": pay_method_of(trade),
         "txnAmt": str(to_minor(trade.amount)),
         "currencyCode": trade.currency,
         "payTime": proto.stamp(trade.paid_at) if trade.paid_at else "",
@@ -264,6 +290,12 @@ def qrcode_apply(merchant: SandboxMerchant, biz: dict[str, Any]) -> Mapping[str,
         raise Refusal("PARAM_ERROR", "currencyCode must be CNY")
     if not biz.get("notifyUrl"):
         raise Refusal("PARAM_ERROR", "notifyUrl is required")
+    pay_method = str(biz.get("payMethod", ""))
+    if pay_method not in PAY_METHODS:
+        raise Refusal("PARAM_ERROR", f"payMethod must be one of {', '.join(PAY_METHODS)}")
+    opened = merchant.config.get("pay_methods")
+    if opened is not None and pay_method not in opened:
+        raise Refusal("PAY_METHOD_NOT_OPEN", f"{pay_method} is not opened for this merchant")
     try:
         expire = proto.stamp(
             proto.parse_stamp(
@@ -285,17 +317,21 @@ def qrcode_apply(merchant: SandboxMerchant, biz: dict[str, Any]) -> Mapping[str,
             "subject": str(biz.get("body", ""))[:255],
             "notify_url": str(biz["notifyUrl"]),
             "return_url": str(biz.get("returnUrl", "")),
-            "extra": {"expireTime": expire, "txnTime": proto.stamp()},
+            "extra": {"expireTime": expire, "txnTime": proto.stamp(), "payMethod": pay_method},
         },
     )
-    if not created and (trade.amount != amount or trade.status != SandboxTrade.Status.WAITING):
+    if not created and (
+        trade.amount != amount
+        or pay_method_of(trade) != pay_method
+        or trade.status != SandboxTrade.Status.WAITING
+    ):
         raise Refusal("ORDER_EXISTS")
     provider = ECNYSandbox()
-    qr = settings.SITE_URL + reverse(f"sandbox:{CHANNEL}:qr", args=[trade.trade_no])
     return {
         "orderId": order_id,
         "bankOrderId": trade.trade_no,
-        "qrCode": qr,
+        "payMethod": pay_method,
+        "qrCode": qr_payload(trade),
         "cashierUrl": provider.cashier_url(trade),
         "expireTime": expire,
     }
@@ -408,10 +444,25 @@ def statement(merchant: SandboxMerchant, biz: dict[str, Any]) -> Mapping[str, An
     }
 
 
+def qr_payload(trade: SandboxTrade) -> str:
+    """The QR payload / deeplink of the order's wallet. The real bank answers each wallet's
+    own format (an e-CNY wallet link, ``https://qr.alipay.com/…``, ``weixin://wxpay/…``,
+    ``https://qr.95516.com/…``); the sandbox's stand-ins are pages that open its cashier."""
+    wallet = QR_WALLETS.get(pay_method_of(trade))
+    if wallet is None:
+        return settings.SITE_URL + reverse(f"sandbox:{CHANNEL}:qr", args=[trade.trade_no])
+    return settings.SITE_URL + reverse(
+        f"sandbox:{CHANNEL}:wallet-qr", args=[wallet, trade.trade_no]
+    )
+
+
 @require_GET
-def qr(request: HttpRequest, trade_no: str) -> HttpResponse:
-    """What a wallet app does with the QR payload: open the bank's cashier for that order."""
+def qr(request: HttpRequest, trade_no: str, wallet: str = "") -> HttpResponse:
+    """What a wallet app does with the QR payload: open the bank's cashier for that order.
+    A QR is only good in its own wallet: another wallet's path does not know the order."""
     trade = get_object_or_404(SandboxTrade, channel=CHANNEL, trade_no=trade_no)
+    if QR_WALLETS.get(pay_method_of(trade), "") != wallet:
+        raise Http404("no such order for this wallet")
     return HttpResponseRedirect(ECNYSandbox().cashier_url(trade))
 
 
@@ -419,8 +470,9 @@ def qr(request: HttpRequest, trade_no: str) -> HttpResponse:
 # Reconciliation file
 
 
-def fee_of(amount: Decimal) -> Decimal:
-    return (amount * FEE_RATE).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+def fee_of(amount: Decimal, pay_method: str = "ECNY") -> Decimal:
+    rate = FEE_RATES.get(pay_method, FEE_RATE)
+    return (amount * rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
 
 
 def build_file(merchant_id: str, day: dt.date) -> bytes:
@@ -435,7 +487,7 @@ def build_file(merchant_id: str, day: dt.date) -> bytes:
         paid_at__gte=start,
         paid_at__lt=end,
     ):
-        fee = fee_of(trade.amount)
+        fee = fee_of(trade.amount, pay_method_of(trade))
         fields = [
             "D",
             "PAY",
@@ -459,7 +511,7 @@ def build_file(merchant_id: str, day: dt.date) -> bytes:
         created_at__lt=end,
     )
     for refund in refunds:
-        fee = -fee_of(refund.amount)
+        fee = -fee_of(refund.amount, pay_method_of(refund.trade))
         fields = [
             "D",
             "REFUND",
@@ -505,4 +557,5 @@ urlpatterns = [
     path("polypay/v1.0/mchorders/refundquery", _endpoint(refund_query), name="refundquery"),
     path("polypay/v1.0/mchorders/statement", _endpoint(statement), name="statement"),
     path("qr/<str:trade_no>/", qr, name="qr"),
+    path("qr/<slug:wallet>/<str:trade_no>/", qr, name="wallet-qr"),
 ]

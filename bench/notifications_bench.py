@@ -1,0 +1,165 @@
+#!/usr/bin/env python
+"""Notifications applied per second on PostgreSQL, through the real notify endpoint.
+
+Builds N pending card payments in a scratch database, then delivers each one's signed
+``payment_intent.succeeded`` webhook (Stripe-Signature HMAC, verified by the real card
+backend) through Django's full request stack from several worker processes, with every notice sent
+``--copies`` times in shuffled order to exercise the exactly-once path. Prints notices/s
+(applied and acknowledged duplicates) and checks that each payment was credited once.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cardex .venv/bin/python bench/notifications_bench.py
+    .venv/bin/python bench/notifications_bench.py --payments 2000 --copies 2 --processes 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import hmac
+import json
+import os
+import random
+import statistics
+import sys
+import time
+import warnings
+from decimal import Decimal
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(BASE_DIR))
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+warnings.filterwarnings("ignore", message="CARD_VAULT_KEYS is not set")
+# Production-shaped settings: no debug query log, persistent connections, plain HTTP in-process.
+os.environ.update(DEBUG="false", SECURE_SSL_REDIRECT="false", CONN_MAX_AGE="60", ALLOWED_HOSTS="testserver",
+                  SECRET_KEY=os.environ.get("SECRET_KEY") or "bench-" + "x7Qp2" * 12,
+                  CARD_VAULT_KEYS=os.environ.get("CARD_VAULT_KEYS") or "YmVuY2gtb25seS1jYXJkLXZhdWx0LWtleS0xMjM0NTY=")
+
+from bench.benchdb import drop_database, use_scratch_database  # noqa: E402
+
+SECRET = "whsec_bench_0123456789abcdef"
+DB_NAME = "cardex_bench_notify"
+
+
+def prepare(n: int) -> list[tuple[bytes, str]]:
+    from django.core.management import call_command
+
+    from accounts.models import User
+    from payments.models import Attempt, ChannelAccount, Payment
+
+    call_command("migrate", verbosity=0)
+    account = ChannelAccount(code="card", name="card", backend="card", methods=["card"], merchant_id="acct_bench",
+                             base_url="http://127.0.0.1:9/", fee_percent=Decimal("0.6"))
+    account.credentials = {"secret_key": "sk_test_bench", "webhook_secret": SECRET}
+    account.save()
+    buyer = User.objects.create_user("bench-buyer", password="x")
+    payments = Payment.objects.bulk_create(
+        Payment(reference=f"bench:{i}", buyer=buyer, method="card", amount=Decimal("100.00"), status="pending") for i in range(n)
+    )
+    attempts = Attempt.objects.bulk_create(
+        Attempt(payment=p, account=account, method="card", amount=p.amount, fee=Decimal("0.60"), status="pending",
+                out_trade_no=f"BENCH{i:012d}") for i, p in enumerate(payments)
+    )
+    bodies = []
+    for attempt in attempts:
+        event = {
+            "id": f"evt_{attempt.out_trade_no}", "object": "event", "type": "payment_intent.succeeded", "livemode": False,
+            "created": int(time.time()),
+            "data": {"object": {"id": f"pi_{attempt.out_trade_no}", "object": "payment_intent", "status": "succeeded",
+                                "amount": 10000, "amount_received": 10000, "currency": "cny",
+                                "metadata": {"out_trade_no": attempt.out_trade_no, "merchant_id": "acct_bench"}}},
+        }
+        body = json.dumps(event).encode()
+        bodies.append(body)
+    return bodies
+
+
+def signature(body: bytes) -> str:
+    t = int(time.time())
+    v1 = hmac.new(SECRET.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+    return f"t={t},v1={v1}"
+
+
+def _deliver(chunk: list[bytes], queue) -> None:
+    """One web worker process: post its share of the notices through the full stack."""
+    from django.db import connection
+    from django.test import Client
+
+    client = Client()
+    latencies, bad = [], 0
+    for body in chunk:
+        started = time.perf_counter()
+        response = client.post("/payments/notify/card/", body, content_type="application/json",
+                               HTTP_STRIPE_SIGNATURE=signature(body))
+        latencies.append(time.perf_counter() - started)
+        bad += response.status_code != 200
+    connection.close()
+    queue.put((latencies, bad))
+
+
+def run(bodies: list[bytes], copies: int, processes: int) -> dict:
+    """Like gunicorn workers: forked processes share nothing but the database."""
+    import multiprocessing
+
+    from django.db import connections
+
+    work = [b for b in bodies for _ in range(copies)]
+    random.Random(7).shuffle(work)
+    chunks = [work[i::processes] for i in range(processes)]
+    connections.close_all()
+    ctx = multiprocessing.get_context("fork")
+    queue = ctx.Queue()
+    started = time.perf_counter()
+    pool = [ctx.Process(target=_deliver, args=(chunk, queue)) for chunk in chunks]
+    for proc in pool:
+        proc.start()
+    results = [queue.get() for _ in pool]
+    for proc in pool:
+        proc.join()
+    elapsed = time.perf_counter() - started
+    latencies = sorted(latency for part, _ in results for latency in part)
+    return {"notices": len(work), "seconds": elapsed, "per_second": len(work) / elapsed,
+            "p50_ms": 1000 * statistics.median(latencies), "p95_ms": 1000 * latencies[int(len(latencies) * 0.95)],
+            "non_200": sum(bad for _, bad in results)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--payments", type=int, default=2000)
+    parser.add_argument("--copies", type=int, default=2, help="deliveries of each notice (1 applied + duplicates)")
+    parser.add_argument("--processes", type=int, default=4, help="web worker processes delivering notices")
+    parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    args = parser.parse_args()
+
+    base, _ = use_scratch_database(DB_NAME)
+    import django
+
+    django.setup()
+    try:
+        bodies = prepare(args.payments)
+        result = run(bodies, args.copies, args.processes)
+        from payments import ledger
+        from payments.models import Notification, Payment
+
+        applied = Notification.objects.filter(outcome="applied").count()
+        duplicates = Notification.objects.filter(outcome="duplicate").count()
+        succeeded = Payment.objects.filter(status="succeeded").count()
+        print(f"payments={args.payments} copies={args.copies} processes={args.processes}")
+        print(f"notices={result['notices']} in {result['seconds']:.2f}s → {result['per_second']:.0f} notices/s "
+              f"(p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms), non-200={result['non_200']}")
+        print(f"applied={applied} duplicates={duplicates} succeeded={succeeded} "
+              f"journal_total={ledger.journal_total()} unbalanced={ledger.unbalanced_entries()}")
+        ok = applied == args.payments == succeeded and duplicates == args.payments * (args.copies - 1) and ledger.journal_total() == 0
+        print("exactly-once: OK" if ok else "exactly-once: FAILED")
+        if not ok:
+            sys.exit(1)
+    finally:
+        from django.db import connections
+
+        connections.close_all()
+        if not args.keep:
+            drop_database(base, DB_NAME)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,145 @@
+"""The shop's journal entries (DESIGN.md §4): every money movement the shop causes.
+
+Debit positive, credit negative (``payments.ledger``). Money the payment platform received
+for an order sits in ``CLEARING`` until the shop hands something over:
+
+=====================  ==================================================  ===========================
+event                  lines                                               key
+=====================  ==================================================  ===========================
+sale (delivery)        Dr CLEARING amount / Cr seller pending net          ``sale:<order>``
+                       / Cr PLATFORM_REVENUE commission
+dispute refunded       Dr seller pending net / Dr PLATFORM_REVENUE         ``dispute-refund:<id>``
+                       commission / Cr CLEARING price (the refund then
+                       takes the money out of CLEARING)
+whole order refunded   the sale's remainder reversed the same way, from   ``order-refund:<order>``
+(staff refund)         pending or available as the money then sits
+funds mature           Dr seller pending / Cr seller available             ``mature:<order>``
+payout requested       Dr seller available / Cr seller payouts-requested   ``payout-request:<id>``
+payout paid            Dr seller payouts-requested / Cr seller paid-out    ``payout-paid:<id>``
+payout rejected        Dr seller payouts-requested / Cr seller available   ``payout-release:<id>``
+=====================  ==================================================  ===========================
+
+Every entry balances, so the journal as a whole sums to zero; keys make each posting
+idempotent (a task or callback that runs twice posts once).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from marketplace.models import Dispute, Order, Payout
+from payments import ledger
+from payments.models import JournalEntry
+
+
+def seller_payouts_requested(user_id: int) -> str:
+    """Money a seller asked to be paid out, held away from ``available`` until paid or refused
+    (so two requests cannot spend the same balance)."""
+    return f"seller:{user_id}:payouts-requested"
+
+
+def _seller_id(order: Order) -> int:
+    return order.listing.seller_id
+
+
+def sale_post(*, order: Order, codes: int) -> JournalEntry:
+    net = order.seller_net_per_code * codes
+    commission = order.unit_commission * codes
+    return ledger.post(
+        key=f"sale:{order.number}",
+        kind="sale",
+        lines=[
+            (ledger.CLEARING, net + commission),
+            (ledger.seller_pending(_seller_id(order)), -net),
+            (ledger.PLATFORM_REVENUE, -commission),
+        ],
+        memo=f"order {order.number}: {codes} code(s) delivered",
+        reference=order.payment_reference,
+        currency=order.currency,
+    )
+
+
+def dispute_refund_post(*, dispute: Dispute) -> JournalEntry:
+    order = dispute.order
+    return ledger.post(
+        key=f"dispute-refund:{dispute.pk}",
+        kind="dispute_refund",
+        lines=[
+            (ledger.seller_pending(_seller_id(order)), order.seller_net_per_code),
+            (ledger.PLATFORM_REVENUE, order.unit_commission),
+            (ledger.CLEARING, -order.unit_price),
+        ],
+        memo=f"order {order.number}: code #{dispute.code_id} refunded after dispute",
+        reference=order.payment_reference,
+        currency=order.currency,
+    )
+
+
+def order_refund_post(*, order: Order, codes: int, matured: bool) -> JournalEntry:
+    seller_account = (ledger.seller_available if matured else ledger.seller_pending)(_seller_id(order))
+    return ledger.post(
+        key=f"order-refund:{order.number}",
+        kind="order_refund",
+        lines=[
+            (seller_account, order.seller_net_per_code * codes),
+            (ledger.PLATFORM_REVENUE, order.unit_commission * codes),
+            (ledger.CLEARING, -order.unit_price * codes),
+        ],
+        memo=f"order {order.number}: refunded in full after delivery",
+        reference=order.payment_reference,
+        currency=order.currency,
+    )
+
+
+def funds_mature_post(*, order: Order, amount: Decimal) -> JournalEntry:
+    seller_id = _seller_id(order)
+    return ledger.post(
+        key=f"mature:{order.number}",
+        kind="seller_funds_mature",
+        lines=[(ledger.seller_pending(seller_id), amount), (ledger.seller_available(seller_id), -amount)],
+        memo=f"order {order.number}: guarantee window over",
+        reference=order.payment_reference,
+        currency=order.currency,
+    )
+
+
+def payout_request_post(*, payout: Payout) -> JournalEntry:
+    return ledger.post(
+        key=f"payout-request:{payout.pk}",
+        kind="payout_request",
+        lines=[
+            (ledger.seller_available(payout.seller_id), payout.amount),
+            (seller_payouts_requested(payout.seller_id), -payout.amount),
+        ],
+        memo=f"payout #{payout.pk} requested",
+        reference=f"payout:{payout.pk}",
+        currency=payout.currency,
+    )
+
+
+def payout_paid_post(*, payout: Payout) -> JournalEntry:
+    return ledger.post(
+        key=f"payout-paid:{payout.pk}",
+        kind="payout_paid",
+        lines=[
+            (seller_payouts_requested(payout.seller_id), payout.amount),
+            (ledger.seller_paid_out(payout.seller_id), -payout.amount),
+        ],
+        memo=f"payout #{payout.pk} paid ({payout.reference})",
+        reference=f"payout:{payout.pk}",
+        currency=payout.currency,
+    )
+
+
+def payout_release_post(*, payout: Payout) -> JournalEntry:
+    return ledger.post(
+        key=f"payout-release:{payout.pk}",
+        kind="payout_release",
+        lines=[
+            (seller_payouts_requested(payout.seller_id), payout.amount),
+            (ledger.seller_available(payout.seller_id), -payout.amount),
+        ],
+        memo=f"payout #{payout.pk} rejected: money back to available",
+        reference=f"payout:{payout.pk}",
+        currency=payout.currency,
+    )

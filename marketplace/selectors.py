@@ -1,0 +1,229 @@
+"""The shop's read side: catalogue, stock, seller ratings, a buyer's orders, a seller's
+dashboard and the facts risk scoring needs. Query counts do not grow with the data."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import (
+    Count,
+    DecimalField,
+    ExpressionWrapper,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    QuerySet,
+    Subquery,
+    Value,
+)
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from marketplace.errors import OrderNotFound
+from marketplace.models import CardCode, Dispute, Listing, Order, Payout, PayoutDestination
+from marketplace.postings import seller_payouts_requested
+from payments import ledger
+
+SORTS = {
+    "discount": ("-discount", "price", "-id"),
+    "price": ("price", "-discount", "-id"),
+    "-price": ("-price", "-id"),
+    "face_value": ("face_value", "price", "-id"),
+    "newest": ("-created_at", "-id"),
+}
+GOOD_CODE_STATES = [CardCode.Status.SOLD, CardCode.Status.BAD]
+
+
+def _count_subquery(queryset: QuerySet, group_field: str) -> Coalesce:
+    counted = queryset.order_by().values(group_field).annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), Value(0))
+
+
+def with_stock(listings: QuerySet[Listing]) -> QuerySet[Listing]:
+    """Annotate ``stock`` (available codes) with one correlated count, not one query each."""
+    available = CardCode.objects.filter(listing=OuterRef("pk"), status=CardCode.Status.AVAILABLE)
+    return listings.annotate(stock=_count_subquery(available, "listing"))
+
+
+def with_seller_record(listings: QuerySet[Listing]) -> QuerySet[Listing]:
+    """Annotate ``seller_sold`` (codes the seller ever delivered) and ``seller_bad`` (of those,
+    refunded after a dispute): the seller rating."""
+    sold = CardCode.objects.filter(listing__seller=OuterRef("seller"), status__in=GOOD_CODE_STATES)
+    bad = Dispute.objects.filter(order__listing__seller=OuterRef("seller"), status=Dispute.Status.REFUNDED)
+    return listings.annotate(
+        seller_sold=_count_subquery(sold, "listing__seller"),
+        seller_bad=_count_subquery(bad, "order__listing__seller"),
+    )
+
+
+def seller_rating(*, sold: int, bad: int) -> Decimal | None:
+    """Share of the seller's delivered codes that were not refunded after a dispute (None
+    for a seller with no sales yet)."""
+    if not sold:
+        return None
+    return (Decimal(sold - bad) * 100 / Decimal(sold)).quantize(Decimal("0.1"))
+
+
+def catalogue_listings(
+    *,
+    q: str = "",
+    category: str = "",
+    brand_id: int | None = None,
+    face_value: Decimal | None = None,
+    face_value_min: Decimal | None = None,
+    face_value_max: Decimal | None = None,
+    sort: str = "discount",
+    include_sold_out: bool = False,
+) -> QuerySet[Listing]:
+    """Listings on sale, with ``stock``, ``discount`` and the seller's record annotated."""
+    listings = Listing.objects.filter(status=Listing.Status.ACTIVE, brand__active=True).select_related(
+        "brand", "seller"
+    )
+    if q:
+        listings = listings.filter(Q(brand__name__icontains=q) | Q(brand__description__icontains=q) | Q(brand__slug__icontains=q))
+    if category:
+        listings = listings.filter(brand__category=category)
+    if brand_id:
+        listings = listings.filter(brand_id=brand_id)
+    if face_value is not None:
+        listings = listings.filter(face_value=face_value)
+    if face_value_min is not None:
+        listings = listings.filter(face_value__gte=face_value_min)
+    if face_value_max is not None:
+        listings = listings.filter(face_value__lte=face_value_max)
+    listings = with_seller_record(with_stock(listings)).annotate(
+        discount=ExpressionWrapper(
+            (F("face_value") - F("price")) * Value(Decimal("100")) / F("face_value"),
+            output_field=DecimalField(max_digits=12, decimal_places=4),
+        )
+    )
+    if not include_sold_out:
+        listings = listings.filter(stock__gt=0)
+    return listings.order_by(*SORTS.get(sort, SORTS["discount"]))
+
+
+def listing_for_sale(*, listing_id: int) -> Listing:
+    """One listing with its stock and seller record (raises ``Listing.DoesNotExist``)."""
+    return with_seller_record(with_stock(Listing.objects.select_related("brand", "seller"))).get(pk=listing_id)
+
+
+def buyer_orders(*, buyer) -> QuerySet[Order]:
+    return Order.objects.filter(buyer=buyer).select_related("listing__brand").order_by("-created_at")
+
+
+def order_for_buyer(*, buyer, number: str) -> Order:
+    """The buyer's own order; anyone else's does not exist for them."""
+    order = (
+        Order.objects.select_related("listing__brand", "listing__seller")
+        .filter(number=number, buyer_id=getattr(buyer, "pk", None))
+        .first()
+    )
+    if order is None:
+        raise OrderNotFound("No such order.")
+    return order
+
+
+def order_disputes_by_code(*, order: Order) -> dict[int, Dispute]:
+    return {dispute.code_id: dispute for dispute in order.disputes.all()}
+
+
+@dataclass(frozen=True)
+class SellerBalances:
+    pending: Decimal
+    available: Decimal
+    payouts_requested: Decimal
+    paid_out: Decimal
+
+
+def seller_balances(*, seller_id: int) -> SellerBalances:
+    """Pending (in the guarantee window), available (may be paid out), requested (awaiting
+    Finance) and paid out — all sums of the journal, in one query."""
+    codes = {
+        "pending": ledger.seller_pending(seller_id),
+        "available": ledger.seller_available(seller_id),
+        "payouts_requested": seller_payouts_requested(seller_id),
+        "paid_out": ledger.seller_paid_out(seller_id),
+    }
+    found = ledger.balances(codes.values(), natural=True)
+    return SellerBalances(
+        pending=found[codes["pending"]],
+        available=found[codes["available"]],
+        payouts_requested=found[codes["payouts_requested"]],
+        paid_out=-found[codes["paid_out"]],  # an outflow: credits on an asset account
+    )
+
+
+@dataclass(frozen=True)
+class SellerDashboard:
+    listings: list[Listing]
+    balances: SellerBalances
+    recent_sales: list[Order]
+    payouts: list[Payout]
+    destinations: list[PayoutDestination]
+    disputes: list[Dispute]
+
+
+def seller_listings(*, seller) -> QuerySet[Listing]:
+    by_status = {
+        "reserved": CardCode.Status.RESERVED,
+        "sold": CardCode.Status.SOLD,
+        "bad": CardCode.Status.BAD,
+    }
+    listings = with_stock(Listing.objects.filter(seller=seller).select_related("brand"))
+    for name, status in by_status.items():
+        listings = listings.annotate(
+            **{name: _count_subquery(CardCode.objects.filter(listing=OuterRef("pk"), status=status), "listing")}
+        )
+    return listings.order_by("status", "-created_at")
+
+
+def seller_dashboard(*, seller) -> SellerDashboard:
+    return SellerDashboard(
+        listings=list(seller_listings(seller=seller)),
+        balances=seller_balances(seller_id=seller.pk),
+        recent_sales=list(
+            Order.objects.filter(listing__seller=seller, delivered_at__isnull=False)
+            .select_related("listing__brand")
+            .order_by("-delivered_at")[:20]
+        ),
+        payouts=list(Payout.objects.filter(seller=seller).select_related("destination")[:20]),
+        destinations=list(PayoutDestination.objects.filter(seller=seller)),
+        disputes=list(
+            Dispute.objects.filter(order__listing__seller=seller)
+            .select_related("order__listing__brand")
+            .order_by("status", "-created_at")[:50]
+        ),
+    )
+
+
+def order_risk_facts(*, order: Order, client_ip: str = "") -> dict:
+    """Plain facts about the buyer, seller and goods for the payment platform's risk engine
+    (``payments.services.payment_start(risk_facts=…)``); JSON-safe values only."""
+    buyer, listing = order.buyer, order.listing
+    seller = listing.seller
+    now = timezone.now()
+    past = Order.objects.filter(buyer=buyer).exclude(pk=order.pk)
+    good_orders = past.filter(status__in=[Order.Status.DELIVERED, Order.Status.COMPLETED]).count()
+    disputes = Dispute.objects.filter(order__buyer=buyer)
+    seller_linked = False
+    if client_ip:
+        from payments.models import Payment
+
+        seller_linked = Payment.objects.filter(buyer=seller, client__ip=client_ip).exists()
+    return {
+        "account_age_days": (now - buyer.date_joined).days,
+        "good_orders": good_orders,
+        "disputes": disputes.count(),
+        "disputes_refunded": disputes.filter(status=Dispute.Status.REFUNDED).count(),
+        "brand": listing.brand.slug,
+        "brand_high_risk": listing.brand.high_risk,
+        "seller_id": seller.pk,
+        "seller_account_age_days": (now - seller.date_joined).days,
+        "seller_linked": seller_linked,
+        "listing_id": listing.pk,
+        "listing_face_value": str(listing.face_value),
+        "quantity": order.quantity,
+        "order_amount": str(order.amount),
+    }

@@ -1,0 +1,333 @@
+"""After the money: deliver on payment success, refund what cannot be delivered, reveal codes
+(always audited), mail them, and mature the seller's money after the guarantee window.
+
+A success is never lost and nothing is sold twice (DESIGN.md §3): a success that arrives after
+the reservation lapsed re-reserves from the listing if stock allows, otherwise the payment
+is refunded and the order says why; a second success for a paid order is refunded too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.mail import EmailMultiAlternatives
+from django.db import connection, transaction
+from django.db.models import Sum
+from django.template.loader import render_to_string
+from django.utils import timezone, translation
+from django.utils.translation import gettext as _
+from django.views.decorators.debug import sensitive_variables
+
+from marketplace import postings, vault
+from marketplace.errors import OrderNotFound
+from marketplace.models import HOLDING_STATUSES, CardCode, Dispute, Listing, Order, RevealAudit
+from marketplace.services.orders import codes_release, codes_take
+
+logger = logging.getLogger(__name__)
+
+ORDER_REFERENCE_PREFIX = "order:"
+
+
+@dataclass(frozen=True)
+class RevealedCode:
+    """One delivered secret in plaintext, for the buyer's eyes only (never printed by repr)."""
+
+    id: int
+    code: str = field(repr=False)
+    pin: str = field(repr=False)
+    status: str = CardCode.Status.SOLD
+    disputed: bool = False
+
+
+def order_number_from_reference(reference: str) -> str | None:
+    if reference and reference.startswith(ORDER_REFERENCE_PREFIX):
+        return reference[len(ORDER_REFERENCE_PREFIX) :]
+    return None
+
+
+def _note(order: Order, text: str) -> None:
+    stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M")
+    order.note = f"{order.note}\n{stamp} {text}".strip()
+
+
+def _refund(*, payment, amount: Decimal, reason: str) -> bool:
+    """Ask the payment platform to give ``amount`` back; a refusal is logged and left for
+    staff (integrity_check reports the paid, undelivered order) rather than losing the
+    payment's success, which must commit."""
+    from payments import services as payment_services
+
+    try:
+        with transaction.atomic():
+            payment_services.refund_request(payment=payment, amount=amount, reason=reason[:255], origin="shop")
+    except Exception:
+        logger.exception("refund request for payment %s failed", payment.public_id)
+        return False
+    return True
+
+
+def _refund_or_flag(*, order: Order, payment, reason: str) -> None:
+    """Refund a payment the order cannot take; if the platform refuses, say so on the order."""
+    if not _refund(payment=payment, amount=payment.amount, reason=reason):
+        _note(order, _("The automatic refund could not be requested: staff must refund this payment."))
+        order.save(update_fields=["note"])
+
+
+def _deliver(*, order: Order, payment) -> None:
+    now = timezone.now()
+    CardCode.objects.filter(order=order, status=CardCode.Status.RESERVED).update(
+        status=CardCode.Status.SOLD, sold_at=now, reserved_until=None
+    )
+    order.transition(Order.Status.PAID)
+    order.paid_at = getattr(payment, "succeeded_at", None) or now
+    order.payment_public_id = payment.public_id
+    order.transition(Order.Status.DELIVERED)
+    order.delivered_at = now
+    order.guarantee_until = now + dt.timedelta(hours=order.listing.brand.guarantee_hours)
+    order.save()
+    postings.sale_post(order=order, codes=order.quantity)
+    order_id = order.pk
+
+    def mail() -> None:
+        from marketplace import tasks
+
+        tasks.send_delivery_email.delay(order_id)
+
+    transaction.on_commit(mail, robust=True)
+
+
+def order_payment_succeeded(*, payment) -> Order | None:
+    """React to a succeeded payment whose reference is ``order:<number>`` (idempotent).
+
+    Runs inside the payment platform's transaction: delivery commits with the success."""
+    number = order_number_from_reference(payment.reference)
+    if number is None:
+        return None
+    with transaction.atomic():
+        return _payment_succeeded(payment=payment, number=number)
+
+
+def _payment_succeeded(*, payment, number: str) -> Order | None:
+    order = (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("listing__brand", "buyer")
+        .filter(number=number)
+        .first()
+    )
+    if order is None:
+        logger.error("payment %s succeeded for unknown order %s: refunding", payment.public_id, number)
+        _refund(payment=payment, amount=payment.amount, reason=f"no order {number}")
+        return None
+    if order.payment_public_id == payment.public_id:
+        return order  # the same success announced again
+    if order.payment_public_id is not None:
+        _note(order, _("A second payment (%(id)s) succeeded for this paid order: it is being refunded.") % {"id": payment.public_id})
+        order.save(update_fields=["note"])
+        _refund_or_flag(order=order, payment=payment, reason=f"order {number} was already paid")
+        return order
+    if payment.amount != order.amount or payment.currency != order.currency:
+        _note(order, _("A payment of %(amount)s %(currency)s does not match the order: it is being refunded.") % {
+            "amount": payment.amount, "currency": payment.currency,
+        })
+        order.save(update_fields=["note"])
+        _refund_or_flag(order=order, payment=payment, reason=f"amount does not match order {number}")
+        return order
+    if order.status not in HOLDING_STATUSES | {Order.Status.EXPIRED, Order.Status.CANCELLED}:
+        _note(order, _("A payment succeeded for this %(status)s order: it is being refunded.") % {"status": order.get_status_display()})
+        order.save(update_fields=["note"])
+        _refund_or_flag(order=order, payment=payment, reason=f"order {number} is {order.status}")
+        return order
+
+    held = list(
+        CardCode.objects.select_for_update(of=("self",))
+        .filter(order=order, status=CardCode.Status.RESERVED)
+        .values_list("id", flat=True)
+    )
+    if order.status in HOLDING_STATUSES and len(held) == order.quantity:
+        _deliver(order=order, payment=payment)
+        return order
+
+    # The payment arrived after the reservation lapsed (or was cancelled): re-reserve.
+    missing = order.quantity - len(held)
+    with transaction.atomic():  # a savepoint: a partial take is undone, never half-kept
+        taken = 0
+        if order.listing.status == Listing.Status.ACTIVE:
+            taken = codes_take(listing=order.listing, order=order, quantity=missing, until=timezone.now())
+        if taken != missing:
+            transaction.set_rollback(True)
+    if taken == missing:
+        if order.status in HOLDING_STATUSES:
+            order.status = Order.Status.EXPIRED  # lapsed while waiting; the success revives it
+        _note(order, _("Paid after the reservation lapsed; the codes were reserved again and delivered."))
+        _deliver(order=order, payment=payment)
+        return order
+
+    codes_release(order=order)
+    if order.status in HOLDING_STATUSES:
+        order.transition(Order.Status.EXPIRED)
+    _note(order, _("Paid after the reservation lapsed and the listing no longer has enough codes: the payment is being refunded."))
+    order.save(update_fields=["status", "note"])
+    _refund_or_flag(order=order, payment=payment, reason=f"order {number} expired, out of stock")
+    return order
+
+
+def order_payment_status_sync(*, payment) -> Order | None:
+    """Mirror a payment held for review on the order (and release the hold when the payment
+    goes back to waiting or fails), so the buyer sees why nothing happens yet."""
+    number = order_number_from_reference(payment.reference)
+    if number is None:
+        return None
+    with transaction.atomic():
+        order = Order.objects.select_for_update(of=("self",)).filter(number=number).first()
+        if order is None or order.payment_public_id is not None:
+            return order
+        if payment.status == "review" and order.status == Order.Status.AWAITING_PAYMENT:
+            order.transition(Order.Status.UNDER_REVIEW)
+            order.save(update_fields=["status"])
+        elif payment.status != "review" and order.status == Order.Status.UNDER_REVIEW:
+            order.transition(Order.Status.AWAITING_PAYMENT)
+            order.save(update_fields=["status"])
+    return order
+
+
+def _refunded_total(payment) -> Decimal:
+    """What went back to the buyer of this payment's amount. A refund of a duplicate capture
+    (two attempts of one payment both succeeding) gives back the extra money, not the order's."""
+    settled = (
+        payment.refunds.filter(status="succeeded").exclude(origin="double_charge").aggregate(s=Sum("amount"))["s"]
+        or Decimal("0")
+    )
+    return max(Decimal(payment.refunded_amount or 0), settled)
+
+
+def order_refund_succeeded(*, refund) -> Order | None:
+    """Money went back to the buyer: the order becomes ``refunded`` once the whole of it is
+    refunded. A full refund of a delivered order that was not decided through disputes
+    (e.g. by staff) reverses the seller's remaining sale in the journal."""
+    payment = refund.payment
+    number = order_number_from_reference(payment.reference)
+    if number is None:
+        return None
+    with transaction.atomic():
+        order = Order.objects.select_for_update(of=("self",)).select_related("listing").filter(number=number).first()
+        if order is None or order.status == Order.Status.REFUNDED:
+            return order
+        refunded = _refunded_total(payment)
+        if order.payment_public_id != payment.public_id:
+            # A late or duplicate payment went back; the order itself may never have been paid.
+            if order.payment_public_id is None and refunded >= payment.amount and order.status in {
+                Order.Status.EXPIRED, Order.Status.CANCELLED,
+            }:
+                order.transition(Order.Status.REFUNDED)
+                order.refunded_at = timezone.now()
+                _note(order, _("The late payment was refunded in full."))
+                order.save(update_fields=["status", "refunded_at", "note"])
+            return order
+        if refunded < order.amount:
+            return order
+        still_sold = order.codes.filter(status=CardCode.Status.SOLD).count()
+        if still_sold:
+            postings.order_refund_post(order=order, codes=still_sold, matured=order.status == Order.Status.COMPLETED)
+        order.transition(Order.Status.REFUNDED)
+        order.refunded_at = timezone.now()
+        order.save(update_fields=["status", "refunded_at"])
+    return order
+
+
+@sensitive_variables()
+def order_codes_reveal(*, order: Order, user, channel: str, ip: str | None = None, user_agent: str = "") -> list[RevealedCode]:
+    """The order's delivered codes in plaintext, for its buyer only, and an audit record of
+    the reveal (who, when, order, channel, IP, user agent). Before delivery: an empty list
+    and no record. Anyone but the buyer gets :class:`OrderNotFound`."""
+    if user is None or getattr(user, "pk", None) != order.buyer_id:
+        raise OrderNotFound(_("No such order."))
+    if not order.codes_revealable:
+        return []
+    codes = list(
+        order.codes.filter(status__in=[CardCode.Status.SOLD, CardCode.Status.BAD])
+        .select_related("dispute")
+        .order_by("id")
+    )
+    revealed = [
+        RevealedCode(
+            id=code.pk,
+            code=vault.decrypt(code.code_encrypted),
+            pin=vault.decrypt(code.pin_encrypted),
+            status=code.status,
+            disputed=hasattr(code, "dispute"),
+        )
+        for code in codes
+    ]
+    RevealAudit.objects.create(
+        order=order,
+        user=user,
+        channel=channel,
+        codes=len(revealed),
+        ip=ip or None,
+        user_agent=(user_agent or "")[:255],
+    )
+    return revealed
+
+
+@sensitive_variables()
+def order_delivery_email_send(*, order: Order) -> bool:
+    """Mail the buyer their codes (an audited reveal on channel ``email``)."""
+    order = Order.objects.select_related("buyer", "listing__brand").get(pk=order.pk)
+    buyer = order.buyer
+    if not buyer.email or not order.codes_revealable:
+        return False
+    language = getattr(buyer, "preferred_language", "") or settings.LANGUAGE_CODE
+    with translation.override(language):
+        codes = order_codes_reveal(order=order, user=buyer, channel=RevealAudit.Channel.EMAIL)
+        context = {
+            "order": order,
+            "codes": codes,
+            "brand": order.listing.brand,
+            "order_url": f"{settings.SITE_URL}/orders/{order.number}/",
+        }
+        subject = _("Your %(brand)s codes — order %(number)s") % {"brand": order.listing.brand.name, "number": order.number}
+        text = render_to_string("marketplace/email/delivery.txt", context)
+        html = render_to_string("marketplace/email/delivery.html", context)
+    message = EmailMultiAlternatives(subject=subject, body=text, to=[buyer.email])
+    message.attach_alternative(html, "text/html")
+    message.send()
+    return True
+
+
+def seller_funds_mature_one(*, order_id: int, now: dt.datetime | None = None) -> bool:
+    """After the guarantee window, the seller's money for the order's good codes moves from
+    pending to available and the order completes (skipped while a dispute is open)."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        candidates = Order.objects.filter(pk=order_id, status=Order.Status.DELIVERED, guarantee_until__lte=now)
+        if connection.features.has_select_for_update_skip_locked:
+            candidates = candidates.select_for_update(skip_locked=True, of=("self",))
+        else:
+            candidates = candidates.select_for_update(of=("self",))
+        order = candidates.select_related("listing").first()
+        if order is None:
+            return False
+        if Dispute.objects.filter(order=order, status__in=[Dispute.Status.OPEN, Dispute.Status.ANSWERED]).exists():
+            return False
+        good = order.codes.filter(status=CardCode.Status.SOLD).count()
+        amount = order.seller_net_per_code * good
+        if amount > 0:
+            postings.funds_mature_post(order=order, amount=amount)
+        order.transition(Order.Status.COMPLETED)
+        order.completed_at = now
+        order.save(update_fields=["status", "completed_at"])
+    return True
+
+
+def seller_funds_mature(*, now: dt.datetime | None = None, limit: int = 1000) -> int:
+    """Mature every order whose guarantee window has ended (the beat task)."""
+    now = now or timezone.now()
+    ids = list(
+        Order.objects.filter(status=Order.Status.DELIVERED, guarantee_until__lte=now)
+        .order_by("guarantee_until")
+        .values_list("id", flat=True)[:limit]
+    )
+    return sum(seller_funds_mature_one(order_id=order_id, now=now) for order_id in ids)

@@ -1,0 +1,203 @@
+"""Channel health kept in the database, and the two calls the payment service makes:
+``route`` (which accounts to try, in order) and ``health_record`` (what happened).
+
+The rules — scoring, exploration, circuit breaker — live in :mod:`payments.routing` and are
+the same ones ``simulate_routing`` runs; this module only stores their state: one
+``ChannelHealth`` row per account (``state`` JSON plus the ``breaker``/``opened_at``
+columns staff and checkout read) and one ``BreakerEvent`` per breaker transition.
+docs/routing.md describes the model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db import DatabaseError, connection, transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+
+from payments.models import Attempt, BreakerEvent, ChannelAccount, ChannelHealth
+from payments.routing import (
+    CENT,
+    OPEN,
+    AccountHealth,
+    Breaker,
+    CandidateAccount,
+    Change,
+    Outcome,
+    Router,
+    RoutingConfig,
+    RoutingDecision,
+)
+from payments.states import ATTEMPT_OPEN, AttemptStatus
+
+log = logging.getLogger(__name__)
+
+
+class DatabaseHealthStore:
+    """:class:`payments.routing.HealthStore` over ``ChannelHealth`` rows.
+
+    Reads are plain; every update locks the account's row (``select_for_update``) so
+    concurrent outcomes of the same account are folded in one after the other, never lost.
+    """
+
+    def load(self, codes: Sequence[str]) -> Mapping[str, AccountHealth]:
+        rows = ChannelHealth.objects.filter(account__code__in=codes).values_list(
+            "account__code", "state"
+        )
+        return {code: AccountHealth.from_json(state) for code, state in rows}
+
+    def update(self, code: str, change: Callable[[AccountHealth], Change]) -> AccountHealth:
+        with transaction.atomic():
+            if connection.vendor == "postgresql":
+                # Health is advisory: losing the last few outcomes in a crash is harmless, so
+                # this hot row's commits need not wait for the WAL flush.
+                with connection.cursor() as cursor:
+                    cursor.execute("SET LOCAL synchronous_commit TO OFF")
+            account_id = ChannelAccount.objects.values_list("pk", flat=True).get(code=code)
+            row, _ = ChannelHealth.objects.select_for_update().get_or_create(account_id=account_id)
+            state, transitions = change(AccountHealth.from_json(row.state))
+            row.state = state.to_json()
+            row.breaker = state.breaker
+            row.opened_at = (
+                dt.datetime.fromtimestamp(state.opened_at, tz=dt.UTC)
+                if state.opened_at is not None
+                else None
+            )
+            row.save(update_fields=["state", "breaker", "opened_at", "updated_at"])
+            for transition in transitions:
+                BreakerEvent.objects.create(
+                    account_id=account_id,
+                    from_state=transition.from_state,
+                    to_state=transition.to_state,
+                    reason=transition.reason[:255],
+                )
+                log.log(
+                    logging.WARNING if transition.to_state == OPEN else logging.INFO,
+                    "channel %s breaker %s -> %s: %s",
+                    code,
+                    transition.from_state,
+                    transition.to_state,
+                    transition.reason,
+                )
+        return state
+
+
+def routing_config() -> RoutingConfig:
+    """The defaults of RoutingConfig, overridden by the optional ``PAYMENTS_ROUTING`` dict."""
+    return RoutingConfig(**getattr(settings, "PAYMENTS_ROUTING", {}))
+
+
+def router() -> Router:
+    return Router(DatabaseHealthStore(), routing_config())
+
+
+def candidate_from(account: ChannelAccount) -> CandidateAccount:
+    """The routing view of a configured account."""
+    return CandidateAccount(
+        code=account.code,
+        methods=frozenset(account.methods or ()),
+        enabled=account.enabled,
+        fee_percent=account.fee_percent,
+        fee_fixed=account.fee_fixed,
+        min_amount=account.min_amount,
+        max_amount=account.max_amount,
+        daily_cap=account.daily_cap,
+        currency=account.currency,
+        weight=account.weight,
+    )
+
+
+def today_volume(codes: Iterable[str]) -> dict[str, Decimal]:
+    """Today's (local day) succeeded + still-open attempt volume per account code: what
+    counts against a daily cap."""
+    start = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
+    rows = (
+        Attempt.objects.filter(account__code__in=list(codes), created_at__gte=start)
+        .filter(Q(status=AttemptStatus.SUCCEEDED) | Q(status__in=ATTEMPT_OPEN))
+        .values_list("account__code")
+        .annotate(total=Sum("amount"))
+    )
+    return {code: Decimal(total or 0).quantize(CENT) for code, total in rows}
+
+
+def route(
+    method: str,
+    amount: Decimal,
+    currency: str,
+    *,
+    exclude_codes: Iterable[str] = (),
+    day_volume: Mapping[str, Decimal] | None = None,
+    rng: random.Random | None = None,
+) -> RoutingDecision:
+    """Rank the enabled accounts serving ``method`` for one attempt.
+
+    ``exclude_codes``: accounts this payment already tried. ``day_volume``: today's
+    succeeded + pending volume per account code; when omitted it is read from the attempts
+    of the accounts that have a daily cap. ``rng`` makes the decision reproducible (tests);
+    real traffic leaves it out.
+    """
+    accounts = [
+        candidate_from(a)
+        for a in ChannelAccount.objects.filter(enabled=True).order_by("code")
+        if method in (a.methods or ())
+    ]
+    if day_volume is None:
+        day_volume = today_volume([a.code for a in accounts if a.daily_cap is not None])
+    return router().rank(
+        accounts,
+        method=method,
+        amount=amount,
+        currency=currency,
+        now=timezone.now(),
+        rng=rng or random.Random(),
+        exclude=tuple(exclude_codes),
+        day_volume=day_volume,
+    )
+
+
+def health_record(
+    account: ChannelAccount | str,
+    method: str,
+    amount: Decimal,
+    outcome: Outcome | str,
+    *,
+    delay_seconds: float | None = None,
+) -> AccountHealth | None:
+    """Feed one real outcome of an attempt back into its account's health.
+
+    ``outcome``: ``succeeded``; ``declined`` (the buyer's side — error codes whose
+    ``counts_against_channel`` is false); ``failed`` (the channel's fault); ``error``;
+    ``timeout``. ``delay_seconds``: how long the channel took to notify. Health is advisory,
+    so a database failure here is logged and swallowed rather than failing the payment.
+    """
+    code = account if isinstance(account, str) else account.code
+    try:
+        return router().record_outcome(
+            code, method, amount, outcome, timezone.now(), delay=delay_seconds
+        )
+    except DatabaseError:
+        log.exception("could not record %s outcome for channel %s", outcome, code)
+        return None
+
+
+def breaker_states(codes: Iterable[str]) -> dict[str, Breaker]:
+    """The breaker each account is effectively in now (an open breaker whose cool-down has
+    passed is half-open even before a probe has written so); accounts never seen are closed."""
+    codes = list(codes)
+    now = timezone.now().timestamp()
+    states = DatabaseHealthStore().load(codes)
+    return {code: states[code].breaker_at(now) if code in states else "closed" for code in codes}
+
+
+def health_summary(account: ChannelAccount) -> dict[str, Any]:
+    """What staff see about one account's health: effective breaker, smoothed success per
+    method and amount band, outcome counts, notification delay."""
+    state = DatabaseHealthStore().load([account.code]).get(account.code, AccountHealth())
+    return state.summary(timezone.now().timestamp(), routing_config())

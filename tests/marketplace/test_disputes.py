@@ -1,0 +1,160 @@
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.utils import timezone
+
+from marketplace.errors import DisputeRefused, OrderNotFound
+from marketplace.models import CardCode, Dispute, Order
+from marketplace.selectors import listing_for_sale, seller_rating
+from marketplace.services import (
+    dispute_answer,
+    dispute_open,
+    dispute_refund,
+    dispute_reject,
+    order_create,
+    seller_funds_mature,
+)
+from payments import ledger
+from tests.accounts.factories import UserFactory
+from tests.marketplace.conftest import journal_is_balanced
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def delivered(listing, buyer, pay):
+    order = order_create(buyer=buyer, listing=listing, quantity=2)
+    pay(order)
+    return order
+
+
+@pytest.fixture
+def staff(db):
+    return UserFactory(username="support-sue", is_staff=True)
+
+
+def first_code(order) -> CardCode:
+    return order.codes.order_by("id").first()
+
+
+def open_dispute(order, code=None, **kwargs) -> Dispute:
+    code = code or first_code(order)
+    return dispute_open(order=order, buyer=order.buyer, code_id=code.pk, reason="used", note="Issuer says it was used.", **kwargs)
+
+
+def test_buyer_disputes_a_code_within_the_guarantee_window(delivered):
+    dispute = open_dispute(delivered)
+    delivered.refresh_from_db()
+    assert dispute.status == "open" and delivered.status == "disputed"
+
+
+def test_a_second_dispute_on_the_same_code_is_refused_with_a_clear_error(delivered):
+    open_dispute(delivered)
+    with pytest.raises(DisputeRefused) as caught:
+        open_dispute(delivered)
+    assert "already been disputed" in caught.value.message
+    assert Dispute.objects.count() == 1
+
+
+def test_disputes_after_the_guarantee_window_are_refused(delivered):
+    Order.objects.filter(pk=delivered.pk).update(guarantee_until=timezone.now() - dt.timedelta(seconds=1))
+    delivered.refresh_from_db()
+    with pytest.raises(DisputeRefused) as caught:
+        open_dispute(delivered)
+    assert "guarantee window" in caught.value.message
+    assert not Dispute.objects.exists()
+
+
+def test_only_the_buyer_disputes_and_only_codes_of_the_order(delivered, listing):
+    with pytest.raises(OrderNotFound):
+        dispute_open(order=delivered, buyer=UserFactory(), code_id=first_code(delivered).pk, reason="used", note="x")
+    stranger = listing.codes.filter(order__isnull=True).first()
+    with pytest.raises(DisputeRefused):
+        open_dispute(delivered, code=stranger)
+
+
+def test_an_undelivered_order_cannot_be_disputed(listing, buyer):
+    order = order_create(buyer=buyer, listing=listing, quantity=1)
+    with pytest.raises(DisputeRefused):
+        open_dispute(order, code=order.codes.first())
+
+
+def test_the_seller_answers(delivered, seller):
+    dispute = open_dispute(delivered)
+    dispute = dispute_answer(dispute=dispute, seller=seller, answer="It was fine when I listed it.")
+    assert dispute.status == "answered" and dispute.seller_answered_at
+    with pytest.raises(DisputeRefused):
+        dispute_answer(dispute=dispute, seller=UserFactory(), answer="not mine")
+
+
+def test_refund_decision_marks_the_code_bad_reverses_the_seller_and_refunds_its_price(delivered, staff, refunds, listing):
+    pending = ledger.seller_pending(listing.seller_id)
+    dispute = open_dispute(delivered)
+    dispute_refund(dispute=dispute, staff=staff, note="Issuer confirmed used")
+    dispute.refresh_from_db()
+    delivered.refresh_from_db()
+    assert (dispute.status, dispute.decided_by, dispute.decision_note) == ("refunded", staff, "Issuer confirmed used")
+    assert CardCode.objects.get(pk=dispute.code_id).status == "bad"
+    assert delivered.status == "delivered"
+    assert ledger.balance(pending, natural=True) == Decimal("87.40")  # one of two codes left
+    assert [(c["amount"], c["origin"]) for c in refunds.calls] == [(Decimal("92.00"), "shop")]
+    assert journal_is_balanced()
+    with pytest.raises(DisputeRefused):
+        dispute_refund(dispute=dispute, staff=staff)
+    assert len(refunds.calls) == 1
+
+
+def test_a_refused_refund_changes_nothing(delivered, staff, refunds, listing):
+    refunds.fail = True
+    dispute = open_dispute(delivered)
+    with pytest.raises(DisputeRefused):
+        dispute_refund(dispute=dispute, staff=staff)
+    dispute.refresh_from_db()
+    assert dispute.status == "open"
+    assert CardCode.objects.get(pk=dispute.code_id).status == "sold"
+    assert ledger.balance(ledger.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")
+
+
+def test_reject_decision_keeps_the_sale(delivered, staff, refunds, listing):
+    dispute = open_dispute(delivered)
+    dispute_reject(dispute=dispute, staff=staff, note="Seller showed proof")
+    delivered.refresh_from_db()
+    assert Dispute.objects.get().status == "rejected" and delivered.status == "delivered"
+    assert refunds.calls == []
+    assert ledger.balance(ledger.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")
+
+
+def test_money_does_not_mature_while_a_dispute_is_open_then_matures_for_good_codes(delivered, staff, refunds, listing):
+    dispute = open_dispute(delivered)
+    later = delivered.guarantee_until + dt.timedelta(hours=1)
+    assert seller_funds_mature(now=later) == 0
+    dispute_refund(dispute=dispute, staff=staff)
+    assert seller_funds_mature(now=later) == 1
+    assert ledger.balance(ledger.seller_available(listing.seller_id), natural=True) == Decimal("87.40")
+    assert ledger.balance(ledger.seller_pending(listing.seller_id)) == 0
+    assert journal_is_balanced()
+
+
+def test_refunded_disputes_lower_the_seller_rating(delivered, staff, refunds, listing):
+    assert seller_rating(sold=2, bad=0) == Decimal("100.0")
+    dispute_refund(dispute=open_dispute(delivered), staff=staff)
+    shown = listing_for_sale(listing_id=listing.pk)
+    assert (shown.seller_sold, shown.seller_bad) == (2, 1)
+    assert seller_rating(sold=shown.seller_sold, bad=shown.seller_bad) == Decimal("50.0")
+
+
+def test_dispute_page_opens_a_dispute_and_refuses_a_second(client, delivered):
+    client.force_login(delivered.buyer)
+    code = first_code(delivered)
+    assert client.get(f"/orders/{delivered.number}/dispute/").status_code == 200
+    response = client.post(f"/orders/{delivered.number}/dispute/", {"code": code.pk, "reason": "invalid", "note": "Rejected at the till"})
+    assert response.status_code == 302
+    again = client.post(f"/orders/{delivered.number}/dispute/", {"code": code.pk, "reason": "invalid", "note": "again"})
+    assert again.status_code == 400
+    assert Dispute.objects.count() == 1
+
+
+def test_dispute_page_is_404_for_others(client, delivered):
+    client.force_login(UserFactory())
+    assert client.get(f"/orders/{delivered.number}/dispute/").status_code == 404

@@ -1,0 +1,50 @@
+import json
+
+import pytest
+from django.contrib.auth import authenticate
+from django.core.management import call_command
+
+from marketplace.code_formats import code_errors
+from marketplace.models import Brand, CardCode, Listing
+
+pytestmark = pytest.mark.django_db
+
+ROLES = {"seller", "buyer", "finance", "risk", "support", "admin"}
+
+
+def seed(capsys, *args) -> str:
+    call_command("seed_demo", *args)
+    return capsys.readouterr().out
+
+
+def test_seed_demo_json_prints_exactly_the_logins(capsys):
+    body = json.loads(seed(capsys, "--json"))
+    assert set(body) == {"users"} and set(body["users"]) == ROLES
+    for login in body["users"].values():
+        assert set(login) == {"username", "password"}
+        assert authenticate(username=login["username"], password=login["password"]) is not None
+
+
+def test_seed_demo_is_idempotent(capsys):
+    seed(capsys)
+    counts = (Brand.objects.count(), Listing.objects.count(), CardCode.objects.count())
+    seed(capsys)
+    assert (Brand.objects.count(), Listing.objects.count(), CardCode.objects.count()) == counts
+
+
+def test_seed_demo_makes_the_test_card_brand_staff_groups_and_stock(capsys):
+    out = seed(capsys)
+    assert "seller" in out and "admin" in out
+    test_card = Brand.objects.get(slug="test-card")
+    assert code_errors(test_card, "A" * 10) == [] and code_errors(test_card, "B" * 32, "12345678") == []
+    assert code_errors(test_card, "C" * 9) and code_errors(test_card, "D" * 12, "123")
+    assert len({b.category for b in Brand.objects.all()}) >= 4
+    from django.contrib.auth import get_user_model
+
+    users = get_user_model().objects
+    for role, group in (("finance", "Finance"), ("risk", "Risk"), ("support", "Support")):
+        user = users.get(username=role)
+        assert user.is_staff and user.groups.filter(name=group).exists()
+    assert users.get(username="admin").is_superuser
+    assert Listing.objects.filter(seller__username="seller", brand=test_card).exists()
+    assert CardCode.objects.filter(status="available").count() >= 100

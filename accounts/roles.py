@@ -16,7 +16,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "payments.change_errorcode", "payments.view_breakerevent",
         "marketplace.view_order", "marketplace.view_payout", "marketplace.change_payout",
         "marketplace.view_dispute", "marketplace.change_dispute", "marketplace.view_listing",
-        "marketplace.view_brand",
+        "marketplace.view_brand", "marketplace.view_cardcode", "marketplace.view_revealaudit",
         "reconciliation.view_settlementfile", "reconciliation.add_settlementfile",
         "reconciliation.view_discrepancy", "reconciliation.change_discrepancy",
         "reconciliation.view_statement",
@@ -32,7 +32,8 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
     ],
     SUPPORT: [
         "marketplace.view_order", "marketplace.view_dispute", "marketplace.change_dispute",
-        "marketplace.view_listing", "marketplace.view_brand",
+        "marketplace.view_listing", "marketplace.view_brand", "marketplace.view_cardcode",
+        "marketplace.view_revealaudit",
         "payments.view_payment", "payments.view_attempt", "payments.add_refund", "payments.view_refund",
         "accounts.view_user",
     ],

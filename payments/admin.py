@@ -105,8 +105,9 @@ class ChannelAccountAdmin(admin.ModelAdmin):
 
     @admin.display(description=_("breaker"))
     def breaker(self, obj):
-        health = getattr(obj, "health", None)
-        return health.breaker if health else ChannelHealth.Breaker.CLOSED
+        from payments.health import breaker_states
+
+        return breaker_states([obj.code])[obj.code]
 
     @admin.display(description=_("recent success"))
     def success_rate(self, obj):

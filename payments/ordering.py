@@ -707,12 +707,21 @@ def checkout_context(
 
 
 def _breaker_of(account) -> str:
+    """The breaker in effect now: an open breaker whose cool-down has passed is half-open
+    (probing) even before routing has written so — otherwise a method whose every account
+    had opened would never be offered, never routed, and never probed again."""
+    import time
+
     from payments.models import ChannelHealth
+    from payments.routing import AccountHealth
 
     try:
-        return account.health.breaker
+        health = account.health
     except ChannelHealth.DoesNotExist:  # no outcome recorded yet: nothing says it is unhealthy
         return ChannelHealth.Breaker.CLOSED
+    if not health.state:  # set by hand, without routing's counters: take the column as it is
+        return health.breaker
+    return AccountHealth.from_json(health.state).breaker_at(time.time())
 
 
 def ranking_record(*, payment, ranking: Ranking) -> None:

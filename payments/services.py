@@ -93,10 +93,27 @@ def payment_start(
         instalments=instalments,
         expires_at=expires_at,
     )
+    _supersede_open_payments(reference=reference, buyer=buyer, keep=payment)
     decision = _risk_assess(payment, risk_facts or {})
     if decision != "allow":
         return Payment.objects.get(pk=payment.pk)
     return _open_at_channel(payment)
+
+
+def _supersede_open_payments(*, reference: str, buyer, keep: Payment) -> None:
+    """The buyer switched methods: close what the earlier payment of the same thing left open
+    at its channel so it cannot be paid any more. Where a channel cannot close, the earlier
+    payment stays pending; if it is paid anyway the shop refunds the second success."""
+    earlier = Payment.objects.filter(reference=reference, buyer=buyer, status=PaymentStatus.PENDING).exclude(pk=keep.pk)
+    for payment in earlier:
+        for attempt_id in payment.attempts.filter(status__in=ATTEMPT_OPEN).values_list("pk", flat=True):
+            _close_quietly(attempt_id)
+        with transaction.atomic():
+            locked = Payment.objects.select_for_update().get(pk=payment.pk)
+            if locked.status == PaymentStatus.PENDING and not locked.attempts.filter(status__in=ATTEMPT_OPEN).exists():
+                locked.transition(PaymentStatus.CANCELLED)
+                locked.failure_code = "SUPERSEDED"
+                locked.save()
 
 
 def payment_challenge_answer(*, payment: Payment, code: str) -> Payment:

@@ -468,3 +468,17 @@ def test_the_ranking_shown_is_kept_on_the_payment_for_staff():
     assert stored["ip"] == "10.0.0.1"
     assert stored["ordering"]["order"] == order_of(ranking)
     assert stored["ordering"]["methods"][0]["reasons"]
+
+
+@pytest.mark.django_db
+def test_an_open_breaker_whose_cool_down_has_passed_is_offered_again_for_probing():
+    import time
+
+    buyer = UserFactory()
+    recovering = make_account("ali", [Method.ALIPAY])
+    ChannelHealth.objects.create(
+        account=recovering, breaker=ChannelHealth.Breaker.OPEN,
+        state={"breaker": "open", "opened_at": time.time() - 3600, "cooldown": 30.0},
+    )
+    ctx = checkout_context(user=buyer, amount=Decimal("10.00"), currency="CNY", device=DeviceInfo(), region=RegionInfo())
+    assert {a.code: a.healthy for a in ctx.accounts} == {"ali": True}

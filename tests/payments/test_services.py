@@ -334,3 +334,24 @@ def test_out_of_order_notices_never_move_a_paid_payment_back(client):
     assert payment.attempts.get().status == "succeeded"
     assert Notification.objects.filter(outcome="applied").count() == 1
     assert journal_is_balanced()
+
+
+def test_switching_methods_closes_the_earlier_pending_payment_at_its_channel():
+    account("fa", methods=("alipay", "wechatpay"))
+    buyer = UserFactory()
+    first = start(buyer=buyer, reference="test:switch")
+    second = start(buyer=buyer, reference="test:switch", method="wechatpay")
+    first.refresh_from_db()
+    assert first.status == "cancelled" and first.failure_code == "SUPERSEDED"
+    assert first.attempts.get().out_trade_no in FakeBackend.closed
+    assert second.status == "pending"
+
+
+def test_an_earlier_payment_that_cannot_be_closed_stays_pending():
+    account("fa", methods=("alipay", "wechatpay"))
+    buyer = UserFactory()
+    first = start(buyer=buyer, reference="test:switch2")
+    FakeBackend.close_fails = True
+    start(buyer=buyer, reference="test:switch2", method="wechatpay")
+    first.refresh_from_db()
+    assert first.status == "pending"

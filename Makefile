@@ -29,9 +29,12 @@ migrate: install
 demo: migrate
 	$(PY) manage.py seed_demo
 
+# The port decides the absolute URLs the sandbox channels are configured with (seed_demo).
+run: export SITE_URL ?= http://127.0.0.1:$(PORT)
+run: export PORT := $(PORT)
 run: demo
 	@mkdir -p var
-	SITE_URL=http://127.0.0.1:$(PORT) PORT=$(PORT) $(VENV)/bin/honcho -f Procfile start
+	$(VENV)/bin/honcho -f Procfile start
 
 test: install
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

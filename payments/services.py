@@ -466,6 +466,13 @@ def notice_apply(*, account: ChannelAccount, notice: Notice, notification: Notif
         _attempt_set(attempt, flagged=f"notice amount {notice.amount} {notice.currency} ≠ {attempt.amount} {attempt.currency}")
         return _reject(notification, f"amount {notice.amount} {notice.currency} does not match the attempt's {attempt.amount} {attempt.currency}", attempt=attempt)
 
+    if notice.outcome == "succeeded" and attempt.status == AttemptStatus.SUCCEEDED:
+        # Success is final for an attempt, so a repeat needs no lock: the common case of a
+        # channel's retries costs one read.
+        if notification is not None:
+            _note_outcome(notification, Notification.Outcome.DUPLICATE, "already succeeded", attempt=attempt)
+        return "duplicate", "already succeeded"
+
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=attempt.payment_id)
         attempt = Attempt.objects.select_for_update().select_related("account").get(pk=attempt.pk)

@@ -36,8 +36,8 @@ DEMO_ACCOUNTS = [
 def demo_channels_ensure() -> list[ChannelAccount]:
     """Create (or refresh the provider registration of) the demo accounts. Idempotent:
     existing accounts keep staff edits; an account on the sandbox whose credentials are
-    missing or unreadable (the credential keys changed), or whose merchant the sandbox does
-    not know, is provisioned again. Accounts pointed at a real provider are left alone."""
+    missing or unreadable (the credential keys changed), whose merchant the sandbox does not
+    know, or whose sandbox now answers at another address, is provisioned again. Accounts pointed at a real provider are left alone."""
     from payments.sandbox import core
 
     accounts = []
@@ -54,18 +54,22 @@ def demo_channels_ensure() -> list[ChannelAccount]:
                 },
             )
             on_sandbox = "/sandbox/" in account.base_url
+            sandbox_url = f"{site}/sandbox/{account.backend}/"
+            # Served on another address now (`make run PORT=…`): credentials that carry URLs
+            # (hosted card page, certificate URL) must be issued again for the new address.
+            moved = on_sandbox and account.base_url != sandbox_url
             if account.backend != "balance" and on_sandbox:
                 try:
                     provider = core.provider(account.backend)
                 except LookupError:
                     provider = None
                 if provider is not None and (
-                    created or not _readable(account) or not provider.merchant(account.merchant_id)
+                    created or moved or not _readable(account) or not provider.merchant(account.merchant_id)
                 ):
                     # provisioning is idempotent per merchant id: the same keys come back
                     account.credentials = provider.provision(merchant_id=account.merchant_id, app_id=account.app_id)
             if on_sandbox:
-                account.base_url = f"{site}/sandbox/{account.backend}/"
+                account.base_url = sandbox_url
             account.save()
             accounts.append(account)
     error_codes_sync()

@@ -39,9 +39,12 @@ def test_one_sandbox_merchant_per_account():
     accounts = ChannelAccount.objects.exclude(backend="balance")
     assert SandboxMerchant.objects.count() == accounts.count()
     for account in accounts:
-        assert SandboxMerchant.objects.filter(
-            channel=account.backend, merchant_id=account.merchant_id
-        ).count() == 1, account.code
+        assert (
+            SandboxMerchant.objects.filter(
+                channel=account.backend, merchant_id=account.merchant_id
+            ).count()
+            == 1
+        ), account.code
 
 
 def test_the_bank_aggregator_account_is_a_cheaper_weighted_second_provider():
@@ -92,3 +95,17 @@ def test_an_account_pointed_at_a_real_provider_is_left_alone():
     account = ChannelAccount.objects.get(code="alipay")
     assert account.base_url == "https://openapi.alipay.com/gateway.do"
     assert account.credentials == {}
+
+
+@pytest.mark.django_db
+def test_serving_on_another_port_reissues_sandbox_credentials_that_carry_urls(settings):
+    from payments.demo import demo_channels_ensure
+    from payments.models import ChannelAccount
+
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    demo_channels_ensure()
+    settings.SITE_URL = "http://127.0.0.1:8123"
+    demo_channels_ensure()
+    card = ChannelAccount.objects.get(code="card")
+    assert card.base_url == "http://127.0.0.1:8123/sandbox/card/"
+    assert card.credentials["hosted_page_url"].startswith("http://127.0.0.1:8123/")

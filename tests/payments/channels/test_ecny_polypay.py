@@ -38,7 +38,11 @@ from tests.payments.factories import sandbox_account
 pytestmark = pytest.mark.django_db
 
 POLY_ID = "POLYTEST0000001"
-WALLETS = [("alipay", "ALIPAY", "alipay"), ("wechatpay", "WECHAT", "wechat"), ("unionpay", "UNIONPAY", "unionpay")]
+WALLETS = [
+    ("alipay", "ALIPAY", "alipay"),
+    ("wechatpay", "WECHAT", "wechat"),
+    ("unionpay", "UNIONPAY", "unionpay"),
+]
 
 
 @pytest.fixture
@@ -228,7 +232,11 @@ def test_refunds_of_a_wallet_order_notify_the_account(client, backend):
     note = last_note()
     assert note.url == "http://testserver/payments/notify/bank-polypay/"
     notice = backend.parse_notification(headers={}, body=bytes(note.body))
-    assert (notice.kind, notice.amount, notice.refund_no) == ("refund", Decimal("20.00"), refund.refund_no)
+    assert (notice.kind, notice.amount, notice.refund_no) == (
+        "refund",
+        Decimal("20.00"),
+        refund.refund_no,
+    )
 
 
 def test_the_file_charges_each_pay_type_its_rate(client, backend):

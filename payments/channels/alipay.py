@@ -33,7 +33,7 @@ import zipfile
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import IO, Any, ClassVar, Literal
+from typing import IO, Any, ClassVar
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -208,12 +208,9 @@ def _money(text: str, *, what: str) -> Decimal:
 # The backend
 
 
-ErrorAction = Literal["failover", "final", "step_up", "query"]
 
 
-def _spec(action: ErrorAction, counts: bool, zh: str, en: str, gzh: str = "", gen: str = "") -> ErrorSpec:
-    """One ErrorSpec: action, whether it counts against the channel, reason and guidance (zh/en)."""
-    return ErrorSpec(action=action, counts_against_channel=counts, reason_zh=zh, reason_en=en, guidance_zh=gzh, guidance_en=gen)
+_spec = ErrorSpec.of
 
 
 ERROR_CODES: Mapping[str, ErrorSpec] = {

@@ -266,6 +266,31 @@ class ErrorSpec:
     guidance_zh: str = ""
     guidance_en: str = ""
 
+    @classmethod
+    def of(
+        cls,
+        action: Literal["failover", "final", "step_up", "query"],
+        counts: bool,
+        zh: str,
+        en: str,
+        gzh: str = "",
+        gen: str = "",
+    ) -> ErrorSpec:
+        """Positional shorthand for the long error tables in the channel modules."""
+        return cls(action=action, counts_against_channel=counts, reason_zh=zh, reason_en=en, guidance_zh=gzh, guidance_en=gen)
+
+
+def header_map(headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers by lower-case dashed name, whether given as HTTP headers (``Stripe-Signature``)
+    or as Django META keys (``HTTP_STRIPE_SIGNATURE``)."""
+    found: dict[str, str] = {}
+    for key, value in headers.items():
+        name = str(key).lower().replace("_", "-")
+        if name.startswith("http-"):
+            name = name[5:]
+        found[name] = str(value)
+    return found
+
 
 # ---------------------------------------------------------------------------------------------
 # The backend

@@ -33,7 +33,7 @@ import json
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from decimal import Decimal, InvalidOperation
-from typing import IO, Any, ClassVar, Literal
+from typing import IO, Any, ClassVar
 from urllib.parse import urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -63,6 +63,7 @@ from payments.channels.base import (
     SettlementFile,
     SettlementFileError,
     SettlementLine,
+    header_map,
 )
 
 API_VERSION = "2024-06-20"
@@ -120,8 +121,7 @@ def from_units(value: int | str, currency: str) -> Decimal:
 # Error codes (card_error decline codes and API error codes)
 
 
-def _spec(action: Literal["failover", "final", "step_up", "query"], counts: bool, zh: str, en: str, gzh: str = "", gen: str = "") -> ErrorSpec:
-    return ErrorSpec(action=action, counts_against_channel=counts, reason_zh=zh, reason_en=en, guidance_zh=gzh, guidance_en=gen)
+_spec = ErrorSpec.of
 
 
 _OTHER_CARD_ZH, _OTHER_CARD_EN = "请换一张卡或改用其他支付方式。", "Try another card or another payment method."
@@ -223,14 +223,7 @@ def verify_signature(payload: bytes, header: str, secrets: Sequence[str], *, tol
 # Helpers
 
 
-def _ci_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        if key.startswith("http_"):
-            key = key[5:].replace("_", "-")
-        out[key] = value
-    return out
+_ci_headers = header_map
 
 
 def _error_from(response) -> ChannelError:

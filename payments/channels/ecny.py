@@ -210,15 +210,7 @@ def compact_json(value: Mapping[str, Any]) -> str:
 # Error codes of the acquirer API (defined by this adapter's protocol; see docs/channels/ecny.md)
 
 
-def _spec(action, counts, zh, en, gzh="", gen=""):
-    return ErrorSpec(
-        action=action,
-        counts_against_channel=counts,
-        reason_zh=zh,
-        reason_en=en,
-        guidance_zh=gzh,
-        guidance_en=gen,
-    )
+_spec = ErrorSpec.of
 
 
 # The bank reports the declines of every wallet it aggregates with the same codes, so the

@@ -35,7 +35,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from decimal import Decimal
-from typing import IO, Any, ClassVar, Literal
+from typing import IO, Any, ClassVar
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -68,6 +68,7 @@ from payments.channels.base import (
     SettlementFile,
     SettlementFileError,
     SettlementLine,
+    header_map,
     to_minor,
 )
 
@@ -124,8 +125,7 @@ def stl_file_name(day: dt.date, sequence: int = 1) -> str:
 # Error codes (Orders v2 / Payments v2 "issue" values, OAuth errors)
 
 
-def _spec(action: Literal["failover", "final", "step_up", "query"], counts: bool, zh: str, en: str, gzh: str = "", gen: str = "") -> ErrorSpec:
-    return ErrorSpec(action=action, counts_against_channel=counts, reason_zh=zh, reason_en=en, guidance_zh=gzh, guidance_en=gen)
+_spec = ErrorSpec.of
 
 
 PAYPAL_ERROR_CODES: dict[str, ErrorSpec] = {
@@ -197,15 +197,7 @@ PAYPAL_ERROR_CODES: dict[str, ErrorSpec] = {
 # Small helpers
 
 
-def _ci_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Header names are case-insensitive; accept Django's ``request.headers`` or META keys."""
-    out: dict[str, str] = {}
-    for name, value in headers.items():
-        key = name.lower()
-        if key.startswith("http_"):
-            key = key[5:].replace("_", "-")
-        out[key] = value
-    return out
+_ci_headers = header_map
 
 
 def format_amount(amount: Decimal, currency: str) -> str:

@@ -286,15 +286,7 @@ def txn_time(moment: dt.datetime | None = None) -> str:
     return (moment or beijing_now()).astimezone(BEIJING).strftime("%Y%m%d%H%M%S")
 
 
-def _spec(action, counts, zh, en, gzh="", gen=""):
-    return ErrorSpec(
-        action=action,
-        counts_against_channel=counts,
-        reason_zh=zh,
-        reason_en=en,
-        guidance_zh=gzh,
-        guidance_en=gen,
-    )
+_spec = ErrorSpec.of
 
 
 _OTHER_CARD_ZH, _OTHER_CARD_EN = (

@@ -35,7 +35,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from typing import IO, Any, ClassVar, Literal
+from typing import IO, Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -67,6 +67,7 @@ from payments.channels.base import (
     SettlementFileError,
     SettlementLine,
     from_minor,
+    header_map,
     to_minor,
 )
 
@@ -169,28 +170,16 @@ def decrypt_resource(*, ciphertext: str, nonce: str, associated_data: str, apiv3
     return AESGCM(key).decrypt(nonce.encode("utf-8"), base64.b64decode(ciphertext, validate=True), associated_data.encode("utf-8"))
 
 
-def normalise_headers(headers: Mapping[str, str]) -> dict[str, str]:
-    """Header lookup by lower-case dashed name, whether given as HTTP headers or as Django's
-    ``HTTP_WECHATPAY_SIGNATURE`` META keys."""
-    found: dict[str, str] = {}
-    for key, value in headers.items():
-        name = str(key).lower().replace("_", "-")
-        if name.startswith("http-"):
-            name = name[5:]
-        found[name] = str(value)
-    return found
+normalise_headers = header_map
 
 
 # ---------------------------------------------------------------------------------------------
 # The backend
 
 
-ErrorAction = Literal["failover", "final", "step_up", "query"]
 
 
-def _spec(action: ErrorAction, counts: bool, zh: str, en: str, gzh: str = "", gen: str = "") -> ErrorSpec:
-    """One ErrorSpec: action, whether it counts against the channel, reason and guidance (zh/en)."""
-    return ErrorSpec(action=action, counts_against_channel=counts, reason_zh=zh, reason_en=en, guidance_zh=gzh, guidance_en=gen)
+_spec = ErrorSpec.of
 
 
 ERROR_CODES: Mapping[str, ErrorSpec] = {

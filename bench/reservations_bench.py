@@ -21,34 +21,13 @@ import threading
 import time
 import warnings
 from pathlib import Path
-from urllib.parse import urlparse
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 warnings.filterwarnings("ignore", message="CARD_VAULT_KEYS is not set")
 
-
-def scratch_database(url: str, name: str) -> str:
-    """Drop and create ``name`` on the server of ``url``; return its URL."""
-    import psycopg
-
-    parsed = urlparse(url)
-    if not parsed.scheme.startswith("postgres"):
-        sys.exit("reservations_bench needs PostgreSQL: set DATABASE_URL=postgres://…")
-    admin = parsed._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return parsed._replace(path=f"/{name}").geturl()
-
-
-def drop_database(url: str, name: str) -> None:
-    import psycopg
-
-    admin = urlparse(url)._replace(path="/postgres").geturl()
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+from bench.benchdb import drop_database, scratch_database  # noqa: E402
 
 
 def prepare(stock: int, workers: int) -> tuple[int, list[int]]:

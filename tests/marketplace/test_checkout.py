@@ -184,7 +184,7 @@ def test_paying_needs_the_csrf_token(buyer, order):
 
 
 def test_the_page_states_amount_fee_guarantee_and_time_left(buyer_client, order):
-    html = buyer_client.get(url(order)).content.decode()
+    html = buyer_client.get(url(order), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert "¥95.00" in html
     assert "72 hours" in html
     assert "data-countdown" in html and 'data-remaining="' in html
@@ -243,7 +243,7 @@ def test_staff_buyers_see_why_each_method_is_where_it_is(client, brand, channels
     staff = UserFactory(is_staff=True)
     order = make_order(brand, staff)
     client.force_login(staff)
-    html = client.get(url(order)).content.decode()
+    html = client.get(url(order), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert html.count('class="why staff-only"') >= len(method_ids(html, "method-"))
     assert "score" in html
 
@@ -255,7 +255,7 @@ def test_ordinary_buyers_do_not_see_the_ranking_reasons(buyer_client, order):
 def test_large_orders_offer_instalment_plans_with_their_fees(client, brand, buyer, channels):
     order = make_order(brand, buyer, price="2000.00", face="2000.00")
     client.force_login(buyer)
-    html = client.get(url(order)).content.decode()
+    html = client.get(url(order), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert method_ids(html, "method-")[:2] == ["card_instalments", "card"]
     plans = html.split('data-testid="instalment-plans"')[1].split("</fieldset>")[0]
     assert "fee ¥45.00" in plans and "12 ×" in plans

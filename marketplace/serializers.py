@@ -32,7 +32,7 @@ class SellerSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="seller.pk")
     name = serializers.CharField(source="seller.public_name")
     sold = serializers.IntegerField(source="seller_sold")
-    rating = serializers.SerializerMethodField(help_text=_("% of delivered codes not refunded after a dispute; null for new sellers."))
+    rating = serializers.SerializerMethodField(help_text=_("Percentage of delivered codes not refunded after a dispute; null for new sellers."))
 
     def get_rating(self, listing) -> str | None:
         rating = seller_rating(sold=listing.seller_sold, bad=listing.seller_bad)

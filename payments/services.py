@@ -73,10 +73,10 @@ def payment_start(
     at once, e.g. balance), failed (reason + guidance), challenge, review or blocked.
     """
     if method not in Method.values:
-        raise PaymentError(f"unknown payment method {method!r}")
+        raise PaymentError(_("Unknown payment method %(method)s.") % {"method": method})
     amount = Decimal(amount)
     if amount <= 0 or amount != amount.quantize(CENT):
-        raise PaymentError("amount must be positive with at most two decimals")
+        raise PaymentError(_("The amount must be positive, with at most two decimals."))
     if method == Method.CARD_INSTALMENTS and not instalments:
         instalments = 3
     payment = Payment.objects.create(
@@ -121,7 +121,7 @@ def payment_challenge_answer(*, payment: Payment, code: str) -> Payment:
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if payment.status != PaymentStatus.CHALLENGE:
-            raise PaymentError("this payment is not waiting for a code")
+            raise PaymentError(_("This payment is not waiting for a code."))
         challenge = dict(payment.risk.get("challenge") or {})
         tries = int(challenge.get("tries", 0)) + 1
         challenge["tries"] = tries
@@ -134,7 +134,7 @@ def payment_challenge_answer(*, payment: Payment, code: str) -> Payment:
             payment.save()
             if payment.status == PaymentStatus.BLOCKED:
                 return payment
-            raise PaymentError("the code is not right")
+            raise PaymentError(_("That code is not right. Check the latest e-mail and try again."))
         challenge["passed_at"] = timezone.now().isoformat()
         payment.risk = {**payment.risk, "challenge": challenge}
         payment.transition(PaymentStatus.CREATED)
@@ -147,7 +147,7 @@ def payment_review_decide(*, payment: Payment, approve: bool, reviewer: str) -> 
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if payment.status != PaymentStatus.REVIEW:
-            raise PaymentError("this payment is not held for review")
+            raise PaymentError(_("This payment is not held for review."))
         payment.risk = {**payment.risk, "reviewed_by": reviewer, "review": "approved" if approve else "blocked"}
         if not approve:
             payment.transition(PaymentStatus.BLOCKED)
@@ -679,14 +679,16 @@ def refund_request(*, payment: Payment, amount: Decimal, reason: str, origin: st
     count, so two clicks cannot refund twice)."""
     amount = Decimal(amount).quantize(CENT)
     if amount <= 0:
-        raise PaymentError("refund amount must be positive")
+        raise PaymentError(_("The refund amount must be positive."))
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         if not locked.is_paid:
-            raise PaymentError(f"payment is {locked.status}; only paid payments can be refunded")
+            raise PaymentError(_("Only paid payments can be refunded; this one is %(status)s.") % {"status": locked.get_status_display()})
         committed = locked.refunds.filter(origin__in=[Refund.Origin.SHOP, Refund.Origin.STAFF]).exclude(status=RefundStatus.FAILED).aggregate(s=Sum("amount"))["s"] or Decimal("0")
         if committed + amount > locked.amount:
-            raise PaymentError(f"refund of {amount} exceeds what is left to refund ({locked.amount - committed})")
+            raise PaymentError(
+                _("A refund of %(amount)s exceeds what is left to refund (%(left)s).") % {"amount": amount, "left": locked.amount - committed}
+            )
         attempt = locked.attempts.filter(status=AttemptStatus.SUCCEEDED).order_by("succeeded_at").first()
         refund = Refund.objects.create(
             payment=locked, attempt=attempt, amount=amount, currency=locked.currency,

@@ -36,7 +36,7 @@ def test_finance_refunds_part_of_a_payment_in_admin(finance, django_capture_on_c
 
 def test_refund_above_what_is_left_is_refused_with_a_message(finance):
     payment = paid_payment()
-    response = finance.post(f"/admin/payments/payment/{payment.pk}/refund/", {"amount": "80.01", "reason": "too much"})
+    response = finance.post(f"/admin/payments/payment/{payment.pk}/refund/", {"amount": "80.01", "reason": "too much"}, HTTP_ACCEPT_LANGUAGE="en")
     assert response.status_code == 200 and b"exceeds" in response.content
     assert not Refund.objects.exists()
 

@@ -60,3 +60,8 @@ def test_healthz_answers_503_when_database_fails(client, monkeypatch):
 
     monkeypatch.setattr(config.views.connection, "cursor", lambda: Broken())
     assert client.get("/healthz").status_code == 503
+
+
+def test_password_reset_page_is_the_sites_own(client):
+    page = client.get(reverse("password_reset"), HTTP_ACCEPT_LANGUAGE="en")
+    assert b"Send reset link" in page.content and b"Django site admin" not in page.content

@@ -51,12 +51,10 @@ class RiskResult:
 
 
 def features_of(facts: TransactionFacts) -> dict[str, Any]:
-    amount_ratio = (
-        float(facts.amount / facts.average_amount) if facts.average_amount else None
-    )
+    amount_ratio = (facts.amount / facts.average_amount).quantize(Decimal("0.01")) if facts.average_amount else None
     trusted = facts.good_orders >= 3 and facts.disputes == 0 and facts.account_age_days >= 30
     return {
-        "amount": float(facts.amount),
+        "amount": facts.amount,
         "account_age_days": facts.account_age_days,
         "good_orders": facts.good_orders,
         "disputes": facts.disputes,
@@ -113,8 +111,8 @@ def _matches(rule: Rule, value: Any) -> bool:
         target: Any = rule.value.strip().lower() in {"1", "true", "yes"}
     else:
         try:
-            target, value = float(rule.value), float(value)
-        except (TypeError, ValueError):
+            target, value = Decimal(rule.value.strip()), Decimal(str(value))
+        except (ArithmeticError, ValueError):
             target, value = rule.value, str(value)
     return {
         "gt": lambda: value > target, "gte": lambda: value >= target, "lt": lambda: value < target,
@@ -151,9 +149,14 @@ def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
     if store:
         assessment_id = Assessment.objects.create(
             subject=facts.subject[:80], user_ref=facts.user_ref[:40], score=score, decision=decision,
-            reasons=list(reasons), features={k: v for k, v in f.items() if k != "extra"},
+            reasons=list(reasons), features=_json_safe(f),
         ).pk
     return RiskResult(score=score, decision=str(decision), reasons=reasons, features=f, assessment_id=assessment_id)
+
+
+def _json_safe(features: dict[str, Any]) -> dict[str, Any]:
+    """Amounts stay Decimal in the engine and are stored as strings (exact, JSON-safe)."""
+    return {k: str(v) if isinstance(v, Decimal) else v for k, v in features.items() if k != "extra"}
 
 
 __all__ = ["TransactionFacts", "RiskResult", "assess", "features_of", "asdict"]

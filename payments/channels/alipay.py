@@ -63,6 +63,7 @@ from payments.channels.base import (
     SettlementFile,
     SettlementFileError,
     SettlementLine,
+    peek_stream,
 )
 
 #: Alipay's clocks, bills and notification times are Beijing time.
@@ -903,30 +904,4 @@ def _seekable(stream: IO[bytes]) -> bool:
         return False
 
 
-def _peek(stream: IO[bytes], size: int) -> tuple[bytes, IO[bytes]]:
-    """The first bytes of a stream without consuming them (wrapping it when it cannot seek)."""
-    peek = getattr(stream, "peek", None)
-    if callable(peek):
-        return peek(size)[:size], stream
-    if _seekable(stream):
-        position = stream.tell()
-        head = stream.read(size)
-        stream.seek(position)
-        return head, stream
-    buffered = io.BufferedReader(_RawAdapter(stream))
-    return buffered.peek(size)[:size], buffered
-
-
-class _RawAdapter(io.RawIOBase):
-    """Lets io.BufferedReader (and its peek) wrap any readable byte stream."""
-
-    def __init__(self, stream: IO[bytes]):
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+_peek = peek_stream

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import abc
 import datetime as dt
+import io
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -201,6 +202,41 @@ class FileTotals:
     gross: Decimal | None = None
     refunded: Decimal | None = None
     fees: Decimal | None = None
+
+
+def peek_stream(stream: IO[bytes], size: int) -> tuple[bytes, IO[bytes]]:
+    """The first bytes of a stream without consuming them; returns them with the stream to
+    read from next (the same one, or a buffered wrapper when it cannot seek). Parsers use it
+    to tell a ZIP or gzip download from bare bill text."""
+    peek = getattr(stream, "peek", None)
+    if callable(peek):
+        return peek(size)[:size], stream
+    try:
+        seekable = bool(stream.seekable())
+    except (AttributeError, ValueError):
+        seekable = False
+    if seekable:
+        position = stream.tell()
+        head = stream.read(size)
+        stream.seek(position)
+        return head, stream
+    buffered = io.BufferedReader(_RawAdapter(stream))
+    return buffered.peek(size)[:size], buffered
+
+
+class _RawAdapter(io.RawIOBase):
+    """Lets io.BufferedReader (and its peek) wrap any readable byte stream."""
+
+    def __init__(self, stream: IO[bytes]):
+        self._stream = stream
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self._stream.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
 
 
 class SettlementFile(abc.ABC):

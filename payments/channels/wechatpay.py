@@ -27,7 +27,6 @@ import base64
 import datetime as dt
 import gzip
 import hashlib
-import io
 import json
 import secrets
 import time
@@ -68,6 +67,7 @@ from payments.channels.base import (
     SettlementLine,
     from_minor,
     header_map,
+    peek_stream,
     to_minor,
 )
 
@@ -795,32 +795,4 @@ def _layout(columns: list[str]) -> str:
     return "SUCCESS"
 
 
-def _peek(stream: IO[bytes], size: int) -> tuple[bytes, IO[bytes]]:
-    """The first bytes of a stream without consuming them (wrapping it when it cannot seek)."""
-    peek = getattr(stream, "peek", None)
-    if callable(peek):
-        return peek(size)[:size], stream
-    try:
-        seekable = stream.seekable()
-    except (AttributeError, ValueError):
-        seekable = False
-    if seekable:
-        position = stream.tell()
-        head = stream.read(size)
-        stream.seek(position)
-        return head, stream
-    buffered = io.BufferedReader(_RawAdapter(stream))
-    return buffered.peek(size)[:size], buffered
-
-
-class _RawAdapter(io.RawIOBase):
-    def __init__(self, stream: IO[bytes]):
-        self._stream = stream
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._stream.read(len(buffer))
-        buffer[: len(data)] = data
-        return len(data)
+_peek = peek_stream

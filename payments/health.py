@@ -60,8 +60,12 @@ class DatabaseHealthStore:
                 # this hot row's commits need not wait for the WAL flush.
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
-            account_id = ChannelAccount.objects.values_list("pk", flat=True).get(code=code)
-            row, _ = ChannelHealth.objects.select_for_update().get_or_create(account_id=account_id)
+            # Lock only the health row (``of``): a join lock on the account row would make every
+            # request touching the account wait for this one.
+            row = ChannelHealth.objects.select_for_update(of=("self",)).filter(account__code=code).first()
+            if row is None:
+                account_id = ChannelAccount.objects.values_list("pk", flat=True).get(code=code)
+                row, _ = ChannelHealth.objects.select_for_update().get_or_create(account_id=account_id)
             state, transitions = change(AccountHealth.from_json(row.state))
             row.state = state.to_json()
             row.breaker = state.breaker
@@ -73,7 +77,7 @@ class DatabaseHealthStore:
             row.save(update_fields=["state", "breaker", "opened_at", "updated_at"])
             for transition in transitions:
                 BreakerEvent.objects.create(
-                    account_id=account_id,
+                    account_id=row.account_id,
                     from_state=transition.from_state,
                     to_state=transition.to_state,
                     reason=transition.reason[:255],

@@ -457,7 +457,7 @@ def notice_apply(*, account: ChannelAccount, notice: Notice, notification: Notif
     flagged."""
     if notice.kind == "refund":
         return _refund_notice_apply(account, notice, notification)
-    attempt = Attempt.objects.filter(out_trade_no=notice.out_trade_no, account=account).select_related("payment").first()
+    attempt = Attempt.objects.filter(out_trade_no=notice.out_trade_no, account=account).first()
     if attempt is None:
         return _reject(notification, f"unknown out_trade_no {notice.out_trade_no!r} for account {account.code}")
     if notice.merchant_id and account.merchant_id and notice.merchant_id != account.merchant_id:
@@ -475,7 +475,7 @@ def notice_apply(*, account: ChannelAccount, notice: Notice, notification: Notif
 
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=attempt.payment_id)
-        attempt = Attempt.objects.select_for_update().select_related("account").get(pk=attempt.pk)
+        attempt = Attempt.objects.select_for_update(of=("self",)).select_related("account").get(pk=attempt.pk)
         first_notice = notification is not None and attempt.notified_at is None
         if first_notice:
             attempt.notified_at = timezone.now()
@@ -518,7 +518,7 @@ def _attempt_succeeded(payment: Payment, attempt: Attempt, notice: Notice) -> No
     attempt.transition(AttemptStatus.SUCCEEDED)
     attempt.succeeded_at = notice.occurred_at or now
     attempt.channel_trade_no = notice.channel_trade_no or attempt.channel_trade_no
-    attempt.save()
+    attempt.save(update_fields=["status", "succeeded_at", "channel_trade_no", "notified_at", "updated_at"])
     delay = (now - attempt.created_at).total_seconds()
     transaction.on_commit(lambda: health.health_record(attempt.account, attempt.method, attempt.amount, "succeeded", delay_seconds=delay))
     _post_capture(payment, attempt)
@@ -537,7 +537,7 @@ def _attempt_succeeded(payment: Payment, attempt: Attempt, notice: Notice) -> No
     payment.transition(PaymentStatus.SUCCEEDED)
     payment.succeeded_at = attempt.succeeded_at
     payment.failure_code = payment.failure_reason = payment.failure_guidance = ""
-    payment.save()
+    payment.save(update_fields=["status", "succeeded_at", "failure_code", "failure_reason", "failure_guidance", "updated_at"])
     for other in payment.attempts.filter(status__in=ATTEMPT_OPEN).exclude(pk=attempt.pk):
         transaction.on_commit(lambda pk=other.pk: _close_quietly(pk))
     if payment.reference.startswith("topup:"):
@@ -744,7 +744,7 @@ def _refund_notice_apply(account: ChannelAccount, notice: Notice, notification: 
 
 def _refund_settle(refund_id: int, outcome: str, *, channel_refund_no: str = "", error: str = "") -> bool:
     with transaction.atomic():
-        refund = Refund.objects.select_for_update().select_related("attempt__account").get(pk=refund_id)
+        refund = Refund.objects.select_for_update(of=("self",)).select_related("attempt__account").get(pk=refund_id)
         payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
         if refund.status != RefundStatus.PENDING:
             return False

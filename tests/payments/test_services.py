@@ -355,3 +355,20 @@ def test_an_earlier_payment_that_cannot_be_closed_stays_pending():
     start(buyer=buyer, reference="test:switch2", method="wechatpay")
     first.refresh_from_db()
     assert first.status == "pending"
+
+
+@pytest.mark.postgres
+def test_applying_a_notice_locks_only_its_own_rows_never_the_channel_account(client):
+    """A row lock taken through a join would also lock the channel account's row and make every
+    notification of that account wait for the one before it."""
+    from django.test.utils import CaptureQueriesContext
+
+    account("fa")
+    payment = start()
+    body, headers = notification(payment.attempts.get().out_trade_no, "100.00")
+    with CaptureQueriesContext(connection) as queries:
+        assert post_notice(client, "fa", body, headers).status_code == 200
+    locking = [q["sql"] for q in queries.captured_queries if "FOR UPDATE" in q["sql"]]
+    assert locking, "the apply must lock the payment and the attempt"
+    for sql in locking:
+        assert "JOIN" not in sql or "FOR UPDATE OF" in sql, sql

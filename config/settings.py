@@ -268,6 +268,7 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.query_pending_attempts",
         "schedule": timedelta(seconds=30),
     },
+    "pull-settlements": {"task": "reconciliation.tasks.pull_settlements", "schedule": crontab(hour=10, minute=15)},
 }
 
 # Business defaults (per-brand values override where the model has them).

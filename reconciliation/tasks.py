@@ -1,0 +1,13 @@
+"""Thin Celery wrappers around reconciliation.services."""
+
+import datetime as dt
+
+from celery import shared_task
+
+from reconciliation import services
+
+
+@shared_task(ignore_result=True, acks_late=True)
+def pull_settlements(codes: list[str] | None = None, day: str | None = None) -> list[dict]:
+    """Beat: download, store and reconcile yesterday's (or ``day``'s, ISO) settlement files."""
+    return services.settlement_pull(codes=codes, day=dt.date.fromisoformat(day) if day else None)

@@ -58,9 +58,9 @@ from payments.channels.base import (
     NotifyReply,
     Outcome,
     QueryResult,
+    ReadOnceSettlementFile,
     RefundRequest,
     RefundResult,
-    SettlementFile,
     SettlementFileError,
     SettlementLine,
     peek_stream,
@@ -633,7 +633,7 @@ def merchant_of_account(account: str) -> str:
     return account[:16] if len(account) == 20 and account.endswith("0156") else account
 
 
-class AlipayBill(SettlementFile):
+class AlipayBill(ReadOnceSettlementFile):
     """A streaming reader of one 业务明细 file (plus, from the ZIP, its 汇总 file's totals).
 
     After the last line it compares the footer (``#交易合计`` / ``#退款合计``: counts by
@@ -646,8 +646,6 @@ class AlipayBill(SettlementFile):
         self._summary = summary
         self._expected_merchant = merchant_id
         self._keep_open = keep_open  # the ZipFile the detail stream reads from
-        self._totals: FileTotals | None = None
-        self._consumed = False
 
     # -- opening ---------------------------------------------------------------------------
     @classmethod
@@ -683,28 +681,7 @@ class AlipayBill(SettlementFile):
             raise SettlementFileError(f"the ZIP entry cannot be read (corrupt): {exc}") from None
         return cls(detail_stream, summary=summary_bytes, merchant_id=merchant_id, keep_open=archive)
 
-    # -- contract ----------------------------------------------------------------------------
-    @property
-    def totals(self) -> FileTotals:
-        if self._totals is None:
-            raise SettlementFileError("totals are known only after reading every line")
-        return self._totals
-
-    def check(self) -> FileTotals:
-        """Read the whole file (if not yet done) and return its verified totals."""
-        if not self._consumed:
-            for _ in self.lines():
-                pass
-        return self.totals
-
-    def lines(self) -> Iterator[SettlementLine]:
-        if self._consumed:
-            raise SettlementFileError("the bill has already been read")
-        self._consumed = True
-        try:
-            yield from self._parse()
-        except (zipfile.BadZipFile, EOFError, OSError) as exc:
-            raise SettlementFileError(f"the bill stream is corrupt or truncated: {exc}") from None
+    _read_errors = (zipfile.BadZipFile, EOFError, OSError)
 
     # -- parsing -----------------------------------------------------------------------------
     def _parse(self) -> Iterator[SettlementLine]:

@@ -252,6 +252,79 @@ class SettlementFile(abc.ABC):
     def totals(self) -> FileTotals: ...
 
 
+class ReadOnceSettlementFile(SettlementFile):
+    """A bill read in one pass from a stream that may not seek (a ZIP entry, a gzip stream).
+    Subclasses set ``self._totals`` at the end of ``_parse`` and name the stream errors that
+    mean corrupt or truncated input."""
+
+    _read_errors: tuple[type[BaseException], ...] = (EOFError, OSError)
+    _read_error_message = "the bill stream is corrupt or truncated"
+    _totals: FileTotals | None = None
+    _consumed = False
+
+    @property
+    def totals(self) -> FileTotals:
+        if self._totals is None:
+            raise SettlementFileError("totals are known only after reading every line")
+        return self._totals
+
+    def check(self) -> FileTotals:
+        """Read the whole file (if not yet done) and return its verified totals."""
+        if not self._consumed:
+            for _ in self.lines():
+                pass
+        return self.totals
+
+    def lines(self) -> Iterator[SettlementLine]:
+        if self._consumed:
+            raise SettlementFileError("the bill has already been read")
+        self._consumed = True
+        try:
+            yield from self._parse()
+        except self._read_errors as exc:
+            raise SettlementFileError(f"{self._read_error_message}: {exc}") from None
+
+    @abc.abstractmethod
+    def _parse(self) -> Iterator[SettlementLine]: ...
+
+
+class ReplayableSettlementFile(SettlementFile):
+    """A report that can be read again when its stream seeks; ``totals`` reads it through
+    when nobody has yet. Subclasses implement ``_parse`` and set ``self._totals``."""
+
+    _replay_error = "the report stream cannot be read twice"
+
+    def __init__(self, stream: IO[bytes], *, merchant_id: str | None = None):
+        self._stream = stream
+        self._merchant_id = merchant_id
+        self._totals: FileTotals | None = None
+        self._started = False
+        try:
+            self._start = stream.tell() if stream.seekable() else None
+        except (AttributeError, OSError):
+            self._start = None
+
+    @property
+    def totals(self) -> FileTotals:
+        if self._totals is None:
+            for _line in self.lines():
+                pass
+        if self._totals is None:
+            raise SettlementFileError("the report ended without its totals")
+        return self._totals
+
+    def lines(self) -> Iterator[SettlementLine]:
+        if self._started:
+            if self._start is None:
+                raise SettlementFileError(self._replay_error)
+            self._stream.seek(self._start)
+        self._started = True
+        return self._parse()
+
+    @abc.abstractmethod
+    def _parse(self) -> Iterator[SettlementLine]: ...
+
+
 # ---------------------------------------------------------------------------------------------
 # Errors
 

@@ -60,7 +60,7 @@ from payments.channels.base import (
     RefundOutcome,
     RefundRequest,
     RefundResult,
-    SettlementFile,
+    ReplayableSettlementFile,
     SettlementFileError,
     SettlementLine,
     header_map,
@@ -656,7 +656,7 @@ class CardBackend(ChannelBackend):
 # The itemized balance-change report
 
 
-class StripeReport(SettlementFile):
+class StripeReport(ReplayableSettlementFile):
     """A streaming reader of ``balance_change_from_activity.itemized.3`` CSVs (§4.6).
 
     Stripe report CSVs have a header row and no footer, so the file cannot state its own
@@ -672,31 +672,8 @@ class StripeReport(SettlementFile):
     """
 
     def __init__(self, stream: IO[bytes], *, merchant_id: str | None = None):
-        self._stream = stream
-        self._merchant_id = merchant_id
-        self._totals: FileTotals | None = None
-        self._started = False
+        super().__init__(stream, merchant_id=merchant_id)
         self._last_raw = b""
-        try:
-            self._start = stream.tell() if stream.seekable() else None
-        except (AttributeError, OSError):
-            self._start = None
-
-    @property
-    def totals(self) -> FileTotals:
-        if self._totals is None:
-            for _line in self.lines():
-                pass
-        assert self._totals is not None
-        return self._totals
-
-    def lines(self) -> Iterator[SettlementLine]:
-        if self._started:
-            if self._start is None:
-                raise SettlementFileError("the report stream cannot be read twice")
-            self._stream.seek(self._start)
-        self._started = True
-        return self._parse()
 
     def _text_lines(self) -> Iterator[str]:
         for number, raw in enumerate(self._stream, start=1):

@@ -65,7 +65,7 @@ from payments.channels.base import (
     RefundOutcome,
     RefundRequest,
     RefundResult,
-    SettlementFile,
+    ReplayableSettlementFile,
     SettlementFileError,
     SettlementLine,
     header_map,
@@ -853,7 +853,7 @@ def _issued_by(certificate: x509.Certificate, issuer: x509.Certificate) -> bool:
 # STL settlement report
 
 
-class StlFile(SettlementFile):
+class StlFile(ReplayableSettlementFile):
     """A streaming reader of PayPal's Settlement Report (STL, version 009; CHANNELS.md §4.3).
 
     Layout: ``RH`` (generation time, window, account id, version), ``FH`` (file sequence), then
@@ -876,31 +876,7 @@ class StlFile(SettlementFile):
     with every row; currencies are added together (one-currency accounts are the norm).
     """
 
-    def __init__(self, stream: IO[bytes], *, merchant_id: str | None = None):
-        self._stream = stream
-        self._merchant_id = merchant_id
-        self._totals: FileTotals | None = None
-        self._started = False
-        try:
-            self._start = stream.tell() if stream.seekable() else None
-        except (AttributeError, OSError):
-            self._start = None
-
-    @property
-    def totals(self) -> FileTotals:
-        if self._totals is None:
-            for _line in self.lines():
-                pass
-        assert self._totals is not None
-        return self._totals
-
-    def lines(self) -> Iterator[SettlementLine]:
-        if self._started:
-            if self._start is None:
-                raise SettlementFileError("the STL stream cannot be read twice")
-            self._stream.seek(self._start)
-        self._started = True
-        return self._parse()
+    _replay_error = "the STL stream cannot be read twice"
 
     # -- parsing -------------------------------------------------------------------------------
     def _text_lines(self) -> Iterator[str]:

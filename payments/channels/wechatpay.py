@@ -59,10 +59,10 @@ from payments.channels.base import (
     NotifyReply,
     Outcome,
     QueryResult,
+    ReadOnceSettlementFile,
     RefundOutcome,
     RefundRequest,
     RefundResult,
-    SettlementFile,
     SettlementFileError,
     SettlementLine,
     from_minor,
@@ -615,7 +615,7 @@ def _bill_time(text: str) -> dt.datetime | None:
         return None
 
 
-class WechatBill(SettlementFile):
+class WechatBill(ReadOnceSettlementFile):
     """A streaming reader of one trade bill. After the summary line it compares every summary
     total (count — also written like ``45.0`` — and each amount) with the sums of the rows and
     raises :class:`SettlementFileError` naming the line when they disagree."""
@@ -623,8 +623,6 @@ class WechatBill(SettlementFile):
     def __init__(self, stream: IO[bytes], *, merchant_id: str = ""):
         self._stream = stream
         self._expected_merchant = merchant_id
-        self._totals: FileTotals | None = None
-        self._consumed = False
         self.layout = ""
 
     @classmethod
@@ -634,26 +632,8 @@ class WechatBill(SettlementFile):
             stream = gzip.GzipFile(fileobj=stream, mode="rb")
         return cls(stream, merchant_id=merchant_id)
 
-    @property
-    def totals(self) -> FileTotals:
-        if self._totals is None:
-            raise SettlementFileError("totals are known only after reading every line")
-        return self._totals
-
-    def check(self) -> FileTotals:
-        if not self._consumed:
-            for _ in self.lines():
-                pass
-        return self.totals
-
-    def lines(self) -> Iterator[SettlementLine]:
-        if self._consumed:
-            raise SettlementFileError("the bill has already been read")
-        self._consumed = True
-        try:
-            yield from self._parse()
-        except (EOFError, zlib.error, gzip.BadGzipFile) as exc:
-            raise SettlementFileError(f"the gzip stream is corrupt or truncated: {exc}") from None
+    _read_errors = (EOFError, zlib.error, gzip.BadGzipFile)
+    _read_error_message = "the gzip stream is corrupt or truncated"
 
     def _parse(self) -> Iterator[SettlementLine]:
         columns: list[str] | None = None

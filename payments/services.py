@@ -346,10 +346,9 @@ def _resolve_unknown(payment: Payment, attempt: Attempt, exc: ChannelError) -> L
     if result.outcome in {"failed", "closed"}:
         _attempt_set(attempt, AttemptStatus.FAILED)
         return "next"
-    try:
-        backend.close(out_trade_no=attempt.out_trade_no, channel_trade_no=attempt.channel_trade_no)
-    except ChannelError:
-        # Still unknown: leave it for the query task and do not open a second trade.
+    if not _close_at_channel(attempt, backend):
+        # Still unknown and not closable: leave it for the query task and do not open a
+        # second trade the buyer could pay as well.
         with transaction.atomic():
             locked = Payment.objects.select_for_update().get(pk=payment.pk)
             if locked.status == PaymentStatus.CREATED:
@@ -588,16 +587,25 @@ def _after_attempt_closed(payment: Payment, attempt: Attempt, error_code: str) -
     signals.payment_failed.send(sender=Payment, payment=payment)
 
 
-def _close_quietly(attempt_id: int) -> None:
-    attempt = Attempt.objects.select_related("account").get(pk=attempt_id)
-    if attempt.status not in ATTEMPT_OPEN:
-        return
+def _close_at_channel(attempt: Attempt, backend=None) -> bool:
+    """Close an unpaid trade at its channel; True only when the channel really closed it. A
+    channel that cannot close (UnionPay, PayPal: the trade lapses on its own) never counts as
+    closed, so nothing treats its trade as unpayable before it has lapsed."""
+    backend = backend or backend_for(attempt.account)
+    if not type(backend).supports_close:
+        return False
     try:
-        backend_for(attempt.account).close(out_trade_no=attempt.out_trade_no, channel_trade_no=attempt.channel_trade_no)
+        backend.close(out_trade_no=attempt.out_trade_no, channel_trade_no=attempt.channel_trade_no)
     except ChannelError as exc:
         log.info("could not close %s: %s (the query task will settle it)", attempt.out_trade_no, exc)
-        return
-    _attempt_set(attempt, AttemptStatus.CANCELLED)
+        return False
+    return True
+
+
+def _close_quietly(attempt_id: int) -> None:
+    attempt = Attempt.objects.select_related("account").get(pk=attempt_id)
+    if attempt.status in ATTEMPT_OPEN and _close_at_channel(attempt):
+        _attempt_set(attempt, AttemptStatus.CANCELLED)
 
 
 # ------------------------------------------------------------------------------------------------
@@ -624,23 +632,22 @@ def attempt_query(*, attempt_id: int) -> str:
         notice_apply(account=attempt.account, notice=notice)
         return result.outcome
     expires_at = attempt.payment.expires_at
-    if expires_at and expires_at < timezone.now():
-        try:
-            backend.close(out_trade_no=attempt.out_trade_no, channel_trade_no=attempt.channel_trade_no)
-        except ChannelError:
-            pass
-        else:
-            with transaction.atomic():
-                payment = Payment.objects.select_for_update().get(pk=attempt.payment_id)
-                locked = Attempt.objects.select_for_update().get(pk=attempt.pk)
-                if locked.status in ATTEMPT_OPEN:
-                    locked.transition(AttemptStatus.EXPIRED)
-                    locked.save()
-                    if payment.status == PaymentStatus.PENDING and not payment.attempts.filter(status__in=ATTEMPT_OPEN).exists():
-                        payment.transition(PaymentStatus.EXPIRED)
-                        payment.save()
-                        signals.payment_failed.send(sender=Payment, payment=payment)
-            return "expired"
+    # Past expiry: close the trade, or — for channels that cannot close — let the lapse the
+    # trade was created with (the same expiry) count as its close. A success that still
+    # arrives later is applied as late money and the shop refunds or delivers it.
+    expired = bool(expires_at and expires_at < timezone.now())
+    if expired and (_close_at_channel(attempt, backend) or not type(backend).supports_close):
+        with transaction.atomic():
+            payment = Payment.objects.select_for_update().get(pk=attempt.payment_id)
+            locked = Attempt.objects.select_for_update().get(pk=attempt.pk)
+            if locked.status in ATTEMPT_OPEN:
+                locked.transition(AttemptStatus.EXPIRED)
+                locked.save()
+                if payment.status == PaymentStatus.PENDING and not payment.attempts.filter(status__in=ATTEMPT_OPEN).exists():
+                    payment.transition(PaymentStatus.EXPIRED)
+                    payment.save()
+                    signals.payment_failed.send(sender=Payment, payment=payment)
+        return "expired"
     with transaction.atomic():
         locked = Attempt.objects.select_for_update().get(pk=attempt.pk)
         locked.query_count += 1

@@ -372,3 +372,30 @@ def test_applying_a_notice_locks_only_its_own_rows_never_the_channel_account(cli
     assert locking, "the apply must lock the payment and the attempt"
     for sql in locking:
         assert "JOIN" not in sql or "FOR UPDATE OF" in sql, sql
+
+
+def test_a_timeout_on_a_channel_that_cannot_close_stops_failover():
+    account("fa", weight="50")
+    account("fb")
+    FakeBackend.script["fa"].append("timeout")
+    FakeBackend.supports_close = False
+    try:
+        payment = start()
+    finally:
+        FakeBackend.supports_close = True
+    assert payment.attempts.count() == 1
+    assert payment.attempts.get().status == "unknown"
+    assert FakeBackend.closed == []
+
+
+def test_switching_methods_leaves_a_trade_that_cannot_be_closed_open():
+    account("fa", methods=("alipay", "wechatpay"))
+    buyer = UserFactory()
+    first = start(buyer=buyer, reference="test:switch3")
+    FakeBackend.supports_close = False
+    try:
+        start(buyer=buyer, reference="test:switch3", method="wechatpay")
+    finally:
+        FakeBackend.supports_close = True
+    first.refresh_from_db()
+    assert first.status == "pending" and first.attempts.get().status == "pending"

@@ -56,9 +56,15 @@ def prepare(n: int) -> list[tuple[bytes, str]]:
     payments = Payment.objects.bulk_create(
         Payment(reference=f"bench:{i}", buyer=buyer, method="card", amount=Decimal("100.00"), status="pending") for i in range(n)
     )
+    # A routing decision the size real ones have (ten candidate accounts), as stored on attempts.
+    routing = {"method": "card", "amount": "100.00", "currency": "CNY", "band": "100-500", "approach": "exploit",
+               "winner": "card", "order": [f"acct{i}" for i in range(10)],
+               "candidates": [{"code": f"acct{i}", "estimate": 0.93, "sample": 0.95, "fee": "0.60", "expected_value": "94.4",
+                               "weight": "1.00", "score": "94.40", "breaker": "closed", "note": "", "excluded": ""} for i in range(10)]}
+    action = {"type": "widget", "url": "https://example.invalid/pay", "widget": {"publishable_key": "pk_test_bench", "client_secret": "pi_secret"}}
     attempts = Attempt.objects.bulk_create(
         Attempt(payment=p, account=account, method="card", amount=p.amount, fee=Decimal("0.60"), status="pending",
-                out_trade_no=f"BENCH{i:012d}") for i, p in enumerate(payments)
+                out_trade_no=f"BENCH{i:012d}", routing=routing, action=action) for i, p in enumerate(payments)
     )
     bodies = []
     for attempt in attempts:

@@ -456,7 +456,8 @@ def notice_apply(*, account: ChannelAccount, notice: Notice, notification: Notif
     flagged."""
     if notice.kind == "refund":
         return _refund_notice_apply(account, notice, notification)
-    attempt = Attempt.objects.filter(out_trade_no=notice.out_trade_no, account=account).first()
+    # The routing decision and the action are large JSON documents nothing here reads.
+    attempt = Attempt.objects.filter(out_trade_no=notice.out_trade_no, account=account).defer("routing", "action").first()
     if attempt is None:
         return _reject(notification, f"unknown out_trade_no {notice.out_trade_no!r} for account {account.code}")
     if notice.merchant_id and account.merchant_id and notice.merchant_id != account.merchant_id:
@@ -474,7 +475,9 @@ def notice_apply(*, account: ChannelAccount, notice: Notice, notification: Notif
 
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=attempt.payment_id)
-        attempt = Attempt.objects.select_for_update(of=("self",)).select_related("account").get(pk=attempt.pk)
+        attempt = (
+            Attempt.objects.select_for_update(of=("self",)).select_related("account").defer("routing", "action").get(pk=attempt.pk)
+        )
         first_notice = notification is not None and attempt.notified_at is None
         if first_notice:
             attempt.notified_at = timezone.now()
@@ -537,8 +540,8 @@ def _attempt_succeeded(payment: Payment, attempt: Attempt, notice: Notice) -> No
     payment.succeeded_at = attempt.succeeded_at
     payment.failure_code = payment.failure_reason = payment.failure_guidance = ""
     payment.save(update_fields=["status", "succeeded_at", "failure_code", "failure_reason", "failure_guidance", "updated_at"])
-    for other in payment.attempts.filter(status__in=ATTEMPT_OPEN).exclude(pk=attempt.pk):
-        transaction.on_commit(lambda pk=other.pk: _close_quietly(pk))
+    for other_pk in payment.attempts.filter(status__in=ATTEMPT_OPEN).exclude(pk=attempt.pk).values_list("pk", flat=True):
+        transaction.on_commit(lambda pk=other_pk: _close_quietly(pk))
     if payment.reference.startswith("topup:"):
         ledger.post(
             key=f"topup:{payment.public_id}", kind="wallet_topup", reference=payment.reference,

@@ -23,7 +23,6 @@ The backend never knows whether ``base_url`` points at Alipay or at the local sa
 
 from __future__ import annotations
 
-import base64
 import csv
 import datetime as dt
 import io
@@ -32,14 +31,9 @@ import re
 import zipfile
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import IO, Any, ClassVar
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 from zoneinfo import ZoneInfo
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
 
 from payments import http
 from payments.channels.base import (
@@ -65,6 +59,7 @@ from payments.channels.base import (
     SettlementLine,
     peek_stream,
 )
+from payments.channels.signing import sha256_rsa_sign, sha256_rsa_verify
 
 #: Alipay's clocks, bills and notification times are Beijing time.
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -90,31 +85,6 @@ UNKNOWN_CODE = "20000"  # service unavailable: the outcome is unknown, query aga
 # RSA2 primitives
 
 
-@lru_cache(maxsize=64)
-def _private_key(text: str) -> rsa.RSAPrivateKey:
-    """A PEM key, or the bare base64 body Alipay's key tool prints (PKCS#8 or PKCS#1)."""
-    data = text.strip()
-    if "-----BEGIN" in data:
-        key = serialization.load_pem_private_key(data.encode(), password=None)
-    else:
-        key = serialization.load_der_private_key(base64.b64decode(data), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("the Alipay application key must be an RSA private key")
-    return key
-
-
-@lru_cache(maxsize=64)
-def _public_key(text: str) -> rsa.RSAPublicKey:
-    data = text.strip()
-    if "-----BEGIN" in data:
-        key = serialization.load_pem_public_key(data.encode())
-    else:
-        key = serialization.load_der_public_key(base64.b64decode(data))
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("the Alipay public key must be an RSA public key")
-    return key
-
-
 def sign_content(params: Mapping[str, Any], *, exclude: tuple[str, ...] = ("sign",)) -> str:
     """The string-to-sign: non-empty params minus ``exclude``, sorted by key, ``k=v`` joined
     with ``&``, values not URL-encoded; dict/list values as compact JSON (§1.2 steps 1-3).
@@ -134,19 +104,9 @@ def sign_content(params: Mapping[str, Any], *, exclude: tuple[str, ...] = ("sign
     return "&".join(parts)
 
 
-def rsa2_sign(content: str, private_key: str) -> str:
-    """SHA256withRSA (PKCS#1 v1.5) over the UTF-8 bytes, base64 without newlines (§1.2 step 4)."""
-    signature = _private_key(private_key).sign(content.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
-    return base64.b64encode(signature).decode("ascii")
-
-
-def rsa2_verify(content: str, signature: str, public_key: str) -> bool:
-    try:
-        raw = base64.b64decode(signature, validate=True)
-        _public_key(public_key).verify(raw, content.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
+# RSA2 = SHA256withRSA over the UTF-8 bytes, base64 without newlines (§1.2 step 4).
+rsa2_sign = sha256_rsa_sign
+rsa2_verify = sha256_rsa_verify
 
 
 def response_content(raw_text: str, response_key: str) -> str | None:

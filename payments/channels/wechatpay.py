@@ -33,15 +33,11 @@ import time
 import zlib
 from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
-from functools import lru_cache
 from typing import IO, Any, ClassVar
 from urllib.parse import quote, urlencode, urlsplit
 from zoneinfo import ZoneInfo
 
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature, InvalidTag
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding, rsa
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from payments import http
@@ -70,6 +66,7 @@ from payments.channels.base import (
     peek_stream,
     to_minor,
 )
+from payments.channels.signing import sha256_rsa_sign, sha256_rsa_verify
 
 BEIJING = ZoneInfo("Asia/Shanghai")
 SCHEME = "WECHATPAY2-SHA256-RSA2048"
@@ -100,46 +97,10 @@ EVENTS = {"TRANSACTION.SUCCESS", "REFUND.SUCCESS", "REFUND.ABNORMAL", "REFUND.CL
 # Signatures and encryption
 
 
-def _pem_body(text: str, kind: str) -> bytes:
-    data = text.strip()
-    if "-----BEGIN" in data:
-        return data.encode()
-    return f"-----BEGIN {kind}-----\n{data}\n-----END {kind}-----\n".encode()
-
-
-@lru_cache(maxsize=64)
-def _private_key(text: str) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(_pem_body(text, "PRIVATE KEY"), password=None)
-    if not isinstance(key, rsa.RSAPrivateKey):
-        raise ValueError("the WeChat Pay merchant API key must be an RSA private key")
-    return key
-
-
-@lru_cache(maxsize=64)
-def _public_key(text: str) -> rsa.RSAPublicKey:
-    """The 微信支付公钥 (PEM or bare base64) or a platform certificate (PEM)."""
-    if "BEGIN CERTIFICATE" in text:
-        key = x509.load_pem_x509_certificate(text.strip().encode()).public_key()
-    else:
-        key = serialization.load_pem_public_key(_pem_body(text, "PUBLIC KEY"))
-    if not isinstance(key, rsa.RSAPublicKey):
-        raise ValueError("the WeChat Pay platform key must be an RSA public key")
-    return key
-
-
-def sign_message(message: str, private_key: str) -> str:
-    """SHA256withRSA (PKCS#1 v1.5) over the UTF-8 message, base64 (§2.1)."""
-    signature = _private_key(private_key).sign(message.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
-    return base64.b64encode(signature).decode("ascii")
-
-
-def verify_message(message: str, signature: str, public_key: str) -> bool:
-    try:
-        raw = base64.b64decode(signature, validate=True)
-        _public_key(public_key).verify(raw, message.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
-    except (InvalidSignature, ValueError, TypeError):
-        return False
-    return True
+# SHA256withRSA (PKCS#1 v1.5) over the UTF-8 message, base64 (§2.1, §2.2); the merchant key
+# and the 微信支付公钥 may be PEM or bare base64, platform certificates PEM.
+sign_message = sha256_rsa_sign
+verify_message = sha256_rsa_verify
 
 
 def request_message(method: str, canonical_url: str, timestamp: str, nonce: str, body: str) -> str:

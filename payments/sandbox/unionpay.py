@@ -125,42 +125,24 @@ def material() -> Material:
     return _material(str(getattr(settings, "SANDBOX_KEY_DIR", settings.VAR_DIR / "sandbox")))
 
 
+def _issued(name: str, subject: str, issuer: str, issuer_key: rsa.RSAPrivateKey | None, *, ca: bool, days: int = 3650) -> tuple[rsa.RSAPrivateKey, str]:
+    """A key pair and its certificate, each created once under the key directory; a CA with
+    no ``issuer_key`` signs itself."""
+    key = _key(keys.provider_private_pem(name))
+    pem = keys.provider_file(
+        f"{name}.cert.pem",
+        lambda: issue_certificate(
+            subject=subject, public_key=key.public_key(), issuer=issuer, issuer_key=issuer_key or key, ca=ca, days=days,
+        ),
+    )
+    return key, pem
+
+
 @functools.lru_cache(maxsize=4)
 def _material(_key_dir: str) -> Material:
-    root_key = _key(keys.provider_private_pem("unionpay-root-ca"))
-    root_pem = keys.provider_file(
-        "unionpay-root-ca.cert.pem",
-        lambda: issue_certificate(
-            subject=ROOT_CN,
-            public_key=root_key.public_key(),
-            issuer=ROOT_CN,
-            issuer_key=root_key,
-            ca=True,
-        ),
-    )
-    middle_key = _key(keys.provider_private_pem("unionpay-middle-ca"))
-    middle_pem = keys.provider_file(
-        "unionpay-middle-ca.cert.pem",
-        lambda: issue_certificate(
-            subject=MIDDLE_CN,
-            public_key=middle_key.public_key(),
-            issuer=ROOT_CN,
-            issuer_key=root_key,
-            ca=True,
-        ),
-    )
-    sign_key = _key(keys.provider_private_pem("unionpay-sign"))
-    sign_pem = keys.provider_file(
-        "unionpay-sign.cert.pem",
-        lambda: issue_certificate(
-            subject=SIGN_CN,
-            public_key=sign_key.public_key(),
-            issuer=MIDDLE_CN,
-            issuer_key=middle_key,
-            ca=False,
-            days=1825,
-        ),
-    )
+    root_key, root_pem = _issued("unionpay-root-ca", ROOT_CN, ROOT_CN, None, ca=True)
+    middle_key, middle_pem = _issued("unionpay-middle-ca", MIDDLE_CN, ROOT_CN, root_key, ca=True)
+    sign_key, sign_pem = _issued("unionpay-sign", SIGN_CN, MIDDLE_CN, middle_key, ca=False, days=1825)
     return Material(
         root_pem,
         middle_pem,

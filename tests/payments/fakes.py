@@ -36,6 +36,8 @@ class FakeBackend(ChannelBackend):
     }
     # per account code: queue of create outcomes ("ok", "unavailable", "timeout", "decline:CODE")
     script: dict[str, deque] = defaultdict(deque)
+    # create outcomes by call order, whichever account routing picks (taken before ``script``)
+    sequence: deque = deque()
     query_answers: dict[str, str] = {}  # out_trade_no -> outcome
     closed: list[str] = []
     refunds: dict[str, Decimal] = {}
@@ -44,13 +46,17 @@ class FakeBackend(ChannelBackend):
     @classmethod
     def reset(cls):
         cls.script = defaultdict(deque)
+        cls.sequence = deque()
         cls.query_answers = {}
         cls.closed = []
         cls.refunds = {}
         cls.close_fails = False
 
     def create(self, request):
-        step = self.script[self.account.code].popleft() if self.script[self.account.code] else "ok"
+        if self.sequence:
+            step = self.sequence.popleft()
+        else:
+            step = self.script[self.account.code].popleft() if self.script[self.account.code] else "ok"
         if step == "unavailable":
             raise ChannelUnavailable("down", code="UNAVAILABLE")
         if step == "timeout":

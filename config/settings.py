@@ -264,6 +264,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.resend_pending_refunds",
         "schedule": timedelta(minutes=5),
     },
+    "fold-channel-health": {
+        "task": "payments.tasks.fold_health",
+        "schedule": timedelta(minutes=1),
+    },
     "query-pending-attempts": {
         "task": "payments.tasks.query_pending_attempts",
         "schedule": timedelta(seconds=30),
@@ -275,6 +279,8 @@ CELERY_BEAT_SCHEDULE = {
 ORDER_RESERVATION_MINUTES = env.int("ORDER_RESERVATION_MINUTES", default=15)
 PAYMENTS_MAX_ATTEMPTS = env.int("PAYMENTS_MAX_ATTEMPTS", default=3)
 PAYMENTS_HTTP_TIMEOUT = env.float("PAYMENTS_HTTP_TIMEOUT", default=10.0)
+# How long each process reuses a channel account (and its decoded keys) for notifications.
+PAYMENTS_NOTIFY_ACCOUNT_SECONDS = env.float("PAYMENTS_NOTIFY_ACCOUNT_SECONDS", default=30.0)
 # Tests swap in a transport that routes to the in-process WSGI app; None = real network.
 PAYMENTS_HTTP_TRANSPORT = None
 

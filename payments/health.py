@@ -18,11 +18,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
-from payments.models import Attempt, BreakerEvent, ChannelAccount, ChannelHealth
+from payments.models import Attempt, BreakerEvent, ChannelAccount, ChannelHealth, Notification
 from payments.routing import (
     CENT,
     OPEN,
@@ -30,10 +31,12 @@ from payments.routing import (
     Breaker,
     CandidateAccount,
     Change,
+    ObservedOutcome,
     Outcome,
     Router,
     RoutingConfig,
     RoutingDecision,
+    apply_outcomes,
 )
 from payments.states import ATTEMPT_OPEN, AttemptStatus
 
@@ -54,10 +57,13 @@ class DatabaseHealthStore:
         return {code: AccountHealth.from_json(state) for code, state in rows}
 
     def update(self, code: str, change: Callable[[AccountHealth], Change]) -> AccountHealth:
-        with transaction.atomic():
-            if connection.vendor == "postgresql":
+        """Inside a transaction the update joins it (a notification's outcome is then counted
+        exactly when its attempt changes); on its own it is one short transaction."""
+        joined = connection.in_atomic_block
+        with transaction.atomic(savepoint=False):
+            if not joined and connection.vendor == "postgresql":
                 # Health is advisory: losing the last few outcomes in a crash is harmless, so
-                # this hot row's commits need not wait for the WAL flush.
+                # this hot row's own commits need not wait for the WAL flush.
                 with connection.cursor() as cursor:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
             # Lock only the health row (``of``): a join lock on the account row would make every
@@ -178,8 +184,12 @@ def health_record(
 
     ``outcome``: ``succeeded``; ``declined`` (the buyer's side — error codes whose
     ``counts_against_channel`` is false); ``failed`` (the channel's fault); ``error``;
-    ``timeout``. ``delay_seconds``: how long the channel took to notify. Health is advisory,
-    so a database failure here is logged and swallowed rather than failing the payment.
+    ``timeout``. ``delay_seconds``: how long the channel took to notify.
+
+    Called inside a transaction (a notification being applied), the outcome commits or rolls
+    back with it, and holds the account's health row until then — so call it last there. On
+    its own, health is advisory: a database failure is logged and swallowed rather than
+    failing the payment.
     """
     code = account if isinstance(account, str) else account.code
     try:
@@ -187,8 +197,72 @@ def health_record(
             code, method, amount, outcome, timezone.now(), delay=delay_seconds
         )
     except DatabaseError:
+        if connection.in_atomic_block:
+            raise
         log.exception("could not record %s outcome for channel %s", outcome, code)
         return None
+
+
+# Outcomes that arrive by notification are not written to the account's health row by the
+# request that applies them: every notification of an account would queue for that one row.
+# The apply transaction marks the notification with its outcome instead (no extra statement),
+# and a worker folds the marked rows into health in order of arrival, about a second later —
+# once per second however many notices come in. A beat task folds whatever a lost task left.
+
+FOLD_DUE_KEY = "payments:health-fold-due"
+
+
+def pending_outcomes():
+    return Notification.objects.filter(health_folded_at__isnull=True).exclude(health_outcome="")
+
+
+def health_fold(*, batch: int = 5000) -> int:
+    """Fold notified outcomes into their accounts' health, oldest first; returns how many.
+    Each account's batch is folded and marked in one transaction under its health row's lock,
+    so concurrent folds never count an outcome twice."""
+    config = routing_config()
+    store = DatabaseHealthStore()
+    folded = 0
+    codes = set(pending_outcomes().order_by().values_list("account__code", flat=True).distinct())
+    for code in sorted(codes):
+        while True:
+            rows: list[tuple] = []
+
+            def change(state: AccountHealth, code=code, rows=rows) -> Change:
+                # Read under the lock: a fold that ran meanwhile has marked its rows.
+                rows.extend(
+                    pending_outcomes().filter(account__code=code).order_by("pk").values_list(
+                        "pk", "health_outcome", "received_at", "attempt__method", "attempt__amount", "attempt__created_at"
+                    )[:batch]
+                )
+                return apply_outcomes(state, (_observed(*row[1:]) for row in rows), config)
+
+            with transaction.atomic():
+                store.update(code, change)
+                Notification.objects.filter(pk__in=[row[0] for row in rows]).update(health_folded_at=timezone.now())
+            folded += len(rows)
+            if len(rows) < batch:
+                break
+    return folded
+
+
+def _observed(outcome: str, received_at: dt.datetime, method: str, amount: Decimal, created_at: dt.datetime) -> ObservedOutcome:
+    delay = (received_at - created_at).total_seconds() if outcome == "succeeded" else None
+    return ObservedOutcome(method=method, amount=amount, outcome=outcome, at=received_at.timestamp(), delay=delay)
+
+
+def fold_soon() -> None:
+    """Have a worker fold the notified outcomes in about a second (after the caller's commit).
+    One task per window, however many notifications arrive in it."""
+    if not cache.add(FOLD_DUE_KEY, True, timeout=60):
+        return
+    from payments.tasks import fold_health
+
+    try:
+        fold_health.apply_async(countdown=1)
+    except Exception:  # the broker is down: the beat's fold picks the outcomes up later
+        cache.delete(FOLD_DUE_KEY)
+        log.exception("could not queue the channel health fold")
 
 
 def breaker_states(codes: Iterable[str]) -> dict[str, Breaker]:

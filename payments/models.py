@@ -252,9 +252,22 @@ class Notification(models.Model):
     attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
     refund = models.ForeignKey(Refund, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
     flagged = models.BooleanField(default=False, db_index=True, help_text=_("Forged or mismatched: staff should look."))
+    health_outcome = models.CharField(
+        _("health outcome"), max_length=10, blank=True,
+        help_text=_("What this notice told routing about the channel: succeeded, failed or declined."),
+    )
+    health_folded_at = models.DateTimeField(
+        _("counted in health at"), null=True, blank=True, help_text=_("When the outcome reached the channel's health."),
+    )
 
     class Meta:
         ordering = ["-received_at"]
+        indexes = [
+            models.Index(
+                fields=["account"], name="notification_health_pending",
+                condition=Q(health_folded_at__isnull=True) & ~Q(health_outcome=""),
+            ),
+        ]
 
     def __str__(self):
         return f"{self.channel_code} {self.received_at:%Y-%m-%d %H:%M:%S} [{self.outcome}]"

@@ -359,6 +359,30 @@ def apply_outcome(
     return _breaker_after(state, outcome, now, config)
 
 
+@dataclass(frozen=True)
+class ObservedOutcome:
+    """One outcome reported after the fact (by a channel's notification), to fold in later."""
+
+    method: str
+    amount: Decimal
+    outcome: str
+    at: float
+    delay: float | None = None
+
+
+def apply_outcomes(state: AccountHealth, observed: Iterable[ObservedOutcome], config: RoutingConfig) -> Change:
+    """Fold several outcomes in the order given. The state's clock never runs backwards: an
+    outcome older than the last one folded counts as happening with it."""
+    transitions: list[BreakerTransition] = []
+    for o in observed:
+        now = max(o.at, state.last_outcome_at or o.at)
+        state, moved = apply_outcome(
+            state, method=o.method, band=config.band(o.amount), outcome=o.outcome, now=now, delay=o.delay, config=config
+        )
+        transitions.extend(moved)
+    return state, tuple(transitions)
+
+
 def _breaker_after(state: AccountHealth, outcome: str, now: float, config: RoutingConfig) -> Change:
     effective = state.breaker_at(now)
     is_error = outcome in _OUTAGE

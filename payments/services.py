@@ -22,8 +22,8 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from payments import ledger, signals
-from payments.accounts import backend_for
+from payments import health, ledger, signals
+from payments.accounts import backend_for, notification_account
 from payments.channels.base import (
     ChannelDeclined,
     ChannelError,
@@ -240,7 +240,6 @@ def _open_at_channel(payment: Payment) -> Payment:
     """Walk the routing order: create at the best account; on a create error, an unreachable
     channel or a soft decline move to the next; stop on a hard decline or an unknown outcome
     that cannot be resolved (DESIGN.md §3 failover)."""
-    from payments import health
 
     tried = list(payment.attempts.values_list("account__code", flat=True))
     last_error: tuple[str, str] | None = None  # (backend, code) of the last failure
@@ -283,7 +282,6 @@ def _create_request(payment: Payment, attempt: Attempt) -> CreateRequest:
 
 
 def _create_at_channel(payment: Payment, attempt: Attempt) -> Literal["opened", "next", "stop"]:
-    from payments import health
 
     account = attempt.account
     backend = backend_for(account)
@@ -408,20 +406,14 @@ def notification_receive(*, account_code: str, headers: Mapping[str, str], body:
     """Store the raw request first, then verify, apply and answer as the channel requires."""
     from payments.channels.base import NotificationRejected, NotifyReply
 
-    account = ChannelAccount.objects.filter(code=account_code).first()
-    with transaction.atomic():
-        # Nothing is acknowledged to the channel before the apply transaction below commits
-        # durably, so this audit row may skip the WAL flush: a crash loses only rows of
-        # notices the channel will send again.
-        _relax_commit_durability()
-        note = Notification.objects.create(
-            account=account, channel_code=account_code[:40], method=method, headers=dict(headers), body=body,
-            remote_addr=remote_addr or None,
-        )
+    account, backend = notification_account(account_code)
+    note = Notification.objects.create(
+        account=account, channel_code=account_code[:40], method=method, headers=dict(headers), body=body,
+        remote_addr=remote_addr or None,
+    )
     if account is None:
         _note_outcome(note, Notification.Outcome.REJECTED, f"no channel account {account_code!r}", flagged=True)
         return NotifyReply(status=404, body=b"unknown channel")
-    backend = backend_for(account)
     try:
         notice = backend.parse_notification(headers=headers, body=body)
     except NotificationRejected as exc:
@@ -436,18 +428,10 @@ def notification_receive(*, account_code: str, headers: Mapping[str, str], body:
     return backend.notification_reply(accepted=result != "rejected", message=detail)
 
 
-def _relax_commit_durability() -> None:
-    from django.db import connection
-
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-
-
 def _note_outcome(note: Notification, outcome: str, detail: str, *, flagged: bool = False, attempt=None, refund=None) -> None:
     note.outcome, note.detail, note.flagged = outcome, detail[:2000], flagged
     note.attempt, note.refund = attempt or note.attempt, refund or note.refund
-    note.save(update_fields=["outcome", "detail", "flagged", "attempt", "refund"])
+    note.save(update_fields=["outcome", "detail", "flagged", "attempt", "refund", "health_outcome"])
 
 
 def notice_apply(*, account: ChannelAccount, notice: Notice, notification: Notification | None = None) -> tuple[ApplyResult, str]:
@@ -456,43 +440,43 @@ def notice_apply(*, account: ChannelAccount, notice: Notice, notification: Notif
     flagged."""
     if notice.kind == "refund":
         return _refund_notice_apply(account, notice, notification)
-    # The routing decision and the action are large JSON documents nothing here reads.
-    attempt = Attempt.objects.filter(out_trade_no=notice.out_trade_no, account=account).defer("routing", "action").first()
-    if attempt is None:
-        return _reject(notification, f"unknown out_trade_no {notice.out_trade_no!r} for account {account.code}")
-    if notice.merchant_id and account.merchant_id and notice.merchant_id != account.merchant_id:
-        return _reject(notification, f"merchant {notice.merchant_id!r} is not this account's ({account.merchant_id!r})", attempt=attempt)
-    if notice.outcome == "succeeded" and (Decimal(notice.amount) != attempt.amount or (notice.currency or attempt.currency) != attempt.currency):
-        _attempt_set(attempt, flagged=f"notice amount {notice.amount} {notice.currency} ≠ {attempt.amount} {attempt.currency}")
-        return _reject(notification, f"amount {notice.amount} {notice.currency} does not match the attempt's {attempt.amount} {attempt.currency}", attempt=attempt)
-
-    if notice.outcome == "succeeded" and attempt.status == AttemptStatus.SUCCEEDED:
-        # Success is final for an attempt, so a repeat needs no lock: the common case of a
-        # channel's retries costs one read.
-        if notification is not None:
-            _note_outcome(notification, Notification.Outcome.DUPLICATE, "already succeeded", attempt=attempt)
-        return "duplicate", "already succeeded"
-
     with transaction.atomic():
-        payment = Payment.objects.select_for_update().get(pk=attempt.payment_id)
-        attempt = (
-            Attempt.objects.select_for_update(of=("self",)).select_related("account").defer("routing", "action").get(pk=attempt.pk)
+        # The trade's payment, found and locked in one statement, then all its attempts,
+        # locked (payment before attempts: the order every writer takes them in). Their
+        # routing decisions and actions are large documents nothing here reads.
+        payment = (
+            Payment.objects.select_for_update(of=("self",))
+            .filter(attempts__out_trade_no=notice.out_trade_no, attempts__account=account).first()
         )
+        if payment is None:
+            return _reject(notification, f"unknown out_trade_no {notice.out_trade_no!r} for account {account.code}")
+        attempts = list(Attempt.objects.select_for_update().defer("routing", "action").filter(payment_id=payment.pk))
+        attempt = next(a for a in attempts if a.out_trade_no == notice.out_trade_no)
+        others = [a for a in attempts if a is not attempt]
+        attempt.payment, attempt.account = payment, account
+        if notice.merchant_id and account.merchant_id and notice.merchant_id != account.merchant_id:
+            return _reject(notification, f"merchant {notice.merchant_id!r} is not this account's ({account.merchant_id!r})", attempt=attempt)
+        if notice.outcome == "succeeded" and (Decimal(notice.amount) != attempt.amount or (notice.currency or attempt.currency) != attempt.currency):
+            attempt.flagged = f"notice amount {notice.amount} {notice.currency} ≠ {attempt.amount} {attempt.currency}"[:255]
+            attempt.save(update_fields=["flagged", "updated_at"])
+            return _reject(notification, f"amount {notice.amount} {notice.currency} does not match the attempt's {attempt.amount} {attempt.currency}", attempt=attempt)
+
         first_notice = notification is not None and attempt.notified_at is None
         if first_notice:
             attempt.notified_at = timezone.now()
+        health_outcome = ""
         if notice.outcome == "succeeded":
             if attempt.status == AttemptStatus.SUCCEEDED:
                 result: tuple[ApplyResult, str] = ("duplicate", "already succeeded")
             else:
-                _attempt_succeeded(payment, attempt, notice)
-                result = ("applied", "succeeded")
+                _attempt_succeeded(payment, attempt, others, notice)
+                health_outcome, result = "succeeded", ("applied", "succeeded")
         elif notice.outcome in {"failed", "closed"}:
             if attempt.status in ATTEMPT_OPEN:
                 attempt.transition(AttemptStatus.FAILED if notice.outcome == "failed" else AttemptStatus.CANCELLED)
                 attempt.error_code = notice.error_code or attempt.error_code
                 attempt.save()
-                _after_attempt_closed(payment, attempt, notice.error_code)
+                health_outcome = _after_attempt_closed(payment, attempt, others, notice.error_code)
                 result = ("applied", notice.outcome)
             else:
                 result = ("duplicate", f"attempt already {attempt.status}")
@@ -501,7 +485,15 @@ def notice_apply(*, account: ChannelAccount, notice: Notice, notification: Notif
         if first_notice and result[0] == "duplicate":
             attempt.save(update_fields=["notified_at"])
         if notification is not None:
+            # The notice carries its outcome to the channel's health (health.health_fold):
+            # counted exactly once, with the attempt it belongs to.
+            notification.health_outcome = health_outcome
             _note_outcome(notification, Notification.Outcome.APPLIED if result[0] == "applied" else Notification.Outcome.DUPLICATE, result[1], attempt=attempt)
+            if health_outcome:
+                transaction.on_commit(health.fold_soon)
+        elif health_outcome:  # learnt by querying the channel: no notification row to carry it
+            delay = (timezone.now() - attempt.created_at).total_seconds() if health_outcome == "succeeded" else None
+            health.health_record(attempt.account, attempt.method, attempt.amount, health_outcome, delay_seconds=delay)
     return result
 
 
@@ -512,21 +504,15 @@ def _reject(notification: Notification | None, detail: str, **kwargs) -> tuple[A
     return "rejected", detail
 
 
-def _attempt_succeeded(payment: Payment, attempt: Attempt, notice: Notice) -> None:
-    """Runs under the payment + attempt locks."""
-    from payments import health
-
-    now = timezone.now()
+def _attempt_succeeded(payment: Payment, attempt: Attempt, others: list[Attempt], notice: Notice) -> None:
+    """Runs under the locks of the payment and all its attempts (``others``: the rest)."""
     attempt.transition(AttemptStatus.SUCCEEDED)
-    attempt.succeeded_at = notice.occurred_at or now
+    attempt.succeeded_at = notice.occurred_at or timezone.now()
     attempt.channel_trade_no = notice.channel_trade_no or attempt.channel_trade_no
     attempt.save(update_fields=["status", "succeeded_at", "channel_trade_no", "notified_at", "updated_at"])
-    delay = (now - attempt.created_at).total_seconds()
-    transaction.on_commit(lambda: health.health_record(attempt.account, attempt.method, attempt.amount, "succeeded", delay_seconds=delay))
     _post_capture(payment, attempt)
 
-    already_paid = payment.is_paid and payment.attempts.filter(status=AttemptStatus.SUCCEEDED).exclude(pk=attempt.pk).exists()
-    if already_paid:
+    if payment.is_paid and any(other.status == AttemptStatus.SUCCEEDED for other in others):
         # Two attempts of one payment both took money: give the later one back (never charge twice).
         attempt.flagged = "second success on one payment: refunded automatically"
         attempt.save(update_fields=["flagged"])
@@ -540,8 +526,9 @@ def _attempt_succeeded(payment: Payment, attempt: Attempt, notice: Notice) -> No
     payment.succeeded_at = attempt.succeeded_at
     payment.failure_code = payment.failure_reason = payment.failure_guidance = ""
     payment.save(update_fields=["status", "succeeded_at", "failure_code", "failure_reason", "failure_guidance", "updated_at"])
-    for other_pk in payment.attempts.filter(status__in=ATTEMPT_OPEN).exclude(pk=attempt.pk).values_list("pk", flat=True):
-        transaction.on_commit(lambda pk=other_pk: _close_quietly(pk))
+    for other in others:
+        if other.status in ATTEMPT_OPEN:
+            transaction.on_commit(lambda pk=other.pk: _close_quietly(pk))
     if payment.reference.startswith("topup:"):
         ledger.post(
             key=f"topup:{payment.public_id}", kind="wallet_topup", reference=payment.reference,
@@ -569,18 +556,14 @@ def _funds_account(attempt: Attempt) -> str:
     return ledger.channel_receivable(attempt.account.code)
 
 
-def _after_attempt_closed(payment: Payment, attempt: Attempt, error_code: str) -> None:
+def _after_attempt_closed(payment: Payment, attempt: Attempt, others: list[Attempt], error_code: str) -> str:
     """An attempt failed at the channel (buyer declined, timed out): the payment fails once
-    nothing else is open, with the channel's reason for the buyer."""
-    from payments import health
-
+    nothing else is open, with the channel's reason for the buyer. Returns the outcome for
+    the channel's health: a buyer's decline is not the channel's fault."""
     spec = error_spec(attempt.account.backend, error_code or "")
     outcome = "failed" if spec.counts_against_channel and error_code else "declined"
-    transaction.on_commit(lambda: health.health_record(attempt.account, attempt.method, attempt.amount, outcome))
-    if payment.status != PaymentStatus.PENDING:
-        return
-    if payment.attempts.filter(status__in=ATTEMPT_OPEN).exclude(pk=attempt.pk).exists():
-        return
+    if payment.status != PaymentStatus.PENDING or any(other.status in ATTEMPT_OPEN for other in others):
+        return outcome
     message = buyer_message(spec, error_code or "DECLINED")
     payment.transition(PaymentStatus.FAILED)
     payment.failure_code = error_code or "DECLINED"
@@ -588,6 +571,7 @@ def _after_attempt_closed(payment: Payment, attempt: Attempt, error_code: str) -
     payment.failure_guidance = message.guidance[:255]
     payment.save()
     signals.payment_failed.send(sender=Payment, payment=payment)
+    return outcome
 
 
 def _close_at_channel(attempt: Attempt, backend=None) -> bool:

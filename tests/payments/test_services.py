@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from payments import ledger, services, signals
@@ -175,6 +176,21 @@ def test_notice_for_an_unknown_account_is_stored_and_refused(client):
     response = client.post("/payments/notify/nope/", b"{}", content_type="application/json")
     assert response.status_code == 404
     assert Notification.objects.get().outcome == "rejected"
+
+
+def test_each_process_looks_an_account_up_once_and_sees_its_changes_at_once(client):
+    fa = account("fa", merchant_id="M1")
+    payment = start()
+    out_trade_no = payment.attempts.get().out_trade_no
+    with CaptureQueriesContext(connection) as queries:
+        for _ in range(2):
+            assert post_notice(client, "fa", *notification(out_trade_no, "100.00", "pending", merchant_id="M1")).status_code == 200
+    assert sum("payments_channelaccount" in q["sql"] for q in queries.captured_queries) == 1
+
+    fa.merchant_id = "M2"  # staff change the account: the next notice is judged by the new row
+    fa.save()
+    assert post_notice(client, "fa", *notification(out_trade_no, "100.00", merchant_id="M1")).status_code == 400
+    assert Payment.objects.get().status == "pending"
 
 
 def test_decline_notice_fails_the_payment_with_the_channels_reason(client):

@@ -384,3 +384,163 @@ def test_concurrent_outcomes_of_one_account_are_all_counted(accounts):
         list(pool.map(worker, [25] * 4))
     counts = ChannelHealth.objects.get(account=account).state["counts"]
     assert counts["succeeded"] + counts["failed"] == 101
+
+
+# --- outcomes reported by notifications, folded in by a worker -----------------------------------
+
+
+def test_outcomes_fold_in_order_and_the_clock_never_runs_backwards(store):
+    from payments.routing import ObservedOutcome, RoutingConfig, apply_outcomes
+
+    router = Router(store)
+    opened = burst(router)
+    state = store.load(["a"])["a"]
+    probe_at = opened + timedelta(seconds=RoutingConfig().cooldown_seconds + 1)
+    late = ObservedOutcome(method="alipay", amount=AMOUNT, outcome="succeeded", at=probe_at.timestamp(), delay=3.0)
+    stale = ObservedOutcome(method="alipay", amount=AMOUNT, outcome="declined", at=T0.timestamp() - 60)
+
+    state, moved = apply_outcomes(state, [late, stale], RoutingConfig())
+
+    assert state.last_outcome_at == probe_at.timestamp()  # the stale one counted "now", not in the past
+    assert state.counts["succeeded"] == 1 and state.counts["declined"] == 1
+    assert [(t.from_state, t.to_state) for t in moved] == [("open", "half_open")]  # the probe's success, in its time
+
+
+@pytest.fixture
+def fake_account(db):
+    from payments.models import ChannelAccount
+    from tests.payments.fakes import FakeBackend
+
+    FakeBackend.reset()
+    yield ChannelAccount.objects.create(
+        code="fa", name="fa", backend="fake", methods=["alipay"], fee_percent=Decimal("0.60"),
+        base_url="https://fake.example/", merchant_id="M1",
+    )
+    FakeBackend.reset()
+
+
+def pending_payment(reference: str = "test:H1"):
+    from django.utils import timezone
+
+    from payments import services
+    from payments.channels.base import ClientInfo
+    from tests.accounts.factories import UserFactory
+
+    return services.payment_start(
+        buyer=UserFactory(), reference=reference, amount=AMOUNT, currency="CNY", method="alipay", subject="H1",
+        client=ClientInfo(ip="10.0.0.1"), return_url="", expires_at=timezone.now() + timedelta(minutes=15),
+    )
+
+
+def notify(client, out_trade_no: str, outcome: str = "succeeded", **extra):
+    from tests.payments.fakes import notification
+
+    body, headers = notification(out_trade_no, "100.00", outcome, merchant_id="M1", **extra)
+    return client.post("/payments/notify/fa/", body, content_type="application/json", **headers)
+
+
+def test_a_notified_success_reaches_health_once_however_often_it_is_folded(client, fake_account, django_capture_on_commit_callbacks):
+    from payments import health
+    from payments.models import ChannelHealth, Notification
+
+    out_trade_no = pending_payment().attempts.get().out_trade_no
+    with django_capture_on_commit_callbacks(execute=True):  # the worker's fold, a second later
+        assert notify(client, out_trade_no).status_code == 200
+        assert notify(client, out_trade_no).status_code == 200  # the channel's retry
+    assert health.health_fold() == 0  # nothing left: the beat's fold finds nothing to add
+
+    applied, repeat = Notification.objects.order_by("pk")
+    assert (applied.health_outcome, repeat.health_outcome) == ("succeeded", "")
+    assert applied.health_folded_at is not None
+    state = ChannelHealth.objects.get(account=fake_account).state
+    assert state["counts"] == {"succeeded": 1}
+    assert state["notify_delay"] is not None
+
+
+def test_a_declined_notice_tells_health_it_was_the_buyer_not_the_channel(client, fake_account, django_capture_on_commit_callbacks):
+    from payments.models import ChannelHealth, Notification
+
+    out_trade_no = pending_payment().attempts.get().out_trade_no
+    with django_capture_on_commit_callbacks(execute=True):
+        assert notify(client, out_trade_no, "failed", error_code="NO_MONEY").status_code == 200
+    assert Notification.objects.get().health_outcome == "declined"
+    assert ChannelHealth.objects.get(account=fake_account).state["counts"] == {"declined": 1}
+
+
+def test_until_the_fold_runs_the_outcome_waits_on_its_notification(client, fake_account):
+    from payments import health
+    from payments.models import ChannelHealth, Notification
+
+    out_trade_no = pending_payment().attempts.get().out_trade_no
+    assert notify(client, out_trade_no).status_code == 200  # the test's transaction never commits: no fold queued
+    assert not ChannelHealth.objects.filter(account=fake_account, state__counts__succeeded=1).exists()
+    assert health.pending_outcomes().count() == 1
+
+    assert health.health_fold() == 1
+    assert ChannelHealth.objects.get(account=fake_account).state["counts"] == {"succeeded": 1}
+    assert Notification.objects.get().health_folded_at is not None
+
+
+def test_one_fold_is_queued_per_window_however_many_notices_arrive(monkeypatch, db):
+    from django.core.cache import cache
+
+    from payments import health, tasks
+
+    queued = []
+    monkeypatch.setattr(tasks.fold_health, "apply_async", lambda **kw: queued.append(kw))
+    cache.delete(health.FOLD_DUE_KEY)
+    for _ in range(3):
+        health.fold_soon()
+    assert queued == [{"countdown": 1}]
+
+    cache.delete(health.FOLD_DUE_KEY)  # what the task does first
+    health.fold_soon()
+    assert len(queued) == 2
+    cache.delete(health.FOLD_DUE_KEY)
+
+
+def test_a_broker_outage_leaves_the_outcome_for_the_beats_fold(monkeypatch, db, caplog):
+    from django.core.cache import cache
+
+    from payments import health, tasks
+
+    def down(**kw):
+        raise ConnectionError("broker unreachable")
+
+    monkeypatch.setattr(tasks.fold_health, "apply_async", down)
+    cache.delete(health.FOLD_DUE_KEY)
+    with caplog.at_level(logging.ERROR, logger="payments.health"):
+        health.fold_soon()  # does not raise into the notification's response
+    assert "could not queue the channel health fold" in caplog.text
+    assert cache.get(health.FOLD_DUE_KEY) is None  # the next notice tries again
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_folds_count_each_outcome_once(client, fake_account, monkeypatch):
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    from payments import health, services
+    from payments.channels.base import Notice
+    from payments.models import ChannelHealth, Notification
+
+    monkeypatch.setattr(health, "fold_soon", lambda: None)  # the outcomes wait for the folds below
+    for i in range(15):  # more from one address in a row and risk asks for a code
+        attempt = pending_payment(f"test:H{i}").attempts.get()
+        note = Notification.objects.create(account=fake_account, channel_code="fa", body=b"{}")
+        services.notice_apply(account=fake_account, notification=note, notice=Notice(
+            kind="payment", out_trade_no=attempt.out_trade_no, outcome="succeeded", amount=AMOUNT, currency="CNY",
+        ))
+
+    def fold(_):
+        try:
+            return health.health_fold(batch=4)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=3) as pool:
+        folded = sum(pool.map(fold, range(3)))
+    assert folded == 15
+    assert ChannelHealth.objects.get(account=fake_account).state["counts"]["succeeded"] == 15

@@ -193,6 +193,20 @@ def test_each_process_looks_an_account_up_once_and_sees_its_changes_at_once(clie
     assert Payment.objects.get().status == "pending"
 
 
+def test_the_notification_hot_path_has_a_fixed_statement_budget(client, django_assert_num_queries):
+    """Raw row, locks on the payment and its attempts, the attempt, the journal entry and its
+    lines, the payment, the notification's outcome; a repeat: raw row, the locks, its outcome."""
+    account("fa")
+    warm, payment = start(reference="test:W"), start(reference="test:T2")
+    assert post_notice(client, "fa", *notification(warm.attempts.get().out_trade_no, "100.00")).status_code == 200
+    body, headers = notification(payment.attempts.get().out_trade_no, "100.00")
+    # + 2: inside the test's transaction the apply transaction is a savepoint and its release.
+    with django_assert_num_queries(8 + 2):
+        assert post_notice(client, "fa", body, headers).status_code == 200
+    with django_assert_num_queries(4 + 2):
+        assert post_notice(client, "fa", body, headers).status_code == 200
+
+
 def test_decline_notice_fails_the_payment_with_the_channels_reason(client):
     account("fa")
     payment = start()

@@ -156,11 +156,13 @@ class RefundForm(forms.Form):
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "reference", "buyer", "method", "amount", "currency", "status", "refunded_amount")
+    list_display = (
+        "created_at", "reference", "buyer", "method", "amount", "currency", "status", "refunded_amount", "risk_summary",
+    )
     list_filter = ("status", "method", "currency")
     search_fields = ("reference", "public_id", "attempts__out_trade_no", "attempts__channel_trade_no", "buyer__username")
     inlines = [AttemptInline, RefundInline]
-    actions = ["refund_in_full"]
+    actions = ["refund_in_full", "release_held", "block_held"]
     date_hierarchy = "created_at"
 
     change_form_template = "admin/payments/payment/change_form.html"
@@ -212,6 +214,38 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def has_refund_permission(self, request):
         return request.user.has_perm("payments.add_refund")
+
+    @admin.display(description=_("risk"))
+    def risk_summary(self, obj):
+        risk = obj.risk or {}
+        if not risk:
+            return "—"
+        return f"{risk.get('score', '?')} {risk.get('decision', '')}: {', '.join(risk.get('reasons') or []) or '—'}"
+
+    # The review queue: the list filtered on status "held for review", these two actions.
+
+    @admin.action(description=_("Release for payment (held for review)"), permissions=["review"])
+    def release_held(self, request, queryset):
+        self._review(request, queryset, approve=True)
+
+    @admin.action(description=_("Block (held for review)"), permissions=["review"])
+    def block_held(self, request, queryset):
+        self._review(request, queryset, approve=False)
+
+    def _review(self, request, queryset, *, approve: bool):
+        decided = 0
+        for payment in queryset:
+            try:
+                services.payment_review_decide(payment=payment, approve=approve, reviewer=request.user.get_username())
+                decided += 1
+            except services.PaymentError as exc:
+                self.message_user(request, f"{payment.reference}: {exc}", messages.ERROR)
+        if decided:
+            done = _("%(n)d payment(s) released.") if approve else _("%(n)d payment(s) blocked.")
+            self.message_user(request, done % {"n": decided}, messages.SUCCESS)
+
+    def has_review_permission(self, request):
+        return request.user.has_perm("payments.review_payment")
 
 
 @admin.register(Refund)

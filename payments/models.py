@@ -134,6 +134,7 @@ class Payment(models.Model):
         ordering = ["-created_at"]
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
+        permissions = [("review_payment", _("Can release or block payments held for review"))]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("amount")), name="payment_refunded_le_amount"),

@@ -143,21 +143,33 @@ def payment_challenge_answer(*, payment: Payment, code: str) -> Payment:
 
 
 def payment_review_decide(*, payment: Payment, approve: bool, reviewer: str) -> Payment:
-    """A risk analyst releases or blocks a payment held for review."""
+    """A risk analyst releases or blocks a payment held for review. Released, it is opened at
+    a channel as if risk had allowed it; either way the shop hears of it, and the assessment
+    records who decided what."""
+    from risk.models import Assessment, Decision
+
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if payment.status != PaymentStatus.REVIEW:
             raise PaymentError(_("This payment is not held for review."))
         payment.risk = {**payment.risk, "reviewed_by": reviewer, "review": "approved" if approve else "blocked"}
+        if payment.risk.get("assessment_id"):
+            Assessment.objects.filter(pk=payment.risk["assessment_id"]).update(
+                reviewed_by=reviewer[:150], review_outcome=Decision.ALLOW if approve else Decision.BLOCK,
+            )
         if not approve:
             payment.transition(PaymentStatus.BLOCKED)
             payment.failure_code, payment.failure_reason = "REVIEW_BLOCKED", _("Blocked after review.")
+            payment.failure_guidance = _("Contact support if you think this is a mistake.")
             payment.save()
             signals.payment_status_changed.send(sender=Payment, payment=payment)
             return payment
         payment.transition(PaymentStatus.CREATED)
         payment.save()
-    return _open_at_channel(payment)
+    payment = _open_at_channel(payment)
+    if payment.status == PaymentStatus.PENDING:  # success and failure have their own signals
+        signals.payment_status_changed.send(sender=Payment, payment=payment)
+    return payment
 
 
 def _digest(payment: Payment, code: str) -> str:

@@ -60,3 +60,86 @@ def test_staff_pages_of_the_platform_render(client):
     client.force_login(UserFactory(is_staff=True, is_superuser=True))
     for url in ["payment", "attempt", "refund", "notification", "errorcode", "channelhealth", "breakerevent", "journalentry", "ledgeraccount", "channelaccount"]:
         assert client.get(f"/admin/payments/{url}/").status_code == 200, url
+
+
+# --- the review queue: payments risk held for an analyst -----------------------------------------
+
+
+def held_payment(reference="test:R1", amount="600.00"):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from payments import services
+    from payments.channels.base import ClientInfo
+    from risk.models import Rule
+
+    FakeBackend.reset()
+    ChannelAccount.objects.get_or_create(code="fa", defaults={"name": "fa", "backend": "fake", "methods": ["alipay"], "base_url": "https://fake.example/"})
+    Rule.objects.get_or_create(name="big orders", defaults={"reason_code": "big_amount", "feature": "amount", "operator": "gte", "value": "500", "score": 10, "action": "review"})
+    return services.payment_start(
+        buyer=UserFactory(), reference=reference, amount=Decimal(amount), currency="CNY", method="alipay", subject="R",
+        client=ClientInfo(ip="10.0.0.9"), return_url="", expires_at=timezone.now() + timedelta(minutes=15),
+    )
+
+
+@pytest.fixture
+def analyst(client):
+    client.force_login(UserFactory(is_staff=True, groups=["Risk"]))
+    return client
+
+
+def test_an_analyst_sees_why_a_payment_is_held(analyst):
+    payment = held_payment()
+    assert payment.status == "review"
+    page = analyst.get("/admin/payments/payment/?status__exact=review", HTTP_ACCEPT_LANGUAGE="en")
+    assert page.status_code == 200
+    assert payment.reference.encode() in page.content and b"big_amount" in page.content
+    assert b"Release for payment" in page.content and b"Block" in page.content
+
+
+def test_releasing_a_held_payment_opens_it_at_a_channel_and_tells_the_shop(analyst):
+    from payments import signals
+    from risk.models import Assessment
+
+    payment = held_payment()
+    seen = []
+    signals.payment_status_changed.connect(lambda sender, payment, **kw: seen.append(payment.status), weak=False, dispatch_uid="review-test")
+    try:
+        response = analyst.post("/admin/payments/payment/", {"action": "release_held", "_selected_action": [payment.pk]}, HTTP_ACCEPT_LANGUAGE="en")
+    finally:
+        signals.payment_status_changed.disconnect(dispatch_uid="review-test")
+    assert response.status_code == 302
+    payment.refresh_from_db()
+    assert payment.status == "pending" and payment.attempts.get().status == "pending"
+    assert payment.risk["review"] == "approved" and payment.risk["reviewed_by"]
+    assert seen == ["pending"]  # the order leaves "under review" and shows the way to pay
+    assessment = Assessment.objects.get(pk=payment.risk["assessment_id"])
+    assert (assessment.review_outcome, assessment.reviewed_by) == ("allow", payment.risk["reviewed_by"])
+
+
+def test_blocking_a_held_payment_tells_the_buyer_and_asks_no_channel(analyst):
+    payment = held_payment()
+    analyst.post("/admin/payments/payment/", {"action": "block_held", "_selected_action": [payment.pk]})
+    payment.refresh_from_db()
+    assert payment.status == "blocked" and payment.failure_code == "REVIEW_BLOCKED"
+    assert not payment.attempts.exists()
+
+
+def test_only_held_payments_are_released_and_the_rest_are_named(analyst):
+    paid, held = paid_payment(), held_payment()
+    response = analyst.post("/admin/payments/payment/", {"action": "release_held", "_selected_action": [held.pk, paid.pk]}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
+    messages = [str(m) for m in response.context["messages"]]
+    assert any(paid.reference in m and "not held for review" in m for m in messages)
+    paid.refresh_from_db()
+    assert paid.status == "succeeded"
+
+
+def test_only_risk_staff_may_decide_on_held_payments(client):
+    payment = held_payment()
+    client.force_login(UserFactory(is_staff=True, groups=["Support"]))
+    page = client.get("/admin/payments/payment/", HTTP_ACCEPT_LANGUAGE="en")
+    assert b"release_held" not in page.content
+    client.post("/admin/payments/payment/", {"action": "release_held", "_selected_action": [payment.pk]})
+    payment.refresh_from_db()
+    assert payment.status == "review"

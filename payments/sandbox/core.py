@@ -96,7 +96,7 @@ class SandboxProvider(abc.ABC):
             else:
                 trade.status, trade.decline_code = SandboxTrade.Status.DECLINED, self.decline_code(decline_key)
             trade.save()
-            if decline_key == "timeout":
+            if not approve and decline_key == "timeout":
                 return  # the payer walked away: no notification, the merchant must query
             message = self.payment_notification(trade)
             if message and trade.notify_url:

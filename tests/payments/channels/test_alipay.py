@@ -292,6 +292,15 @@ def test_a_timeout_sends_nothing_and_the_trade_keeps_waiting(client, backend):
 
 
 @pytest.mark.django_db
+def test_approving_notifies_whatever_decline_reason_the_form_also_carries(client, backend):
+    backend.create(_request())
+    trade = SandboxTrade.objects.get()
+    client.post(f"/sandbox/alipay/cashier/{trade.trade_no}/", {"decision": "approve", "reason": "timeout"})
+    trade.refresh_from_db()
+    assert trade.status == "paid" and SandboxNotification.objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_notification_with_a_bad_signature_is_rejected(client, backend):
     _pay(client, backend)
     params = dict(parse_qsl(bytes(_notification(None).body).decode()))

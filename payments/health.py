@@ -210,6 +210,7 @@ def health_record(
 # once per second however many notices come in. A beat task folds whatever a lost task left.
 
 FOLD_DUE_KEY = "payments:health-fold-due"
+FOLD_DELAY_SECONDS = 1
 
 
 def pending_outcomes():
@@ -252,14 +253,17 @@ def _observed(outcome: str, received_at: dt.datetime, method: str, amount: Decim
 
 
 def fold_soon() -> None:
-    """Have a worker fold the notified outcomes in about a second (after the caller's commit).
-    One task per window, however many notifications arrive in it."""
-    if not cache.add(FOLD_DUE_KEY, True, timeout=60):
+    """Have a worker fold the notified outcomes in about a second (called after the caller's
+    commit). One task per window however many notifications arrive: the key that marks a
+    fold as queued lives exactly as long as the fold's countdown, so a notice that finds it
+    committed before that fold starts, and is in it. Caches that are not shared (local
+    memory) only mean one fold per process and window."""
+    if not cache.add(FOLD_DUE_KEY, True, timeout=FOLD_DELAY_SECONDS):
         return
     from payments.tasks import fold_health
 
     try:
-        fold_health.apply_async(countdown=1)
+        fold_health.apply_async(countdown=FOLD_DELAY_SECONDS)
     except Exception:  # the broker is down: the beat's fold picks the outcomes up later
         cache.delete(FOLD_DUE_KEY)
         log.exception("could not queue the channel health fold")

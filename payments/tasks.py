@@ -30,9 +30,6 @@ def resend_pending_refunds() -> int:
 
 @shared_task(ignore_result=True, acks_late=True)
 def fold_health() -> int:
-    from django.core.cache import cache
-
     from payments import health
 
-    cache.delete(health.FOLD_DUE_KEY)  # first: a notice committed from now on queues the next fold
     return health.health_fold()

@@ -58,7 +58,10 @@ def _test_settings(settings, tmp_path_factory):
     app.conf.task_always_eager = True
     app.conf.task_eager_propagates = True
     yield
+    from django.core.cache import cache
+
     from payments import accounts, http
 
     http.reset_clients()
     accounts.forget_notification_accounts()  # each test's database starts without them
+    cache.clear()

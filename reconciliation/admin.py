@@ -5,7 +5,8 @@ from django.db.models import Case, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from reconciliation.models import Discrepancy, SettlementFile, Statement
+from reconciliation import services
+from reconciliation.models import Discrepancy, SellerClearing, SettlementFile, Statement
 
 
 @admin.register(SettlementFile)
@@ -16,15 +17,54 @@ class SettlementFileAdmin(admin.ModelAdmin):
     readonly_fields = ("channel_code", "day", "name", "sha256", "size", "status", "error", "received_at")
 
 
+class ReadOnlyMixin:
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class SellerClearingInline(ReadOnlyMixin, admin.TabularInline):
+    model = SellerClearing
+    fields = ("seller", "currency", "orders", "gross", "commission", "net")
+    readonly_fields = fields
+    extra = 0
+    verbose_name_plural = _("clearing of seller amounts")
+
+
 @admin.register(Statement)
 class StatementAdmin(admin.ModelAdmin):
     list_display = ("account", "day", "count", "gross", "refunded", "fees", "net", "expected_settlement_date", "matched", "discrepancies")
     list_filter = ("account", "day")
     date_hierarchy = "day"
     readonly_fields = [f.name for f in Statement._meta.fields]
+    inlines = [SellerClearingInline]
 
     def has_add_permission(self, request):
         return False
+
+
+@admin.register(SellerClearing)
+class SellerClearingAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Per statement and seller: the orders whose payments the channel's file settled."""
+
+    list_display = ("day", "account", "seller", "currency", "orders", "gross", "commission", "net", "statement")
+    list_filter = ("statement__account", "statement__day", "currency")
+    search_fields = ("seller__username", "seller__email")
+    list_select_related = ("statement__account", "seller")
+    date_hierarchy = "statement__day"
+
+    @admin.display(description=_("day"), ordering="statement__day")
+    def day(self, obj):
+        return obj.statement.day
+
+    @admin.display(description=_("channel account"), ordering="statement__account")
+    def account(self, obj):
+        return obj.statement.account
 
 
 class NoteActionForm(ActionForm):
@@ -35,14 +75,14 @@ class NoteActionForm(ActionForm):
 class DiscrepancyAdmin(admin.ModelAdmin):
     """The exceptions queue: open items first; resolve or write off with a note."""
 
-    list_display = ("created_at", "kind", "status", "file", "attempt", "refund", "expected", "actual", "note")
+    list_display = ("created_at", "kind", "status", "file", "attempt", "refund", "expected", "actual", "note", "resolution")
     list_filter = ("status", "kind", "file__channel_code", "file__day")
     search_fields = ("attempt__out_trade_no", "refund__refund_no", "line__out_trade_no", "note")
     list_select_related = ("file", "attempt", "refund")
     raw_id_fields = ("attempt", "refund", "line", "file")
-    readonly_fields = ("file", "kind", "attempt", "refund", "line", "expected", "actual", "resolved_by", "resolved_at", "created_at")
+    readonly_fields = ("file", "kind", "attempt", "refund", "line", "expected", "actual", "resolved_by", "resolved_at", "resolution", "created_at")
     action_form = NoteActionForm
-    actions = ["mark_resolved", "write_off"]
+    actions = ["confirm_payment", "mark_resolved", "write_off"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).order_by(Case(When(status="open", then=0), default=1), "-created_at")
@@ -70,3 +110,22 @@ class DiscrepancyAdmin(admin.ModelAdmin):
     @admin.action(description=_("Write off (note required)"))
     def write_off(self, request, queryset):
         self._close(request, queryset, Discrepancy.Status.WRITTEN_OFF, "written off")
+
+    @admin.action(description=_("Confirm payment and deliver or refund"), permissions=["change"])
+    def confirm_payment(self, request, queryset):
+        """For a status mismatch or a payment missing on our side: apply the channel's line as
+        the payment notice. Each discrepancy is confirmed on its own, all or nothing."""
+        note = (request.POST.get("note") or "").strip()
+        for item in queryset.order_by("pk"):
+            try:
+                done = services.discrepancy_confirm_payment(discrepancy=item, by=request.user, note=note)
+            except services.DiscrepancyRefused as exc:
+                self.message_user(
+                    request, _("Discrepancy #%(id)s was not confirmed: %(reason)s") % {"id": item.pk, "reason": exc},
+                    level=messages.ERROR,
+                )
+            else:
+                self.message_user(
+                    request, _("Discrepancy #%(id)s confirmed: %(resolution)s") % {"id": item.pk, "resolution": done.resolution},
+                    level=messages.SUCCESS,
+                )

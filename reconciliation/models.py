@@ -89,6 +89,10 @@ class Discrepancy(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True)
     resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     resolved_at = models.DateTimeField(null=True, blank=True)
+    resolution = models.CharField(
+        _("resolution"), max_length=255, blank=True,
+        help_text=_("What confirming the payment did: applied or duplicate, and the payment's status after it."),
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -122,3 +126,29 @@ class Statement(models.Model):
 
     def __str__(self):
         return f"{self.account_id} {self.day} net {self.net}"
+
+
+class SellerClearing(models.Model):
+    """One seller's share of the orders whose payments a statement's settlement file confirmed
+    as settled: the money the platform really holds for them. A report, not a movement (the
+    sale already sits in the seller's pending balance); replaced with its statement."""
+
+    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="clearings")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    currency = models.CharField(max_length=3)
+    orders = models.PositiveIntegerField(_("orders"), default=0)
+    gross = models.DecimalField(_("gross"), **MONEY, default=0)
+    commission = models.DecimalField(_("commission"), **MONEY, default=0)
+    net = models.DecimalField(_("seller net cleared"), **MONEY, default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-statement__day", "statement", "seller"]
+        verbose_name = _("seller clearing")
+        verbose_name_plural = _("seller clearings")
+        constraints = [
+            models.UniqueConstraint(fields=["statement", "seller", "currency"], name="sellerclearing_unique_per_statement_seller"),
+        ]
+
+    def __str__(self):
+        return f"{self.statement_id} seller {self.seller_id} net {self.net} {self.currency}"

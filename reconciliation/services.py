@@ -14,15 +14,24 @@ from decimal import Decimal
 from itertools import islice
 
 from django.db import transaction
-from django.db.models import Count, Q, Subquery, Sum
+from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
+from marketplace import clearing as shop_clearing
+from payments import services as payment_services
 from payments.accounts import backend_for
-from payments.channels.base import ChannelError, SettlementFileError
+from payments.channels.base import ChannelError, Notice, SettlementFileError
 from payments.channels.registry import backend_class
-from payments.models import Attempt, ChannelAccount, Refund
-from payments.states import AttemptStatus, RefundStatus
-from reconciliation.models import Discrepancy, SettlementFile, SettlementLine, Statement
+from payments.models import Attempt, ChannelAccount, Payment, Refund
+from payments.states import AttemptStatus, IllegalTransition, RefundStatus
+from reconciliation.models import (
+    Discrepancy,
+    SellerClearing,
+    SettlementFile,
+    SettlementLine,
+    Statement,
+)
 
 BATCH = 2000
 CENT = Decimal("0.01")
@@ -160,11 +169,12 @@ def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | Non
     gross, refunded, fees = _money(agg["gross"]), _money(agg["refunded"]), _money(agg["fees"])
     net = gross - refunded - fees
     lines_count = agg["payments"] + agg["refunds"]
-    Statement.objects.create(
+    statement = Statement.objects.create(
         account=account, day=day, file=file, count=lines_count, gross=gross, refunded=refunded, fees=fees, net=net,
         currency=account.currency, expected_settlement_date=day + dt.timedelta(days=account.settlement_days),
         matched=matched, discrepancies=sum(counts.values()),
     )
+    seller_clearing_build(statement=statement)
     file.day, file.status, file.error = day, SettlementFile.Status.RECONCILED, ""
     file.save(update_fields=["day", "status", "error"])
     return ReconcileResult(
@@ -254,6 +264,137 @@ def _classify(file, line, attempts, refunds) -> Discrepancy | None:
     if refund.status != RefundStatus.SUCCEEDED:
         return Discrepancy(file=file, kind="status_mismatch", line=line, refund=refund, attempt=refund.attempt, expected=refund.amount, actual=line.amount, note=f"the channel says refunded, our refund is {refund.status}")
     return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Clearing of seller amounts
+
+
+def settled_payment_ids(*, statement: Statement):
+    """Public ids of the payments the statement's file confirms as settled, as a subquery: our
+    succeeded attempts of the account with a payment line of the same trade number, amount
+    and currency (a fee that differs does not change what was paid). An attempt refunded as a
+    double charge paid nothing. Set-based: one ``EXISTS`` join, no loop."""
+    lines = SettlementLine.objects.filter(
+        file_id=statement.file_id, kind=SettlementLine.Kind.PAYMENT,
+        out_trade_no=OuterRef("out_trade_no"), amount=OuterRef("amount"), currency=OuterRef("currency"),
+    )
+    return (
+        Attempt.objects.filter(account_id=statement.account_id, status=AttemptStatus.SUCCEEDED)
+        .filter(Exists(lines))
+        .exclude(refunds__origin=Refund.Origin.DOUBLE_CHARGE)
+        .values("payment__public_id")
+    )
+
+
+def seller_clearing_build(*, statement: Statement) -> list[SellerClearing]:
+    """(Re)build the statement's clearing: per seller, the orders paid by payments its file
+    confirmed as settled — count, gross, commission, seller net. Replaces any earlier clearing
+    of the statement; a report, no journal entry."""
+    SellerClearing.objects.filter(statement=statement).delete()
+    rows = shop_clearing.seller_amounts(settled_payment_ids(statement=statement))
+    return SellerClearing.objects.bulk_create(
+        [
+            SellerClearing(
+                statement=statement, seller_id=row.seller_id, currency=row.currency, orders=row.orders,
+                gross=row.gross, commission=row.commission, net=row.net,
+            )
+            for row in rows
+        ]
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The exceptions queue: confirm a payment the channel says it took
+
+
+CONFIRMABLE = {Discrepancy.Kind.STATUS_MISMATCH, Discrepancy.Kind.MISSING_OURS}
+
+
+class DiscrepancyRefused(Exception):
+    """The action cannot apply to this discrepancy; the message says why (for staff)."""
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    result: str  # "applied" or "duplicate" (a rejected notice is refused, nothing kept)
+    payment_status: str
+    resolution: str
+
+
+def discrepancy_confirm_payment(*, discrepancy: Discrepancy, by, note: str = "") -> Confirmation:
+    """Apply the channel's settlement line as the payment notice we never received — once.
+
+    ``payments.services.notice_apply`` records the success (journal capture included) and
+    announces it; the shop then delivers the order, or refunds if it can no longer take it.
+    The discrepancy is resolved with who, when, the note and what happened. Anything that
+    cannot be confirmed raises :class:`DiscrepancyRefused` and changes nothing: the whole of
+    it is one transaction (delivery and refund request included)."""
+    try:
+        with transaction.atomic():
+            item = (
+                Discrepancy.objects.select_for_update(of=("self",))
+                .select_related("file", "line").get(pk=discrepancy.pk)
+            )
+            account, attempt = _confirmable(item)
+            line = item.line
+            notice = Notice(
+                kind="payment", out_trade_no=line.out_trade_no, outcome="succeeded", amount=line.amount,
+                currency=line.currency, channel_trade_no=line.channel_trade_no, occurred_at=line.occurred_at,
+                raw={"settlement_file": item.file_id, "line_no": line.line_no},
+            )
+            result, detail = payment_services.notice_apply(account=account, notice=notice)
+            if result == "rejected":
+                raise DiscrepancyRefused(_("The payment platform refused the channel's record: %(detail)s") % {"detail": detail})
+            payment = Payment.objects.get(pk=attempt.payment_id)
+            resolution = _resolution(result, payment)
+            text = resolution + (f" — {note.strip()}" if note.strip() else "")
+            item.status, item.resolved_by, item.resolved_at = Discrepancy.Status.RESOLVED, by, timezone.now()
+            item.attempt, item.resolution = attempt, resolution[:255]
+            item.note = f"{item.note}\nconfirmed payment: {text}".strip()
+            item.save(update_fields=["status", "resolved_by", "resolved_at", "attempt", "resolution", "note"])
+            # The line now confirms a settled payment: the day's clearing takes it in.
+            statement = Statement.objects.filter(file_id=item.file_id, account=account).first()
+            if statement is not None:
+                seller_clearing_build(statement=statement)
+    except IllegalTransition as exc:
+        raise DiscrepancyRefused(_("The payment cannot take this success (%(error)s); handle it by hand.") % {"error": exc}) from exc
+    return Confirmation(result=result, payment_status=payment.status, resolution=item.resolution)
+
+
+def _confirmable(item: Discrepancy) -> tuple[ChannelAccount, Attempt]:
+    if item.status != Discrepancy.Status.OPEN:
+        raise DiscrepancyRefused(_("It is already %(status)s.") % {"status": item.get_status_display()})
+    if item.kind not in CONFIRMABLE:
+        raise DiscrepancyRefused(
+            _("Only a status mismatch or a payment missing on our side can be confirmed; this is %(kind)s.") % {"kind": item.get_kind_display()}
+        )
+    line = item.line
+    if line is None or line.kind != SettlementLine.Kind.PAYMENT:
+        raise DiscrepancyRefused(_("Only a payment line of the channel's file can be confirmed (refunds settle through the platform)."))
+    account = ChannelAccount.objects.filter(code=item.file.channel_code).first()
+    if account is None:
+        raise DiscrepancyRefused(_("No channel account %(code)s.") % {"code": item.file.channel_code})
+    attempt = Attempt.objects.filter(account=account, out_trade_no=line.out_trade_no).first()
+    if attempt is None:
+        raise DiscrepancyRefused(
+            _("We have no attempt %(no)s on %(code)s: a dropped order without a record of ours must be handled by hand.")
+            % {"no": line.out_trade_no, "code": account.code}
+        )
+    if attempt.amount != line.amount or attempt.currency != line.currency:
+        raise DiscrepancyRefused(
+            _("The channel's amount %(line)s differs from our attempt's %(ours)s: an amount mismatch is for a person to decide.")
+            % {"line": f"{line.amount} {line.currency}", "ours": f"{attempt.amount} {attempt.currency}"}
+        )
+    return account, attempt
+
+
+def _resolution(result: str, payment: Payment) -> str:
+    text = f"{result}: payment {payment.status}"
+    refunds = list(payment.refunds.order_by("pk").values_list("refund_no", "amount", "status"))
+    if refunds:
+        text += "; " + ", ".join(f"refund {no} {amount} {status}" for no, amount, status in refunds)
+    return text
 
 
 # ---------------------------------------------------------------------------------------------

@@ -37,3 +37,101 @@ def test_write_off_needs_a_note(admin_client, admin_user, items):
     assert items[0].status == "written_off" and "below threshold" in items[0].note
     assert items[0].resolved_by == admin_user and items[0].resolved_at
     assert items[1].status == "resolved"
+
+
+# ---------------------------------------------------------------------------------------------
+# Finance confirms a payment from the queue; clearings are shown read-only
+
+
+@pytest.fixture
+def finance_client(db):
+    from django.test import Client
+
+    from tests.accounts.factories import UserFactory
+
+    client = Client()
+    user = UserFactory(username="fiona-finance", is_staff=True, groups=["Finance"])
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def lost_payment(shop, brand):
+    """An order paid at the channel whose notification never arrived, and the day's pull."""
+    from tests.accounts.factories import UserFactory
+    from tests.reconciliation.conftest import listing_of, pull_today
+
+    order, payment = shop.buy(listing_of(UserFactory(username="sally-seller"), brand, price="92.00"), notified=False)
+    pull_today()
+    return order, Discrepancy.objects.get(kind="status_mismatch")
+
+
+def messages_of(response) -> list[str]:
+    return [str(m) for m in response.context["messages"]]
+
+
+def test_finance_confirms_a_payment_from_the_queue(finance_client, lost_payment, shop, mailoutbox):
+    order, discrepancy = lost_payment
+    with shop.captured(execute=True):
+        response = act(finance_client, "confirm_payment", [discrepancy.pk], "checked the file")
+    assert response.status_code == 200
+    assert messages_of(response) == [f"Discrepancy #{discrepancy.pk} confirmed: applied: payment succeeded"]
+    order.refresh_from_db()
+    discrepancy.refresh_from_db()
+    assert order.status == "delivered" and len(mailoutbox) == 1
+    assert discrepancy.status == "resolved" and discrepancy.resolved_by == finance_client.user
+    assert "checked the file" in discrepancy.note
+
+    with shop.captured(execute=True):
+        again = act(finance_client, "confirm_payment", [discrepancy.pk], "")
+    assert messages_of(again) == [f"Discrepancy #{discrepancy.pk} was not confirmed: It is already resolved."]
+    assert len(mailoutbox) == 1
+
+
+def test_the_action_refuses_other_kinds_with_a_message(finance_client, items):
+    response = act(finance_client, "confirm_payment", [items[1].pk], "")
+    [message] = messages_of(response)
+    assert message.startswith(f"Discrepancy #{items[1].pk} was not confirmed: Only a status mismatch")
+    items[1].refresh_from_db()
+    assert items[1].status == "open" and items[1].resolved_by is None
+
+
+def test_only_those_who_may_change_discrepancies_may_confirm(client, lost_payment):
+    from django.contrib.auth.models import Permission
+
+    from tests.accounts.factories import UserFactory
+
+    _, discrepancy = lost_payment
+    viewer = UserFactory(username="viewer", is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_discrepancy"))
+    client.force_login(viewer)
+    page = client.get(reverse("admin:reconciliation_discrepancy_changelist"))
+    assert b"confirm_payment" not in page.content
+    act(client, "confirm_payment", [discrepancy.pk], "")
+    discrepancy.refresh_from_db()
+    assert discrepancy.status == "open"
+
+    client.force_login(UserFactory(username="sue-support", is_staff=True, groups=["Support"]))
+    assert client.get(reverse("admin:reconciliation_discrepancy_changelist")).status_code == 403
+
+
+def test_finance_sees_clearings_read_only_and_on_the_statement(finance_client, shop, brand):
+    from tests.accounts.factories import UserFactory
+    from tests.reconciliation.conftest import listing_of, pull_today
+
+    shop.buy(listing_of(UserFactory(username="sally-seller"), brand, price="92.00"), 2)
+    pull_today()
+    statement = Statement.objects.get()
+
+    listing = finance_client.get(reverse("admin:reconciliation_sellerclearing_changelist"))
+    assert listing.status_code == 200 and b"sally-seller" in listing.content and b"174.80" in listing.content
+    clearing = statement.clearings.get()
+    change = finance_client.get(reverse("admin:reconciliation_sellerclearing_change", args=[clearing.pk]))
+    assert change.status_code == 200 and b'name="_save"' not in change.content
+    assert finance_client.get(reverse("admin:reconciliation_sellerclearing_add")).status_code == 403
+    assert finance_client.get(reverse("admin:reconciliation_sellerclearing_delete", args=[clearing.pk])).status_code == 403
+
+    page = finance_client.get(reverse("admin:reconciliation_statement_change", args=[statement.pk]))
+    assert page.status_code == 200
+    assert b"sally-seller" in page.content and b"174.80" in page.content and b"9.20" in page.content

@@ -503,9 +503,10 @@ def notice_apply(*, account: ChannelAccount, notice: Notice, notification: Notif
             _note_outcome(notification, Notification.Outcome.APPLIED if result[0] == "applied" else Notification.Outcome.DUPLICATE, result[1], attempt=attempt)
             if health_outcome:
                 transaction.on_commit(health.fold_soon)
-        elif health_outcome:  # learnt by querying the channel: no notification row to carry it
-            delay = (timezone.now() - attempt.created_at).total_seconds() if health_outcome == "succeeded" else None
-            health.health_record(attempt.account, attempt.method, attempt.amount, health_outcome, delay_seconds=delay)
+        elif health_outcome:
+            # Learnt by asking the channel (a query, an instant payment, a settlement file):
+            # no notification row to carry it, and no notification delay to report.
+            health.health_record(attempt.account, attempt.method, attempt.amount, health_outcome)
     return result
 
 

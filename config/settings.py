@@ -265,6 +265,10 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.resend_pending_refunds",
         "schedule": timedelta(minutes=5),
     },
+    "evaluate-risk-monitors": {
+        "task": "risk.tasks.evaluate_monitors",
+        "schedule": timedelta(minutes=5),
+    },
     "fold-channel-health": {
         "task": "payments.tasks.fold_health",
         "schedule": timedelta(minutes=1),
@@ -280,6 +284,10 @@ CELERY_BEAT_SCHEDULE = {
 ORDER_RESERVATION_MINUTES = env.int("ORDER_RESERVATION_MINUTES", default=15)
 PAYMENTS_MAX_ATTEMPTS = env.int("PAYMENTS_MAX_ATTEMPTS", default=3)
 PAYMENTS_HTTP_TIMEOUT = env.float("PAYMENTS_HTTP_TIMEOUT", default=10.0)
+# Risk monitoring alerts (docs/risk.md): site-wide recipients on top of each monitor's own.
+RISK_ALERT_EMAILS = env.list("RISK_ALERT_EMAILS", default=[])
+RISK_ALERT_WEBHOOK_URL = env("RISK_ALERT_WEBHOOK_URL", default="")
+RISK_ALERT_WEBHOOK_SECRET = env("RISK_ALERT_WEBHOOK_SECRET", default="")
 # How long each process reuses a channel account (and its decoded keys) for notifications.
 PAYMENTS_NOTIFY_ACCOUNT_SECONDS = env.float("PAYMENTS_NOTIFY_ACCOUNT_SECONDS", default=30.0)
 # Tests swap in a transport that routes to the in-process WSGI app; None = real network.

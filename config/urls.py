@@ -16,6 +16,7 @@ urlpatterns = [
     path("api/v1/", include("config.api_urls")),
     path("payments/", include("payments.urls")),
     path("wallet/", include((payments_urls.wallet_urlpatterns, "payments"), namespace="wallet")),
+    path("risk/", include("risk.urls")),
     path("", include("marketplace.urls")),
 ]
 

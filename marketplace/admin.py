@@ -60,7 +60,7 @@ class ListingAdmin(admin.ModelAdmin):
     list_select_related = ("brand", "seller")
     readonly_fields = ("seller", "brand", "face_value", "price", "currency", "status", "created_at", "updated_at")
     fields = readonly_fields
-    actions = ["pause", "withdraw"]
+    actions = ["pause", "release", "withdraw"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(
@@ -85,6 +85,14 @@ class ListingAdmin(admin.ModelAdmin):
             self, request, queryset,
             lambda listing, staff: services.listing_moderate(listing=listing, staff=staff, status=Listing.Status.PAUSED),
             _("%(n)d listing(s) paused."),
+        )
+
+    @admin.action(description=_("Release to sale (after review)"), permissions=["change"])
+    def release(self, request, queryset):
+        _run(
+            self, request, queryset,
+            lambda listing, staff: services.listing_moderate(listing=listing, staff=staff, status=Listing.Status.ACTIVE),
+            _("%(n)d listing(s) released to sale."),
         )
 
     @admin.action(description=_("Withdraw unsold codes"), permissions=["change"])

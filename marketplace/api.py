@@ -33,7 +33,7 @@ from marketplace.errors import (
     OutOfStock,
 )
 from marketplace.idempotency import IdempotentPostMixin
-from marketplace.models import Brand, Order, RevealAudit
+from marketplace.models import Brand, Listing, Order, RevealAudit
 from marketplace.serializers import (
     BrandSerializer,
     ListingCreatedSerializer,
@@ -135,7 +135,8 @@ class ListingListCreate(IdempotentPostMixin, generics.ListCreateAPIView):
             return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
         except ListingUnavailable as exc:
             return _error(exc.message, status.HTTP_400_BAD_REQUEST)
-        listing.stock = len(data["codes"])
+        # Risk may hold the upload (status paused) or refuse it (withdrawn: nothing for sale).
+        listing.stock = 0 if listing.status == Listing.Status.WITHDRAWN else len(data["codes"])
         return Response(ListingCreatedSerializer(listing).data, status=status.HTTP_201_CREATED)
 
 

@@ -7,4 +7,5 @@ class MarketplaceConfig(AppConfig):
     verbose_name = _("Marketplace")
 
     def ready(self):
+        import marketplace.metrics  # noqa: F401 - registers the dispute rates with risk monitoring
         from marketplace import receivers  # noqa: F401 - connects to payments' signals

@@ -241,10 +241,13 @@ def listing_new(request):
             except MarketplaceError as exc:
                 form.add_error(None, exc.message)
             else:
-                messages.success(
-                    request,
-                    _("Your listing is on sale with %(n)d code(s).") % {"n": len(form.entries)},
-                )
+                if listing.status == Listing.Status.ACTIVE:
+                    messages.success(
+                        request,
+                        _("Your listing is on sale with %(n)d code(s).") % {"n": len(form.entries)},
+                    )
+                else:
+                    _screening_message(request, listing)
                 return redirect("marketplace:seller_listing", listing_id=listing.pk)
     return render(
         request,
@@ -282,6 +285,14 @@ def _own_listing(request, listing_id: int) -> Listing:
 
 @sensitive_post_parameters("codes")
 @login_required
+def _screening_message(request, listing: Listing) -> None:
+    """Why an upload is not on sale: risk held it for a check, or refused it."""
+    if listing.status == Listing.Status.PAUSED:
+        messages.warning(request, _("Your codes are saved; the listing goes on sale once our team has checked this upload."))
+    elif listing.status == Listing.Status.WITHDRAWN:
+        messages.error(request, _("This upload did not pass our checks and is not on sale. Please contact support."))
+
+
 @require_http_methods(["GET", "POST"])
 def seller_listing(request, listing_id: int):
     listing = _own_listing(request, listing_id)
@@ -300,6 +311,8 @@ def seller_listing(request, listing_id: int):
                 add_form.add_error(None, exc.message)
             else:
                 messages.success(request, _("%(n)d code(s) added.") % {"n": added})
+                if listing.status != Listing.Status.ACTIVE:
+                    _screening_message(request, listing)
                 return redirect("marketplace:seller_listing", listing_id=listing.pk)
     counts = dict(listing.codes.values_list("status").annotate(n=Count("id")))
     codes_page = Paginator(

@@ -10,3 +10,4 @@ class PaymentsConfig(AppConfig):
         from payments.channels import registry
 
         registry.autodiscover()
+        from payments import metrics  # noqa: F401 - registers the success rates with risk monitoring

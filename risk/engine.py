@@ -2,7 +2,8 @@
 
 Callers describe the transaction with plain facts (:class:`TransactionFacts`); the engine
 derives features, applies the built-in signals and the staff-editable rules, decides, and
-stores the assessment. It imports no other app of the project.
+stores the assessment. Sellers' uploads are scored the same way from :class:`SellerFacts`
+(:func:`assess_seller`). It imports no other app of the project.
 """
 
 from __future__ import annotations
@@ -123,8 +124,24 @@ def _matches(rule: Rule, value: Any) -> bool:
 def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
     f = features_of(facts)
     hits = _builtin(f)
+    lists = (("user", facts.user_ref), ("ip", facts.ip), ("device", facts.device), ("email", facts.email))
+    return _decide(f, hits, lists=lists, subject=facts.subject, user_ref=facts.user_ref, store=store)
+
+
+def _decide(
+    f: dict[str, Any],
+    hits: list[tuple[int, str]],
+    *,
+    lists: tuple[tuple[str, str], ...],
+    subject: str,
+    user_ref: str,
+    store: bool,
+) -> RiskResult:
+    """List hits and staff rules on top of the built-in signals, score → decision, stored.
+    Rules match by feature name, so a rule only ever fires where its feature exists."""
+    hits = list(hits)
     forced = Decision.ALLOW
-    for kind_field, value in (("user", facts.user_ref), ("ip", facts.ip), ("device", facts.device), ("email", facts.email)):
+    for kind_field, value in lists:
         if not value:
             continue
         for entry in ListEntry.objects.filter(field=kind_field, value=value):
@@ -133,9 +150,12 @@ def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
                 forced = Decision.BLOCK
             else:
                 hits.append((-50, f"allowlist_{kind_field}"))
+    forcing: list[str] = []  # rules that force a decision are reasons whatever their score
     for rule in Rule.objects.filter(enabled=True):
         if _matches(rule, f.get(rule.feature)):
             hits.append((rule.score, rule.reason_code))
+            if rule.action and rule.action != Decision.ALLOW:
+                forcing.append(rule.reason_code)
             if rule.action and _SEVERITY[rule.action] > _SEVERITY[forced]:
                 forced = rule.action
     score = max(0, sum(s for s, _ in hits))
@@ -144,14 +164,100 @@ def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
         else Decision.CHALLENGE if score >= CHALLENGE_AT else Decision.ALLOW
     )
     decision = forced if _SEVERITY[forced] > _SEVERITY[by_score] else by_score
-    reasons = tuple(code for s, code in hits if s > 0)
+    reasons = tuple(dict.fromkeys([code for s, code in hits if s > 0] + forcing))
     assessment_id = None
     if store:
         assessment_id = Assessment.objects.create(
-            subject=facts.subject[:80], user_ref=facts.user_ref[:40], score=score, decision=decision,
+            subject=subject[:80], user_ref=user_ref[:40], score=score, decision=decision,
             reasons=list(reasons), features=_json_safe(f),
         ).pk
     return RiskResult(score=score, decision=str(decision), reasons=reasons, features=f, assessment_id=assessment_id)
+
+
+# --- sellers ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SellerFacts:
+    """A seller's upload of codes, described by the marketplace (DESIGN.md §6: "a new seller
+    dumping many high-value codes"). Counts and face values of the last 24 h include this
+    upload. ``subject`` is ``listing-upload:<listing id>``."""
+
+    subject: str
+    seller_ref: str
+    upload_codes: int
+    upload_face_value: Decimal
+    account_age_days: int = 0
+    good_sales: int = 0
+    disputes: int = 0
+    disputes_refunded: int = 0
+    codes_last_24h: int = 0
+    face_value_last_24h: Decimal = Decimal("0")
+    high_risk_share: Decimal = Decimal("0")
+    brand_high_risk: bool = False
+    ip: str = ""
+    email: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def seller_features_of(facts: SellerFacts) -> dict[str, Any]:
+    """Seller features are prefixed ``seller_``/``upload_`` so staff rules written for
+    buyers' payments never fire on uploads, and the other way round."""
+    judged = facts.good_sales + facts.disputes
+    dispute_rate = (Decimal(facts.disputes) / Decimal(judged)).quantize(Decimal("0.0001")) if judged else Decimal("0")
+    trusted = facts.good_sales >= 20 and dispute_rate < Decimal("0.02") and facts.account_age_days >= 30
+    return {
+        "seller_account_age_days": facts.account_age_days,
+        "seller_good_sales": facts.good_sales,
+        "seller_disputes": facts.disputes,
+        "seller_disputes_refunded": facts.disputes_refunded,
+        "seller_dispute_rate": dispute_rate,
+        "seller_trusted": trusted,
+        "upload_codes": facts.upload_codes,
+        "upload_face_value": facts.upload_face_value,
+        "upload_brand_high_risk": facts.brand_high_risk,
+        "seller_codes_24h": facts.codes_last_24h,
+        "seller_face_value_24h": facts.face_value_last_24h,
+        "seller_high_risk_share_24h": facts.high_risk_share,
+        **facts.extra,
+    }
+
+
+def _seller_builtin(f: dict[str, Any]) -> list[tuple[int, str]]:
+    """A fresh account with no sales moving a lot of prepaid value fast is the classic
+    stolen-card cash-out; a proven seller's volume is normal business."""
+    hits: list[tuple[int, str]] = []
+    unproven = f["seller_good_sales"] < 10
+    if f["seller_account_age_days"] < 1:
+        hits.append((20, "new_seller"))
+    elif f["seller_account_age_days"] < 7:
+        hits.append((10, "young_seller"))
+    if f["seller_good_sales"] == 0 and f["upload_face_value"] >= 2000:
+        hits.append((25, "large_first_upload"))
+    if unproven and f["seller_face_value_24h"] >= 10000:
+        hits.append((35, "high_value_dump"))
+    elif unproven and f["seller_face_value_24h"] >= 5000:
+        hits.append((15, "high_value_dump"))
+    if unproven and f["seller_codes_24h"] >= 200:
+        hits.append((20, "code_velocity"))
+    if f["seller_high_risk_share_24h"] >= Decimal("0.5") or f["upload_brand_high_risk"]:
+        hits.append((15, "high_risk_brands"))
+    if f["seller_disputes"] >= 3 and f["seller_dispute_rate"] >= Decimal("0.05"):
+        hits.append((30, "seller_dispute_history"))
+    if f["seller_disputes_refunded"] >= 2:
+        hits.append((30, "seller_bad_codes"))
+    if f["seller_trusted"]:
+        hits.append((-20, "trusted_seller"))
+    return hits
+
+
+def assess_seller(facts: SellerFacts, *, store: bool = True) -> RiskResult:
+    """Score a seller's upload with the same lists, rules and decision bands as payments.
+    The marketplace reads the decision: allow/challenge → on sale, review → paused for an
+    analyst, block → withdrawn (docs/risk.md)."""
+    f = seller_features_of(facts)
+    lists = (("user", facts.seller_ref), ("ip", facts.ip), ("email", facts.email))
+    return _decide(f, _seller_builtin(f), lists=lists, subject=facts.subject, user_ref=facts.seller_ref, store=store)
 
 
 def _json_safe(features: dict[str, Any]) -> dict[str, Any]:
@@ -159,4 +265,13 @@ def _json_safe(features: dict[str, Any]) -> dict[str, Any]:
     return {k: str(v) if isinstance(v, Decimal) else v for k, v in features.items() if k != "extra"}
 
 
-__all__ = ["TransactionFacts", "RiskResult", "assess", "features_of", "asdict"]
+__all__ = [
+    "RiskResult",
+    "SellerFacts",
+    "TransactionFacts",
+    "asdict",
+    "assess",
+    "assess_seller",
+    "features_of",
+    "seller_features_of",
+]

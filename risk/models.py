@@ -1,6 +1,10 @@
-"""Rules and lists staff edit, and the stored outcome of every assessment."""
+"""Rules and lists staff edit, the stored outcome of every assessment, and the monitors
+(bounds on success/dispute rates) with the alerts they raise."""
 
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import F, Q
 from django.utils.translation import gettext_lazy as _
 
 
@@ -62,3 +66,133 @@ class Assessment(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+
+class Monitor(models.Model):
+    """Staff-editable bounds on one metric (see risk/monitoring.py for the metric names).
+
+    Bounds are percentages of the metric's rate (numerator / denominator × 100); a group of
+    data points with fewer than ``min_sample`` in its denominator is not judged at all.
+    """
+
+    name = models.CharField(_("name"), max_length=80, unique=True)
+    metric = models.CharField(_("metric"), max_length=80, help_text=_("e.g. payments.success_rate"))
+    dimensions = models.JSONField(
+        _("dimension filter"), default=dict, blank=True,
+        help_text=_('Only data points with these dimensions, e.g. {"method": "alipay"}. Empty: all.'),
+    )
+    per_dimension = models.BooleanField(
+        _("judge each channel × method apart"), default=True,
+        help_text=_("Off: all matching data points are added up and judged as one."),
+    )
+    lower_bound = models.DecimalField(
+        _("lower bound (%)"), max_digits=6, decimal_places=2, null=True, blank=True,
+        help_text=_("Alert when the rate falls below this."),
+    )
+    upper_bound = models.DecimalField(
+        _("upper bound (%)"), max_digits=6, decimal_places=2, null=True, blank=True,
+        help_text=_("Alert when the rate rises above this."),
+    )
+    min_sample = models.PositiveIntegerField(
+        _("minimum sample"), default=20, help_text=_("Fewer events than this in the window are not judged."),
+    )
+    window_hours = models.PositiveIntegerField(
+        _("window (hours)"), default=1, validators=[MinValueValidator(1), MaxValueValidator(24 * 90)],
+        help_text=_("The rate is measured over this many trailing hours."),
+    )
+    enabled = models.BooleanField(_("enabled"), default=True)
+    alert_emails = models.CharField(
+        _("alert e-mail addresses"), max_length=500, blank=True,
+        help_text=_("Comma-separated. Alerts are always logged; e-mail and webhook are optional."),
+    )
+    webhook_url = models.URLField(
+        _("alert webhook URL"), max_length=500, blank=True,
+        help_text=_("Receives a JSON POST per alert opened or resolved."),
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name = _("monitor")
+        verbose_name_plural = _("monitors")
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(lower_bound__isnull=False) | Q(upper_bound__isnull=False), name="risk_monitor_has_a_bound",
+            ),
+            models.CheckConstraint(
+                condition=Q(lower_bound__isnull=True) | Q(upper_bound__isnull=True) | Q(lower_bound__lte=F("upper_bound")),
+                name="risk_monitor_lower_le_upper",
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def clean(self):
+        from risk import monitoring
+
+        errors = {}
+        if self.metric and monitoring.metric(self.metric) is None:
+            known = ", ".join(sorted(monitoring.metric_names())) or "—"
+            errors["metric"] = _("Unknown metric. Known metrics: %(known)s.") % {"known": known}
+        if self.lower_bound is None and self.upper_bound is None:
+            errors["upper_bound"] = _("Set a lower bound, an upper bound or both.")
+        elif self.lower_bound is not None and self.upper_bound is not None and self.lower_bound > self.upper_bound:
+            errors["upper_bound"] = _("The upper bound must not be below the lower bound.")
+        if not isinstance(self.dimensions, dict) or not all(
+            isinstance(k, str) and isinstance(v, str) for k, v in (self.dimensions or {}).items()
+        ):
+            errors["dimensions"] = _('Give the filter as an object of names to values, e.g. {"method": "alipay"}.')
+        if errors:
+            raise ValidationError(errors)
+
+    @property
+    def email_list(self) -> list[str]:
+        return [address.strip() for address in self.alert_emails.split(",") if address.strip()]
+
+
+class Alert(models.Model):
+    """A monitor's metric outside its bounds for one set of dimensions. At most one open
+    alert per monitor × dimensions; it resolves when the rate is back within bounds."""
+
+    class Bound(models.TextChoices):
+        LOWER = "lower", _("below the lower bound")
+        UPPER = "upper", _("above the upper bound")
+
+    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("monitor"))
+    dimensions = models.JSONField(_("dimensions"), default=dict)
+    dimensions_key = models.CharField(max_length=255, editable=False)
+    bound = models.CharField(_("bound crossed"), max_length=5, choices=Bound.choices)
+    threshold = models.DecimalField(_("bound (%)"), max_digits=6, decimal_places=2)
+    value = models.DecimalField(_("rate (%)"), max_digits=6, decimal_places=2, help_text=_("The latest evaluated rate."))
+    numerator = models.PositiveIntegerField(_("events"), default=0)
+    denominator = models.PositiveIntegerField(_("out of"), default=0)
+    opened_at = models.DateTimeField(_("opened at"), db_index=True)
+    last_evaluated_at = models.DateTimeField(_("last evaluated at"))
+    resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True, db_index=True)
+    resolved_by = models.CharField(
+        _("resolved by"), max_length=150, blank=True, help_text=_("Empty when the rate came back within bounds."),
+    )
+
+    class Meta:
+        ordering = ["-opened_at"]
+        verbose_name = _("alert")
+        verbose_name_plural = _("alerts")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["monitor", "dimensions_key"], condition=Q(resolved_at__isnull=True), name="risk_alert_one_open",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.monitor} [{self.dimensions_key or 'all'}] {self.value}%"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None
+
+    @property
+    def where(self) -> str:
+        """``ali-1 · alipay``: the dimension values, for people."""
+        return " · ".join(str(value) for _name, value in sorted(self.dimensions.items())) or "—"

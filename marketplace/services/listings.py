@@ -124,9 +124,12 @@ def listing_create(
     price: Decimal,
     codes: Sequence[CodeInput],
     currency: str = "CNY",
+    screen: bool = True,
 ) -> Listing:
     """A new listing with its codes, all or nothing. Raises ``ValidationError`` for the
-    listing's fields and :class:`CodesInvalid` for the codes."""
+    listing's fields and :class:`CodesInvalid` for the codes. Risk screens the upload
+    (``screen``; only trusted data loads skip it): the listing may come back paused for an
+    analyst or withdrawn."""
     if not brand.active:
         raise ListingUnavailable(_("%(brand)s is not accepting new listings.") % {"brand": brand.name})
     listing = Listing(seller=seller, brand=brand, face_value=face_value, price=price, currency=currency)
@@ -136,12 +139,15 @@ def listing_create(
     with transaction.atomic():
         listing.save()
         _store(listing=listing, brand=brand, codes=codes, sealed=sealed)
+        if screen:
+            _upload_screen(listing=listing, codes=len(sealed))
     return listing
 
 
 @sensitive_variables()
-def listing_codes_add(*, listing: Listing, seller, codes: Sequence[CodeInput]) -> int:
-    """Add codes to one of the seller's listings (all or nothing); returns how many."""
+def listing_codes_add(*, listing: Listing, seller, codes: Sequence[CodeInput], screen: bool = True) -> int:
+    """Add codes to one of the seller's listings (all or nothing); returns how many. Screened
+    by risk like a new listing (``listing.status`` then tells what it decided)."""
     _check_owner(listing, seller)
     if listing.status == Listing.Status.WITHDRAWN:
         raise ListingUnavailable(_("This listing was withdrawn; create a new one."))
@@ -150,7 +156,27 @@ def listing_codes_add(*, listing: Listing, seller, codes: Sequence[CodeInput]) -
     with transaction.atomic():
         added = _store(listing=listing, brand=listing.brand, codes=codes, sealed=sealed)
         Listing.objects.filter(pk=listing.pk).update(updated_at=timezone.now())
+        if screen:
+            _upload_screen(listing=listing, codes=added)
     return added
+
+
+def _upload_screen(*, listing: Listing, codes: int) -> str:
+    """Risk judges the upload inside its transaction, so a held listing is never on sale,
+    even for a moment: review pauses it until an analyst releases it, block withdraws its
+    unsold codes; allow and challenge leave it on sale."""
+    from marketplace.selectors import seller_upload_facts
+    from risk.engine import assess_seller
+
+    decision = assess_seller(seller_upload_facts(listing=listing, codes=codes)).decision
+    if decision == "review" and listing.status == Listing.Status.ACTIVE:
+        listing.status = Listing.Status.PAUSED
+        listing.save(update_fields=["status", "updated_at"])
+    elif decision == "block":
+        listing.status = Listing.Status.WITHDRAWN
+        listing.save(update_fields=["status", "updated_at"])
+        listing.codes.filter(status=CardCode.Status.AVAILABLE).update(status=CardCode.Status.WITHDRAWN)
+    return decision
 
 
 def _check_owner(listing: Listing, seller) -> None:
@@ -166,9 +192,10 @@ def listing_update(*, listing: Listing, seller, price: Decimal | None = None, st
 
 
 def listing_moderate(*, listing: Listing, staff, status: str) -> Listing:
-    """Staff (Risk) pause or withdraw a listing, e.g. a new seller dumping suspicious codes."""
-    if status not in {Listing.Status.PAUSED, Listing.Status.WITHDRAWN}:
-        raise ListingUnavailable(_("Staff may only pause or withdraw a listing."))
+    """Staff (Risk) pause or withdraw a listing, e.g. a new seller dumping suspicious codes,
+    or release one that was paused (an upload held for review) back to sale."""
+    if status not in {Listing.Status.ACTIVE, Listing.Status.PAUSED, Listing.Status.WITHDRAWN}:
+        raise ListingUnavailable(_("Staff may only pause, release or withdraw a listing."))
     return _listing_change(listing=listing, price=None, status=status)
 
 

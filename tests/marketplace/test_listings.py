@@ -108,3 +108,65 @@ def test_inactive_brand_takes_no_new_listings(seller):
     brand = BrandFactory(active=False)
     with pytest.raises(ListingUnavailable):
         create(seller, brand, [CodeInput("ABCDEF123456")])
+
+
+# --- risk screens each upload (DESIGN.md §6: a new seller dumping many high-value codes) ----------
+
+
+def many_codes(n: int, prefix: str = "DUMP") -> list[CodeInput]:
+    return [CodeInput(f"{prefix}{i:08d}", "1234") for i in range(n)]
+
+
+def test_an_ordinary_upload_goes_on_sale_and_is_assessed(seller, brand):
+    from risk.models import Assessment
+
+    listing = create(seller, brand, many_codes(3))
+    assert listing.status == "active"
+    assessment = Assessment.objects.get(subject=f"listing-upload:{listing.pk}")
+    assert assessment.decision == "allow" and assessment.features["upload_codes"] == 3
+
+
+def test_a_new_seller_dumping_high_value_codes_waits_for_an_analyst(seller, brand):
+    from risk.models import Assessment
+
+    listing = listing_create(seller=seller, brand=brand, face_value=Decimal("1000.00"), price=Decimal("900.00"), codes=many_codes(12))
+    listing.refresh_from_db()
+    assert listing.status == "paused" and listing.codes.filter(status="available").count() == 12
+    assessment = Assessment.objects.get(subject=f"listing-upload:{listing.pk}")
+    assert assessment.decision == "review" and "high_value_dump" in assessment.reasons
+
+
+def test_an_upload_risk_blocks_is_withdrawn_whole(seller, brand):
+    from risk.models import ListEntry
+
+    ListEntry.objects.create(kind="block", field="user", value=str(seller.pk))
+    listing = create(seller, brand, many_codes(2))
+    listing.refresh_from_db()
+    assert listing.status == "withdrawn" and not listing.codes.filter(status="available").exists()
+
+
+def test_adding_codes_is_screened_too(seller, brand):
+    listing = create(seller, brand, many_codes(2))
+    listing_codes_add(listing=listing, seller=seller, codes=many_codes(12, "MORE"))
+    listing.refresh_from_db()
+    assert listing.status == "active"  # 1,400 in 24 h: small for anyone
+    listing_codes_add(listing=listing, seller=seller, codes=many_codes(120, "LOTS"))
+    listing.refresh_from_db()
+    assert listing.status == "paused"  # 13,400 of face value in a day from a seller with no sales
+
+
+def test_risk_staff_release_a_held_listing_in_admin(client, seller, brand):
+    from tests.accounts.factories import UserFactory
+
+    listing = listing_create(seller=seller, brand=brand, face_value=Decimal("1000.00"), price=Decimal("900.00"), codes=many_codes(12))
+    client.force_login(UserFactory(is_staff=True, groups=["Risk"]))
+    client.post("/admin/marketplace/listing/", {"action": "release", "_selected_action": [listing.pk]})
+    listing.refresh_from_db()
+    assert listing.status == "active"
+
+
+def test_the_seller_is_told_why_a_held_upload_is_not_on_sale(client, seller, brand):
+    client.force_login(seller)
+    paste = "\n".join(f"HELD{i:08d},1234" for i in range(12))
+    response = client.post("/sell/new/", {"brand": brand.pk, "face_value": "1000.00", "price": "900.00", "codes": paste}, follow=True)
+    assert b"goes on sale once our team has checked" in response.content

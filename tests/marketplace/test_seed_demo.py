@@ -48,3 +48,21 @@ def test_seed_demo_makes_the_test_card_brand_staff_groups_and_stock(capsys):
     assert users.get(username="admin").is_superuser
     assert Listing.objects.filter(seller__username="seller", brand=test_card).exists()
     assert CardCode.objects.filter(status="available").count() >= 100
+
+
+def test_the_demo_sellers_bulk_uploads_go_on_sale(capsys):
+    """The demo sellers are allow-listed partners: a bulk upload is screened and still sold."""
+    from decimal import Decimal
+
+    from django.contrib.auth import get_user_model
+
+    from marketplace.code_formats import CodeInput
+    from marketplace.services import listing_create
+
+    seed(capsys)
+    seller = get_user_model().objects.get(username="seller")
+    brand = Brand.objects.get(slug="test-card")
+    codes = [CodeInput(f"BULKDEMO{i:08d}", "1234") for i in range(150)]
+    listing = listing_create(seller=seller, brand=brand, face_value=Decimal("100.00"), price=Decimal("95.00"), codes=codes)
+    listing.refresh_from_db()
+    assert listing.status == "active" and listing.codes.filter(status="available").count() == 150

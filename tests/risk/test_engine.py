@@ -34,6 +34,12 @@ def test_velocity_and_a_buyer_seller_link_send_the_payment_to_review_or_block():
     assert "buyer_seller_link" in result.reasons and "user_velocity" in result.reasons
 
 
+def test_a_rule_that_only_forces_a_decision_is_still_named_as_the_reason():
+    Rule.objects.create(name="hold big orders", reason_code="big_amount", feature="amount", operator="gte", value="500", score=0, action="review")
+    result = assess(facts(amount=Decimal("800")))
+    assert result.decision == "review" and "big_amount" in result.reasons
+
+
 def test_block_list_hit_blocks_whatever_the_score():
     ListEntry.objects.create(kind="block", field="ip", value="203.0.113.9")
     assert assess(facts(ip="203.0.113.9")).decision == "block"

@@ -88,6 +88,7 @@ class Command(BaseCommand):
             users = self._users()
             brands = self._brands()
             self._listings(users, brands)
+            self._known_sellers(users)
         channels = self._channels()
         logins = {role: {"username": username, "password": password} for role, (username, password, *_rest) in DEMO_USERS.items()}
         if options["json"]:
@@ -116,6 +117,17 @@ class Command(BaseCommand):
             users[username] = user
         return users
 
+    def _known_sellers(self, users: dict) -> None:
+        """The demo sellers stand for long-standing partners: on risk's allow list, so their
+        bulk uploads (the demo's and yours) go on sale instead of waiting for an analyst."""
+        from risk.models import ListEntry
+
+        for username in DEMO_LISTINGS:
+            ListEntry.objects.get_or_create(
+                kind=ListEntry.Kind.ALLOW, field="user", value=str(users[username].pk),
+                defaults={"note": "demo seller"},
+            )
+
     def _brands(self) -> dict[str, Brand]:
         brands = {}
         for slug, name, category, cmin, cmax, charset, checksum, pin_req, pmin, pmax, commission, hours, risky in DEMO_BRANDS:
@@ -141,12 +153,12 @@ class Command(BaseCommand):
                 ).first()
                 if listing is None:
                     codes = [CodeInput(code=_random_code(brand), pin=_random_pin(brand)) for _ in range(DEMO_STOCK)]
-                    listing_create(seller=seller, brand=brand, face_value=Decimal(face), price=Decimal(price), codes=codes)
+                    listing_create(seller=seller, brand=brand, face_value=Decimal(face), price=Decimal(price), codes=codes, screen=False)
                     continue
                 missing = DEMO_STOCK - listing.codes.filter(status=CardCode.Status.AVAILABLE).count()
                 if missing > 0:
                     codes = [CodeInput(code=_random_code(brand), pin=_random_pin(brand)) for _ in range(missing)]
-                    listing_codes_add(listing=listing, seller=seller, codes=codes)
+                    listing_codes_add(listing=listing, seller=seller, codes=codes, screen=False)
 
     def _channels(self) -> int:
         """Sandbox channel accounts, from the payment platform when it offers them."""

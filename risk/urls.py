@@ -1,0 +1,9 @@
+from django.urls import path
+
+from risk import views
+
+app_name = "risk"
+
+urlpatterns = [
+    path("monitoring/", views.monitoring, name="monitoring"),
+]

@@ -90,7 +90,7 @@ class DiscrepancyAdmin(admin.ModelAdmin):
     def has_add_permission(self, request):
         return False
 
-    def _close(self, request, queryset, status, verb):
+    def _close(self, request, queryset, status, verb, done_message):
         note = (request.POST.get("note") or "").strip()
         if not note:
             self.message_user(request, _("Give a note saying why."), level=messages.ERROR)
@@ -101,15 +101,15 @@ class DiscrepancyAdmin(admin.ModelAdmin):
             item.note = f"{item.note}\n{verb}: {note}".strip()
             item.save(update_fields=["status", "resolved_by", "resolved_at", "note"])
             done += 1
-        self.message_user(request, _("%(count)d discrepancies %(verb)s.") % {"count": done, "verb": verb})
+        self.message_user(request, done_message % {"count": done})
 
     @admin.action(description=_("Mark resolved (note required)"))
     def mark_resolved(self, request, queryset):
-        self._close(request, queryset, Discrepancy.Status.RESOLVED, "resolved")
+        self._close(request, queryset, Discrepancy.Status.RESOLVED, "resolved", _("%(count)d discrepancies resolved."))
 
     @admin.action(description=_("Write off (note required)"))
     def write_off(self, request, queryset):
-        self._close(request, queryset, Discrepancy.Status.WRITTEN_OFF, "written off")
+        self._close(request, queryset, Discrepancy.Status.WRITTEN_OFF, "written off", _("%(count)d discrepancies written off."))
 
     @admin.action(description=_("Confirm payment and deliver or refund"), permissions=["change"])
     def confirm_payment(self, request, queryset):

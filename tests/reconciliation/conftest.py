@@ -86,3 +86,13 @@ def expire(order: Order) -> None:
     Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
     order_reservations_release()
     order.refresh_from_db()
+
+
+@pytest.fixture(autouse=True)
+def _english(settings):
+    """Finance's messages are asserted in English whatever translations exist."""
+    from django.utils import translation
+
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield

@@ -16,7 +16,7 @@ def items():
 
 def act(admin_client, action, ids, note):
     url = reverse("admin:reconciliation_discrepancy_changelist")
-    return admin_client.post(url, {"action": action, "_selected_action": ids, "note": note}, follow=True)
+    return admin_client.post(url, {"action": action, "_selected_action": ids, "note": note}, follow=True, HTTP_ACCEPT_LANGUAGE="en")
 
 
 def test_the_queue_and_statements_list(admin_client, items):

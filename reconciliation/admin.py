@@ -5,6 +5,7 @@ from django.db.models import Case, When
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from payments.admin import ReadOnlyMixin
 from reconciliation import services
 from reconciliation.models import Discrepancy, SellerClearing, SettlementFile, Statement
 
@@ -15,17 +16,6 @@ class SettlementFileAdmin(admin.ModelAdmin):
     list_filter = ("channel_code", "status")
     exclude = ("content",)
     readonly_fields = ("channel_code", "day", "name", "sha256", "size", "status", "error", "received_at")
-
-
-class ReadOnlyMixin:
-    def has_add_permission(self, request, obj=None):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class SellerClearingInline(ReadOnlyMixin, admin.TabularInline):

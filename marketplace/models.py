@@ -226,6 +226,8 @@ class Order(models.Model):
                 name="order_commission_within_price",
             ),
         ]
+        # Risk monitoring reads dispute rates by delivery time (marketplace/metrics.py).
+        indexes = [models.Index(fields=["delivered_at"], condition=Q(delivered_at__isnull=False), name="order_delivered_at")]
 
     def __str__(self):
         return self.number

@@ -184,6 +184,9 @@ class Attempt(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="attempt_amount_positive")]
+        # By creation time: daily caps (today's volume per account) and risk monitoring's
+        # success rates over the last hours and days.
+        indexes = [models.Index(fields=["created_at"], name="attempt_created_at")]
 
     def __str__(self):
         return f"{self.out_trade_no} @{self.account.code} [{self.status}]"

@@ -26,6 +26,7 @@ from payments.models import (
     Payment,
     Refund,
 )
+from payments.states import RefundStatus
 
 
 class ReadOnlyMixin:
@@ -176,7 +177,8 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         ]
 
     def refund_view(self, request, pk):
-        """Finance refunds part or all of a paid payment; the service enforces the limits."""
+        """Finance refunds part or all of a paid payment; Support opens a refund for Finance to
+        approve. The service enforces the limits."""
         from django.core.exceptions import PermissionDenied
         from django.shortcuts import get_object_or_404, redirect
         from django.template.response import TemplateResponse
@@ -187,14 +189,17 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         form = RefundForm(request.POST or None, initial={"amount": payment.refundable_amount})
         if request.method == "POST" and form.is_valid():
             try:
-                services.refund_request(
+                refund = services.refund_request(
                     payment=payment, amount=form.cleaned_data["amount"], reason=form.cleaned_data["reason"],
-                    origin=Refund.Origin.STAFF, requested_by=request.user,
+                    origin=Refund.Origin.STAFF, requested_by=request.user, needs_approval=self._needs_approval(request),
                 )
             except services.PaymentError as exc:
                 form.add_error("amount", str(exc))
             else:
-                self.message_user(request, _("Refund requested."), messages.SUCCESS)
+                if refund.status == RefundStatus.REQUESTED:
+                    self.message_user(request, _("Refund opened; Finance will approve it before it is sent."), messages.SUCCESS)
+                else:
+                    self.message_user(request, _("Refund requested."), messages.SUCCESS)
                 return redirect("admin:payments_payment_change", payment.pk)
         context = {**self.admin_site.each_context(request), "title": _("Refund %(ref)s") % {"ref": payment.reference},
                    "payment": payment, "form": form, "opts": self.model._meta}
@@ -205,7 +210,10 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         done = 0
         for payment in queryset:
             try:
-                services.refund_request(payment=payment, amount=payment.refundable_amount, reason="refund by finance", origin=Refund.Origin.STAFF, requested_by=request.user)
+                services.refund_request(
+                    payment=payment, amount=payment.refundable_amount, reason="refund in full", origin=Refund.Origin.STAFF,
+                    requested_by=request.user, needs_approval=self._needs_approval(request),
+                )
                 done += 1
             except services.PaymentError as exc:
                 self.message_user(request, f"{payment.reference}: {exc}", messages.ERROR)
@@ -214,6 +222,9 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def has_refund_permission(self, request):
         return request.user.has_perm("payments.add_refund")
+
+    def _needs_approval(self, request) -> bool:
+        return not request.user.has_perm("payments.approve_refund")
 
     @admin.display(description=_("risk"))
     def risk_summary(self, obj):
@@ -250,9 +261,35 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "refund_no", "payment", "amount", "status", "origin", "requested_by", "error")
+    list_display = ("created_at", "refund_no", "payment", "amount", "status", "origin", "reason", "requested_by", "approved_by", "error")
     list_filter = ("status", "origin")
     search_fields = ("refund_no", "payment__reference")
+    actions = ["approve_requested", "decline_requested"]
+
+    # Refunds Support opened wait here (status "awaiting Finance approval") for Finance.
+
+    @admin.action(description=_("Approve and send (awaiting approval)"), permissions=["approve"])
+    def approve_requested(self, request, queryset):
+        self._decide(request, queryset, approve=True)
+
+    @admin.action(description=_("Decline (awaiting approval)"), permissions=["approve"])
+    def decline_requested(self, request, queryset):
+        self._decide(request, queryset, approve=False)
+
+    def _decide(self, request, queryset, *, approve: bool):
+        decided = 0
+        for refund in queryset:
+            try:
+                services.refund_decide(refund=refund, approve=approve, by=request.user)
+                decided += 1
+            except services.PaymentError as exc:
+                self.message_user(request, f"{refund.refund_no}: {exc}", messages.ERROR)
+        if decided:
+            done = _("%(n)d refund(s) approved and sent.") if approve else _("%(n)d refund(s) declined.")
+            self.message_user(request, done % {"n": decided}, messages.SUCCESS)
+
+    def has_approve_permission(self, request):
+        return request.user.has_perm("payments.approve_refund")
 
 
 @admin.register(Attempt)

@@ -217,6 +217,10 @@ class Refund(models.Model):
     origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.STAFF)
     reason = models.CharField(max_length=255, blank=True)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        help_text=_("Finance, for a refund Support opened."),
+    )
     channel_refund_no = models.CharField(max_length=64, blank=True)
     error = models.CharField(max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -225,6 +229,7 @@ class Refund(models.Model):
     class Meta:
         ordering = ["-created_at"]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
+        permissions = [("approve_refund", _("Can send refunds straight away and approve those Support opens"))]
 
     def __str__(self):
         return f"{self.refund_no} {self.amount} [{self.status}]"

@@ -679,11 +679,15 @@ def attempts_due_for_query(*, limit: int = 200) -> list[int]:
 # Refunds
 
 
-def refund_request(*, payment: Payment, amount: Decimal, reason: str, origin: str = Refund.Origin.STAFF, requested_by=None) -> Refund:
-    """Record a refund of (part of) a paid payment and send it to the attempt's channel.
+def refund_request(
+    *, payment: Payment, amount: Decimal, reason: str, origin: str = Refund.Origin.STAFF, requested_by=None,
+    needs_approval: bool = False,
+) -> Refund:
+    """Record a refund of (part of) a paid payment and send it to the attempt's channel — or,
+    with ``needs_approval`` (Support opened it), keep it for Finance to approve or decline.
 
-    Refused when it would take the refunded total above the paid amount (pending refunds
-    count, so two clicks cannot refund twice)."""
+    Refused when it would take the refunded total above the paid amount (pending and
+    requested refunds count, so two clicks cannot refund twice)."""
     amount = Decimal(amount).quantize(CENT)
     if amount <= 0:
         raise PaymentError(_("The refund amount must be positive."))
@@ -691,7 +695,11 @@ def refund_request(*, payment: Payment, amount: Decimal, reason: str, origin: st
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         if not locked.is_paid:
             raise PaymentError(_("Only paid payments can be refunded; this one is %(status)s.") % {"status": locked.get_status_display()})
-        committed = locked.refunds.filter(origin__in=[Refund.Origin.SHOP, Refund.Origin.STAFF]).exclude(status=RefundStatus.FAILED).aggregate(s=Sum("amount"))["s"] or Decimal("0")
+        committed = (
+            locked.refunds.filter(origin__in=[Refund.Origin.SHOP, Refund.Origin.STAFF])
+            .exclude(status__in=[RefundStatus.FAILED, RefundStatus.DECLINED]).aggregate(s=Sum("amount"))["s"]
+            or Decimal("0")
+        )
         if committed + amount > locked.amount:
             raise PaymentError(
                 _("A refund of %(amount)s exceeds what is left to refund (%(left)s).") % {"amount": amount, "left": locked.amount - committed}
@@ -700,9 +708,27 @@ def refund_request(*, payment: Payment, amount: Decimal, reason: str, origin: st
         refund = Refund.objects.create(
             payment=locked, attempt=attempt, amount=amount, currency=locked.currency,
             origin=origin, reason=reason[:255], requested_by=requested_by,
+            status=RefundStatus.REQUESTED if needs_approval else RefundStatus.PENDING,
         )
-        transaction.on_commit(lambda: refund_send(refund_id=refund.pk))
+        if not needs_approval:
+            transaction.on_commit(lambda: refund_send(refund_id=refund.pk))
     return refund
+
+
+def refund_decide(*, refund: Refund, approve: bool, by) -> Refund:
+    """Finance approves a refund Support opened (it is sent to the channel at once) or declines
+    it (nothing reaches the channel, and the amount is free to refund again)."""
+    with transaction.atomic():
+        Payment.objects.select_for_update().get(pk=refund.payment_id)  # the order every writer locks in
+        locked = Refund.objects.select_for_update().get(pk=refund.pk)
+        if locked.status != RefundStatus.REQUESTED:
+            raise PaymentError(_("This refund is not awaiting approval; it is %(status)s.") % {"status": locked.get_status_display()})
+        locked.transition(RefundStatus.PENDING if approve else RefundStatus.DECLINED)
+        locked.approved_by = by
+        locked.save(update_fields=["status", "approved_by"])
+        if approve:
+            transaction.on_commit(lambda: refund_send(refund_id=locked.pk))
+    return locked
 
 
 def _refund_request_for(refund: Refund) -> RefundRequest:

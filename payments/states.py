@@ -34,9 +34,11 @@ class AttemptStatus(models.TextChoices):
 
 
 class RefundStatus(models.TextChoices):
+    REQUESTED = "requested", _("awaiting Finance approval")
     PENDING = "pending", _("pending")
     SUCCEEDED = "succeeded", _("succeeded")
     FAILED = "failed", _("failed")
+    DECLINED = "declined", _("declined by Finance")
 
 
 P, A, R = PaymentStatus, AttemptStatus, RefundStatus
@@ -67,9 +69,11 @@ ATTEMPT_TRANSITIONS: dict[str, set[str]] = {
 }
 
 REFUND_TRANSITIONS: dict[str, set[str]] = {
+    R.REQUESTED: {R.PENDING, R.DECLINED},
     R.PENDING: {R.SUCCEEDED, R.FAILED},
     R.SUCCEEDED: set(),
     R.FAILED: set(),
+    R.DECLINED: set(),
 }
 
 PAYMENT_OPEN = {P.CREATED, P.CHALLENGE, P.REVIEW, P.PENDING}

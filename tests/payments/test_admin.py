@@ -143,3 +143,62 @@ def test_only_risk_staff_may_decide_on_held_payments(client):
     client.post("/admin/payments/payment/", {"action": "release_held", "_selected_action": [payment.pk]})
     payment.refresh_from_db()
     assert payment.status == "review"
+
+
+# --- refunds Support opens wait for Finance ------------------------------------------------------
+
+
+@pytest.fixture
+def support(client):
+    client.force_login(UserFactory(is_staff=True, groups=["Support"]))
+    return client
+
+
+def test_a_refund_support_opens_waits_for_finance_and_reaches_no_channel(support):
+    payment = paid_payment()
+    response = support.post(f"/admin/payments/payment/{payment.pk}/refund/", {"amount": "30.00", "reason": "buyer says code used"}, HTTP_ACCEPT_LANGUAGE="en", follow=True)
+    assert any("Finance" in str(m) for m in response.context["messages"])
+    refund = Refund.objects.get()
+    assert refund.status == "requested" and refund.requested_by is not None
+    assert FakeBackend.refunds == {}  # nothing sent to the channel
+    payment.refresh_from_db()
+    assert payment.refunded_amount == 0
+
+
+def test_a_requested_refund_counts_against_what_is_left(support):
+    payment = paid_payment()
+    support.post(f"/admin/payments/payment/{payment.pk}/refund/", {"amount": "60.00", "reason": "first"})
+    response = support.post(f"/admin/payments/payment/{payment.pk}/refund/", {"amount": "30.00", "reason": "second"}, HTTP_ACCEPT_LANGUAGE="en")
+    assert b"exceeds" in response.content and Refund.objects.count() == 1
+
+
+def test_finance_approves_a_requested_refund_and_it_is_sent(support, client, django_capture_on_commit_callbacks):
+    payment = paid_payment()
+    support.post(f"/admin/payments/payment/{payment.pk}/refund/", {"amount": "30.00", "reason": "code used"})
+    refund = Refund.objects.get()
+    client.force_login(UserFactory(is_staff=True, groups=["Finance"]))
+    with django_capture_on_commit_callbacks(execute=True):
+        client.post("/admin/payments/refund/", {"action": "approve_requested", "_selected_action": [refund.pk]})
+    refund.refresh_from_db()
+    assert refund.status == "succeeded" and refund.approved_by is not None
+    assert FakeBackend.refunds == {refund.refund_no: Decimal("30.00")}
+
+
+def test_finance_declines_a_requested_refund(support, client):
+    payment = paid_payment()
+    support.post(f"/admin/payments/payment/{payment.pk}/refund/", {"amount": "30.00", "reason": "code used"})
+    client.force_login(UserFactory(is_staff=True, groups=["Finance"]))
+    client.post("/admin/payments/refund/", {"action": "decline_requested", "_selected_action": [Refund.objects.get().pk]})
+    refund = Refund.objects.get()
+    assert refund.status == "declined" and FakeBackend.refunds == {}
+    # Declined money is free to refund again.
+    client.force_login(UserFactory(is_staff=True, groups=["Support"]))
+    client.post(f"/admin/payments/payment/{payment.pk}/refund/", {"amount": "80.00", "reason": "whole order"})
+    assert Refund.objects.filter(status="requested", amount=Decimal("80.00")).exists()
+
+
+def test_support_cannot_approve_its_own_refunds(support):
+    payment = paid_payment()
+    support.post(f"/admin/payments/payment/{payment.pk}/refund/", {"amount": "30.00", "reason": "code used"})
+    support.post("/admin/payments/refund/", {"action": "approve_requested", "_selected_action": [Refund.objects.get().pk]})
+    assert Refund.objects.get().status == "requested"

@@ -2,11 +2,12 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin.helpers import ActionForm
 from django.db.models import Case, When
+from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from payments.admin import ReadOnlyMixin
-from reconciliation import services
+from reconciliation import exports, services
 from reconciliation.models import Discrepancy, SellerClearing, SettlementFile, Statement
 
 
@@ -33,6 +34,11 @@ class StatementAdmin(admin.ModelAdmin):
     date_hierarchy = "day"
     readonly_fields = [f.name for f in Statement._meta.fields]
     inlines = [SellerClearingInline]
+    actions = ["export_csv"]
+
+    @admin.action(description=_("Export as CSV"), permissions=["view"])
+    def export_csv(self, request, queryset):
+        return _csv_response(exports.statements_csv(queryset), "statements.csv")
 
     def has_add_permission(self, request):
         return False
@@ -47,6 +53,11 @@ class SellerClearingAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("seller__username", "seller__email")
     list_select_related = ("statement__account", "seller")
     date_hierarchy = "statement__day"
+    actions = ["export_csv"]
+
+    @admin.action(description=_("Export as CSV"), permissions=["view"])
+    def export_csv(self, request, queryset):
+        return _csv_response(exports.clearings_csv(queryset), "seller-clearings.csv")
 
     @admin.display(description=_("day"), ordering="statement__day")
     def day(self, obj):
@@ -119,3 +130,9 @@ class DiscrepancyAdmin(admin.ModelAdmin):
                     request, _("Discrepancy #%(id)s confirmed: %(resolution)s") % {"id": item.pk, "resolution": done.resolution},
                     level=messages.SUCCESS,
                 )
+
+
+def _csv_response(lines, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response

@@ -135,3 +135,58 @@ def test_finance_sees_clearings_read_only_and_on_the_statement(finance_client, s
     page = finance_client.get(reverse("admin:reconciliation_statement_change", args=[statement.pk]))
     assert page.status_code == 200
     assert b"sally-seller" in page.content and b"174.80" in page.content and b"9.20" in page.content
+
+
+def test_finance_exports_statements_as_csv(client, items):
+    """Finance's statements leave as a spreadsheet: exact amounts, one row per account × day."""
+    import csv
+    import datetime as dt
+    import io
+    from decimal import Decimal
+
+    from payments.models import ChannelAccount
+    from tests.accounts.factories import UserFactory
+
+    account = ChannelAccount.objects.create(code="alipay", name="Alipay", backend="alipay", methods=["alipay"], base_url="http://sandbox.invalid/")
+    file = items[0].file
+    for day, gross in ((dt.date(2026, 11, 23), "1000.00"), (dt.date(2026, 11, 24), "250.50")):
+        Statement.objects.create(
+            account=account, day=day, file=file, count=3, gross=Decimal(gross), refunded=Decimal("10.00"),
+            fees=Decimal("6.00"), net=Decimal(gross) - Decimal("16.00"), expected_settlement_date=day + dt.timedelta(days=1),
+            matched=3, discrepancies=0,
+        )
+    client.force_login(UserFactory(is_staff=True, groups=["Finance"]))
+    response = client.post(
+        reverse("admin:reconciliation_statement_changelist"),
+        {"action": "export_csv", "_selected_action": list(Statement.objects.values_list("pk", flat=True))},
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
+    assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
+    assert "attachment" in response["Content-Disposition"]
+    body = b"".join(response.streaming_content).decode("utf-8-sig")  # a BOM, so spreadsheets read UTF-8
+    rows = list(csv.reader(io.StringIO(body)))
+    assert rows[0][:3] == ["channel account", "day", "currency"]
+    assert rows[1][:2] == ["alipay", "2026-11-23"] and "984.00" in rows[1]
+    assert rows[2][:2] == ["alipay", "2026-11-24"] and "234.50" in rows[2]
+    assert len(rows) == 3
+
+
+def test_finance_exports_seller_clearings_as_csv(client, items):
+    import datetime as dt
+    from decimal import Decimal
+
+    from payments.models import ChannelAccount
+    from reconciliation.models import SellerClearing
+    from tests.accounts.factories import UserFactory
+
+    account = ChannelAccount.objects.create(code="alipay", name="Alipay", backend="alipay", methods=["alipay"], base_url="http://sandbox.invalid/")
+    statement = Statement.objects.create(account=account, day=dt.date(2026, 11, 24), file=items[0].file, expected_settlement_date=dt.date(2026, 11, 25))
+    seller = UserFactory(username="=cmd|evil")  # a name a spreadsheet would run as a formula
+    SellerClearing.objects.create(statement=statement, seller=seller, currency="CNY", orders=2, gross=Decimal("184.00"), commission=Decimal("9.20"), net=Decimal("174.80"))
+    client.force_login(UserFactory(is_staff=True, groups=["Finance"]))
+    response = client.post(
+        reverse("admin:reconciliation_sellerclearing_changelist"),
+        {"action": "export_csv", "_selected_action": list(SellerClearing.objects.values_list("pk", flat=True))},
+    )
+    body = b"".join(response.streaming_content).decode("utf-8-sig")
+    assert "alipay,2026-11-24,'=cmd|evil,CNY,2,184.00,9.20,174.80" in body

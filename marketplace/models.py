@@ -99,14 +99,14 @@ class Listing(models.Model):
         PAUSED = "paused", _("paused")
         WITHDRAWN = "withdrawn", _("withdrawn")
 
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="listings")
-    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="listings")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="listings", verbose_name=_("seller"))
+    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="listings", verbose_name=_("brand"))
     face_value = models.DecimalField(_("face value"), **MONEY)
     price = models.DecimalField(_("price"), **MONEY)
-    currency = models.CharField(max_length=3, default="CNY")
+    currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -140,15 +140,15 @@ class CardCode(models.Model):
         WITHDRAWN = "withdrawn", _("withdrawn")
         BAD = "bad", _("reported bad")
 
-    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="codes")
-    code_encrypted = models.BinaryField()
-    pin_encrypted = models.BinaryField(default=b"", blank=True)
-    fingerprint = models.CharField(max_length=64, unique=True)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.AVAILABLE, db_index=True)
-    order = models.ForeignKey("Order", null=True, blank=True, on_delete=models.PROTECT, related_name="codes")
-    reserved_until = models.DateTimeField(null=True, blank=True)
-    sold_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="codes", verbose_name=_("listing"))
+    code_encrypted = models.BinaryField(verbose_name=_("code encrypted"))
+    pin_encrypted = models.BinaryField(default=b"", blank=True, verbose_name=_("pin encrypted"))
+    fingerprint = models.CharField(max_length=64, unique=True, verbose_name=_("fingerprint"))
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.AVAILABLE, db_index=True, verbose_name=_("status"))
+    order = models.ForeignKey("Order", null=True, blank=True, on_delete=models.PROTECT, related_name="codes", verbose_name=_("order"))
+    reserved_until = models.DateTimeField(null=True, blank=True, verbose_name=_("reserved until"))
+    sold_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sold at"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         verbose_name = _("card code")
@@ -189,30 +189,31 @@ class Order(models.Model):
         DISPUTED = "disputed", _("disputed")
         REFUNDED = "refunded", _("refunded")
 
-    number = models.CharField(max_length=20, unique=True, default=new_order_number, editable=False)
-    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders")
-    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="orders")
-    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)])
-    unit_price = models.DecimalField(**MONEY)
+    number = models.CharField(max_length=20, unique=True, default=new_order_number, editable=False, verbose_name=_("number"))
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", verbose_name=_("buyer"))
+    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="orders", verbose_name=_("listing"))
+    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)], verbose_name=_("quantity"))
+    unit_price = models.DecimalField(**MONEY, verbose_name=_("unit price"))
     unit_commission = models.DecimalField(
         _("commission per code"), **MONEY, default=Decimal("0.00"),
         help_text=_("The platform's cut of each code, fixed when the order was placed."),
     )
-    amount = models.DecimalField(**MONEY)
-    currency = models.CharField(max_length=3, default="CNY")
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.AWAITING_PAYMENT, db_index=True)
-    expires_at = models.DateTimeField(db_index=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
+    currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
+    status = models.CharField(max_length=20, choices=Status.choices, default=Status.AWAITING_PAYMENT, db_index=True, verbose_name=_("status"))
+    expires_at = models.DateTimeField(db_index=True, verbose_name=_("expires at"))
+    paid_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paid at"))
+    delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
     guarantee_until = models.DateTimeField(
         null=True, blank=True, db_index=True,
         help_text=_("Disputes are accepted until then; the seller's money matures after it."),
+        verbose_name=_("guarantee until"),
     )
-    completed_at = models.DateTimeField(null=True, blank=True)
-    refunded_at = models.DateTimeField(null=True, blank=True)
-    payment_public_id = models.UUIDField(null=True, blank=True, help_text=_("The payment that paid this order."))
-    note = models.TextField(blank=True, help_text=_("Why the order is in its state, when unusual."))
-    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("completed at"))
+    refunded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("refunded at"))
+    payment_public_id = models.UUIDField(null=True, blank=True, help_text=_("The payment that paid this order."), verbose_name=_("payment public id"))
+    note = models.TextField(blank=True, help_text=_("Why the order is in its state, when unusual."), verbose_name=_("note"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -282,13 +283,13 @@ class RevealAudit(models.Model):
         API = "api", _("API")
         EMAIL = "email", _("delivery e-mail")
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="reveals")
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+")
-    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB)
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="reveals", verbose_name=_("order"))
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("user"))
+    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB, verbose_name=_("channel"))
     codes = models.PositiveSmallIntegerField(_("codes shown"), default=0)
-    ip = models.GenericIPAddressField(null=True, blank=True)
-    user_agent = models.CharField(max_length=255, blank=True)
-    at = models.DateTimeField(auto_now_add=True, db_index=True)
+    ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("ip"))
+    user_agent = models.CharField(max_length=255, blank=True, verbose_name=_("user agent"))
+    at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("at"))
 
     class Meta:
         ordering = ["-at"]
@@ -311,20 +312,21 @@ class Dispute(models.Model):
         REFUNDED = "refunded", _("refunded to buyer")
         REJECTED = "rejected", _("rejected")
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="disputes")
+    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="disputes", verbose_name=_("order"))
     code = models.OneToOneField(
         CardCode, on_delete=models.PROTECT, related_name="dispute",
         error_messages={"unique": _("This code has already been disputed.")},
+        verbose_name=_("code"),
     )
     reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
     note = models.TextField(_("buyer's note"), max_length=2000)
     seller_answer = models.TextField(_("seller's answer"), max_length=2000, blank=True)
-    seller_answered_at = models.DateTimeField(null=True, blank=True)
+    seller_answered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("seller answered at"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("decided by"))
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
     decision_note = models.CharField(_("decision note"), max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -344,12 +346,12 @@ class PayoutDestination(models.Model):
         BANK = "bank", _("bank account")
         ALIPAY = "alipay", _("Alipay account")
 
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payout_destinations")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payout_destinations", verbose_name=_("seller"))
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     holder_name = models.CharField(_("account holder"), max_length=80)
     account = models.CharField(_("account number or Alipay login"), max_length=64)
     bank_name = models.CharField(_("bank"), max_length=80, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -374,15 +376,15 @@ class Payout(models.Model):
         PAID = "paid", _("paid")
         REJECTED = "rejected", _("rejected")
 
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts")
-    destination = models.ForeignKey(PayoutDestination, on_delete=models.PROTECT, related_name="payouts")
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts", verbose_name=_("seller"))
+    destination = models.ForeignKey(PayoutDestination, on_delete=models.PROTECT, related_name="payouts", verbose_name=_("destination"))
     amount = models.DecimalField(_("amount"), **MONEY)
-    currency = models.CharField(max_length=3, default="CNY")
+    currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
     status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED, db_index=True)
-    requested_at = models.DateTimeField(auto_now_add=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
-    decided_at = models.DateTimeField(null=True, blank=True)
-    paid_at = models.DateTimeField(null=True, blank=True)
+    requested_at = models.DateTimeField(auto_now_add=True, verbose_name=_("requested at"))
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("decided by"))
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
+    paid_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paid at"))
     reference = models.CharField(_("bank reference"), max_length=64, blank=True)
     note = models.CharField(_("note"), max_length=255, blank=True)
 

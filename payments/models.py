@@ -77,8 +77,8 @@ class ChannelAccount(models.Model):
         validators=[MinValueValidator(Decimal("0"))],
     )
     credentials_encrypted = models.BinaryField(_("credentials (encrypted)"), default=b"", editable=False)
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["code"]
@@ -110,25 +110,25 @@ class ChannelAccount(models.Model):
 class Payment(models.Model):
     """One payment of something the shop sells (an order) or of a wallet top-up."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public id"))
     reference = models.CharField(_("reference"), max_length=64, db_index=True, help_text=_("What is paid, e.g. order:XYZ."))
-    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments")
+    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments", verbose_name=_("buyer"))
     method = models.CharField(_("method"), max_length=20, choices=Method.choices)
     amount = models.DecimalField(_("amount"), **MONEY)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     subject = models.CharField(_("subject"), max_length=128, blank=True)
     status = models.CharField(_("status"), max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.CREATED, db_index=True)
     refunded_amount = models.DecimalField(_("refunded"), **MONEY, default=ZERO)
-    failure_code = models.CharField(max_length=64, blank=True)
-    failure_reason = models.CharField(max_length=255, blank=True)
-    failure_guidance = models.CharField(max_length=255, blank=True)
+    failure_code = models.CharField(max_length=64, blank=True, verbose_name=_("failure code"))
+    failure_reason = models.CharField(max_length=255, blank=True, verbose_name=_("failure reason"))
+    failure_guidance = models.CharField(max_length=255, blank=True, verbose_name=_("failure guidance"))
     risk = models.JSONField(_("risk assessment"), default=dict, blank=True)
     client = models.JSONField(_("client"), default=dict, blank=True, help_text=_("IP, device, user agent, region."))
-    instalments = models.PositiveSmallIntegerField(null=True, blank=True)
-    expires_at = models.DateTimeField(null=True, blank=True)
-    succeeded_at = models.DateTimeField(null=True, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    instalments = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("instalments"))
+    expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expires at"))
+    succeeded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("succeeded at"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["-created_at"]
@@ -159,29 +159,31 @@ class Payment(models.Model):
 class Attempt(models.Model):
     """One try of a payment on one channel account."""
 
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="attempts")
-    account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="attempts")
-    method = models.CharField(max_length=20, choices=Method.choices)
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="attempts", verbose_name=_("payment"))
+    account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="attempts", verbose_name=_("account"))
+    method = models.CharField(max_length=20, choices=Method.choices, verbose_name=_("method"))
     out_trade_no = models.CharField(_("our trade no"), max_length=32, unique=True, default=new_out_trade_no)
     channel_trade_no = models.CharField(_("channel trade no"), max_length=64, blank=True, db_index=True)
-    amount = models.DecimalField(**MONEY)
-    currency = models.CharField(max_length=3, default="CNY")
+    amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
+    currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
     fee = models.DecimalField(_("expected fee"), **MONEY, default=ZERO)
-    status = models.CharField(max_length=20, choices=AttemptStatus.choices, default=AttemptStatus.CREATED, db_index=True)
-    action = models.JSONField(default=dict, blank=True)
-    error_code = models.CharField(max_length=64, blank=True)
-    error_message = models.CharField(max_length=255, blank=True)
+    status = models.CharField(max_length=20, choices=AttemptStatus.choices, default=AttemptStatus.CREATED, db_index=True, verbose_name=_("status"))
+    action = models.JSONField(default=dict, blank=True, verbose_name=_("action"))
+    error_code = models.CharField(max_length=64, blank=True, verbose_name=_("error code"))
+    error_message = models.CharField(max_length=255, blank=True, verbose_name=_("error message"))
     routing = models.JSONField(_("routing decision"), default=dict, blank=True)
-    instalments = models.PositiveSmallIntegerField(null=True, blank=True)
-    query_count = models.PositiveSmallIntegerField(default=0)
-    next_query_at = models.DateTimeField(null=True, blank=True, db_index=True)
-    notified_at = models.DateTimeField(null=True, blank=True)
-    succeeded_at = models.DateTimeField(null=True, blank=True)
+    instalments = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("instalments"))
+    query_count = models.PositiveSmallIntegerField(default=0, verbose_name=_("query count"))
+    next_query_at = models.DateTimeField(null=True, blank=True, db_index=True, verbose_name=_("next query at"))
+    notified_at = models.DateTimeField(null=True, blank=True, verbose_name=_("notified at"))
+    succeeded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("succeeded at"))
     flagged = models.CharField(_("flag"), max_length=255, blank=True, help_text=_("Why staff should look."))
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
+        verbose_name = _("attempt")
+        verbose_name_plural = _("attempts")
         ordering = ["-created_at"]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="attempt_amount_positive")]
         # By creation time: daily caps (today's volume per account) and risk monitoring's
@@ -208,25 +210,28 @@ class Refund(models.Model):
         STAFF = "staff", _("staff")
         DOUBLE_CHARGE = "double_charge", _("duplicate success")
 
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds")
-    attempt = models.ForeignKey(Attempt, on_delete=models.PROTECT, related_name="refunds")
-    refund_no = models.CharField(max_length=32, unique=True, default=new_refund_no)
-    amount = models.DecimalField(**MONEY)
-    currency = models.CharField(max_length=3, default="CNY")
-    status = models.CharField(max_length=20, choices=RefundStatus.choices, default=RefundStatus.PENDING, db_index=True)
-    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.STAFF)
-    reason = models.CharField(max_length=255, blank=True)
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment"))
+    attempt = models.ForeignKey(Attempt, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("attempt"))
+    refund_no = models.CharField(max_length=32, unique=True, default=new_refund_no, verbose_name=_("refund no"))
+    amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
+    currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
+    status = models.CharField(max_length=20, choices=RefundStatus.choices, default=RefundStatus.PENDING, db_index=True, verbose_name=_("status"))
+    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.STAFF, verbose_name=_("origin"))
+    reason = models.CharField(max_length=255, blank=True, verbose_name=_("reason"))
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("requested by"))
     approved_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
         help_text=_("Finance, for a refund Support opened."),
+        verbose_name=_("approved by"),
     )
-    channel_refund_no = models.CharField(max_length=64, blank=True)
-    error = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    settled_at = models.DateTimeField(null=True, blank=True)
+    channel_refund_no = models.CharField(max_length=64, blank=True, verbose_name=_("channel refund no"))
+    error = models.CharField(max_length=255, blank=True, verbose_name=_("error"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    settled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("settled at"))
 
     class Meta:
+        verbose_name = _("refund")
+        verbose_name_plural = _("refunds")
         ordering = ["-created_at"]
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
         permissions = [("approve_refund", _("Can send refunds straight away and approve those Support opens"))]
@@ -249,20 +254,21 @@ class Notification(models.Model):
         REJECTED = "rejected", _("rejected")
         ERROR = "error", _("error")
 
-    account = models.ForeignKey(ChannelAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications")
-    channel_code = models.CharField(max_length=40)
-    method = models.CharField(max_length=8, default="POST")
-    headers = models.JSONField(default=dict)
-    body = models.BinaryField()
-    remote_addr = models.GenericIPAddressField(null=True, blank=True)
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True)
-    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED)
-    detail = models.TextField(blank=True)
-    attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications")
+    account = models.ForeignKey(ChannelAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications", verbose_name=_("account"))
+    channel_code = models.CharField(max_length=40, verbose_name=_("channel code"))
+    method = models.CharField(max_length=8, default="POST", verbose_name=_("method"))
+    headers = models.JSONField(default=dict, verbose_name=_("headers"))
+    body = models.BinaryField(verbose_name=_("body"))
+    remote_addr = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("remote addr"))
+    received_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("received at"))
+    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED, verbose_name=_("outcome"))
+    detail = models.TextField(blank=True, verbose_name=_("detail"))
+    attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications", verbose_name=_("attempt"))
     refund = models.ForeignKey(
         Refund, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications", db_index=False,
+        verbose_name=_("refund"),
     )
-    flagged = models.BooleanField(default=False, help_text=_("Forged or mismatched: staff should look."))
+    flagged = models.BooleanField(default=False, help_text=_("Forged or mismatched: staff should look."), verbose_name=_("flagged"))
     health_outcome = models.CharField(
         _("health outcome"), max_length=10, blank=True,
         help_text=_("What this notice told routing about the channel: succeeded, failed or declined."),
@@ -272,6 +278,8 @@ class Notification(models.Model):
     )
 
     class Meta:
+        verbose_name = _("notification")
+        verbose_name_plural = _("notifications")
         ordering = ["-received_at"]
         # The biggest table, written twice per request on the hottest path: indexed for what
         # is looked up (by time, account, attempt), and partially for the few rows staff and
@@ -298,16 +306,18 @@ class ErrorCode(models.Model):
         STEP_UP = "step_up", _("ask the buyer to verify")
         QUERY = "query", _("outcome unknown; query first")
 
-    backend = models.CharField(max_length=20)
-    code = models.CharField(max_length=64)
-    action = models.CharField(max_length=20, choices=Action.choices, default=Action.FAILOVER)
-    counts_against_channel = models.BooleanField(default=True, help_text=_("False when it is the buyer's side (e.g. empty balance)."))
-    reason_zh = models.CharField(max_length=200)
-    reason_en = models.CharField(max_length=200)
-    guidance_zh = models.CharField(max_length=255, blank=True)
-    guidance_en = models.CharField(max_length=255, blank=True)
+    backend = models.CharField(max_length=20, verbose_name=_("backend"))
+    code = models.CharField(max_length=64, verbose_name=_("code"))
+    action = models.CharField(max_length=20, choices=Action.choices, default=Action.FAILOVER, verbose_name=_("action"))
+    counts_against_channel = models.BooleanField(default=True, help_text=_("False when it is the buyer's side (e.g. empty balance)."), verbose_name=_("counts against channel"))
+    reason_zh = models.CharField(max_length=200, verbose_name=_("reason zh"))
+    reason_en = models.CharField(max_length=200, verbose_name=_("reason en"))
+    guidance_zh = models.CharField(max_length=255, blank=True, verbose_name=_("guidance zh"))
+    guidance_en = models.CharField(max_length=255, blank=True, verbose_name=_("guidance en"))
 
     class Meta:
+        verbose_name = _("error code")
+        verbose_name_plural = _("error codes")
         ordering = ["backend", "code"]
         constraints = [models.UniqueConstraint(fields=["backend", "code"], name="errorcode_unique_per_backend")]
 
@@ -323,24 +333,30 @@ class ChannelHealth(models.Model):
         OPEN = "open", _("open")
         HALF_OPEN = "half_open", _("half-open (probing)")
 
-    account = models.OneToOneField(ChannelAccount, on_delete=models.CASCADE, related_name="health")
-    breaker = models.CharField(max_length=10, choices=Breaker.choices, default=Breaker.CLOSED)
-    opened_at = models.DateTimeField(null=True, blank=True)
-    state = models.JSONField(default=dict, help_text=_("Counters and smoothed estimates used by routing."))
-    updated_at = models.DateTimeField(auto_now=True)
+    account = models.OneToOneField(ChannelAccount, on_delete=models.CASCADE, related_name="health", verbose_name=_("account"))
+    breaker = models.CharField(max_length=10, choices=Breaker.choices, default=Breaker.CLOSED, verbose_name=_("breaker"))
+    opened_at = models.DateTimeField(null=True, blank=True, verbose_name=_("opened at"))
+    state = models.JSONField(default=dict, help_text=_("Counters and smoothed estimates used by routing."), verbose_name=_("state"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("channel health")
+        verbose_name_plural = _("channel health")
 
     def __str__(self):
         return f"{self.account.code}: {self.breaker}"
 
 
 class BreakerEvent(models.Model):
-    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="breaker_events")
-    from_state = models.CharField(max_length=10)
-    to_state = models.CharField(max_length=10)
-    reason = models.CharField(max_length=255)
-    at = models.DateTimeField(auto_now_add=True)
+    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="breaker_events", verbose_name=_("account"))
+    from_state = models.CharField(max_length=10, verbose_name=_("from state"))
+    to_state = models.CharField(max_length=10, verbose_name=_("to state"))
+    reason = models.CharField(max_length=255, verbose_name=_("reason"))
+    at = models.DateTimeField(auto_now_add=True, verbose_name=_("at"))
 
     class Meta:
+        verbose_name = _("breaker event")
+        verbose_name_plural = _("breaker events")
         ordering = ["-at"]
 
 
@@ -351,12 +367,14 @@ class LedgerAccount(models.Model):
         INCOME = "income", _("income")
         EXPENSE = "expense", _("expense")
 
-    code = models.CharField(max_length=80, unique=True)
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    currency = models.CharField(max_length=3, default="CNY")
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts")
+    code = models.CharField(max_length=80, unique=True, verbose_name=_("code"))
+    kind = models.CharField(max_length=10, choices=Kind.choices, verbose_name=_("kind"))
+    currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts", verbose_name=_("owner"))
 
     class Meta:
+        verbose_name = _("ledger account")
+        verbose_name_plural = _("ledger accounts")
         ordering = ["code"]
 
     def __str__(self):
@@ -366,13 +384,14 @@ class LedgerAccount(models.Model):
 class JournalEntry(models.Model):
     """A balanced, immutable set of lines; corrections are new entries."""
 
-    key = models.CharField(max_length=120, unique=True, help_text=_("Idempotency key: posting twice is a no-op."))
-    kind = models.CharField(max_length=40, db_index=True)
-    memo = models.CharField(max_length=255, blank=True)
-    reference = models.CharField(max_length=64, blank=True, db_index=True)
-    posted_at = models.DateTimeField(default=timezone.now, db_index=True)
+    key = models.CharField(max_length=120, unique=True, help_text=_("Idempotency key: posting twice is a no-op."), verbose_name=_("key"))
+    kind = models.CharField(max_length=40, db_index=True, verbose_name=_("kind"))
+    memo = models.CharField(max_length=255, blank=True, verbose_name=_("memo"))
+    reference = models.CharField(max_length=64, blank=True, db_index=True, verbose_name=_("reference"))
+    posted_at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("posted at"))
 
     class Meta:
+        verbose_name = _("journal entry")
         ordering = ["-posted_at", "-id"]
         verbose_name_plural = _("journal entries")
 
@@ -391,12 +410,14 @@ class JournalEntry(models.Model):
 class JournalLine(models.Model):
     """Debit positive, credit negative; the lines of an entry sum to zero."""
 
-    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines")
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="lines")
-    amount = models.DecimalField(**MONEY)
-    currency = models.CharField(max_length=3, default="CNY")
+    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines", verbose_name=_("entry"))
+    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="lines", verbose_name=_("account"))
+    amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
+    currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
 
     class Meta:
+        verbose_name = _("journal line")
+        verbose_name_plural = _("journal lines")
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="journalline_nonzero")]
 
     def save(self, *args, **kwargs):
@@ -408,14 +429,16 @@ class JournalLine(models.Model):
 class IdempotencyRecord(models.Model):
     """The first answer to a state-changing API call, replayed for repeats of its key."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    key = models.CharField(max_length=128)
-    method = models.CharField(max_length=8)
-    path = models.CharField(max_length=255)
-    request_hash = models.CharField(max_length=64)
-    status_code = models.PositiveSmallIntegerField(null=True)
-    response_body = models.JSONField(null=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user"))
+    key = models.CharField(max_length=128, verbose_name=_("key"))
+    method = models.CharField(max_length=8, verbose_name=_("method"))
+    path = models.CharField(max_length=255, verbose_name=_("path"))
+    request_hash = models.CharField(max_length=64, verbose_name=_("request hash"))
+    status_code = models.PositiveSmallIntegerField(null=True, verbose_name=_("status code"))
+    response_body = models.JSONField(null=True, verbose_name=_("response body"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("idempotency record")
+        verbose_name_plural = _("idempotency records")
         constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_per_user")]

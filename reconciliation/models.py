@@ -15,17 +15,19 @@ class SettlementFile(models.Model):
         RECONCILED = "reconciled", _("reconciled")
         FAILED = "failed", _("failed")
 
-    channel_code = models.CharField(max_length=40, db_index=True)
-    day = models.DateField(null=True, blank=True, db_index=True)
-    name = models.CharField(max_length=255)
-    content = models.BinaryField()
-    sha256 = models.CharField(max_length=64, unique=True)
-    size = models.PositiveBigIntegerField()
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.STORED)
-    error = models.TextField(blank=True)
-    received_at = models.DateTimeField(auto_now_add=True)
+    channel_code = models.CharField(max_length=40, db_index=True, verbose_name=_("channel code"))
+    day = models.DateField(null=True, blank=True, db_index=True, verbose_name=_("day"))
+    name = models.CharField(max_length=255, verbose_name=_("name"))
+    content = models.BinaryField(verbose_name=_("content"))
+    sha256 = models.CharField(max_length=64, unique=True, verbose_name=_("sha256"))
+    size = models.PositiveBigIntegerField(verbose_name=_("size"))
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.STORED, verbose_name=_("status"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    received_at = models.DateTimeField(auto_now_add=True, verbose_name=_("received at"))
 
     class Meta:
+        verbose_name = _("settlement file")
+        verbose_name_plural = _("settlement files")
         ordering = ["-received_at"]
 
     def __str__(self):
@@ -42,19 +44,21 @@ class SettlementLine(models.Model):
         PAYMENT = "payment", _("payment")
         REFUND = "refund", _("refund")
 
-    file = models.ForeignKey(SettlementFile, on_delete=models.CASCADE, related_name="lines")
-    line_no = models.PositiveIntegerField()
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    out_trade_no = models.CharField(max_length=64, db_index=True)
-    channel_trade_no = models.CharField(max_length=64, blank=True)
-    refund_no = models.CharField(max_length=64, blank=True, db_index=True)
-    amount = models.DecimalField(**MONEY)
-    fee = models.DecimalField(**FEE)
-    currency = models.CharField(max_length=3)
-    status = models.CharField(max_length=20, blank=True)
-    occurred_at = models.DateTimeField(null=True, blank=True)
+    file = models.ForeignKey(SettlementFile, on_delete=models.CASCADE, related_name="lines", verbose_name=_("file"))
+    line_no = models.PositiveIntegerField(verbose_name=_("line no"))
+    kind = models.CharField(max_length=10, choices=Kind.choices, verbose_name=_("kind"))
+    out_trade_no = models.CharField(max_length=64, db_index=True, verbose_name=_("out trade no"))
+    channel_trade_no = models.CharField(max_length=64, blank=True, verbose_name=_("channel trade no"))
+    refund_no = models.CharField(max_length=64, blank=True, db_index=True, verbose_name=_("refund no"))
+    amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
+    fee = models.DecimalField(**FEE, verbose_name=_("fee"))
+    currency = models.CharField(max_length=3, verbose_name=_("currency"))
+    status = models.CharField(max_length=20, blank=True, verbose_name=_("status"))
+    occurred_at = models.DateTimeField(null=True, blank=True, verbose_name=_("occurred at"))
 
     class Meta:
+        verbose_name = _("settlement line")
+        verbose_name_plural = _("settlement lines")
         ordering = ["file", "line_no"]
         indexes = [models.Index(fields=["file", "kind"])]
 
@@ -78,24 +82,25 @@ class Discrepancy(models.Model):
         RESOLVED = "resolved", _("resolved")
         WRITTEN_OFF = "written_off", _("written off")
 
-    file = models.ForeignKey(SettlementFile, on_delete=models.CASCADE, related_name="discrepancies")
-    kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True)
-    attempt = models.ForeignKey("payments.Attempt", null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies")
-    refund = models.ForeignKey("payments.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies")
-    line = models.ForeignKey(SettlementLine, null=True, blank=True, on_delete=models.CASCADE, related_name="discrepancies")
-    expected = models.DecimalField(**FEE, null=True, blank=True)
-    actual = models.DecimalField(**FEE, null=True, blank=True)
-    note = models.TextField(blank=True)
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True)
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
-    resolved_at = models.DateTimeField(null=True, blank=True)
+    file = models.ForeignKey(SettlementFile, on_delete=models.CASCADE, related_name="discrepancies", verbose_name=_("file"))
+    kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True, verbose_name=_("kind"))
+    attempt = models.ForeignKey("payments.Attempt", null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies", verbose_name=_("attempt"))
+    refund = models.ForeignKey("payments.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies", verbose_name=_("refund"))
+    line = models.ForeignKey(SettlementLine, null=True, blank=True, on_delete=models.CASCADE, related_name="discrepancies", verbose_name=_("line"))
+    expected = models.DecimalField(**FEE, null=True, blank=True, verbose_name=_("expected"))
+    actual = models.DecimalField(**FEE, null=True, blank=True, verbose_name=_("actual"))
+    note = models.TextField(blank=True, verbose_name=_("note"))
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True, verbose_name=_("status"))
+    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("resolved by"))
+    resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resolved at"))
     resolution = models.CharField(
         _("resolution"), max_length=255, blank=True,
         help_text=_("What confirming the payment did: applied or duplicate, and the payment's status after it."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("discrepancy")
         ordering = ["-created_at", "-id"]
         verbose_name_plural = _("discrepancies")
 
@@ -106,21 +111,23 @@ class Discrepancy(models.Model):
 class Statement(models.Model):
     """A channel account's day as its settlement file states it."""
 
-    account = models.ForeignKey("payments.ChannelAccount", on_delete=models.PROTECT, related_name="statements")
-    day = models.DateField()
-    file = models.ForeignKey(SettlementFile, on_delete=models.PROTECT, related_name="statements")
-    count = models.PositiveIntegerField(default=0)
-    gross = models.DecimalField(**MONEY, default=0)
-    refunded = models.DecimalField(**MONEY, default=0)
-    fees = models.DecimalField(**MONEY, default=0)
-    net = models.DecimalField(**MONEY, default=0)
-    currency = models.CharField(max_length=3, default="CNY")
-    expected_settlement_date = models.DateField()
-    matched = models.PositiveIntegerField(default=0)
-    discrepancies = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    account = models.ForeignKey("payments.ChannelAccount", on_delete=models.PROTECT, related_name="statements", verbose_name=_("account"))
+    day = models.DateField(verbose_name=_("day"))
+    file = models.ForeignKey(SettlementFile, on_delete=models.PROTECT, related_name="statements", verbose_name=_("file"))
+    count = models.PositiveIntegerField(default=0, verbose_name=_("count"))
+    gross = models.DecimalField(**MONEY, default=0, verbose_name=_("gross"))
+    refunded = models.DecimalField(**MONEY, default=0, verbose_name=_("refunded"))
+    fees = models.DecimalField(**MONEY, default=0, verbose_name=_("fees"))
+    net = models.DecimalField(**MONEY, default=0, verbose_name=_("net"))
+    currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
+    expected_settlement_date = models.DateField(verbose_name=_("expected settlement date"))
+    matched = models.PositiveIntegerField(default=0, verbose_name=_("matched"))
+    discrepancies = models.PositiveIntegerField(default=0, verbose_name=_("discrepancies"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("statement")
+        verbose_name_plural = _("statements")
         ordering = ["-day", "account"]
         constraints = [models.UniqueConstraint(fields=["account", "day"], name="statement_unique_per_account_day")]
 
@@ -133,14 +140,14 @@ class SellerClearing(models.Model):
     as settled: the money the platform really holds for them. A report, not a movement (the
     sale already sits in the seller's pending balance); replaced with its statement."""
 
-    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="clearings")
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    currency = models.CharField(max_length=3)
+    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="clearings", verbose_name=_("statement"))
+    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("seller"))
+    currency = models.CharField(max_length=3, verbose_name=_("currency"))
     orders = models.PositiveIntegerField(_("orders"), default=0)
     gross = models.DecimalField(_("gross"), **MONEY, default=0)
     commission = models.DecimalField(_("commission"), **MONEY, default=0)
     net = models.DecimalField(_("seller net cleared"), **MONEY, default=0)
-    created_at = models.DateTimeField(auto_now_add=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         ordering = ["-statement__day", "statement", "seller"]

@@ -31,6 +31,8 @@ class Rule(models.Model):
     enabled = models.BooleanField(_("enabled"), default=True)
 
     class Meta:
+        verbose_name = _("rule")
+        verbose_name_plural = _("rules")
         ordering = ["name"]
 
     def __str__(self):
@@ -42,29 +44,32 @@ class ListEntry(models.Model):
         BLOCK = "block", _("block list")
         ALLOW = "allow", _("allow list")
 
-    kind = models.CharField(max_length=10, choices=Kind.choices)
-    field = models.CharField(max_length=20, choices=[("user", "user"), ("ip", "IP"), ("device", "device"), ("email", "e-mail")])
-    value = models.CharField(max_length=120)
-    note = models.CharField(max_length=255, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
+    kind = models.CharField(max_length=10, choices=Kind.choices, verbose_name=_("kind"))
+    field = models.CharField(max_length=20, choices=[("user", "user"), ("ip", "IP"), ("device", "device"), ("email", "e-mail")], verbose_name=_("field"))
+    value = models.CharField(max_length=120, verbose_name=_("value"))
+    note = models.CharField(max_length=255, blank=True, verbose_name=_("note"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("list entry")
         constraints = [models.UniqueConstraint(fields=["kind", "field", "value"], name="risk_list_unique")]
         verbose_name_plural = "list entries"
 
 
 class Assessment(models.Model):
-    subject = models.CharField(max_length=80, db_index=True, help_text=_("What was scored, e.g. payment:<id>."))
-    user_ref = models.CharField(max_length=40, db_index=True)
-    score = models.IntegerField()
-    decision = models.CharField(max_length=10, choices=Decision.choices, db_index=True)
-    reasons = models.JSONField(default=list)
-    features = models.JSONField(default=dict)
-    reviewed_by = models.CharField(max_length=150, blank=True)
-    review_outcome = models.CharField(max_length=10, choices=Decision.choices, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    subject = models.CharField(max_length=80, db_index=True, help_text=_("What was scored, e.g. payment:<id>."), verbose_name=_("subject"))
+    user_ref = models.CharField(max_length=40, db_index=True, verbose_name=_("user ref"))
+    score = models.IntegerField(verbose_name=_("score"))
+    decision = models.CharField(max_length=10, choices=Decision.choices, db_index=True, verbose_name=_("decision"))
+    reasons = models.JSONField(default=list, verbose_name=_("reasons"))
+    features = models.JSONField(default=dict, verbose_name=_("features"))
+    reviewed_by = models.CharField(max_length=150, blank=True, verbose_name=_("reviewed by"))
+    review_outcome = models.CharField(max_length=10, choices=Decision.choices, blank=True, verbose_name=_("review outcome"))
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
 
     class Meta:
+        verbose_name = _("assessment")
+        verbose_name_plural = _("assessments")
         ordering = ["-created_at"]
 
 
@@ -109,8 +114,8 @@ class Monitor(models.Model):
         _("alert webhook URL"), max_length=500, blank=True,
         help_text=_("Receives a JSON POST per alert opened or resolved."),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
         ordering = ["name"]
@@ -162,7 +167,7 @@ class Alert(models.Model):
 
     monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("monitor"))
     dimensions = models.JSONField(_("dimensions"), default=dict)
-    dimensions_key = models.CharField(max_length=255, editable=False)
+    dimensions_key = models.CharField(max_length=255, editable=False, verbose_name=_("dimensions key"))
     bound = models.CharField(_("bound crossed"), max_length=5, choices=Bound.choices)
     threshold = models.DecimalField(_("bound (%)"), max_digits=6, decimal_places=2)
     value = models.DecimalField(_("rate (%)"), max_digits=6, decimal_places=2, help_text=_("The latest evaluated rate."))

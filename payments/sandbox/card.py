@@ -52,9 +52,10 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
-from django.template import engines
+from django.template.loader import render_to_string
 from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import csrf_exempt
 
 from payments.sandbox import core
@@ -860,55 +861,10 @@ def report_csv(merchant_id: str, params: Mapping[str, Any]) -> bytes:
 # ---------------------------------------------------------------------------------------------
 # The buyer's pages: hosted card form and 3-D Secure challenge
 
-_PAGE = """{% extends "base.html" %}
-{% block title %}{{ title }}{% endblock %}
-{% block content %}
-<section class="card sandbox" aria-labelledby="card-title">
-  <p class="badge">SANDBOX · card acquirer</p>
-  <h1 id="card-title">{{ title }}</h1>
-  <dl class="facts">
-    <dt>Merchant</dt><dd>{{ trade.merchant_id }}</dd>
-    <dt>Order</dt><dd>{{ trade.out_trade_no }}</dd>
-    <dt>Amount</dt><dd>{{ trade.amount }} {{ trade.currency }}</dd>
-    {% if plan %}<dt>Instalments</dt><dd>{{ plan }} × monthly</dd>{% endif %}
-    <dt>Status</dt><dd data-testid="sandbox-status">{{ status }}</dd>
-  </dl>
-  {% if error %}<p class="error" role="alert">{{ error }}</p>{% endif %}
-  {% if open %}
-  <form method="post" class="stack">
-    <input type="hidden" name="client_secret" value="{{ client_secret }}">
-    <input type="hidden" name="return_url" value="{{ return_url }}">
-    <input type="hidden" name="installments" value="{{ plan|default:'' }}">
-    {% if step == "card" %}
-    <label>Card number <input name="number" inputmode="numeric" autocomplete="cc-number" value="4242 4242 4242 4242"></label>
-    <label>Expiry (MM/YY) <input name="exp" autocomplete="cc-exp" value="12/34"></label>
-    <label>CVC <input name="cvc" inputmode="numeric" autocomplete="cc-csc" value="123"></label>
-    <p class="hint">Payments of {{ threshold }} or more ask for 3-D Secure.</p>
-    <button type="submit" name="decision" value="approve" class="btn primary" data-testid="sandbox-approve">Pay {{ trade.amount }} {{ trade.currency }}</button>
-    <fieldset>
-      <legend>Decline as</legend>
-      {% for reason in declines %}
-      <label><input type="radio" name="reason" value="{{ reason.key }}" {% if forloop.first %}checked{% endif %}> {{ reason.label }} ({{ reason.code }})</label>
-      {% endfor %}
-    </fieldset>
-    <button type="submit" name="decision" value="decline" class="btn danger" data-testid="sandbox-decline">Decline payment</button>
-    {% else %}
-    <p>Your bank asks you to confirm this payment (3-D Secure).</p>
-    <button type="submit" name="decision" value="approve" class="btn primary" data-testid="sandbox-approve">Complete authentication</button>
-    <button type="submit" name="decision" value="decline" class="btn danger" data-testid="sandbox-decline">Fail authentication</button>
-    {% endif %}
-  </form>
-  {% elif return_url %}
-  <p><a class="btn" href="{{ return_url }}">Back to the merchant</a></p>
-  {% endif %}
-</section>
-{% endblock %}"""
-
-
 def _render(request: HttpRequest, trade: SandboxTrade, *, step: str, client_secret: str, return_url: str, plan: str, error: str = "", status: int = 200) -> HttpResponse:
     provider = core.provider(CHANNEL)
     context = {
-        "title": "3-D Secure" if step == "3ds" else "Pay by card",
+        "title": "3-D Secure" if step == "3ds" else _("Pay by card"),
         "trade": trade,
         "status": _status(trade),
         "open": trade.status == SandboxTrade.Status.WAITING,
@@ -920,7 +876,7 @@ def _render(request: HttpRequest, trade: SandboxTrade, *, step: str, client_secr
         "declines": [d for d in provider.declines if d.key != "authentication_failed"],
         "threshold": f"{THREE_DS_THRESHOLD} {trade.currency}",
     }
-    return HttpResponse(engines["django"].from_string(_PAGE).render(context, request), status=status)
+    return HttpResponse(render_to_string("sandbox/card.html", context, request), status=status)
 
 
 def _luhn(number: str) -> bool:
@@ -981,7 +937,7 @@ def elements(request: HttpRequest, intent_id: str) -> HttpResponse:
     if request.method != "POST" or trade.status != SandboxTrade.Status.WAITING:
         return _render(request, trade, step="card", client_secret=client_secret, return_url=return_url, plan=plan)
     if plan and not (plan.isdigit() and trade.extra.get("installments_enabled")):
-        return _render(request, trade, step="card", client_secret=client_secret, return_url=return_url, plan="", error="Instalments are not enabled for this payment.", status=400)
+        return _render(request, trade, step="card", client_secret=client_secret, return_url=return_url, plan="", error=_("Instalments are not enabled for this payment."), status=400)
     if plan:
         trade.extra = {**trade.extra, "installments_plan": {"count": int(plan), "interval": "month", "type": "fixed_count"}}
         trade.save(update_fields=["extra"])

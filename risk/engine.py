@@ -253,8 +253,8 @@ def _seller_builtin(f: dict[str, Any]) -> list[tuple[int, str]]:
 
 def assess_seller(facts: SellerFacts, *, store: bool = True) -> RiskResult:
     """Score a seller's upload with the same lists, rules and decision bands as payments.
-    The marketplace reads the decision: allow/challenge → on sale, review → paused for an
-    analyst, block → withdrawn (docs/risk.md)."""
+    The marketplace reads the result: allow/challenge → on sale, review/block → paused for
+    an analyst, a block-list hit → withdrawn (docs/risk.md)."""
     f = seller_features_of(facts)
     lists = (("user", facts.seller_ref), ("ip", facts.ip), ("email", facts.email))
     return _decide(f, _seller_builtin(f), lists=lists, subject=facts.subject, user_ref=facts.seller_ref, store=store)

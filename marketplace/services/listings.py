@@ -163,20 +163,21 @@ def listing_codes_add(*, listing: Listing, seller, codes: Sequence[CodeInput], s
 
 def _upload_screen(*, listing: Listing, codes: int) -> str:
     """Risk judges the upload inside its transaction, so a held listing is never on sale,
-    even for a moment: review pauses it until an analyst releases it, block withdraws its
-    unsold codes; allow and challenge leave it on sale."""
+    even for a moment. A seller on the block list has the upload withdrawn; any other
+    review or block decision pauses the listing until an analyst releases or withdraws it
+    (a score alone never destroys a seller's listing); allow and challenge leave it on sale."""
     from marketplace.selectors import seller_upload_facts
     from risk.engine import assess_seller
 
-    decision = assess_seller(seller_upload_facts(listing=listing, codes=codes)).decision
-    if decision == "review" and listing.status == Listing.Status.ACTIVE:
-        listing.status = Listing.Status.PAUSED
-        listing.save(update_fields=["status", "updated_at"])
-    elif decision == "block":
+    result = assess_seller(seller_upload_facts(listing=listing, codes=codes))
+    if any(reason.startswith("blocklist_") for reason in result.reasons):
         listing.status = Listing.Status.WITHDRAWN
         listing.save(update_fields=["status", "updated_at"])
         listing.codes.filter(status=CardCode.Status.AVAILABLE).update(status=CardCode.Status.WITHDRAWN)
-    return decision
+    elif result.decision in {"review", "block"} and listing.status == Listing.Status.ACTIVE:
+        listing.status = Listing.Status.PAUSED
+        listing.save(update_fields=["status", "updated_at"])
+    return result.decision
 
 
 def _check_owner(listing: Listing, seller) -> None:

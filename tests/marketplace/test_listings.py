@@ -145,6 +145,15 @@ def test_an_upload_risk_blocks_is_withdrawn_whole(seller, brand):
     assert listing.status == "withdrawn" and not listing.codes.filter(status="available").exists()
 
 
+def test_a_score_high_enough_to_block_still_only_holds_the_listing_for_an_analyst(seller, brand):
+    from risk.models import Assessment
+
+    listing = listing_create(seller=seller, brand=brand, face_value=Decimal("1000.00"), price=Decimal("900.00"), codes=many_codes(250))
+    listing.refresh_from_db()
+    assert Assessment.objects.get(subject=f"listing-upload:{listing.pk}").decision == "block"
+    assert listing.status == "paused" and listing.codes.filter(status="available").count() == 250
+
+
 def test_adding_codes_is_screened_too(seller, brand):
     listing = create(seller, brand, many_codes(2))
     listing_codes_add(listing=listing, seller=seller, codes=many_codes(12, "MORE"))

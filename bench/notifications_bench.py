@@ -45,7 +45,21 @@ SECRET = "whsec_bench_0123456789abcdef"
 DB_NAME = "cardex_bench_notify"
 
 
-def prepare(n: int) -> list[tuple[bytes, str]]:
+def shop_orders(n: int, buyer) -> list[str]:
+    """With --shop: n one-code orders of a real listing, reserved as checkout does, so each
+    applied notice also delivers a code (and posts the sale) on ``payment_succeeded``."""
+    from marketplace.code_formats import CodeInput
+    from marketplace.models import Brand
+    from marketplace.services import listing_create, order_create
+
+    brand = Brand.objects.create(name="Bench Card", slug="bench-card", category="shopping")
+    seller = type(buyer).objects.create_user("bench-seller", password="x")
+    listing = listing_create(seller=seller, brand=brand, face_value=Decimal("105.00"), price=Decimal("100.00"),
+                             codes=[CodeInput(f"BENCHCODE{i:010d}", "1234") for i in range(n)], screen=False)
+    return [f"order:{order_create(buyer=buyer, listing=listing, quantity=1).number}" for _ in range(n)]
+
+
+def prepare(n: int, *, shop: bool = False) -> list[tuple[bytes, str]]:
     from django.core.management import call_command
 
     from accounts.models import User
@@ -57,8 +71,9 @@ def prepare(n: int) -> list[tuple[bytes, str]]:
     account.credentials = {"secret_key": "sk_test_bench", "webhook_secret": SECRET}
     account.save()
     buyer = User.objects.create_user("bench-buyer", password="x")
+    references = shop_orders(n, buyer) if shop else [f"bench:{i}" for i in range(n)]
     payments = Payment.objects.bulk_create(
-        Payment(reference=f"bench:{i}", buyer=buyer, method="card", amount=Decimal("100.00"), status="pending") for i in range(n)
+        Payment(reference=reference, buyer=buyer, method="card", amount=Decimal("100.00"), status="pending") for reference in references
     )
     # A routing decision the size real ones have (ten candidate accounts), as stored on attempts.
     routing = {"method": "card", "amount": "100.00", "currency": "CNY", "band": "100-500", "approach": "exploit",
@@ -149,6 +164,7 @@ def main() -> None:
     parser.add_argument("--payments", type=int, default=2000)
     parser.add_argument("--copies", type=int, default=1, help="deliveries of each notice (1 applied + duplicates)")
     parser.add_argument("--processes", type=int, default=2, help="web worker processes delivering notices")
+    parser.add_argument("--shop", action="store_true", help="real orders: each applied notice also delivers a code")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 
@@ -157,7 +173,7 @@ def main() -> None:
 
     django.setup()
     try:
-        bodies = prepare(args.payments)
+        bodies = prepare(args.payments, shop=args.shop)
         result = run(bodies, args.copies, args.processes)
         from payments import ledger
         from payments.models import ChannelHealth, Notification, Payment
@@ -175,6 +191,12 @@ def main() -> None:
               f"unbalanced={ledger.unbalanced_entries()}")
         ok = (applied == args.payments == succeeded == in_health and duplicates == args.payments * (args.copies - 1)
               and ledger.journal_total() == 0)
+        if args.shop:
+            from marketplace.models import Order
+
+            delivered = Order.objects.filter(status="delivered").count()
+            print(f"orders delivered={delivered} of {args.payments}")
+            ok = ok and delivered == args.payments
         print("exactly-once: OK" if ok else "exactly-once: FAILED")
         if not ok:
             sys.exit(1)

@@ -87,7 +87,7 @@ def _deliver(*, order: Order, payment) -> None:
     order.transition(Order.Status.DELIVERED)
     order.delivered_at = now
     order.guarantee_until = now + dt.timedelta(hours=order.listing.brand.guarantee_hours)
-    order.save()
+    order.save(update_fields=["status", "paid_at", "payment_public_id", "delivered_at", "guarantee_until", "note"])
     postings.sale_post(order=order, codes=order.quantity)
     order_id = order.pk
 
@@ -106,14 +106,16 @@ def order_payment_succeeded(*, payment) -> Order | None:
     number = order_number_from_reference(payment.reference)
     if number is None:
         return None
-    with transaction.atomic():
+    # Inside the platform's transaction no savepoint is needed: a failure here propagates and
+    # rolls the payment's success back with it (the channel then notifies again).
+    with transaction.atomic(savepoint=False):
         return _payment_succeeded(payment=payment, number=number)
 
 
 def _payment_succeeded(*, payment, number: str) -> Order | None:
     order = (
         Order.objects.select_for_update(of=("self",))
-        .select_related("listing__brand", "buyer")
+        .select_related("listing__brand")  # the guarantee window; the buyer is the mail task's
         .filter(number=number)
         .first()
     )

@@ -97,6 +97,14 @@ def deliveries_without_sale_entry() -> int:
     )
 
 
+def refunds_in_flight_mismatch() -> int:
+    """1 when what the journal says is owed back to buyers (refunds sent, not yet confirmed)
+    is not exactly the sum of the refunds waiting for their channel."""
+    waiting = Refund.objects.filter(status="pending").aggregate(s=Sum("amount"))["s"] or Decimal("0")
+    owed = ledger.balance(ledger.REFUNDS_IN_FLIGHT, natural=True)
+    return int(abs(owed - Decimal(waiting)) >= Decimal("0.005"))
+
+
 CHECKS = {
     "codes_sold_twice": codes_sold_twice,
     "ledger_unbalanced": ledger_unbalanced,
@@ -104,6 +112,7 @@ CHECKS = {
     "expired_reservations_holding_stock": expired_reservations_holding_stock,
     "delivered_orders_short_of_codes": delivered_orders_short_of_codes,
     "deliveries_without_sale_entry": deliveries_without_sale_entry,
+    "refunds_in_flight_mismatch": refunds_in_flight_mismatch,
 }
 
 

@@ -21,6 +21,7 @@ CENT = Decimal("0.01")
 Kind = LedgerAccount.Kind
 
 CLEARING = "payments:clearing"  # money received for something not yet handed over
+REFUNDS_IN_FLIGHT = "payments:refunds-in-flight"  # owed back to buyers: sent, not yet confirmed
 PLATFORM_REVENUE = "platform:revenue"
 WRITE_OFFS = "platform:write-offs"
 

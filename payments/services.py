@@ -533,6 +533,7 @@ def _attempt_succeeded(payment: Payment, attempt: Attempt, others: list[Attempt]
             payment=payment, attempt=attempt, amount=attempt.amount, currency=attempt.currency,
             origin=Refund.Origin.DOUBLE_CHARGE, reason="duplicate success on another channel",
         )
+        _post_refund_sent(refund, payment)
         transaction.on_commit(lambda: refund_send(refund_id=refund.pk))
         return
     payment.transition(PaymentStatus.SUCCEEDED)
@@ -711,15 +712,26 @@ def refund_request(
             status=RefundStatus.REQUESTED if needs_approval else RefundStatus.PENDING,
         )
         if not needs_approval:
+            _post_refund_sent(refund, locked)
             transaction.on_commit(lambda: refund_send(refund_id=refund.pk))
     return refund
+
+
+def _post_refund_sent(refund: Refund, payment: Payment) -> None:
+    """A refund on its way: the money leaves clearing for what the platform owes buyers until
+    the channel confirms (or refuses) it."""
+    ledger.post(
+        key=f"refund-sent:{refund.refund_no}", kind="refund_sent", reference=payment.reference,
+        lines=[(ledger.CLEARING, refund.amount), (ledger.REFUNDS_IN_FLIGHT, -refund.amount)],
+        memo=refund.reason, currency=refund.currency,
+    )
 
 
 def refund_decide(*, refund: Refund, approve: bool, by) -> Refund:
     """Finance approves a refund Support opened (it is sent to the channel at once) or declines
     it (nothing reaches the channel, and the amount is free to refund again)."""
     with transaction.atomic():
-        Payment.objects.select_for_update().get(pk=refund.payment_id)  # the order every writer locks in
+        payment = Payment.objects.select_for_update().get(pk=refund.payment_id)  # the order every writer locks in
         locked = Refund.objects.select_for_update().get(pk=refund.pk)
         if locked.status != RefundStatus.REQUESTED:
             raise PaymentError(_("This refund is not awaiting approval; it is %(status)s.") % {"status": locked.get_status_display()})
@@ -727,6 +739,7 @@ def refund_decide(*, refund: Refund, approve: bool, by) -> Refund:
         locked.approved_by = by
         locked.save(update_fields=["status", "approved_by"])
         if approve:
+            _post_refund_sent(locked, payment)
             transaction.on_commit(lambda: refund_send(refund_id=locked.pk))
     return locked
 
@@ -788,7 +801,7 @@ def _refund_settle(refund_id: int, outcome: str, *, channel_refund_no: str = "",
             refund.save()
             ledger.post(
                 key=f"refund:{refund.refund_no}", kind="refund", reference=payment.reference,
-                lines=[(ledger.CLEARING, refund.amount), (_funds_account(refund.attempt), -refund.amount)],
+                lines=[(ledger.REFUNDS_IN_FLIGHT, refund.amount), (_funds_account(refund.attempt), -refund.amount)],
                 memo=refund.reason, currency=refund.currency,
             )
             if refund.origin != Refund.Origin.DOUBLE_CHARGE:
@@ -800,5 +813,11 @@ def _refund_settle(refund_id: int, outcome: str, *, channel_refund_no: str = "",
             refund.transition(RefundStatus.FAILED)
             refund.error = (error or "refused by the channel")[:255]
             refund.save()
+            # Not paid out after all: the money is back in clearing for staff to settle.
+            ledger.post(
+                key=f"refund-failed:{refund.refund_no}", kind="refund_failed", reference=payment.reference,
+                lines=[(ledger.REFUNDS_IN_FLIGHT, refund.amount), (ledger.CLEARING, -refund.amount)],
+                memo=refund.error, currency=refund.currency,
+            )
             signals.refund_failed.send(sender=Refund, refund=refund)
         return True

@@ -93,7 +93,7 @@ class BalanceBackend(ChannelBackend):
         wallet = self._wallet_of(request.out_trade_no)
         ledger.post(
             key=f"refund:{request.refund_no}", kind="refund", reference=request.out_trade_no,
-            lines=[(ledger.CLEARING, request.amount), (wallet, -request.amount)],
+            lines=[(ledger.REFUNDS_IN_FLIGHT, request.amount), (wallet, -request.amount)],
             memo=request.reason or "refund to balance", currency=request.currency,
         )
         return RefundResult(outcome="succeeded", channel_refund_no=request.refund_no)

@@ -74,3 +74,21 @@ def test_the_readable_output_names_failing_checks(capsys, listing, buyer):
     call_command("integrity_check")
     out = capsys.readouterr().out
     assert "all checks passed" in out and "ledger_unbalanced" in out
+
+
+def test_refunds_owed_to_buyers_must_match_the_refunds_waiting_for_their_channel(listing, buyer):
+    from decimal import Decimal
+
+    from payments import ledger
+
+    order = order_create(buyer=buyer, listing=listing, quantity=1)
+    from payments.models import ChannelAccount
+
+    payment = succeeded_payment(order)
+    account = ChannelAccount.objects.create(code="fa", name="fa", backend="fake", methods=["alipay"], base_url="https://fake.example/")
+    attempt = payment.attempts.create(account=account, method="alipay", amount=payment.amount, status="succeeded")
+    refund = payment.refunds.create(attempt=attempt, amount=Decimal("10.00"), status="pending")
+    assert integrity_report()["checks"]["refunds_in_flight_mismatch"] == 1  # waiting, but never posted
+    ledger.post(key=f"refund-sent:{refund.refund_no}", kind="refund_sent",
+                lines=[(ledger.CLEARING, Decimal("10.00")), (ledger.REFUNDS_IN_FLIGHT, Decimal("-10.00"))])
+    assert integrity_report()["checks"]["refunds_in_flight_mismatch"] == 0

@@ -300,6 +300,25 @@ def test_partial_then_full_refund_and_nothing_above_what_was_paid(client, django
     assert journal_is_balanced()
 
 
+def test_a_refund_on_its_way_is_owed_to_the_buyer_until_the_channel_answers(client):
+    payment = _paid_payment(client)
+    clearing = ledger.balance(ledger.CLEARING, natural=True)
+    sent = services.refund_request(payment=payment, amount=Decimal("30.00"), reason="one bad code")
+    # Not sent yet (the test's transaction never commits): owed, out of clearing.
+    assert ledger.balance(ledger.REFUNDS_IN_FLIGHT, natural=True) == Decimal("30.00")
+    assert ledger.balance(ledger.CLEARING, natural=True) == clearing - Decimal("30.00")
+
+    services.refund_send(refund_id=sent.pk)  # the channel confirms
+    assert ledger.balance(ledger.REFUNDS_IN_FLIGHT) == 0
+    assert ledger.balance(ledger.channel_receivable("fa")) == Decimal("69.40")  # 99.40 received − 30 back
+
+    refused = services.refund_request(payment=payment, amount=Decimal("20.00"), reason="another")
+    services._refund_settle(refused.pk, "failed", error="REFUND_REJECTED")
+    assert ledger.balance(ledger.REFUNDS_IN_FLIGHT) == 0
+    assert ledger.balance(ledger.CLEARING, natural=True) == clearing - Decimal("30.00")  # the 20 came back
+    assert journal_is_balanced()
+
+
 def test_refund_of_an_unpaid_payment_is_refused():
     account("fa")
     payment = start()

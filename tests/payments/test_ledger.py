@@ -79,3 +79,26 @@ def test_a_posting_to_known_accounts_is_two_statements(django_assert_num_queries
         capture(key="capture:T2")
     with django_assert_num_queries(2):  # a repeat: the refused insert and the read of the first entry
         capture(key="capture:T2")
+
+
+def test_refunds_already_on_their_way_are_moved_in_flight_once(django_user_model):
+    """The data migration that introduced payments:refunds-in-flight."""
+    import importlib
+
+    from django.apps import apps
+
+    from payments.models import Attempt, ChannelAccount, Payment, Refund
+
+    migration = importlib.import_module("payments.migrations.0007_refunds_in_flight_for_pending")
+    buyer = django_user_model.objects.create_user("old-buyer", password="x")
+    payment = Payment.objects.create(reference="order:OLD", buyer=buyer, method="alipay", amount=D("50.00"), status="succeeded")
+    account = ChannelAccount.objects.create(code="fa", name="fa", backend="fake", methods=["alipay"], base_url="https://fake.example/")
+    attempt = Attempt.objects.create(payment=payment, account=account, method="alipay", amount=D("50.00"), status="succeeded")
+    Refund.objects.create(payment=payment, attempt=attempt, amount=D("20.00"), status="pending")
+    Refund.objects.create(payment=payment, attempt=attempt, amount=D("5.00"), status="succeeded")
+
+    for _ in range(2):
+        migration.post_refunds_sent(apps, None)
+
+    assert ledger.balance(ledger.REFUNDS_IN_FLIGHT, natural=True) == D("20.00")
+    assert ledger.unbalanced_entries() == 0

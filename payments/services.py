@@ -789,9 +789,11 @@ def _refund_notice_apply(account: ChannelAccount, notice: Notice, notification: 
 
 
 def _refund_settle(refund_id: int, outcome: str, *, channel_refund_no: str = "", error: str = "") -> bool:
+    payment_id = Refund.objects.values_list("payment_id", flat=True).get(pk=refund_id)
     with transaction.atomic():
+        # The payment before its refund: the order every writer takes the locks in.
+        payment = Payment.objects.select_for_update().get(pk=payment_id)
         refund = Refund.objects.select_for_update(of=("self",)).select_related("attempt__account").get(pk=refund_id)
-        payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
         if refund.status != RefundStatus.PENDING:
             return False
         refund.channel_refund_no = channel_refund_no or refund.channel_refund_no

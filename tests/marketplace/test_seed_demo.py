@@ -66,3 +66,15 @@ def test_the_demo_sellers_bulk_uploads_go_on_sale(capsys):
     listing = listing_create(seller=seller, brand=brand, face_value=Decimal("100.00"), price=Decimal("95.00"), codes=codes)
     listing.refresh_from_db()
     assert listing.status == "active" and listing.codes.filter(status="available").count() == 150
+
+
+def test_the_risk_desk_starts_with_monitors(capsys):
+    from risk import alerts
+    from risk.models import Monitor
+
+    seed(capsys)
+    seed(capsys)
+    assert set(Monitor.objects.values_list("metric", flat=True)) == {
+        "payments.success_rate", "marketplace.dispute_rate", "marketplace.fraud_rate",
+    }
+    assert not alerts.monitors_evaluate().skipped  # every metric they name is registered

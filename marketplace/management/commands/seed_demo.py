@@ -89,6 +89,7 @@ class Command(BaseCommand):
             brands = self._brands()
             self._listings(users, brands)
             self._known_sellers(users)
+            self._monitors()
         channels = self._channels()
         logins = {role: {"username": username, "password": password} for role, (username, password, *_rest) in DEMO_USERS.items()}
         if options["json"]:
@@ -126,6 +127,19 @@ class Command(BaseCommand):
             ListEntry.objects.get_or_create(
                 kind=ListEntry.Kind.ALLOW, field="user", value=str(users[username].pk),
                 defaults={"note": "demo seller"},
+            )
+
+    def _monitors(self) -> None:
+        """The starting monitors docs/risk.md suggests, so the risk desk has something to watch."""
+        from risk.models import Monitor
+
+        for name, metric, bounds, window, sample in (
+            ("Channel success rate", "payments.success_rate", {"lower_bound": Decimal("85")}, 1, 30),
+            ("Dispute rate", "marketplace.dispute_rate", {"upper_bound": Decimal("3")}, 72, 50),
+            ("Fraud rate", "marketplace.fraud_rate", {"upper_bound": Decimal("1")}, 168, 50),
+        ):
+            Monitor.objects.get_or_create(
+                name=name, defaults={"metric": metric, "window_hours": window, "min_sample": sample, "per_dimension": True, **bounds},
             )
 
     def _brands(self) -> dict[str, Brand]:

@@ -223,7 +223,7 @@ SPECTACULAR_SETTINGS = {
 
 # Celery. With no broker configured, a filesystem transport under var/ lets `make run` work
 # with no server at all; production points CELERY_BROKER_URL at Redis or RabbitMQ.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://")
+CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost//")  # kombu warns on a URL without a host
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("in", "processed", "control"):

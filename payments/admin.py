@@ -29,6 +29,21 @@ from payments.models import (
 from payments.states import RefundStatus
 
 
+def _each(modeladmin, request, queryset, act, done: str, *, name) -> None:
+    """Apply ``act`` to each selected object: each refusal named with its reason, the rest
+    counted in ``done``."""
+    ok = 0
+    for obj in queryset:
+        try:
+            act(obj)
+        except services.PaymentError as exc:
+            modeladmin.message_user(request, f"{name(obj)}: {exc}", messages.ERROR)
+        else:
+            ok += 1
+    if ok:
+        modeladmin.message_user(request, done % {"n": ok}, messages.SUCCESS)
+
+
 class ReadOnlyMixin:
     def has_add_permission(self, request, obj=None):
         return False
@@ -207,18 +222,14 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.action(description=_("Refund in full (what is left)"), permissions=["refund"])
     def refund_in_full(self, request, queryset):
-        done = 0
-        for payment in queryset:
-            try:
-                services.refund_request(
-                    payment=payment, amount=payment.refundable_amount, reason="refund in full", origin=Refund.Origin.STAFF,
-                    requested_by=request.user, needs_approval=self._needs_approval(request),
-                )
-                done += 1
-            except services.PaymentError as exc:
-                self.message_user(request, f"{payment.reference}: {exc}", messages.ERROR)
-        if done:
-            self.message_user(request, _("%(n)d refund(s) requested.") % {"n": done}, messages.SUCCESS)
+        needs_approval = self._needs_approval(request)
+        _each(
+            self, request, queryset, lambda payment: services.refund_request(
+                payment=payment, amount=payment.refundable_amount, reason="refund in full", origin=Refund.Origin.STAFF,
+                requested_by=request.user, needs_approval=needs_approval,
+            ),
+            _("%(n)d refund(s) requested."), name=lambda payment: payment.reference,
+        )
 
     def has_refund_permission(self, request):
         return request.user.has_perm("payments.add_refund")
@@ -244,16 +255,13 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         self._review(request, queryset, approve=False)
 
     def _review(self, request, queryset, *, approve: bool):
-        decided = 0
-        for payment in queryset:
-            try:
-                services.payment_review_decide(payment=payment, approve=approve, reviewer=request.user.get_username())
-                decided += 1
-            except services.PaymentError as exc:
-                self.message_user(request, f"{payment.reference}: {exc}", messages.ERROR)
-        if decided:
-            done = _("%(n)d payment(s) released.") if approve else _("%(n)d payment(s) blocked.")
-            self.message_user(request, done % {"n": decided}, messages.SUCCESS)
+        reviewer = request.user.get_username()
+        _each(
+            self, request, queryset,
+            lambda payment: services.payment_review_decide(payment=payment, approve=approve, reviewer=reviewer),
+            _("%(n)d payment(s) released.") if approve else _("%(n)d payment(s) blocked."),
+            name=lambda payment: payment.reference,
+        )
 
     def has_review_permission(self, request):
         return request.user.has_perm("payments.review_payment")
@@ -277,16 +285,12 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
         self._decide(request, queryset, approve=False)
 
     def _decide(self, request, queryset, *, approve: bool):
-        decided = 0
-        for refund in queryset:
-            try:
-                services.refund_decide(refund=refund, approve=approve, by=request.user)
-                decided += 1
-            except services.PaymentError as exc:
-                self.message_user(request, f"{refund.refund_no}: {exc}", messages.ERROR)
-        if decided:
-            done = _("%(n)d refund(s) approved and sent.") if approve else _("%(n)d refund(s) declined.")
-            self.message_user(request, done % {"n": decided}, messages.SUCCESS)
+        _each(
+            self, request, queryset,
+            lambda refund: services.refund_decide(refund=refund, approve=approve, by=request.user),
+            _("%(n)d refund(s) approved and sent.") if approve else _("%(n)d refund(s) declined."),
+            name=lambda refund: refund.refund_no,
+        )
 
     def has_approve_permission(self, request):
         return request.user.has_perm("payments.approve_refund")

@@ -20,6 +20,7 @@ from marketplace.models import (
     PayoutDestination,
     RevealAudit,
 )
+from payments.admin import ReadOnlyMixin
 
 SECRET_FIELDS = ("code_encrypted", "pin_encrypted", "fingerprint")
 
@@ -105,22 +106,13 @@ class ListingAdmin(admin.ModelAdmin):
 
 
 @admin.register(CardCode)
-class CardCodeAdmin(admin.ModelAdmin):
+class CardCodeAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("id", "listing", "status", "order", "reserved_until", "sold_at", "created_at")
     list_filter = ("status",)
     search_fields = ("=id", "=order__number", "=listing__id")
     list_select_related = ("listing__brand", "order")
     exclude = SECRET_FIELDS
     readonly_fields = ("listing", "status", "order", "reserved_until", "sold_at", "created_at")
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
 
 
 class CodeInline(admin.TabularInline):

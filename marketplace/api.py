@@ -12,6 +12,7 @@ from decimal import Decimal, InvalidOperation
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.http import Http404
+from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -57,14 +58,24 @@ def _error(message: str, code: int, **extra) -> Response:
     return Response({"detail": message, **extra}, status=code)
 
 
+MAX_FILTER_AMOUNT = Decimal("10000000000")  # the money columns hold 10 digits before the point
+
+
 def _decimal_param(request, name: str) -> Decimal | None:
     raw = request.query_params.get(name)
     if raw in (None, ""):
         return None
     try:
-        return Decimal(raw)
+        value = Decimal(raw)
     except InvalidOperation:
-        raise serializers.ValidationError({name: ["Not a number."]})
+        raise serializers.ValidationError({name: [_("Not a number.")]})
+    # NaN, Infinity and 1e999999 parse as decimals but are no amount: the database
+    # comparison would fail (a 500) or match nothing.
+    if not value.is_finite() or not (0 <= value < MAX_FILTER_AMOUNT):
+        raise serializers.ValidationError(
+            {name: [_("Give an amount between 0 and %(max)s.") % {"max": MAX_FILTER_AMOUNT}]}
+        )
+    return value
 
 
 class BrandList(generics.ListAPIView):

@@ -142,10 +142,19 @@ def parse_csv(data: bytes) -> list[CodeInput]:
     else:
         raise UploadUnreadable(_("The file is neither UTF-8 nor GB18030 text."))
     entries: list[CodeInput] = []
-    reader = csv.reader(io.StringIO(text))
+    # strict: a stray or unterminated quote is an error, not a field that swallows the
+    # following lines (which would merge two codes into one).
+    reader = csv.reader(io.StringIO(text), strict=True)
+    row_start = 1
     try:
         for row in reader:
-            number = reader.line_num
+            number = row_start
+            row_start = reader.line_num + 1
+            if any("\n" in cell or "\r" in cell for cell in row):
+                raise UploadUnreadable(
+                    _("Line %(line)d of the file opens a quote that runs over several lines: "
+                      "a code or PIN cannot contain a line break.") % {"line": number}
+                )
             cells = [cell.strip() for cell in row]
             if not any(cells):
                 continue
@@ -160,5 +169,8 @@ def parse_csv(data: bytes) -> list[CodeInput]:
                     % {"max": MAX_CODES_PER_UPLOAD}
                 )
     except csv.Error as exc:
-        raise UploadUnreadable(_("Line %(line)d of the file is not valid CSV (%(error)s).") % {"line": reader.line_num, "error": exc})
+        raise UploadUnreadable(
+            _("Line %(line)d of the file is not valid CSV (%(error)s).")
+            % {"line": row_start, "error": exc}
+        )
     return entries

@@ -190,3 +190,12 @@ def test_schema_documents_the_shop_api(api):
 def test_card_codes_list_nothing_in_the_sold_out_count(api, listing):
     CardCode.objects.update(status="withdrawn")
     assert api.get("/api/v1/listings/").json()["count"] == 0
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "-Infinity", "1e999999", "-5", "snan", "abc"])
+@pytest.mark.parametrize("name", ["face_value", "face_value_min", "face_value_max"])
+def test_a_face_value_filter_that_is_no_amount_is_a_400_with_a_message(api, name, raw):
+    ListingFactory(face_value="100.00", price="90.00")
+    response = api.get("/api/v1/listings/", {name: raw})
+    assert response.status_code == 400
+    assert response.json()[name]

@@ -75,3 +75,27 @@ def test_csv_with_header_and_gb18030_encoding():
 def test_a_binary_file_is_unreadable():
     with pytest.raises(UploadUnreadable):
         parse_csv(b"\xff\xfe\x00\x81\x00garbage\x9d")
+
+
+def test_csv_with_an_unterminated_quote_is_refused_naming_the_line_it_opens():
+    data = b'code,pin\nABCD1234EFGH,1234\n"WXYZ5678IJKL,5678\nQRST9012MNOP,9012\n'
+    with pytest.raises(UploadUnreadable) as err:
+        parse_csv(data)
+    assert "Line 3" in str(err.value)
+
+
+def test_csv_with_a_quoted_field_spanning_lines_is_refused_rather_than_merged():
+    data = b'ABCD1234EFGH,1234\n"WXYZ5678IJKL\nQRST9012MNOP",9012\n'
+    with pytest.raises(UploadUnreadable) as err:
+        parse_csv(data)
+    assert "Line 2" in str(err.value)
+
+
+def test_csv_with_a_stray_quote_inside_a_field_is_refused_naming_the_line():
+    data = b'ABCD1234EFGH,1234\nWX"YZ"5678,5678\n'
+    # A quote inside an unquoted field is read literally by CSV; a quote right after a
+    # closing quote is the malformed case.
+    with pytest.raises(UploadUnreadable) as err:
+        parse_csv(b'ABCD1234EFGH,1234\n"WXYZ"5678,5678\n')
+    assert "Line 2" in str(err.value)
+    assert [entry.code for entry in parse_csv(data)] == ["ABCD1234EFGH", 'WX"YZ"5678']

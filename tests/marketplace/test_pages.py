@@ -202,3 +202,10 @@ def test_a_listing_of_someone_else_cannot_be_changed(client, listing, buyer):
     assert client.post(f"/sell/listings/{listing.pk}/update/", {"action": "withdraw"}).status_code == 404
     listing.refresh_from_db()
     assert listing.status == "active"
+
+
+@pytest.mark.parametrize("raw", ["NaN", "Infinity", "1e999999", "-1"])
+def test_the_catalogue_answers_a_face_value_that_is_no_amount_with_the_form_error(client, raw):
+    response = client.get("/", {"face_value_min": raw, "face_value_max": raw})
+    assert response.status_code == 200
+    assert response.context["form"].errors

@@ -60,7 +60,8 @@ def _test_settings(settings, tmp_path_factory):
     yield
     from django.core.cache import cache
 
-    from payments import accounts, http
+    from payments import accounts
+    from payments.channels import http
 
     http.reset_clients()
     accounts.forget_notification_accounts()  # each test's database starts without them

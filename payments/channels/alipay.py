@@ -35,7 +35,7 @@ from typing import IO, Any, ClassVar
 from urllib.parse import parse_qsl, quote_plus, urlsplit
 from zoneinfo import ZoneInfo
 
-from payments import http
+from payments.channels import http
 from payments.channels.base import (
     CENT,
     Action,

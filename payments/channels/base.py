@@ -407,7 +407,8 @@ def header_map(headers: Mapping[str, str]) -> dict[str, str]:
 
 class ChannelBackend(abc.ABC):
     """One provider protocol. Subclasses set ``code`` and ``methods`` and implement every
-    operation; registering is automatic (see ``registry``)."""
+    operation; a concrete subclass with a ``code`` is found by ``registry`` (it walks the
+    subclasses), so the contract knows nothing of the registry."""
 
     code: ClassVar[str]
     methods: ClassVar[tuple[str, ...]]
@@ -421,13 +422,6 @@ class ChannelBackend(abc.ABC):
 
     def __init__(self, account: AccountConfig):
         self.account = account
-
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        if not getattr(cls, "__abstractmethods__", None) and getattr(cls, "code", None):
-            from payments.channels.registry import register
-
-            register(cls)
 
     # -- paying --------------------------------------------------------------------------------
     @abc.abstractmethod

@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 
-from payments import http
+from payments.channels import http
 from payments.channels.base import (
     CENT,
     Action,

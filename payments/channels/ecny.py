@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 )
 from gmssl import func, sm2, sm3
 
-from payments import http
+from payments.channels import http
 from payments.channels.base import (
     Action,
     ChannelBackend,

@@ -45,7 +45,7 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 from django.utils import timezone
 
-from payments import http
+from payments.channels import http
 from payments.channels.base import (
     CENT,
     Action,

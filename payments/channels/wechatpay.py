@@ -40,7 +40,7 @@ from zoneinfo import ZoneInfo
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from payments import http
+from payments.channels import http
 from payments.channels.base import (
     Action,
     ChannelBackend,

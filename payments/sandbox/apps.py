@@ -8,3 +8,6 @@ class SandboxConfig(AppConfig):
     name = "payments.sandbox"
     label = "sandbox"
     verbose_name = "Payment sandbox"
+
+    def ready(self) -> None:
+        from payments.sandbox import tasks  # noqa: F401 - connects the delivery receiver

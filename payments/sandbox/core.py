@@ -1,5 +1,6 @@
 """What every simulated provider shares: a registry, fault switches, the cashier's
-approve/decline flow and notification delivery with the provider's retry schedule.
+approve/decline flow; notifications are queued through ``notifications`` and delivered by
+``tasks`` with the provider's retry schedule (neither imports this module back but tasks).
 
 A provider module subclasses :class:`SandboxProvider`, sets ``channel`` and implements the
 hooks; its own protocol endpoints live in its module (``urlpatterns``) and are mounted under
@@ -13,7 +14,6 @@ import random
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import ClassVar
 
 from django.conf import settings
@@ -23,6 +23,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from payments.sandbox.models import SandboxFault, SandboxMerchant, SandboxNotification, SandboxTrade
+from payments.sandbox.notifications import enqueue_notification, notifications_lost, retry_scale
+
+__all__ = [
+    "COMMON_DECLINES", "DeclineReason", "SandboxProvider", "enqueue_notification", "fault_response",
+    "notifications_lost", "provider", "providers", "retry_scale",
+]
 
 _PROVIDERS: dict[str, type[SandboxProvider]] = {}
 
@@ -124,7 +130,8 @@ def _autodiscover() -> None:
     import payments.sandbox as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in {"apps", "core", "keys", "models", "tasks", "urls", "views", "admin", "migrations"}:
+        if info.name not in {"apps", "core", "keys", "models", "notifications", "provisioning", "tasks", "urls", "views",
+            "admin", "migrations",}:
             importlib.import_module(f"{package.__name__}.{info.name}")
 
 
@@ -145,56 +152,3 @@ def fault_response(channel: str) -> HttpResponse | None:
     if fault.error_rate and random.random() < fault.error_rate:  # noqa: S311 - simulation
         return JsonResponse({"code": "SYSTEM_ERROR", "message": "simulated system error"}, status=503)
     return None
-
-
-def notifications_lost(channel: str) -> bool:
-    return SandboxFault.objects.filter(channel=channel, lose_notifications=True).exists()
-
-
-# ------------------------------------------------------------------------------------------------
-# Notifications
-
-
-def retry_scale() -> float:
-    """Real schedules run over hours; the sandbox compresses them (1.0 = real time)."""
-    return float(getattr(settings, "SANDBOX_NOTIFY_TIME_SCALE", 0.02))
-
-
-def enqueue_notification(channel: str, url: str, headers: Mapping[str, str], body: bytes) -> SandboxNotification | None:
-    if notifications_lost(channel):
-        return None
-    note = SandboxNotification.objects.create(channel=channel, url=url, headers=dict(headers), body=body)
-    from payments.sandbox.tasks import deliver_notification
-
-    transaction.on_commit(lambda: deliver_notification.delay(note.pk))
-    return note
-
-
-def deliver(note_id: int) -> bool:
-    """One delivery try; reschedules itself per the provider's schedule until accepted."""
-    from payments import http
-
-    note = SandboxNotification.objects.get(pk=note_id)
-    if note.delivered:
-        return True
-    impl = provider(note.channel)
-    note.attempts += 1
-    try:
-        response = http.client(note.url).post(note.url, content=bytes(note.body), headers=dict(impl.delivery_headers(note)))
-        accepted = impl.notification_accepted(response.status_code, response.content)
-        note.last_status = f"HTTP {response.status_code}"
-    except Exception as exc:  # the merchant being unreachable is exactly what retries are for
-        accepted = False
-        note.last_status = f"{type(exc).__name__}"
-    note.delivered = accepted
-    schedule = impl.retry_schedule
-    retry = not accepted and note.attempts <= len(schedule)
-    if retry:
-        delay = schedule[note.attempts - 1] * retry_scale()
-        note.next_try_at = timezone.now() + timedelta(seconds=delay)
-    note.save()
-    if retry:
-        from payments.sandbox.tasks import deliver_notification
-
-        deliver_notification.apply_async((note.pk,), countdown=delay)
-    return accepted

@@ -52,7 +52,7 @@ def browser(monkeypatch):
 def site(live_server, settings, transactional_db):
     """The live server as the site: return and notify URLs point at it, channel HTTP goes over
     real loopback sockets."""
-    from payments import http
+    from payments.channels import http
 
     settings.SITE_URL = live_server.url
     settings.PAYMENTS_HTTP_TRANSPORT = None

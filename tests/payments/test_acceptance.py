@@ -28,7 +28,7 @@ from payments.channels.registry import backend_class
 from payments.demo import demo_channels_ensure
 from payments.errors import buyer_message, error_spec
 from payments.models import Attempt, ChannelAccount, JournalEntry, Notification
-from payments.sandbox import core
+from payments.sandbox import tasks as sandbox_tasks
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxTrade
 from tests.accounts.factories import UserFactory
 from tests.payments.factories import sandbox_account
@@ -222,7 +222,7 @@ def test_paying_through_the_sandbox_succeeds_once(
     last = Notification.objects.order_by("-pk").values_list("pk", flat=True).first()
     sent.update(delivered=False)
     with django_capture_on_commit_callbacks(execute=True):
-        assert all(core.deliver(n.pk) for n in sent.order_by("pk"))
+        assert all(sandbox_tasks.deliver(n.pk) for n in sent.order_by("pk"))
     repeats = Notification.objects.filter(pk__gt=last)
     assert repeats.count() == sent.count()
     assert set(repeats.values_list("outcome", flat=True)) == {"duplicate"}

@@ -18,9 +18,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding
 from django.utils import timezone
 
-from payments import http
 from payments.accounts import backend_for
-from payments.channels import paypal
+from payments.channels import http, paypal
 from payments.channels.base import (
     ChannelDeclined,
     ChannelUnavailable,
@@ -172,7 +171,7 @@ def test_token_is_cached_between_calls(backend, monkeypatch):
         calls.append(url)
         return real_send(base_url, method, url, **kwargs)
 
-    monkeypatch.setattr(paypal.http, "send", counting)
+    monkeypatch.setattr(http, "send", counting)
     backend.create(_request("CX20261123PP0001"))
     backend.create(_request("CX20261123PP0002"))
     assert calls.count("/v1/oauth2/token") == 1

@@ -1,8 +1,8 @@
 """The buyer's order page: checkout, live status and the delivered codes on one page.
 
-Thin views over the shop's and the platform's services (``order_pay``, ``order_codes_reveal``,
-``payment_challenge_answer``, ``attempt_query``) and the checkout ranking
-(``payments.ordering``). Every view answers a whole page to a plain request and a fragment to
+Thin views over the shop's and the platform's services (``order_checkout_pay``,
+``order_codes_reveal``, ``payment_challenge_answer``, ``attempt_query``) and the checkout
+offer (``order_checkout_offer``: the ranking and the instalment plans). Every view answers a whole page to a plain request and a fragment to
 an htmx request (``request.htmx``), so the page works without JavaScript up to the channel's
 own page. docs/checkout.md describes the states and the page hooks.
 
@@ -21,16 +21,20 @@ from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
 from marketplace.errors import MarketplaceError
 from marketplace.models import Order, RevealAudit
-from marketplace.services import RevealedCode, order_codes_reveal, order_pay
+from marketplace.services import (
+    RevealedCode,
+    order_checkout_offer,
+    order_checkout_pay,
+    order_codes_reveal,
+)
 from payments import ordering
-from payments.channels.base import ClientInfo
+from payments.client import client_from_request, request_ip
 from payments.models import Method, Payment
 from payments.presenters import latest_attempt, payment_as_dict
 from payments.qr import qr_svg
@@ -46,40 +50,6 @@ POLL_SECONDS = 2
 
 # ---------------------------------------------------------------------------------------------
 # Request → plain values
-
-
-def client_ip(request) -> str:
-    """The buyer's address: the entry our own proxies appended to X-Forwarded-For when
-    TRUSTED_PROXY_COUNT says there are proxies (anything left of it can be forged)."""
-    count = settings.TRUSTED_PROXY_COUNT
-    if count > 0:
-        hops = [
-            h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()
-        ]
-        if len(hops) >= count:
-            return hops[-count]
-    return request.META.get("REMOTE_ADDR", "")
-
-
-def _device_and_region(request) -> tuple[ordering.DeviceInfo, ordering.RegionInfo]:
-    region = ordering.region_from_meta(
-        request.META,
-        trusted_proxy_count=settings.TRUSTED_PROXY_COUNT,
-        region_header=settings.REGION_HEADER,
-    )
-    return ordering.device_from_meta(request.META), region
-
-
-def client_info(request) -> ClientInfo:
-    """What the platform (risk, the channel) is told about the buyer's browser."""
-    device, region = _device_and_region(request)
-    return ClientInfo(
-        ip=client_ip(request),
-        user_agent=request.META.get("HTTP_USER_AGENT", "")[:255],
-        device=device.kind,
-        language=get_language() or "",
-        region=region.code,
-    )
 
 
 def _order_for(request, number: str) -> Order:
@@ -102,16 +72,8 @@ def _latest_payment(order: Order) -> Payment | None:
     )
 
 
-def _ranking(request, order: Order) -> ordering.Ranking:
-    device, region = _device_and_region(request)
-    context = ordering.checkout_context(
-        user=request.user,
-        amount=order.amount,
-        currency=order.currency,
-        device=device,
-        region=region,
-    )
-    return ordering.rank_methods(context)
+def _offer(request, order: Order) -> ordering.Offer:
+    return order_checkout_offer(order=order, client=client_from_request(request))
 
 
 def _order_url(order: Order) -> str:
@@ -216,7 +178,7 @@ def _reveal(request, order: Order) -> list[RevealedCode]:
         order=order,
         user=request.user,
         channel=RevealAudit.Channel.WEB,
-        ip=client_ip(request) or None,
+        ip=request_ip(request) or None,
         user_agent=request.META.get("HTTP_USER_AGENT", "")[:255],
     )
 
@@ -229,7 +191,8 @@ def _page_context(
     data = payment_as_dict(payment) if payment else None
     method_label = str(Method(payment.method).label) if payment else ""
     can_pay = order.is_payable and state in {"choose", "pending", "timeout", "failed"}
-    ranking = _ranking(request, order) if can_pay else None
+    offer = _offer(request, order) if can_pay else None
+    ranking = offer.ranking if offer else None
     next_best = None
     if ranking and payment and state in {"failed", "timeout"}:
         next_best = ranking.next_best(after=payment.method)
@@ -259,9 +222,7 @@ def _page_context(
         "ranking": ranking,
         "selected": selected,
         "next_best": next_best,
-        "plans": ordering.instalment_plans(order.amount)
-        if ranking and ranking.get(Method.CARD_INSTALMENTS)
-        else [],
+        "plans": offer.plans if offer else (),
         "codes": _reveal(request, order) if state == "delivered" and order.codes_revealable else [],
         "remaining": remaining,
         "remaining_text": f"{remaining // 60:02d}:{remaining % 60:02d}",
@@ -330,32 +291,25 @@ def order_pay_view(request, number: str):
     send the buyer to the channel when the channel's flow is a redirect."""
     order = _order_for(request, number)
     method = request.POST.get("method", "")
-    if not order.is_payable:
-        return _done(request, order, notice=_("This order can no longer be paid."))
-    ranking = _ranking(request, order)
-    if not ranking.is_usable(method):
-        return _done(request, order, notice=_("Choose one of the payment methods shown."))
     instalments = None
-    if method == Method.CARD_INSTALMENTS:
-        months = {plan.months for plan in ordering.instalment_plans(order.amount)}
+    if method == Method.CARD_INSTALMENTS:  # the plan radios belong to the instalments method
         try:
             instalments = int(request.POST.get("instalments", ""))
         except ValueError:
-            instalments = min(months)
-        if instalments not in months:
-            return _done(request, order, notice=_("Choose one of the instalment plans shown."))
+            instalments = None  # the service takes the plan the page preselects
     try:
-        payment = order_pay(
+        payment = order_checkout_pay(
             order=order,
             buyer=request.user,
             method=method,
-            client=client_info(request),
+            client=client_from_request(request),
             return_url=settings.SITE_URL + _order_url(order),
             instalments=instalments,
         )
+    except ordering.ChoiceRefused as exc:
+        return _done(request, order, notice=exc.message)
     except (MarketplaceError, PaymentError) as exc:
         return _done(request, order, notice=getattr(exc, "message", "") or str(exc))
-    ordering.ranking_record(payment=payment, ranking=ranking)
     order.refresh_from_db()
     action = (
         (payment_as_dict(payment).get("action") or {})

@@ -8,14 +8,14 @@ from marketplace.models import Order
 from payments.client import Client
 from payments.models import Method, Payment
 from payments.states import PaymentStatus
-from tests.marketplace.test_checkout import (  # noqa: F401 (fixtures)
-    QR_ACTION,
-    brand,
-    buyer,
-    channels,
-    make_payment,
-    order,
-)
+from tests.marketplace import test_checkout as page_tests
+from tests.marketplace.test_checkout import QR_ACTION, make_payment
+
+# The order page's own fixtures: one healthy account per method, a ¥95.00 order.
+brand = page_tests.brand
+buyer = page_tests.buyer
+channels = page_tests.channels
+order = page_tests.order
 
 pytestmark = pytest.mark.django_db
 

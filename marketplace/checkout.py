@@ -5,7 +5,8 @@ its latest payment, the buyer's checkout offer); paying goes through ``order_che
 the same service the REST API uses; the codes through ``order_codes_reveal``; the risk check
 and "check now" through the platform's ``payment_challenge_answer`` and ``attempt_query``.
 Every view answers a whole page to a plain request and a fragment to an htmx request
-(``request.htmx``), so the page works without JavaScript up to the channel's own page. docs/checkout.md describes the states and the page hooks.
+(``request.htmx``), so the page works without JavaScript up to the channel's own page.
+docs/checkout.md describes the states and the page hooks.
 
 The page is the buyer's alone: any other user gets a 404, as if the order did not exist.
 """

@@ -27,13 +27,15 @@ from payments.client import (
         ({"HTTP_SEC_CH_UA_MOBILE": "?0", "HTTP_USER_AGENT": "Mozilla/5.0 (iPhone)"}, "desktop"),
         (
             {
-                "HTTP_USER_AGENT": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
+                "HTTP_USER_AGENT": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) "
+                "Mobile/15E148"
             },
             "phone",
         ),
         (
             {
-                "HTTP_USER_AGENT": "Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/120 Mobile Safari/537.36"
+                "HTTP_USER_AGENT": "Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/120 "
+                "Mobile Safari/537.36"
             },
             "phone",
         ),

@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from payments import ledger
-from payments.models import ChannelAccount, ChannelHealth, Method, Payment
 from payments.client import DeviceInfo, RegionInfo
+from payments.models import ChannelAccount, ChannelHealth, Method, Payment
 from payments.ordering import (
     DEFAULT_CONFIG,
     AccountOption,

@@ -279,7 +279,7 @@ def test_seller_sees_each_code_masked_to_its_last_four_with_its_state(client, se
 
 def test_catalogue_search_finds_a_brand_by_its_chinese_or_english_name(client, seller):
     jd = BrandFactory(slug="jd-ecard", name="京东E卡", name_en="JD E-Card")
-    ListingFactory(seller=seller, brand=jd)
+    stock(ListingFactory(seller=seller, brand=jd), 1)
     def found(query: str) -> int:
         return client.get("/", {"q": query}).content.decode().count('data-testid="listing"')
 

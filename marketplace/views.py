@@ -290,7 +290,8 @@ def _net_context(data) -> dict:
     """What the seller receives per code after the platform's commission (empty if unknown)."""
     form = NetPreviewForm(data)
     if not form.is_valid():
-        return {}
+        # A price typed but not understood says so, rather than the preview going blank.
+        return {"price_error": form.errors.get("price")} if data and data.get("price") else {}
     brand, price = form.cleaned_data["brand"], form.cleaned_data["price"]
     commission = brand.unit_commission(price)
     return {"price": price, "commission": commission, "net": price - commission, "brand": brand}

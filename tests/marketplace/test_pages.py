@@ -37,7 +37,7 @@ def test_catalogue_query_count_does_not_grow_with_the_catalogue(client, django_a
 def test_catalogue_shows_face_value_price_discount_stock_and_seller_rating(client, listing):
     html = client.get("/").content.decode()
     assert html.count('data-testid="listing"') == 1
-    assert "¥100.00" in html and "¥92.00" in html and "8.0%" in html
+    assert "¥100.00" in html and "¥92.00" in html and "8% off" in html
     assert re.search(r'data-testid="stock">\s*5\s*<', html)
     assert "new seller" in html
     assert not any(plain in html for plain in listing.plains)
@@ -295,3 +295,24 @@ def test_seed_demo_brands_carry_chinese_and_english_names(db):
     english = dict(Brand.objects.values_list("slug", "name_en"))
     assert names["jd-ecard"] == "京东E卡" and english["jd-ecard"] == "JD E-Card"
     assert names["starbucks"] == "星巴克星礼卡" and names["steam-wallet"] == "Steam 钱包"
+
+
+def test_net_preview_says_why_when_the_price_is_not_understood(client, seller, brand):
+    client.force_login(seller)
+    html = client.get("/sell/net/", {"brand": brand.pk, "price": "12,5x"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "Enter a price such as 45.00" in html
+
+
+def test_catalogue_and_listing_say_discount_guarantee_and_money_like_a_chinese_shop(client, seller, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+    brand = BrandFactory(slug="carrefour", name="家乐福购物卡", guarantee_hours=168)
+    listing = ListingFactory(seller=seller, brand=brand, face_value="1000.00", price="880.00")
+    stock(listing, 1)
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        catalogue = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+        detail = client.get(f"/listings/{listing.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "8.8折" in catalogue and "¥1,000.00" in catalogue and "¥880.00" in catalogue
+    assert "7 天" in detail and "168" not in detail
+    assert "/api/docs/" not in catalogue

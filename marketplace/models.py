@@ -172,13 +172,13 @@ class CardCode(models.Model):
     def __str__(self):
         return f"code #{self.pk} [{self.status}]"  # never the secret
 
+    def __repr__(self):
+        return f"<CardCode #{self.pk} {self.status}>"
+
     @property
     def masked(self) -> str:
         """How pages name a code: ``****1234``, never more of the secret."""
         return f"****{self.hint}" if self.hint else f"#{self.pk}"
-
-    def __repr__(self):
-        return f"<CardCode #{self.pk} {self.status}>"
 
 
 def new_order_number() -> str:

@@ -22,7 +22,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from marketplace import postings, vault
+from marketplace import postings, signals, vault
 from marketplace.errors import OrderNotFound
 from marketplace.models import HOLDING_STATUSES, CardCode, Dispute, Listing, Order, RevealAudit
 from marketplace.services.orders import codes_release, codes_take
@@ -90,13 +90,9 @@ def _deliver(*, order: Order, payment) -> None:
     order.save(update_fields=["status", "paid_at", "payment_public_id", "delivered_at", "guarantee_until", "note"])
     postings.sale_post(order=order, codes=order.quantity)
     order_id = order.pk
-
-    def mail() -> None:
-        from marketplace import tasks
-
-        tasks.send_delivery_email.delay(order_id)
-
-    transaction.on_commit(mail, robust=True)
+    transaction.on_commit(
+        lambda: signals.order_delivered.send(sender=Order, order_id=order_id), robust=True
+    )
 
 
 def order_payment_succeeded(*, payment) -> Order | None:

@@ -149,7 +149,7 @@ def test_real_refund_request_of_a_late_payment_then_refund_success_marks_the_ord
     announce_success(payment)
     refund = Refund.objects.get(payment=payment)
     assert (refund.amount, refund.origin, refund.status) == (order.amount, "shop", "pending")
-    payment_services._refund_settle(refund.pk, "succeeded")
+    payment_services.refund_settle(refund.pk, "succeeded")
     order.refresh_from_db()
     assert order.status == "refunded"
     assert ledger.balance(ledger.CLEARING) == 0
@@ -163,7 +163,7 @@ def test_a_full_refund_of_a_delivered_order_reverses_the_sale(order, listing):
     with_attempt(payment)
     announce_success(payment)
     refund = payment_services.refund_request(payment=payment, amount=order.amount, reason="staff goodwill")
-    payment_services._refund_settle(refund.pk, "succeeded")
+    payment_services.refund_settle(refund.pk, "succeeded")
     order.refresh_from_db()
     assert order.status == "refunded"
     assert ledger.balance(ledger.seller_pending(listing.seller_id)) == 0

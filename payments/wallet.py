@@ -22,8 +22,9 @@ from django.views.decorators.http import require_http_methods
 from payments import ledger, services, signals
 from payments.channels.base import ClientInfo
 from payments.models import JournalLine, Method, Payment
+from payments.payables import PayableRef
 
-TOPUP_PREFIX = "topup:"
+TOPUP_PREFIX = PayableRef.prefix(PayableRef.TOPUP)
 TOPUP_METHODS = [(m.value, m.label) for m in Method if m not in (Method.BALANCE, Method.CARD_INSTALMENTS)]
 
 
@@ -58,7 +59,7 @@ def _client(request) -> ClientInfo:
 def wallet(request):
     form = TopUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        reference = f"{TOPUP_PREFIX}{uuid.uuid4().hex[:20]}"
+        reference = PayableRef.topup(uuid.uuid4().hex[:20])
         payment = services.payment_start(
             buyer=request.user, reference=reference, amount=form.cleaned_data["amount"], currency="CNY",
             method=form.cleaned_data["method"], subject=str(_("Cardex balance top-up")), client=_client(request),

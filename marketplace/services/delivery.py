@@ -26,10 +26,9 @@ from marketplace import postings, signals, vault
 from marketplace.errors import OrderNotFound
 from marketplace.models import HOLDING_STATUSES, CardCode, Dispute, Listing, Order, RevealAudit
 from marketplace.services.orders import codes_release, codes_take
+from payments.payables import order_number_of
 
 logger = logging.getLogger(__name__)
-
-ORDER_REFERENCE_PREFIX = "order:"
 
 
 @dataclass(frozen=True)
@@ -41,12 +40,6 @@ class RevealedCode:
     pin: str = field(repr=False)
     status: str = CardCode.Status.SOLD
     disputed: bool = False
-
-
-def order_number_from_reference(reference: str) -> str | None:
-    if reference and reference.startswith(ORDER_REFERENCE_PREFIX):
-        return reference[len(ORDER_REFERENCE_PREFIX) :]
-    return None
 
 
 def _note(order: Order, text: str) -> None:
@@ -99,7 +92,7 @@ def order_payment_succeeded(*, payment) -> Order | None:
     """React to a succeeded payment whose reference is ``order:<number>`` (idempotent).
 
     Runs inside the payment platform's transaction: delivery commits with the success."""
-    number = order_number_from_reference(payment.reference)
+    number = order_number_of(payment.reference)
     if number is None:
         return None
     # Inside the platform's transaction no savepoint is needed: a failure here propagates and
@@ -175,7 +168,7 @@ def _payment_succeeded(*, payment, number: str) -> Order | None:
 def order_payment_status_sync(*, payment) -> Order | None:
     """Mirror a payment held for review on the order (and release the hold when the payment
     goes back to waiting or fails), so the buyer sees why nothing happens yet."""
-    number = order_number_from_reference(payment.reference)
+    number = order_number_of(payment.reference)
     if number is None:
         return None
     with transaction.atomic():
@@ -206,7 +199,7 @@ def order_refund_succeeded(*, refund) -> Order | None:
     refunded. A full refund of a delivered order that was not decided through disputes
     (e.g. by staff) reverses the seller's remaining sale in the journal."""
     payment = refund.payment
-    number = order_number_from_reference(payment.reference)
+    number = order_number_of(payment.reference)
     if number is None:
         return None
     with transaction.atomic():

@@ -11,7 +11,11 @@ The modules depend on each other one way: ``start`` and ``review`` → ``failove
 """
 
 from payments.services.common import CENT, ApplyResult, PaymentError
-from payments.services.notices import notice_apply, notification_receive
+from payments.services.notices import (
+    notice_apply,
+    notification_receive,
+    payment_confirm_settled,
+)
 from payments.services.queries import attempt_query, attempts_due_for_query
 from payments.services.refunds import refund_decide, refund_request, refund_send, refund_settle
 from payments.services.review import payment_challenge_answer, payment_review_decide
@@ -26,6 +30,7 @@ __all__ = [
     "notice_apply",
     "notification_receive",
     "payment_challenge_answer",
+    "payment_confirm_settled",
     "payment_review_decide",
     "payment_start",
     "refund_decide",

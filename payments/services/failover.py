@@ -183,7 +183,8 @@ def payment_fail(payment: Payment, error: tuple[str, str] | None) -> Payment:
     failing = {PaymentStatus.CREATED, PaymentStatus.PENDING, PaymentStatus.CHALLENGE}
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
-        if locked.status in failing and not locked.attempts.filter(status__in=ATTEMPT_OPEN).exists():
+        still_open = locked.attempts.filter(status__in=ATTEMPT_OPEN).exists()
+        if locked.status in failing and not still_open:
             transitions.apply(
                 locked, "fail", failure_code=code, failure_reason=message.reason,
                 failure_guidance=message.guidance,

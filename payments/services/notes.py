@@ -23,7 +23,8 @@ def note_outcome(
 
 def note_result(note: Notification, result: tuple[ApplyResult, str], **kwargs) -> None:
     """Record an applied or duplicate notice on its notification."""
-    outcome = Notification.Outcome.APPLIED if result[0] == "applied" else Notification.Outcome.DUPLICATE
+    applied = result[0] == "applied"
+    outcome = Notification.Outcome.APPLIED if applied else Notification.Outcome.DUPLICATE
     note_outcome(note, outcome, result[1], **kwargs)
 
 

@@ -5,9 +5,11 @@ all its attempts. Queries, instant payments and settlement files arrive here too
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 from collections.abc import Mapping
 from decimal import Decimal
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
@@ -128,6 +130,21 @@ def notice_apply(
             # no notification row to carry it, and no notification delay to report.
             health.health_record(attempt.account, attempt.method, attempt.amount, health_outcome)
     return result
+
+
+def payment_confirm_settled(
+    *, attempt: Attempt, amount: Decimal, currency: str, channel_trade_no: str = "",
+    settled_at: dt.datetime | None = None, evidence: Mapping[str, Any] | None = None,
+) -> tuple[ApplyResult, str]:
+    """The channel's settlement file says it took this attempt's money though no notice
+    told us: record the success exactly as its notice would have (capture, signal, the
+    shop's delivery). ``evidence`` says where the record came from (file, line)."""
+    notice = Notice(
+        kind="payment", out_trade_no=attempt.out_trade_no, outcome="succeeded", amount=amount,
+        currency=currency, channel_trade_no=channel_trade_no, occurred_at=settled_at,
+        raw=dict(evidence or {}),
+    )
+    return notice_apply(account=attempt.account, notice=notice)
 
 
 def _mismatch(account: ChannelAccount, attempt: Attempt, notice: Notice) -> str:

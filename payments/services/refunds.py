@@ -156,7 +156,10 @@ def refund_notice_apply(
             refund.pk, notice.outcome, channel_refund_no=notice.channel_refund_no,
             error=notice.error_code,
         )
-        result = ("applied", notice.outcome) if changed else ("duplicate", f"refund already {refund.status}")
+        if changed:
+            result = ("applied", notice.outcome)
+        else:
+            result = ("duplicate", f"refund already {refund.status}")
     if notification is not None:
         note_result(notification, result, refund=refund)
     return result

@@ -6,8 +6,6 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from collections.abc import Mapping
-from typing import Any
 
 from django.conf import settings
 from django.core.mail import send_mail
@@ -17,18 +15,19 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from payments.models import Payment
+from payments.payables import PayableFacts
 from payments.services import transitions
 from payments.services.common import CENT
 from payments.states import PaymentStatus
-from risk.engine import TransactionFacts, assess
+from risk import engine
 
 CHALLENGE_TRIES = 5
 
 
-def risk_assess(payment: Payment, facts: Mapping[str, Any]) -> str:
+def risk_assess(payment: Payment, facts: PayableFacts) -> str:
     """Score the payment and hold, challenge or block it as risk decides. Returns
     allow/challenge/review/block."""
-    result = assess(_facts(payment, facts))
+    result = engine.assess(_facts(payment, facts))
     risk = {
         "score": result.score, "decision": result.decision, "reasons": list(result.reasons),
         "assessment_id": result.assessment_id,
@@ -57,7 +56,7 @@ def risk_assess(payment: Payment, facts: Mapping[str, Any]) -> str:
     return result.decision
 
 
-def _facts(payment: Payment, facts: Mapping[str, Any]) -> TransactionFacts:
+def _facts(payment: Payment, facts: PayableFacts) -> engine.TransactionFacts:
     """What risk sees: the buyer's history on the platform, and what the shop knows."""
     history = Payment.objects.filter(buyer=payment.buyer).exclude(pk=payment.pk)
     hour_ago = timezone.now() - dt.timedelta(hours=1)
@@ -72,7 +71,7 @@ def _facts(payment: Payment, facts: Mapping[str, Any]) -> TransactionFacts:
             .exclude(pk=payment.pk).count()
         )
     account_age = (timezone.now() - payment.buyer.date_joined).days
-    return TransactionFacts(
+    return engine.TransactionFacts(
         subject=f"payment:{payment.public_id}",
         user_ref=str(payment.buyer_id),
         amount=payment.amount,
@@ -80,9 +79,9 @@ def _facts(payment: Payment, facts: Mapping[str, Any]) -> TransactionFacts:
         ip=ip,
         device=device,
         email=payment.buyer.email,
-        account_age_days=int(facts.get("account_age_days", account_age)),
-        good_orders=int(facts.get("good_orders", paid_count)),
-        disputes=int(facts.get("disputes", 0)),
+        account_age_days=account_age if facts.account_age_days is None else facts.account_age_days,
+        good_orders=paid_count if facts.good_orders is None else facts.good_orders,
+        disputes=facts.disputes,
         average_amount=(total / paid_count).quantize(CENT) if paid_count and total else None,
         user_payments_last_hour=history.filter(created_at__gte=hour_ago).count(),
         ip_payments_last_hour=ip_payments,
@@ -90,9 +89,9 @@ def _facts(payment: Payment, facts: Mapping[str, Any]) -> TransactionFacts:
             bool(device) and paid_count > 0 and not paid.filter(client__user_agent=device).exists()
         ),
         new_ip=bool(ip) and paid_count > 0 and not paid.filter(client__ip=ip).exists(),
-        brand_high_risk=bool(facts.get("brand_high_risk", False)),
-        seller_linked=bool(facts.get("seller_linked", False)),
-        seller_ref=str(facts.get("seller_id", "")),
+        brand_high_risk=facts.brand_high_risk,
+        seller_linked=facts.seller_linked,
+        seller_ref="" if facts.seller_id is None else str(facts.seller_id),
     )
 
 

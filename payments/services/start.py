@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any
 
 from django.db import transaction
 from django.utils.translation import gettext as _
 
 from payments.channels.base import ClientInfo
 from payments.models import Method, Payment
+from payments.payables import PayableFacts, PayableRef
 from payments.services import transitions
 from payments.services.closing import close_quietly
 from payments.services.common import CENT, PaymentError
@@ -25,7 +24,7 @@ DEFAULT_INSTALMENTS = 3
 def payment_start(
     *,
     buyer,
-    reference: str,
+    reference: PayableRef | str,
     amount: Decimal,
     currency: str,
     method: str,
@@ -34,9 +33,12 @@ def payment_start(
     return_url: str,
     expires_at: dt.datetime,
     instalments: int | None = None,
-    risk_facts: Mapping[str, Any] | None = None,
+    risk_facts: PayableFacts | None = None,
 ) -> Payment:
     """Create a payment, score it, and open it at the best channel (failing over as needed).
+
+    ``reference`` names what is paid for (the shop hands ``order.payable``); ``risk_facts``
+    is what the payer's shop knows that risk should weigh.
 
     The answer is the Payment in one of: pending (an action for the buyer), succeeded (settled
     at once, e.g. balance), failed (reason + guidance), challenge, review or blocked.
@@ -46,6 +48,7 @@ def payment_start(
     amount = Decimal(amount)
     if amount <= 0 or amount != amount.quantize(CENT):
         raise PaymentError(_("The amount must be positive, with at most two decimals."))
+    reference = str(reference)
     if method == Method.CARD_INSTALMENTS and not instalments:
         instalments = DEFAULT_INSTALMENTS
     payment = Payment.objects.create(
@@ -63,7 +66,7 @@ def payment_start(
         expires_at=expires_at,
     )
     _supersede_open_payments(reference=reference, buyer=buyer, keep=payment)
-    decision = risk_assess(payment, risk_facts or {})
+    decision = risk_assess(payment, risk_facts or PayableFacts())
     if decision != "allow":
         return Payment.objects.get(pk=payment.pk)
     return open_at_channel(payment)

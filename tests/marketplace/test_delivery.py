@@ -5,7 +5,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from marketplace import vault
+from marketplace import postings, vault
 from marketplace.models import CardCode, Order, RevealAudit
 from marketplace.services import order_create, seller_funds_mature
 from marketplace.tasks import mature_seller_funds
@@ -41,7 +41,7 @@ def test_delivery_posts_the_sale_and_clears_the_received_money(order, pay, listi
     entry = JournalEntry.objects.get(key=f"sale:{order.number}")
     assert entry.kind == "sale"
     assert ledger.balance(ledger.CLEARING) == 0
-    assert ledger.balance(ledger.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")  # 2 × (92 − 4.60)
+    assert ledger.balance(postings.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")  # 2 × (92 − 4.60)
     assert ledger.balance(ledger.PLATFORM_REVENUE, natural=True) == Decimal("9.20")
     assert journal_is_balanced()
 
@@ -166,7 +166,7 @@ def test_a_full_refund_of_a_delivered_order_reverses_the_sale(order, listing):
     payment_services.refund_settle(refund.pk, "succeeded")
     order.refresh_from_db()
     assert order.status == "refunded"
-    assert ledger.balance(ledger.seller_pending(listing.seller_id)) == 0
+    assert ledger.balance(postings.seller_pending(listing.seller_id)) == 0
     assert ledger.balance(ledger.PLATFORM_REVENUE) == 0
     assert ledger.balance(ledger.CLEARING) == 0
     assert journal_is_balanced()
@@ -203,8 +203,8 @@ def test_seller_money_matures_after_the_guarantee_window(order, pay, listing):
     assert seller_funds_mature(now=later) == 1
     order.refresh_from_db()
     assert order.status == "completed" and order.completed_at
-    assert ledger.balance(ledger.seller_pending(seller)) == 0
-    assert ledger.balance(ledger.seller_available(seller), natural=True) == Decimal("174.80")
+    assert ledger.balance(postings.seller_pending(seller)) == 0
+    assert ledger.balance(postings.seller_available(seller), natural=True) == Decimal("174.80")
     assert seller_funds_mature(now=later) == 0
     assert JournalEntry.objects.filter(key=f"mature:{order.number}").count() == 1
     assert journal_is_balanced()

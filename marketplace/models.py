@@ -16,6 +16,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from payments.payables import PayableRef
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 CENT = Decimal("0.01")
 
@@ -244,8 +246,14 @@ class Order(models.Model):
         return self.number
 
     @property
+    def payable(self) -> PayableRef:
+        """What the shop hands the payment platform to pay this order."""
+        return PayableRef.order(self.number)
+
+    @property
     def payment_reference(self) -> str:
-        return f"order:{self.number}"
+        """The order's payments carry this reference (``Payment.reference``)."""
+        return str(self.payable)
 
     @property
     def is_payable(self) -> bool:

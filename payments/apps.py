@@ -10,4 +10,8 @@ class PaymentsConfig(AppConfig):
         from payments.channels import registry
 
         registry.autodiscover()
-        from payments import metrics  # noqa: F401 - registers the success rates with risk monitoring
+        from payments import (
+            metrics,  # noqa: F401 - registers the success rates with risk monitoring
+            tasks,  # noqa: F401 - queues the health fold when it is due
+            wallet,  # noqa: F401 - credits top-ups on payment_succeeded
+        )

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from marketplace import clearing as shop_clearing
 from payments import services as payment_services
 from payments.accounts import backend_for
-from payments.channels.base import ChannelError, Notice, SettlementFileError
+from payments.channels.base import ChannelError, SettlementFileError
 from payments.channels.registry import backend_class
 from payments.models import Attempt, ChannelAccount, Payment, Refund
 from payments.states import AttemptStatus, IllegalTransition, RefundStatus
@@ -325,11 +325,12 @@ class Confirmation:
 def discrepancy_confirm_payment(*, discrepancy: Discrepancy, by, note: str = "") -> Confirmation:
     """Apply the channel's settlement line as the payment notice we never received — once.
 
-    ``payments.services.notice_apply`` records the success (journal capture included) and
-    announces it; the shop then delivers the order, or refunds if it can no longer take it.
-    The discrepancy is resolved with who, when, the note and what happened. Anything that
-    cannot be confirmed raises :class:`DiscrepancyRefused` and changes nothing: the whole of
-    it is one transaction (delivery and refund request included)."""
+    ``payments.services.payment_confirm_settled`` records the success (journal capture
+    included) and announces it; the shop then delivers the order, or asks for a refund once
+    this commits if it can no longer take it. The discrepancy is resolved with who, when, the
+    note and what happened. Anything that cannot be confirmed raises
+    :class:`DiscrepancyRefused` and changes nothing: the whole of it is one transaction
+    (delivery included)."""
     try:
         with transaction.atomic():
             item = (
@@ -338,12 +339,11 @@ def discrepancy_confirm_payment(*, discrepancy: Discrepancy, by, note: str = "")
             )
             account, attempt = _confirmable(item)
             line = item.line
-            notice = Notice(
-                kind="payment", out_trade_no=line.out_trade_no, outcome="succeeded", amount=line.amount,
-                currency=line.currency, channel_trade_no=line.channel_trade_no, occurred_at=line.occurred_at,
-                raw={"settlement_file": item.file_id, "line_no": line.line_no},
+            result, detail = payment_services.payment_confirm_settled(
+                attempt=attempt, amount=line.amount, currency=line.currency,
+                channel_trade_no=line.channel_trade_no, settled_at=line.occurred_at,
+                evidence={"settlement_file": item.file_id, "line_no": line.line_no},
             )
-            result, detail = payment_services.notice_apply(account=account, notice=notice)
             if result == "rejected":
                 raise DiscrepancyRefused(_("The payment platform refused the channel's record: %(detail)s") % {"detail": detail})
             payment = Payment.objects.get(pk=attempt.payment_id)
@@ -353,12 +353,17 @@ def discrepancy_confirm_payment(*, discrepancy: Discrepancy, by, note: str = "")
             item.attempt, item.resolution = attempt, resolution[:255]
             item.note = f"{item.note}\nconfirmed payment: {text}".strip()
             item.save(update_fields=["status", "resolved_by", "resolved_at", "attempt", "resolution", "note"])
+            # The shop asks for a refund it needs once this commits: name it then.
+            transaction.on_commit(
+                lambda: _resolution_refresh(item.pk, result, attempt.payment_id)
+            )
             # The line now confirms a settled payment: the day's clearing takes it in.
             statement = Statement.objects.filter(file_id=item.file_id, account=account).first()
             if statement is not None:
                 seller_clearing_build(statement=statement)
     except IllegalTransition as exc:
         raise DiscrepancyRefused(_("The payment cannot take this success (%(error)s); handle it by hand.") % {"error": exc}) from exc
+    item.refresh_from_db(fields=["resolution"])
     return Confirmation(result=result, payment_status=payment.status, resolution=item.resolution)
 
 
@@ -387,6 +392,12 @@ def _confirmable(item: Discrepancy) -> tuple[ChannelAccount, Attempt]:
             % {"line": f"{line.amount} {line.currency}", "ours": f"{attempt.amount} {attempt.currency}"}
         )
     return account, attempt
+
+
+def _resolution_refresh(discrepancy_id: int, result: str, payment_id: int) -> None:
+    payment = Payment.objects.get(pk=payment_id)
+    resolution = _resolution(result, payment)[:255]
+    Discrepancy.objects.filter(pk=discrepancy_id).update(resolution=resolution)
 
 
 def _resolution(result: str, payment: Payment) -> str:

@@ -17,6 +17,7 @@ from django.utils import timezone
 from payments import services as payment_services
 from payments.channels.base import ClientInfo
 from payments.models import Attempt, ChannelAccount
+from payments.payables import PayableFacts
 from reconciliation import services
 from reconciliation.models import Discrepancy, SettlementFile, SettlementLine, Statement
 from tests.accounts.factories import UserFactory
@@ -153,7 +154,7 @@ def pay(client, captured, amount: str = "88.00") -> Attempt:
         buyer=UserFactory(), reference=f"test:{uuid.uuid4().hex[:16]}", amount=Decimal(amount), currency="CNY",
         method="alipay", subject="Gift card", client=ClientInfo(ip="203.0.113.7", device="desktop"),
         return_url="http://testserver/orders/R1/", expires_at=timezone.now() + dt.timedelta(minutes=15),
-        risk_facts={"account_age_days": 400, "good_orders": 12},
+        risk_facts=PayableFacts(account_age_days=400, good_orders=12),
     )
     attempt = payment.attempts.get()
     with captured(execute=True):

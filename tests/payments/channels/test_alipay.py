@@ -12,13 +12,8 @@ from alipay import AliPay
 from django.utils import timezone
 
 from payments.accounts import backend_for, config_for
-from payments.channels.alipay import (
-    AlipayBackend,
-    response_content,
-    rsa2_sign,
-    rsa2_verify,
-    sign_content,
-)
+from payments.channels.alipay import AlipayBackend
+from payments.channels.alipay.wire import response_content, rsa2_sign, rsa2_verify, sign_content
 from payments.channels.base import (
     AccountConfig,
     ChannelDeclined,
@@ -31,6 +26,7 @@ from payments.channels.base import (
 from payments.channels.registry import backend_class
 from payments.sandbox import alipay as sandbox
 from payments.sandbox import keys
+from payments.sandbox.alipay import protocol as sandbox_protocol
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxRefund, SandboxTrade
 from tests.payments.factories import sandbox_account
 
@@ -81,7 +77,7 @@ def _notification(trade: SandboxTrade) -> SandboxNotification:
 def _resign(params: dict) -> bytes:
     """Sign altered notification params with the sandbox's Alipay key (a "genuine" message)."""
     params = {k: v for k, v in params.items() if k != "sign"}
-    params["sign"] = sandbox._sign(sandbox._string_to_sign(params, exclude=("sign", "sign_type")))
+    params["sign"] = sandbox_protocol.sign(sandbox_protocol.string_to_sign(params, exclude=("sign", "sign_type")))
     return urlencode(params).encode()
 
 

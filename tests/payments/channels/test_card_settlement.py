@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from payments.channels.base import SettlementFileError
-from payments.channels.card import REPORT_COLUMNS, CardBackend
+from payments.channels.card import CardBackend
+from payments.channels.card.settlement import REPORT_COLUMNS
 
 REPORT = Path(__file__).resolve().parents[2] / "data" / "card" / "DERIVED_balance_change_from_activity.itemized.3_2026-11-23.csv"
 ACCOUNT = "acct_1CardexTEST0001"

@@ -10,4 +10,8 @@ class PaymentsConfig(AppConfig):
         from payments.channels import registry
 
         registry.autodiscover()
+        from payments.channels import wallet
+        from payments.wallet_ledger import JournalWallet
+
+        wallet.register(JournalWallet())  # the balance channel's wallets are on the journal
         from payments import metrics  # noqa: F401 - registers the success rates with risk monitoring

@@ -21,6 +21,7 @@ from payments.channels.alipay.wire import (
     TRADE_STATUS,
     UNKNOWN_CODE,
     beijing_time,
+    notification_content,
     parse_amount,
     parse_beijing,
     response_content,
@@ -197,12 +198,12 @@ class AlipayBackend(ChannelBackend):
 
     def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notice:
         """Verify an async notify (§1.4): form body, RSA2 over the sorted params without
-        ``sign``/``sign_type``; then the app id and seller (PID) must be this account's.
+        ``sign``/``sign_type`` (empty values kept); then the app id and seller (PID) must be
+        this account's.
 
         Alipay's scheme carries no freshness window (it retries for 25 h), so only the
         signature binds the message. A refund-flavoured trade_status_sync (``out_biz_no`` +
-        ``gmt_refund``) becomes a refund notice whose amount is Alipay's cumulative
-        ``refund_fee`` for the trade.
+        ``gmt_refund``) becomes a refund notice for that refund: see :meth:`_refund_notice`.
         """
         try:
             text = body.decode("utf-8")
@@ -236,9 +237,7 @@ class AlipayBackend(ChannelBackend):
             raise NotificationRejected(
                 f"account {self.account.code!r} has no alipay_public_key to verify with"
             )
-        if not rsa2_verify(
-            sign_content(params, exclude=("sign", "sign_type")), params["sign"], str(public_key)
-        ):
+        if not rsa2_verify(notification_content(params), params["sign"], str(public_key)):
             raise NotificationRejected(
                 "bad signature: the notification does not verify with Alipay's public key"
             )
@@ -274,14 +273,7 @@ class AlipayBackend(ChannelBackend):
             "raw": params,
         }
         if params.get("out_biz_no") and params.get("gmt_refund") and refund_fee is not None:
-            return Notice(
-                kind="refund",
-                outcome="succeeded",
-                amount=refund_fee,
-                refund_no=params["out_biz_no"],
-                occurred_at=parse_beijing(params["gmt_refund"]),
-                **common,
-            )
+            return self._refund_notice(params, refund_fee=refund_fee, common=common)
         outcome = _outcome(status, paid=bool(params.get("gmt_payment")))
         occurred = parse_beijing(
             params.get("gmt_payment") or params.get("gmt_close") or params.get("notify_time", "")
@@ -292,6 +284,47 @@ class AlipayBackend(ChannelBackend):
             amount=amount,
             occurred_at=occurred,
             error_code=_closed_code(outcome),
+            **common,
+        )
+
+    def _refund_notice(
+        self, params: Mapping[str, str], *, refund_fee: Decimal, common: Mapping[str, Any]
+    ) -> Notice:
+        """The notice's ``refund_fee`` is the trade's running refund total, not this refund's
+        amount (a second partial refund of 20.00 after 30.00 says 50.00 — §1.6). The refund's
+        own amount and state come from Alipay's signed refund query by ``out_biz_no``; it must
+        fit within the total the notice states. A query Alipay cannot answer now raises, so
+        the notice is answered ``fail`` and Alipay sends it again."""
+        refund_no = params["out_biz_no"]
+        biz = {"out_trade_no": params["out_trade_no"], "out_request_no": refund_no}
+        if params.get("trade_no"):
+            biz["trade_no"] = params["trade_no"]
+        try:
+            answer = self.call("alipay.trade.fastpay.refund.query", biz, idempotent=True)
+        except ChannelDeclined as exc:
+            raise NotificationRejected(
+                f"refund notice for {refund_no!r}: Alipay's refund query refused it ({exc.code})"
+            ) from None
+        if not answer.get("refund_amount"):
+            raise NotificationRejected(
+                f"refund notice for {refund_no!r}, a refund Alipay's refund query does not know"
+            )
+        try:
+            amount = parse_amount(str(answer["refund_amount"]), what="refund_amount").quantize(CENT)
+        except ValueError as exc:
+            raise NotificationRejected(f"malformed refund query answer: {exc}") from None
+        if amount > refund_fee:
+            raise NotificationRejected(
+                f"refund_fee {refund_fee} (the trade's refunds so far) is below "
+                f"refund {refund_no!r}'s amount {amount}"
+            )
+        done = answer.get("refund_status") in (None, "", "REFUND_SUCCESS")
+        return Notice(
+            kind="refund",
+            outcome="succeeded" if done else "pending",
+            amount=amount,
+            refund_no=refund_no,
+            occurred_at=parse_beijing(params["gmt_refund"]),
             **common,
         )
 

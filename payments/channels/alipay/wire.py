@@ -42,11 +42,10 @@ UNKNOWN_CODE = "20000"  # service unavailable: the outcome is unknown, query aga
 
 
 def sign_content(params: Mapping[str, Any], *, exclude: tuple[str, ...] = ("sign",)) -> str:
-    """The string-to-sign: non-empty params minus ``exclude``, sorted by key, ``k=v`` joined
-    with ``&``, values not URL-encoded; dict/list values as compact JSON (§1.2 steps 1-3).
-
-    Requests exclude only ``sign``; notifications exclude ``sign`` and ``sign_type`` (§1.4).
-    """
+    """The string-to-sign of a request: non-empty params minus ``exclude`` (requests exclude
+    only ``sign``), sorted by key, ``k=v`` joined with ``&``, values not URL-encoded; dict/list
+    values as compact JSON (§1.2 steps 1-3). Notifications are verified over
+    :func:`notification_content`."""
     parts = []
     for key in sorted(params):
         if key in exclude:
@@ -58,6 +57,18 @@ def sign_content(params: Mapping[str, Any], *, exclude: tuple[str, ...] = ("sign
             continue
         parts.append(f"{key}={value}")
     return "&".join(parts)
+
+
+def notification_content(params: Mapping[str, str]) -> str:
+    """The string a notification is verified over: every parameter but ``sign`` and
+    ``sign_type``, sorted by key, ``k=v`` joined with ``&``, not URL-encoded, and empty values
+    kept as ``k=`` — as python-alipay-sdk's ``verify`` and the official Java SDK's
+    ``getSignCheckContentV1`` build it (§1.4)."""
+    return "&".join(f"{key}={params[key]}" for key in sorted(params) if key not in NOT_SIGNED)
+
+
+#: what a notification's signature does not cover (§1.4)
+NOT_SIGNED = ("sign", "sign_type")
 
 
 # RSA2 = SHA256withRSA over the UTF-8 bytes, base64 without newlines (§1.2 step 4).

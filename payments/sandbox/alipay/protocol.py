@@ -64,9 +64,16 @@ def _alipay_private_key():
 
 
 def string_to_sign(params: Mapping[str, str], exclude: tuple[str, ...]) -> str:
+    """A request's: empty values are left out (§1.2)."""
     return "&".join(
         f"{k}={params[k]}" for k in sorted(params) if k not in exclude and params[k] != ""
     )
+
+
+def notification_string_to_sign(params: Mapping[str, str]) -> str:
+    """A notification's: everything Alipay sends but ``sign`` and ``sign_type``, empty values
+    as ``k=`` (§1.4)."""
+    return "&".join(f"{k}={params[k]}" for k in sorted(params) if k not in ("sign", "sign_type"))
 
 
 def sign(content: str) -> str:

@@ -24,8 +24,8 @@ from payments.sandbox.alipay.protocol import (
     business,
     buyer_of,
     new_trade_no,
+    notification_string_to_sign,
     sign,
-    string_to_sign,
     yuan,
 )
 from payments.sandbox.core import DeclineReason, SandboxProvider
@@ -126,7 +126,7 @@ class AlipaySandbox(SandboxProvider):
             )
         else:
             params["gmt_close"] = beijing()
-        params["sign"] = sign(string_to_sign(params, exclude=("sign", "sign_type")))
+        params["sign"] = sign(notification_string_to_sign(params))
         headers = {"Content-Type": "application/x-www-form-urlencoded; charset=utf-8"}
         return headers, urlencode(params).encode()
 

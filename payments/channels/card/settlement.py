@@ -19,6 +19,7 @@ from payments.channels.base import (
 )
 from payments.channels.card.wire import (
     exponent,
+    minor_unit,
 )
 
 REPORT_TYPE = "balance_change_from_activity.itemized.3"
@@ -94,6 +95,7 @@ class StripeReport(ReplayableSettlementFile):
         day: dt.date | None = None
         payments = refunds = 0
         gross_total = refunded_total = fees_total = Decimal("0")
+        quantum = CENT  # the finest minor unit among the report's currencies
         sum_gross = sum_fee = sum_net = Decimal("0")
         line_no = 0
         try:
@@ -120,6 +122,7 @@ class StripeReport(ReplayableSettlementFile):
                     )
                 row = dict(zip(header, (field.strip() for field in record), strict=True))
                 currency = row["currency"].upper()
+                quantum = min(quantum, minor_unit(currency))
                 if len(currency) != 3 or not currency.isalpha():
                     raise SettlementFileError(
                         f"currency {row['currency']!r} is not an ISO code", line_no=line_no
@@ -175,8 +178,8 @@ class StripeReport(ReplayableSettlementFile):
                     kind=kind,
                     out_trade_no=row.get("payment_metadata[out_trade_no]", ""),
                     channel_trade_no=row.get("payment_intent_id", "") or row.get("charge_id", ""),
-                    amount=amount.quantize(CENT),
-                    fee=fee.quantize(CENT),
+                    amount=amount.quantize(minor_unit(currency)),
+                    fee=fee.quantize(minor_unit(currency)),
                     currency=currency,
                     occurred_at=created_utc.replace(tzinfo=dt.UTC) if created_utc else None,
                     refund_no=row.get("refund_metadata[refund_no]", "") if kind == "refund" else "",
@@ -203,9 +206,9 @@ class StripeReport(ReplayableSettlementFile):
             payments=payments,
             refunds=refunds,
             lines=payments + refunds,
-            gross=gross_total.quantize(CENT),
-            refunded=refunded_total.quantize(CENT),
-            fees=fees_total.quantize(CENT),
+            gross=gross_total.quantize(quantum),
+            refunded=refunded_total.quantize(quantum),
+            fees=fees_total.quantize(quantum),
         )
 
 

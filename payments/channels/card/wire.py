@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import Any
 
 from payments.channels.base import (
-    CENT,
     ChannelDeclined,
     ChannelError,
     ChannelUnavailable,
@@ -65,8 +64,15 @@ def to_units(amount: Decimal, currency: str) -> int:
     return int(scaled)
 
 
+def minor_unit(currency: str) -> Decimal:
+    """The quantum ``currency``'s amounts are kept in: its smallest unit (a thousandth for
+    KWD, BHD, …), and never coarser than a cent, so yen still read as ``1500.00``."""
+    return Decimal(1).scaleb(-max(exponent(currency), 2))
+
+
 def from_units(value: int | str, currency: str) -> Decimal:
-    return Decimal(int(value)).scaleb(-exponent(currency)).quantize(CENT)
+    """The API's integer smallest unit → major units, exactly, whatever the exponent."""
+    return Decimal(int(value)).scaleb(-exponent(currency)).quantize(minor_unit(currency))
 
 
 # ---------------------------------------------------------------------------------------------

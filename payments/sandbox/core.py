@@ -3,8 +3,8 @@ approve/decline flow; notifications are queued through ``notifications`` and del
 ``tasks`` with the provider's retry schedule (neither imports this module back but tasks).
 
 A provider module subclasses :class:`SandboxProvider`, sets ``channel`` and implements the
-hooks; its own protocol endpoints live in its module (``urlpatterns``) and are mounted under
-``/sandbox/<channel>/``.
+hooks; its own protocol endpoints (``urlpatterns``, in its module or, for a simulator split
+into a package, in the package) are mounted under ``/sandbox/<channel>/``.
 """
 
 from __future__ import annotations
@@ -44,7 +44,8 @@ COMMON_DECLINES = ("insufficient_funds", "phone_mismatch", "risk", "timeout")
 
 
 class SandboxProvider(abc.ABC):
-    """Hooks a simulated provider implements; see payments/sandbox/alipay.py for an example."""
+    """Hooks a simulated provider implements; see payments/sandbox/alipay/state.py for an
+    example."""
 
     channel: ClassVar[str]
     #: seconds between notification retries, as the real provider publishes them

@@ -101,6 +101,15 @@ def test_verify_accepts_the_message_and_rejects_any_change(key):
     assert not acp.verify(signed, other.public_key())
 
 
+def test_verify_drops_blank_fields_as_the_official_demo_does(key):
+    """The official demo (BackRcvResponse, getAllRequestParam) removes every field whose value
+    is empty before AcpService.validate: a message carrying ``reqReserved=`` verifies against
+    the signature over its other fields."""
+    signed = acp.sign(FIELDS, key, "69042905377")
+    assert acp.verify({**signed, "reqReserved": "", "reserved": ""}, key.public_key())
+    assert not acp.verify({**signed, "reqReserved": "x"}, key.public_key())
+
+
 def test_raw_response_parsing_keeps_braced_values_and_pem_whole():
     text = "respCode=00&reserved={a=1&b=2}&signPubKeyCert=-----BEGIN CERTIFICATE-----\r\nMII+/=\r\n-----END CERTIFICATE-----&x="
     parsed = acp.parse_response(text)

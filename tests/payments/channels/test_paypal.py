@@ -9,7 +9,6 @@ import base64
 import binascii
 import datetime as dt
 import json
-import json
 from decimal import Decimal
 from urllib.parse import urlsplit
 

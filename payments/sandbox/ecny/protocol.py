@@ -46,6 +46,53 @@ USER_ID = b"1234567812345678"
 Point = tuple[int, int] | None
 
 
+def _double(p: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Point doubling in Jacobian coordinates (X/Z², Y/Z³): no inversion per step."""
+    x, y, z = p
+    if not y:
+        return 0, 1, 0
+    yy = y * y % P
+    s = 4 * x * yy % P
+    zz = z * z % P
+    m = (3 * x * x + A * zz * zz) % P
+    x3 = (m * m - 2 * s) % P
+    return x3, (m * (s - x3) - 8 * yy * yy) % P, 2 * y * z % P
+
+
+def _add_jacobian(p: tuple[int, int, int], q: tuple[int, int, int]) -> tuple[int, int, int]:
+    if not p[2]:
+        return q
+    if not q[2]:
+        return p
+    (x1, y1, z1), (x2, y2, z2) = p, q
+    z1z1, z2z2 = z1 * z1 % P, z2 * z2 % P
+    u1, u2 = x1 * z2z2 % P, x2 * z1z1 % P
+    s1, s2 = y1 * z2 * z2z2 % P, y2 * z1 * z1z1 % P
+    if u1 == u2:
+        return _double(p) if s1 == s2 else (0, 1, 0)
+    h, r = (u2 - u1) % P, (s2 - s1) % P
+    hh = h * h % P
+    hhh = h * hh % P
+    v = u1 * hh % P
+    x3 = (r * r - hhh - 2 * v) % P
+    return x3, (r * (v - x3) - s1 * hhh) % P, h * z1 * z2 % P
+
+
+def _mul(k: int, point: tuple[int, int]) -> Point:
+    """k·point (double-and-add), back in affine coordinates; None for the point at infinity."""
+    result, addend = (0, 1, 0), (point[0], point[1], 1)
+    while k:
+        if k & 1:
+            result = _add_jacobian(result, addend)
+        addend = _double(addend)
+        k >>= 1
+    x, y, z = result
+    if not z:
+        return None
+    zinv = pow(z, -1, P)
+    return x * zinv * zinv % P, y * zinv * zinv * zinv % P
+
+
 def _add(p1: Point, p2: Point) -> Point:
     if p1 is None:
         return p2
@@ -60,16 +107,6 @@ def _add(p1: Point, p2: Point) -> Point:
         slope = (y2 - y1) * pow(x2 - x1, -1, P) % P
     x3 = (slope * slope - x1 - x2) % P
     return x3, (slope * (x1 - x3) - y1) % P
-
-
-def _mul(k: int, point: Point) -> Point:
-    result: Point = None
-    while k:
-        if k & 1:
-            result = _add(result, point)
-        point = _add(point, point)
-        k >>= 1
-    return result
 
 
 def _sm3(data: bytes) -> bytes:
@@ -117,7 +154,7 @@ def sign(private_hex: str, public_hex: str, message: bytes) -> str:
     e = _e(_public(public_hex), message)
     while True:
         k = secrets.randbelow(N - 1) + 1
-        x1, _y1 = _mul(k, G)
+        x1, _y1 = _mul(k, G)  # k < N: never the point at infinity
         r = (e + x1) % N
         if r == 0 or r + k == N:
             continue

@@ -41,6 +41,10 @@ KINDS = [k.value for k in Discrepancy.Kind]
 FILE_ERRORS = (SettlementFileError, UnicodeError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError, zlib.error)
 
 
+#: what ``file_totals_agree`` says of a file without totals (a bare UnionPay ZM detail file)
+NO_TOTALS = "no totals in this file"
+
+
 class ReconcileError(Exception):
     """A settlement file that could not be reconciled; the message is one line naming why."""
 
@@ -56,7 +60,8 @@ class ReconcileResult:
     refunded: str
     fees: str
     net: str
-    file_totals_agree: bool
+    #: True once the parser has checked the file's own totals; NO_TOTALS when it states none
+    file_totals_agree: bool | str
     matched: int
     discrepancies: dict[str, int] = field(default_factory=dict)
 
@@ -116,16 +121,25 @@ def settlement_file_reconcile(*, settlement_file: SettlementFile, account: Chann
         raise
 
 
-def _open(account: ChannelAccount, content: bytes):
+def _open(account: ChannelAccount, content: bytes, name: str = ""):
+    """The channel's parser over the stored bytes; the stream carries the file's name, which
+    some files need (a bare UnionPay ZM file states its day only there)."""
     cls = backend_class(account.backend)
+    stream = io.BytesIO(content)
+    stream.name = name
     if "merchant_id" in inspect.signature(cls.open_settlement).parameters and account.merchant_id:
-        return cls.open_settlement(io.BytesIO(content), merchant_id=account.merchant_id)
-    return cls.open_settlement(io.BytesIO(content))
+        return cls.open_settlement(stream, merchant_id=account.merchant_id)
+    return cls.open_settlement(stream)
+
+
+def _states_totals(totals) -> bool:
+    stated = (totals.payments, totals.refunds, totals.lines, totals.gross, totals.refunded, totals.fees)
+    return any(value is not None for value in stated)
 
 
 def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | None) -> ReconcileResult:
     SettlementLine.objects.filter(file=file).delete()
-    parsed = _open(account, bytes(file.content))
+    parsed = _open(account, bytes(file.content), file.name)
     lines = iter(parsed.lines())
     while batch := list(islice(lines, BATCH)):
         SettlementLine.objects.bulk_create(
@@ -180,7 +194,8 @@ def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | Non
     return ReconcileResult(
         channel=account.code, date=day.isoformat(), lines=lines_count, payments=agg["payments"], refunds=agg["refunds"],
         gross=f"{gross:.2f}", refunded=f"{refunded:.2f}", fees=f"{fees:.2f}", net=f"{net:.2f}",
-        file_totals_agree=True, matched=matched, discrepancies=counts,
+        file_totals_agree=True if _states_totals(totals) else NO_TOTALS, matched=matched,
+        discrepancies=counts,
     )
 
 

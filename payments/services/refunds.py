@@ -109,6 +109,7 @@ def _refund_request_for(refund: Refund) -> RefundRequest:
         refund_no=refund.refund_no, out_trade_no=refund.attempt.out_trade_no,
         channel_trade_no=refund.attempt.channel_trade_no, amount=refund.amount,
         total_amount=refund.attempt.amount, currency=refund.currency, reason=refund.reason,
+        channel_refund_no=refund.channel_refund_no,
     )
 
 

@@ -286,7 +286,11 @@ def order_json(trade: SandboxTrade) -> dict[str, Any]:
     }
     if status == "CREATED":
         order["links"].append(
-            {"href": core.provider(CHANNEL).cashier_url(trade), "rel": "approve", "method": "GET"}
+            {
+                "href": core.provider(CHANNEL).cashier_url(trade),
+                "rel": trade.extra.get("buyer_link", "approve"),
+                "method": "GET",
+            }
         )
     if status == "APPROVED":
         order["links"].append(

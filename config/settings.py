@@ -5,6 +5,7 @@ sandbox channels, console e-mail). With DEBUG off the process refuses to start w
 secrets.
 """
 
+import os
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +25,6 @@ DEV_VAULT_KEY = "ZGV2LW9ubHktY2FyZC12YXVsdC1rZXktY2hhbmdlLW0="
 env = environ.Env(
     DEBUG=(bool, True),
     ALLOWED_HOSTS=(list, ["127.0.0.1", "localhost", "testserver"]),
-    PAYMENTS_SANDBOX=(bool, True),
     SECURE_SSL_REDIRECT=(bool, True),
 )
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
@@ -34,10 +34,20 @@ SECRET_KEY = env("SECRET_KEY", default=DEV_SECRET_KEY)
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Whether SITE_URL was said (environment or .env): seed_demo only repoints the demo channel
+# accounts at an address someone gave, never at the default.
+SITE_URL_CONFIGURED = "SITE_URL" in os.environ
 
 CARD_VAULT_KEYS = env.list("CARD_VAULT_KEYS", default=[])
 CARD_VAULT_FINGERPRINT_KEY = env("CARD_VAULT_FINGERPRINT_KEY", default="")
-PAYMENTS_SANDBOX = env("PAYMENTS_SANDBOX")
+# --- Sandbox gating -------------------------------------------------------------------------
+# The simulators approve payments without a log-in: on with DEBUG, off without unless asked for
+# (load tests under `make serve`). Off, the app is not installed and /sandbox/ is not mounted;
+# `check --deploy` warns when it is on with DEBUG off (payments.checks).
+PAYMENTS_SANDBOX = env.bool("PAYMENTS_SANDBOX", default=DEBUG)
+# Where the simulators are served when they run as a process of their own (`make serve` sets
+# it); empty: on this site, at SITE_URL.
+SANDBOX_URL = env("SANDBOX_URL", default="").rstrip("/")
 
 if not DEBUG:
     if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
@@ -77,7 +87,7 @@ INSTALLED_APPS = [
     "accounts",
     "risk",
     "payments",
-    "payments.sandbox",
+    *(["payments.sandbox"] if PAYMENTS_SANDBOX else []),
     "marketplace",
     "reconciliation",
 ]
@@ -117,7 +127,26 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60 if not DEBUG else 0))
+IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+# --- Database connections ------------------------------------------------------------------
+# On PostgreSQL each process keeps a psycopg pool (Django's `pool` option) sized to its
+# threads, so web workers × threads and the Celery pools never open more connections than the
+# server allows (docs/deploy.md sizes them). DB_POOL=false falls back to persistent
+# per-thread connections (e.g. behind PgBouncer in transaction mode).
+DB_POOL = IS_POSTGRES and env.bool("DB_POOL", default=not DEBUG)
+if DB_POOL:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool owns connection lifetime
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=env.int("WEB_THREADS", default=8)),
+        # a request that cannot get a connection in this time fails cleanly (503/500)
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        "max_idle": 300,
+    }
+else:
+    DATABASES["default"].setdefault(
+        "CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60 if not DEBUG else 0)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web server and the embedded worker share one file.
     DATABASES["default"]["OPTIONS"] = {
@@ -126,7 +155,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -234,6 +262,24 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+    }
+# --- Celery queues -------------------------------------------------------------------------
+# One queue per kind of work so a slow settlement pull never delays a payment query: `make
+# serve` runs a worker pool per queue, `make run` one worker on all of them.
+CELERY_TASK_DEFAULT_QUEUE = "celery"  # Celery's own name: messages already queued stay valid
+CELERY_TASK_ROUTES = {
+    "payments.sandbox.tasks.*": {"queue": "sandbox"},
+    "payments.tasks.*": {"queue": "payments"},
+    "reconciliation.tasks.*": {"queue": "reconciliation"},
+    "risk.tasks.*": {"queue": "celery"},
+    "marketplace.tasks.*": {"queue": "celery"},
+}
+CELERY_QUEUE_NAMES = ["celery", "payments", "sandbox", "reconciliation"]
+# Redis redelivers a task whose worker died unacknowledged after this many seconds; it must
+# exceed the longest task (CELERY_TASK_TIME_LIMIT) or a slow task would run twice.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
     }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True

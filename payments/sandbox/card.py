@@ -324,7 +324,7 @@ def intent_json(trade: SandboxTrade, *, expand_charge: bool = False) -> dict[str
     units = _units(trade.amount, trade.currency)
     next_action = None
     if status == "requires_action":
-        next_action = {"type": "redirect_to_url", "redirect_to_url": {"url": f"{settings.SITE_URL}/sandbox/{CHANNEL}/3ds/{trade.trade_no}/?client_secret={trade.extra['client_secret']}", "return_url": trade.return_url or None}}
+        next_action = {"type": "redirect_to_url", "redirect_to_url": {"url": f"{core.own_url()}/sandbox/{CHANNEL}/3ds/{trade.trade_no}/?client_secret={trade.extra['client_secret']}", "return_url": trade.return_url or None}}
     charge: Any = trade.extra.get("charge_id")
     if expand_charge and charge:
         charge = charge_json(trade)
@@ -434,7 +434,7 @@ class CardSandbox(SandboxProvider):
             "secret_key": config["secret_key"],
             "publishable_key": config["publishable_key"],
             "webhook_secret": config["webhook_secret"],
-            "hosted_page_url": f"{settings.SITE_URL}/sandbox/{CHANNEL}/elements/{{id}}/?client_secret={{client_secret}}",
+            "hosted_page_url": f"{core.own_url()}/sandbox/{CHANNEL}/elements/{{id}}/?client_secret={{client_secret}}",
         }
 
     def payment_notification(self, trade: SandboxTrade) -> tuple[Mapping[str, str], bytes] | None:
@@ -713,7 +713,7 @@ def _run_json(run_id: str, run: Mapping[str, Any]) -> dict[str, Any]:
             "size": run["size"],
             "title": f"{run['report_type']} {run_id}",
             "type": "csv",
-            "url": f"{settings.SITE_URL}/sandbox/{CHANNEL}/v1/files/{file_id}/contents",
+            "url": f"{core.own_url()}/sandbox/{CHANNEL}/v1/files/{file_id}/contents",
         },
         "status": "succeeded",
         "succeeded_at": run["created"],

@@ -131,7 +131,7 @@ def _invalid(issue: str, description: str) -> JsonResponse:
 
 
 def _api_base() -> str:
-    return f"{settings.SITE_URL}/sandbox/{CHANNEL}"
+    return f"{core.own_url()}/sandbox/{CHANNEL}"
 
 
 def _webhook_url(merchant: SandboxMerchant) -> str:
@@ -201,7 +201,7 @@ def signer_material() -> tuple[rsa.RSAPrivateKey, str, str]:
 
 def cert_url() -> str:
     _key, _pem, name = signer_material()
-    return settings.SITE_URL + reverse(f"sandbox:{CHANNEL}:cert", args=[name])
+    return core.own_url() + reverse(f"sandbox:{CHANNEL}:cert", args=[name])
 
 
 def signature_headers(webhook_id: str, body: bytes) -> dict[str, str]:

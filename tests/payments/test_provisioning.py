@@ -8,9 +8,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from payments.accounts import backend_for
-from payments.sandbox.provisioning import DEMO_ACCOUNTS, demo_channels_ensure, demo_sandbox_url
 from payments.models import ChannelAccount, ErrorCode
 from payments.sandbox.models import SandboxMerchant
+from payments.sandbox.provisioning import DEMO_ACCOUNTS, demo_channels_ensure, demo_sandbox_url
 
 pytestmark = pytest.mark.django_db
 

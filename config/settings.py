@@ -106,7 +106,8 @@ MIDDLEWARE = [
     "config.middleware.ContentSecurityPolicyMiddleware",
 ]
 
-ROOT_URLCONF = "config.urls"
+# `make serve` runs the simulators apart with config.sandbox_urls (only /sandbox/ and /healthz).
+ROOT_URLCONF = env("ROOT_URLCONF", default="config.urls")
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -217,8 +218,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # Off only for a load test on the loopback over plain HTTP (`make serve` with the sandbox).
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
 # Where the client address comes from: only trust a proxy header when told there is a proxy.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 REGION_HEADER = env("REGION_HEADER", default="HTTP_X_COUNTRY_CODE")

@@ -20,5 +20,6 @@ urlpatterns = [
     path("", include("marketplace.urls")),
 ]
 
-if settings.PAYMENTS_SANDBOX:
+# Simulators served apart (SANDBOX_URL, `make serve`) are mounted in their own process only.
+if settings.PAYMENTS_SANDBOX and not settings.SANDBOX_URL:
     urlpatterns.insert(0, path("sandbox/", include("payments.sandbox.urls")))

@@ -6,6 +6,7 @@ secrets.
 """
 
 import os
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -56,8 +57,6 @@ if not DEBUG:
         raise ImproperlyConfigured("CARD_VAULT_KEYS must hold at least one Fernet key when DEBUG is off.")
 if not CARD_VAULT_KEYS:
     CARD_VAULT_KEYS = [DEV_VAULT_KEY]
-    import warnings
-
     warnings.warn(
         "CARD_VAULT_KEYS is not set: card secrets are encrypted with the public DEVELOPMENT key. "
         "Never run like this with real cards.",
@@ -93,6 +92,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -340,18 +340,56 @@ PAYMENTS_NOTIFY_ACCOUNT_SECONDS = env.float("PAYMENTS_NOTIFY_ACCOUNT_SECONDS", d
 # Tests swap in a transport that routes to the in-process WSGI app; None = real network.
 PAYMENTS_HTTP_TRANSPORT = None
 
+# --- Logging and observability -------------------------------------------------------------
+# JSON lines with the request id in production (LOG_FORMAT=plain for people reading a
+# terminal, the default with DEBUG); /metrics for Prometheus (config.metrics).
+LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "config.logging.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "redact": {"()": "config.logging.RedactSecretsFilter"},
+        "request_id": {"()": "config.logging.RequestIdFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+        "console": {
+            "class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+            "filters": ["redact", "request_id"],
+        }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # one line per request comes from config.middleware; Django's own would repeat it
+        "django.server": {"level": "WARNING"},
+        "cardex.request": {"level": env("REQUEST_LOG_LEVEL", default="INFO")},
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
     },
 }
+# Workers log through the same handlers (JSON, request id) instead of Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Scrapers authenticate with `Authorization: Bearer <METRICS_TOKEN>`; staff sessions also work.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    try:
+        import sentry_sdk
+    except ImportError:  # optional: `pip install .[sentry]`
+        warnings.warn("SENTRY_DSN is set but sentry-sdk is not installed", stacklevel=1)
+    else:
+        from sentry_sdk.integrations.celery import CeleryIntegration
+        from sentry_sdk.integrations.django import DjangoIntegration
+
+        sentry_sdk.init(
+            dsn=SENTRY_DSN,
+            integrations=[DjangoIntegration(), CeleryIntegration()],
+            environment=env("SENTRY_ENVIRONMENT", default="production"),
+            traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+            send_default_pii=False,  # no buyer e-mail, cookies or bodies (card codes) sent out
+        )

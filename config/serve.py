@@ -7,7 +7,8 @@ static files collected. Every process's database pool is sized so the sum fits P
 serves the simulators from a gunicorn of their own on ``SANDBOX_PORT`` (default PORT+1), as
 real providers are outside: a channel call never waits for one of Cardex's own web workers.
 
-SIGTERM or Ctrl-C stops every process; so does any one of them dying.
+SIGTERM or Ctrl-C stops every process. One that dies is started again; one that keeps dying
+stops everything.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ BIN = Path(sys.executable).parent
 # Connections kept free for what runs beside the processes started here: migrations,
 # `manage.py` commands, psql, the integrity check.
 RESERVED_CONNECTIONS = 10
+# A process that dies this often within a minute is broken, not unlucky: stop everything.
+RESTARTS = 5
 
 
 class Refused(Exception):
@@ -209,26 +212,40 @@ def serve(port: int) -> int:
 
 
 def supervise(processes: list[Process], env: dict[str, str]) -> int:
-    """Run every process; stop them all on SIGTERM/SIGINT or when any one exits."""
+    """Run every process; a process that dies is started again (a killed Celery worker's
+    unacknowledged tasks then come back to it from the broker), unless it dies RESTARTS times
+    within a minute, which stops everything. SIGTERM/SIGINT stops everything."""
     children: dict[str, subprocess.Popen] = {}
+    deaths: dict[str, list[float]] = {p.name: [] for p in processes}
     stopping = False
 
     def stop(signum, frame):
         nonlocal stopping
         stopping = True
 
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
-    for proc in processes:
+    def start(proc: Process) -> None:
         children[proc.name] = subprocess.Popen(proc.argv, cwd=ROOT, env={**env, **proc.env})
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    for proc in processes:
+        start(proc)
     status = 0
     while not stopping:
-        for name, child in children.items():
-            code = child.poll()
-            if code is not None:
-                print(f"{name} exited with {code}; stopping everything", file=sys.stderr)
+        for proc in processes:
+            code = children[proc.name].poll()
+            if code is None:
+                continue
+            now = time.monotonic()
+            recent = [t for t in deaths[proc.name] if now - t < 60] + [now]
+            deaths[proc.name] = recent
+            if len(recent) >= RESTARTS:
+                print(f"{proc.name} exited with {code} {len(recent)} times in a minute; "
+                      "stopping everything", file=sys.stderr, flush=True)
                 status, stopping = code or 1, True
                 break
+            print(f"{proc.name} exited with {code}; starting it again", file=sys.stderr,
+                  flush=True)
+            start(proc)
         time.sleep(0.5)
     for child in children.values():
         if child.poll() is None:
@@ -240,6 +257,8 @@ def supervise(processes: list[Process], env: dict[str, str]) -> int:
         except subprocess.TimeoutExpired:
             child.kill()
             child.wait()
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)
     return status
 
 

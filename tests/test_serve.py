@@ -90,3 +90,13 @@ def test_a_malformed_size_is_a_clear_error():
     with pytest.raises(Refused, match="WEB_CONCURRENCY must be a whole number"):
         plan(env={"WEB_CONCURRENCY": "many"}, port=8000, cpus=2, max_connections=100,
              sandbox=False)
+
+
+def test_a_process_that_keeps_dying_is_restarted_then_stops_everything(tmp_path):
+    from config.serve import RESTARTS, Process, supervise
+
+    marks = tmp_path / "starts"
+    crash = Process("crashy", [sys.executable, "-c",
+                               f"open({str(marks)!r}, 'a').write('x'); raise SystemExit(3)"])
+    assert supervise([crash], env={}) == 3
+    assert marks.read_text() == "x" * RESTARTS  # started again each time, then given up

@@ -3,11 +3,12 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
-from config import views
+from config import metrics, views
 from payments import urls as payments_urls
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),
@@ -20,5 +21,6 @@ urlpatterns = [
     path("", include("marketplace.urls")),
 ]
 
-if settings.PAYMENTS_SANDBOX:
+# Simulators served apart (SANDBOX_URL, `make serve`) are mounted in their own process only.
+if settings.PAYMENTS_SANDBOX and not settings.SANDBOX_URL:
     urlpatterns.insert(0, path("sandbox/", include("payments.sandbox.urls")))

@@ -8,6 +8,7 @@ a seller's pending money reads as a positive amount.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -166,9 +167,19 @@ def _insert_lines(entry_id: int, lines: list[tuple[str, Decimal]], currency: str
 
 
 def _insert_lines_of_new_accounts(entry_id: int, lines: list[tuple[str, Decimal]], currency: str) -> None:
-    """The lines of accounts that did not exist yet: open the accounts, then add the lines."""
-    existing = set(LedgerAccount.objects.filter(code__in=[code for code, _ in lines]).values_list("code", flat=True))
-    new = [(code, amount) for code, amount in lines if code not in existing]
+    """The lines of accounts that did not exist yet: open the accounts, then add the lines.
+
+    Which lines are missing is read from the entry itself, not from which accounts exist now:
+    a concurrent poster may have opened the account since the insert skipped its line."""
+    inserted = Counter(
+        JournalLine.objects.filter(entry_id=entry_id).values_list("account__code", flat=True)
+    )
+    new = []
+    for code, amount in lines:
+        if inserted[code]:
+            inserted[code] -= 1
+        else:
+            new.append((code, amount))
     ids = {code: account(code, currency).pk for code, _ in new}
     JournalLine.objects.bulk_create(
         JournalLine(entry_id=entry_id, account_id=ids[code], amount=amount, currency=currency) for code, amount in new

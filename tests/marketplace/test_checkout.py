@@ -654,7 +654,7 @@ def test_the_page_speaks_english_and_simplified_chinese(buyer_client, order):
 
 @pytest.fixture
 def sandbox_order(brand, buyer):
-    from payments.demo import demo_channels_ensure
+    from payments.sandbox.provisioning import demo_channels_ensure
 
     demo_channels_ensure()
     return make_order(brand, buyer)

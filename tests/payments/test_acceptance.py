@@ -25,7 +25,7 @@ from django.utils import timezone
 from payments import health, ledger, services, signals, tasks
 from payments.channels.base import ClientInfo
 from payments.channels.registry import backend_class
-from payments.demo import demo_channels_ensure
+from payments.sandbox.provisioning import demo_channels_ensure
 from payments.errors import buyer_message, error_spec
 from payments.models import Attempt, ChannelAccount, JournalEntry, Notification
 from payments.payables import PayableFacts

@@ -12,10 +12,10 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from django.conf import settings
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from payments.sandbox import core
 from payments.sandbox.card.protocol import (
     CHANNEL,
     api_view,
@@ -99,7 +99,7 @@ def _run_json(run_id: str, run: Mapping[str, Any]) -> dict[str, Any]:
             "size": run["size"],
             "title": f"{run['report_type']} {run_id}",
             "type": "csv",
-            "url": f"{settings.SITE_URL}/sandbox/{CHANNEL}/v1/files/{file_id}/contents",
+            "url": f"{core.own_url()}/sandbox/{CHANNEL}/v1/files/{file_id}/contents",
         },
         "status": "succeeded",
         "succeeded_at": run["created"],

@@ -7,7 +7,6 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 
 from payments.sandbox import core
@@ -181,7 +180,7 @@ def intent_json(trade: SandboxTrade, *, expand_charge: bool = False) -> dict[str
         next_action = {
             "type": "redirect_to_url",
             "redirect_to_url": {
-                "url": f"{settings.SITE_URL}/sandbox/{CHANNEL}/3ds/{trade.trade_no}/"
+                "url": f"{core.own_url()}/sandbox/{CHANNEL}/3ds/{trade.trade_no}/"
                 f"?client_secret={trade.extra['client_secret']}",
                 "return_url": trade.return_url or None,
             },
@@ -277,7 +276,7 @@ class CardSandbox(SandboxProvider):
             "secret_key": config["secret_key"],
             "publishable_key": config["publishable_key"],
             "webhook_secret": config["webhook_secret"],
-            "hosted_page_url": f"{settings.SITE_URL}/sandbox/{CHANNEL}/elements/{{id}}/"
+            "hosted_page_url": f"{core.own_url()}/sandbox/{CHANNEL}/elements/{{id}}/"
             "?client_secret={client_secret}",
         }
 

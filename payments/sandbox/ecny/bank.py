@@ -28,7 +28,6 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -451,8 +450,8 @@ def qr_payload(trade: SandboxTrade) -> str:
     ``https://qr.95516.com/…``); the sandbox's stand-ins are pages that open its cashier."""
     wallet = QR_WALLETS.get(pay_method_of(trade))
     if wallet is None:
-        return settings.SITE_URL + reverse(f"sandbox:{CHANNEL}:qr", args=[trade.trade_no])
-    return settings.SITE_URL + reverse(
+        return core.own_url() + reverse(f"sandbox:{CHANNEL}:qr", args=[trade.trade_no])
+    return core.own_url() + reverse(
         f"sandbox:{CHANNEL}:wallet-qr", args=[wallet, trade.trade_no]
     )
 

@@ -130,7 +130,7 @@ def invalid_request(issue: str, description: str) -> JsonResponse:
 
 
 def _api_base() -> str:
-    return f"{settings.SITE_URL}/sandbox/{CHANNEL}"
+    return f"{core.own_url()}/sandbox/{CHANNEL}"
 
 
 def webhook_url(merchant: SandboxMerchant) -> str:

@@ -20,7 +20,7 @@ from marketplace.models import (
     PayoutDestination,
     RevealAudit,
 )
-from payments.admin import ReadOnlyMixin
+from payments.admin import ReadOnlyMixin, entries_link
 
 SECRET_FIELDS = ("code_encrypted", "pin_encrypted", "fingerprint")
 
@@ -156,10 +156,14 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = [
         "number", "buyer", "listing", "quantity", "unit_price", "unit_commission", "amount", "currency",
         "status", "expires_at", "paid_at", "delivered_at", "guarantee_until", "completed_at", "refunded_at",
-        "payment_public_id", "note", "created_at",
+        "payment_public_id", "note", "created_at", "journal",
     ]
     inlines = [CodeInline, RevealInline]
     actions = ["resend_delivery_email"]
+
+    @admin.display(description=_("journal entries"))
+    def journal(self, obj):
+        return entries_link(obj.payment_reference)
 
     def has_add_permission(self, request):
         return False
@@ -255,8 +259,15 @@ class PayoutAdmin(admin.ModelAdmin):
     search_fields = ("seller__username", "=reference", "=id")
     list_select_related = ("seller", "destination", "decided_by")
     readonly_fields = ("seller", "destination", "amount", "currency", "status", "requested_at", "decided_by", "decided_at", "paid_at")
-    fields = (*readonly_fields, "reference", "note")
+    fields = (*readonly_fields, "reference", "note", "journal")
     actions = ["approve", "mark_paid", "reject"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "journal")
+
+    @admin.display(description=_("journal entries"))
+    def journal(self, obj):
+        return entries_link(f"payout:{obj.pk}") if obj.pk else "—"
 
     def has_add_permission(self, request):
         return False

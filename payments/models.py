@@ -396,7 +396,9 @@ class JournalEntry(models.Model):
         verbose_name_plural = _("journal entries")
 
     def __str__(self):
-        return f"{self.kind} {self.key}"
+        from payments.ledger_labels import kind_label
+
+        return f"{kind_label(self.kind)} {self.key}"
 
     def save(self, *args, **kwargs):
         if self.pk and not kwargs.pop("_allow_update", False):
@@ -419,6 +421,12 @@ class JournalLine(models.Model):
         verbose_name = _("journal line")
         verbose_name_plural = _("journal lines")
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="journalline_nonzero")]
+
+    def __str__(self):
+        from payments.money import format_money
+
+        side = _("debit") if self.amount > 0 else _("credit")
+        return f"{self.account_id and self.account.code} {side} {format_money(abs(self.amount), self.currency)}"
 
     def save(self, *args, **kwargs):
         if self.pk:

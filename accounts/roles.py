@@ -20,7 +20,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "reconciliation.view_settlementfile", "reconciliation.add_settlementfile",
         "reconciliation.view_discrepancy", "reconciliation.change_discrepancy",
         "reconciliation.view_statement", "reconciliation.view_sellerclearing",
-        "django_celery_beat.view_periodictask", "auditlog.view_logentry",
+        "django_celery_beat.view_periodictask", "auditlog.view_logentry", "backoffice.export_data",
     ],
     RISK: [
         "risk.view_rule", "risk.add_rule", "risk.change_rule", "risk.delete_rule",

@@ -27,3 +27,22 @@ def chart_spec(days, *series, unit="", height=180):
     return {"days": days, "height": height,
             "series": [{"label": str(label), "values": values, "unit": unit}
                        for label, values in pairs]}
+
+
+@register.simple_tag
+def export_links(cl, request):
+    """CSV and XLSX links for the list as filtered now, for those who may export it."""
+    from django.urls import reverse
+    from django.utils.translation import gettext as _
+
+    from backoffice.exports import EXPORTS
+
+    label = cl.opts.label_lower
+    if label not in EXPORTS or not request.user.has_perm("backoffice.export_data"):
+        return []
+    query = request.GET.urlencode()
+    links = []
+    for fmt, text in (("csv", _("Export CSV")), ("xlsx", _("Export XLSX"))):
+        url = reverse("backoffice-export", kwargs={"label": label, "fmt": fmt})
+        links.append({"fmt": fmt, "label": text, "url": f"{url}?{query}" if query else url})
+    return links

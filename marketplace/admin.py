@@ -20,7 +20,7 @@ from marketplace.models import (
     PayoutDestination,
     RevealAudit,
 )
-from payments.admin import ReadOnlyMixin, entries_link
+from payments.admin import ReadOnlyMixin, entries_link, money_column
 
 SECRET_FIELDS = ("code_encrypted", "pin_encrypted", "fingerprint")
 
@@ -55,7 +55,8 @@ class BrandAdmin(admin.ModelAdmin):
 
 @admin.register(Listing)
 class ListingAdmin(admin.ModelAdmin):
-    list_display = ("id", "brand", "seller", "face_value", "price", "status", "available", "sold", "created_at")
+    list_display = ("id", "brand", "seller", money_column("face_value", _("face value")),
+                    money_column("price", _("price")), "status", "available", "sold", "created_at")
     list_filter = ("status", "brand__category", "brand")
     search_fields = ("seller__username", "brand__name", "=id")
     list_select_related = ("brand", "seller")
@@ -148,7 +149,8 @@ class RevealInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ("number", "buyer", "listing", "quantity", "amount", "status", "created_at", "delivered_at")
+    list_display = ("number", "buyer", "listing", "quantity", money_column("amount", _("amount")), "status",
+                    "created_at", "delivered_at")
     list_filter = ("status", "listing__brand__category", "created_at")
     search_fields = ("=number", "buyer__username", "buyer__email", "=payment_public_id")
     list_select_related = ("buyer", "listing__brand")
@@ -254,7 +256,8 @@ class PayoutDestinationAdmin(admin.ModelAdmin):
 
 @admin.register(Payout)
 class PayoutAdmin(admin.ModelAdmin):
-    list_display = ("id", "seller", "amount", "currency", "destination", "status", "requested_at", "decided_by", "paid_at", "reference")
+    list_display = ("id", "seller", money_column("amount", _("amount")), "destination", "status", "requested_at",
+                    "decided_by", "paid_at", "reference")
     list_filter = ("status", "requested_at")
     search_fields = ("seller__username", "=reference", "=id")
     list_select_related = ("seller", "destination", "decided_by")

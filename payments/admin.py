@@ -11,11 +11,12 @@ from django.contrib import admin, messages
 from django.db.models import Exists, OuterRef, Q, Sum
 from django.urls import reverse
 from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from payments import services
 from payments.channels.registry import backend_codes
+from payments.explain import risk_table, routing_table
 from payments.ledger_labels import account_label, kind_choices, kind_label
 from payments.models import (
     Attempt,
@@ -49,6 +50,17 @@ def _each(modeladmin, request, queryset, act, done: str, *, name) -> None:
             ok += 1
     if ok:
         modeladmin.message_user(request, done % {"n": ok}, messages.SUCCESS)
+
+
+def money_column(name: str, description, currency_field: str = "currency"):
+    """A list column that shows a money field as ¥1,234.56 and still sorts by it."""
+
+    @admin.display(description=description, ordering=name)
+    def show(obj):
+        return format_money(getattr(obj, name), getattr(obj, currency_field, "CNY") or "CNY")
+
+    show.__name__ = f"{name}_money"
+    return show
 
 
 class ReadOnlyMixin:
@@ -105,7 +117,8 @@ class ChannelAccountForm(forms.ModelForm):
 @admin.register(ChannelAccount)
 class ChannelAccountAdmin(admin.ModelAdmin):
     form = ChannelAccountForm
-    list_display = ("code", "name", "backend", "methods", "enabled", "fee_percent", "fee_fixed", "settlement_days", "breaker", "success_rate")
+    list_display = ("code", "name", "backend", "method_names", "enabled", "fee_percent",
+                    money_column("fee_fixed", _("fixed fee")), "settlement_days", "breaker", "success_rate")
     list_filter = ("backend", "enabled")
     readonly_fields = ("credential_keys", "notify_url_display")
     fieldsets = (
@@ -126,11 +139,17 @@ class ChannelAccountAdmin(admin.ModelAdmin):
     def notify_url_display(self, obj):
         return obj.notify_url() if obj.pk else "—"
 
+    @admin.display(description=_("methods served"))
+    def method_names(self, obj):
+        labels = dict(Method.choices)
+        return "、".join(str(labels.get(m, m)) for m in obj.methods or []) or "—"
+
     @admin.display(description=_("breaker"))
     def breaker(self, obj):
         from payments.health import breaker_states
 
-        return breaker_states([obj.code])[obj.code]
+        state = breaker_states([obj.code])[obj.code]
+        return dict(ChannelHealth.Breaker.choices).get(state, state)
 
     @admin.display(description=_("recent success"))
     def success_rate(self, obj):
@@ -138,7 +157,7 @@ class ChannelAccountAdmin(admin.ModelAdmin):
         done = [a.status for a in recent if a.status in ("succeeded", "failed", "expired", "cancelled")]
         if not done:
             return "—"
-        return f"{100 * done.count('succeeded') / len(done):.0f}% of {len(done)}"
+        return _("%(rate).0f%% of %(n)d") % {"rate": 100 * done.count("succeeded") / len(done), "n": len(done)}
 
 
 class AttemptInline(admin.TabularInline):
@@ -150,12 +169,7 @@ class AttemptInline(admin.TabularInline):
 
     @admin.display(description=_("routing"))
     def routing_summary(self, obj):
-        routing = obj.routing or {}
-        rows = format_html_join(
-            "", "<li>{} — score {} est {} fee {} {}</li>",
-            ((c.get("code"), c.get("score"), c.get("estimate"), c.get("fee"), c.get("excluded") or c.get("note") or "") for c in routing.get("candidates", [])),
-        )
-        return format_html("<b>{}</b> → {}<ul>{}</ul>", routing.get("approach", "—"), routing.get("winner", "—"), rows)
+        return routing_table(obj.routing or {})
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -173,25 +187,35 @@ class RefundInline(admin.TabularInline):
 
 
 class RefundForm(forms.Form):
-    amount = forms.DecimalField(min_value=Decimal("0.01"), decimal_places=2)
-    reason = forms.CharField(max_length=255)
+    amount = forms.DecimalField(label=_("amount"), min_value=Decimal("0.01"), decimal_places=2)
+    reason = forms.CharField(label=_("reason"), max_length=255)
 
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
-        "created_at", "reference", "buyer", "method", "amount", "currency", "status", "refunded_amount", "risk_summary",
+        "created_at", "reference", "buyer", "method", money_column("amount", _("amount")), "status",
+        money_column("refunded_amount", _("refunded")), "risk_summary",
     )
     list_filter = ("status", "method", "currency")
     search_fields = ("reference", "public_id", "attempts__out_trade_no", "attempts__channel_trade_no", "buyer__username")
     inlines = [AttemptInline, RefundInline]
     actions = ["refund_in_full", "release_held", "block_held"]
     date_hierarchy = "created_at"
-    readonly_fields = ("journal",)
+    exclude = ("risk", "client")
+    readonly_fields = ("risk_explained", "client_explained", "journal")
 
     @admin.display(description=_("journal entries"))
     def journal(self, obj):
         return entries_link(obj.reference)
+
+    @admin.display(description=_("risk assessment"))
+    def risk_explained(self, obj):
+        return risk_table(obj.risk or {})
+
+    @admin.display(description=_("client"))
+    def client_explained(self, obj):
+        return risk_table(obj.client or {})
 
     change_form_template = "admin/payments/payment/change_form.html"
 
@@ -251,10 +275,13 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description=_("risk"))
     def risk_summary(self, obj):
+        from payments.explain import DECISIONS
+
         risk = obj.risk or {}
         if not risk:
             return "—"
-        return f"{risk.get('score', '?')} {risk.get('decision', '')}: {', '.join(risk.get('reasons') or []) or '—'}"
+        decision = DECISIONS.get(risk.get("decision"), risk.get("decision", ""))
+        return f"{risk.get('score', '?')} {decision}：{'、'.join(risk.get('reasons') or []) or '—'}"
 
     # The review queue: the list filtered on status "held for review", these two actions.
 
@@ -281,7 +308,9 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "refund_no", "payment", "amount", "status", "origin", "reason", "requested_by", "approved_by", "error")
+    list_display = ("created_at", "refund_no", "payment", money_column("amount", _("amount")), "status", "origin",
+                    "reason", "requested_by", "approved_by", "error")
+    list_select_related = ("payment", "requested_by", "approved_by")
     list_filter = ("status", "origin")
     search_fields = ("refund_no", "payment__reference")
     actions = ["approve_requested", "decline_requested"]
@@ -316,14 +345,17 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Attempt)
 class AttemptAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "out_trade_no", "account", "method", "amount", "status", "error_code", "flagged")
+    list_display = ("created_at", "out_trade_no", "account", "method", money_column("amount", _("amount")),
+                    "status", "error_code", "flagged")
+    list_select_related = ("account",)
     list_filter = ("status", "account", "method")
     search_fields = ("out_trade_no", "channel_trade_no", "payment__reference")
+    exclude = ("routing",)
     readonly_fields = ("routing_pretty",)
 
     @admin.display(description=_("routing decision"))
     def routing_pretty(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.routing, indent=2, ensure_ascii=False))
+        return routing_table(obj.routing or {})
 
 
 @admin.register(Notification)
@@ -349,6 +381,7 @@ class ErrorCodeAdmin(admin.ModelAdmin):
 @admin.register(ChannelHealth)
 class ChannelHealthAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("account", "breaker", "opened_at", "updated_at")
+    list_select_related = ("account",)
     readonly_fields = ("state_pretty",)
 
     @admin.display(description=_("state"))

@@ -261,7 +261,9 @@ class PayoutAdmin(admin.ModelAdmin):
     list_filter = ("status", "requested_at")
     search_fields = ("seller__username", "=reference", "=id")
     list_select_related = ("seller", "destination", "decided_by")
-    readonly_fields = ("seller", "destination", "amount", "currency", "status", "requested_at", "decided_by", "decided_at", "paid_at")
+    readonly_fields = ("seller", "destination", "amount", "currency", "status", "requested_at", "decided_by",
+                       "decided_at", "approved_by", "approved_at", "rejected_by", "rejected_at", "paid_by",
+                       "paid_at")
     fields = (*readonly_fields, "reference", "note", "journal")
     actions = ["approve", "mark_paid", "reject"]
 

@@ -387,6 +387,12 @@ class Payout(models.Model):
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("decided by"))
     decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
     paid_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paid at"))
+    # Each step keeps its own who and when: a later step never overwrites an earlier one.
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("approved by"))
+    approved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("approved at"))
+    rejected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("rejected by"))
+    rejected_at = models.DateTimeField(null=True, blank=True, verbose_name=_("rejected at"))
+    paid_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("paid by"))
     reference = models.CharField(_("bank reference"), max_length=64, blank=True)
     note = models.CharField(_("note"), max_length=255, blank=True)
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0004_verbose_names'),
+        ('marketplace', '0006_brand_english_name'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

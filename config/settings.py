@@ -83,12 +83,14 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_htmx",
     "django_celery_beat",
+    "auditlog",
     "accounts",
     "risk",
     "payments",
     *(["payments.sandbox"] if PAYMENTS_SANDBOX else []),
     "marketplace",
     "reconciliation",
+    "backoffice",
 ]
 
 MIDDLEWARE = [
@@ -101,6 +103,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "auditlog.middleware.AuditlogMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
@@ -108,6 +111,29 @@ MIDDLEWARE = [
 
 # `make serve` runs the simulators apart with config.sandbox_urls (only /sandbox/ and /healthz).
 ROOT_URLCONF = env("ROOT_URLCONF", default="config.urls")
+# The audit trail (docs/backoffice.md): django-auditlog records who changed what, with the
+# fields before and after, for the records staff decide on or configure. High-volume rows
+# written by checkout and callbacks (payments, attempts, notifications, journal) are not
+# tracked here: the journal is itself immutable, and staff actions on them are recorded as
+# "access" entries by accounts.audit. Secrets are excluded, never masked-and-stored.
+AUDITLOG_INCLUDE_TRACKING_MODELS = (
+    {"model": "payments.channelaccount", "exclude_fields": ["credentials_encrypted", "updated_at"]},
+    "payments.errorcode",
+    {"model": "payments.refund", "exclude_fields": ["created_at"]},
+    "marketplace.brand",
+    {"model": "marketplace.listing", "exclude_fields": ["updated_at"]},
+    "marketplace.dispute",
+    "marketplace.payout",
+    {"model": "marketplace.payoutdestination", "mask_fields": ["account"]},
+    "risk.rule",
+    "risk.listentry",
+    "risk.monitor",
+    "risk.alert",
+    "reconciliation.discrepancy",
+    {"model": "accounts.user", "exclude_fields": ["password", "last_login"], "m2m_fields": ["groups"]},
+    {"model": "auth.group", "m2m_fields": ["permissions"]},
+    "django_celery_beat.periodictask",
+)
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [

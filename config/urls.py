@@ -3,12 +3,15 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from backoffice import views as backoffice_views
 from config import metrics, views
 from payments import urls as payments_urls
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics.metrics_view, name="metrics"),
+    path("admin/export/<str:label>.<str:fmt>", admin.site.admin_view(backoffice_views.export_list),
+         name="backoffice-export"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),

@@ -109,6 +109,23 @@ class NetPreviewForm(forms.Form):
     price = forms.DecimalField(**MONEY)
 
 
+class MultipleImageInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    """Several files under one name; each is checked by the service (marketplace.evidence)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleImageInput(attrs={"accept": "image/png,image/jpeg,image/webp"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, (list, tuple)):
+            return [super(MultipleImageField, self).clean(item, initial) for item in data if item]
+        return [super().clean(data, initial)] if data else []
+
+
 class DisputeForm(forms.Form):
     code = forms.TypedChoiceField(label=_("Which code"), coerce=int)
     reason = forms.ChoiceField(label=_("What is wrong"), choices=Dispute.Reason.choices)
@@ -118,6 +135,12 @@ class DisputeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("What happened when you used the card (e.g. the balance the issuer showed)."),
     )
+    evidence = MultipleImageField(
+        label=_("Screenshots (optional)"),
+        required=False,
+        help_text=_("Up to 3 PNG, JPEG or WebP images of 5 MB each, e.g. the merchant's error. "
+                    "Only the seller and our staff see them."),
+    )
 
     def __init__(self, *args, codes: list[tuple[int, str]], **kwargs):
         super().__init__(*args, **kwargs)
@@ -125,7 +148,9 @@ class DisputeForm(forms.Form):
 
 
 class DisputeAnswerForm(forms.Form):
-    answer = forms.CharField(label=_("Your answer"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    answer = forms.CharField(
+        label=_("Your answer"), max_length=2000, widget=forms.Textarea(attrs={"rows": 6, "class": "wide"})
+    )
 
 
 class PayoutDestinationForm(forms.ModelForm):

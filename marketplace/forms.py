@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from marketplace.code_formats import CodeInput, UploadUnreadable, parse_csv, parse_paste
 from marketplace.models import Brand, Category, Dispute, PayoutDestination
 from marketplace.services import MAX_QUANTITY
+from marketplace.templatetags.shop import yuan
 
 MONEY = {"max_digits": 12, "decimal_places": 2, "min_value": Decimal("0.01")}
 
@@ -163,6 +164,15 @@ class PayoutRequestForm(forms.Form):
     destination = forms.ModelChoiceField(label=_("Pay to"), queryset=PayoutDestination.objects.none())
     amount = forms.DecimalField(label=_("Amount"), **MONEY)
 
-    def __init__(self, *args, seller, **kwargs):
+    def __init__(self, *args, seller, available: Decimal | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["destination"].queryset = PayoutDestination.objects.filter(seller=seller)
+        destinations = PayoutDestination.objects.filter(seller=seller).order_by("-id")
+        self.fields["destination"].queryset = destinations
+        self.fields["destination"].empty_label = None
+        newest = destinations.first()
+        if newest is not None:
+            self.fields["destination"].initial = newest.pk  # the account added last
+        if available is not None and available > 0:
+            self.fields["amount"].initial = available
+            self.fields["amount"].widget.attrs["max"] = str(available)
+            self.fields["amount"].help_text = _("Up to %(amount)s available.") % {"amount": yuan(available)}

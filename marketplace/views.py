@@ -232,7 +232,9 @@ def seller_dashboard(request):
         {
             "dashboard": dashboard,
             "destination_form": PayoutDestinationForm(),
-            "payout_form": PayoutRequestForm(seller=request.user),
+            "payout_form": PayoutRequestForm(
+                seller=request.user, available=dashboard.balances.available
+            ),
         },
     )
 

@@ -336,3 +336,10 @@ def test_payout_form_waits_for_available_money_then_offers_it_to_the_newest_acco
         html = client.get("/sell/").content.decode()
     assert 'value="1234.50"' in html and "¥1,234.50" in html
     assert re.search(rf'<option value="{newest.pk}" selected>', html)
+
+
+def test_pages_carry_a_favicon_and_favicon_ico_leads_to_it(client, db):
+    html = client.get("/").content.decode()
+    assert 'rel="icon"' in html and "favicon.svg" in html
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")

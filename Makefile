@@ -15,13 +15,14 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
-# Debian's chromium for the browser tests; installed only when missing and we may (root).
+# Debian's chromium for the browser tests, and a CJK font so Chinese screenshots read;
+# installed only when missing and we may (root).
 browser:
-	@command -v chromium >/dev/null 2>&1 || { \
+	@{ command -v chromium >/dev/null 2>&1 && fc-list 2>/dev/null | grep -qi "noto.*cjk"; } || { \
 	  if [ "$$(id -u)" = "0" ]; then \
-	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver) >/dev/null \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver fonts-noto-cjk) >/dev/null \
 	      || echo "chromium could not be installed; browser tests will be skipped"; \
-	  else echo "chromium missing (install Debian's chromium); browser tests will be skipped"; fi; }
+	  else echo "chromium or fonts-noto-cjk missing (install Debian's packages); browser tests will be skipped"; fi; }
 
 migrate: install
 	$(PY) manage.py migrate --noinput

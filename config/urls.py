@@ -12,6 +12,8 @@ urlpatterns = [
     path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/export/<str:label>.<str:fmt>", admin.site.admin_view(backoffice_views.export_list),
          name="backoffice-export"),
+    # Browsers ask for /favicon.ico whatever the page says.
+    path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),

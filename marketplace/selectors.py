@@ -138,7 +138,8 @@ def order_for_buyer(*, buyer, number: str) -> Order:
 
 
 def order_disputes_by_code(*, order: Order) -> dict[int, Dispute]:
-    return {dispute.code_id: dispute for dispute in order.disputes.select_related("code")}
+    disputes = order.disputes.select_related("code").prefetch_related("evidence")
+    return {dispute.code_id: dispute for dispute in disputes}
 
 
 @dataclass(frozen=True)
@@ -205,6 +206,7 @@ def seller_dashboard(*, seller) -> SellerDashboard:
         disputes=list(
             Dispute.objects.filter(order__listing__seller=seller)
             .select_related("order__listing__brand", "code")
+            .prefetch_related("evidence")
             .order_by("status", "-created_at")[:50]
         ),
     )
@@ -262,3 +264,23 @@ def seller_upload_facts(*, listing: Listing, codes: int, client_ip: str = ""):
         high_risk_share=(Decimal(recent["risky"]) / n).quantize(Decimal("0.01")) if n else Decimal("0"),
         brand_high_risk=listing.brand.high_risk, ip=client_ip, email=seller.email,
     )
+
+
+def dispute_evidence_for(*, user, dispute_id: int, evidence_id: int):
+    """The screenshot if ``user`` may see it: the order's buyer, its seller, or staff with
+    the permission to view disputes."""
+    from marketplace.models import DisputeEvidence
+
+    item = (
+        DisputeEvidence.objects.select_related("dispute__order__listing")
+        .filter(pk=evidence_id, dispute_id=dispute_id)
+        .first()
+    )
+    if item is None:
+        return None
+    order = item.dispute.order
+    if user.pk in {order.buyer_id, order.listing.seller_id}:
+        return item
+    if user.is_staff and user.has_perm("marketplace.view_dispute"):
+        return item
+    return None

@@ -171,3 +171,101 @@ def test_buyer_and_seller_name_a_disputed_code_by_its_masked_form(client, delive
     client.force_login(delivered.codes.first().listing.seller)
     dashboard = client.get("/sell/").content.decode()
     assert code.masked in dashboard and f"#{code.pk}" not in dashboard
+
+
+def _png(size=(40, 20)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    image = Image.new("RGB", size, (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x8825] = {2: (31, 14, 0)}  # a GPS position, as phone cameras write it
+    image.save(out, format="PNG", exif=exif)
+    return out.getvalue()
+
+
+@pytest.fixture
+def evidence_storage(tmp_path, monkeypatch):
+    from django.core.files.storage import FileSystemStorage
+
+    from marketplace.models import DisputeEvidence
+
+    storage = FileSystemStorage(location=tmp_path)
+    monkeypatch.setattr(DisputeEvidence._meta.get_field("file"), "storage", storage)
+    return tmp_path
+
+
+def _dispute_with_screenshot(client, order, upload):
+    client.force_login(order.buyer)
+    return client.post(
+        f"/orders/{order.number}/dispute/",
+        {"code": first_code(order).pk, "reason": "invalid", "note": "Till says invalid", "evidence": [upload]},
+    )
+
+
+def test_a_screenshot_is_stored_privately_without_metadata_and_shown_to_buyer_seller_and_staff(
+    client, delivered, evidence_storage
+):
+    from django.contrib.auth.models import Group
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = _dispute_with_screenshot(client, delivered, SimpleUploadedFile("till.png", _png(), "image/png"))
+    assert response.status_code == 302
+    item = Dispute.objects.get().evidence.get()
+    url = f"/disputes/{item.dispute_id}/evidence/{item.pk}/"
+    assert item.content_type == "image/png" and item.original_name == "till.png"
+    stored = (evidence_storage / item.file.name).read_bytes()
+    assert b"Exif" not in stored and stored.startswith(b"\x89PNG")
+    assert url in client.get(f"/orders/{delivered.number}/dispute/").content.decode()
+    served = client.get(url)
+    assert served.status_code == 200 and served["Content-Type"] == "image/png"
+    assert served["X-Content-Type-Options"] == "nosniff"
+    seller = delivered.listing.seller
+    client.force_login(seller)
+    assert url in client.get("/sell/").content.decode()
+    assert client.get(url).status_code == 200
+    support = UserFactory(is_staff=True)
+    support.groups.add(Group.objects.get(name="Support"))
+    client.force_login(support)
+    assert client.get(url).status_code == 200
+    client.force_login(UserFactory())
+    assert client.get(url).status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "why"),
+    [
+        ("till.png", b"<script>alert(1)</script>", "not a readable image"),
+        ("till.gif", "gif", "only PNG, JPEG or WebP"),
+    ],
+)
+def test_a_file_that_is_not_a_screenshot_is_refused_and_nothing_is_saved(
+    client, delivered, evidence_storage, name, data, why
+):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    if data == "gif":
+        out = io.BytesIO()
+        Image.new("RGB", (4, 4)).save(out, format="GIF")
+        data = out.getvalue()
+    response = _dispute_with_screenshot(client, delivered, SimpleUploadedFile(name, data, "image/png"))
+    assert response.status_code == 400
+    assert why in response.content.decode() and name in response.content.decode()
+    assert not Dispute.objects.exists()
+    assert not any(evidence_storage.rglob("*.*"))
+
+
+def test_a_screenshot_over_five_megabytes_is_refused(client, delivered, evidence_storage):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    big = SimpleUploadedFile("big.png", _png() + b"\0" * (5 * 1024 * 1024), "image/png")
+    response = _dispute_with_screenshot(client, delivered, big)
+    assert response.status_code == 400 and "larger than 5 MB" in response.content.decode()
+    assert not Dispute.objects.exists()

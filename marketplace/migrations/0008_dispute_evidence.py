@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0006_brand_english_name'),
+        ('marketplace', '0007_payout_each_step_recorded'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -133,7 +133,8 @@ def _open(account: ChannelAccount, content: bytes, name: str = ""):
 
 
 def _states_totals(totals) -> bool:
-    stated = (totals.payments, totals.refunds, totals.lines, totals.gross, totals.refunded, totals.fees)
+    stated = (totals.payments, totals.refunds, totals.lines)
+    stated += (totals.gross, totals.refunded, totals.fees)
     return any(value is not None for value in stated)
 
 

@@ -23,6 +23,7 @@ from marketplace.services.disputes import (
 from marketplace.services.listings import (
     card_code_withdraw,
     codes_check,
+    codes_split,
     listing_codes_add,
     listing_create,
     listing_moderate,
@@ -50,6 +51,7 @@ __all__ = [
     "RevealedCode",
     "card_code_withdraw",
     "codes_check",
+    "codes_split",
     "dispute_answer",
     "dispute_open",
     "dispute_refund",

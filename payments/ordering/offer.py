@@ -59,7 +59,7 @@ class Offer:
             message = (
                 ranked.disabled_reason
                 if ranked is not None
-                else _("Choose one of the payment methods shown.")
+                else _("This payment method is not available for this order.")
             )
             raise ChoiceRefused(message, field="method", allowed=usable)
         months = [plan.months for plan in self.plans]

@@ -275,6 +275,7 @@ def test_pay_refuses_a_method_no_channel_offers_for_this_order(listing, buyer, a
     response = client.post(f"/api/v1/orders/{number}/pay/", {"method": "wechatpay"}, format="json")
     assert response.status_code == 400
     body = response.json()
+    assert body["detail"] == "This payment method is not available for this order."
     assert body["method"] == [body["detail"]] and "alipay" in body["allowed"] and "wechatpay" not in body["allowed"]
     assert started == [] and not Payment.objects.exists()
 

@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 PORT ?= 8000
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint migrate demo browser clean
+.PHONY: install run serve test lint migrate demo browser clean
 
 install: $(STAMP) browser
 
@@ -36,6 +36,11 @@ run: export PORT := $(PORT)
 run: demo
 	@mkdir -p var
 	$(VENV)/bin/honcho -f Procfile start
+
+# The production shape on this machine (config/serve.py, docs/deploy.md): gunicorn, a Celery
+# worker per queue, one beat; PostgreSQL and Redis/RabbitMQ required.
+serve: install
+	$(PY) -m config.serve --port $(PORT)
 
 test: install
 	$(PY) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

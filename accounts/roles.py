@@ -20,7 +20,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "reconciliation.view_settlementfile", "reconciliation.add_settlementfile",
         "reconciliation.view_discrepancy", "reconciliation.change_discrepancy",
         "reconciliation.view_statement", "reconciliation.view_sellerclearing",
-        "django_celery_beat.view_periodictask",
+        "django_celery_beat.view_periodictask", "auditlog.view_logentry", "backoffice.export_data",
     ],
     RISK: [
         "risk.view_rule", "risk.add_rule", "risk.change_rule", "risk.delete_rule",
@@ -30,7 +30,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "risk.view_alert", "risk.change_alert",
         "payments.view_payment", "payments.view_attempt", "payments.view_breakerevent", "payments.review_payment",
         "marketplace.view_order", "marketplace.view_dispute", "marketplace.view_listing",
-        "marketplace.change_listing",
+        "marketplace.change_listing", "auditlog.view_logentry",
     ],
     SUPPORT: [
         "marketplace.view_order", "marketplace.view_dispute", "marketplace.change_dispute",

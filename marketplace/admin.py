@@ -22,7 +22,7 @@ from marketplace.models import (
     PayoutDestination,
     RevealAudit,
 )
-from payments.admin import ReadOnlyMixin
+from payments.admin import ReadOnlyMixin, entries_link, money_column
 
 SECRET_FIELDS = ("code_encrypted", "pin_encrypted", "fingerprint")
 
@@ -57,7 +57,8 @@ class BrandAdmin(admin.ModelAdmin):
 
 @admin.register(Listing)
 class ListingAdmin(admin.ModelAdmin):
-    list_display = ("id", "brand", "seller", "face_value", "price", "status", "available", "sold", "created_at")
+    list_display = ("id", "brand", "seller", money_column("face_value", _("face value")),
+                    money_column("price", _("price")), "status", "available", "sold", "created_at")
     list_filter = ("status", "brand__category", "brand")
     search_fields = ("seller__username", "brand__name", "=id")
     list_select_related = ("brand", "seller")
@@ -150,7 +151,8 @@ class RevealInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ("number", "buyer", "listing", "quantity", "amount", "status", "created_at", "delivered_at")
+    list_display = ("number", "buyer", "listing", "quantity", money_column("amount", _("amount")), "status",
+                    "created_at", "delivered_at")
     list_filter = ("status", "listing__brand__category", "created_at")
     search_fields = ("=number", "buyer__username", "buyer__email", "=payment_public_id")
     list_select_related = ("buyer", "listing__brand")
@@ -158,10 +160,14 @@ class OrderAdmin(admin.ModelAdmin):
     readonly_fields = [
         "number", "buyer", "listing", "quantity", "unit_price", "unit_commission", "amount", "currency",
         "status", "expires_at", "paid_at", "delivered_at", "guarantee_until", "completed_at", "refunded_at",
-        "payment_public_id", "note", "created_at",
+        "payment_public_id", "note", "created_at", "journal",
     ]
     inlines = [CodeInline, RevealInline]
     actions = ["resend_delivery_email"]
+
+    @admin.display(description=_("journal entries"))
+    def journal(self, obj):
+        return entries_link(obj.payment_reference)
 
     def has_add_permission(self, request):
         return False
@@ -264,13 +270,23 @@ class PayoutDestinationAdmin(admin.ModelAdmin):
 
 @admin.register(Payout)
 class PayoutAdmin(admin.ModelAdmin):
-    list_display = ("id", "seller", "amount", "currency", "destination", "status", "requested_at", "decided_by", "paid_at", "reference")
+    list_display = ("id", "seller", money_column("amount", _("amount")), "destination", "status", "requested_at",
+                    "decided_by", "paid_at", "reference")
     list_filter = ("status", "requested_at")
     search_fields = ("seller__username", "=reference", "=id")
     list_select_related = ("seller", "destination", "decided_by")
-    readonly_fields = ("seller", "destination", "amount", "currency", "status", "requested_at", "decided_by", "decided_at", "paid_at")
-    fields = (*readonly_fields, "reference", "note")
+    readonly_fields = ("seller", "destination", "amount", "currency", "status", "requested_at", "decided_by",
+                       "decided_at", "approved_by", "approved_at", "rejected_by", "rejected_at", "paid_by",
+                       "paid_at")
+    fields = (*readonly_fields, "reference", "note", "journal")
     actions = ["approve", "mark_paid", "reject"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return (*super().get_readonly_fields(request, obj), "journal")
+
+    @admin.display(description=_("journal entries"))
+    def journal(self, obj):
+        return entries_link(f"payout:{obj.pk}") if obj.pk else "—"
 
     def has_add_permission(self, request):
         return False

@@ -16,6 +16,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from payments.payables import PayableRef
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 CENT = Decimal("0.01")
 
@@ -119,7 +121,9 @@ class Listing(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.brand} {self.face_value} @ {self.price}"
+        from payments.money import format_money
+
+        return f"{self.brand} {format_money(self.face_value)} · {format_money(self.price)}"
 
     def clean(self):
         if self.price is not None and self.face_value is not None and self.price > self.face_value:
@@ -170,7 +174,7 @@ class CardCode(models.Model):
         ]
 
     def __str__(self):
-        return f"code #{self.pk} [{self.status}]"  # never the secret
+        return _("code #%(id)s %(status)s") % {"id": self.pk, "status": self.get_status_display()}  # never the secret
 
     def __repr__(self):
         return f"<CardCode #{self.pk} {self.status}>"
@@ -244,8 +248,14 @@ class Order(models.Model):
         return self.number
 
     @property
+    def payable(self) -> PayableRef:
+        """What the shop hands the payment platform to pay this order."""
+        return PayableRef.order(self.number)
+
+    @property
     def payment_reference(self) -> str:
-        return f"order:{self.number}"
+        """The order's payments carry this reference (``Payment.reference``)."""
+        return str(self.payable)
 
     @property
     def is_payable(self) -> bool:
@@ -307,7 +317,7 @@ class RevealAudit(models.Model):
         verbose_name_plural = _("reveal audits")
 
     def __str__(self):
-        return f"{self.order_id} {self.channel} {self.at:%Y-%m-%d %H:%M}"
+        return f"{self.order_id} {self.get_channel_display()} {self.at:%Y-%m-%d %H:%M}"
 
 
 class Dispute(models.Model):
@@ -344,7 +354,7 @@ class Dispute(models.Model):
         verbose_name_plural = _("disputes")
 
     def __str__(self):
-        return f"{self.order_id}/#{self.code_id} {self.reason} [{self.status}]"
+        return f"{self.order_id}/#{self.code_id} {self.get_reason_display()} {self.get_status_display()}"
 
     @property
     def is_open(self) -> bool:
@@ -422,6 +432,12 @@ class Payout(models.Model):
     decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("decided by"))
     decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
     paid_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paid at"))
+    # Each step keeps its own who and when: a later step never overwrites an earlier one.
+    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("approved by"))
+    approved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("approved at"))
+    rejected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("rejected by"))
+    rejected_at = models.DateTimeField(null=True, blank=True, verbose_name=_("rejected at"))
+    paid_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("paid by"))
     reference = models.CharField(_("bank reference"), max_length=64, blank=True)
     note = models.CharField(_("note"), max_length=255, blank=True)
 
@@ -432,7 +448,10 @@ class Payout(models.Model):
         constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive")]
 
     def __str__(self):
-        return f"payout #{self.pk} {self.amount} {self.currency} [{self.status}]"
+        from payments.money import format_money
+
+        return _("payout #%(id)s %(amount)s %(status)s") % {
+            "id": self.pk, "amount": format_money(self.amount, self.currency), "status": self.get_status_display()}
 
     def transition(self, target: str) -> None:
         allowed = {

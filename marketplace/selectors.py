@@ -24,8 +24,14 @@ from django.utils import timezone
 
 from marketplace.errors import OrderNotFound
 from marketplace.models import CardCode, Dispute, Listing, Order, Payout, PayoutDestination
-from marketplace.postings import seller_payouts_requested
+from marketplace.postings import (
+    seller_available,
+    seller_paid_out,
+    seller_payouts_requested,
+    seller_pending,
+)
 from payments import ledger
+from payments.payables import PayableFacts
 
 SORTS = {
     "discount": ("-discount", "price", "-id"),
@@ -148,10 +154,10 @@ def seller_balances(*, seller_id: int) -> SellerBalances:
     """Pending (in the guarantee window), available (may be paid out), requested (awaiting
     Finance) and paid out — all sums of the journal, in one query."""
     codes = {
-        "pending": ledger.seller_pending(seller_id),
-        "available": ledger.seller_available(seller_id),
+        "pending": seller_pending(seller_id),
+        "available": seller_available(seller_id),
         "payouts_requested": seller_payouts_requested(seller_id),
-        "paid_out": ledger.seller_paid_out(seller_id),
+        "paid_out": seller_paid_out(seller_id),
     }
     found = ledger.balances(codes.values(), natural=True)
     return SellerBalances(
@@ -206,9 +212,9 @@ def seller_dashboard(*, seller) -> SellerDashboard:
     )
 
 
-def order_risk_facts(*, order: Order, client_ip: str = "") -> dict:
-    """Plain facts about the buyer, seller and goods for the payment platform's risk engine
-    (``payments.services.payment_start(risk_facts=…)``); JSON-safe values only."""
+def order_risk_facts(*, order: Order, client_ip: str = "") -> PayableFacts:
+    """What the shop knows about the buyer, seller and goods, for the payment platform's risk
+    engine (``payments.services.payment_start(risk_facts=…)``)."""
     buyer, listing = order.buyer, order.listing
     seller = listing.seller
     now = timezone.now()
@@ -220,21 +226,17 @@ def order_risk_facts(*, order: Order, client_ip: str = "") -> dict:
         from payments.models import Payment
 
         seller_linked = Payment.objects.filter(buyer=seller, client__ip=client_ip).exists()
-    return {
-        "account_age_days": (now - buyer.date_joined).days,
-        "good_orders": good_orders,
-        "disputes": disputes.count(),
-        "disputes_refunded": disputes.filter(status=Dispute.Status.REFUNDED).count(),
-        "brand": listing.brand.slug,
-        "brand_high_risk": listing.brand.high_risk,
-        "seller_id": seller.pk,
-        "seller_account_age_days": (now - seller.date_joined).days,
-        "seller_linked": seller_linked,
-        "listing_id": listing.pk,
-        "listing_face_value": str(listing.face_value),
-        "quantity": order.quantity,
-        "order_amount": str(order.amount),
-    }
+    return PayableFacts(
+        account_age_days=(now - buyer.date_joined).days,
+        good_orders=good_orders,
+        disputes=disputes.count(),
+        disputes_refunded=disputes.filter(status=Dispute.Status.REFUNDED).count(),
+        brand=listing.brand.slug,
+        brand_high_risk=listing.brand.high_risk,
+        seller_id=seller.pk,
+        seller_account_age_days=(now - seller.date_joined).days,
+        seller_linked=seller_linked,
+    )
 
 
 def seller_upload_facts(*, listing: Listing, codes: int, client_ip: str = ""):

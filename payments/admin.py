@@ -1,17 +1,23 @@
 """Finance's back office for the payment platform. Secrets are write-only; money records
 are read-only (changes go through services: refunds, corrections as new entries)."""
 
+import datetime as dt
 import json
 from decimal import Decimal
+from urllib.parse import urlencode
 
 from django import forms
 from django.contrib import admin, messages
-from django.db.models import Sum
-from django.utils.html import format_html, format_html_join
+from django.db.models import Exists, OuterRef, Q, Sum
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from payments import services
 from payments.channels.registry import backend_codes
+from payments.explain import risk_table, routing_table
+from payments.ledger_labels import account_label, kind_choices, kind_label
 from payments.models import (
     Attempt,
     BreakerEvent,
@@ -26,6 +32,8 @@ from payments.models import (
     Payment,
     Refund,
 )
+from payments.money import format_money
+from payments.selectors import trial_balance
 from payments.states import RefundStatus
 
 
@@ -42,6 +50,17 @@ def _each(modeladmin, request, queryset, act, done: str, *, name) -> None:
             ok += 1
     if ok:
         modeladmin.message_user(request, done % {"n": ok}, messages.SUCCESS)
+
+
+def money_column(name: str, description, currency_field: str = "currency"):
+    """A list column that shows a money field as ¥1,234.56 and still sorts by it."""
+
+    @admin.display(description=description, ordering=name)
+    def show(obj):
+        return format_money(getattr(obj, name), getattr(obj, currency_field, "CNY") or "CNY")
+
+    show.__name__ = f"{name}_money"
+    return show
 
 
 class ReadOnlyMixin:
@@ -98,7 +117,8 @@ class ChannelAccountForm(forms.ModelForm):
 @admin.register(ChannelAccount)
 class ChannelAccountAdmin(admin.ModelAdmin):
     form = ChannelAccountForm
-    list_display = ("code", "name", "backend", "methods", "enabled", "fee_percent", "fee_fixed", "settlement_days", "breaker", "success_rate")
+    list_display = ("code", "name", "backend", "method_names", "enabled", "fee_percent",
+                    money_column("fee_fixed", _("fixed fee")), "settlement_days", "breaker", "success_rate")
     list_filter = ("backend", "enabled")
     readonly_fields = ("credential_keys", "notify_url_display")
     fieldsets = (
@@ -119,11 +139,17 @@ class ChannelAccountAdmin(admin.ModelAdmin):
     def notify_url_display(self, obj):
         return obj.notify_url() if obj.pk else "—"
 
+    @admin.display(description=_("methods served"))
+    def method_names(self, obj):
+        labels = dict(Method.choices)
+        return "、".join(str(labels.get(m, m)) for m in obj.methods or []) or "—"
+
     @admin.display(description=_("breaker"))
     def breaker(self, obj):
         from payments.health import breaker_states
 
-        return breaker_states([obj.code])[obj.code]
+        state = breaker_states([obj.code])[obj.code]
+        return dict(ChannelHealth.Breaker.choices).get(state, state)
 
     @admin.display(description=_("recent success"))
     def success_rate(self, obj):
@@ -131,7 +157,7 @@ class ChannelAccountAdmin(admin.ModelAdmin):
         done = [a.status for a in recent if a.status in ("succeeded", "failed", "expired", "cancelled")]
         if not done:
             return "—"
-        return f"{100 * done.count('succeeded') / len(done):.0f}% of {len(done)}"
+        return _("%(rate).0f%% of %(n)d") % {"rate": 100 * done.count("succeeded") / len(done), "n": len(done)}
 
 
 class AttemptInline(admin.TabularInline):
@@ -143,12 +169,7 @@ class AttemptInline(admin.TabularInline):
 
     @admin.display(description=_("routing"))
     def routing_summary(self, obj):
-        routing = obj.routing or {}
-        rows = format_html_join(
-            "", "<li>{} — score {} est {} fee {} {}</li>",
-            ((c.get("code"), c.get("score"), c.get("estimate"), c.get("fee"), c.get("excluded") or c.get("note") or "") for c in routing.get("candidates", [])),
-        )
-        return format_html("<b>{}</b> → {}<ul>{}</ul>", routing.get("approach", "—"), routing.get("winner", "—"), rows)
+        return routing_table(obj.routing or {})
 
     def has_add_permission(self, request, obj=None):
         return False
@@ -166,20 +187,35 @@ class RefundInline(admin.TabularInline):
 
 
 class RefundForm(forms.Form):
-    amount = forms.DecimalField(min_value=Decimal("0.01"), decimal_places=2)
-    reason = forms.CharField(max_length=255)
+    amount = forms.DecimalField(label=_("amount"), min_value=Decimal("0.01"), decimal_places=2)
+    reason = forms.CharField(label=_("reason"), max_length=255)
 
 
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
-        "created_at", "reference", "buyer", "method", "amount", "currency", "status", "refunded_amount", "risk_summary",
+        "created_at", "reference", "buyer", "method", money_column("amount", _("amount")), "status",
+        money_column("refunded_amount", _("refunded")), "risk_summary",
     )
     list_filter = ("status", "method", "currency")
     search_fields = ("reference", "public_id", "attempts__out_trade_no", "attempts__channel_trade_no", "buyer__username")
     inlines = [AttemptInline, RefundInline]
     actions = ["refund_in_full", "release_held", "block_held"]
     date_hierarchy = "created_at"
+    exclude = ("risk", "client")
+    readonly_fields = ("risk_explained", "client_explained", "journal")
+
+    @admin.display(description=_("journal entries"))
+    def journal(self, obj):
+        return entries_link(obj.reference)
+
+    @admin.display(description=_("risk assessment"))
+    def risk_explained(self, obj):
+        return risk_table(obj.risk or {})
+
+    @admin.display(description=_("client"))
+    def client_explained(self, obj):
+        return risk_table(obj.client or {})
 
     change_form_template = "admin/payments/payment/change_form.html"
 
@@ -239,10 +275,13 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description=_("risk"))
     def risk_summary(self, obj):
+        from payments.explain import DECISIONS
+
         risk = obj.risk or {}
         if not risk:
             return "—"
-        return f"{risk.get('score', '?')} {risk.get('decision', '')}: {', '.join(risk.get('reasons') or []) or '—'}"
+        decision = DECISIONS.get(risk.get("decision"), risk.get("decision", ""))
+        return f"{risk.get('score', '?')} {decision}：{'、'.join(risk.get('reasons') or []) or '—'}"
 
     # The review queue: the list filtered on status "held for review", these two actions.
 
@@ -269,10 +308,18 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "refund_no", "payment", "amount", "status", "origin", "reason", "requested_by", "approved_by", "error")
+    list_display = ("created_at", "refund_no", "payment", money_column("amount", _("amount")), "status", "origin",
+                    "reason", "requested_by", "approved_by", "error")
+    list_select_related = ("payment", "requested_by", "approved_by")
     list_filter = ("status", "origin")
     search_fields = ("refund_no", "payment__reference")
     actions = ["approve_requested", "decline_requested"]
+    readonly_fields = ("journal",)
+
+    @admin.display(description=_("journal entries"))
+    def journal(self, obj):
+        url = reverse("admin:payments_journalentry_changelist") + "?" + urlencode({"q": obj.refund_no})
+        return format_html('<a href="{}">{}</a>', url, _("entries of this refund"))
 
     # Refunds Support opened wait here (status "awaiting Finance approval") for Finance.
 
@@ -298,14 +345,17 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Attempt)
 class AttemptAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "out_trade_no", "account", "method", "amount", "status", "error_code", "flagged")
+    list_display = ("created_at", "out_trade_no", "account", "method", money_column("amount", _("amount")),
+                    "status", "error_code", "flagged")
+    list_select_related = ("account",)
     list_filter = ("status", "account", "method")
     search_fields = ("out_trade_no", "channel_trade_no", "payment__reference")
+    exclude = ("routing",)
     readonly_fields = ("routing_pretty",)
 
     @admin.display(description=_("routing decision"))
     def routing_pretty(self, obj):
-        return format_html("<pre>{}</pre>", json.dumps(obj.routing, indent=2, ensure_ascii=False))
+        return routing_table(obj.routing or {})
 
 
 @admin.register(Notification)
@@ -331,6 +381,7 @@ class ErrorCodeAdmin(admin.ModelAdmin):
 @admin.register(ChannelHealth)
 class ChannelHealthAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = ("account", "breaker", "opened_at", "updated_at")
+    list_select_related = ("account",)
     readonly_fields = ("state_pretty",)
 
     @admin.display(description=_("state"))
@@ -345,32 +396,234 @@ class BreakerEventAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 class JournalLineInline(admin.TabularInline):
+    """The lines of an entry as a finance person reads them: account, debit, credit."""
+
     model = JournalLine
     extra = 0
     can_delete = False
-    readonly_fields = ("account", "amount", "currency")
+    fields = ("account_name", "debit", "credit")
+    readonly_fields = fields
+    verbose_name = _("line")
+    verbose_name_plural = _("lines")
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("account__owner").order_by("pk")
+
+    @admin.display(description=_("account"))
+    def account_name(self, obj):
+        url = reverse("admin:payments_ledgeraccount_change", args=[obj.account_id])
+        return format_html('<a href="{}">{}</a> <span class="quiet">{}</span>', url,
+                           _account_label(obj.account), obj.account.code)
+
+    @admin.display(description=_("debit"))
+    def debit(self, obj):
+        return format_money(obj.amount, obj.currency) if obj.amount > 0 else ""
+
+    @admin.display(description=_("credit"))
+    def credit(self, obj):
+        return format_money(-obj.amount, obj.currency) if obj.amount < 0 else ""
 
     def has_add_permission(self, request, obj=None):
         return False
 
+    def has_view_permission(self, request, obj=None):
+        # Whoever may read the entry reads its lines; nobody changes either.
+        return request.user.has_perm("payments.view_journalentry")
+
+
+def _account_label(acc: LedgerAccount) -> str:
+    return account_label(acc.code, acc.owner.get_username() if acc.owner_id else "")
+
+
+class KindFilter(admin.SimpleListFilter):
+    title = _("kind")
+    parameter_name = "kind"
+
+    def lookups(self, request, model_admin):
+        return kind_choices()
+
+    def queryset(self, request, queryset):
+        return queryset.filter(kind=self.value()) if self.value() else queryset
+
+
+class EntryAccountFilter(admin.SimpleListFilter):
+    """Entries that touch one account. Offers the platform and channel accounts (a bounded
+    list); a buyer's or seller's account is reached from its own page."""
+
+    title = _("account")
+    parameter_name = "account"
+
+    def lookups(self, request, model_admin):
+        shared = LedgerAccount.objects.filter(owner__isnull=True).order_by("code")
+        chosen = LedgerAccount.objects.filter(pk=self.value()) if _is_id(self.value()) else []
+        found = {acc.pk: acc for acc in [*shared[:200], *chosen]}
+        return [(str(pk), _account_label(acc)) for pk, acc in found.items()]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        if not _is_id(self.value()):
+            return queryset.none()
+        lines = JournalLine.objects.filter(entry=OuterRef("pk"), account_id=self.value())
+        return queryset.filter(Exists(lines))
+
+
+def _is_id(value) -> bool:
+    return bool(value) and str(value).isdigit()
+
+
+def reference_admin_url(reference: str) -> str | None:
+    """Where a journal reference leads: the order, payout or payment it names."""
+    kind, _sep, rest = reference.partition(":")
+    if kind == "order" and rest:
+        return reverse("admin:marketplace_order_changelist") + "?" + urlencode({"q": rest})
+    if kind == "payout" and rest.isdigit():
+        return reverse("admin:marketplace_payout_change", args=[rest])
+    if reference:
+        return reverse("admin:payments_payment_changelist") + "?" + urlencode({"q": reference})
+    return None
+
+
+def entries_link(reference: str, label=None):
+    """A link to the journal entries that carry ``reference`` (from a payment, order...)."""
+    if not reference:
+        return "—"
+    url = reverse("admin:payments_journalentry_changelist") + "?" + urlencode({"reference": reference})
+    count = JournalEntry.objects.filter(reference=reference).count()
+    return format_html('<a href="{}">{}</a>', url,
+                       label or _("%(n)d journal entries") % {"n": count})
+
 
 @admin.register(JournalEntry)
 class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("posted_at", "kind", "key", "reference", "memo")
-    list_filter = ("kind",)
-    search_fields = ("key", "reference")
+    list_display = ("posted_at", "kind_name", "reference_link", "memo", "amount")
+    list_filter = (KindFilter, EntryAccountFilter, ("posted_at", admin.DateFieldListFilter))
+    search_fields = ("key", "reference", "memo")
+    date_hierarchy = "posted_at"
+    fields = ("posted_at", "kind_name", "reference_link", "memo", "key", "totals")
+    readonly_fields = fields
     inlines = [JournalLineInline]
+    change_list_template = "admin/payments/journalentry/change_list.html"
+
+    def get_queryset(self, request):
+        qs = super().get_queryset(request)
+        return qs.annotate(_debit=Sum("lines__amount", filter=Q(lines__amount__gt=0)))
+
+    def lookup_allowed(self, lookup, value, request=None):
+        return lookup == "reference" or super().lookup_allowed(lookup, value, request)
+
+    def get_urls(self):
+        from django.urls import path
+
+        return [
+            path("trial-balance/", self.admin_site.admin_view(self.trial_balance_view),
+                 name="payments_trial_balance"),
+            *super().get_urls(),
+        ]
+
+    def trial_balance_view(self, request):
+        """Every account's debits, credits and balance for a period (default: this month)."""
+        from django.core.exceptions import PermissionDenied
+        from django.template.response import TemplateResponse
+
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        form = PeriodForm(request.GET or None)
+        since, until = form.period()
+        context = {
+            **self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
+            "title": _("Trial balance"), "tb": trial_balance(since=since, until=until),
+            "until_shown": until - dt.timedelta(days=1),
+        }
+        return TemplateResponse(request, "admin/payments/trial_balance.html", context)
+
+    @admin.display(description=_("kind"), ordering="kind")
+    def kind_name(self, obj):
+        return kind_label(obj.kind)
+
+    @admin.display(description=_("reference"), ordering="reference")
+    def reference_link(self, obj):
+        url = reference_admin_url(obj.reference)
+        return format_html('<a href="{}">{}</a>', url, obj.reference) if url else "—"
+
+    @admin.display(description=_("amount"), ordering="_debit")
+    def amount(self, obj):
+        return format_money(obj._debit)
+
+    @admin.display(description=_("totals"))
+    def totals(self, obj):
+        lines = list(obj.lines.all())
+        debit = sum((ln.amount for ln in lines if ln.amount > 0), Decimal("0"))
+        credit = -sum((ln.amount for ln in lines if ln.amount < 0), Decimal("0"))
+        currency = lines[0].currency if lines else "CNY"
+        verdict = _("balanced") if debit == credit else _("NOT balanced")
+        return format_html(
+            "{} {} · {} {} · <strong>{}</strong>", _("debit total"), format_money(debit, currency),
+            _("credit total"), format_money(credit, currency), verdict,
+        )
+
+
+class PeriodForm(forms.Form):
+    """A period of whole days, ``since`` to ``until`` inclusive; this month by default."""
+
+    since = forms.DateField(label=_("from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    until = forms.DateField(label=_("to (inclusive)"), required=False,
+                            widget=forms.DateInput(attrs={"type": "date"}))
+
+    def clean(self):
+        data = super().clean()
+        if data.get("since") and data.get("until") and data["since"] > data["until"]:
+            raise forms.ValidationError(_("The period ends before it starts."))
+        return data
+
+    def period(self) -> tuple[dt.datetime, dt.datetime]:
+        today = timezone.localdate()
+        since, until = today.replace(day=1), today
+        if self.is_bound and self.is_valid():
+            since = self.cleaned_data.get("since") or since
+            until = self.cleaned_data.get("until") or until
+        tz = timezone.get_current_timezone()
+        start = dt.datetime.combine(since, dt.time.min, tzinfo=tz)
+        end = dt.datetime.combine(until + dt.timedelta(days=1), dt.time.min, tzinfo=tz)
+        return start, end
+
+
+class OwnedFilter(admin.SimpleListFilter):
+    title = _("whose")
+    parameter_name = "whose"
+
+    def lookups(self, request, model_admin):
+        return [("platform", _("platform and channels")), ("buyer", _("buyers")), ("seller", _("sellers"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "platform":
+            return queryset.filter(owner__isnull=True)
+        if self.value() in {"buyer", "seller"}:
+            return queryset.filter(code__startswith=self.value() + ":")
+        return queryset
 
 
 @admin.register(LedgerAccount)
 class LedgerAccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("code", "kind", "currency", "owner", "balance")
-    list_filter = ("kind",)
-    search_fields = ("code",)
+    list_display = ("name", "code", "kind", "currency", "owner", "balance", "entries")
+    list_filter = ("kind", OwnedFilter)
+    list_select_related = ("owner",)
+    search_fields = ("code", "owner__username")
+    fields = ("name", "code", "kind", "currency", "owner", "balance", "entries")
+    readonly_fields = fields
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(_balance=Sum("lines__amount"))
 
+    @admin.display(description=_("name"))
+    def name(self, obj):
+        return _account_label(obj)
+
     @admin.display(description=_("balance (debit +)"), ordering="_balance")
     def balance(self, obj):
-        return obj._balance or Decimal("0.00")
+        return format_money(obj._balance or Decimal("0.00"), obj.currency)
+
+    @admin.display(description=_("journal entries"))
+    def entries(self, obj):
+        url = reverse("admin:payments_journalentry_changelist") + "?" + urlencode({"account": obj.pk})
+        return format_html('<a href="{}">{}</a>', url, _("entries of this account"))

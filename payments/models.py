@@ -141,7 +141,9 @@ class Payment(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.reference} {self.amount} {self.currency} [{self.status}]"
+        from payments.money import format_money
+
+        return f"{self.reference} {format_money(self.amount, self.currency)} {self.get_status_display()}"
 
     def transition(self, target: str) -> None:
         states.check("payment", states.PAYMENT_TRANSITIONS, self.status, target)
@@ -191,7 +193,7 @@ class Attempt(models.Model):
         indexes = [models.Index(fields=["created_at"], name="attempt_created_at")]
 
     def __str__(self):
-        return f"{self.out_trade_no} @{self.account.code} [{self.status}]"
+        return f"{self.out_trade_no} @{self.account.code} {self.get_status_display()}"
 
     def transition(self, target: str) -> None:
         states.check("attempt", states.ATTEMPT_TRANSITIONS, self.status, target)
@@ -237,7 +239,9 @@ class Refund(models.Model):
         permissions = [("approve_refund", _("Can send refunds straight away and approve those Support opens"))]
 
     def __str__(self):
-        return f"{self.refund_no} {self.amount} [{self.status}]"
+        from payments.money import format_money
+
+        return f"{self.refund_no} {format_money(self.amount, self.currency)} {self.get_status_display()}"
 
     def transition(self, target: str) -> None:
         states.check("refund", states.REFUND_TRANSITIONS, self.status, target)
@@ -294,7 +298,7 @@ class Notification(models.Model):
         ]
 
     def __str__(self):
-        return f"{self.channel_code} {self.received_at:%Y-%m-%d %H:%M:%S} [{self.outcome}]"
+        return f"{self.channel_code} {self.received_at:%Y-%m-%d %H:%M:%S} {self.get_outcome_display()}"
 
 
 class ErrorCode(models.Model):
@@ -344,7 +348,7 @@ class ChannelHealth(models.Model):
         verbose_name_plural = _("channel health")
 
     def __str__(self):
-        return f"{self.account.code}: {self.breaker}"
+        return f"{self.account.code}: {self.get_breaker_display()}"
 
 
 class BreakerEvent(models.Model):
@@ -396,7 +400,9 @@ class JournalEntry(models.Model):
         verbose_name_plural = _("journal entries")
 
     def __str__(self):
-        return f"{self.kind} {self.key}"
+        from payments.ledger_labels import kind_label
+
+        return f"{kind_label(self.kind)} {self.key}"
 
     def save(self, *args, **kwargs):
         if self.pk and not kwargs.pop("_allow_update", False):
@@ -419,6 +425,12 @@ class JournalLine(models.Model):
         verbose_name = _("journal line")
         verbose_name_plural = _("journal lines")
         constraints = [models.CheckConstraint(condition=~Q(amount=0), name="journalline_nonzero")]
+
+    def __str__(self):
+        from payments.money import format_money
+
+        side = _("debit") if self.amount > 0 else _("credit")
+        return f"{self.account_id and self.account.code} {side} {format_money(abs(self.amount), self.currency)}"
 
     def save(self, *args, **kwargs):
         if self.pk:

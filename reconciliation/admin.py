@@ -6,7 +6,7 @@ from django.http import StreamingHttpResponse
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from payments.admin import ReadOnlyMixin
+from payments.admin import ReadOnlyMixin, money_column
 from reconciliation import exports, services
 from reconciliation.models import Discrepancy, SellerClearing, SettlementFile, Statement
 
@@ -76,7 +76,9 @@ class NoteActionForm(ActionForm):
 class DiscrepancyAdmin(admin.ModelAdmin):
     """The exceptions queue: open items first; resolve or write off with a note."""
 
-    list_display = ("created_at", "kind", "status", "file", "attempt", "refund", "expected", "actual", "note", "resolution")
+    list_display = ("created_at", "kind", "status", "file", "attempt", "refund",
+                    money_column("expected", _("expected")), money_column("actual", _("actual")),
+                    "note", "resolution")
     list_filter = ("status", "kind", "file__channel_code", "file__day")
     search_fields = ("attempt__out_trade_no", "refund__refund_no", "line__out_trade_no", "note")
     list_select_related = ("file", "attempt", "refund")

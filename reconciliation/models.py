@@ -105,7 +105,7 @@ class Discrepancy(models.Model):
         verbose_name_plural = _("discrepancies")
 
     def __str__(self):
-        return f"{self.get_kind_display()} [{self.status}]"
+        return f"{self.get_kind_display()} {self.get_status_display()}"
 
 
 class Statement(models.Model):

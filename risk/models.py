@@ -53,7 +53,7 @@ class ListEntry(models.Model):
     class Meta:
         verbose_name = _("list entry")
         constraints = [models.UniqueConstraint(fields=["kind", "field", "value"], name="risk_list_unique")]
-        verbose_name_plural = "list entries"
+        verbose_name_plural = _("list entries")
 
 
 class Assessment(models.Model):
@@ -71,6 +71,9 @@ class Assessment(models.Model):
         verbose_name = _("assessment")
         verbose_name_plural = _("assessments")
         ordering = ["-created_at"]
+
+    def __str__(self):
+        return f"{self.subject} · {self.score} · {self.get_decision_display()}"
 
 
 class Monitor(models.Model):

@@ -38,6 +38,26 @@ class Row:
 class MetricPanel:
     metric: monitoring.Metric
     rows: list[Row]
+    chart: dict | None = None  # daily rates of the busiest rows, for static/js/backoffice-charts.js
+
+
+CHART_ROWS = 6
+
+
+def _chart(rows: list[Row], days: list[dt.datetime]) -> dict | None:
+    """The daily series of the rows with the most finished events, as a chart spec."""
+    daily = [row for row in rows if row.daily]
+    if not daily:
+        return None
+    busiest = sorted(daily, key=lambda row: -row.daily.total.denominator)[:CHART_ROWS]
+    return {
+        "days": [timezone.localtime(day).date().isoformat() for day in days],
+        "series": [
+            {"label": " · ".join(row.labels), "unit": "%",
+             "values": [float(v) if v is not None else None for v in row.daily.values]}
+            for row in busiest
+        ],
+    }
 
 
 @dataclass(frozen=True)
@@ -83,12 +103,17 @@ def _series(points: list[monitoring.DataPoint], periods: list[dt.datetime]) -> d
     }
 
 
-def monitoring_dashboard(*, now: dt.datetime | None = None) -> Dashboard:
+def monitoring_dashboard(*, now: dt.datetime | None = None, metric_names=None,
+                         with_alerts: bool = True) -> Dashboard:
+    """The monitoring page's data; ``metric_names`` limits it to some metrics (Finance sees
+    the success rates only)."""
     now = now or timezone.now()
     hours, days = _periods(now=now)
     collector = monitoring.Collector()
     panels = []
     for metric in monitoring.metrics():
+        if metric_names is not None and metric.name not in metric_names:
+            continue
         hourly = _series(collector.points(metric.name, since=hours[0], until=now, grain=monitoring.HOUR), hours)
         daily = _series(collector.points(metric.name, since=days[0], until=now, grain=monitoring.DAY), days)
         keys = sorted(set(hourly) | set(daily))
@@ -97,8 +122,8 @@ def monitoring_dashboard(*, now: dt.datetime | None = None) -> Dashboard:
             dims = (daily.get(key) or hourly[key]).dimensions
             labels = [dims.get(name, "") or "—" for name in metric.dimensions]
             rows.append(Row(dimensions=dims, labels=labels, hourly=hourly.get(key), daily=daily.get(key)))
-        panels.append(MetricPanel(metric=metric, rows=rows))
+        panels.append(MetricPanel(metric=metric, rows=rows, chart=_chart(rows, days)))
     alerts = list(
         Alert.objects.filter(resolved_at__isnull=True).select_related("monitor").order_by("-opened_at")
-    )
+    ) if with_alerts else []
     return Dashboard(alerts=alerts, panels=panels, hours=hours, days=days, generated_at=now)

@@ -33,7 +33,7 @@ def payout_destination_create(*, seller, kind: str, holder_name: str, account: s
 
 
 def seller_available_balance(*, seller_id: int) -> Decimal:
-    return ledger.balance(ledger.seller_available(seller_id), natural=True)
+    return ledger.balance(postings.seller_available(seller_id), natural=True)
 
 
 def payout_request(*, seller, destination: PayoutDestination, amount) -> Payout:
@@ -72,9 +72,11 @@ def payout_approve(*, payout: Payout, staff) -> Payout:
         payout = _locked(payout)
         if payout.status != Payout.Status.REQUESTED:
             raise PayoutRefused(_("Only a requested payout can be approved."))
+        if payout.seller_id == getattr(staff, "pk", None):
+            raise PayoutRefused(_("Nobody approves their own payout; another member of Finance must."))
         payout.transition(Payout.Status.APPROVED)
-        payout.decided_by = staff
-        payout.decided_at = timezone.now()
+        payout.decided_by = payout.approved_by = staff
+        payout.decided_at = payout.approved_at = timezone.now()
         payout.save()
     return payout
 
@@ -85,8 +87,11 @@ def payout_mark_paid(*, payout: Payout, staff, reference: str = "") -> Payout:
         payout = _locked(payout)
         if payout.status != Payout.Status.APPROVED:
             raise PayoutRefused(_("Approve the payout before marking it paid."))
+        if payout.seller_id == getattr(staff, "pk", None):
+            raise PayoutRefused(_("Nobody pays out to themselves; another member of Finance must."))
         payout.transition(Payout.Status.PAID)
         payout.paid_at = timezone.now()
+        payout.paid_by = staff
         payout.reference = (reference or payout.reference)[:64]
         payout.save()
         postings.payout_paid_post(payout=payout)
@@ -100,8 +105,10 @@ def payout_reject(*, payout: Payout, staff, note: str = "") -> Payout:
         if payout.status not in {Payout.Status.REQUESTED, Payout.Status.APPROVED}:
             raise PayoutRefused(_("Only a requested or approved payout can be rejected."))
         payout.transition(Payout.Status.REJECTED)
-        payout.decided_by = staff
-        payout.decided_at = timezone.now()
+        payout.rejected_by = staff
+        payout.rejected_at = timezone.now()
+        if payout.decided_by_id is None:  # the first decision stays recorded as it was
+            payout.decided_by, payout.decided_at = staff, payout.rejected_at
         payout.note = note[:255]
         payout.save()
         postings.payout_release_post(payout=payout)

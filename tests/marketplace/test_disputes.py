@@ -4,6 +4,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from marketplace import postings
 from marketplace.errors import DisputeRefused, OrderNotFound
 from marketplace.models import CardCode, Dispute, Order
 from marketplace.selectors import listing_for_sale, seller_rating
@@ -89,7 +90,7 @@ def test_the_seller_answers(delivered, seller):
 
 
 def test_refund_decision_marks_the_code_bad_reverses_the_seller_and_refunds_its_price(delivered, staff, refunds, listing):
-    pending = ledger.seller_pending(listing.seller_id)
+    pending = postings.seller_pending(listing.seller_id)
     dispute = open_dispute(delivered)
     dispute_refund(dispute=dispute, staff=staff, note="Issuer confirmed used")
     dispute.refresh_from_db()
@@ -113,7 +114,7 @@ def test_a_refused_refund_changes_nothing(delivered, staff, refunds, listing):
     dispute.refresh_from_db()
     assert dispute.status == "open"
     assert CardCode.objects.get(pk=dispute.code_id).status == "sold"
-    assert ledger.balance(ledger.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")
+    assert ledger.balance(postings.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")
 
 
 def test_reject_decision_keeps_the_sale(delivered, staff, refunds, listing):
@@ -122,7 +123,7 @@ def test_reject_decision_keeps_the_sale(delivered, staff, refunds, listing):
     delivered.refresh_from_db()
     assert Dispute.objects.get().status == "rejected" and delivered.status == "delivered"
     assert refunds.calls == []
-    assert ledger.balance(ledger.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")
+    assert ledger.balance(postings.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")
 
 
 def test_money_does_not_mature_while_a_dispute_is_open_then_matures_for_good_codes(delivered, staff, refunds, listing):
@@ -131,8 +132,8 @@ def test_money_does_not_mature_while_a_dispute_is_open_then_matures_for_good_cod
     assert seller_funds_mature(now=later) == 0
     dispute_refund(dispute=dispute, staff=staff)
     assert seller_funds_mature(now=later) == 1
-    assert ledger.balance(ledger.seller_available(listing.seller_id), natural=True) == Decimal("87.40")
-    assert ledger.balance(ledger.seller_pending(listing.seller_id)) == 0
+    assert ledger.balance(postings.seller_available(listing.seller_id), natural=True) == Decimal("87.40")
+    assert ledger.balance(postings.seller_pending(listing.seller_id)) == 0
     assert journal_is_balanced()
 
 

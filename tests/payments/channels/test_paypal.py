@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from django.utils import timezone
 
 from payments.accounts import backend_for
-from payments.channels import http, paypal
+from payments.channels import http
 from payments.channels.base import (
     ChannelDeclined,
     ChannelUnavailable,
@@ -27,10 +27,13 @@ from payments.channels.base import (
     NotificationRejected,
     RefundRequest,
 )
-from payments.channels.paypal import PayPalBackend, expected_signature_string
+from payments.channels.paypal.backend import PayPalBackend, clear_caches
+from payments.channels.paypal.webhooks import expected_signature_string
 from payments.channels.registry import backend_class
-from payments.sandbox import paypal as sandbox
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxTrade
+from payments.sandbox.paypal import certificates as sandbox_certs
+from payments.sandbox.paypal.auth import issue_token
+from payments.sandbox.paypal.gateway import PayPalSandbox
 from tests.payments.factories import sandbox_account
 
 MERCHANT = "PAYPALTEST001"
@@ -38,9 +41,9 @@ MERCHANT = "PAYPALTEST001"
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    paypal.clear_caches()
+    clear_caches()
     yield
-    paypal.clear_caches()
+    clear_caches()
 
 
 @pytest.fixture
@@ -86,7 +89,7 @@ def _events(event_type: str) -> list[SandboxNotification]:
 
 def _sign(body: bytes, webhook_id: str, *, when: dt.datetime | None = None, transmission_id="8d2b6f30-0000-4000-8000-000000000001") -> dict:
     """Headers signed with the sandbox's PayPal signer, for hand-built transmissions."""
-    key, _pem, _name = sandbox.signer_material()
+    key, _pem, _name = sandbox_certs.signer_material()
     sent = (when or timezone.now()).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     message = expected_signature_string(transmission_id, sent, webhook_id, body)
     return {
@@ -94,7 +97,7 @@ def _sign(body: bytes, webhook_id: str, *, when: dt.datetime | None = None, tran
         "PAYPAL-TRANSMISSION-ID": transmission_id,
         "PAYPAL-TRANSMISSION-TIME": sent,
         "PAYPAL-TRANSMISSION-SIG": base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode(),
-        "PAYPAL-CERT-URL": sandbox.cert_url(),
+        "PAYPAL-CERT-URL": sandbox_certs.cert_url(),
         "PAYPAL-AUTH-ALGO": "SHA256withRSA",
     }
 
@@ -163,6 +166,61 @@ def test_create_uses_the_requested_currency(backend):
     assert err.value.code == "DECIMAL_PRECISION"
 
 
+def test_create_sends_the_payment_source_experience_context(backend, monkeypatch):
+    """``application_context`` is deprecated in Orders v2; the return URL and the buttons'
+    behaviour go in ``payment_source.paypal.experience_context``."""
+    bodies = []
+    real_send = http.send
+
+    def spying(base_url, method, url, **kwargs):
+        if url == "/v2/checkout/orders":
+            bodies.append(kwargs["json"])
+        return real_send(base_url, method, url, **kwargs)
+
+    monkeypatch.setattr(http, "send", spying)
+    result = backend.create(_request())
+    (body,) = bodies
+    assert "application_context" not in body
+    assert body["payment_source"]["paypal"]["experience_context"] == {
+        "return_url": "http://testserver/orders/1/",
+        "cancel_url": "http://testserver/orders/1/",
+        "user_action": "PAY_NOW",
+        "shipping_preference": "NO_SHIPPING",
+    }
+    trade = SandboxTrade.objects.get(trade_no=result.channel_trade_no)
+    assert urlsplit(result.action.url).path == f"/sandbox/paypal/cashier/{trade.trade_no}/"
+
+
+@pytest.mark.parametrize(
+    ("context", "rel"),
+    [
+        (
+            {"payment_source": {"paypal": {"experience_context": {"return_url": "http://x/"}}}},
+            "payer-action",
+        ),
+        ({"application_context": {"return_url": "http://x/"}}, "approve"),
+    ],
+)
+def test_sandbox_names_the_buyers_link_as_paypal_does(client, account, context, rel):
+    """PayPal names the buyer's link ``payer-action`` for an order created with a payment
+    source and ``approve`` for one with the deprecated application context."""
+    body = {
+        "intent": "CAPTURE",
+        "purchase_units": [
+            {"invoice_id": "CX20261123PP0009", "amount": {"currency_code": "USD", "value": "5.00"}}
+        ],
+        **context,
+    }
+    response = client.post(
+        "/sandbox/paypal/v2/checkout/orders",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {issue_token(MERCHANT)}",
+    )
+    assert response.status_code == 201
+    assert {link["rel"] for link in response.json()["links"]} == {"self", rel}
+
+
 def test_token_is_cached_between_calls(backend, monkeypatch):
     calls = []
     real_send = http.send
@@ -225,7 +283,7 @@ def test_declined_funding_source_yields_a_failed_notice(client, backend):
 
 def test_each_delivery_try_is_signed_afresh(client, backend):
     _result, note = _paid(client, backend)
-    fresh = sandbox.PayPalSandbox().delivery_headers(note)
+    fresh = PayPalSandbox().delivery_headers(note)
     assert fresh["PAYPAL-TRANSMISSION-ID"] != note.headers["PAYPAL-TRANSMISSION-ID"]
     assert backend.parse_notification(headers=fresh, body=bytes(note.body)).outcome == "succeeded"
 
@@ -321,9 +379,9 @@ def test_certificate_must_chain_to_the_configured_ca(client, account):
     from payments.sandbox import keys
 
     _result, note = _paid(client, backend_for(account))
-    other_key = sandbox._load_key(keys.generate_rsa_private_pem())
+    other_key = sandbox_certs.load_key(keys.generate_rsa_private_pem())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Some Other CA")])
-    account.credentials = dict(account.credentials, webhook_ca_pem=sandbox._certificate(name, name, other_key.public_key(), other_key, ca=True))
+    account.credentials = dict(account.credentials, webhook_ca_pem=sandbox_certs.issue_certificate(name, name, other_key.public_key(), other_key, ca=True))
     with pytest.raises(NotificationRejected, match="does not chain"):
         backend_for(account).parse_notification(headers=note.headers, body=bytes(note.body))
 

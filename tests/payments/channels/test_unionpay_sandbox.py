@@ -4,6 +4,7 @@ notifications, status query, refunds, file transfer and fault switches (CHANNELS
 import datetime as dt
 import io
 import secrets
+from dataclasses import replace
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 
 from payments.accounts import backend_for
-from payments.channels import unionpay as acp
+from payments.channels import http
 from payments.channels.base import (
     ChannelError,
     ChannelUnavailable,
@@ -21,8 +22,11 @@ from payments.channels.base import (
     NotificationRejected,
     RefundRequest,
 )
-from payments.sandbox import unionpay as sandbox
+from payments.channels.unionpay import wire as acp
+from payments.channels.unionpay.backend import UnionPayBackend
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxRefund, SandboxTrade
+from payments.sandbox.unionpay import certificates
+from payments.sandbox.unionpay.gateway import UnionPaySandbox
 from tests.payments.factories import sandbox_account
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +111,7 @@ def test_create_returns_a_signed_front_consumption_form(backend):
     )
     assert fields["backUrl"] == "http://testserver/payments/notify/unionpay/"
     assert result.channel_trade_no == fields["txnTime"]
-    cert_pem = sandbox.UnionPaySandbox().merchant(MER_ID).config["cert_pem"]
+    cert_pem = UnionPaySandbox().merchant(MER_ID).config["cert_pem"]
     from cryptography import x509
 
     assert acp.verify(fields, x509.load_pem_x509_certificate(cert_pem.encode()).public_key())
@@ -165,13 +169,19 @@ def test_cashier_declines_use_unionpay_codes(client, backend, key, code):
 
 def resign(fields: dict[str, str]) -> bytes:
     clean = {k: v for k, v in fields.items() if k not in {"signature", "signPubKeyCert", "certId"}}
-    return urlencode(sandbox.provider_sign(clean)).encode()
+    return urlencode(certificates.provider_sign(clean)).encode()
 
 
 @pytest.fixture
 def paid_note(client, backend):
     pay(client, backend, "50.00")
     return note_fields(last_note())
+
+
+def test_notice_carrying_an_empty_value_is_accepted(backend, paid_note):
+    body = urlencode({**paid_note, "reqReserved": ""}).encode()
+    notice = backend.parse_notification(headers={}, body=body)
+    assert (notice.kind, notice.outcome, notice.amount) == ("payment", "succeeded", Decimal("50.00"))
 
 
 def test_swapped_amount_is_rejected(backend, paid_note):
@@ -182,7 +192,7 @@ def test_swapped_amount_is_rejected(backend, paid_note):
 
 def test_foreign_signature_is_rejected(backend, paid_note):
     body = urlencode(
-        {**paid_note, "signature": sandbox.provider_sign({"x": "1"})["signature"]}
+        {**paid_note, "signature": certificates.provider_sign({"x": "1"})["signature"]}
     ).encode()
     with pytest.raises(NotificationRejected, match="bad signature"):
         backend.parse_notification(headers={}, body=body)
@@ -190,8 +200,8 @@ def test_foreign_signature_is_rejected(backend, paid_note):
 
 def test_signature_by_an_untrusted_certificate_is_rejected(backend, paid_note):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert = sandbox.issue_certificate(
-        subject=sandbox.SIGN_CN,
+    cert = certificates.issue_certificate(
+        subject=certificates.SIGN_CN,
         public_key=key.public_key(),
         issuer="Evil Root",
         issuer_key=key,
@@ -228,13 +238,13 @@ def test_malformed_body_is_rejected(backend, body):
 
 
 def test_notification_reply_is_http_200_ok():
-    backend_cls = acp.UnionPayBackend
+    backend_cls = UnionPayBackend
     reply = backend_cls.notification_reply(backend_cls.__new__(backend_cls), accepted=True)
     assert (reply.status, reply.body) == (200, b"ok")
     refused = backend_cls.notification_reply(backend_cls.__new__(backend_cls), accepted=False)
     assert refused.status != 200
-    assert sandbox.UnionPaySandbox().notification_accepted(200, b"ok")
-    assert not sandbox.UnionPaySandbox().notification_accepted(500, b"")
+    assert UnionPaySandbox().notification_accepted(200, b"ok")
+    assert not UnionPaySandbox().notification_accepted(500, b"")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -310,11 +320,11 @@ def refund_request(request, trade, amount, refund_no=None):
 def test_partial_then_full_refund_with_notifications(client, backend):
     request, _, trade = pay(client, backend, "100.00")
     first = backend.refund(refund_request(request, trade, "30.00"))
-    assert first.outcome == "pending" and len(first.channel_refund_no) == 21
+    assert first.outcome == "pending"
     notice = backend.parse_notification(headers={}, body=bytes(last_note().body))
     assert (notice.kind, notice.outcome, notice.amount) == ("refund", "succeeded", Decimal("30.00"))
     assert notice.out_trade_no == request.out_trade_no
-    assert notice.channel_refund_no == first.channel_refund_no
+    assert len(notice.channel_refund_no) == 21  # UnionPay's queryId of the refund
     rest = backend.refund(refund_request(request, trade, "70.00"))
     assert rest.outcome == "pending"
     assert sum(r.amount for r in SandboxRefund.objects.filter(trade=trade)) == Decimal("100.00")
@@ -329,6 +339,64 @@ def test_repeating_a_refund_number_refunds_once(client, backend):
     assert SandboxRefund.objects.filter(trade=trade).count() == 1
     assert backend.query_refund(req).outcome == "pending"
     assert SandboxRefund.objects.filter(trade=trade).count() == 1
+
+
+def test_refund_reference_is_its_txn_time_until_unionpay_reports_a_query_id(client, backend):
+    """A refund's status query needs orderId + txnTime, so the txnTime we sent is the refund's
+    reference until the notice (or the query) brings UnionPay's queryId."""
+    request, _, trade = pay(client, backend, "40.00")
+    result = backend.refund(refund_request(request, trade, "10.00"))
+    refund = SandboxRefund.objects.get(trade=trade)
+    sent = SandboxTrade.objects.get(pk=trade.pk).extra["refunds"][refund.out_refund_no]
+    assert result.outcome == "pending"
+    assert result.channel_refund_no == sent["txnTime"]
+
+
+def test_refund_whose_notice_was_lost_is_confirmed_by_a_status_query(client, backend):
+    request, _, trade = pay(client, backend, "40.00")
+    req = refund_request(request, trade, "10.00")
+    sent = backend.refund(req)
+    SandboxNotification.objects.filter(channel="unionpay").delete()  # the notice is lost
+    queried = backend.query_refund(replace(req, channel_refund_no=sent.channel_refund_no))
+    info = SandboxTrade.objects.get(pk=trade.pk).extra["refunds"][req.refund_no]
+    assert (queried.outcome, queried.channel_refund_no) == ("succeeded", info["queryId"])
+    assert SandboxRefund.objects.filter(trade=trade).count() == 1
+
+
+def test_refund_query_asks_by_the_refund_order_id_and_its_txn_time(client, backend, monkeypatch):
+    request, _, trade = pay(client, backend, "40.00")
+    req = refund_request(request, trade, "10.00")
+    sent = backend.refund(req)
+    posted = []
+    real_send = http.send
+
+    def spying(base_url, method, path, **kwargs):
+        posted.append((path, kwargs.get("data", {})))
+        return real_send(base_url, method, path, **kwargs)
+
+    monkeypatch.setattr(http, "send", spying)
+    backend.query_refund(replace(req, channel_refund_no=sent.channel_refund_no))
+    ((path, fields),) = posted
+    assert path == "gateway/api/queryTrans.do"
+    assert (fields["txnType"], fields["orderId"], fields["txnTime"]) == (
+        "00",
+        req.refund_no,
+        sent.channel_refund_no,
+    )
+
+
+def test_refund_query_of_a_refund_unionpay_does_not_know_stays_pending(client, backend):
+    request, _, trade = pay(client, backend, "40.00")
+    req = refund_request(request, trade, "10.00")
+    queried = backend.query_refund(replace(req, channel_refund_no="20260101120000"))
+    assert (queried.outcome, queried.error_code) == ("pending", "34")
+
+
+def test_refund_query_without_its_txn_time_makes_no_call(client, backend, monkeypatch):
+    request, _, trade = pay(client, backend, "40.00")
+    monkeypatch.setattr(http, "send", lambda *a, **k: pytest.fail("no call expected"))
+    queried = backend.query_refund(refund_request(request, trade, "10.00"))
+    assert (queried.outcome, queried.error_code) == ("pending", "NO_TXNTIME")
 
 
 def test_refund_above_what_is_left_fails(client, backend):

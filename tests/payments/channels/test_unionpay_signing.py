@@ -5,6 +5,7 @@ independent implementations of the same steps (hashlib + pycryptodomex, and the 
 import base64
 import datetime as dt
 import hashlib
+import inspect
 import shutil
 import subprocess
 
@@ -15,8 +16,10 @@ from Cryptodome.Signature import pkcs1_15
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from payments.channels import unionpay as acp
-from payments.sandbox import unionpay as sandbox
+from payments.channels.unionpay import wire as acp
+from payments.sandbox.unionpay import certificates, gateway, identifiers
+from payments.sandbox.unionpay import protocol as sandbox_protocol
+from payments.sandbox.unionpay import settlement as sandbox_settlement
 
 FIELDS = {
     "version": "5.1.0",
@@ -101,6 +104,34 @@ def test_verify_accepts_the_message_and_rejects_any_change(key):
     assert not acp.verify(signed, other.public_key())
 
 
+def test_verify_drops_blank_fields_as_the_official_demo_does(key):
+    """The official demo (BackRcvResponse, getAllRequestParam) removes every field whose value
+    is empty before AcpService.validate: a message carrying ``reqReserved=`` verifies against
+    the signature over its other fields."""
+    signed = acp.sign(FIELDS, key, "69042905377")
+    assert acp.verify({**signed, "reqReserved": "", "reserved": ""}, key.public_key())
+    assert not acp.verify({**signed, "reqReserved": "x"}, key.public_key())
+
+
+def test_simulator_signs_with_its_own_code_to_the_same_bytes(key):
+    """The simulator implements signMethod 01 itself: its signature over the documented string
+    equals an independent computation, the backend accepts it, and it accepts the backend's."""
+    signed = sandbox_protocol.sign_message(FIELDS, key, "69042905377")
+    hex_digest = hashlib.sha256(EXPECTED_STRING.encode("utf-8")).hexdigest()
+    independent = pkcs1_15.new(RSA.import_key(_pem(key))).sign(
+        SHA256.new(hex_digest.encode("ascii"))
+    )
+    assert base64.b64decode(signed["signature"]) == independent
+    assert acp.verify(signed, key.public_key())
+    assert sandbox_protocol.verify_message(acp.sign(FIELDS, key, "69042905377"), key.public_key())
+    assert not sandbox_protocol.verify_message({**signed, "txnAmt": "1"}, key.public_key())
+
+
+def test_simulator_does_not_borrow_the_backends_protocol_code():
+    for module in (certificates, gateway, identifiers, sandbox_settlement, sandbox_protocol):
+        assert "payments.channels.unionpay" not in inspect.getsource(module)
+
+
 def test_raw_response_parsing_keeps_braced_values_and_pem_whole():
     text = "respCode=00&reserved={a=1&b=2}&signPubKeyCert=-----BEGIN CERTIFICATE-----\r\nMII+/=\r\n-----END CERTIFICATE-----&x="
     parsed = acp.parse_response(text)
@@ -118,7 +149,7 @@ def test_raw_response_parsing_keeps_braced_values_and_pem_whole():
 
 
 def _chain():
-    mat = sandbox.material()
+    mat = certificates.material()
     return mat, mat.root_pem + mat.middle_pem
 
 
@@ -131,10 +162,10 @@ def test_sandbox_signing_cert_chains_to_its_root_and_names_unionpay():
 def test_cert_from_another_ca_is_refused():
     mat, _ = _chain()
     rogue_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    rogue_root = sandbox.issue_certificate(
-        subject=sandbox.ROOT_CN,
+    rogue_root = certificates.issue_certificate(
+        subject=certificates.ROOT_CN,
         public_key=rogue_key.public_key(),
-        issuer=sandbox.ROOT_CN,
+        issuer=certificates.ROOT_CN,
         issuer_key=rogue_key,
         ca=True,
     )
@@ -145,10 +176,10 @@ def test_cert_from_another_ca_is_refused():
 def test_cert_signed_by_a_lookalike_middle_ca_is_refused():
     _, trusted = _chain()
     fake_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    forged = sandbox.issue_certificate(
-        subject=sandbox.SIGN_CN,
+    forged = certificates.issue_certificate(
+        subject=certificates.SIGN_CN,
         public_key=fake_key.public_key(),
-        issuer=sandbox.MIDDLE_CN,
+        issuer=certificates.MIDDLE_CN,
         issuer_key=fake_key,
         ca=False,
     )
@@ -158,10 +189,10 @@ def test_cert_signed_by_a_lookalike_middle_ca_is_refused():
 
 def test_cert_owned_by_someone_else_is_refused():
     mat, trusted = _chain()
-    merchant = sandbox.issue_certificate(
+    merchant = certificates.issue_certificate(
         subject="041@Z12@802310048993424@00000001",
         public_key=mat.sign_key.public_key(),
-        issuer=sandbox.MIDDLE_CN,
+        issuer=certificates.MIDDLE_CN,
         issuer_key=mat.middle_key,
         ca=False,
     )
@@ -179,15 +210,15 @@ def test_expired_cert_is_refused():
 def test_leaf_cert_cannot_act_as_middle_ca():
     mat, _ = _chain()
     leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    leaf = sandbox.issue_certificate(
+    leaf = certificates.issue_certificate(
         subject="Not a CA",
         public_key=leaf_key.public_key(),
-        issuer=sandbox.ROOT_CN,
+        issuer=certificates.ROOT_CN,
         issuer_key=leaf_key,
         ca=False,
     )
-    child = sandbox.issue_certificate(
-        subject=sandbox.SIGN_CN,
+    child = certificates.issue_certificate(
+        subject=certificates.SIGN_CN,
         public_key=leaf_key.public_key(),
         issuer="Not a CA",
         issuer_key=leaf_key,

@@ -1,0 +1,32 @@
+"""Staff of each group, logged in, for the back-office tests."""
+
+import pytest
+
+from tests.accounts.factories import UserFactory
+
+
+def staff_client(client, group: str | None):
+    if group == "superuser":
+        user = UserFactory(is_staff=True, is_superuser=True)
+    elif group:
+        user = UserFactory(is_staff=True, groups=[group])
+    else:
+        user = UserFactory(is_staff=True)
+    client.force_login(user)
+    client.user = user
+    return client
+
+
+@pytest.fixture
+def finance(client):
+    return staff_client(client, "Finance")
+
+
+@pytest.fixture
+def support(client):
+    return staff_client(client, "Support")
+
+
+@pytest.fixture
+def risk_staff(client):
+    return staff_client(client, "Risk")

@@ -5,14 +5,43 @@ from __future__ import annotations
 from typing import Any
 
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
+from payments.errors import NO_CHANNEL, buyer_message, error_spec
 from payments.models import Payment
 from payments.states import PaymentStatus
+
+# The platform's own refusals, by the code stored on the payment.
+_PLATFORM_REASONS = {
+    "RISK_BLOCKED": (gettext_lazy("This payment cannot be accepted."),
+                     gettext_lazy("Contact support if you think this is a mistake.")),
+    "REVIEW_BLOCKED": (gettext_lazy("Blocked after review."),
+                       gettext_lazy("Contact support if you think this is a mistake.")),
+    "CHALLENGE_FAILED": (gettext_lazy("Too many wrong codes."), ""),
+}
 
 
 def latest_attempt(payment: Payment):
     attempts = list(payment.attempts.all())  # prefetched by callers that list many
     return max(attempts, key=lambda a: (a.created_at, a.pk)) if attempts else None
+
+
+def failure_for_viewer(payment: Payment) -> tuple[str, str]:
+    """(reason, guidance) of a payment that did not go through, in the language of whoever
+    looks now: the stored code is rendered again, since the decline may have been learnt by
+    a notification or a query under another language."""
+    code = payment.failure_code
+    if code in _PLATFORM_REASONS:
+        reason, guidance = _PLATFORM_REASONS[code]
+        return str(reason), str(guidance)
+    if code == "NO_CHANNEL":
+        message = buyer_message(NO_CHANNEL, code)
+        return message.reason, message.guidance
+    attempt = latest_attempt(payment)
+    if code and attempt is not None:
+        message = buyer_message(error_spec(attempt.account.backend, code), code)
+        return message.reason, message.guidance
+    return payment.failure_reason or _("The payment did not go through."), payment.failure_guidance
 
 
 def payment_as_dict(payment: Payment) -> dict[str, Any]:
@@ -27,8 +56,7 @@ def payment_as_dict(payment: Payment) -> dict[str, Any]:
         "action": attempt.action if attempt and payment.status == PaymentStatus.PENDING else None,
     }
     if payment.status in {PaymentStatus.FAILED, PaymentStatus.BLOCKED, PaymentStatus.EXPIRED}:
-        data["reason"] = payment.failure_reason or _("The payment did not go through.")
-        data["guidance"] = payment.failure_guidance
+        data["reason"], data["guidance"] = failure_for_viewer(payment)
         data["code"] = payment.failure_code
     if payment.status == PaymentStatus.CHALLENGE:
         data["challenge"] = {

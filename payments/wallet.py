@@ -22,9 +22,16 @@ from django.views.decorators.http import require_http_methods
 from payments import ledger, services, signals
 from payments.client import client_from_request
 from payments.models import JournalLine, Method, Payment
-from payments.payables import PayableRef
+from payments.payables import PayableRef, order_number_of
 
 TOPUP_PREFIX = PayableRef.prefix(PayableRef.TOPUP)
+# How the buyer's statement names each kind of movement on their wallet.
+STATEMENT_LABELS = {
+    "wallet_topup": _("Top-up"),
+    "payment_captured": _("Paid for an order"),
+    "refund": _("Refund"),
+    "refund_sent": _("Refund"),
+}
 TOPUP_METHODS = [(m.value, m.label) for m in Method if m not in (Method.BALANCE, Method.CARD_INSTALMENTS)]
 
 
@@ -61,7 +68,15 @@ def wallet(request):
         return redirect("wallet:topup", public_id=payment.public_id)
     code = ledger.buyer_wallet(request.user.id)
     lines = JournalLine.objects.filter(account__code=code).select_related("entry").order_by("-entry__posted_at")[:50]
-    history = [{"at": line.entry.posted_at, "kind": line.entry.kind, "amount": -line.amount} for line in lines]
+    history = [
+        {
+            "at": line.entry.posted_at,
+            "label": STATEMENT_LABELS.get(line.entry.kind, line.entry.kind),
+            "amount": -line.amount,
+            "order_number": order_number_of(line.entry.reference),
+        }
+        for line in lines
+    ]
     return render(request, "payments/wallet.html", {
         "balance": ledger.balance(code, natural=True), "history": history, "form": form,
     })

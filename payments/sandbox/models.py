@@ -5,6 +5,7 @@ import secrets
 
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 
@@ -30,10 +31,10 @@ def provider_trade_no() -> str:
 
 class SandboxTrade(models.Model):
     class Status(models.TextChoices):
-        WAITING = "waiting", "waiting for the payer"
-        PAID = "paid", "paid"
-        DECLINED = "declined", "declined"
-        CLOSED = "closed", "closed"
+        WAITING = "waiting", _("waiting for the payer")
+        PAID = "paid", _("paid")
+        DECLINED = "declined", _("declined")
+        CLOSED = "closed", _("closed")
 
     channel = models.CharField(max_length=20, db_index=True)
     merchant_id = models.CharField(max_length=64)

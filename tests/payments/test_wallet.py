@@ -41,3 +41,24 @@ def test_someone_elses_top_up_is_not_found(client):
 
     payment = Payment.objects.create(reference="topup:x", buyer=other, method="alipay", amount=Decimal("1.00"))
     assert client.get(f"/wallet/topups/{payment.public_id}/").status_code == 404
+
+
+def test_the_statement_names_each_movement_in_words_with_yuan_and_links_the_order(client, settings):
+    from django.utils import translation
+
+    buyer = UserFactory()
+    wallet = ledger.buyer_wallet(buyer.id)
+    ledger.post(key="t1", kind="wallet_topup", reference="topup:abc",
+                lines=[(ledger.CLEARING, Decimal("1500")), (wallet, Decimal("-1500"))])
+    ledger.post(key="t2", kind="payment_captured", reference="order:N0RDER1234",
+                lines=[(wallet, Decimal("880")), (ledger.CLEARING, Decimal("-880"))])
+    ledger.post(key="t3", kind="refund", reference="order:N0RDER1234",
+                lines=[(ledger.CLEARING, Decimal("88")), (wallet, Decimal("-88"))])
+    client.force_login(buyer)
+    with translation.override("en"):
+        html = client.get("/wallet/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "Top-up" in html and "Paid for an order" in html and "Refund" in html
+    assert "¥1,500.00" in html and "-¥880.00" in html and "¥88.00" in html
+    assert 'href="/orders/N0RDER1234/"' in html
+    for raw in ("wallet_topup", "payment_captured"):
+        assert raw not in html

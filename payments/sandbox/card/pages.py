@@ -14,6 +14,7 @@ from django.shortcuts import redirect
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.csrf import csrf_exempt
 
 from payments.sandbox import core
@@ -50,6 +51,15 @@ ALWAYS_3DS = frozenset({"4000000000003220", "4000002760003184"})
 # The buyer's pages: hosted card form and 3-D Secure challenge
 
 
+
+# The PaymentIntent's status as the payer reads it on the simulated page.
+INTENT_STATUS_LABELS = {
+    "requires_payment_method": gettext_lazy("waiting for the card"),
+    "requires_action": gettext_lazy("waiting for 3-D Secure"),
+    "succeeded": gettext_lazy("paid"),
+    "canceled": gettext_lazy("cancelled"),
+}
+
 def _render(
     request: HttpRequest,
     trade: SandboxTrade,
@@ -65,7 +75,7 @@ def _render(
     context = {
         "title": "3-D Secure" if step == "3ds" else _("Pay by card"),
         "trade": trade,
-        "status": intent_status(trade),
+        "status": INTENT_STATUS_LABELS.get(intent_status(trade), intent_status(trade)),
         "open": trade.status == SandboxTrade.Status.WAITING,
         "step": step,
         "client_secret": client_secret,

@@ -1,5 +1,7 @@
 """Settlement files as the channels deliver them, and what matching them found."""
 
+import io
+
 from django.conf import settings
 from django.db import models
 from django.utils.translation import gettext_lazy as _
@@ -18,7 +20,12 @@ class SettlementFile(models.Model):
     channel_code = models.CharField(max_length=40, db_index=True, verbose_name=_("channel code"))
     day = models.DateField(null=True, blank=True, db_index=True, verbose_name=_("day"))
     name = models.CharField(max_length=255, verbose_name=_("name"))
-    content = models.BinaryField(verbose_name=_("content"))
+    #: the raw file in storage (read as a stream, never whole); ``content`` holds only the
+    #: bytes of files stored before files went to storage
+    raw = models.FileField(
+        upload_to="settlements/%Y/%m/", max_length=300, blank=True, verbose_name=_("raw file"),
+    )
+    content = models.BinaryField(blank=True, default=b"", verbose_name=_("content"))
     sha256 = models.CharField(max_length=64, unique=True, verbose_name=_("sha256"))
     size = models.PositiveBigIntegerField(verbose_name=_("size"))
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.STORED, verbose_name=_("status"))
@@ -32,6 +39,53 @@ class SettlementFile(models.Model):
 
     def __str__(self):
         return f"{self.channel_code} {self.day} {self.name}"
+
+    def open_raw(self):
+        """The raw bytes as a binary stream to read from (the caller closes it)."""
+        if self.raw:
+            return self.raw.storage.open(self.raw.name, "rb")
+        return io.BytesIO(bytes(self.content))
+
+
+class ReconcileRun(models.Model):
+    """One reconciliation of a settlement file, with its progress while it runs (written
+    outside the run's transaction on PostgreSQL, so admin sees it live)."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", _("running")
+        DONE = "done", _("done")
+        FAILED = "failed", _("failed")
+
+    file = models.ForeignKey(
+        SettlementFile, on_delete=models.CASCADE, related_name="runs", verbose_name=_("file"),
+    )
+    status = models.CharField(
+        max_length=10, choices=Status.choices, default=Status.RUNNING, verbose_name=_("status"),
+    )
+    stage = models.CharField(max_length=20, blank=True, verbose_name=_("stage"))
+    lines_read = models.PositiveBigIntegerField(default=0, verbose_name=_("lines read"))
+    bytes_read = models.PositiveBigIntegerField(default=0, verbose_name=_("bytes read"))
+    size = models.PositiveBigIntegerField(default=0, verbose_name=_("size"))
+    matched = models.PositiveBigIntegerField(default=0, verbose_name=_("matched"))
+    error = models.TextField(blank=True, verbose_name=_("error"))
+    started_at = models.DateTimeField(verbose_name=_("started at"))
+    updated_at = models.DateTimeField(verbose_name=_("updated at"))
+    finished_at = models.DateTimeField(null=True, blank=True, verbose_name=_("finished at"))
+
+    class Meta:
+        verbose_name = _("reconciliation run")
+        verbose_name_plural = _("reconciliation runs")
+        ordering = ["-started_at", "-id"]
+
+    def __str__(self):
+        return f"{self.file_id} {self.status} {self.lines_read}"
+
+    @property
+    def percent(self) -> int:
+        """How far the reading of the raw file has got (100 once done)."""
+        if self.status == self.Status.DONE:
+            return 100
+        return min(99, int(self.bytes_read * 100 / self.size)) if self.size else 0
 
 
 FEE = {"max_digits": 18, "decimal_places": 5}  # some channels state fees to five places
@@ -76,6 +130,7 @@ class Discrepancy(models.Model):
         FEE_MISMATCH = "fee_mismatch", _("fee mismatch")
         STATUS_MISMATCH = "status_mismatch", _("status mismatch")
         DUPLICATE = "duplicate", _("duplicate")
+        REFUND_MISSING_CHANNEL = "refund_missing_channel", _("refund missing at the channel")
 
     class Status(models.TextChoices):
         OPEN = "open", _("open")
@@ -83,7 +138,7 @@ class Discrepancy(models.Model):
         WRITTEN_OFF = "written_off", _("written off")
 
     file = models.ForeignKey(SettlementFile, on_delete=models.CASCADE, related_name="discrepancies", verbose_name=_("file"))
-    kind = models.CharField(max_length=20, choices=Kind.choices, db_index=True, verbose_name=_("kind"))
+    kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True, verbose_name=_("kind"))
     attempt = models.ForeignKey("payments.Attempt", null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies", verbose_name=_("attempt"))
     refund = models.ForeignKey("payments.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies", verbose_name=_("refund"))
     line = models.ForeignKey(SettlementLine, null=True, blank=True, on_delete=models.CASCADE, related_name="discrepancies", verbose_name=_("line"))

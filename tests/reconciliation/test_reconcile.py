@@ -62,7 +62,8 @@ def test_unionpay_official_zip_reconciles_to_its_own_totals():
     assert result["net"] == "13147.64" and result["file_totals_agree"] is True
     assert result["matched"] == 0
     assert result["discrepancies"] == {
-        "missing_ours": 8, "missing_channel": 0, "amount_mismatch": 0, "fee_mismatch": 0, "status_mismatch": 0, "duplicate": 0,
+        "missing_ours": 8, "missing_channel": 0, "amount_mismatch": 0, "fee_mismatch": 0,
+        "status_mismatch": 0, "duplicate": 0, "refund_missing_channel": 0,
     }
     statement = Statement.objects.get(account=acct, day=dt.date(2015, 9, 5))
     assert statement.count == 8 and statement.net == Decimal("13147.64")

@@ -32,10 +32,12 @@ class Command(BaseCommand):
             raise CommandError(f"no channel account {options['channel']!r}")
         path = Path(options["path"])
         try:
-            content = path.read_bytes()
+            with path.open("rb") as stream:
+                file = services.settlement_file_store(
+                    account=account, content=stream, name=path.name, day=options["date"],
+                )
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-        file = services.settlement_file_store(account=account, content=content, name=path.name, day=options["date"])
         try:
             result = services.settlement_file_reconcile(settlement_file=file, account=account)
         except services.ReconcileError as exc:

@@ -8,15 +8,60 @@ from django.utils.translation import gettext_lazy as _
 
 from payments.admin import ReadOnlyMixin
 from reconciliation import exports, services
-from reconciliation.models import Discrepancy, SellerClearing, SettlementFile, Statement
+from reconciliation.models import (
+    Discrepancy,
+    ReconcileRun,
+    SellerClearing,
+    SettlementFile,
+    Statement,
+)
+
+
+def run_progress(run: ReconcileRun | None) -> str:
+    """A run as staff read it: stage, percent of the file read and lines so far."""
+    if run is None:
+        return "—"
+    if run.status == ReconcileRun.Status.RUNNING:
+        stage = STAGES.get(run.stage, run.stage)
+        return _("%(stage)s %(percent)d%% · %(lines)s lines") % {
+            "stage": stage, "percent": run.percent, "lines": f"{run.lines_read:,}",
+        }
+    if run.status == ReconcileRun.Status.DONE:
+        return _("done · %(lines)s lines, %(matched)s matched") % {
+            "lines": f"{run.lines_read:,}", "matched": f"{run.matched:,}",
+        }
+    return _("failed: %(error)s") % {"error": run.error}
+
+
+STAGES = {"reading": _("reading"), "matching": _("matching"), "clearing": _("clearing")}
 
 
 @admin.register(SettlementFile)
 class SettlementFileAdmin(admin.ModelAdmin):
-    list_display = ("channel_code", "day", "name", "size", "status", "received_at")
+    list_display = ("channel_code", "day", "name", "size", "status", "progress", "received_at")
     list_filter = ("channel_code", "status")
     exclude = ("content",)
-    readonly_fields = ("channel_code", "day", "name", "sha256", "size", "status", "error", "received_at")
+    readonly_fields = (
+        "channel_code", "day", "name", "raw", "sha256", "size", "status", "progress", "error",
+        "received_at",
+    )
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj):
+        return run_progress(obj.runs.order_by("-started_at", "-id").first())
+
+
+@admin.register(ReconcileRun)
+class ReconcileRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Runs of reconciliation, the one in progress with how far it has got (live)."""
+
+    list_display = ("file", "status", "progress", "lines_read", "started_at", "updated_at", "finished_at")
+    list_filter = ("status", "file__channel_code")
+    list_select_related = ("file",)
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj):
+        return run_progress(obj)
 
 
 class SellerClearingInline(ReadOnlyMixin, admin.TabularInline):

@@ -20,6 +20,11 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "reconciliation.view_settlementfile", "reconciliation.add_settlementfile",
         "reconciliation.view_discrepancy", "reconciliation.change_discrepancy",
         "reconciliation.view_statement", "reconciliation.view_sellerclearing",
+        "reconciliation.view_reconcilerun", "reconciliation.view_settlementday",
+        "reconciliation.view_reconciliationalert", "reconciliation.view_accountpolicy",
+        "reconciliation.add_accountpolicy", "reconciliation.change_accountpolicy",
+        "reconciliation.view_holiday", "reconciliation.add_holiday",
+        "reconciliation.change_holiday", "reconciliation.delete_holiday",
         "django_celery_beat.view_periodictask",
     ],
     RISK: [

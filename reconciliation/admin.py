@@ -9,9 +9,12 @@ from django.utils.translation import gettext_lazy as _
 from payments.admin import ReadOnlyMixin
 from reconciliation import exports, services
 from reconciliation.models import (
+    AccountPolicy,
     Discrepancy,
     ReconcileRun,
+    ReconciliationAlert,
     SellerClearing,
+    SettlementDay,
     SettlementFile,
     Statement,
 )
@@ -62,6 +65,33 @@ class ReconcileRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description=_("progress"))
     def progress(self, obj):
         return run_progress(obj)
+
+
+@admin.register(SettlementDay)
+class SettlementDayAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Each account's day: reconciled, still waiting for its file, refused, or missing."""
+
+    list_display = ("day", "account", "status", "tries", "next_try_at", "deadline", "last_error", "file")
+    list_filter = ("status", "account", "day")
+    list_select_related = ("account", "file")
+    date_hierarchy = "day"
+
+
+@admin.register(ReconciliationAlert)
+class ReconciliationAlertAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    list_display = ("created_at", "account", "day", "kind", "text")
+    list_filter = ("kind", "account")
+    list_select_related = ("account",)
+
+
+@admin.register(AccountPolicy)
+class AccountPolicyAdmin(admin.ModelAdmin):
+    """Staff set each account's file deadline, retry back-off and alert thresholds."""
+
+    list_display = (
+        "account", "deadline_hours", "first_retry_minutes", "max_retry_minutes",
+        "alert_discrepancies", "alert_amount",
+    )
 
 
 class SellerClearingInline(ReadOnlyMixin, admin.TabularInline):

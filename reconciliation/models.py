@@ -214,3 +214,110 @@ class SellerClearing(models.Model):
 
     def __str__(self):
         return f"{self.statement_id} seller {self.seller_id} net {self.net} {self.currency}"
+
+
+class AccountPolicy(models.Model):
+    """How reconciliation treats one channel account's files: when a day's file is due at the
+    latest, how the pull backs off while it is not published, and when results alert staff."""
+
+    account = models.OneToOneField(
+        "payments.ChannelAccount", on_delete=models.CASCADE, related_name="reconciliation_policy",
+        verbose_name=_("account"),
+    )
+    deadline_hours = models.PositiveSmallIntegerField(
+        _("file deadline (hours after the day)"), default=32,
+        help_text=_("Hours after the end of the day by which its file must be published "
+                    "(32 = 08:00 on the second day after)."),
+    )
+    first_retry_minutes = models.PositiveSmallIntegerField(_("first retry after (minutes)"), default=10)
+    max_retry_minutes = models.PositiveSmallIntegerField(_("longest wait between tries (minutes)"), default=120)
+    alert_discrepancies = models.PositiveIntegerField(
+        _("alert above this many discrepancies"), default=20,
+    )
+    alert_amount = models.DecimalField(
+        _("alert above this amount in discrepancies"), **MONEY, default=1000,
+    )
+    alert_emails = models.CharField(
+        _("alert e-mails"), max_length=500, blank=True,
+        help_text=_("Comma-separated, on top of Finance and the site-wide recipients."),
+    )
+
+    class Meta:
+        verbose_name = _("reconciliation policy")
+        verbose_name_plural = _("reconciliation policies")
+
+    def __str__(self):
+        return str(self.account)
+
+    @property
+    def email_list(self) -> list[str]:
+        return [e.strip() for e in self.alert_emails.split(",") if e.strip()]
+
+
+class SettlementDay(models.Model):
+    """Whether a channel account's file of a day has come: tried, waited for, reconciled, or
+    missing past its deadline."""
+
+    class Status(models.TextChoices):
+        WAITING = "waiting", _("waiting for the file")
+        RECONCILED = "reconciled", _("reconciled")
+        FAILED = "failed", _("failed")
+        MISSING = "missing", _("missing")
+
+    account = models.ForeignKey(
+        "payments.ChannelAccount", on_delete=models.PROTECT, related_name="settlement_file_days",
+        verbose_name=_("account"),
+    )
+    day = models.DateField(verbose_name=_("day"))
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.WAITING, db_index=True,
+        verbose_name=_("status"),
+    )
+    tries = models.PositiveSmallIntegerField(default=0, verbose_name=_("tries"))
+    next_try_at = models.DateTimeField(null=True, blank=True, db_index=True, verbose_name=_("next try at"))
+    deadline = models.DateTimeField(verbose_name=_("deadline"))
+    last_error = models.TextField(blank=True, verbose_name=_("last error"))
+    file = models.ForeignKey(
+        SettlementFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("file"),
+    )
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("settlement day")
+        verbose_name_plural = _("settlement days")
+        ordering = ["-day", "account"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "day"], name="settlementday_unique_per_account_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.account_id} {self.day} {self.status}"
+
+
+class ReconciliationAlert(models.Model):
+    """What staff were told about a day, once per account, day and kind."""
+
+    class Kind(models.TextChoices):
+        FILE_MISSING = "file_missing", _("file missing after its deadline")
+        FILE_REFUSED = "file_refused", _("file refused (totals disagree, broken, other merchant)")
+        DISCREPANCIES = "discrepancies", _("discrepancies above the threshold")
+
+    account = models.ForeignKey(
+        "payments.ChannelAccount", on_delete=models.PROTECT, related_name="+", verbose_name=_("account"),
+    )
+    day = models.DateField(verbose_name=_("day"))
+    kind = models.CharField(max_length=20, choices=Kind.choices, verbose_name=_("kind"))
+    text = models.TextField(verbose_name=_("text"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("reconciliation alert")
+        verbose_name_plural = _("reconciliation alerts")
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["account", "day", "kind"], name="reconalert_unique_per_day_kind"),
+        ]
+
+    def __str__(self):
+        return self.text[:80]

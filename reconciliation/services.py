@@ -32,11 +32,13 @@ from payments.channels.base import ChannelError, Notice, SettlementFileError
 from payments.channels.registry import backend_class
 from payments.models import Attempt, ChannelAccount, Payment, Refund
 from payments.states import AttemptStatus, IllegalTransition
-from reconciliation import loading, matching
+from reconciliation import alerts, loading, matching
 from reconciliation.models import (
     Discrepancy,
     ReconcileRun,
+    ReconciliationAlert,
     SellerClearing,
+    SettlementDay,
     SettlementFile,
     SettlementLine,
     Statement,
@@ -162,23 +164,31 @@ def settlement_file_reconcile(
             result = _reconcile(settlement_file, account, day, recorder)
     except FILE_ERRORS as exc:
         message = _one_line(f"{settlement_file.name}: {exc.__class__.__name__}: {exc}" if not isinstance(exc, SettlementFileError) else f"{settlement_file.name}: {exc}")
-        _failed(settlement_file, message, recorder)
+        _failed(settlement_file, account, day, message, recorder)
         raise ReconcileError(message) from exc
     except ReconcileError as exc:
-        _failed(settlement_file, str(exc), recorder)
+        _failed(settlement_file, account, day, str(exc), recorder)
         raise
     except BaseException as exc:
         recorder.finish(status=ReconcileRun.Status.FAILED, error=_one_line(repr(exc))[:500])
         raise
     recorder.finish(status=ReconcileRun.Status.DONE, matched=result.matched)
+    statement = Statement.objects.get(account=account, day=dt.date.fromisoformat(result.date))
+    alerts.statement_check(statement=statement)
     return result
 
 
-def _failed(file: SettlementFile, message: str, recorder: RunRecorder) -> None:
+def _failed(file: SettlementFile, account: ChannelAccount, day: dt.date | None, message: str,
+            recorder: RunRecorder) -> None:
     with transaction.atomic():
         SettlementFile.objects.filter(pk=file.pk).update(status=SettlementFile.Status.FAILED, error=message)
     file.status, file.error = SettlementFile.Status.FAILED, message
     recorder.finish(status=ReconcileRun.Status.FAILED, error=message)
+    alerts.alert_raise(
+        account=account, day=day or file.day or timezone.localdate(),
+        kind=ReconciliationAlert.Kind.FILE_REFUSED,
+        text=f"{account.code}: the settlement file was refused — {message}",
+    )
 
 
 class RunRecorder:
@@ -460,26 +470,71 @@ def _resolution(result: str, payment: Payment) -> str:
 
 def settlement_pull(*, codes: list[str] | None = None, day: dt.date | None = None) -> list[dict]:
     """Download, store and reconcile each enabled account's file of ``day`` (default:
-    yesterday). A channel without a file, or with a bad one, is reported, never raised."""
+    yesterday). A channel without a file, or with a bad one, is reported, never raised; a file
+    not yet published is tried again later (see :func:`settlement_day_try`)."""
     day = day or (timezone.localdate() - dt.timedelta(days=1))
     accounts = ChannelAccount.objects.all() if codes else ChannelAccount.objects.filter(enabled=True)
     if codes:
         accounts = accounts.filter(code__in=codes)
-    report: list[dict] = []
-    for account in accounts.order_by("code"):
-        entry: dict = {"channel": account.code, "date": day.isoformat()}
-        try:
-            content = backend_for(account).download_settlement(day)
-        except ChannelError as exc:
-            entry.update(status="no_file", error=_one_line(f"{exc.code}: {exc}" if exc.code else str(exc)))
-            report.append(entry)
-            continue
-        file = settlement_file_store(account=account, content=content, name=f"{account.code}_{day:%Y%m%d}", day=day)
-        try:
-            result = settlement_file_reconcile(settlement_file=file, account=account, day=day)
-        except ReconcileError as exc:
-            entry.update(status="failed", error=str(exc))
+    return [settlement_day_try(account=account, day=day) for account in accounts.order_by("code")]
+
+
+def settlement_retry_due(*, now: dt.datetime | None = None) -> list[dict]:
+    """Beat: try again every day whose file was not yet published and whose next try is due."""
+    now = now or timezone.now()
+    due = SettlementDay.objects.filter(
+        status=SettlementDay.Status.WAITING, next_try_at__lte=now,
+    ).select_related("account").order_by("next_try_at", "pk")
+    return [settlement_day_try(account=sday.account, day=sday.day, now=now) for sday in due]
+
+
+def _deadline(account: ChannelAccount, day: dt.date) -> dt.datetime:
+    end_of_day = matching.day_bounds(day)[1]
+    return end_of_day + dt.timedelta(hours=alerts.policy_for(account).deadline_hours)
+
+
+def settlement_day_try(*, account: ChannelAccount, day: dt.date, now: dt.datetime | None = None) -> dict:
+    """One try at an account's file of a day. Not published yet: wait (doubling from the
+    policy's first retry, never past the deadline) and try again; at the deadline the day is
+    ``missing`` and Finance is alerted."""
+    now = now or timezone.now()
+    sday, _created = SettlementDay.objects.get_or_create(
+        account=account, day=day, defaults={"deadline": _deadline(account, day)},
+    )
+    entry: dict = {"channel": account.code, "date": day.isoformat()}
+    sday.tries += 1
+    try:
+        content = backend_for(account).download_settlement(day)
+    except ChannelError as exc:
+        error = _one_line(f"{exc.code}: {exc}" if exc.code else str(exc))
+        entry.update(status="no_file", error=error)
+        sday.last_error = error
+        if now >= sday.deadline:
+            sday.status, sday.next_try_at = SettlementDay.Status.MISSING, None
+            entry["missing"] = True
+            alerts.alert_raise(
+                account=account, day=day, kind=ReconciliationAlert.Kind.FILE_MISSING,
+                text=f"{account.code} {day}: no settlement file by its deadline "
+                     f"{timezone.localtime(sday.deadline):%Y-%m-%d %H:%M} after {sday.tries} tries "
+                     f"({error})",
+            )
         else:
-            entry.update(status="reconciled", result=result.as_dict())
-        report.append(entry)
-    return report
+            policy = alerts.policy_for(account)
+            wait = min(policy.first_retry_minutes * 2 ** (sday.tries - 1), policy.max_retry_minutes)
+            sday.status = SettlementDay.Status.WAITING
+            sday.next_try_at = min(now + dt.timedelta(minutes=wait), sday.deadline)
+            entry["retry_at"] = sday.next_try_at.isoformat()
+        sday.save()
+        return entry
+    file = settlement_file_store(account=account, content=content, name=f"{account.code}_{day:%Y%m%d}", day=day)
+    sday.file, sday.next_try_at = file, None
+    try:
+        result = settlement_file_reconcile(settlement_file=file, account=account, day=day)
+    except ReconcileError as exc:
+        entry.update(status="failed", error=str(exc))
+        sday.status, sday.last_error = SettlementDay.Status.FAILED, str(exc)
+    else:
+        entry.update(status="reconciled", result=result.as_dict())
+        sday.status, sday.last_error = SettlementDay.Status.RECONCILED, ""
+    sday.save()
+    return entry

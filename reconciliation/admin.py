@@ -11,6 +11,7 @@ from reconciliation import exports, services
 from reconciliation.models import (
     AccountPolicy,
     Discrepancy,
+    Holiday,
     ReconcileRun,
     ReconciliationAlert,
     SellerClearing,
@@ -84,6 +85,15 @@ class ReconciliationAlertAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_select_related = ("account",)
 
 
+@admin.register(Holiday)
+class HolidayAdmin(admin.ModelAdmin):
+    """Days off and make-up working days of each business-day calendar (mainland China: CN)."""
+
+    list_display = ("day", "calendar", "name", "workday")
+    list_filter = ("calendar", "workday")
+    date_hierarchy = "day"
+
+
 @admin.register(AccountPolicy)
 class AccountPolicyAdmin(admin.ModelAdmin):
     """Staff set each account's file deadline, retry back-off and alert thresholds."""
@@ -104,7 +114,10 @@ class SellerClearingInline(ReadOnlyMixin, admin.TabularInline):
 
 @admin.register(Statement)
 class StatementAdmin(admin.ModelAdmin):
-    list_display = ("account", "day", "count", "gross", "refunded", "fees", "net", "expected_settlement_date", "matched", "discrepancies")
+    list_display = (
+        "account", "day", "count", "gross", "refunded", "fees", "net", "cycle",
+        "expected_settlement_date", "matched", "discrepancies",
+    )
     list_filter = ("account", "day")
     date_hierarchy = "day"
     readonly_fields = [f.name for f in Statement._meta.fields]
@@ -114,6 +127,10 @@ class StatementAdmin(admin.ModelAdmin):
     @admin.action(description=_("Export as CSV"), permissions=["view"])
     def export_csv(self, request, queryset):
         return _csv_response(exports.statements_csv(queryset), "statements.csv")
+
+    @admin.display(description=_("settlement cycle"))
+    def cycle(self, obj):
+        return _("T+%(days)d business days") % {"days": obj.account.settlement_days}
 
     def has_add_permission(self, request):
         return False

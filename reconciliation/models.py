@@ -237,6 +237,10 @@ class AccountPolicy(models.Model):
     alert_amount = models.DecimalField(
         _("alert above this amount in discrepancies"), **MONEY, default=1000,
     )
+    calendar = models.CharField(
+        _("business-day calendar"), max_length=8, default="CN",
+        help_text=_("Settlement T+N counts business days of this calendar (weekends and holidays off)."),
+    )
     alert_emails = models.CharField(
         _("alert e-mails"), max_length=500, blank=True,
         help_text=_("Comma-separated, on top of Finance and the site-wide recipients."),
@@ -321,3 +325,29 @@ class ReconciliationAlert(models.Model):
 
     def __str__(self):
         return self.text[:80]
+
+
+class Holiday(models.Model):
+    """A day off (or a weekend day worked, 调休) on a business-day calendar, edited by staff:
+    settlement cycles (T+N) count only business days."""
+
+    calendar = models.CharField(
+        _("calendar"), max_length=8, default="CN", help_text=_("CN: mainland China."),
+    )
+    day = models.DateField(verbose_name=_("day"))
+    name = models.CharField(_("name"), max_length=80, blank=True)
+    workday = models.BooleanField(
+        _("worked"), default=False,
+        help_text=_("A weekend day that is a working day (make-up day) instead of a day off."),
+    )
+
+    class Meta:
+        verbose_name = _("holiday")
+        verbose_name_plural = _("holidays")
+        ordering = ["calendar", "day"]
+        constraints = [
+            models.UniqueConstraint(fields=["calendar", "day"], name="holiday_unique_per_calendar_day"),
+        ]
+
+    def __str__(self):
+        return f"{self.calendar} {self.day} {self.name}"

@@ -33,6 +33,7 @@ from payments.channels.registry import backend_class
 from payments.models import Attempt, ChannelAccount, Payment, Refund
 from payments.states import AttemptStatus, IllegalTransition
 from reconciliation import alerts, loading, matching
+from reconciliation.calendar import business_day_add
 from reconciliation.models import (
     Discrepancy,
     ReconcileRun,
@@ -319,7 +320,9 @@ def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | Non
     matched = lines_count - on_lines
     statement = Statement.objects.create(
         account=account, day=day, file=file, count=lines_count, gross=gross, refunded=refunded, fees=fees, net=net,
-        currency=account.currency, expected_settlement_date=day + dt.timedelta(days=account.settlement_days),
+        currency=account.currency, expected_settlement_date=business_day_add(
+            day, account.settlement_days, calendar=alerts.policy_for(account).calendar,
+        ),
         matched=matched, discrepancies=sum(counts.values()),
     )
     recorder.stage("clearing")

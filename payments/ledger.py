@@ -34,6 +34,11 @@ def channel_fees(account_code: str) -> str:
     return f"channel:{account_code}:fees"
 
 
+def bank_cash(bank_code: str) -> str:
+    """The platform's money in one of its bank accounts (an asset)."""
+    return f"bank:{bank_code}:cash"
+
+
 def buyer_wallet(user_id: int) -> str:
     return f"buyer:{user_id}:wallet"
 
@@ -51,7 +56,7 @@ def seller_paid_out(user_id: int) -> str:
 
 
 def _kind_of(code: str) -> str:
-    if code.endswith(":receivable") or code.endswith(":paid-out"):
+    if code.endswith(":receivable") or code.endswith(":paid-out") or code.startswith("bank:"):
         return Kind.ASSET
     if code.endswith(":fees") or code == WRITE_OFFS:
         return Kind.EXPENSE

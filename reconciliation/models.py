@@ -237,6 +237,10 @@ class AccountPolicy(models.Model):
     alert_amount = models.DecimalField(
         _("alert above this amount in discrepancies"), **MONEY, default=1000,
     )
+    bank_account = models.ForeignKey(
+        "reconciliation.BankAccount", null=True, blank=True, on_delete=models.PROTECT,
+        related_name="+", verbose_name=_("settles into"),
+    )
     calendar = models.CharField(
         _("business-day calendar"), max_length=8, default="CN",
         help_text=_("Settlement T+N counts business days of this calendar (weekends and holidays off)."),
@@ -304,6 +308,8 @@ class ReconciliationAlert(models.Model):
 
     class Kind(models.TextChoices):
         FILE_MISSING = "file_missing", _("file missing after its deadline")
+        FUNDS_LATE = "funds_late", _("settlement funds late")
+        FUNDS_SHORT = "funds_short", _("settlement funds short")
         FILE_REFUSED = "file_refused", _("file refused (totals disagree, broken, other merchant)")
         DISCREPANCIES = "discrepancies", _("discrepancies above the threshold")
 
@@ -351,3 +357,70 @@ class Holiday(models.Model):
 
     def __str__(self):
         return f"{self.calendar} {self.day} {self.name}"
+
+
+class BankAccount(models.Model):
+    """A bank account of the platform that channels settle into."""
+
+    code = models.SlugField(_("code"), max_length=40, unique=True)
+    name = models.CharField(_("name"), max_length=80)
+    bank = models.CharField(_("bank"), max_length=80, blank=True)
+    number_tail = models.CharField(_("last digits"), max_length=8, blank=True)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+
+    class Meta:
+        verbose_name = _("bank account")
+        verbose_name_plural = _("bank accounts")
+        ordering = ["code"]
+
+    def __str__(self):
+        return f"{self.name} ({self.code})"
+
+
+class FundsArrival(models.Model):
+    """Money seen arriving in a bank account (imported from its statement or recorded by
+    Finance), matched to the channel statement it settles."""
+
+    class Source(models.TextChoices):
+        IMPORT = "import", _("bank statement import")
+        MANUAL = "manual", _("recorded by hand")
+
+    bank_account = models.ForeignKey(
+        BankAccount, on_delete=models.PROTECT, related_name="arrivals", verbose_name=_("bank account"),
+    )
+    value_date = models.DateField(_("value date"))
+    amount = models.DecimalField(_("amount"), **MONEY)
+    currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    counterparty = models.CharField(_("counterparty"), max_length=120, blank=True)
+    reference = models.CharField(_("reference"), max_length=200, blank=True)
+    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.MANUAL)
+    fingerprint = models.CharField(
+        _("fingerprint"), max_length=64, unique=True,
+        help_text=_("The same statement line imported twice is kept once."),
+    )
+    statement = models.ForeignKey(
+        Statement, null=True, blank=True, on_delete=models.PROTECT, related_name="arrivals",
+        verbose_name=_("statement"),
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        verbose_name=_("recorded by"),
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    class Meta:
+        verbose_name = _("funds arrival")
+        verbose_name_plural = _("funds arrivals")
+        ordering = ["-value_date", "-id"]
+
+    def __str__(self):
+        return f"{self.bank_account_id} {self.value_date} {self.amount}"
+
+
+class TreasuryStatement(Statement):
+    """A statement seen by the treasury: its net expected in a bank account, arrived or not."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("expected settlement")
+        verbose_name_plural = _("treasury: expected settlements")

@@ -4,7 +4,7 @@ from django.contrib.admin.helpers import ActionForm
 from django.core.exceptions import PermissionDenied
 from django.db.models import Case, F, Sum, Value, When
 from django.db.models.functions import Coalesce
-from django.http import StreamingHttpResponse
+from django.http import HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import path
@@ -261,11 +261,27 @@ class StatementAdmin(admin.ModelAdmin):
     date_hierarchy = "day"
     readonly_fields = [f.name for f in Statement._meta.fields]
     inlines = [SellerClearingInline]
-    actions = ["export_csv"]
+    actions = ["export_csv", "export_daily_csv", "export_daily_xlsx"]
 
     @admin.action(description=_("Export as CSV"), permissions=["view"])
     def export_csv(self, request, queryset):
         return _csv_response(exports.statements_csv(queryset), "statements.csv")
+
+    @admin.action(description=_("Export the days across channels (CSV)"), permissions=["view"])
+    def export_daily_csv(self, request, queryset):
+        days = sorted(set(queryset.values_list("day", flat=True)))
+        lines = (line for day in days for line in exports.daily_statement_csv(day))
+        return _csv_response(lines, "daily-statement.csv")
+
+    @admin.action(description=_("Export the day across channels (XLSX)"), permissions=["view"])
+    def export_daily_xlsx(self, request, queryset):
+        day = queryset.order_by("-day").values_list("day", flat=True).first()
+        response = HttpResponse(
+            exports.daily_statement_xlsx(day),
+            content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        )
+        response["Content-Disposition"] = f'attachment; filename="daily-statement-{day}.xlsx"'
+        return response
 
     @admin.display(description=_("settlement cycle"))
     def cycle(self, obj):

@@ -21,6 +21,11 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "reconciliation.view_discrepancy", "reconciliation.change_discrepancy",
         "reconciliation.view_statement", "reconciliation.view_sellerclearing",
         "django_celery_beat.view_periodictask", "auditlog.view_logentry", "backoffice.export_data",
+        "reconciliation.view_reconcilerun", "reconciliation.view_settlementday",
+        "reconciliation.view_reconciliationalert", "reconciliation.view_accountpolicy",
+        "reconciliation.add_accountpolicy", "reconciliation.change_accountpolicy",
+        "reconciliation.view_holiday", "reconciliation.add_holiday",
+        "reconciliation.change_holiday", "reconciliation.delete_holiday",
     ],
     RISK: [
         "risk.view_rule", "risk.add_rule", "risk.change_rule", "risk.delete_rule",

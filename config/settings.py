@@ -357,6 +357,9 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": timedelta(seconds=30),
     },
     "pull-settlements": {"task": "reconciliation.tasks.pull_settlements", "schedule": crontab(hour=10, minute=15)},
+    # settlement files not yet published: tried again with back-off up to their deadline
+    "retry-settlements": {"task": "reconciliation.tasks.retry_settlements", "schedule": timedelta(minutes=5)},
+    "check-funds-arrived": {"task": "reconciliation.tasks.check_funds_arrived", "schedule": crontab(hour=18, minute=0)},
 }
 
 # Business defaults (per-brand values override where the model has them).

@@ -61,6 +61,11 @@ def party_register(party: Party) -> Party:
 BUYER = party_register(Party("buyer"))
 
 
+def bank_cash(bank_code: str) -> str:
+    """The platform's money in one of its bank accounts (an asset)."""
+    return f"bank:{bank_code}:cash"
+
+
 def buyer_wallet(user_id: int) -> str:
     return BUYER.account(user_id, "wallet")
 
@@ -70,7 +75,7 @@ def _kind_of(code: str) -> str:
     party = _PARTIES.get(parts[0])
     if party is not None:
         return Kind.ASSET if parts[-1] in party.assets else Kind.LIABILITY
-    if code.endswith(":receivable"):
+    if code.endswith(":receivable") or code.startswith("bank:"):
         return Kind.ASSET
     if code.endswith(":fees") or code == WRITE_OFFS:
         return Kind.EXPENSE

@@ -57,3 +57,52 @@ def clearings_csv(clearings: QuerySet[SellerClearing]) -> Iterator[str]:
         .order_by("statement__account__code", "statement__day", "seller__username").iterator(chunk_size=2000)
     )
     return csv_lines(header, rows)
+
+
+def daily_statement(day) -> tuple[list[str], list[list]]:
+    """The day across every channel account: count, gross, refunds, fees and net per
+    channel and currency, then a total line per currency. One grouped query."""
+    from decimal import Decimal
+
+    from django.db.models import Sum
+
+    header = [_("day"), _("channel account"), _("currency"), _("lines"), _("gross"), _("refunded"),
+              _("fees"), _("net")]
+    groups = (
+        Statement.objects.filter(day=day).values("account__code", "currency")
+        .annotate(n=Sum("count"), gross=Sum("gross"), refunded=Sum("refunded"), fees=Sum("fees"), net=Sum("net"))
+        .order_by("currency", "account__code")
+    )
+    rows, totals = [], {}
+    for g in groups:
+        cent = Decimal("0.01")
+        values = [g["n"], *(Decimal(str(g[k] or 0)).quantize(cent) for k in ("gross", "refunded", "fees", "net"))]
+        rows.append([day.isoformat(), g["account__code"], g["currency"], *values])
+        total = totals.setdefault(g["currency"], [0, 0, 0, 0, 0])
+        totals[g["currency"]] = [a + b for a, b in zip(total, values, strict=True)]
+    for currency, values in totals.items():
+        rows.append([day.isoformat(), _("total"), currency, *values])
+    return header, rows
+
+
+def daily_statement_csv(day) -> Iterator[str]:
+    header, rows = daily_statement(day)
+    return csv_lines(header, rows)
+
+
+def daily_statement_xlsx(day) -> bytes:
+    """The same table as an Excel workbook (openpyxl), amounts as numbers to two places."""
+    import io
+    from decimal import Decimal
+
+    from openpyxl import Workbook
+
+    header, rows = daily_statement(day)
+    book = Workbook(write_only=True)
+    sheet = book.create_sheet(title=day.isoformat())
+    sheet.append(header)
+    for row in rows:
+        sheet.append([float(cell) if isinstance(cell, Decimal) else _safe(cell) for cell in row])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

@@ -7,14 +7,21 @@ import gzip
 import hashlib
 import inspect
 import io
+import shutil
+import tempfile
+import time
 import zipfile
 import zlib
+from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
-from itertools import islice
+from pathlib import PurePath
+from typing import IO
 
-from django.db import transaction
-from django.db.models import Count, Exists, OuterRef, Q, Subquery, Sum
+from django.core.files import File
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -24,16 +31,20 @@ from payments.accounts import backend_for
 from payments.channels.base import ChannelError, SettlementFileError
 from payments.channels.registry import backend_class
 from payments.models import Attempt, ChannelAccount, Payment, Refund
-from payments.states import AttemptStatus, IllegalTransition, RefundStatus
+from payments.states import AttemptStatus, IllegalTransition
+from reconciliation import alerts, loading, matching
+from reconciliation.calendar import business_day_add
 from reconciliation.models import (
     Discrepancy,
+    ReconcileRun,
+    ReconciliationAlert,
     SellerClearing,
+    SettlementDay,
     SettlementFile,
     SettlementLine,
     Statement,
 )
 
-BATCH = 2000
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 KINDS = [k.value for k in Discrepancy.Kind]
@@ -80,53 +91,206 @@ def _one_line(message: str) -> str:
 # ---------------------------------------------------------------------------------------------
 # Storing
 
+CHUNK = 1 << 20
 
-def settlement_file_store(*, account: ChannelAccount, content: bytes, name: str, day: dt.date | None = None) -> SettlementFile:
-    """The raw file, stored once per sha256: the same bytes again reuse the row."""
-    digest = hashlib.sha256(content).hexdigest()
-    with transaction.atomic():
-        file, created = SettlementFile.objects.get_or_create(
-            sha256=digest,
-            defaults={"channel_code": account.code, "day": day, "name": name[:255], "content": content, "size": len(content)},
-        )
-    if not created and day and file.day is None:
+
+def settlement_file_store(
+    *, account: ChannelAccount, content: bytes | IO[bytes], name: str, day: dt.date | None = None,
+) -> SettlementFile:
+    """The raw file (bytes or a binary stream), put in storage once per sha256: the same bytes
+    again reuse the row. Read in chunks, never whole."""
+    stream = io.BytesIO(content) if isinstance(content, bytes | bytearray | memoryview) else content
+    with _seekable(stream) as source:
+        digest, size = _digest(source)
+        file = SettlementFile.objects.filter(sha256=digest).first()
+        if file is None:
+            storage = SettlementFile._meta.get_field("raw").storage
+            suffix = "".join(PurePath(name).suffixes)[-16:]
+            stored = storage.save(f"settlements/{account.code}/{digest}{suffix}", File(source))
+            try:
+                with transaction.atomic():
+                    file = SettlementFile.objects.create(
+                        sha256=digest, channel_code=account.code, day=day, name=name[:255],
+                        raw=stored, size=size,
+                    )
+            except IntegrityError:  # stored at the same moment by another run
+                storage.delete(stored)
+                file = SettlementFile.objects.get(sha256=digest)
+            else:
+                return file
+    if day and file.day is None:
         SettlementFile.objects.filter(pk=file.pk).update(day=day)
         file.day = day
     return file
+
+
+@contextmanager
+def _seekable(stream: IO[bytes]):
+    """The stream itself when it seeks, else a temporary copy of it that does."""
+    try:
+        seekable = stream.seekable()
+    except (AttributeError, ValueError):
+        seekable = False
+    if seekable:
+        yield stream
+        return
+    with tempfile.TemporaryFile() as copy:
+        shutil.copyfileobj(stream, copy, CHUNK)
+        copy.seek(0)
+        yield copy
+
+
+def _digest(stream: IO[bytes]) -> tuple[str, int]:
+    start = stream.tell()
+    digest, size = hashlib.sha256(), 0
+    while chunk := stream.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    stream.seek(start)
+    return digest.hexdigest(), size
 
 
 # ---------------------------------------------------------------------------------------------
 # Reconciling
 
 
-def settlement_file_reconcile(*, settlement_file: SettlementFile, account: ChannelAccount, day: dt.date | None = None) -> ReconcileResult:
+def settlement_file_reconcile(
+    *, settlement_file: SettlementFile, account: ChannelAccount, day: dt.date | None = None,
+    progress: Callable[[ReconcileRun], None] | None = None,
+) -> ReconcileResult:
     """Parse, load, match and state the day. All or nothing: on a bad file nothing of this
     reconciliation is kept, the raw file is marked failed and ReconcileError says why.
 
     The day is ``day`` when given (a pull asks the channel for one day), else the one the file
-    states, else the day the file was stored with (``--date``)."""
+    states, else the day the file was stored with (``--date``). The run's progress is kept on
+    a :class:`ReconcileRun` (and passed to ``progress`` as it moves)."""
+    recorder = RunRecorder(settlement_file, callback=progress)
     try:
         with transaction.atomic():
-            return _reconcile(settlement_file, account, day)
+            result = _reconcile(settlement_file, account, day, recorder)
     except FILE_ERRORS as exc:
         message = _one_line(f"{settlement_file.name}: {exc.__class__.__name__}: {exc}" if not isinstance(exc, SettlementFileError) else f"{settlement_file.name}: {exc}")
-        with transaction.atomic():
-            SettlementFile.objects.filter(pk=settlement_file.pk).update(status=SettlementFile.Status.FAILED, error=message)
-        settlement_file.status, settlement_file.error = SettlementFile.Status.FAILED, message
+        _failed(settlement_file, account, day, message, recorder)
         raise ReconcileError(message) from exc
     except ReconcileError as exc:
-        with transaction.atomic():
-            SettlementFile.objects.filter(pk=settlement_file.pk).update(status=SettlementFile.Status.FAILED, error=str(exc))
-        settlement_file.status, settlement_file.error = SettlementFile.Status.FAILED, str(exc)
+        _failed(settlement_file, account, day, str(exc), recorder)
         raise
+    except BaseException as exc:
+        recorder.finish(status=ReconcileRun.Status.FAILED, error=_one_line(repr(exc))[:500])
+        raise
+    recorder.finish(status=ReconcileRun.Status.DONE, matched=result.matched)
+    statement = Statement.objects.get(account=account, day=dt.date.fromisoformat(result.date))
+    alerts.statement_check(statement=statement)
+    return result
 
 
-def _open(account: ChannelAccount, content: bytes, name: str = ""):
-    """The channel's parser over the stored bytes; the stream carries the file's name, which
-    some files need (a bare UnionPay ZM file states its day only there)."""
+def _failed(file: SettlementFile, account: ChannelAccount, day: dt.date | None, message: str,
+            recorder: RunRecorder) -> None:
+    with transaction.atomic():
+        SettlementFile.objects.filter(pk=file.pk).update(status=SettlementFile.Status.FAILED, error=message)
+    file.status, file.error = SettlementFile.Status.FAILED, message
+    recorder.finish(status=ReconcileRun.Status.FAILED, error=message)
+    alerts.alert_raise(
+        account=account, day=day or file.day or timezone.localdate(),
+        kind=ReconciliationAlert.Kind.FILE_REFUSED,
+        text=f"{account.code}: the settlement file was refused — {message}",
+    )
+
+
+class RunRecorder:
+    """Keeps a :class:`ReconcileRun` up to date while a file is reconciled. Outside any
+    transaction on PostgreSQL it writes through a connection of its own, so the progress is
+    seen before the run commits and the run's end survives its rollback."""
+
+    EVERY = 0.5  # seconds between writes
+
+    def __init__(self, file: SettlementFile, *, callback=None):
+        self.callback = callback
+        self._side = None
+        if connection.vendor == "postgresql" and not connection.in_atomic_block:
+            self._side = connections.create_connection(DEFAULT_DB_ALIAS)
+        now = timezone.now()
+        self.run = ReconcileRun(
+            file_id=file.pk, size=file.size, started_at=now, updated_at=now, stage="reading",
+        )
+        self._written = 0.0
+        self._save(insert=True)
+
+    def _save(self, *, insert: bool = False) -> None:
+        run = self.run
+        run.updated_at = timezone.now()
+        if insert:  # before the run's transaction: committed at once when nothing encloses it
+            run.save(force_insert=True)
+        elif self._side is None:
+            ReconcileRun.objects.filter(pk=run.pk).update(**self._values())
+        else:
+            values = self._values()
+            table = self._side.ops.quote_name(ReconcileRun._meta.db_table)
+            sets = ", ".join(f"{column} = %s" for column in values)
+            with self._side.cursor() as cursor:
+                cursor.execute(
+                    f"UPDATE {table} SET {sets} WHERE id = %s",  # noqa: S608 -- model metadata
+                    [*values.values(), run.pk],
+                )
+
+    def _values(self) -> dict:
+        run = self.run
+        return {
+            "status": run.status, "stage": run.stage, "lines_read": run.lines_read,
+            "bytes_read": run.bytes_read, "matched": run.matched, "error": run.error,
+            "updated_at": run.updated_at, "finished_at": run.finished_at,
+        }
+
+    def read(self, lines: int, bytes_read: int) -> None:
+        self.run.lines_read, self.run.bytes_read = lines, bytes_read
+        now = time.monotonic()
+        if now - self._written >= self.EVERY:
+            self._written = now
+            self._save()
+        if self.callback is not None:
+            self.callback(self.run)
+
+    def stage(self, name: str) -> None:
+        self.run.stage = name
+        self._save()
+        if self.callback is not None:
+            self.callback(self.run)
+
+    def finish(self, *, status: str, matched: int = 0, error: str = "") -> None:
+        run = self.run
+        run.status, run.matched, run.error, run.finished_at = status, matched, error, timezone.now()
+        run.stage = "" if status == ReconcileRun.Status.DONE else run.stage
+        if status == ReconcileRun.Status.DONE:
+            run.bytes_read = run.size
+        try:
+            self._save()  # the row was written before the run's transaction: it stays
+        finally:
+            if self._side is not None:
+                self._side.close()
+                self._side = None
+        if self.callback is not None:
+            self.callback(run)
+
+
+class _NamedStream:
+    """The stored stream under the file's own name, which some parsers read (a bare UnionPay
+    ZM file states its day only there); everything else is the stream's."""
+
+    def __init__(self, stream: IO[bytes], name: str):
+        self._stream, self.name = stream, name
+
+    def __getattr__(self, attribute):
+        return getattr(self._stream, attribute)
+
+    def __iter__(self):
+        return iter(self._stream)
+
+
+def _open(account: ChannelAccount, stream: IO[bytes], name: str = ""):
+    """The channel's parser over the stored stream, read as it goes."""
     cls = backend_class(account.backend)
-    stream = io.BytesIO(content)
-    stream.name = name
+    if name:
+        stream = _NamedStream(stream, name)
     if "merchant_id" in inspect.signature(cls.open_settlement).parameters and account.merchant_id:
         return cls.open_settlement(stream, merchant_id=account.merchant_id)
     return cls.open_settlement(stream)
@@ -138,23 +302,16 @@ def _states_totals(totals) -> bool:
     return any(value is not None for value in stated)
 
 
-def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | None) -> ReconcileResult:
-    SettlementLine.objects.filter(file=file).delete()
-    parsed = _open(account, bytes(file.content), file.name)
-    lines = iter(parsed.lines())
-    while batch := list(islice(lines, BATCH)):
-        SettlementLine.objects.bulk_create(
-            [
-                SettlementLine(
-                    file=file, line_no=line.line_no, kind=line.kind, out_trade_no=line.out_trade_no[:64],
-                    channel_trade_no=(line.channel_trade_no or "")[:64], refund_no=(line.refund_no or "")[:64],
-                    amount=line.amount, fee=line.fee, currency=line.currency or account.currency,
-                    status=(line.status or "")[:20], occurred_at=line.occurred_at,
-                )
-                for line in batch
-            ]
-        )
-    totals = parsed.totals  # the parser has checked the file's own totals by now
+def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | None, recorder: RunRecorder) -> ReconcileResult:
+    matching.file_clear(file_ids=[file.pk])
+    with file.open_raw() as raw:
+        parsed = _open(account, raw, file.name)
+
+        def read(count: int) -> None:
+            recorder.read(count, raw.tell())
+
+        loading.lines_load(file_id=file.pk, currency=account.currency, lines=parsed.lines(), progress=read)
+        totals = parsed.totals  # the parser has checked the file's own totals by now
     if totals.merchant_id and account.merchant_id and totals.merchant_id != account.merchant_id:
         raise SettlementFileError(f"the file is for merchant {totals.merchant_id}, not {account.merchant_id} of account {account.code}")
     day = day or totals.day or file.day
@@ -162,17 +319,21 @@ def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | Non
         raise ReconcileError(f"{file.name}: the file does not say its day; give --date")
 
     # Re-running a day replaces what an earlier run of that day produced.
+    recorder.stage("matching")
     Statement.objects.filter(account=account, day=day).delete()
-    Discrepancy.objects.filter(file__channel_code=account.code, file__day=day).delete()
-    Discrepancy.objects.filter(file=file).delete()
     earlier = SettlementFile.objects.filter(channel_code=account.code, day=day).exclude(pk=file.pk)
-    SettlementLine.objects.filter(file__in=earlier).delete()
+    matching.file_clear(file_ids=earlier.values_list("pk", flat=True))
     earlier.filter(status=SettlementFile.Status.RECONCILED).update(status=SettlementFile.Status.STORED)
 
-    matched = _match(file, account, day)
+    matching.classify(file_id=file.pk, account_id=account.pk, day=day)
     counts = dict.fromkeys(KINDS, 0)
-    for row in Discrepancy.objects.filter(file=file).values("kind").annotate(n=Count("id")):
+    on_lines = 0
+    rows = Discrepancy.objects.filter(file=file).values("kind").annotate(
+        n=Count("id"), on_lines=Count("line_id"),
+    )
+    for row in rows:
         counts[row["kind"]] = row["n"]
+        on_lines += row["on_lines"]
 
     agg = SettlementLine.objects.filter(file=file).aggregate(
         payments=Count("id", filter=Q(kind="payment")),
@@ -184,11 +345,15 @@ def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | Non
     gross, refunded, fees = _money(agg["gross"]), _money(agg["refunded"]), _money(agg["fees"])
     net = gross - refunded - fees
     lines_count = agg["payments"] + agg["refunds"]
+    matched = lines_count - on_lines
     statement = Statement.objects.create(
         account=account, day=day, file=file, count=lines_count, gross=gross, refunded=refunded, fees=fees, net=net,
-        currency=account.currency, expected_settlement_date=day + dt.timedelta(days=account.settlement_days),
+        currency=account.currency, expected_settlement_date=business_day_add(
+            day, account.settlement_days, calendar=alerts.policy_for(account).calendar,
+        ),
         matched=matched, discrepancies=sum(counts.values()),
     )
+    recorder.stage("clearing")
     seller_clearing_build(statement=statement)
     file.day, file.status, file.error = day, SettlementFile.Status.RECONCILED, ""
     file.save(update_fields=["day", "status", "error"])
@@ -198,88 +363,6 @@ def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | Non
         file_totals_agree=True if _states_totals(totals) else NO_TOTALS, matched=matched,
         discrepancies=counts,
     )
-
-
-def _match(file: SettlementFile, account: ChannelAccount, day: dt.date) -> int:
-    """Classify every loaded line against our attempts/refunds (chunked ``in`` lookups) and
-    find our succeeded attempts of the day the file lacks (one anti-join). Returns matched."""
-    found: list[Discrepancy] = []
-    matched = 0
-    # keys occurring more than once in the file: every occurrence after the first is a duplicate
-    dup_payments = set(
-        SettlementLine.objects.filter(file=file, kind="payment").values("out_trade_no")
-        .annotate(n=Count("id")).filter(n__gt=1).values_list("out_trade_no", flat=True)
-    )
-    dup_refunds = set(
-        SettlementLine.objects.filter(file=file, kind="refund").exclude(refund_no="").values("refund_no")
-        .annotate(n=Count("id")).filter(n__gt=1).values_list("refund_no", flat=True)
-    )
-    seen: set[tuple[str, str]] = set()
-    query = SettlementLine.objects.filter(file=file).order_by("line_no", "id")
-    chunk_iter = query.iterator(chunk_size=BATCH)
-    while chunk := list(islice(chunk_iter, BATCH)):
-        attempts = {
-            a.out_trade_no: a
-            for a in Attempt.objects.filter(account=account, out_trade_no__in={line.out_trade_no for line in chunk})
-        }
-        refund_nos = {line.refund_no for line in chunk if line.kind == "refund" and line.refund_no}
-        refunds = {
-            r.refund_no: r
-            for r in Refund.objects.filter(attempt__account=account, refund_no__in=refund_nos).select_related("attempt")
-        }
-        for line in chunk:
-            key = (line.kind, line.refund_no if line.kind == "refund" and line.refund_no else line.out_trade_no)
-            dups = dup_refunds if line.kind == "refund" and line.refund_no else dup_payments if line.kind == "payment" else set()
-            if key[1] in dups:
-                if key in seen:
-                    found.append(Discrepancy(file=file, kind="duplicate", line=line, actual=line.amount, attempt=attempts.get(line.out_trade_no), note=f"{key[1]} appears again in the file"))
-                    continue
-                seen.add(key)
-            issue = _classify(file, line, attempts, refunds)
-            if issue is None:
-                matched += 1
-            else:
-                found.append(issue)
-        if len(found) >= BATCH:
-            Discrepancy.objects.bulk_create(found)
-            found = []
-
-    tz = timezone.get_current_timezone()
-    start = dt.datetime.combine(day, dt.time.min, tzinfo=tz)
-    absent = (
-        Attempt.objects.filter(account=account, status=AttemptStatus.SUCCEEDED, succeeded_at__gte=start, succeeded_at__lt=start + dt.timedelta(days=1))
-        .exclude(out_trade_no__in=Subquery(SettlementLine.objects.filter(file=file, kind="payment").values("out_trade_no")))
-    )
-    for attempt in absent.iterator(chunk_size=BATCH):
-        found.append(Discrepancy(file=file, kind="missing_channel", attempt=attempt, expected=attempt.amount, note=f"{attempt.out_trade_no} succeeded with us but is not in the file"))
-        if len(found) >= BATCH:
-            Discrepancy.objects.bulk_create(found)
-            found = []
-    Discrepancy.objects.bulk_create(found)
-    return matched
-
-
-def _classify(file, line, attempts, refunds) -> Discrepancy | None:
-    if line.kind == "payment":
-        attempt = attempts.get(line.out_trade_no)
-        if attempt is None:
-            return Discrepancy(file=file, kind="missing_ours", line=line, actual=line.amount, note=f"payment {line.out_trade_no} is not ours (dropped order?)")
-        if attempt.amount != line.amount:
-            return Discrepancy(file=file, kind="amount_mismatch", line=line, attempt=attempt, expected=attempt.amount, actual=line.amount, note=f"payment {line.out_trade_no}")
-        if attempt.status != AttemptStatus.SUCCEEDED:
-            return Discrepancy(file=file, kind="status_mismatch", line=line, attempt=attempt, expected=attempt.amount, actual=line.amount, note=f"the channel says paid, our attempt is {attempt.status}")
-        if attempt.fee.quantize(CENT) != line.fee.quantize(CENT):
-            return Discrepancy(file=file, kind="fee_mismatch", line=line, attempt=attempt, expected=attempt.fee, actual=line.fee, note=f"fee of {line.out_trade_no}")
-        return None
-    refund = refunds.get(line.refund_no) if line.refund_no else None
-    if refund is None:
-        attempt = attempts.get(line.out_trade_no)
-        return Discrepancy(file=file, kind="missing_ours", line=line, attempt=attempt, actual=line.amount, note=f"refund {line.refund_no or '?'} of {line.out_trade_no} is not ours")
-    if refund.amount != line.amount:
-        return Discrepancy(file=file, kind="amount_mismatch", line=line, refund=refund, attempt=refund.attempt, expected=refund.amount, actual=line.amount, note=f"refund {line.refund_no}")
-    if refund.status != RefundStatus.SUCCEEDED:
-        return Discrepancy(file=file, kind="status_mismatch", line=line, refund=refund, attempt=refund.attempt, expected=refund.amount, actual=line.amount, note=f"the channel says refunded, our refund is {refund.status}")
-    return None
 
 
 # ---------------------------------------------------------------------------------------------
@@ -430,26 +513,71 @@ def _resolution(result: str, payment: Payment) -> str:
 
 def settlement_pull(*, codes: list[str] | None = None, day: dt.date | None = None) -> list[dict]:
     """Download, store and reconcile each enabled account's file of ``day`` (default:
-    yesterday). A channel without a file, or with a bad one, is reported, never raised."""
+    yesterday). A channel without a file, or with a bad one, is reported, never raised; a file
+    not yet published is tried again later (see :func:`settlement_day_try`)."""
     day = day or (timezone.localdate() - dt.timedelta(days=1))
     accounts = ChannelAccount.objects.all() if codes else ChannelAccount.objects.filter(enabled=True)
     if codes:
         accounts = accounts.filter(code__in=codes)
-    report: list[dict] = []
-    for account in accounts.order_by("code"):
-        entry: dict = {"channel": account.code, "date": day.isoformat()}
-        try:
-            content = backend_for(account).download_settlement(day)
-        except ChannelError as exc:
-            entry.update(status="no_file", error=_one_line(f"{exc.code}: {exc}" if exc.code else str(exc)))
-            report.append(entry)
-            continue
-        file = settlement_file_store(account=account, content=content, name=f"{account.code}_{day:%Y%m%d}", day=day)
-        try:
-            result = settlement_file_reconcile(settlement_file=file, account=account, day=day)
-        except ReconcileError as exc:
-            entry.update(status="failed", error=str(exc))
+    return [settlement_day_try(account=account, day=day) for account in accounts.order_by("code")]
+
+
+def settlement_retry_due(*, now: dt.datetime | None = None) -> list[dict]:
+    """Beat: try again every day whose file was not yet published and whose next try is due."""
+    now = now or timezone.now()
+    due = SettlementDay.objects.filter(
+        status=SettlementDay.Status.WAITING, next_try_at__lte=now,
+    ).select_related("account").order_by("next_try_at", "pk")
+    return [settlement_day_try(account=sday.account, day=sday.day, now=now) for sday in due]
+
+
+def _deadline(account: ChannelAccount, day: dt.date) -> dt.datetime:
+    end_of_day = matching.day_bounds(day)[1]
+    return end_of_day + dt.timedelta(hours=alerts.policy_for(account).deadline_hours)
+
+
+def settlement_day_try(*, account: ChannelAccount, day: dt.date, now: dt.datetime | None = None) -> dict:
+    """One try at an account's file of a day. Not published yet: wait (doubling from the
+    policy's first retry, never past the deadline) and try again; at the deadline the day is
+    ``missing`` and Finance is alerted."""
+    now = now or timezone.now()
+    sday, _created = SettlementDay.objects.get_or_create(
+        account=account, day=day, defaults={"deadline": _deadline(account, day)},
+    )
+    entry: dict = {"channel": account.code, "date": day.isoformat()}
+    sday.tries += 1
+    try:
+        content = backend_for(account).download_settlement(day)
+    except ChannelError as exc:
+        error = _one_line(f"{exc.code}: {exc}" if exc.code else str(exc))
+        entry.update(status="no_file", error=error)
+        sday.last_error = error
+        if now >= sday.deadline:
+            sday.status, sday.next_try_at = SettlementDay.Status.MISSING, None
+            entry["missing"] = True
+            alerts.alert_raise(
+                account=account, day=day, kind=ReconciliationAlert.Kind.FILE_MISSING,
+                text=f"{account.code} {day}: no settlement file by its deadline "
+                     f"{timezone.localtime(sday.deadline):%Y-%m-%d %H:%M} after {sday.tries} tries "
+                     f"({error})",
+            )
         else:
-            entry.update(status="reconciled", result=result.as_dict())
-        report.append(entry)
-    return report
+            policy = alerts.policy_for(account)
+            wait = min(policy.first_retry_minutes * 2 ** (sday.tries - 1), policy.max_retry_minutes)
+            sday.status = SettlementDay.Status.WAITING
+            sday.next_try_at = min(now + dt.timedelta(minutes=wait), sday.deadline)
+            entry["retry_at"] = sday.next_try_at.isoformat()
+        sday.save()
+        return entry
+    file = settlement_file_store(account=account, content=content, name=f"{account.code}_{day:%Y%m%d}", day=day)
+    sday.file, sday.next_try_at = file, None
+    try:
+        result = settlement_file_reconcile(settlement_file=file, account=account, day=day)
+    except ReconcileError as exc:
+        entry.update(status="failed", error=str(exc))
+        sday.status, sday.last_error = SettlementDay.Status.FAILED, str(exc)
+    else:
+        entry.update(status="reconciled", result=result.as_dict())
+        sday.status, sday.last_error = SettlementDay.Status.RECONCILED, ""
+    sday.save()
+    return entry

@@ -209,3 +209,19 @@ def _webhook_post(url: str, body: dict, *, alert_id: int) -> bool:
         log.warning("alert %s: webhook %s failed: %s", alert_id, redact_url(url), type(exc).__name__)
         return False
     return True
+
+
+def staff_notify(text: str, body: dict, *, emails: list[str] | None = None, key: str = "") -> None:
+    """Any other part of the site alerting staff through the same channels as monitors: the
+    log (WARNING), e-mail to ``emails`` plus ``RISK_ALERT_EMAILS``, and the signed webhook
+    ``RISK_ALERT_WEBHOOK_URL`` with ``body`` (its ``text`` added). Never raises."""
+    log.warning(text)
+    recipients = sorted({*(emails or []), *(getattr(settings, "RISK_ALERT_EMAILS", []) or [])})
+    if recipients:
+        try:
+            send_mail(text[:200], text, None, recipients)
+        except Exception as exc:  # any mail backend failure: logged, the caller goes on
+            log.warning("alert %s: e-mail to %d recipient(s) failed: %s", key, len(recipients), type(exc).__name__)
+    url = getattr(settings, "RISK_ALERT_WEBHOOK_URL", "")
+    if url:
+        _webhook_post(url, {**body, "text": text}, alert_id=key)

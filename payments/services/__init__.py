@@ -19,6 +19,7 @@ from payments.services.notices import (
 from payments.services.queries import attempt_query, attempts_due_for_query
 from payments.services.refunds import refund_decide, refund_request, refund_send, refund_settle
 from payments.services.review import payment_challenge_answer, payment_review_decide
+from payments.services.settlements import settlement_funds_receive
 from payments.services.start import payment_start
 
 __all__ = [
@@ -37,4 +38,5 @@ __all__ = [
     "refund_request",
     "refund_send",
     "refund_settle",
+    "settlement_funds_receive",
 ]

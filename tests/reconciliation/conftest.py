@@ -96,3 +96,9 @@ def _english(settings):
     settings.LANGUAGE_CODE = "en"
     with translation.override("en"):
         yield
+
+
+@pytest.fixture(autouse=True)
+def _media(settings, tmp_path):
+    """Raw settlement files go to storage: a directory of the test's own."""
+    settings.MEDIA_ROOT = tmp_path / "media"

@@ -19,6 +19,7 @@ from payments.channels.base import ClientInfo
 from payments.models import Attempt, ChannelAccount
 from payments.payables import PayableFacts
 from reconciliation import services
+from reconciliation.calendar import business_day_add
 from reconciliation.models import Discrepancy, SettlementFile, SettlementLine, Statement
 from tests.accounts.factories import UserFactory
 from tests.payments.factories import PaymentFactory, sandbox_account
@@ -64,11 +65,13 @@ def test_unionpay_official_zip_reconciles_to_its_own_totals():
     assert result["net"] == "13147.64" and result["file_totals_agree"] is True
     assert result["matched"] == 0
     assert result["discrepancies"] == {
-        "missing_ours": 8, "missing_channel": 0, "amount_mismatch": 0, "fee_mismatch": 0, "status_mismatch": 0, "duplicate": 0,
+        "missing_ours": 8, "missing_channel": 0, "amount_mismatch": 0, "fee_mismatch": 0,
+        "status_mismatch": 0, "duplicate": 0, "refund_missing_channel": 0,
     }
     statement = Statement.objects.get(account=acct, day=dt.date(2015, 9, 5))
     assert statement.count == 8 and statement.net == Decimal("13147.64")
-    assert statement.expected_settlement_date == dt.date(2015, 9, 6)
+    # a Saturday's T+1 is the Monday: the cycle counts business days
+    assert statement.expected_settlement_date == dt.date(2015, 9, 7)
     assert SettlementFile.objects.get().status == "reconciled"
 
 
@@ -197,7 +200,7 @@ def test_a_sandbox_day_pulls_and_matches_completely(sandbox_day):
     assert result["gross"] == "208.50" and no_discrepancies(result)
     assert result["fees"] == f"{sum(a.fee for a in attempts):.2f}"
     statement = Statement.objects.get(account=acct, day=day)
-    assert statement.expected_settlement_date == day + dt.timedelta(days=acct.settlement_days)
+    assert statement.expected_settlement_date == business_day_add(day, acct.settlement_days)
     # pulled again: same answer, nothing doubled
     assert pull(day)[0]["result"] == result
     assert SettlementLine.objects.count() == 2 and Statement.objects.count() == 1

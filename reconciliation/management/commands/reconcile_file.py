@@ -2,6 +2,8 @@
 
 import datetime as dt
 import json
+import time
+from contextlib import nullcontext
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
@@ -15,6 +17,54 @@ def iso_date(value: str) -> dt.date:
         return dt.date.fromisoformat(value)
     except ValueError:
         raise CommandError(f"--date {value!r} is not YYYY-MM-DD") from None
+
+
+def _is_tty(stream) -> bool:
+    isatty = getattr(stream, "isatty", None)
+    return bool(isatty and isatty())
+
+
+class ProgressBar:
+    """Lines read, rate and time left of a run on a terminal (rich), from its ReconcileRun."""
+
+    def __init__(self, stream, file):
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            Progress,
+            TaskProgressColumn,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
+
+        out = getattr(stream, "_out", stream)
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+            TextColumn("{task.fields[lines]:,} lines · {task.fields[rate]:,.0f}/s"),
+            TextColumn("{task.fields[matched]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+            console=Console(file=out, force_terminal=True), auto_refresh=False, transient=False,
+        )
+        self.task = self.progress.add_task(
+            file.name, total=file.size or 1, lines=0, rate=0.0, matched="",
+        )
+        self.started = time.monotonic()
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+        return False
+
+    def show(self, run) -> None:
+        elapsed = max(time.monotonic() - self.started, 1e-6)
+        matched = f"matched {run.matched:,}" if run.status == "done" else run.stage
+        self.progress.update(
+            self.task, completed=run.bytes_read, lines=run.lines_read,
+            rate=run.lines_read / elapsed, matched=matched, refresh=True,
+        )
 
 
 class Command(BaseCommand):
@@ -32,12 +82,18 @@ class Command(BaseCommand):
             raise CommandError(f"no channel account {options['channel']!r}")
         path = Path(options["path"])
         try:
-            content = path.read_bytes()
+            with path.open("rb") as stream:
+                file = services.settlement_file_store(
+                    account=account, content=stream, name=path.name, day=options["date"],
+                )
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-        file = services.settlement_file_store(account=account, content=content, name=path.name, day=options["date"])
+        bar = None if options["json"] or not _is_tty(self.stderr) else ProgressBar(self.stderr, file)
         try:
-            result = services.settlement_file_reconcile(settlement_file=file, account=account)
+            with bar or nullcontext():
+                result = services.settlement_file_reconcile(
+                    settlement_file=file, account=account, progress=bar.show if bar else None,
+                )
         except services.ReconcileError as exc:
             raise CommandError(str(exc)) from None
         if options["json"]:

@@ -156,6 +156,7 @@ def duplicates(args) -> int:
     replays = [n for n in applied for _ in range(10)]
     random.Random(args.seed).shuffle(replays)
     entries = JournalEntry.objects.count()
+    seen = Notification.objects.filter(outcome="duplicate").count()
     answers: list[int] = []
     lock = threading.Lock()
 
@@ -171,14 +172,17 @@ def duplicates(args) -> int:
         list(pool.map(replay, replays))
     acknowledged = sum(1 for a in answers if a == 200)
     new_entries = JournalEntry.objects.count() - entries
+    marked = Notification.objects.filter(outcome="duplicate").count() - seen
     print(f"duplicates: {len(replays)} replays of {len(applied)} notices, {acknowledged} "
-          f"acknowledged 'success', {new_entries} new journal entries")
+          f"acknowledged 'success', {marked} stored as duplicates, {new_entries} new journal "
+          "entries")
     status = report("duplicates", group, delivered, took, codes)
-    return status or (0 if acknowledged == len(replays) and new_entries == 0 else 1)
+    clean = acknowledged == marked == len(replays) and new_entries == 0
+    return status or (0 if clean else 1)
 
 
 def _worker_pids(queue: str) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", f"-n {queue}@"], capture_output=True, text=True)
+    out = subprocess.run(["pgrep", "-f", "--", f"-n {queue}@"], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
 
 

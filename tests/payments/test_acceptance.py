@@ -25,11 +25,11 @@ from django.utils import timezone
 from payments import health, ledger, services, signals, tasks
 from payments.channels.base import ClientInfo
 from payments.channels.registry import backend_class
-from payments.sandbox.provisioning import demo_channels_ensure
 from payments.errors import buyer_message, error_spec
 from payments.models import Attempt, ChannelAccount, JournalEntry, Notification
 from payments.sandbox import tasks as sandbox_tasks
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxTrade
+from payments.sandbox.provisioning import demo_channels_ensure
 from tests.accounts.factories import UserFactory
 from tests.payments.factories import sandbox_account
 from tests.payments.sandbox_payer import Payer

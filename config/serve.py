@@ -70,6 +70,9 @@ def refusal(env: dict[str, str]) -> str | None:
             "make serve needs Redis or RabbitMQ: set CELERY_BROKER_URL=redis://… or amqp://… "
             "(the embedded broker is for make run)."
         )
+    missing = [name for name in ("SECRET_KEY", "CARD_VAULT_KEYS") if not env.get(name)]
+    if missing:
+        return f"make serve needs {' and '.join(missing)} (README, Configuration)."
     return None
 
 

@@ -31,10 +31,19 @@ def test_serve_refuses_the_filesystem_broker_with_one_line():
     assert result.stderr.strip().count("\n") == 0 and "Redis or RabbitMQ" in result.stderr
 
 
+SECRETS = {"SECRET_KEY": "x" * 50, "CARD_VAULT_KEYS": "k"}
+
+
 def test_no_broker_at_all_is_refused_too():
-    assert "Redis or RabbitMQ" in refusal({"DATABASE_URL": PG})
-    assert refusal({"DATABASE_URL": PG, "CELERY_BROKER_URL": REDIS}) is None
-    assert refusal({"DATABASE_URL": PG, "CELERY_BROKER_URL": "amqp://guest@localhost//"}) is None
+    assert "Redis or RabbitMQ" in refusal({"DATABASE_URL": PG, **SECRETS})
+    assert refusal({"DATABASE_URL": PG, "CELERY_BROKER_URL": REDIS, **SECRETS}) is None
+    amqp = {"DATABASE_URL": PG, "CELERY_BROKER_URL": "amqp://guest@localhost//", **SECRETS}
+    assert refusal(amqp) is None
+
+
+def test_missing_secrets_are_named_in_one_line():
+    line = refusal({"DATABASE_URL": PG, "CELERY_BROKER_URL": REDIS})
+    assert line == "make serve needs SECRET_KEY and CARD_VAULT_KEYS (README, Configuration)."
 
 
 def names(layout):

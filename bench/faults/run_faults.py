@@ -7,6 +7,7 @@ purchase was lost or doubled or the check fails.
     .venv/bin/python bench/faults/run_faults.py lost --purchases 20 --share 0.3
     .venv/bin/python bench/faults/run_faults.py worker-kill --purchases 30
     .venv/bin/python bench/faults/run_faults.py redis-restart --purchases 30 --redis-port 6391
+    .venv/bin/python bench/faults/run_faults.py channel-down --purchases 30
 
 Run it in the environment `make serve` has (DATABASE_URL, CARD_VAULT_KEYS…): it reads and
 toggles sandbox faults in the same database. `worker-kill` wants `make serve` started with a
@@ -156,6 +157,7 @@ def duplicates(args) -> int:
     replays = [n for n in applied for _ in range(10)]
     random.Random(args.seed).shuffle(replays)
     entries = JournalEntry.objects.count()
+    seen = Notification.objects.filter(outcome="duplicate").count()
     answers: list[int] = []
     lock = threading.Lock()
 
@@ -171,14 +173,17 @@ def duplicates(args) -> int:
         list(pool.map(replay, replays))
     acknowledged = sum(1 for a in answers if a == 200)
     new_entries = JournalEntry.objects.count() - entries
+    marked = Notification.objects.filter(outcome="duplicate").count() - seen
     print(f"duplicates: {len(replays)} replays of {len(applied)} notices, {acknowledged} "
-          f"acknowledged 'success', {new_entries} new journal entries")
+          f"acknowledged 'success', {marked} stored as duplicates, {new_entries} new journal "
+          "entries")
     status = report("duplicates", group, delivered, took, codes)
-    return status or (0 if acknowledged == len(replays) and new_entries == 0 else 1)
+    clean = acknowledged == marked == len(replays) and new_entries == 0
+    return status or (0 if clean else 1)
 
 
 def _worker_pids(queue: str) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", f"-n {queue}@"], capture_output=True, text=True)
+    out = subprocess.run(["pgrep", "-f", "--", f"-n {queue}@"], capture_output=True, text=True)
     return [int(p) for p in out.stdout.split()]
 
 
@@ -231,7 +236,38 @@ def redis_restart(args) -> int:
     return report("redis-restart", group, *wait_delivered(group, args.wait))
 
 
-SCENARIOS = {"lost": lost, "duplicates": duplicates, "worker-kill": worker_kill,
+def channel_down(args) -> int:
+    """Alipay's API answers 503 for the middle third of the purchases: routing fails them over
+    to the other account serving Alipay (the bank aggregator) and comes back once probes
+    succeed."""
+    django_setup()
+    from django.db.models import Count
+
+    from payments.models import Attempt
+
+    group = buyers(args.purchases, args.base, args.offset)
+    third = len(group) // 3
+    first = Attempt.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+
+    def buy(buyer):
+        buyer.approve(buyer.start())
+
+    with ThreadPoolExecutor(args.concurrency) as pool:
+        list(pool.map(buy, group[:third]))
+        set_fault(down=True)
+        try:
+            list(pool.map(buy, group[third:2 * third]))
+        finally:
+            set_fault(down=False)
+        list(pool.map(buy, group[2 * third:]))
+    outcome = wait_delivered(group, args.wait)
+    served = dict(Attempt.objects.filter(pk__gt=first, status="succeeded")
+                  .values_list("account__code").annotate(n=Count("pk")).order_by())
+    print(f"channel-down: succeeded attempts per account {served}")
+    return report("channel-down", group, *outcome)
+
+
+SCENARIOS = {"channel-down": channel_down, "lost": lost, "duplicates": duplicates, "worker-kill": worker_kill,
              "redis-restart": redis_restart}
 
 

@@ -37,7 +37,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "marketplace.view_listing", "marketplace.view_brand", "marketplace.view_cardcode",
         "marketplace.view_revealaudit",
         "payments.view_payment", "payments.view_attempt", "payments.add_refund", "payments.view_refund",
-        "accounts.view_user",
+        "accounts.view_user", "axes.view_accessattempt", "axes.delete_accessattempt",
     ],
 }
 

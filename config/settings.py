@@ -74,6 +74,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "django_htmx",
     "django_celery_beat",
+    "axes",  # log-in lock-outs (docs/security.md)
     "accounts",
     "risk",
     "payments",
@@ -94,6 +95,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
+    # Log-in throttling: the per-address rate first, then axes turns its lock-out flag into
+    # the lock-out page (it must come last).
+    "accounts.middleware.LoginRateMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "config.urls"
@@ -138,6 +143,41 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
+
+# --- Authentication: lock-outs, throttles, API tokens (docs/security.md) ---------------------
+# django-axes records failed log-ins in the database (shared by every web process) and locks
+# a username from an address after AXES_FAILURE_LIMIT failures; while locked, even the right
+# password is refused. Staff unlock from admin (Users → "unlock log-in", or Access attempts).
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "marketplace.checkout.client_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_SENSITIVE_PARAMETERS = ["password"]
+# Cache-based rates (DRF's rate syntax: N/s, N/min, N/hour, N/day). Keys: <action>-user and
+# <action>-ip. Override any of them with THROTTLE_RATES="order-ip=10000/min,pay-ip=10000/min".
+# The cache must be shared by all web processes (CACHE_URL=redis://…) for these to hold.
+THROTTLE_RATES = {
+    "login-ip": "100/hour",
+    "signup-ip": "10/hour",
+    "challenge-user": "20/hour",
+    "challenge-ip": "60/hour",
+    "order-user": "30/min",
+    "order-ip": "300/min",
+    "pay-user": "30/min",
+    "pay-ip": "300/min",
+    **env.dict("THROTTLE_RATES", default={}),
+}
+# API tokens: deleted on every password change; with a TTL (seconds) a token older than
+# that is refused and a new one must be fetched from /api/v1/auth/token/. 0 = no expiry.
+API_TOKEN_TTL = env.int("API_TOKEN_TTL", default=0)
+# --- end of authentication block ------------------------------------------------------------
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
@@ -197,7 +237,7 @@ REGION_HEADER = env("REGION_HEADER", default="HTTP_X_COUNTRY_CODE")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -212,7 +252,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="600/min"),
         "user": env("API_THROTTLE_USER", default="3000/min"),
+        **THROTTLE_RATES,
     },
+    # Client addresses as marketplace.checkout.client_ip reads them (TRUSTED_PROXY_COUNT).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cardex API",

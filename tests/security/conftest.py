@@ -51,6 +51,6 @@ def tight_rates(settings):
     """Every action rate down to 3 a minute, so a test can spend one quickly."""
 
     def tighten(*scopes: str, rate: str = "3/min"):
-        settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, **{s: rate for s in scopes}}
+        settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, **dict.fromkeys(scopes, rate)}
 
     return tighten

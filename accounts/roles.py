@@ -12,6 +12,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "payments.view_channelaccount", "payments.change_channelaccount", "payments.add_channelaccount",
         "payments.view_payment", "payments.view_attempt", "payments.view_refund",
         "payments.add_refund", "payments.change_refund", "payments.approve_refund", "payments.view_notification",
+        "payments.view_notificationrefusal",
         "payments.view_journalentry", "payments.view_ledgeraccount", "payments.view_errorcode",
         "payments.change_errorcode", "payments.view_breakerevent",
         "marketplace.view_order", "marketplace.view_payout", "marketplace.change_payout",

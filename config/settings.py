@@ -333,6 +333,9 @@ RISK_ALERT_WEBHOOK_URL = env("RISK_ALERT_WEBHOOK_URL", default="")
 RISK_ALERT_WEBHOOK_SECRET = env("RISK_ALERT_WEBHOOK_SECRET", default="")
 # How long each process reuses a channel account (and its decoded keys) for notifications.
 PAYMENTS_NOTIFY_ACCOUNT_SECONDS = env.float("PAYMENTS_NOTIFY_ACCOUNT_SECONDS", default=30.0)
+# --- Notify intake (docs/security.md): notices failing verification allowed per address and
+# minute before that address is refused (429, counted, nothing stored) ----------------------
+PAYMENTS_NOTIFY_FAILURES_PER_MINUTE = env.int("PAYMENTS_NOTIFY_FAILURES_PER_MINUTE", default=30)
 # Tests swap in a transport that routes to the in-process WSGI app; None = real network.
 PAYMENTS_HTTP_TRANSPORT = None
 

@@ -262,6 +262,8 @@ class AlipayBackend(ChannelBackend):
     """
 
     code: ClassVar[str] = "alipay"
+    # Largest genuine notice: form fields, ~1 KB; fund_bill_list and vouchers stay a few KB.
+    max_notification_bytes = 16 * 1024
     methods: ClassVar[tuple[str, ...]] = ("alipay",)
     display_name: ClassVar[str] = "支付宝 Alipay"
     error_codes: ClassVar[Mapping[str, ErrorSpec]] = ERROR_CODES

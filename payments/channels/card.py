@@ -302,6 +302,8 @@ class CardBackend(ChannelBackend):
     """
 
     code = "card"
+    # Largest genuine notice: event objects with the charge embedded, up to ~10 KB.
+    max_notification_bytes = 64 * 1024
     methods = ("card", "card_instalments")
     display_name = "Card"
     error_codes: ClassVar[Mapping[str, ErrorSpec]] = CARD_ERROR_CODES

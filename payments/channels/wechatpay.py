@@ -204,6 +204,8 @@ class WechatPayBackend(ChannelBackend):
     """
 
     code: ClassVar[str] = "wechatpay"
+    # Largest genuine notice: JSON with the encrypted resource, ~1 KB.
+    max_notification_bytes = 16 * 1024
     methods: ClassVar[tuple[str, ...]] = ("wechatpay",)
     display_name: ClassVar[str] = "微信支付 WeChat Pay"
     error_codes: ClassVar[Mapping[str, ErrorSpec]] = ERROR_CODES

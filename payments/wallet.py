@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
+from accounts import throttles
 from payments import ledger, services
 from payments.channels.base import ClientInfo
 from payments.models import JournalLine, Method, Payment
@@ -36,6 +37,7 @@ def _client(request) -> ClientInfo:
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@throttles.throttle(throttles.PAY)
 def wallet(request):
     form = TopUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -54,3 +54,30 @@ def tight_rates(settings):
         settings.THROTTLE_RATES = {**settings.THROTTLE_RATES, **dict.fromkeys(scopes, rate)}
 
     return tighten
+
+
+@pytest.fixture
+def delivered(order):
+    """The buyer's order, paid and delivered (its code revealable to the buyer only)."""
+    from tests.marketplace.conftest import announce_success
+    from tests.marketplace.factories import succeeded_payment
+
+    announce_success(succeeded_payment(order))
+    order.refresh_from_db()
+    return order
+
+
+@pytest.fixture
+def dispute(delivered, buyer):
+    return services.dispute_open(
+        order=delivered, buyer=buyer, code_id=delivered.codes.get().pk, reason="invalid",
+        note="Does not work",
+    )
+
+
+def logged_in(user, **kwargs):
+    from django.test import Client
+
+    client = Client(**kwargs)
+    client.force_login(user)
+    return client

@@ -85,6 +85,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -178,6 +179,9 @@ THROTTLE_RATES = {
 # that is refused and a new one must be fetched from /api/v1/auth/token/. 0 = no expiry.
 API_TOKEN_TTL = env.int("API_TOKEN_TTL", default=0)
 # --- end of authentication block ------------------------------------------------------------
+
+# --- Request size (docs/security.md): no body over this is read; code files stay ≤ 2 MB ----
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=5 * 1024 * 1024)
 
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]

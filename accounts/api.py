@@ -32,8 +32,9 @@ class ObtainToken(APIView):
         # axes flags the Django request it is given; hand it the plain one so the lock-out is
         # seen here and by its middleware alike.
         plain = request._request
+        credentials = data.validated_data
         user = authenticate(
-            plain, username=data.validated_data["username"], password=data.validated_data["password"]
+            plain, username=credentials["username"], password=credentials["password"]
         )
         if getattr(plain, "axes_locked_out", False):
             return lockout_response(plain)

@@ -85,7 +85,9 @@ ORDER = (OrderUserThrottle, OrderAddressThrottle)
 PAY = (PayUserThrottle, PayAddressThrottle)
 
 
-def throttle_wait(request: HttpRequest, classes: Sequence[type[SimpleRateThrottle]]) -> float | None:
+def throttle_wait(
+    request: HttpRequest, classes: Sequence[type[SimpleRateThrottle]]
+) -> float | None:
     """Seconds to wait if any of the rates is spent (the request is not counted then), else
     None (and the request is counted against each rate)."""
     waits = []

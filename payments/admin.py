@@ -326,7 +326,9 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class NotificationRefusalAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Notify requests refused unread (docs/security.md): counted, never stored."""
 
-    list_display = ("day", "channel_code", "reason", "count", "bytes", "last_at", "last_remote_addr")
+    list_display = (
+        "day", "channel_code", "reason", "count", "bytes", "last_at", "last_remote_addr",
+    )
     list_filter = ("reason", "channel_code")
     date_hierarchy = "day"
 

@@ -75,7 +75,8 @@ def refusal_count(
     try:
         with transaction.atomic():
             NotificationRefusal.objects.create(
-                **key, count=1, bytes=max(size, 0), last_at=now, last_remote_addr=remote_addr or None
+                **key, count=1, bytes=max(size, 0), last_at=now,
+                last_remote_addr=remote_addr or None,
             )
     except IntegrityError:  # another request created today's row first
         NotificationRefusal.objects.filter(**key).update(**changes)

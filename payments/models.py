@@ -260,7 +260,8 @@ class Notification(models.Model):
     headers = models.JSONField(default=dict, verbose_name=_("headers"))
     body = models.BinaryField(verbose_name=_("body"))
     body_size = models.PositiveIntegerField(
-        _("body size"), null=True, blank=True, help_text=_("Bytes received, before any truncation."),
+        _("body size"), null=True, blank=True,
+        help_text=_("Bytes received, before any truncation."),
     )
     body_truncated = models.BooleanField(
         _("body truncated"), default=False,

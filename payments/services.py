@@ -423,22 +423,31 @@ def notification_receive(*, account_code: str, headers: Mapping[str, str], body:
 
     account, backend = notification_account(account_code)
     if account is None:
-        intake.refusal_count(account_code="", reason="unknown_account", size=len(body), remote_addr=remote_addr)
+        intake.refusal_count(
+            account_code="", reason="unknown_account", size=len(body), remote_addr=remote_addr
+        )
         return NotifyReply(status=404, body=b"unknown channel")
-    unverified = {"account": account, "account_code": account_code, "method": method, "headers": headers, "body": body, "remote_addr": remote_addr}
+    unverified = {
+        "account": account, "account_code": account_code, "method": method, "headers": headers,
+        "body": body, "remote_addr": remote_addr,
+    }
     try:
         notice = backend.parse_notification(headers=headers, body=body)
     except NotificationRejected as exc:
-        note = intake.unverified_keep(**unverified, outcome=Notification.Outcome.REJECTED, detail=str(exc))
+        note = intake.unverified_keep(
+            **unverified, outcome=Notification.Outcome.REJECTED, detail=str(exc)
+        )
         log.warning("notification %s on %s rejected: %s", note.pk, account.code, exc)
         return backend.notification_reply(accepted=False, message=str(exc))
     except Exception as exc:
-        note = intake.unverified_keep(**unverified, outcome=Notification.Outcome.ERROR, detail=f"{type(exc).__name__}: {exc}")
+        note = intake.unverified_keep(
+            **unverified, outcome=Notification.Outcome.ERROR, detail=f"{type(exc).__name__}: {exc}"
+        )
         log.exception("notification %s on %s could not be parsed", note.pk, account.code)
         return backend.notification_reply(accepted=False, message="error")
     note = Notification.objects.create(
-        account=account, channel_code=account_code[:40], method=method, headers=dict(headers), body=body,
-        body_size=len(body), remote_addr=remote_addr or None,
+        account=account, channel_code=account_code[:40], method=method, headers=dict(headers),
+        body=body, body_size=len(body), remote_addr=remote_addr or None,
     )
     result, detail = notice_apply(account=account, notice=notice, notification=note)
     return backend.notification_reply(accepted=result != "rejected", message=detail)

@@ -51,7 +51,8 @@ FORMS = {
         "username": "csrf-victim", "password1": "A-long-pass-123", "password2": "A-long-pass-123"}),
     "logout": ("buyer", "/accounts/logout/", lambda w: {}),
     "password change": ("buyer", "/accounts/password_change/", lambda w: {
-        "old_password": PASSWORD, "new_password1": "Zx-98-lkj-qwe", "new_password2": "Zx-98-lkj-qwe"}),
+        "old_password": PASSWORD, "new_password1": "Zx-98-lkj-qwe",
+        "new_password2": "Zx-98-lkj-qwe"}),
     "buy": ("buyer", "/listings/{listing}/", lambda w: {"quantity": 1}),
     "cancel order": ("buyer", "/orders/{order}/cancel/", lambda w: {}),
     "open dispute": ("buyer", "/orders/{order}/dispute/", lambda w: {

@@ -41,7 +41,8 @@ def test_orders_through_the_api_are_rated_per_user(buyer, listing, tight_rates):
     tight_rates("order-user")
     api = api_as(buyer)
     for _ in range(3):
-        assert api.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}).status_code == 201
+        response = api.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1})
+        assert response.status_code == 201
     response = api.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1})
     _refused(response)
     assert Order.objects.filter(buyer=buyer).count() == 3
@@ -75,7 +76,8 @@ def test_payment_starts_are_rated_on_the_api_and_the_page(buyer, order, tight_ra
     tight_rates("pay-user")
     api = api_as(buyer)
     for _ in range(3):
-        assert api.post(f"/api/v1/orders/{order.number}/pay/", {"method": "nope"}).status_code == 400
+        response = api.post(f"/api/v1/orders/{order.number}/pay/", {"method": "nope"})
+        assert response.status_code == 400
     _refused(api.post(f"/api/v1/orders/{order.number}/pay/", {"method": "alipay"}))
     page = Client()
     page.force_login(buyer)

@@ -54,6 +54,10 @@ class SignupAddressThrottle(_PerAddress):
     scope = "signup-ip"
 
 
+class PasswordResetAddressThrottle(_PerAddress):
+    scope = "password-reset-ip"
+
+
 class ChallengeUserThrottle(_PerUser):
     scope = "challenge-user"
 
@@ -80,6 +84,7 @@ class PayAddressThrottle(_PerAddress):
 
 LOGIN = (LoginAddressThrottle,)
 SIGNUP = (SignupAddressThrottle,)
+PASSWORD_RESET = (PasswordResetAddressThrottle,)
 CHALLENGE = (ChallengeUserThrottle, ChallengeAddressThrottle)
 ORDER = (OrderUserThrottle, OrderAddressThrottle)
 PAY = (PayUserThrottle, PayAddressThrottle)

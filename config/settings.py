@@ -167,6 +167,7 @@ AXES_SENSITIVE_PARAMETERS = ["password"]
 THROTTLE_RATES = {
     "login-ip": "100/hour",
     "signup-ip": "10/hour",
+    "password-reset-ip": "10/hour",
     "challenge-user": "20/hour",
     "challenge-ip": "60/hour",
     "order-user": "30/min",

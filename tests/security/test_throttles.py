@@ -37,6 +37,15 @@ def test_sign_ups_from_one_address_are_rated(tight_rates):
     assert User.objects.count() == before
 
 
+def test_password_reset_mails_from_one_address_are_rated(buyer, tight_rates, mailoutbox):
+    tight_rates("password-reset-ip")
+    client = Client()
+    for _ in range(3):
+        client.post("/accounts/password_reset/", {"email": buyer.email})
+    _refused(client.post("/accounts/password_reset/", {"email": buyer.email}))
+    assert len(mailoutbox) == 3
+
+
 def test_orders_through_the_api_are_rated_per_user(buyer, listing, tight_rates):
     tight_rates("order-user")
     api = api_as(buyer)

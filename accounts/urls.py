@@ -11,5 +11,6 @@ urlpatterns = [
         throttles.throttle(throttles.PASSWORD_RESET)(auth_views.PasswordResetView.as_view()),
         name="password_reset",
     ),
+    path("settings/", views.account_settings, name="account_settings"),
     path("", include("django.contrib.auth.urls")),
 ]

@@ -157,7 +157,7 @@ AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-AXES_CLIENT_IP_CALLABLE = "marketplace.checkout.client_ip"
+AXES_CLIENT_IP_CALLABLE = "payments.client.request_ip"
 AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
 AXES_USERNAME_FORM_FIELD = "username"
 AXES_SENSITIVE_PARAMETERS = ["password"]
@@ -259,7 +259,7 @@ REST_FRAMEWORK = {
         "user": env("API_THROTTLE_USER", default="3000/min"),
         **THROTTLE_RATES,
     },
-    # Client addresses as marketplace.checkout.client_ip reads them (TRUSTED_PROXY_COUNT).
+    # Client addresses as payments.client.request_ip reads them (TRUSTED_PROXY_COUNT).
     "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {

@@ -1,29 +1,21 @@
 import ipaddress
 
-from django.conf import settings
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from payments import intake, services
+from payments.client import request_ip
 
 _SKIPPED_HEADERS = {"cookie", "authorization"}
 
 
 def _client_ip(request) -> str | None:
-    """The sender's address: behind TRUSTED_PROXY_COUNT proxies, the entry the outermost of
-    ours appended to X-Forwarded-For (what is left of it can be forged), else REMOTE_ADDR.
-    The per-address failure rate depends on it: the proxy's own address would let one
-    forger silence every channel."""
-    address = request.META.get("REMOTE_ADDR") or ""
-    count = settings.TRUSTED_PROXY_COUNT
-    if count > 0:
-        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
-        hops = [h for h in hops if h]
-        if len(hops) >= count:
-            address = hops[-count]
+    """The sender's address as payments.client reads it (TRUSTED_PROXY_COUNT), or None when
+    that is not an IP address. The per-address failure rate depends on it: the proxy's own
+    address would let one forger silence every channel."""
     try:
-        return str(ipaddress.ip_address(address))
+        return str(ipaddress.ip_address(request_ip(request)))
     except ValueError:
         return None
 

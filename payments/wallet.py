@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from accounts import throttles
 from payments import ledger, services
-from payments.channels.base import ClientInfo
+from payments.client import client_from_request
 from payments.models import JournalLine, Method, Payment
 
 TOPUP_METHODS = [(m.value, m.label) for m in Method if m not in (Method.BALANCE, Method.CARD_INSTALMENTS)]
@@ -26,13 +26,6 @@ TOPUP_METHODS = [(m.value, m.label) for m in Method if m not in (Method.BALANCE,
 class TopUpForm(forms.Form):
     amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("1.00"), max_value=Decimal("20000.00"), decimal_places=2)
     method = forms.ChoiceField(label=_("Pay with"), choices=TOPUP_METHODS)
-
-
-def _client(request) -> ClientInfo:
-    ua = request.headers.get("User-Agent", "")
-    phone = request.headers.get("Sec-CH-UA-Mobile") == "?1" or any(k in ua for k in ("iPhone", "Android", "Mobile"))
-    return ClientInfo(ip=request.META.get("REMOTE_ADDR", ""), user_agent=ua, device="phone" if phone else "desktop",
-                      language=request.LANGUAGE_CODE)
 
 
 @login_required
@@ -44,7 +37,7 @@ def wallet(request):
         reference = f"topup:{uuid.uuid4().hex[:20]}"
         payment = services.payment_start(
             buyer=request.user, reference=reference, amount=form.cleaned_data["amount"], currency="CNY",
-            method=form.cleaned_data["method"], subject=str(_("Cardex balance top-up")), client=_client(request),
+            method=form.cleaned_data["method"], subject=str(_("Cardex balance top-up")), client=client_from_request(request),
             return_url=f"{settings.SITE_URL}/wallet/", expires_at=timezone.now() + timedelta(minutes=30),
         )
         return redirect("wallet:topup", public_id=payment.public_id)

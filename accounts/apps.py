@@ -7,6 +7,7 @@ class AccountsConfig(AppConfig):
     verbose_name = "Accounts"
 
     def ready(self):
+        from accounts import checks  # noqa: F401  (registers the deploy checks)
         from accounts.roles import sync_staff_groups
 
         post_migrate.connect(sync_staff_groups, dispatch_uid="accounts.sync_staff_groups")

@@ -20,6 +20,16 @@ class User(AbstractUser):
         verbose_name = _("user")
         verbose_name_plural = _("users")
 
+    def save(self, *args, **kwargs):
+        # set_password() leaves the raw password in _password until the next save: that is
+        # the moment the old password stops working, so its API tokens go too.
+        password_changed = self._password is not None and not self._state.adding
+        super().save(*args, **kwargs)
+        if password_changed:
+            from accounts.tokens import tokens_revoke
+
+            tokens_revoke(user=self)
+
     @property
     def public_name(self) -> str:
         return self.display_name or self.username

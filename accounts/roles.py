@@ -12,6 +12,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "payments.view_channelaccount", "payments.change_channelaccount", "payments.add_channelaccount",
         "payments.view_payment", "payments.view_attempt", "payments.view_refund",
         "payments.add_refund", "payments.change_refund", "payments.approve_refund", "payments.view_notification",
+        "payments.view_notificationrefusal",
         "payments.view_journalentry", "payments.view_ledgeraccount", "payments.view_errorcode",
         "payments.change_errorcode", "payments.view_breakerevent",
         "marketplace.view_order", "marketplace.view_payout", "marketplace.change_payout",
@@ -42,7 +43,7 @@ GROUP_PERMISSIONS: dict[str, list[str]] = {
         "marketplace.view_listing", "marketplace.view_brand", "marketplace.view_cardcode",
         "marketplace.view_revealaudit",
         "payments.view_payment", "payments.view_attempt", "payments.add_refund", "payments.view_refund",
-        "accounts.view_user",
+        "accounts.view_user", "axes.view_accessattempt", "axes.delete_accessattempt",
     ],
 }
 

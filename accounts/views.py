@@ -5,10 +5,12 @@ from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
 from django.views.decorators.http import require_http_methods
 
+from accounts import throttles
 from accounts.forms import AccountSettingsForm, SignUpForm
 
 
 @require_http_methods(["GET", "POST"])
+@throttles.throttle(throttles.SIGNUP)
 def signup(request):
     form = SignUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -1,10 +1,11 @@
 """REST API v1: each app contributes its routes."""
 
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
+
+from accounts.api import ObtainToken
 
 urlpatterns = [
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", ObtainToken.as_view(), name="api-token"),
     path("", include("payments.api_urls")),
     path("", include("marketplace.api_urls")),
 ]

@@ -84,6 +84,7 @@ INSTALLED_APPS = [
     "django_htmx",
     "django_celery_beat",
     "auditlog",
+    "axes",  # log-in lock-outs (docs/security.md)
     "accounts",
     "risk",
     "payments",
@@ -96,6 +97,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "config.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
@@ -107,6 +109,10 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "config.middleware.ContentSecurityPolicyMiddleware",
+    # Log-in throttling: the per-address rate first, then axes turns its lock-out flag into
+    # the lock-out page (it must come last).
+    "accounts.middleware.LoginRateMiddleware",
+    "axes.middleware.AxesMiddleware",
 ]
 
 # `make serve` runs the simulators apart with config.sandbox_urls (only /sandbox/ and /healthz).
@@ -194,6 +200,45 @@ LOGIN_URL = "/accounts/login/"
 LOGIN_REDIRECT_URL = "/"
 LOGOUT_REDIRECT_URL = "/"
 
+# --- Authentication: lock-outs, throttles, API tokens (docs/security.md) ---------------------
+# django-axes records failed log-ins in the database (shared by every web process) and locks
+# a username from an address after AXES_FAILURE_LIMIT failures; while locked, even the right
+# password is refused. Staff unlock from admin (Users → "unlock log-in", or Access attempts).
+AUTHENTICATION_BACKENDS = [
+    "accounts.backends.LockoutBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "payments.client.request_ip"
+AXES_LOCKOUT_CALLABLE = "accounts.lockout.lockout_response"
+AXES_USERNAME_FORM_FIELD = "username"
+AXES_SENSITIVE_PARAMETERS = ["password"]
+# Cache-based rates (DRF's rate syntax: N/s, N/min, N/hour, N/day). Keys: <action>-user and
+# <action>-ip. Override any of them with THROTTLE_RATES="order-ip=10000/min,pay-ip=10000/min".
+# The cache must be shared by all web processes (CACHE_URL=redis://…) for these to hold.
+THROTTLE_RATES = {
+    "login-ip": "100/hour",
+    "signup-ip": "10/hour",
+    "password-reset-ip": "10/hour",
+    "challenge-user": "20/hour",
+    "challenge-ip": "60/hour",
+    "order-user": "30/min",
+    "order-ip": "300/min",
+    "pay-user": "30/min",
+    "pay-ip": "300/min",
+    **env.dict("THROTTLE_RATES", default={}),
+}
+# API tokens: deleted on every password change; with a TTL (seconds) a token older than
+# that is refused and a new one must be fetched from /api/v1/auth/token/. 0 = no expiry.
+API_TOKEN_TTL = env.int("API_TOKEN_TTL", default=0)
+# --- end of authentication block ------------------------------------------------------------
+
+# --- Request size (docs/security.md): no body over this is read; code files stay ≤ 2 MB ----
+MAX_REQUEST_BYTES = env.int("MAX_REQUEST_BYTES", default=5 * 1024 * 1024)
+
 LANGUAGE_CODE = "zh-hans"
 LANGUAGES = [("zh-hans", _("Simplified Chinese")), ("en", _("English"))]
 LOCALE_PATHS = [BASE_DIR / "locale"]
@@ -258,7 +303,7 @@ REGION_HEADER = env("REGION_HEADER", default="HTTP_X_COUNTRY_CODE")
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "accounts.authentication.ExpiringTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticatedOrReadOnly"],
@@ -273,7 +318,10 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env("API_THROTTLE_ANON", default="600/min"),
         "user": env("API_THROTTLE_USER", default="3000/min"),
+        **THROTTLE_RATES,
     },
+    # Client addresses as payments.client.request_ip reads them (TRUSTED_PROXY_COUNT).
+    "NUM_PROXIES": TRUSTED_PROXY_COUNT,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Cardex API",
@@ -372,6 +420,9 @@ RISK_ALERT_WEBHOOK_URL = env("RISK_ALERT_WEBHOOK_URL", default="")
 RISK_ALERT_WEBHOOK_SECRET = env("RISK_ALERT_WEBHOOK_SECRET", default="")
 # How long each process reuses a channel account (and its decoded keys) for notifications.
 PAYMENTS_NOTIFY_ACCOUNT_SECONDS = env.float("PAYMENTS_NOTIFY_ACCOUNT_SECONDS", default=30.0)
+# --- Notify intake (docs/security.md): notices failing verification allowed per address and
+# minute before that address is refused (429, counted, nothing stored) ----------------------
+PAYMENTS_NOTIFY_FAILURES_PER_MINUTE = env.int("PAYMENTS_NOTIFY_FAILURES_PER_MINUTE", default=30)
 # Tests swap in a transport that routes to the in-process WSGI app; None = real network.
 PAYMENTS_HTTP_TRANSPORT = None
 

@@ -24,6 +24,8 @@ from rest_framework import generics, permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import throttles
+from accounts.throttles import ActionThrottleMixin
 from marketplace import selectors, services
 from marketplace.errors import (
     CodesInvalid,
@@ -155,9 +157,10 @@ class ListingListCreate(IdempotentPostMixin, generics.ListCreateAPIView):
         return Response(ListingCreatedSerializer(listing).data, status=status.HTTP_201_CREATED)
 
 
-class OrderListCreate(IdempotentPostMixin, generics.ListAPIView):
+class OrderListCreate(ActionThrottleMixin, IdempotentPostMixin, generics.ListAPIView):
     """The caller's orders; POST reserves codes of a listing (409 when there are not enough)."""
 
+    action_throttles = throttles.ORDER
     permission_classes = [permissions.IsAuthenticated]
     serializer_class = OrderSerializer
 
@@ -237,12 +240,13 @@ class OrderCancel(IdempotentPostMixin, APIView):
         return Response(OrderSerializer(order).data)
 
 
-class OrderPay(IdempotentPostMixin, APIView):
+class OrderPay(ActionThrottleMixin, IdempotentPostMixin, APIView):
     """Start paying the order with a method; the answer says what the buyer must do next.
 
     The same check as the order page: a method this buyer is not offered for this order, or
     an instalment plan the page would not offer, is a 400 naming what is allowed."""
 
+    action_throttles = throttles.PAY
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(

@@ -26,6 +26,7 @@ from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import throttles
 from marketplace.checkout_state import (
     order_checkout_state,
     order_checkout_status,
@@ -135,6 +136,7 @@ def order_status(request, number: str):
 @never_cache
 @login_required
 @require_POST
+@throttles.throttle(throttles.PAY)
 def order_pay_view(request, number: str):
     """Start paying with the chosen method; answer its panel (QR, form, widget) in place, or
     send the buyer to the channel when the channel's flow is a redirect."""
@@ -177,6 +179,7 @@ def order_pay_view(request, number: str):
 @never_cache
 @login_required
 @require_POST
+@throttles.throttle(throttles.CHALLENGE)
 def order_challenge(request, number: str):
     """The buyer answers the risk check's one-time code in place."""
     order = _order_for(request, number)

@@ -7,7 +7,13 @@ from decimal import Decimal
 from django import forms
 from django.utils.translation import gettext_lazy as _
 
-from marketplace.code_formats import CodeInput, UploadUnreadable, parse_csv, parse_paste
+from marketplace.code_formats import (
+    MAX_UPLOAD_BYTES,
+    CodeInput,
+    UploadUnreadable,
+    parse_csv,
+    parse_paste,
+)
 from marketplace.models import Brand, Category, Dispute, PayoutDestination
 from marketplace.services import MAX_QUANTITY
 from marketplace.templatetags.shop import yuan
@@ -72,6 +78,8 @@ class CodesUploadMixin(forms.Form):
             upload = cleaned.get("codes_file")
             if upload:
                 self.source = "file"
+                if upload.size > MAX_UPLOAD_BYTES:  # refuse before reading it into memory
+                    raise UploadUnreadable(_("The file is larger than 2 MB."))
                 entries = parse_csv(upload.read())
             elif cleaned.get("codes"):
                 entries = parse_paste(cleaned["codes"])

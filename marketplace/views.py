@@ -24,6 +24,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from accounts import throttles
 from marketplace import selectors, services
 from marketplace.errors import CodesInvalid, MarketplaceError, OrderNotFound, OutOfStock
 from marketplace.forms import (
@@ -81,6 +82,7 @@ def catalogue(request):
 
 
 @require_http_methods(["GET", "POST"])
+@throttles.throttle(throttles.ORDER)
 def listing_detail(request, listing_id: int):
     try:
         listing = selectors.listing_for_sale(listing_id=listing_id)
@@ -311,8 +313,6 @@ def _own_listing(request, listing_id: int) -> Listing:
     return get_object_or_404(Listing.objects.select_related("brand"), pk=listing_id, seller=request.user)
 
 
-@sensitive_post_parameters("codes")
-@login_required
 def _screening_message(request, listing: Listing) -> None:
     """Why an upload is not on sale: risk held it for a check, or refused it."""
     if listing.status == Listing.Status.PAUSED:
@@ -321,6 +321,8 @@ def _screening_message(request, listing: Listing) -> None:
         messages.error(request, _("This upload did not pass our checks and is not on sale. Please contact support."))
 
 
+@sensitive_post_parameters("codes")
+@login_required
 @require_http_methods(["GET", "POST"])
 def seller_listing(request, listing_id: int):
     listing = _own_listing(request, listing_id)

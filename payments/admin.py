@@ -29,6 +29,7 @@ from payments.models import (
     LedgerAccount,
     Method,
     Notification,
+    NotificationRefusal,
     Payment,
     Refund,
 )
@@ -369,6 +370,17 @@ class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description=_("body"))
     def body_text(self, obj):
         return format_html("<pre>{}</pre>", bytes(obj.body)[:20000].decode("utf-8", "replace"))
+
+
+@admin.register(NotificationRefusal)
+class NotificationRefusalAdmin(ReadOnlyMixin, admin.ModelAdmin):
+    """Notify requests refused unread (docs/security.md): counted, never stored."""
+
+    list_display = (
+        "day", "channel_code", "reason", "count", "bytes", "last_at", "last_remote_addr",
+    )
+    list_filter = ("reason", "channel_code")
+    date_hierarchy = "day"
 
 
 @admin.register(ErrorCode)

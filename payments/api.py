@@ -6,6 +6,8 @@ from rest_framework import permissions, serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accounts import throttles
+from accounts.throttles import ActionThrottleMixin
 from payments import services
 from payments.models import Payment
 from payments.presenters import payment_as_dict
@@ -40,8 +42,9 @@ class ChallengeIn(serializers.Serializer):
     code = serializers.RegexField(r"^\d{6}$", help_text="The six-digit one-time code the buyer received.")
 
 
-class PaymentChallenge(APIView):
+class PaymentChallenge(ActionThrottleMixin, APIView):
     permission_classes = [permissions.IsAuthenticated]
+    action_throttles = throttles.CHALLENGE
 
     @extend_schema(request=ChallengeIn, responses={200: inline_serializer("ChallengeAnswer", fields={"payment": PaymentOut})})
     def post(self, request, public_id):

@@ -263,6 +263,14 @@ class Notification(models.Model):
     method = models.CharField(max_length=8, default="POST", verbose_name=_("method"))
     headers = models.JSONField(default=dict, verbose_name=_("headers"))
     body = models.BinaryField(verbose_name=_("body"))
+    body_size = models.PositiveIntegerField(
+        _("body size"), null=True, blank=True,
+        help_text=_("Bytes received, before any truncation."),
+    )
+    body_truncated = models.BooleanField(
+        _("body truncated"), default=False,
+        help_text=_("Failed verification: only the first bytes of the body are kept."),
+    )
     remote_addr = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("remote addr"))
     received_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("received at"))
     outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED, verbose_name=_("outcome"))
@@ -299,6 +307,39 @@ class Notification(models.Model):
 
     def __str__(self):
         return f"{self.channel_code} {self.received_at:%Y-%m-%d %H:%M:%S} {self.get_outcome_display()}"
+
+
+class NotificationRefusal(models.Model):
+    """Notify requests refused before anything was stored (unknown account, too large, too
+    many failures from one address): counted per day, account and reason, never kept, so a
+    flood cannot fill the disk (docs/security.md)."""
+
+    class Reason(models.TextChoices):
+        UNKNOWN_ACCOUNT = "unknown_account", _("unknown account")
+        TOO_LARGE = "too_large", _("too large")
+        RATE_LIMITED = "rate_limited", _("too many failures from one address")
+
+    day = models.DateField(_("day"))
+    #: the account's code; empty for codes no account has (attacker-chosen, not kept)
+    channel_code = models.CharField(_("channel code"), max_length=40, blank=True)
+    reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
+    count = models.PositiveIntegerField(_("requests"), default=0)
+    bytes = models.PositiveBigIntegerField(_("bytes announced"), default=0)
+    last_at = models.DateTimeField(_("last at"))
+    last_remote_addr = models.GenericIPAddressField(_("last remote addr"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("refused notification")
+        verbose_name_plural = _("refused notifications")
+        ordering = ["-day", "channel_code", "reason"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "channel_code", "reason"], name="notification_refusal_once_a_day"
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.day} {self.channel_code or '?'} {self.reason} ×{self.count}"
 
 
 class ErrorCode(models.Model):

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
+from accounts import throttles
 from payments import ledger, services, signals
 from payments.client import client_from_request
 from payments.models import JournalLine, Method, Payment
@@ -56,6 +57,7 @@ class TopUpForm(forms.Form):
 
 @login_required
 @require_http_methods(["GET", "POST"])
+@throttles.throttle(throttles.PAY)
 def wallet(request):
     form = TopUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():

@@ -31,9 +31,19 @@ def test_check_deploy_is_clean_with_production_variables():
     result = run_manage(
         "check", "--deploy", "--fail-level", "WARNING",
         DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), CARD_VAULT_KEYS=Fernet.generate_key().decode(), ALLOWED_HOSTS="cardex.example.com",
+        CACHE_URL="redis://127.0.0.1:6379/1",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_throttles_would_count_per_process():
+    result = run_manage(
+        "check", "--deploy",
+        DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50),
+        CARD_VAULT_KEYS=Fernet.generate_key().decode(), ALLOWED_HOSTS="cardex.example.com",
+    )
+    assert "accounts.W001" in result.stdout + result.stderr
 
 
 def test_makemigrations_is_clean():

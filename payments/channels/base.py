@@ -421,6 +421,10 @@ class ChannelBackend(abc.ABC):
     settles_from_wallet: ClassVar[bool] = False
     #: default error-code table: channel code → ErrorSpec
     error_codes: ClassVar[Mapping[str, ErrorSpec]] = {}
+    #: the largest notification body accepted, in bytes: a generous multiple of the
+    #: provider's largest genuine notice; anything bigger is refused before it is stored
+    #: (docs/security.md)
+    max_notification_bytes: ClassVar[int] = 64 * 1024
 
     def __init__(self, account: AccountConfig):
         self.account = account

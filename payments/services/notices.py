@@ -22,7 +22,7 @@ from payments.models import Attempt, ChannelAccount, Notification, Payment
 from payments.services import transitions
 from payments.services.closing import close_quietly
 from payments.services.common import ApplyResult
-from payments.services.notes import note_outcome, note_result, reject
+from payments.services.notes import note_result, reject
 from payments.services.refunds import refund_double_charge, refund_notice_apply
 from payments.states import ATTEMPT_OPEN, AttemptStatus, PaymentStatus
 
@@ -33,30 +33,39 @@ def notification_receive(
     *, account_code: str, headers: Mapping[str, str], body: bytes, remote_addr: str | None,
     method: str = "POST",
 ) -> NotifyReply:
-    """Store the raw request first, then verify, apply and answer as the channel requires."""
+    """Verify, store, apply once and answer as the channel requires. A verified notice is
+    stored raw and whole before it is applied; one that fails verification is stored cut
+    short and counted against its address (payments.intake, docs/security.md)."""
+    from payments import intake
+
     account, backend = notification_account(account_code)
-    note = Notification.objects.create(
-        account=account, channel_code=account_code[:40], method=method, headers=dict(headers),
-        body=body, remote_addr=remote_addr or None,
-    )
     if account is None:
-        note_outcome(
-            note, Notification.Outcome.REJECTED, f"no channel account {account_code!r}",
-            flagged=True,
+        intake.refusal_count(
+            account_code="", reason="unknown_account", size=len(body), remote_addr=remote_addr
         )
         return NotifyReply(status=404, body=b"unknown channel")
+    unverified = {
+        "account": account, "account_code": account_code, "method": method, "headers": headers,
+        "body": body, "remote_addr": remote_addr,
+    }
     try:
         notice = backend.parse_notification(headers=headers, body=body)
     except NotificationRejected as exc:
+        note = intake.unverified_keep(
+            **unverified, outcome=Notification.Outcome.REJECTED, detail=str(exc)
+        )
         log.warning("notification %s on %s rejected: %s", note.pk, account.code, exc)
-        note_outcome(note, Notification.Outcome.REJECTED, str(exc), flagged=True)
         return backend.notification_reply(accepted=False, message=str(exc))
     except Exception as exc:
-        log.exception("notification %s on %s could not be parsed", note.pk, account.code)
-        note_outcome(
-            note, Notification.Outcome.ERROR, f"{type(exc).__name__}: {exc}", flagged=True
+        note = intake.unverified_keep(
+            **unverified, outcome=Notification.Outcome.ERROR, detail=f"{type(exc).__name__}: {exc}"
         )
+        log.exception("notification %s on %s could not be parsed", note.pk, account.code)
         return backend.notification_reply(accepted=False, message="error")
+    note = Notification.objects.create(
+        account=account, channel_code=account_code[:40], method=method, headers=dict(headers),
+        body=body, body_size=len(body), remote_addr=remote_addr or None,
+    )
     result, detail = notice_apply(account=account, notice=notice, notification=note)
     return backend.notification_reply(accepted=result != "rejected", message=detail)
 

@@ -12,7 +12,14 @@ from django.utils import timezone
 
 from payments import ledger, services, signals
 from payments.channels.base import ClientInfo
-from payments.models import Attempt, ChannelAccount, Notification, Payment, Refund
+from payments.models import (
+    Attempt,
+    ChannelAccount,
+    Notification,
+    NotificationRefusal,
+    Payment,
+    Refund,
+)
 from tests.accounts.factories import UserFactory
 from tests.payments.fakes import FakeBackend, notification
 
@@ -172,10 +179,12 @@ def test_notice_from_another_merchant_is_refused(client):
     assert Payment.objects.get().status == "pending"
 
 
-def test_notice_for_an_unknown_account_is_stored_and_refused(client):
+def test_notice_for_an_unknown_account_is_refused_and_only_counted(client):
     response = client.post("/payments/notify/nope/", b"{}", content_type="application/json")
     assert response.status_code == 404
-    assert Notification.objects.get().outcome == "rejected"
+    assert not Notification.objects.exists()
+    refusal = NotificationRefusal.objects.get()
+    assert (refusal.reason, refusal.channel_code, refusal.count) == ("unknown_account", "", 1)
 
 
 def test_each_process_looks_an_account_up_once_and_sees_its_changes_at_once(client):

@@ -61,6 +61,9 @@ class AlipayBackend(ChannelBackend):
     ``app_id`` the open-platform application id.
     """
 
+    # Largest genuine notice: form fields, ~1 KB; fund_bill_list and vouchers stay a few KB.
+    max_notification_bytes = 16 * 1024
+
     code: ClassVar[str] = "alipay"
     methods: ClassVar[tuple[str, ...]] = ("alipay",)
     display_name: ClassVar[str] = "支付宝 Alipay"

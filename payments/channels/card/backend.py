@@ -56,6 +56,9 @@ class CardBackend(ChannelBackend):
     into every intent's metadata and checked in webhooks and settlement reports.
     """
 
+    # Largest genuine notice: event objects with the charge embedded, up to ~10 KB.
+    max_notification_bytes = 64 * 1024
+
     code = "card"
     methods = ("card", "card_instalments")
     display_name = "Card"

@@ -63,6 +63,8 @@ class ECNYBackend(ChannelBackend):
     WeChat Pay and UnionPay QR the same aggregated API serves (``payMethod``)."""
 
     code = "ecny"
+    # Largest genuine notice: signed JSON, under 1 KB.
+    max_notification_bytes = 16 * 1024
     methods = tuple(PAY_METHODS)
     display_name = "Acquiring bank: e-CNY and aggregated QR (SM2)"
     error_codes: ClassVar[Mapping[str, ErrorSpec]] = ERROR_CODES

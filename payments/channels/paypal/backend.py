@@ -68,6 +68,8 @@ class PayPalBackend(ChannelBackend):
     """
 
     code = "paypal"
+    # Largest genuine notice: webhook events with the full resource and links, up to ~10 KB.
+    max_notification_bytes = 64 * 1024
     methods = ("paypal",)
     display_name = "PayPal"
     #: PayPal has no call that cancels an unapproved CAPTURE order; it expires by itself.

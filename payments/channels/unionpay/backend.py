@@ -65,6 +65,8 @@ class UnionPayBackend(ChannelBackend):
     """ACP 5.1.0 gateway payments (跳转网关支付, bizType 000201)."""
 
     code = "unionpay"
+    # Largest genuine notice: form fields plus the signing certificate, ~2–4 KB.
+    max_notification_bytes = 16 * 1024
     methods = ("unionpay",)
     display_name = "UnionPay online (ACP 5.1.0)"
     #: ACP has no "close" for an unpaid front order; the payTimeout we send ends it instead.

@@ -60,6 +60,9 @@ class WechatPayBackend(ChannelBackend):
     ``merchant_id`` is the mchid, ``app_id`` the appid bound to it.
     """
 
+    # Largest genuine notice: JSON with the encrypted resource, ~1 KB.
+    max_notification_bytes = 16 * 1024
+
     code: ClassVar[str] = "wechatpay"
     methods: ClassVar[tuple[str, ...]] = ("wechatpay",)
     display_name: ClassVar[str] = "微信支付 WeChat Pay"

@@ -52,7 +52,7 @@ def test_delivery_posts_the_sale_and_clears_the_received_money(order, pay, listi
 
 
 def test_delivery_email_carries_the_codes_and_is_audited(order, listing, mailoutbox):
-    announce_success(succeeded_payment(order))  # the e-mail is queued after the commit
+    announce_success(succeeded_payment(order), mail=True)  # queued after the commit
     assert len(mailoutbox) == 1
     mail = mailoutbox[0]
     assert mail.to == [order.buyer.email] and order.number in mail.subject

@@ -9,6 +9,12 @@ class User(AbstractUser):
     display_name = models.CharField(_("display name"), max_length=60, blank=True)
     phone = models.CharField(_("phone"), max_length=20, blank=True)
     preferred_language = models.CharField(_("preferred language"), max_length=10, blank=True)
+    email_codes = models.BooleanField(
+        _("e-mail me the codes themselves"),
+        default=False,
+        help_text=_("Off: the delivery e-mail links to your order page, where you see the codes "
+                    "after logging in. On: the codes and PINs are in the e-mail too."),
+    )
 
     class Meta:
         verbose_name = _("user")

@@ -46,6 +46,10 @@ from marketplace.serializers import (
     OrderSerializer,
     PaymentAnswerSerializer,
 )
+from payments.client import client_from_request, request_ip
+from payments.ordering import ChoiceRefused
+from payments.presenters import payment_as_dict
+from payments.services import PaymentError
 
 ErrorSerializer = inline_serializer("Error", {"detail": serializers.CharField()})
 IDEMPOTENCY_KEY = OpenApiParameter(
@@ -199,8 +203,6 @@ class OrderDetail(APIView):
 
     @extend_schema(responses={200: OrderDetailSerializer, 404: ErrorSerializer})
     def get(self, request, number: str):
-        from marketplace.checkout import client_ip
-
         order = _buyer_order(request, number)
         data = OrderSerializer(order).data
         if order.codes_revealable:
@@ -208,7 +210,7 @@ class OrderDetail(APIView):
                 order=order,
                 user=request.user,
                 channel=RevealAudit.Channel.API,
-                ip=client_ip(request) or None,
+                ip=request_ip(request) or None,
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
             )
             data["codes"] = [{"code": item.code, "pin": item.pin} for item in revealed]
@@ -236,32 +238,41 @@ class OrderCancel(IdempotentPostMixin, APIView):
 
 
 class OrderPay(IdempotentPostMixin, APIView):
-    """Start paying the order with a method; the answer says what the buyer must do next."""
+    """Start paying the order with a method; the answer says what the buyer must do next.
+
+    The same check as the order page: a method this buyer is not offered for this order, or
+    an instalment plan the page would not offer, is a 400 naming what is allowed."""
 
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
         request=OrderPaySerializer,
-        responses={200: PaymentAnswerSerializer, 400: ErrorSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
+        responses={
+            200: PaymentAnswerSerializer,
+            400: OpenApiResponse(
+                description='e.g. {"detail": "…", "instalments": ["…"], "allowed": [3, 6, 12]}'
+            ),
+            404: ErrorSerializer,
+            409: ErrorSerializer,
+        },
     )
     def post(self, request, number: str):
-        from marketplace.checkout import client_info
-        from payments.presenters import payment_as_dict
-        from payments.services import PaymentError
-
         order = _buyer_order(request, number)
         serializer = OrderPaySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         try:
-            payment = services.order_pay(
+            payment = services.order_checkout_pay(
                 order=order,
                 buyer=request.user,
                 method=serializer.validated_data["method"],
-                client=client_info(request),
+                client=client_from_request(request),
                 return_url=f"{settings.SITE_URL}/orders/{order.number}/",
                 instalments=serializer.validated_data.get("instalments"),
             )
+        except ChoiceRefused as exc:
+            body = {"detail": exc.message, exc.field: [exc.message], "allowed": exc.allowed}
+            return Response(body, status=status.HTTP_400_BAD_REQUEST)
         except OrderNotPayable as exc:
             return _error(exc.message, status.HTTP_409_CONFLICT)
         except MarketplaceError as exc:
@@ -269,4 +280,3 @@ class OrderPay(IdempotentPostMixin, APIView):
         except PaymentError as exc:
             return _error(str(exc), status.HTTP_400_BAD_REQUEST)
         return Response({"payment": payment_as_dict(payment)})
-

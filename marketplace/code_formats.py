@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import unicodedata
 from dataclasses import dataclass, field
 
 from django.utils.translation import gettext as _
@@ -91,9 +92,15 @@ class UploadUnreadable(ValueError):
     """The pasted text or file cannot be read at all (encoding, size)."""
 
 
+def half_width(text: str) -> str:
+    """A Chinese keyboard types full-width forms (，；：, the ideographic space, ＡＢ１２):
+    card codes and PINs are ASCII, so read them as their ASCII twins."""
+    return unicodedata.normalize("NFKC", text)
+
+
 def _split_line(text: str) -> tuple[str, str]:
-    """"CODE", "CODE,PIN", "CODE;PIN", "CODE<TAB>PIN" or "CODE PIN"."""
-    for separator in (",", ";", "\t"):
+    """"CODE", "CODE,PIN", "CODE;PIN", "CODE:PIN", "CODE<TAB>PIN" or "CODE PIN"."""
+    for separator in (",", ";", "\t", ":"):
         if separator in text:
             code, _sep, pin = text.partition(separator)
             return code.strip(), pin.strip()
@@ -112,7 +119,7 @@ def parse_paste(text: str) -> list[CodeInput]:
     counted so error messages name the line the seller sees in their editor."""
     entries: list[CodeInput] = []
     for number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.strip().lstrip("\ufeff")
+        line = half_width(raw).strip().lstrip("\ufeff")
         if not line:
             continue
         code, pin = _split_line(line)
@@ -155,7 +162,7 @@ def parse_csv(data: bytes) -> list[CodeInput]:
                     _("Line %(line)d of the file opens a quote that runs over several lines: "
                       "a code or PIN cannot contain a line break.") % {"line": number}
                 )
-            cells = [cell.strip() for cell in row]
+            cells = [half_width(cell).strip() for cell in row]
             if not any(cells):
                 continue
             code = cells[0]

@@ -56,6 +56,12 @@ class CodesUploadMixin(forms.Form):
         required=False,
         help_text=_("First column: code; second column: PIN (optional). UTF-8 or GB18030."),
     )
+    valid_only = forms.BooleanField(
+        label=_("List the valid lines only"),
+        required=False,
+        help_text=_("Lines that are refused are skipped and listed, so you can fix them later. "
+                    "Unticked: one bad line and nothing is saved."),
+    )
 
     def clean(self):
         cleaned = super().clean()
@@ -81,7 +87,7 @@ class ListingForm(CodesUploadMixin):
     face_value = forms.DecimalField(label=_("Face value"), **MONEY)
     price = forms.DecimalField(label=_("Your price"), **MONEY, help_text=_("At most the face value."))
 
-    field_order = ["brand", "face_value", "price", "codes", "codes_file"]
+    field_order = ["brand", "face_value", "price", "codes", "codes_file", "valid_only"]
 
     def clean(self):
         face_value, price = self.cleaned_data.get("face_value"), self.cleaned_data.get("price")

@@ -45,7 +45,8 @@ class Brand(models.Model):
         NONE = "", _("none")
         LUHN = "luhn", _("Luhn (mod 10)")
 
-    name = models.CharField(_("name"), max_length=80, unique=True)
+    name = models.CharField(_("name"), max_length=80, unique=True, help_text=_("As shoppers in China know it, e.g. 京东E卡."))
+    name_en = models.CharField(_("English name"), max_length=80, blank=True, help_text=_("e.g. JD E-Card; search finds either name."))
     slug = models.SlugField(_("slug"), max_length=80, unique=True)
     category = models.CharField(_("category"), max_length=20, choices=Category.choices, db_index=True)
     logo = models.FileField(_("logo"), upload_to="brands/", blank=True)
@@ -146,6 +147,10 @@ class CardCode(models.Model):
     code_encrypted = models.BinaryField(verbose_name=_("code encrypted"))
     pin_encrypted = models.BinaryField(default=b"", blank=True, verbose_name=_("pin encrypted"))
     fingerprint = models.CharField(max_length=64, unique=True, verbose_name=_("fingerprint"))
+    hint = models.CharField(
+        max_length=4, blank=True, default="", verbose_name=_("last characters"),
+        help_text=_("The code's last four characters, so people can tell codes apart."),
+    )
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.AVAILABLE, db_index=True, verbose_name=_("status"))
     order = models.ForeignKey("Order", null=True, blank=True, on_delete=models.PROTECT, related_name="codes", verbose_name=_("order"))
     reserved_until = models.DateTimeField(null=True, blank=True, verbose_name=_("reserved until"))
@@ -171,6 +176,11 @@ class CardCode(models.Model):
 
     def __repr__(self):
         return f"<CardCode #{self.pk} {self.status}>"
+
+    @property
+    def masked(self) -> str:
+        """How pages name a code: ``****1234``, never more of the secret."""
+        return f"****{self.hint}" if self.hint else f"#{self.pk}"
 
 
 def new_order_number() -> str:

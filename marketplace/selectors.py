@@ -89,7 +89,12 @@ def catalogue_listings(
         "brand", "seller"
     )
     if q:
-        listings = listings.filter(Q(brand__name__icontains=q) | Q(brand__description__icontains=q) | Q(brand__slug__icontains=q))
+        listings = listings.filter(
+            Q(brand__name__icontains=q)
+            | Q(brand__name_en__icontains=q)
+            | Q(brand__description__icontains=q)
+            | Q(brand__slug__icontains=q)
+        )
     if category:
         listings = listings.filter(brand__category=category)
     if brand_id:
@@ -133,7 +138,7 @@ def order_for_buyer(*, buyer, number: str) -> Order:
 
 
 def order_disputes_by_code(*, order: Order) -> dict[int, Dispute]:
-    return {dispute.code_id: dispute for dispute in order.disputes.all()}
+    return {dispute.code_id: dispute for dispute in order.disputes.select_related("code")}
 
 
 @dataclass(frozen=True)
@@ -199,7 +204,7 @@ def seller_dashboard(*, seller) -> SellerDashboard:
         destinations=list(PayoutDestination.objects.filter(seller=seller)),
         disputes=list(
             Dispute.objects.filter(order__listing__seller=seller)
-            .select_related("order__listing__brand")
+            .select_related("order__listing__brand", "code")
             .order_by("status", "-created_at")[:50]
         ),
     )

@@ -134,7 +134,11 @@ class OrderDetailSerializer(OrderSerializer):
 
 class OrderPaySerializer(serializers.Serializer):
     method = serializers.ChoiceField(choices=Method.choices)
-    instalments = serializers.IntegerField(min_value=1, max_value=36, required=False, allow_null=True)
+    instalments = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text=_("Months, with card_instalments only: one of the plans the order page offers."),
+    )
 
 
 class PaymentAnswerSerializer(serializers.Serializer):

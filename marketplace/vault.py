@@ -37,6 +37,15 @@ def normalise_pin(raw: str) -> str:
     return _SEPARATORS.sub("", raw or "")
 
 
+HINT_LENGTH = 4
+
+
+def hint(code: str) -> str:
+    """The last characters of a code, kept in clear so sellers and buyers can tell codes
+    apart (``****1234``) without anyone decrypting the rest."""
+    return normalise_code(code)[-HINT_LENGTH:]
+
+
 @lru_cache(maxsize=8)
 def _fernets(keys: tuple[str, ...]) -> tuple[MultiFernet, Fernet]:
     if not keys:

@@ -20,6 +20,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
 from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -146,7 +147,7 @@ def order_dispute(request, number: str):
     disputes = selectors.order_disputes_by_code(order=order)
     codes = list(order.codes.filter(status__in=[CardCode.Status.SOLD, CardCode.Status.BAD]).order_by("id"))
     choices = [
-        (code.pk, _("Code %(n)d") % {"n": position})
+        (code.pk, _("Code %(n)d (%(masked)s)") % {"n": position, "masked": code.masked})
         for position, code in enumerate(codes, start=1)
         if code.pk not in disputes
     ]
@@ -191,12 +192,33 @@ def order_dispute(request, number: str):
 # Selling
 
 
-def _codes_error_lines(exc: CodesInvalid, entries) -> list[str]:
+def _codes_error_lines(errors: dict[int, list[str]], entries) -> list[str]:
     lines = []
-    for index, problems in exc.errors.items():
+    for index, problems in errors.items():
         where = entries[index].line if index < len(entries) and entries[index].line is not None else index + 1
         lines.append(_("Line %(line)d: %(problems)s") % {"line": where, "problems": " ".join(problems)})
     return lines
+
+
+def _codes_to_list(form, brand) -> tuple[list, list[str]]:
+    """The codes to save and the lines skipped (only when the seller asked to list the valid
+    lines only); raises :class:`CodesInvalid` when nothing would be left to list."""
+    if not form.cleaned_data.get("valid_only"):
+        return form.entries, []
+    valid, refused = services.codes_split(brand=brand, codes=form.entries)
+    if not valid:
+        raise CodesInvalid(_("None of the lines can be listed; nothing was saved."), errors=refused)
+    return valid, _codes_error_lines(refused, form.entries)
+
+
+def _skipped_message(request, skipped: list[str]) -> None:
+    if not skipped:
+        return
+    summary = ngettext(
+        "%(n)d line was skipped:", "%(n)d lines were skipped:", len(skipped)
+    ) % {"n": len(skipped)}
+    shown = " ".join(skipped[:MAX_ERRORS_SHOWN])
+    messages.warning(request, f"{summary} {shown}")
 
 
 @login_required
@@ -226,16 +248,17 @@ def listing_new(request):
         if form.is_valid():
             data = form.cleaned_data
             try:
+                entries, skipped = _codes_to_list(form, data["brand"])
                 listing = services.listing_create(
                     seller=request.user,
                     brand=data["brand"],
                     face_value=data["face_value"],
                     price=data["price"],
-                    codes=form.entries,
+                    codes=entries,
                 )
             except CodesInvalid as exc:
                 form.add_error(None, exc.message)
-                code_errors = _codes_error_lines(exc, form.entries)
+                code_errors = _codes_error_lines(exc.errors, form.entries)
             except ValidationError as exc:
                 form.add_error(None, exc)
             except MarketplaceError as exc:
@@ -244,10 +267,11 @@ def listing_new(request):
                 if listing.status == Listing.Status.ACTIVE:
                     messages.success(
                         request,
-                        _("Your listing is on sale with %(n)d code(s).") % {"n": len(form.entries)},
+                        _("Your listing is on sale with %(n)d code(s).") % {"n": len(entries)},
                     )
                 else:
                     _screening_message(request, listing)
+                _skipped_message(request, skipped)
                 return redirect("marketplace:seller_listing", listing_id=listing.pk)
     return render(
         request,
@@ -266,7 +290,8 @@ def _net_context(data) -> dict:
     """What the seller receives per code after the platform's commission (empty if unknown)."""
     form = NetPreviewForm(data)
     if not form.is_valid():
-        return {}
+        # A price typed but not understood says so, rather than the preview going blank.
+        return {"price_error": form.errors.get("price")} if data and data.get("price") else {}
     brand, price = form.cleaned_data["brand"], form.cleaned_data["price"]
     commission = brand.unit_commission(price)
     return {"price": price, "commission": commission, "net": price - commission, "brand": brand}
@@ -303,20 +328,22 @@ def seller_listing(request, listing_id: int):
         status = 400
         if add_form.is_valid():
             try:
-                added = services.listing_codes_add(listing=listing, seller=request.user, codes=add_form.entries)
+                entries, skipped = _codes_to_list(add_form, listing.brand)
+                added = services.listing_codes_add(listing=listing, seller=request.user, codes=entries)
             except CodesInvalid as exc:
                 add_form.add_error(None, exc.message)
-                code_errors = _codes_error_lines(exc, add_form.entries)
+                code_errors = _codes_error_lines(exc.errors, add_form.entries)
             except MarketplaceError as exc:
                 add_form.add_error(None, exc.message)
             else:
                 messages.success(request, _("%(n)d code(s) added.") % {"n": added})
                 if listing.status != Listing.Status.ACTIVE:
                     _screening_message(request, listing)
+                _skipped_message(request, skipped)
                 return redirect("marketplace:seller_listing", listing_id=listing.pk)
     counts = dict(listing.codes.values_list("status").annotate(n=Count("id")))
     codes_page = Paginator(
-        listing.codes.only("id", "status", "created_at", "sold_at", "order_id").order_by("-id"), 50
+        listing.codes.only("id", "hint", "status", "created_at", "sold_at", "order_id").order_by("-id"), 50
     ).get_page(request.GET.get("page"))
     return render(
         request,
@@ -372,7 +399,7 @@ def seller_code_withdraw(request, listing_id: int, code_id: int):
     except MarketplaceError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, _("Code #%(id)d withdrawn.") % {"id": code.pk})
+        messages.success(request, _("Code %(code)s withdrawn.") % {"code": code.masked})
     return redirect("marketplace:seller_listing", listing_id=listing.pk)
 
 

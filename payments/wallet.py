@@ -20,7 +20,7 @@ from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
 from payments import ledger, services, signals
-from payments.channels.base import ClientInfo
+from payments.client import client_from_request
 from payments.models import JournalLine, Method, Payment
 from payments.payables import PayableRef
 
@@ -47,13 +47,6 @@ class TopUpForm(forms.Form):
     method = forms.ChoiceField(label=_("Pay with"), choices=TOPUP_METHODS)
 
 
-def _client(request) -> ClientInfo:
-    ua = request.headers.get("User-Agent", "")
-    phone = request.headers.get("Sec-CH-UA-Mobile") == "?1" or any(k in ua for k in ("iPhone", "Android", "Mobile"))
-    return ClientInfo(ip=request.META.get("REMOTE_ADDR", ""), user_agent=ua, device="phone" if phone else "desktop",
-                      language=request.LANGUAGE_CODE)
-
-
 @login_required
 @require_http_methods(["GET", "POST"])
 def wallet(request):
@@ -62,7 +55,7 @@ def wallet(request):
         reference = PayableRef.topup(uuid.uuid4().hex[:20])
         payment = services.payment_start(
             buyer=request.user, reference=reference, amount=form.cleaned_data["amount"], currency="CNY",
-            method=form.cleaned_data["method"], subject=str(_("Cardex balance top-up")), client=_client(request),
+            method=form.cleaned_data["method"], subject=str(_("Cardex balance top-up")), client=client_from_request(request),
             return_url=f"{settings.SITE_URL}/wallet/", expires_at=timezone.now() + timedelta(minutes=30),
         )
         return redirect("wallet:topup", public_id=payment.public_id)

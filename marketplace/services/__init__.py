@@ -3,6 +3,7 @@
 Views, the API, admin actions, receivers, tasks and commands all come in through here.
 """
 
+from marketplace.services.checkout import order_checkout_offer, order_checkout_pay
 from marketplace.services.delivery import (
     RevealedCode,
     order_codes_reveal,
@@ -22,6 +23,7 @@ from marketplace.services.disputes import (
 from marketplace.services.listings import (
     card_code_withdraw,
     codes_check,
+    codes_split,
     listing_codes_add,
     listing_create,
     listing_moderate,
@@ -49,6 +51,7 @@ __all__ = [
     "RevealedCode",
     "card_code_withdraw",
     "codes_check",
+    "codes_split",
     "dispute_answer",
     "dispute_open",
     "dispute_refund",
@@ -58,6 +61,8 @@ __all__ = [
     "listing_moderate",
     "listing_update",
     "order_cancel",
+    "order_checkout_offer",
+    "order_checkout_pay",
     "order_codes_reveal",
     "order_create",
     "order_delivery_email_send",

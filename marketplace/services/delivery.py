@@ -278,14 +278,18 @@ def order_codes_reveal(*, order: Order, user, channel: str, ip: str | None = Non
 
 @sensitive_variables()
 def order_delivery_email_send(*, order: Order) -> bool:
-    """Mail the buyer their codes (an audited reveal on channel ``email``)."""
+    """Tell the buyer their codes are ready: a link to the order page by default (mail is
+    read on shared screens and kept in mailboxes for years); the codes themselves only for
+    a buyer who opted in, as an audited reveal on channel ``email``."""
     order = Order.objects.select_related("buyer", "listing__brand").get(pk=order.pk)
     buyer = order.buyer
     if not buyer.email or not order.codes_revealable:
         return False
     language = getattr(buyer, "preferred_language", "") or settings.LANGUAGE_CODE
     with translation.override(language):
-        codes = order_codes_reveal(order=order, user=buyer, channel=RevealAudit.Channel.EMAIL)
+        codes = []
+        if buyer.email_codes:
+            codes = order_codes_reveal(order=order, user=buyer, channel=RevealAudit.Channel.EMAIL)
         context = {
             "order": order,
             "codes": codes,

@@ -25,6 +25,7 @@ class _SealedCode:
     fingerprint: str
     code_encrypted: bytes
     pin_encrypted: bytes
+    hint: str
 
 
 def _where(entry: CodeInput, index: int) -> str:
@@ -37,6 +38,19 @@ def _existing_fingerprints(fingerprints: Sequence[str]) -> set[str]:
         chunk = fingerprints[start : start + _LOOKUP_CHUNK]
         found.update(CardCode.objects.filter(fingerprint__in=chunk).values_list("fingerprint", flat=True))
     return found
+
+
+@sensitive_variables()
+def codes_split(*, brand: Brand, codes: Sequence[CodeInput]) -> tuple[list[CodeInput], dict[int, list[str]]]:
+    """The batch's valid codes and, for the others, why each was refused (keyed by position
+    in ``codes``): for a seller who chose to list the valid lines and fix the rest later."""
+    try:
+        codes_check(brand=brand, codes=codes)
+    except CodesInvalid as exc:
+        if not exc.errors:
+            raise
+        return [entry for index, entry in enumerate(codes) if index not in exc.errors], exc.errors
+    return list(codes), {}
 
 
 @sensitive_variables()
@@ -87,6 +101,7 @@ def _seal(codes: Sequence[CodeInput], fingerprints: Sequence[str]) -> list[_Seal
         _SealedCode(
             fingerprint=fingerprint,
             code_encrypted=vault.encrypt(vault.normalise_code(entry.code)),
+            hint=vault.hint(entry.code),
             pin_encrypted=vault.encrypt(vault.normalise_pin(entry.pin)),
         )
         for entry, fingerprint in zip(codes, fingerprints, strict=True)
@@ -103,6 +118,7 @@ def _store(*, listing: Listing, brand: Brand, codes: Sequence[CodeInput], sealed
                         code_encrypted=item.code_encrypted,
                         pin_encrypted=item.pin_encrypted,
                         fingerprint=item.fingerprint,
+                        hint=item.hint,
                     )
                     for item in sealed
                 ],

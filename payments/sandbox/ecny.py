@@ -37,8 +37,10 @@ from django.urls import path, reverse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
-from payments.channels import ecny as proto
 from payments.channels.base import from_minor, to_minor
+from payments.channels.ecny import errors as proto_errors
+from payments.channels.ecny import settlement as proto_settlement
+from payments.channels.ecny import wire as proto
 from payments.sandbox import core, keys
 from payments.sandbox.models import SandboxMerchant, SandboxRefund, SandboxTrade
 
@@ -135,7 +137,7 @@ class ECNYSandbox(core.SandboxProvider):
 
 
 def _reason(code: str) -> str:
-    spec = proto.ERROR_CODES.get(code)
+    spec = proto_errors.ERROR_CODES.get(code)
     return spec.reason_zh if spec else ""
 
 
@@ -533,7 +535,7 @@ def build_file(merchant_id: str, day: dt.date) -> bytes:
     pay_amount = sum((r[2] for r in pays), Decimal("0.00"))
     refund_amount = -sum((r[2] for r in backs), Decimal("0.00"))
     fees = sum((r[3] for r in rows), Decimal("0.00"))
-    header = f"H|{proto.FILE_TAG}|1.0|{merchant_id}|{day:%Y%m%d}|{proto.stamp()}"
+    header = f"H|{proto_settlement.FILE_TAG}|1.0|{merchant_id}|{day:%Y%m%d}|{proto.stamp()}"
     trailer = "|".join(
         [
             "T",

@@ -65,3 +65,31 @@ def test_healthz_answers_503_when_database_fails(client, monkeypatch):
 def test_password_reset_page_is_the_sites_own(client):
     page = client.get(reverse("password_reset"), HTTP_ACCEPT_LANGUAGE="en")
     assert b"Send reset link" in page.content and b"Django site admin" not in page.content
+
+
+def test_a_buyer_opts_in_to_codes_in_email_on_the_settings_page(client, db):
+    user = UserFactory(email="a@example.com")
+    assert user.email_codes is False
+    client.force_login(user)
+    assert client.get("/accounts/settings/").status_code == 200
+    response = client.post(
+        "/accounts/settings/",
+        {"display_name": "Ann", "email": "a@example.com", "email_codes": "on"},
+    )
+    assert response.status_code == 302
+    user.refresh_from_db()
+    assert user.email_codes is True and user.display_name == "Ann"
+
+
+def test_codes_in_email_need_an_email_address(client, db):
+    user = UserFactory(email="")
+    client.force_login(user)
+    response = client.post("/accounts/settings/", {"display_name": "", "email": "", "email_codes": "on"})
+    assert response.status_code == 400
+    user.refresh_from_db()
+    assert user.email_codes is False
+
+
+def test_the_settings_page_needs_a_login(client, db):
+    response = client.get("/accounts/settings/")
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]

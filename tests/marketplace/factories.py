@@ -51,6 +51,7 @@ class CardCodeFactory(factory.django.DjangoModelFactory):
     code_encrypted = factory.LazyAttribute(lambda o: vault.encrypt(o.plain))
     pin_encrypted = factory.LazyAttribute(lambda o: vault.encrypt(o.pin))
     fingerprint = factory.LazyAttribute(lambda o: vault.fingerprint(o.plain))
+    hint = factory.LazyAttribute(lambda o: vault.hint(o.plain))
 
 
 def stock(listing: Listing, n: int, prefix: str | None = None) -> list[str]:

@@ -67,6 +67,16 @@ def test_support_re_sends_the_delivery_email(client, delivered, mailoutbox):
     client.force_login(staff_in("Support"))
     client.post("/admin/marketplace/order/", {"action": "resend_delivery_email", "_selected_action": [delivered.pk]})
     assert len(mailoutbox) == 1 and mailoutbox[0].to == [delivered.buyer.email]
+    assert f"/orders/{delivered.number}/" in mailoutbox[0].body
+    assert not delivered.reveals.exists(), "the default mail links to the order; it reveals nothing"
+
+
+def test_support_re_sends_the_codes_to_a_buyer_who_opted_in(client, delivered, mailoutbox):
+    delivered.buyer.email_codes = True
+    delivered.buyer.save(update_fields=["email_codes"])
+    client.force_login(staff_in("Support"))
+    client.post("/admin/marketplace/order/", {"action": "resend_delivery_email", "_selected_action": [delivered.pk]})
+    assert len(mailoutbox) == 1
     assert delivered.reveals.get().channel == "email"
 
 

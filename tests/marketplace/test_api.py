@@ -2,7 +2,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from marketplace.models import CardCode, Listing, Order, RevealAudit
-from payments.models import IdempotencyRecord
+from payments.models import ChannelAccount, IdempotencyRecord, Method, Payment
 from tests.accounts.factories import PASSWORD, UserFactory
 from tests.marketplace.factories import BrandFactory, CardCodeFactory, ListingFactory, stock
 from tests.payments.factories import PaymentFactory
@@ -138,7 +138,7 @@ def test_codes_appear_only_once_delivered_and_each_read_is_audited(listing, buye
     assert (audit.channel, audit.user, audit.user_agent) == ("api", buyer, "cardex-bot/1")
 
 
-def test_pay_answers_the_payment_as_the_platform_presents_it(listing, buyer, monkeypatch):
+def test_pay_answers_the_payment_as_the_platform_presents_it(listing, buyer, accounts, monkeypatch):
     from payments import services as payment_services
 
     def fake_start(**kwargs):
@@ -199,3 +199,99 @@ def test_a_face_value_filter_that_is_no_amount_is_a_400_with_a_message(api, name
     response = api.get("/api/v1/listings/", {name: raw})
     assert response.status_code == 400
     assert response.json()[name]
+
+
+# --- paying: the same offer as the order page -------------------------------------------------
+
+
+@pytest.fixture
+def accounts():
+    """Alipay direct, and a card acquirer serving card and card instalments."""
+    for code, methods in (("alipay", [Method.ALIPAY]), ("card", [Method.CARD, Method.CARD_INSTALMENTS])):
+        ChannelAccount.objects.create(
+            code=code, name=code, backend=code, methods=methods, base_url=f"http://testserver/sandbox/{code}/"
+        )
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """The platform's payment_start, answering a pending payment and recording its calls."""
+    from payments import services as payment_services
+
+    calls = []
+
+    def fake_start(**kwargs):
+        calls.append(kwargs)
+        return PaymentFactory(reference=kwargs["reference"], buyer=kwargs["buyer"], amount=kwargs["amount"],
+                              method=kwargs["method"], instalments=kwargs["instalments"], status="pending")
+
+    monkeypatch.setattr(payment_services, "payment_start", fake_start)
+    return calls
+
+
+def new_order(client, listing) -> str:
+    return client.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json").json()["number"]
+
+
+@pytest.mark.parametrize("months", [36, 24, 5, 1, 0])
+def test_pay_refuses_an_instalment_plan_the_page_would_not_offer_with_a_400(
+    listing, buyer, accounts, started, months
+):
+    client = as_user(buyer)
+    number = new_order(client, listing)
+    response = client.post(
+        f"/api/v1/orders/{number}/pay/", {"method": "card_instalments", "instalments": months}, format="json"
+    )
+    assert response.status_code == 400
+    body = response.json()
+    assert body["allowed"] == [3, 6, 12]
+    assert f"{months} months is not an instalment plan offered" in body["detail"]
+    assert body["instalments"] == [body["detail"]]
+    assert started == [] and not Payment.objects.exists()
+
+
+@pytest.mark.parametrize(("sent", "charged"), [(6, 6), (12, 12), (None, 3)])
+def test_pay_with_an_offered_plan_starts_it_and_no_plan_means_the_shortest(
+    listing, buyer, accounts, started, sent, charged
+):
+    client = as_user(buyer)
+    number = new_order(client, listing)
+    data = {"method": "card_instalments"} if sent is None else {"method": "card_instalments", "instalments": sent}
+    assert client.post(f"/api/v1/orders/{number}/pay/", data, format="json").status_code == 200
+    assert started[0]["instalments"] == charged
+
+
+def test_pay_refuses_a_plan_sent_with_a_method_that_has_none(listing, buyer, accounts, started):
+    client = as_user(buyer)
+    number = new_order(client, listing)
+    response = client.post(f"/api/v1/orders/{number}/pay/", {"method": "alipay", "instalments": 6}, format="json")
+    assert response.status_code == 400 and response.json()["instalments"]
+    assert started == []
+
+
+def test_pay_refuses_a_method_no_channel_offers_for_this_order(listing, buyer, accounts, started):
+    client = as_user(buyer)
+    number = new_order(client, listing)
+    response = client.post(f"/api/v1/orders/{number}/pay/", {"method": "wechatpay"}, format="json")
+    assert response.status_code == 400
+    body = response.json()
+    assert body["method"] == [body["detail"]] and "alipay" in body["allowed"] and "wechatpay" not in body["allowed"]
+    assert started == [] and not Payment.objects.exists()
+
+
+def test_pay_refuses_a_method_over_its_limit_saying_the_limit(listing, buyer, accounts, started):
+    ChannelAccount.objects.filter(code="alipay").update(max_amount="50.00")
+    client = as_user(buyer)
+    number = new_order(client, listing)
+    response = client.post(f"/api/v1/orders/{number}/pay/", {"method": "alipay"}, format="json")
+    assert response.status_code == 400 and "¥50.00" in response.json()["detail"]
+    assert started == []
+
+
+def test_pay_keeps_the_ranking_the_buyer_was_offered_on_the_payment(listing, buyer, accounts, started):
+    client = as_user(buyer)
+    number = new_order(client, listing)
+    client.post(f"/api/v1/orders/{number}/pay/", {"method": "card"}, format="json", HTTP_USER_AGENT="Mozilla/5.0 (iPhone) Mobile")
+    stored = Payment.objects.get().client["ordering"]
+    assert set(stored["order"]) == {"alipay", "card", "card_instalments"}
+    assert stored["signals"]["device"] == "phone"

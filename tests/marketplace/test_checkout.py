@@ -18,10 +18,13 @@ from django.utils import timezone
 from marketplace import checkout
 from marketplace.code_formats import CodeInput
 from marketplace.models import Brand, Order, RevealAudit
+from marketplace.services import checkout as checkout_service
 from marketplace.services import listing_create, order_create, order_payment_succeeded
 from payments import ledger
-from payments.channels.base import ClientInfo
+from payments.client import Client as PaymentClient
+from payments.client import DeviceInfo, RegionInfo
 from payments.models import Attempt, ChannelAccount, Method, Payment
+from payments.ordering import checkout_context, rank_methods
 from payments.services import PaymentError
 from payments.states import AttemptStatus, PaymentStatus
 from tests.accounts.factories import UserFactory
@@ -201,13 +204,13 @@ def test_the_method_list_shows_two_to_five_first_in_ranked_order_and_the_rest_be
     assert len(everything) > len(shown)
     assert 'data-testid="more-methods"' in html
     assert 'data-testid="pay"' in html
-    ranking = checkout.ordering.rank_methods(
-        checkout.ordering.checkout_context(
+    ranking = rank_methods(
+        checkout_context(
             user=order.buyer,
             amount=order.amount,
             currency=order.currency,
-            device=checkout.ordering.DeviceInfo("desktop"),
-            region=checkout.ordering.RegionInfo(),
+            device=DeviceInfo("desktop"),
+            region=RegionInfo(),
         )
     )
     assert everything == ranking.codes
@@ -266,7 +269,8 @@ def test_large_orders_offer_instalment_plans_with_their_fees(client, brand, buye
 
 @pytest.fixture
 def fake_pay(monkeypatch):
-    """order_pay as the shop's service answers it, without a channel: records its call."""
+    """order_pay as the shop's service answers it, without a channel: records what the one
+    way in hands it after its checks."""
     calls = []
 
     def answer(action, status=PaymentStatus.PENDING):
@@ -287,7 +291,7 @@ def fake_pay(monkeypatch):
                 account="card" if "card" in method else method,
             )
 
-        monkeypatch.setattr(checkout, "order_pay", order_pay)
+        monkeypatch.setattr(checkout_service, "order_pay", order_pay)
         return calls
 
     return answer
@@ -319,7 +323,7 @@ def test_the_client_passed_to_the_platform_describes_the_buyers_device_and_regio
         **HTMX,
     )
     client_info = calls[0]["client"]
-    assert isinstance(client_info, ClientInfo)
+    assert isinstance(client_info, PaymentClient)
     assert (client_info.device, client_info.region, client_info.ip) == ("phone", "HK", "10.0.0.2")
 
 
@@ -388,9 +392,22 @@ def test_instalments_pass_the_chosen_plan(buyer_client, order, fake_pay):
     )
     assert calls[0]["instalments"] == 6
     response = buyer_client.post(
-        url(order, "order_pay"), {"method": "card_instalments", "instalments": "5"}, **HTMX
+        url(order, "order_pay"),
+        {"method": "card_instalments", "instalments": "5"},
+        HTTP_ACCEPT_LANGUAGE="en",
+        **HTMX,
     )
-    assert len(calls) == 1 and 'data-testid="checkout-notice"' in response.content.decode()
+    notice = response.content.decode().split('data-testid="checkout-notice">')[1]
+    assert len(calls) == 1
+    assert notice.startswith("5 months is not an instalment plan offered for this order")
+
+
+def test_the_plan_radios_of_instalments_do_not_travel_with_another_method(
+    buyer_client, order, fake_pay
+):
+    calls = fake_pay(QR_ACTION)
+    buyer_client.post(url(order, "order_pay"), {"method": "alipay", "instalments": "3"}, **HTMX)
+    assert calls[0]["method"] == "alipay" and calls[0]["instalments"] is None
 
 
 def test_a_method_that_is_not_offered_is_refused_without_starting_a_payment(
@@ -409,7 +426,7 @@ def test_a_refusal_by_the_platform_is_shown_in_place(buyer_client, order, monkey
     def refuse(**kwargs):
         raise PaymentError("amount must be positive")
 
-    monkeypatch.setattr(checkout, "order_pay", refuse)
+    monkeypatch.setattr(checkout_service, "order_pay", refuse)
     html = buyer_client.post(url(order, "order_pay"), {"method": "alipay"}, **HTMX).content.decode()
     assert 'data-testid="checkout-notice"' in html
 

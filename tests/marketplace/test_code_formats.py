@@ -99,3 +99,23 @@ def test_csv_with_a_stray_quote_inside_a_field_is_refused_naming_the_line():
         parse_csv(b'ABCD1234EFGH,1234\n"WXYZ"5678,5678\n')
     assert "Line 2" in str(err.value)
     assert [entry.code for entry in parse_csv(data)] == ["ABCD1234EFGH", 'WX"YZ"5678']
+
+
+def test_paste_reads_the_full_width_separators_a_chinese_keyboard_types():
+    entries = parse_paste(
+        "AAAA111122，1234\nBBBB222233；5678\nCCCC333344：9012\nDDDD444455\u30003456\n"
+        "ＥＥＥＥ５５５５６６\n"
+    )
+    assert [(e.code, e.pin) for e in entries] == [
+        ("AAAA111122", "1234"), ("BBBB222233", "5678"), ("CCCC333344", "9012"),
+        ("DDDD444455", "3456"), ("EEEE555566", ""),
+    ]
+
+
+def test_paste_reads_an_ascii_colon_between_code_and_pin():
+    assert [(e.code, e.pin) for e in parse_paste("AAAA111122:1234")] == [("AAAA111122", "1234")]
+
+
+def test_csv_cells_typed_in_full_width_are_read_as_ascii():
+    entries = parse_csv("ＡＡＡＡ１１１１２２,１２３４\n".encode())
+    assert [(e.code, e.pin) for e in entries] == [("AAAA111122", "1234")]

@@ -159,3 +159,15 @@ def test_dispute_page_opens_a_dispute_and_refuses_a_second(client, delivered):
 def test_dispute_page_is_404_for_others(client, delivered):
     client.force_login(UserFactory())
     assert client.get(f"/orders/{delivered.number}/dispute/").status_code == 404
+
+
+def test_buyer_and_seller_name_a_disputed_code_by_its_masked_form(client, delivered):
+    code = first_code(delivered)
+    assert code.masked == "****" + code.hint and len(code.hint) == 4
+    client.force_login(delivered.buyer)
+    page = client.get(f"/orders/{delivered.number}/dispute/").content.decode()
+    assert code.masked in page
+    client.post(f"/orders/{delivered.number}/dispute/", {"code": code.pk, "reason": "invalid", "note": "Rejected"})
+    client.force_login(delivered.codes.first().listing.seller)
+    dashboard = client.get("/sell/").content.decode()
+    assert code.masked in dashboard and f"#{code.pk}" not in dashboard

@@ -97,7 +97,7 @@ def test_buyer_sees_only_their_own_orders(listing, buyer):
 
 def test_order_pay_hands_the_order_to_the_payment_platform(listing, buyer, monkeypatch):
     from payments import services as payment_services
-    from payments.channels.base import ClientInfo
+    from payments.client import Client
 
     seen = {}
 
@@ -107,7 +107,7 @@ def test_order_pay_hands_the_order_to_the_payment_platform(listing, buyer, monke
 
     monkeypatch.setattr(payment_services, "payment_start", fake_start)
     order = order_create(buyer=buyer, listing=listing, quantity=2)
-    client = ClientInfo(ip="203.0.113.9", user_agent="pytest")
+    client = Client(ip="203.0.113.9", user_agent="pytest")
     assert order_pay(order=order, buyer=buyer, method="alipay", client=client, return_url="http://x/") == "payment"
     assert seen["reference"] == PayableRef.order(order.number)
     assert str(seen["reference"]) == f"order:{order.number}" == order.payment_reference
@@ -120,14 +120,14 @@ def test_order_pay_hands_the_order_to_the_payment_platform(listing, buyer, monke
 
 
 def test_an_expired_or_foreign_order_cannot_be_paid(listing, buyer):
-    from payments.channels.base import ClientInfo
+    from payments.client import Client
 
     order = order_create(buyer=buyer, listing=listing, quantity=1)
     with pytest.raises(OrderNotFound):
-        order_pay(order=order, buyer=UserFactory(), method="alipay", client=ClientInfo(), return_url="")
+        order_pay(order=order, buyer=UserFactory(), method="alipay", client=Client(), return_url="")
     Order.objects.filter(pk=order.pk).update(expires_at=timezone.now() - dt.timedelta(seconds=1))
     with pytest.raises(OrderNotPayable):
-        order_pay(order=order, buyer=buyer, method="alipay", client=ClientInfo(), return_url="")
+        order_pay(order=order, buyer=buyer, method="alipay", client=Client(), return_url="")
 
 
 @pytest.mark.postgres

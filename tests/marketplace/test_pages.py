@@ -4,7 +4,7 @@ import re
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from marketplace.models import CardCode, Listing, Order
+from marketplace.models import Brand, CardCode, Listing, Order
 from tests.accounts.factories import UserFactory
 from tests.marketplace.factories import BrandFactory, CardCodeFactory, ListingFactory, stock
 
@@ -37,7 +37,7 @@ def test_catalogue_query_count_does_not_grow_with_the_catalogue(client, django_a
 def test_catalogue_shows_face_value_price_discount_stock_and_seller_rating(client, listing):
     html = client.get("/").content.decode()
     assert html.count('data-testid="listing"') == 1
-    assert "¥100.00" in html and "¥92.00" in html and "8.0%" in html
+    assert "¥100.00" in html and "¥92.00" in html and "8% off" in html
     assert re.search(r'data-testid="stock">\s*5\s*<', html)
     assert "new seller" in html
     assert not any(plain in html for plain in listing.plains)
@@ -209,3 +209,110 @@ def test_the_catalogue_answers_a_face_value_that_is_no_amount_with_the_form_erro
     response = client.get("/", {"face_value_min": raw, "face_value_max": raw})
     assert response.status_code == 200
     assert response.context["form"].errors
+
+
+def test_sell_page_lists_pasted_codes_with_full_width_separators(client, seller, brand):
+    brand.pin_required = True
+    brand.save()
+    client.force_login(seller)
+    response = client.post(
+        "/sell/new/",
+        {"brand": brand.pk, "face_value": "100.00", "price": "90.00",
+         "codes": "WEBCODE0000001，1234\nWEBCODE0000002：5678\n"},
+    )
+    assert response.status_code == 302
+    assert Listing.objects.get(seller=seller).codes.count() == 2
+
+
+def test_sell_page_can_list_the_valid_lines_only_and_names_the_skipped_ones(client, seller, brand):
+    CardCodeFactory(plain="TAKENCODE00001")
+    client.force_login(seller)
+    response = client.post(
+        "/sell/new/",
+        {"brand": brand.pk, "face_value": "100.00", "price": "90.00", "valid_only": "on",
+         "codes": "WEBCODE0000001\nnope\nTAKENCODE00001\nWEBCODE0000002\n"},
+        follow=True,
+    )
+    listing = Listing.objects.get(seller=seller)
+    assert listing.codes.count() == 2
+    html = response.content.decode()
+    assert "2 lines were skipped" in html
+    assert "Line 2:" in html and "Line 3:" in html and "already listed on Cardex" in html
+
+
+def test_valid_lines_only_with_no_valid_line_saves_nothing(client, seller, brand):
+    client.force_login(seller)
+    response = client.post(
+        "/sell/new/",
+        {"brand": brand.pk, "face_value": "100.00", "price": "90.00", "valid_only": "on",
+         "codes": "nope\nbad\n"},
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert "Line 1:" in html and "Line 2:" in html
+    assert not Listing.objects.filter(seller=seller).exists()
+
+
+def test_adding_codes_can_skip_the_invalid_lines(client, seller, listing):
+    client.force_login(seller)
+    before = listing.codes.count()
+    response = client.post(
+        f"/sell/listings/{listing.pk}/",
+        {"valid_only": "on", "codes": "ADDCODE0000001\nnope\n"},
+        follow=True,
+    )
+    assert listing.codes.count() == before + 1
+    assert "1 line was skipped" in response.content.decode()
+
+
+def test_seller_sees_each_code_masked_to_its_last_four_with_its_state(client, seller, brand):
+    client.force_login(seller)
+    client.post(
+        "/sell/new/",
+        {"brand": brand.pk, "face_value": "100.00", "price": "90.00", "codes": "WEBCODE0004321\n"},
+    )
+    listing = Listing.objects.get(seller=seller)
+    page = client.get(f"/sell/listings/{listing.pk}/").content.decode()
+    assert "****4321" in page and "WEBCODE0004321" not in page
+    assert "Available" in page
+
+
+def test_catalogue_search_finds_a_brand_by_its_chinese_or_english_name(client, seller):
+    jd = BrandFactory(slug="jd-ecard", name="京东E卡", name_en="JD E-Card")
+    stock(ListingFactory(seller=seller, brand=jd), 1)
+    def found(query: str) -> int:
+        return client.get("/", {"q": query}).content.decode().count('data-testid="listing"')
+
+    assert [found(query) for query in ("京东", "jd e-card", "E卡")] == [1, 1, 1]
+    assert found("星巴克") == 0
+
+
+def test_seed_demo_brands_carry_chinese_and_english_names(db):
+    from django.core.management import call_command
+
+    call_command("seed_demo", stdout=io.StringIO())
+    names = dict(Brand.objects.values_list("slug", "name"))
+    english = dict(Brand.objects.values_list("slug", "name_en"))
+    assert names["jd-ecard"] == "京东E卡" and english["jd-ecard"] == "JD E-Card"
+    assert names["starbucks"] == "星巴克星礼卡" and names["steam-wallet"] == "Steam 钱包"
+
+
+def test_net_preview_says_why_when_the_price_is_not_understood(client, seller, brand):
+    client.force_login(seller)
+    html = client.get("/sell/net/", {"brand": brand.pk, "price": "12,5x"}, HTTP_HX_REQUEST="true").content.decode()
+    assert "Enter a price such as 45.00" in html
+
+
+def test_catalogue_and_listing_say_discount_guarantee_and_money_like_a_chinese_shop(client, seller, settings):
+    settings.LANGUAGE_CODE = "zh-hans"
+    brand = BrandFactory(slug="carrefour", name="家乐福购物卡", guarantee_hours=168)
+    listing = ListingFactory(seller=seller, brand=brand, face_value="1000.00", price="880.00")
+    stock(listing, 1)
+    from django.utils import translation
+
+    with translation.override("zh-hans"):
+        catalogue = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+        detail = client.get(f"/listings/{listing.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+    assert "8.8折" in catalogue and "¥1,000.00" in catalogue and "¥880.00" in catalogue
+    assert "7 天" in detail and "168" not in detail
+    assert "/api/docs/" not in catalogue

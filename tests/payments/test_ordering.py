@@ -6,20 +6,16 @@ from decimal import Decimal
 import pytest
 
 from payments import ledger
+from payments.client import DeviceInfo, RegionInfo
 from payments.models import ChannelAccount, ChannelHealth, Method, Payment
 from payments.ordering import (
     DEFAULT_CONFIG,
     AccountOption,
     CheckoutContext,
-    DeviceInfo,
     PastPayment,
-    RegionInfo,
     checkout_context,
-    device_from_meta,
     rank_methods,
     ranking_record,
-    region_from_language,
-    region_from_meta,
 )
 from payments.states import PaymentStatus
 from tests.accounts.factories import UserFactory
@@ -194,39 +190,6 @@ def test_device_inside_wechat_puts_wechat_pay_first_and_alipay_down():
     assert position(ranking, Method.ALIPAY) > 2
 
 
-@pytest.mark.parametrize(
-    ("meta", "expected"),
-    [
-        (
-            {"HTTP_SEC_CH_UA_MOBILE": "?1", "HTTP_USER_AGENT": "Mozilla/5.0 (X11; Linux x86_64)"},
-            "phone",
-        ),
-        ({"HTTP_SEC_CH_UA_MOBILE": "?0", "HTTP_USER_AGENT": "Mozilla/5.0 (iPhone)"}, "desktop"),
-        (
-            {
-                "HTTP_USER_AGENT": "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) Mobile/15E148"
-            },
-            "phone",
-        ),
-        (
-            {
-                "HTTP_USER_AGENT": "Mozilla/5.0 (Linux; Android 14; Pixel 8) Chrome/120 Mobile Safari/537.36"
-            },
-            "phone",
-        ),
-        ({"HTTP_USER_AGENT": "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X)"}, "desktop"),
-        ({"HTTP_USER_AGENT": "Mozilla/5.0 (Windows NT 10.0; Win64; x64) Chrome/120"}, "desktop"),
-        ({}, "unknown"),
-    ],
-)
-def test_device_comes_from_the_client_hint_first_then_the_user_agent(meta, expected):
-    assert device_from_meta(meta).kind == expected
-
-
-def test_device_notices_the_wechat_in_app_browser():
-    ua = "Mozilla/5.0 (iPhone) AppleWebKit Mobile/15E148 MicroMessenger/8.0.47"
-    assert device_from_meta({"HTTP_USER_AGENT": ua}) == DeviceInfo("phone", "wechat")
-
 
 # --- region ---------------------------------------------------------------------------------------
 
@@ -242,34 +205,6 @@ def test_region_mainland_buyers_keep_the_mainland_order():
         rank_methods(context())
     )
 
-
-@pytest.mark.parametrize(
-    ("header", "code"),
-    [
-        ("zh-CN,zh;q=0.9,en;q=0.8", "CN"),
-        ("zh", "CN"),
-        ("zh-Hans", "CN"),
-        ("zh-Hant-HK", "HK"),
-        ("zh-TW", "TW"),
-        ("en-US,en;q=0.9", "US"),
-        ("en;q=0.5, de-DE", "DE"),
-        ("en", ""),
-        ("", ""),
-        ("*", ""),
-    ],
-)
-def test_region_from_accept_language(header, code):
-    assert region_from_language(header).code == code
-
-
-def test_region_header_is_trusted_only_behind_a_configured_proxy():
-    meta = {"HTTP_X_COUNTRY_CODE": "sg", "HTTP_ACCEPT_LANGUAGE": "zh-CN"}
-    assert region_from_meta(
-        meta, trusted_proxy_count=1, region_header="HTTP_X_COUNTRY_CODE"
-    ) == RegionInfo("SG", "proxy")
-    assert region_from_meta(
-        meta, trusted_proxy_count=0, region_header="HTTP_X_COUNTRY_CODE"
-    ) == RegionInfo("CN", "language")
 
 
 # --- amount ---------------------------------------------------------------------------------------

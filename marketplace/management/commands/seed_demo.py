@@ -29,15 +29,15 @@ DEMO_USERS = {
 }
 EXTRA_USERS = [("seller2", "seller2-demo-pass", "Second Seller"), ("buyer2", "buyer2-demo-pass", "Second Buyer")]
 
-# slug, name, category, min, max, charset, checksum, pin required, pin min, pin max, commission, guarantee h, high risk
+# slug, name (as shoppers in China say it), English name, category, min, max, charset, checksum, pin required, pin min, pin max, commission, guarantee h, high risk
 DEMO_BRANDS = [
-    ("test-card", "Test Card", Category.VOUCHER, 10, 32, "A-Za-z0-9", "", False, 4, 8, "5.00", 72, False),
-    ("jd-ecard", "JD E-Card", Category.ECOMMERCE, 16, 16, "A-Z0-9", "", True, 6, 6, "4.00", 72, False),
-    ("carrefour", "Carrefour Shopping Card", Category.SHOPPING, 16, 16, "0-9", "luhn", True, 6, 6, "5.00", 168, False),
-    ("steam-wallet", "Steam Wallet", Category.GAME, 15, 15, "A-Z0-9", "", False, 4, 8, "6.00", 48, True),
-    ("netease-points", "NetEase Points", Category.GAME, 12, 12, "0-9", "", True, 8, 8, "6.00", 48, False),
-    ("china-mobile", "China Mobile Top-up", Category.TELECOM, 17, 17, "0-9", "", True, 18, 18, "3.00", 24, False),
-    ("starbucks", "Starbucks Star Card", Category.VOUCHER, 16, 16, "0-9", "luhn", True, 8, 8, "5.00", 72, False),
+    ("test-card", "测试卡", "Test Card", Category.VOUCHER, 10, 32, "A-Za-z0-9", "", False, 4, 8, "5.00", 72, False),
+    ("jd-ecard", "京东E卡", "JD E-Card", Category.ECOMMERCE, 16, 16, "A-Z0-9", "", True, 6, 6, "4.00", 72, False),
+    ("carrefour", "家乐福购物卡", "Carrefour Shopping Card", Category.SHOPPING, 16, 16, "0-9", "luhn", True, 6, 6, "5.00", 168, False),
+    ("steam-wallet", "Steam 钱包", "Steam Wallet", Category.GAME, 15, 15, "A-Z0-9", "", False, 4, 8, "6.00", 48, True),
+    ("netease-points", "网易一卡通", "NetEase Points", Category.GAME, 12, 12, "0-9", "", True, 8, 8, "6.00", 48, False),
+    ("china-mobile", "中国移动充值卡", "China Mobile Top-up", Category.TELECOM, 17, 17, "0-9", "", True, 18, 18, "3.00", 24, False),
+    ("starbucks", "星巴克星礼卡", "Starbucks Star Card", Category.VOUCHER, 16, 16, "0-9", "luhn", True, 8, 8, "5.00", 72, False),
 ]
 # seller username → [(brand slug, face value, price)]
 DEMO_LISTINGS = {
@@ -144,11 +144,11 @@ class Command(BaseCommand):
 
     def _brands(self) -> dict[str, Brand]:
         brands = {}
-        for slug, name, category, cmin, cmax, charset, checksum, pin_req, pmin, pmax, commission, hours, risky in DEMO_BRANDS:
+        for slug, name, name_en, category, cmin, cmax, charset, checksum, pin_req, pmin, pmax, commission, hours, risky in DEMO_BRANDS:
             brand, _created = Brand.objects.update_or_create(
                 slug=slug,
                 defaults={
-                    "name": name, "category": category, "code_min_length": cmin, "code_max_length": cmax,
+                    "name": name, "name_en": name_en, "category": category, "code_min_length": cmin, "code_max_length": cmax,
                     "code_charset": charset, "code_checksum": checksum, "pin_required": pin_req,
                     "pin_min_length": pmin, "pin_max_length": pmax, "commission_percent": Decimal(commission),
                     "guarantee_hours": hours, "high_risk": risky, "active": True,

@@ -15,7 +15,6 @@ from django.utils import timezone
 
 from payments import services
 from payments.accounts import backend_for
-from payments.channels import ecny as proto
 from payments.channels.base import (
     ChannelDeclined,
     ChannelUnavailable,
@@ -23,6 +22,7 @@ from payments.channels.base import (
     CreateRequest,
     RefundRequest,
 )
+from payments.channels.ecny import wire as proto
 from payments.channels.registry import backend_class
 from payments.models import Notification
 from payments.sandbox import ecny as bank

@@ -12,7 +12,6 @@ import pytest
 from django.utils import timezone
 
 from payments.accounts import backend_for, config_for
-from payments.channels import ecny as proto
 from payments.channels.base import (
     ChannelDeclined,
     ChannelError,
@@ -21,6 +20,7 @@ from payments.channels.base import (
     NotificationRejected,
     RefundRequest,
 )
+from payments.channels.ecny import wire as proto
 from payments.channels.registry import get_backend
 from payments.sandbox import ecny as bank
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxRefund, SandboxTrade

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from payments.channels.base import SettlementFileError
-from payments.channels.ecny import ECNYBackend
+from payments.channels.ecny.backend import ECNYBackend
 
 SAMPLE = Path(__file__).resolve().parents[2] / "data" / "ecny" / "ECNY_ECNYTEST001_20261124.txt"
 

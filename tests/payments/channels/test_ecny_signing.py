@@ -8,14 +8,14 @@ import subprocess
 import pytest
 from cryptography.hazmat.primitives import hashes
 
-from payments.channels import ecny
+from payments.channels.ecny import wire
 
 MESSAGE = b'appId=&bizContent={"orderId":"A1"}&merId=ECNYTEST001&nonce=ab&reqTime=20261125101500&version=1.0'
 
 
 @pytest.fixture(scope="module")
 def pair():
-    return ecny.sm2_keypair()
+    return wire.sm2_keypair()
 
 
 def _openssl_has_sm2() -> bool:
@@ -53,9 +53,9 @@ def _sec1(private_hex: str, public_hex: str) -> bytes:
 def test_keypair_public_key_is_on_the_curve(pair):
     private, public = pair
     assert len(private) == 64 and public.startswith("04") and len(public) == 130
-    assert ecny.sm2_public_of(private) == public
+    assert wire.sm2_public_of(private) == public
     assert (
-        ecny.Credentials.from_mapping(
+        wire.Credentials.from_mapping(
             {"merchant_private_key": private, "bank_public_key": public}
         ).public_key
         == public
@@ -64,11 +64,11 @@ def test_keypair_public_key_is_on_the_curve(pair):
 
 def test_sign_and_verify_round_trip(pair):
     private, public = pair
-    signature = ecny.sm2_sign(private, public, MESSAGE)
-    assert ecny.sm2_verify(public, MESSAGE, signature)
-    assert not ecny.sm2_verify(public, MESSAGE + b"x", signature)
-    other_private, other_public = ecny.sm2_keypair()
-    assert not ecny.sm2_verify(other_public, MESSAGE, signature)
+    signature = wire.sm2_sign(private, public, MESSAGE)
+    assert wire.sm2_verify(public, MESSAGE, signature)
+    assert not wire.sm2_verify(public, MESSAGE + b"x", signature)
+    other_private, other_public = wire.sm2_keypair()
+    assert not wire.sm2_verify(other_public, MESSAGE, signature)
 
 
 @pytest.mark.parametrize(
@@ -81,33 +81,33 @@ def test_sign_and_verify_round_trip(pair):
     ],
 )
 def test_malformed_signatures_do_not_verify(pair, signature):
-    assert not ecny.sm2_verify(pair[1], MESSAGE, signature)
+    assert not wire.sm2_verify(pair[1], MESSAGE, signature)
 
 
 def test_off_curve_public_key_is_refused():
     with pytest.raises(ValueError, match="curve"):
-        ecny._point("04" + "1" * 128)
+        wire.public_point("04" + "1" * 128)
 
 
 def test_keys_whose_x_starts_with_0_or_4_still_work():
     # gmssl's constructor lstrips "04" characters from the public key; the wrapper must not.
     for _ in range(200):
-        private, public = ecny.sm2_keypair()
+        private, public = wire.sm2_keypair()
         if public[2] in "04":
             break
     else:
         pytest.skip("no such key drawn")
-    signature = ecny.sm2_sign(private, public, MESSAGE)
-    assert ecny.sm2_verify(public, MESSAGE, signature)
+    signature = wire.sm2_sign(private, public, MESSAGE)
+    assert wire.sm2_verify(public, MESSAGE, signature)
 
 
 def test_sm3_matches_an_independent_implementation():
     digest = hashes.Hash(hashes.SM3())
     digest.update(MESSAGE)
-    assert ecny.sm3_hex(MESSAGE) == digest.finalize().hex()
+    assert wire.sm3_hex(MESSAGE) == digest.finalize().hex()
     # GB/T 32905 example 1: SM3("abc")
     assert (
-        ecny.sm3_hex(b"abc") == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+        wire.sm3_hex(b"abc") == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
     )
 
 
@@ -116,7 +116,7 @@ def test_openssl_verifies_our_signature(pair, tmp_path):
     private, public = pair
     (tmp_path / "pub.der").write_bytes(_spki(public))
     (tmp_path / "msg").write_bytes(MESSAGE)
-    (tmp_path / "sig").write_bytes(base64.b64decode(ecny.sm2_sign(private, public, MESSAGE)))
+    (tmp_path / "sig").write_bytes(base64.b64decode(wire.sm2_sign(private, public, MESSAGE)))
     result = subprocess.run(
         [
             "openssl",
@@ -171,7 +171,7 @@ def test_we_verify_an_openssl_signature(pair, tmp_path):
         capture_output=True,
     )
     signature = base64.b64encode((tmp_path / "sig").read_bytes()).decode()
-    assert ecny.sm2_verify(public, MESSAGE, signature)
+    assert wire.sm2_verify(public, MESSAGE, signature)
 
 
 def test_envelope_string_to_sign_skips_sign_and_empty_members(pair):
@@ -184,10 +184,10 @@ def test_envelope_string_to_sign_skips_sign_and_empty_members(pair):
         "sign": "zzz",
     }
     assert (
-        ecny.sign_string(envelope)
+        wire.sign_string(envelope)
         == 'bizContent={"a":1}&merId=M1&reqTime=20261125101500&version=1.0'
     )
-    signed = ecny.sign_envelope(envelope, *pair)
-    assert ecny.verify_envelope(signed, pair[1])
-    assert not ecny.verify_envelope({**signed, "bizContent": '{"a":2}'}, pair[1])
-    assert not ecny.verify_envelope({**signed, "sign": None}, pair[1])
+    signed = wire.sign_envelope(envelope, *pair)
+    assert wire.verify_envelope(signed, pair[1])
+    assert not wire.verify_envelope({**signed, "bizContent": '{"a":2}'}, pair[1])
+    assert not wire.verify_envelope({**signed, "sign": None}, pair[1])

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric import padding
 from django.utils import timezone
 
 from payments.accounts import backend_for
-from payments.channels import http, paypal
+from payments.channels import http
 from payments.channels.base import (
     ChannelDeclined,
     ChannelUnavailable,
@@ -27,10 +27,12 @@ from payments.channels.base import (
     NotificationRejected,
     RefundRequest,
 )
-from payments.channels.paypal import PayPalBackend, expected_signature_string
+from payments.channels.paypal.backend import PayPalBackend, clear_caches
+from payments.channels.paypal.webhooks import expected_signature_string
 from payments.channels.registry import backend_class
-from payments.sandbox import paypal as sandbox
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxTrade
+from payments.sandbox.paypal import certificates as sandbox_certs
+from payments.sandbox.paypal.gateway import PayPalSandbox
 from tests.payments.factories import sandbox_account
 
 MERCHANT = "PAYPALTEST001"
@@ -38,9 +40,9 @@ MERCHANT = "PAYPALTEST001"
 
 @pytest.fixture(autouse=True)
 def _fresh_caches():
-    paypal.clear_caches()
+    clear_caches()
     yield
-    paypal.clear_caches()
+    clear_caches()
 
 
 @pytest.fixture
@@ -86,7 +88,7 @@ def _events(event_type: str) -> list[SandboxNotification]:
 
 def _sign(body: bytes, webhook_id: str, *, when: dt.datetime | None = None, transmission_id="8d2b6f30-0000-4000-8000-000000000001") -> dict:
     """Headers signed with the sandbox's PayPal signer, for hand-built transmissions."""
-    key, _pem, _name = sandbox.signer_material()
+    key, _pem, _name = sandbox_certs.signer_material()
     sent = (when or timezone.now()).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     message = expected_signature_string(transmission_id, sent, webhook_id, body)
     return {
@@ -94,7 +96,7 @@ def _sign(body: bytes, webhook_id: str, *, when: dt.datetime | None = None, tran
         "PAYPAL-TRANSMISSION-ID": transmission_id,
         "PAYPAL-TRANSMISSION-TIME": sent,
         "PAYPAL-TRANSMISSION-SIG": base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode(),
-        "PAYPAL-CERT-URL": sandbox.cert_url(),
+        "PAYPAL-CERT-URL": sandbox_certs.cert_url(),
         "PAYPAL-AUTH-ALGO": "SHA256withRSA",
     }
 
@@ -225,7 +227,7 @@ def test_declined_funding_source_yields_a_failed_notice(client, backend):
 
 def test_each_delivery_try_is_signed_afresh(client, backend):
     _result, note = _paid(client, backend)
-    fresh = sandbox.PayPalSandbox().delivery_headers(note)
+    fresh = PayPalSandbox().delivery_headers(note)
     assert fresh["PAYPAL-TRANSMISSION-ID"] != note.headers["PAYPAL-TRANSMISSION-ID"]
     assert backend.parse_notification(headers=fresh, body=bytes(note.body)).outcome == "succeeded"
 
@@ -321,9 +323,9 @@ def test_certificate_must_chain_to_the_configured_ca(client, account):
     from payments.sandbox import keys
 
     _result, note = _paid(client, backend_for(account))
-    other_key = sandbox._load_key(keys.generate_rsa_private_pem())
+    other_key = sandbox_certs.load_key(keys.generate_rsa_private_pem())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Some Other CA")])
-    account.credentials = dict(account.credentials, webhook_ca_pem=sandbox._certificate(name, name, other_key.public_key(), other_key, ca=True))
+    account.credentials = dict(account.credentials, webhook_ca_pem=sandbox_certs.issue_certificate(name, name, other_key.public_key(), other_key, ca=True))
     with pytest.raises(NotificationRejected, match="does not chain"):
         backend_for(account).parse_notification(headers=note.headers, body=bytes(note.body))
 

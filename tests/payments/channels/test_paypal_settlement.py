@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from payments.channels.base import SettlementFileError
-from payments.channels.paypal import STL_COLUMNS, PayPalBackend, stl_file_name
+from payments.channels.paypal.backend import PayPalBackend
+from payments.channels.paypal.settlement import STL_COLUMNS, stl_file_name
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "paypal"
 EXCERPT = DATA / "EXCERPT_STL_settlement_report_v009_masked__nifi_blog_post.csv"

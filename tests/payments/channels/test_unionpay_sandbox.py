@@ -12,7 +12,6 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 
 from payments.accounts import backend_for
-from payments.channels import unionpay as acp
 from payments.channels.base import (
     ChannelError,
     ChannelUnavailable,
@@ -21,8 +20,11 @@ from payments.channels.base import (
     NotificationRejected,
     RefundRequest,
 )
-from payments.sandbox import unionpay as sandbox
+from payments.channels.unionpay import wire as acp
+from payments.channels.unionpay.backend import UnionPayBackend
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxRefund, SandboxTrade
+from payments.sandbox.unionpay import certificates
+from payments.sandbox.unionpay.gateway import UnionPaySandbox
 from tests.payments.factories import sandbox_account
 
 pytestmark = pytest.mark.django_db
@@ -107,7 +109,7 @@ def test_create_returns_a_signed_front_consumption_form(backend):
     )
     assert fields["backUrl"] == "http://testserver/payments/notify/unionpay/"
     assert result.channel_trade_no == fields["txnTime"]
-    cert_pem = sandbox.UnionPaySandbox().merchant(MER_ID).config["cert_pem"]
+    cert_pem = UnionPaySandbox().merchant(MER_ID).config["cert_pem"]
     from cryptography import x509
 
     assert acp.verify(fields, x509.load_pem_x509_certificate(cert_pem.encode()).public_key())
@@ -165,7 +167,7 @@ def test_cashier_declines_use_unionpay_codes(client, backend, key, code):
 
 def resign(fields: dict[str, str]) -> bytes:
     clean = {k: v for k, v in fields.items() if k not in {"signature", "signPubKeyCert", "certId"}}
-    return urlencode(sandbox.provider_sign(clean)).encode()
+    return urlencode(certificates.provider_sign(clean)).encode()
 
 
 @pytest.fixture
@@ -182,7 +184,7 @@ def test_swapped_amount_is_rejected(backend, paid_note):
 
 def test_foreign_signature_is_rejected(backend, paid_note):
     body = urlencode(
-        {**paid_note, "signature": sandbox.provider_sign({"x": "1"})["signature"]}
+        {**paid_note, "signature": certificates.provider_sign({"x": "1"})["signature"]}
     ).encode()
     with pytest.raises(NotificationRejected, match="bad signature"):
         backend.parse_notification(headers={}, body=body)
@@ -190,8 +192,8 @@ def test_foreign_signature_is_rejected(backend, paid_note):
 
 def test_signature_by_an_untrusted_certificate_is_rejected(backend, paid_note):
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    cert = sandbox.issue_certificate(
-        subject=sandbox.SIGN_CN,
+    cert = certificates.issue_certificate(
+        subject=certificates.SIGN_CN,
         public_key=key.public_key(),
         issuer="Evil Root",
         issuer_key=key,
@@ -228,13 +230,13 @@ def test_malformed_body_is_rejected(backend, body):
 
 
 def test_notification_reply_is_http_200_ok():
-    backend_cls = acp.UnionPayBackend
+    backend_cls = UnionPayBackend
     reply = backend_cls.notification_reply(backend_cls.__new__(backend_cls), accepted=True)
     assert (reply.status, reply.body) == (200, b"ok")
     refused = backend_cls.notification_reply(backend_cls.__new__(backend_cls), accepted=False)
     assert refused.status != 200
-    assert sandbox.UnionPaySandbox().notification_accepted(200, b"ok")
-    assert not sandbox.UnionPaySandbox().notification_accepted(500, b"")
+    assert UnionPaySandbox().notification_accepted(200, b"ok")
+    assert not UnionPaySandbox().notification_accepted(500, b"")
 
 
 # ---------------------------------------------------------------------------------------------

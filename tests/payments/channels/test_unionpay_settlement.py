@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from payments.channels.base import SettlementFileError
-from payments.channels.unionpay import ZM_RECORD_LENGTH, UnionPayBackend, parse_rd
+from payments.channels.unionpay.backend import UnionPayBackend
+from payments.channels.unionpay.settlement import ZM_RECORD_LENGTH, parse_rd
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "unionpay"
 SAMPLE_ZIP = DATA / "802310048993424_20150905.zip"

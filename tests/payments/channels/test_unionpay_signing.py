@@ -15,8 +15,8 @@ from Cryptodome.Signature import pkcs1_15
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
-from payments.channels import unionpay as acp
-from payments.sandbox import unionpay as sandbox
+from payments.channels.unionpay import wire as acp
+from payments.sandbox.unionpay import certificates
 
 FIELDS = {
     "version": "5.1.0",
@@ -118,7 +118,7 @@ def test_raw_response_parsing_keeps_braced_values_and_pem_whole():
 
 
 def _chain():
-    mat = sandbox.material()
+    mat = certificates.material()
     return mat, mat.root_pem + mat.middle_pem
 
 
@@ -131,10 +131,10 @@ def test_sandbox_signing_cert_chains_to_its_root_and_names_unionpay():
 def test_cert_from_another_ca_is_refused():
     mat, _ = _chain()
     rogue_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    rogue_root = sandbox.issue_certificate(
-        subject=sandbox.ROOT_CN,
+    rogue_root = certificates.issue_certificate(
+        subject=certificates.ROOT_CN,
         public_key=rogue_key.public_key(),
-        issuer=sandbox.ROOT_CN,
+        issuer=certificates.ROOT_CN,
         issuer_key=rogue_key,
         ca=True,
     )
@@ -145,10 +145,10 @@ def test_cert_from_another_ca_is_refused():
 def test_cert_signed_by_a_lookalike_middle_ca_is_refused():
     _, trusted = _chain()
     fake_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    forged = sandbox.issue_certificate(
-        subject=sandbox.SIGN_CN,
+    forged = certificates.issue_certificate(
+        subject=certificates.SIGN_CN,
         public_key=fake_key.public_key(),
-        issuer=sandbox.MIDDLE_CN,
+        issuer=certificates.MIDDLE_CN,
         issuer_key=fake_key,
         ca=False,
     )
@@ -158,10 +158,10 @@ def test_cert_signed_by_a_lookalike_middle_ca_is_refused():
 
 def test_cert_owned_by_someone_else_is_refused():
     mat, trusted = _chain()
-    merchant = sandbox.issue_certificate(
+    merchant = certificates.issue_certificate(
         subject="041@Z12@802310048993424@00000001",
         public_key=mat.sign_key.public_key(),
-        issuer=sandbox.MIDDLE_CN,
+        issuer=certificates.MIDDLE_CN,
         issuer_key=mat.middle_key,
         ca=False,
     )
@@ -179,15 +179,15 @@ def test_expired_cert_is_refused():
 def test_leaf_cert_cannot_act_as_middle_ca():
     mat, _ = _chain()
     leaf_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    leaf = sandbox.issue_certificate(
+    leaf = certificates.issue_certificate(
         subject="Not a CA",
         public_key=leaf_key.public_key(),
-        issuer=sandbox.ROOT_CN,
+        issuer=certificates.ROOT_CN,
         issuer_key=leaf_key,
         ca=False,
     )
-    child = sandbox.issue_certificate(
-        subject=sandbox.SIGN_CN,
+    child = certificates.issue_certificate(
+        subject=certificates.SIGN_CN,
         public_key=leaf_key.public_key(),
         issuer="Not a CA",
         issuer_key=leaf_key,

@@ -1,6 +1,7 @@
 """Shop fixtures: people, a stocked listing, and a payment platform that announces success
 the way the real one does (capture posted to the journal, then ``payment_succeeded``)."""
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -65,14 +66,32 @@ def capture(payment: Payment) -> None:
     )
 
 
-def announce_success(payment: Payment) -> None:
+def announce_success(payment: Payment, *, mail: bool = False) -> None:
     """The platform's announcement in its transaction, then what the shop left for after
-    its commit (the codes' e-mail, a refund request)."""
+    its commit: a refund request, and — with ``mail`` — the codes' e-mail."""
     from django.test import TestCase
 
-    with TestCase.captureOnCommitCallbacks(execute=True), transaction.atomic():
+    after_commit = TestCase.captureOnCommitCallbacks(execute=True)
+    with _codes_mailed(mail), after_commit, transaction.atomic():
         capture(payment)
         signals.payment_succeeded.send(sender=Payment, payment=payment)
+
+
+@contextmanager
+def _codes_mailed(mail: bool):
+    """Without ``mail`` the delivered order's e-mail is not queued (its reveal is audited,
+    which most tests do not want to count)."""
+    from marketplace import signals as shop_signals
+    from marketplace import tasks
+
+    uid = "marketplace.tasks.order_delivered"
+    if not mail:
+        shop_signals.order_delivered.disconnect(dispatch_uid=uid)
+    try:
+        yield
+    finally:
+        if not mail:
+            shop_signals.order_delivered.connect(tasks.queue_delivery_email, dispatch_uid=uid)
 
 
 @pytest.fixture

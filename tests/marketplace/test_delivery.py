@@ -51,8 +51,10 @@ def test_delivery_posts_the_sale_and_clears_the_received_money(order, pay, listi
     assert journal_is_balanced()
 
 
-def test_delivery_email_links_to_the_order_and_carries_no_code_by_default(order, listing, mailoutbox):
-    announce_success(succeeded_payment(order))  # the e-mail is queued after the commit
+def test_delivery_email_links_to_the_order_and_carries_no_code_by_default(
+    order, listing, mailoutbox
+):
+    announce_success(succeeded_payment(order), mail=True)  # queued after the commit
     assert len(mailoutbox) == 1
     mail = mailoutbox[0]
     assert f"/orders/{order.number}/" in mail.body
@@ -66,7 +68,7 @@ def test_delivery_email_links_to_the_order_and_carries_no_code_by_default(order,
 def test_delivery_email_carries_the_codes_when_the_buyer_opted_in_and_is_audited(order, listing, mailoutbox):
     order.buyer.email_codes = True
     order.buyer.save(update_fields=["email_codes"])
-    announce_success(succeeded_payment(order))
+    announce_success(succeeded_payment(order), mail=True)
     assert len(mailoutbox) == 1
     mail = mailoutbox[0]
     assert mail.to == [order.buyer.email] and order.number in mail.subject

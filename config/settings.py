@@ -102,9 +102,8 @@ MIDDLEWARE = [
 # The audit trail (docs/backoffice.md): django-auditlog records who changed what, with the
 # fields before and after, for the records staff decide on or configure. High-volume rows
 # written by checkout, callbacks and beat (payments, attempts, notifications, journal, alerts)
-# are not
-# tracked here: the journal is itself immutable, and staff actions on them are recorded as
-# "access" entries by accounts.audit. Secrets are excluded, never masked-and-stored.
+# are not tracked here: the journal is itself immutable, and staff actions on them are
+# recorded as "access" entries by accounts.audit. Secrets are excluded, never masked-and-stored.
 AUDITLOG_INCLUDE_TRACKING_MODELS = (
     {"model": "payments.channelaccount", "exclude_fields": ["credentials_encrypted", "updated_at"]},
     "payments.errorcode",

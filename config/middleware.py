@@ -1,6 +1,15 @@
-"""Response headers Django's SecurityMiddleware does not set itself."""
+"""Response headers Django's SecurityMiddleware does not set itself; request ids, request
+log lines and request metrics."""
+
+import logging
+import time
 
 from django.conf import settings
+
+from config import metrics
+from config.logging import new_request_id, request_id
+
+log = logging.getLogger("cardex.request")
 
 
 class ContentSecurityPolicyMiddleware:
@@ -12,4 +21,32 @@ class ContentSecurityPolicyMiddleware:
         if settings.CONTENT_SECURITY_POLICY and not request.path.startswith("/api/schema/"):
             response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
         response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        return response
+
+
+class RequestIdMiddleware:
+    """First in the chain: gives each request an id (the proxy's X-Request-ID when it sends a
+    sane one), returns it in the response, logs one JSON line per request and counts it for
+    /metrics. Tasks queued while serving carry the id (config.celery)."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        rid = new_request_id(request.headers.get("X-Request-ID"))
+        token = request_id.set(rid)
+        started = time.perf_counter()
+        response = self.get_response(request)  # Django turns exceptions into responses
+        elapsed = time.perf_counter() - started
+        match = getattr(request, "resolver_match", None)
+        route = match.route if match is not None and match.route else "unmatched"
+        metrics.HTTP_REQUESTS.labels(request.method, route, str(response.status_code)).inc()
+        metrics.HTTP_LATENCY.labels(route).observe(elapsed)
+        response.headers["X-Request-ID"] = rid
+        log.info(
+            "%s %s %s", request.method, request.path, response.status_code,
+            extra={"method": request.method, "path": request.path, "route": route,
+                   "status": response.status_code, "duration_ms": round(elapsed * 1000, 1)},
+        )
+        request_id.reset(token)
         return response

@@ -5,6 +5,8 @@ sandbox channels, console e-mail). With DEBUG off the process refuses to start w
 secrets.
 """
 
+import os
+import warnings
 from datetime import timedelta
 from pathlib import Path
 
@@ -24,7 +26,6 @@ DEV_VAULT_KEY = "ZGV2LW9ubHktY2FyZC12YXVsdC1rZXktY2hhbmdlLW0="
 env = environ.Env(
     DEBUG=(bool, True),
     ALLOWED_HOSTS=(list, ["127.0.0.1", "localhost", "testserver"]),
-    PAYMENTS_SANDBOX=(bool, True),
     SECURE_SSL_REDIRECT=(bool, True),
 )
 environ.Env.read_env(BASE_DIR / ".env", overwrite=False) if (BASE_DIR / ".env").exists() else None
@@ -34,10 +35,20 @@ SECRET_KEY = env("SECRET_KEY", default=DEV_SECRET_KEY)
 ALLOWED_HOSTS = env("ALLOWED_HOSTS")
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 SITE_URL = env("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# Whether SITE_URL was said (environment or .env): seed_demo only repoints the demo channel
+# accounts at an address someone gave, never at the default.
+SITE_URL_CONFIGURED = "SITE_URL" in os.environ
 
 CARD_VAULT_KEYS = env.list("CARD_VAULT_KEYS", default=[])
 CARD_VAULT_FINGERPRINT_KEY = env("CARD_VAULT_FINGERPRINT_KEY", default="")
-PAYMENTS_SANDBOX = env("PAYMENTS_SANDBOX")
+# --- Sandbox gating -------------------------------------------------------------------------
+# The simulators approve payments without a log-in: on with DEBUG, off without unless asked for
+# (load tests under `make serve`). Off, the app is not installed and /sandbox/ is not mounted;
+# `check --deploy` warns when it is on with DEBUG off (payments.checks).
+PAYMENTS_SANDBOX = env.bool("PAYMENTS_SANDBOX", default=DEBUG)
+# Where the simulators are served when they run as a process of their own (`make serve` sets
+# it); empty: on this site, at SITE_URL.
+SANDBOX_URL = env("SANDBOX_URL", default="").rstrip("/")
 
 if not DEBUG:
     if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
@@ -46,8 +57,6 @@ if not DEBUG:
         raise ImproperlyConfigured("CARD_VAULT_KEYS must hold at least one Fernet key when DEBUG is off.")
 if not CARD_VAULT_KEYS:
     CARD_VAULT_KEYS = [DEV_VAULT_KEY]
-    import warnings
-
     warnings.warn(
         "CARD_VAULT_KEYS is not set: card secrets are encrypted with the public DEVELOPMENT key. "
         "Never run like this with real cards.",
@@ -78,13 +87,14 @@ INSTALLED_APPS = [
     "accounts",
     "risk",
     "payments",
-    "payments.sandbox",
+    *(["payments.sandbox"] if PAYMENTS_SANDBOX else []),
     "marketplace",
     "reconciliation",
     "backoffice",
 ]
 
 MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -99,6 +109,8 @@ MIDDLEWARE = [
     "config.middleware.ContentSecurityPolicyMiddleware",
 ]
 
+# `make serve` runs the simulators apart with config.sandbox_urls (only /sandbox/ and /healthz).
+ROOT_URLCONF = env("ROOT_URLCONF", default="config.urls")
 # The audit trail (docs/backoffice.md): django-auditlog records who changed what, with the
 # fields before and after, for the records staff decide on or configure. High-volume rows
 # written by checkout, callbacks and beat (payments, attempts, notifications, journal, alerts)
@@ -121,8 +133,6 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     {"model": "auth.group", "m2m_fields": ["permissions"]},
     "django_celery_beat.periodictask",
 )
-
-ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 
 TEMPLATES = [
@@ -143,7 +153,26 @@ TEMPLATES = [
 
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'db.sqlite3'}")}
 DATABASES["default"]["ATOMIC_REQUESTS"] = False
-DATABASES["default"].setdefault("CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60 if not DEBUG else 0))
+IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
+# --- Database connections ------------------------------------------------------------------
+# On PostgreSQL each process keeps a psycopg pool (Django's `pool` option) sized to its
+# threads, so web workers × threads and the Celery pools never open more connections than the
+# server allows (docs/deploy.md sizes them). DB_POOL=false falls back to persistent
+# per-thread connections (e.g. behind PgBouncer in transaction mode).
+DB_POOL = IS_POSTGRES and env.bool("DB_POOL", default=not DEBUG)
+if DB_POOL:
+    DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool owns connection lifetime
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": env.int("DB_POOL_MIN_SIZE", default=1),
+        "max_size": env.int("DB_POOL_MAX_SIZE", default=env.int("WEB_THREADS", default=8)),
+        # a request that cannot get a connection in this time fails cleanly (503/500)
+        "timeout": env.float("DB_POOL_TIMEOUT", default=10.0),
+        "max_idle": 300,
+    }
+else:
+    DATABASES["default"].setdefault(
+        "CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60 if not DEBUG else 0)
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web server and the embedded worker share one file.
     DATABASES["default"]["OPTIONS"] = {
@@ -152,7 +181,6 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "transaction_mode": "IMMEDIATE",
     }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
-IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 AUTH_USER_MODEL = "accounts.User"
 AUTH_PASSWORD_VALIDATORS = [
@@ -180,6 +208,12 @@ MEDIA_URL = "/media/"
 MEDIA_ROOT = VAR_DIR / "media"
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Dispute screenshots: outside MEDIA_ROOT, which nothing serves; only the checked view
+    # (the order's buyer and seller, staff) hands them out.
+    "evidence": {
+        "BACKEND": "django.core.files.storage.FileSystemStorage",
+        "OPTIONS": {"location": env.path("EVIDENCE_ROOT", default=str(VAR_DIR / "private" / "evidence"))},
+    },
     "staticfiles": {
         "BACKEND": (
             "whitenoise.storage.CompressedManifestStaticFilesStorage"
@@ -215,8 +249,8 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = True
-    SESSION_COOKIE_SECURE = True
-    CSRF_COOKIE_SECURE = True
+    # Off only for a load test on the loopback over plain HTTP (`make serve` with the sandbox).
+    SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=True)
 # Where the client address comes from: only trust a proxy header when told there is a proxy.
 TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
 REGION_HEADER = env("REGION_HEADER", default="HTTP_X_COUNTRY_CODE")
@@ -260,6 +294,24 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "processed_folder": str(_broker_dir / "processed"),
         "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
+    }
+# --- Celery queues -------------------------------------------------------------------------
+# One queue per kind of work so a slow settlement pull never delays a payment query: `make
+# serve` runs a worker pool per queue, `make run` one worker on all of them.
+CELERY_TASK_DEFAULT_QUEUE = "celery"  # Celery's own name: messages already queued stay valid
+CELERY_TASK_ROUTES = {
+    "payments.sandbox.tasks.*": {"queue": "sandbox"},
+    "payments.tasks.*": {"queue": "payments"},
+    "reconciliation.tasks.*": {"queue": "reconciliation"},
+    "risk.tasks.*": {"queue": "celery"},
+    "marketplace.tasks.*": {"queue": "celery"},
+}
+CELERY_QUEUE_NAMES = ["celery", "payments", "sandbox", "reconciliation"]
+# Redis redelivers a task whose worker died unacknowledged after this many seconds; it must
+# exceed the longest task (CELERY_TASK_TIME_LIMIT) or a slow task would run twice.
+if CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=600)
     }
 CELERY_TASK_ALWAYS_EAGER = env.bool("CELERY_TASK_ALWAYS_EAGER", default=False)
 CELERY_TASK_EAGER_PROPAGATES = True
@@ -319,18 +371,56 @@ PAYMENTS_NOTIFY_ACCOUNT_SECONDS = env.float("PAYMENTS_NOTIFY_ACCOUNT_SECONDS", d
 # Tests swap in a transport that routes to the in-process WSGI app; None = real network.
 PAYMENTS_HTTP_TRANSPORT = None
 
+# --- Logging and observability -------------------------------------------------------------
+# JSON lines with the request id in production (LOG_FORMAT=plain for people reading a
+# terminal, the default with DEBUG); /metrics for Prometheus (config.metrics).
+LOG_FORMAT = env("LOG_FORMAT", default="plain" if DEBUG else "json")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "filters": {"redact": {"()": "config.logging.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "filters": {
+        "redact": {"()": "config.logging.RedactSecretsFilter"},
+        "request_id": {"()": "config.logging.RequestIdFilter"},
+    },
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"},
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}
+        "console": {
+            "class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+            "filters": ["redact", "request_id"],
+        }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", default="INFO")},
     "loggers": {
         "django.db.backends": {"level": "WARNING"},
+        # one line per request comes from config.middleware; Django's own would repeat it
+        "django.server": {"level": "WARNING"},
+        "cardex.request": {"level": env("REQUEST_LOG_LEVEL", default="INFO")},
         "httpx": {"level": "WARNING"},
         "httpcore": {"level": "WARNING"},
     },
 }
+# Workers log through the same handlers (JSON, request id) instead of Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+# Scrapers authenticate with `Authorization: Bearer <METRICS_TOKEN>`; staff sessions also work.
+METRICS_TOKEN = env("METRICS_TOKEN", default="")
+
+SENTRY_DSN = env("SENTRY_DSN", default="")
+if SENTRY_DSN:
+    try:
+        import sentry_sdk
+    except ImportError:  # optional: `pip install .[sentry]`
+        warnings.warn("SENTRY_DSN is set but sentry-sdk is not installed", stacklevel=1)
+    else:
+        from sentry_sdk.integrations.celery import CeleryIntegration
+        from sentry_sdk.integrations.django import DjangoIntegration
+
+        sentry_sdk.init(
+            dsn=SENTRY_DSN,
+            integrations=[DjangoIntegration(), CeleryIntegration()],
+            environment=env("SENTRY_ENVIRONMENT", default="production"),
+            traces_sample_rate=env.float("SENTRY_TRACES_SAMPLE_RATE", default=0.0),
+            send_default_pii=False,  # no buyer e-mail, cookies or bodies (card codes) sent out
+        )

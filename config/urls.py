@@ -4,13 +4,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from backoffice import views as backoffice_views
-from config import views
+from config import metrics, views
 from payments import urls as payments_urls
 
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", metrics.metrics_view, name="metrics"),
     path("admin/export/<str:label>.<str:fmt>", admin.site.admin_view(backoffice_views.export_list),
          name="backoffice-export"),
+    # Browsers ask for /favicon.ico whatever the page says.
+    path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),
@@ -23,5 +26,6 @@ urlpatterns = [
     path("", include("marketplace.urls")),
 ]
 
-if settings.PAYMENTS_SANDBOX:
+# Simulators served apart (SANDBOX_URL, `make serve`) are mounted in their own process only.
+if settings.PAYMENTS_SANDBOX and not settings.SANDBOX_URL:
     urlpatterns.insert(0, path("sandbox/", include("payments.sandbox.urls")))

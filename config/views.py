@@ -15,3 +15,11 @@ def healthz(request):
     except DatabaseError as exc:
         return JsonResponse({"status": "error", "database": type(exc).__name__}, status=503)
     return JsonResponse({"status": "ok", "database": "ok"})
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page links; send them to the static icon."""
+    from django.shortcuts import redirect
+    from django.templatetags.static import static
+
+    return redirect(static("img/favicon.svg"), permanent=True)

@@ -7,6 +7,8 @@ else; the staff groups of ``accounts.roles`` hold the permissions they need.
 from django.contrib import admin, messages
 from django.db.models import CharField, Count, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Cast, Concat
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
 
 from marketplace import services
@@ -230,10 +232,22 @@ class DisputeAdmin(admin.ModelAdmin):
     search_fields = ("=order__number", "order__buyer__username", "order__listing__seller__username")
     list_select_related = ("order", "decided_by")
     readonly_fields = (
-        "order", "code", "reason", "note", "seller_answer", "seller_answered_at", "status",
-        "decided_by", "decided_at", "created_at",
+        "order", "code", "reason", "note", "screenshots", "seller_answer", "seller_answered_at",
+        "status", "decided_by", "decided_at", "created_at",
     )
     fields = (*readonly_fields[:-1], "decision_note", "created_at")
+
+    @admin.display(description=_("screenshots"))
+    def screenshots(self, obj):
+        links = [
+            format_html(
+                '<a href="{}" target="_blank" rel="noopener">{}</a>',
+                reverse("marketplace:dispute_evidence", args=[obj.pk, item.pk]),
+                item.original_name or item.pk,
+            )
+            for item in obj.evidence.all()
+        ]
+        return format_html_join(" · ", "{}", ((link,) for link in links)) if links else "—"
     actions = ["refund_buyer", "reject"]
 
     def has_add_permission(self, request):

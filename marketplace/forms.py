@@ -10,6 +10,7 @@ from django.utils.translation import gettext_lazy as _
 from marketplace.code_formats import CodeInput, UploadUnreadable, parse_csv, parse_paste
 from marketplace.models import Brand, Category, Dispute, PayoutDestination
 from marketplace.services import MAX_QUANTITY
+from marketplace.templatetags.shop import yuan
 
 MONEY = {"max_digits": 12, "decimal_places": 2, "min_value": Decimal("0.01")}
 
@@ -109,6 +110,23 @@ class NetPreviewForm(forms.Form):
     price = forms.DecimalField(**MONEY)
 
 
+class MultipleImageInput(forms.ClearableFileInput):
+    allow_multiple_selected = True
+
+
+class MultipleImageField(forms.FileField):
+    """Several files under one name; each is checked by the service (marketplace.evidence)."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("widget", MultipleImageInput(attrs={"accept": "image/png,image/jpeg,image/webp"}))
+        super().__init__(*args, **kwargs)
+
+    def clean(self, data, initial=None):
+        if isinstance(data, (list, tuple)):
+            return [super(MultipleImageField, self).clean(item, initial) for item in data if item]
+        return [super().clean(data, initial)] if data else []
+
+
 class DisputeForm(forms.Form):
     code = forms.TypedChoiceField(label=_("Which code"), coerce=int)
     reason = forms.ChoiceField(label=_("What is wrong"), choices=Dispute.Reason.choices)
@@ -118,6 +136,12 @@ class DisputeForm(forms.Form):
         widget=forms.Textarea(attrs={"rows": 4}),
         help_text=_("What happened when you used the card (e.g. the balance the issuer showed)."),
     )
+    evidence = MultipleImageField(
+        label=_("Screenshots (optional)"),
+        required=False,
+        help_text=_("Up to 3 PNG, JPEG or WebP images of 5 MB each, e.g. the merchant's error. "
+                    "Only the seller and our staff see them."),
+    )
 
     def __init__(self, *args, codes: list[tuple[int, str]], **kwargs):
         super().__init__(*args, **kwargs)
@@ -125,7 +149,9 @@ class DisputeForm(forms.Form):
 
 
 class DisputeAnswerForm(forms.Form):
-    answer = forms.CharField(label=_("Your answer"), max_length=2000, widget=forms.Textarea(attrs={"rows": 3}))
+    answer = forms.CharField(
+        label=_("Your answer"), max_length=2000, widget=forms.Textarea(attrs={"rows": 6, "class": "wide"})
+    )
 
 
 class PayoutDestinationForm(forms.ModelForm):
@@ -138,6 +164,15 @@ class PayoutRequestForm(forms.Form):
     destination = forms.ModelChoiceField(label=_("Pay to"), queryset=PayoutDestination.objects.none())
     amount = forms.DecimalField(label=_("Amount"), **MONEY)
 
-    def __init__(self, *args, seller, **kwargs):
+    def __init__(self, *args, seller, available: Decimal | None = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["destination"].queryset = PayoutDestination.objects.filter(seller=seller)
+        destinations = PayoutDestination.objects.filter(seller=seller).order_by("-id")
+        self.fields["destination"].queryset = destinations
+        self.fields["destination"].empty_label = None
+        newest = destinations.first()
+        if newest is not None:
+            self.fields["destination"].initial = newest.pk  # the account added last
+        if available is not None and available > 0:
+            self.fields["amount"].initial = available
+            self.fields["amount"].widget.attrs["max"] = str(available)
+            self.fields["amount"].help_text = _("Up to %(amount)s available.") % {"amount": yuan(available)}

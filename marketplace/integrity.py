@@ -16,6 +16,7 @@ from django.utils import timezone
 from marketplace.models import HOLDING_STATUSES, CardCode, Order
 from payments import ledger
 from payments.models import JournalEntry, Payment, Refund
+from payments.payables import PayableRef
 
 logger = logging.getLogger(__name__)
 
@@ -62,10 +63,13 @@ def ledger_unbalanced() -> int:
     return entries + (1 if ledger.journal_total() != 0 else 0)
 
 
+ORDER_PREFIX = PayableRef.prefix(PayableRef.ORDER)
+
+
 def paid_not_delivered_or_refunded() -> int:
     """Succeeded order payments that neither delivered their order nor are being refunded."""
     delivered_by_it = Order.objects.filter(
-        number=Substr(OuterRef("reference"), len("order:") + 1),
+        number=Substr(OuterRef("reference"), len(ORDER_PREFIX) + 1),
         payment_public_id=OuterRef("public_id"),
         status__in=DELIVERED_STATES,
     )
@@ -73,7 +77,7 @@ def paid_not_delivered_or_refunded() -> int:
         origin=Refund.Origin.DOUBLE_CHARGE  # gives back a duplicate capture, not the payment
     )
     return (
-        Payment.objects.filter(status="succeeded", reference__startswith="order:")
+        Payment.objects.filter(status="succeeded", reference__startswith=ORDER_PREFIX)
         .filter(~Exists(delivered_by_it), ~Exists(refund_on_its_way))
         .count()
     )

@@ -16,6 +16,8 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
+from payments.payables import PayableRef
+
 MONEY = {"max_digits": 12, "decimal_places": 2}
 CENT = Decimal("0.01")
 
@@ -247,8 +249,14 @@ class Order(models.Model):
         return self.number
 
     @property
+    def payable(self) -> PayableRef:
+        """What the shop hands the payment platform to pay this order."""
+        return PayableRef.order(self.number)
+
+    @property
     def payment_reference(self) -> str:
-        return f"order:{self.number}"
+        """The order's payments carry this reference (``Payment.reference``)."""
+        return str(self.payable)
 
     @property
     def is_payable(self) -> bool:
@@ -352,6 +360,33 @@ class Dispute(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in {self.Status.OPEN, self.Status.ANSWERED}
+
+
+def _evidence_storage():
+    from django.core.files.storage import storages
+
+    return storages["evidence"]
+
+
+class DisputeEvidence(models.Model):
+    """A screenshot the buyer attached; kept in private storage (no public URL)."""
+
+    dispute = models.ForeignKey(Dispute, on_delete=models.PROTECT, related_name="evidence", verbose_name=_("dispute"))
+    file = models.FileField(_("file"), storage=_evidence_storage, upload_to="disputes/%Y/%m/")
+    content_type = models.CharField(_("content type"), max_length=40)
+    original_name = models.CharField(_("original name"), max_length=120, blank=True)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("uploaded by")
+    )
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name = _("dispute evidence")
+        verbose_name_plural = _("dispute evidence")
+
+    def __str__(self):
+        return self.original_name or f"evidence #{self.pk}"
 
 
 class PayoutDestination(models.Model):

@@ -1,6 +1,8 @@
 """The shop's journal entries (DESIGN.md §4): every money movement the shop causes.
 
-Debit positive, credit negative (``payments.ledger``). Money the payment platform received
+Debit positive, credit negative (``payments.ledger``). The shop's chart of accounts is the
+seller's family below (``seller:<id>:pending|available|payouts-requested|paid-out``) and the
+platform's clearing and revenue. Money the payment platform received
 for an order sits in ``CLEARING`` until the shop hands something over:
 
 =====================  ==================================================  ===========================
@@ -31,11 +33,28 @@ from marketplace.models import Dispute, Order, Payout
 from payments import ledger
 from payments.models import JournalEntry
 
+SELLER = ledger.party_register(ledger.Party("seller", assets=frozenset({"paid-out"})))
+
+
+def seller_pending(user_id: int) -> str:
+    """A seller's money for delivered codes still inside their guarantee window."""
+    return SELLER.account(user_id, "pending")
+
+
+def seller_available(user_id: int) -> str:
+    """A seller's money they may ask to be paid out."""
+    return SELLER.account(user_id, "available")
+
 
 def seller_payouts_requested(user_id: int) -> str:
     """Money a seller asked to be paid out, held away from ``available`` until paid or refused
     (so two requests cannot spend the same balance)."""
-    return f"seller:{user_id}:payouts-requested"
+    return SELLER.account(user_id, "payouts-requested")
+
+
+def seller_paid_out(user_id: int) -> str:
+    """What the shop has paid the seller (an asset: money that left for the seller)."""
+    return SELLER.account(user_id, "paid-out")
 
 
 def _seller_id(order: Order) -> int:
@@ -50,7 +69,7 @@ def sale_post(*, order: Order, codes: int) -> JournalEntry:
         kind="sale",
         lines=[
             (ledger.CLEARING, net + commission),
-            (ledger.seller_pending(_seller_id(order)), -net),
+            (seller_pending(_seller_id(order)), -net),
             (ledger.PLATFORM_REVENUE, -commission),
         ],
         memo=f"order {order.number}: {codes} code(s) delivered",
@@ -65,7 +84,7 @@ def dispute_refund_post(*, dispute: Dispute) -> JournalEntry:
         key=f"dispute-refund:{dispute.pk}",
         kind="dispute_refund",
         lines=[
-            (ledger.seller_pending(_seller_id(order)), order.seller_net_per_code),
+            (seller_pending(_seller_id(order)), order.seller_net_per_code),
             (ledger.PLATFORM_REVENUE, order.unit_commission),
             (ledger.CLEARING, -order.unit_price),
         ],
@@ -76,7 +95,7 @@ def dispute_refund_post(*, dispute: Dispute) -> JournalEntry:
 
 
 def order_refund_post(*, order: Order, codes: int, matured: bool) -> JournalEntry:
-    seller_account = (ledger.seller_available if matured else ledger.seller_pending)(_seller_id(order))
+    seller_account = (seller_available if matured else seller_pending)(_seller_id(order))
     return ledger.post(
         key=f"order-refund:{order.number}",
         kind="order_refund",
@@ -96,7 +115,7 @@ def funds_mature_post(*, order: Order, amount: Decimal) -> JournalEntry:
     return ledger.post(
         key=f"mature:{order.number}",
         kind="seller_funds_mature",
-        lines=[(ledger.seller_pending(seller_id), amount), (ledger.seller_available(seller_id), -amount)],
+        lines=[(seller_pending(seller_id), amount), (seller_available(seller_id), -amount)],
         memo=f"order {order.number}: guarantee window over",
         reference=order.payment_reference,
         currency=order.currency,
@@ -108,7 +127,7 @@ def payout_request_post(*, payout: Payout) -> JournalEntry:
         key=f"payout-request:{payout.pk}",
         kind="payout_request",
         lines=[
-            (ledger.seller_available(payout.seller_id), payout.amount),
+            (seller_available(payout.seller_id), payout.amount),
             (seller_payouts_requested(payout.seller_id), -payout.amount),
         ],
         memo=f"payout #{payout.pk} requested",
@@ -123,7 +142,7 @@ def payout_paid_post(*, payout: Payout) -> JournalEntry:
         kind="payout_paid",
         lines=[
             (seller_payouts_requested(payout.seller_id), payout.amount),
-            (ledger.seller_paid_out(payout.seller_id), -payout.amount),
+            (seller_paid_out(payout.seller_id), -payout.amount),
         ],
         memo=f"payout #{payout.pk} paid ({payout.reference})",
         reference=f"payout:{payout.pk}",
@@ -137,7 +156,7 @@ def payout_release_post(*, payout: Payout) -> JournalEntry:
         kind="payout_release",
         lines=[
             (seller_payouts_requested(payout.seller_id), payout.amount),
-            (ledger.seller_available(payout.seller_id), -payout.amount),
+            (seller_available(payout.seller_id), -payout.amount),
         ],
         memo=f"payout #{payout.pk} rejected: money back to available",
         reference=f"payout:{payout.pk}",

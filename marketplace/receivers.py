@@ -10,40 +10,40 @@ import logging
 from django.dispatch import receiver
 
 from marketplace import services
-from marketplace.services.delivery import order_number_from_reference
 from payments import signals
+from payments.payables import order_number_of
 
 logger = logging.getLogger(__name__)
 
 
 @receiver(signals.payment_succeeded, dispatch_uid="marketplace.payment_succeeded")
 def on_payment_succeeded(sender, payment, **kwargs):
-    if order_number_from_reference(payment.reference):
+    if order_number_of(payment.reference):
         services.order_payment_succeeded(payment=payment)
 
 
 @receiver(signals.payment_failed, dispatch_uid="marketplace.payment_failed")
 def on_payment_failed(sender, payment, **kwargs):
     # The order stays payable with another method; only a review hold needs lifting.
-    if order_number_from_reference(payment.reference):
+    if order_number_of(payment.reference):
         services.order_payment_status_sync(payment=payment)
 
 
 @receiver(signals.payment_status_changed, dispatch_uid="marketplace.payment_status_changed")
 def on_payment_status_changed(sender, payment, **kwargs):
-    if order_number_from_reference(payment.reference):
+    if order_number_of(payment.reference):
         services.order_payment_status_sync(payment=payment)
 
 
 @receiver(signals.refund_succeeded, dispatch_uid="marketplace.refund_succeeded")
 def on_refund_succeeded(sender, refund, **kwargs):
-    if order_number_from_reference(refund.payment.reference):
+    if order_number_of(refund.payment.reference):
         services.order_refund_succeeded(refund=refund)
 
 
 @receiver(signals.refund_failed, dispatch_uid="marketplace.refund_failed")
 def on_refund_failed(sender, refund, **kwargs):
-    if order_number_from_reference(refund.payment.reference):
+    if order_number_of(refund.payment.reference):
         logger.error(
             "refund %s of %s failed at the channel: staff must act", refund.refund_no, refund.payment.reference
         )

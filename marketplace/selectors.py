@@ -24,8 +24,14 @@ from django.utils import timezone
 
 from marketplace.errors import OrderNotFound
 from marketplace.models import CardCode, Dispute, Listing, Order, Payout, PayoutDestination
-from marketplace.postings import seller_payouts_requested
+from marketplace.postings import (
+    seller_available,
+    seller_paid_out,
+    seller_payouts_requested,
+    seller_pending,
+)
 from payments import ledger
+from payments.payables import PayableFacts
 
 SORTS = {
     "discount": ("-discount", "price", "-id"),
@@ -132,7 +138,8 @@ def order_for_buyer(*, buyer, number: str) -> Order:
 
 
 def order_disputes_by_code(*, order: Order) -> dict[int, Dispute]:
-    return {dispute.code_id: dispute for dispute in order.disputes.select_related("code")}
+    disputes = order.disputes.select_related("code").prefetch_related("evidence")
+    return {dispute.code_id: dispute for dispute in disputes}
 
 
 @dataclass(frozen=True)
@@ -147,10 +154,10 @@ def seller_balances(*, seller_id: int) -> SellerBalances:
     """Pending (in the guarantee window), available (may be paid out), requested (awaiting
     Finance) and paid out — all sums of the journal, in one query."""
     codes = {
-        "pending": ledger.seller_pending(seller_id),
-        "available": ledger.seller_available(seller_id),
+        "pending": seller_pending(seller_id),
+        "available": seller_available(seller_id),
         "payouts_requested": seller_payouts_requested(seller_id),
-        "paid_out": ledger.seller_paid_out(seller_id),
+        "paid_out": seller_paid_out(seller_id),
     }
     found = ledger.balances(codes.values(), natural=True)
     return SellerBalances(
@@ -199,14 +206,15 @@ def seller_dashboard(*, seller) -> SellerDashboard:
         disputes=list(
             Dispute.objects.filter(order__listing__seller=seller)
             .select_related("order__listing__brand", "code")
+            .prefetch_related("evidence")
             .order_by("status", "-created_at")[:50]
         ),
     )
 
 
-def order_risk_facts(*, order: Order, client_ip: str = "") -> dict:
-    """Plain facts about the buyer, seller and goods for the payment platform's risk engine
-    (``payments.services.payment_start(risk_facts=…)``); JSON-safe values only."""
+def order_risk_facts(*, order: Order, client_ip: str = "") -> PayableFacts:
+    """What the shop knows about the buyer, seller and goods, for the payment platform's risk
+    engine (``payments.services.payment_start(risk_facts=…)``)."""
     buyer, listing = order.buyer, order.listing
     seller = listing.seller
     now = timezone.now()
@@ -218,21 +226,17 @@ def order_risk_facts(*, order: Order, client_ip: str = "") -> dict:
         from payments.models import Payment
 
         seller_linked = Payment.objects.filter(buyer=seller, client__ip=client_ip).exists()
-    return {
-        "account_age_days": (now - buyer.date_joined).days,
-        "good_orders": good_orders,
-        "disputes": disputes.count(),
-        "disputes_refunded": disputes.filter(status=Dispute.Status.REFUNDED).count(),
-        "brand": listing.brand.slug,
-        "brand_high_risk": listing.brand.high_risk,
-        "seller_id": seller.pk,
-        "seller_account_age_days": (now - seller.date_joined).days,
-        "seller_linked": seller_linked,
-        "listing_id": listing.pk,
-        "listing_face_value": str(listing.face_value),
-        "quantity": order.quantity,
-        "order_amount": str(order.amount),
-    }
+    return PayableFacts(
+        account_age_days=(now - buyer.date_joined).days,
+        good_orders=good_orders,
+        disputes=disputes.count(),
+        disputes_refunded=disputes.filter(status=Dispute.Status.REFUNDED).count(),
+        brand=listing.brand.slug,
+        brand_high_risk=listing.brand.high_risk,
+        seller_id=seller.pk,
+        seller_account_age_days=(now - seller.date_joined).days,
+        seller_linked=seller_linked,
+    )
 
 
 def seller_upload_facts(*, listing: Listing, codes: int, client_ip: str = ""):
@@ -260,3 +264,23 @@ def seller_upload_facts(*, listing: Listing, codes: int, client_ip: str = ""):
         high_risk_share=(Decimal(recent["risky"]) / n).quantize(Decimal("0.01")) if n else Decimal("0"),
         brand_high_risk=listing.brand.high_risk, ip=client_ip, email=seller.email,
     )
+
+
+def dispute_evidence_for(*, user, dispute_id: int, evidence_id: int):
+    """The screenshot if ``user`` may see it: the order's buyer, its seller, or staff with
+    the permission to view disputes."""
+    from marketplace.models import DisputeEvidence
+
+    item = (
+        DisputeEvidence.objects.select_related("dispute__order__listing")
+        .filter(pk=evidence_id, dispute_id=dispute_id)
+        .first()
+    )
+    if item is None:
+        return None
+    order = item.dispute.order
+    if user.pk in {order.buyer_id, order.listing.seller_id}:
+        return item
+    if user.is_staff and user.has_perm("marketplace.view_dispute"):
+        return item
+    return None

@@ -3,28 +3,27 @@
 import logging
 
 from celery import shared_task
+from django.dispatch import receiver
+
+from marketplace import services, signals
+from marketplace.integrity import integrity_report, integrity_report_alert
+from marketplace.models import Order
 
 logger = logging.getLogger(__name__)
 
 
 @shared_task(name="marketplace.tasks.release_expired_reservations")
 def release_expired_reservations() -> int:
-    from marketplace.services import order_reservations_release
-
-    return order_reservations_release()
+    return services.order_reservations_release()
 
 
 @shared_task(name="marketplace.tasks.mature_seller_funds")
 def mature_seller_funds() -> int:
-    from marketplace.services import seller_funds_mature
-
-    return seller_funds_mature()
+    return services.seller_funds_mature()
 
 
 @shared_task(name="marketplace.tasks.integrity_check")
 def integrity_check() -> dict:
-    from marketplace.integrity import integrity_report, integrity_report_alert
-
     report = integrity_report()
     if not report["ok"]:
         integrity_report_alert(report=report)
@@ -38,10 +37,13 @@ def integrity_check() -> dict:
     max_retries=5,
 )
 def send_delivery_email(order_id: int) -> bool:
-    from marketplace.models import Order
-    from marketplace.services import order_delivery_email_send
-
     order = Order.objects.filter(pk=order_id).first()
     if order is None:
         return False
-    return order_delivery_email_send(order=order)
+    return services.order_delivery_email_send(order=order)
+
+
+@receiver(signals.order_delivered, dispatch_uid="marketplace.tasks.order_delivered")
+def queue_delivery_email(sender, order_id: int, **kwargs) -> None:
+    """Mail the codes from a worker (connected in ``MarketplaceConfig.ready``)."""
+    send_delivery_email.delay(order_id)

@@ -10,6 +10,11 @@ urlpatterns = [
     path("orders/", views.my_orders, name="my_orders"),
     path("orders/<str:number>/cancel/", views.order_cancel, name="order_cancel"),
     path("orders/<str:number>/dispute/", views.order_dispute, name="order_dispute"),
+    path(
+        "disputes/<int:dispute_id>/evidence/<int:evidence_id>/",
+        views.dispute_evidence,
+        name="dispute_evidence",
+    ),
     path("sell/", views.seller_dashboard, name="seller_dashboard"),
     path("sell/new/", views.listing_new, name="listing_new"),
     path("sell/net/", views.net_preview, name="net_preview"),

@@ -15,7 +15,7 @@ from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Count
-from django.http import Http404
+from django.http import FileResponse, Http404
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import NoReverseMatch, reverse
 from django.utils import timezone
@@ -151,7 +151,7 @@ def order_dispute(request, number: str):
         for position, code in enumerate(codes, start=1)
         if code.pk not in disputes
     ]
-    form = DisputeForm(request.POST or None, codes=choices)
+    form = DisputeForm(request.POST or None, request.FILES or None, codes=choices)
     status = 200
     if request.method == "POST":
         if form.is_valid():
@@ -162,6 +162,7 @@ def order_dispute(request, number: str):
                     code_id=form.cleaned_data["code"],
                     reason=form.cleaned_data["reason"],
                     note=form.cleaned_data["note"],
+                    evidence=form.cleaned_data["evidence"],
                 )
             except MarketplaceError as exc:
                 form.add_error(None, exc.message)
@@ -231,7 +232,9 @@ def seller_dashboard(request):
         {
             "dashboard": dashboard,
             "destination_form": PayoutDestinationForm(),
-            "payout_form": PayoutRequestForm(seller=request.user),
+            "payout_form": PayoutRequestForm(
+                seller=request.user, available=dashboard.balances.available
+            ),
         },
     )
 
@@ -455,3 +458,18 @@ def payout_request(request):
         messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
     return redirect(reverse("marketplace:seller_dashboard") + "#payouts")
 
+
+
+@login_required
+@require_GET
+def dispute_evidence(request, dispute_id: int, evidence_id: int):
+    """A dispute screenshot, for the order's buyer and seller and for staff who handle
+    disputes; anyone else gets a 404, as if it did not exist."""
+    item = selectors.dispute_evidence_for(user=request.user, dispute_id=dispute_id, evidence_id=evidence_id)
+    if item is None:
+        raise Http404
+    response = FileResponse(item.file.open("rb"), content_type=item.content_type)
+    response["Content-Disposition"] = "inline"
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

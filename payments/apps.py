@@ -10,4 +10,12 @@ class PaymentsConfig(AppConfig):
         from payments.channels import registry
 
         registry.autodiscover()
-        from payments import metrics  # noqa: F401 - registers the success rates with risk monitoring
+        from payments.channels import wallet
+        from payments.wallet_ledger import JournalWallet
+
+        wallet.register(JournalWallet())  # the balance channel's wallets are on the journal
+        from payments import (
+            metrics,  # noqa: F401 - registers the success rates with risk monitoring
+            tasks,  # noqa: F401 - queues the health fold when it is due
+        )
+        from payments import wallet as wallet_page  # noqa: F401 - credits top-ups on payment_succeeded

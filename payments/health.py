@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q, Sum
+from django.dispatch import Signal
 from django.utils import timezone
 
 from payments.models import Attempt, BreakerEvent, ChannelAccount, ChannelHealth, Notification
@@ -252,6 +253,11 @@ def _observed(outcome: str, received_at: dt.datetime, method: str, amount: Decim
     return ObservedOutcome(method=method, amount=amount, outcome=outcome, at=received_at.timestamp(), delay=delay)
 
 
+#: sent when a fold of notified outcomes is due; ``payments.tasks`` queues the worker's fold,
+#: so this store and the tasks that run it do not import each other
+fold_due = Signal()
+
+
 def fold_soon() -> None:
     """Have a worker fold the notified outcomes in about a second (called after the caller's
     commit). One task per window however many notifications arrive: the key that marks a
@@ -260,10 +266,8 @@ def fold_soon() -> None:
     memory) only mean one fold per process and window."""
     if not cache.add(FOLD_DUE_KEY, True, timeout=FOLD_DELAY_SECONDS):
         return
-    from payments.tasks import fold_health
-
     try:
-        fold_health.apply_async(countdown=FOLD_DELAY_SECONDS)
+        fold_due.send(sender=ChannelHealth, countdown=FOLD_DELAY_SECONDS)
     except Exception:  # the broker is down: the beat's fold picks the outcomes up later
         cache.delete(FOLD_DUE_KEY)
         log.exception("could not queue the channel health fold")

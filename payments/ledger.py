@@ -8,7 +8,9 @@ a seller's pending money reads as a positive amount.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
 from decimal import Decimal
 
 from django.db import connection, transaction
@@ -34,24 +36,41 @@ def channel_fees(account_code: str) -> str:
     return f"channel:{account_code}:fees"
 
 
+@dataclass(frozen=True)
+class Party:
+    """A family of accounts each user owns, coded ``<prefix>:<user id>:<name>``; its
+    ``assets`` name the accounts that are assets (the rest are what the platform owes the
+    user). The platform's own is the buyer's wallet; an app adds its own with
+    :func:`party_register` (the shop's sellers, in ``marketplace/postings.py``)."""
+
+    prefix: str
+    assets: frozenset[str] = frozenset()
+
+    def account(self, user_id: int, name: str) -> str:
+        return f"{self.prefix}:{user_id}:{name}"
+
+
+_PARTIES: dict[str, Party] = {}
+
+
+def party_register(party: Party) -> Party:
+    _PARTIES[party.prefix] = party
+    return party
+
+
+BUYER = party_register(Party("buyer"))
+
+
 def buyer_wallet(user_id: int) -> str:
-    return f"buyer:{user_id}:wallet"
-
-
-def seller_pending(user_id: int) -> str:
-    return f"seller:{user_id}:pending"
-
-
-def seller_available(user_id: int) -> str:
-    return f"seller:{user_id}:available"
-
-
-def seller_paid_out(user_id: int) -> str:
-    return f"seller:{user_id}:paid-out"
+    return BUYER.account(user_id, "wallet")
 
 
 def _kind_of(code: str) -> str:
-    if code.endswith(":receivable") or code.endswith(":paid-out"):
+    parts = code.split(":")
+    party = _PARTIES.get(parts[0])
+    if party is not None:
+        return Kind.ASSET if parts[-1] in party.assets else Kind.LIABILITY
+    if code.endswith(":receivable"):
         return Kind.ASSET
     if code.endswith(":fees") or code == WRITE_OFFS:
         return Kind.EXPENSE
@@ -62,7 +81,7 @@ def _kind_of(code: str) -> str:
 
 def _owner_of(code: str) -> int | None:
     parts = code.split(":")
-    if parts[0] in {"buyer", "seller"} and len(parts) > 1 and parts[1].isdigit():
+    if parts[0] in _PARTIES and len(parts) > 1 and parts[1].isdigit():
         return int(parts[1])
     return None
 
@@ -148,9 +167,19 @@ def _insert_lines(entry_id: int, lines: list[tuple[str, Decimal]], currency: str
 
 
 def _insert_lines_of_new_accounts(entry_id: int, lines: list[tuple[str, Decimal]], currency: str) -> None:
-    """The lines of accounts that did not exist yet: open the accounts, then add the lines."""
-    existing = set(LedgerAccount.objects.filter(code__in=[code for code, _ in lines]).values_list("code", flat=True))
-    new = [(code, amount) for code, amount in lines if code not in existing]
+    """The lines of accounts that did not exist yet: open the accounts, then add the lines.
+
+    Which lines are missing is read from the entry itself, not from which accounts exist now:
+    a concurrent poster may have opened the account since the insert skipped its line."""
+    inserted = Counter(
+        JournalLine.objects.filter(entry_id=entry_id).values_list("account__code", flat=True)
+    )
+    new = []
+    for code, amount in lines:
+        if inserted[code]:
+            inserted[code] -= 1
+        else:
+            new.append((code, amount))
     ids = {code: account(code, currency).pk for code, _ in new}
     JournalLine.objects.bulk_create(
         JournalLine(entry_id=entry_id, account_id=ids[code], amount=amount, currency=currency) for code, amount in new

@@ -1,8 +1,10 @@
 """Thin Celery wrappers: they take ids and call services."""
 
 from celery import shared_task
+from django.dispatch import receiver
 
-from payments import services
+from payments import health, services
+from payments.models import Refund
 
 
 @shared_task(ignore_result=True, acks_late=True)
@@ -20,8 +22,6 @@ def query_attempt(attempt_id: int) -> str:
 
 @shared_task(ignore_result=True, acks_late=True)
 def resend_pending_refunds() -> int:
-    from payments.models import Refund
-
     ids = list(Refund.objects.filter(status="pending").values_list("pk", flat=True)[:200])
     for refund_id in ids:
         services.refund_send(refund_id=refund_id, query=True)
@@ -30,6 +30,11 @@ def resend_pending_refunds() -> int:
 
 @shared_task(ignore_result=True, acks_late=True)
 def fold_health() -> int:
-    from payments import health
-
     return health.health_fold()
+
+
+@receiver(health.fold_due, dispatch_uid="payments.tasks.fold_due")
+def queue_fold(sender, countdown: float, **kwargs) -> None:
+    """Queue the worker's fold (connected in ``PaymentsConfig.ready``); a broker error
+    propagates to ``health.fold_soon``, which leaves the outcomes for the beat's fold."""
+    fold_health.apply_async(countdown=countdown)

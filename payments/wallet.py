@@ -1,4 +1,7 @@
-"""The buyer's Cardex balance: see it, see its history, top it up through any other method."""
+"""The buyer's Cardex balance: see it, see its history, top it up through any other method.
+
+A top-up is an ordinary payment with a ``topup:`` reference; when it succeeds the wallet
+credits the buyer (a receiver of ``payment_succeeded``, connected in ``PaymentsConfig``)."""
 
 from __future__ import annotations
 
@@ -9,17 +12,34 @@ from decimal import Decimal
 from django import forms
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.dispatch import receiver
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_http_methods
 
-from payments import ledger, services
+from payments import ledger, services, signals
 from payments.client import client_from_request
 from payments.models import JournalLine, Method, Payment
+from payments.payables import PayableRef
 
+TOPUP_PREFIX = PayableRef.prefix(PayableRef.TOPUP)
 TOPUP_METHODS = [(m.value, m.label) for m in Method if m not in (Method.BALANCE, Method.CARD_INSTALMENTS)]
+
+
+@receiver(signals.payment_succeeded, dispatch_uid="payments.wallet.topup")
+def on_payment_succeeded(sender, payment, **kwargs) -> None:
+    """A top-up's money moves from clearing to the buyer's wallet (once: the key)."""
+    if payment.reference.startswith(TOPUP_PREFIX):
+        ledger.post(
+            key=f"topup:{payment.public_id}", kind="wallet_topup", reference=payment.reference,
+            lines=[
+                (ledger.CLEARING, payment.amount),
+                (ledger.buyer_wallet(payment.buyer_id), -payment.amount),
+            ],
+            memo="wallet top-up",
+        )
 
 
 class TopUpForm(forms.Form):
@@ -32,7 +52,7 @@ class TopUpForm(forms.Form):
 def wallet(request):
     form = TopUpForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        reference = f"topup:{uuid.uuid4().hex[:20]}"
+        reference = PayableRef.topup(uuid.uuid4().hex[:20])
         payment = services.payment_start(
             buyer=request.user, reference=reference, amount=form.cleaned_data["amount"], currency="CNY",
             method=form.cleaned_data["method"], subject=str(_("Cardex balance top-up")), client=client_from_request(request),
@@ -49,7 +69,7 @@ def wallet(request):
 
 @login_required
 def topup(request, public_id):
-    payment = Payment.objects.filter(public_id=public_id, buyer=request.user, reference__startswith="topup:").prefetch_related("attempts__account").first()
+    payment = Payment.objects.filter(public_id=public_id, buyer=request.user, reference__startswith=TOPUP_PREFIX).prefetch_related("attempts__account").first()
     if payment is None:
         raise Http404
     from payments.presenters import payment_as_dict

@@ -21,7 +21,7 @@ from django.utils.translation import gettext as _
 from marketplace import clearing as shop_clearing
 from payments import services as payment_services
 from payments.accounts import backend_for
-from payments.channels.base import ChannelError, Notice, SettlementFileError
+from payments.channels.base import ChannelError, SettlementFileError
 from payments.channels.registry import backend_class
 from payments.models import Attempt, ChannelAccount, Payment, Refund
 from payments.states import AttemptStatus, IllegalTransition, RefundStatus
@@ -41,6 +41,10 @@ KINDS = [k.value for k in Discrepancy.Kind]
 FILE_ERRORS = (SettlementFileError, UnicodeError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError, zlib.error)
 
 
+#: what ``file_totals_agree`` says of a file without totals (a bare UnionPay ZM detail file)
+NO_TOTALS = "no totals in this file"
+
+
 class ReconcileError(Exception):
     """A settlement file that could not be reconciled; the message is one line naming why."""
 
@@ -56,7 +60,8 @@ class ReconcileResult:
     refunded: str
     fees: str
     net: str
-    file_totals_agree: bool
+    #: True once the parser has checked the file's own totals; NO_TOTALS when it states none
+    file_totals_agree: bool | str
     matched: int
     discrepancies: dict[str, int] = field(default_factory=dict)
 
@@ -116,16 +121,25 @@ def settlement_file_reconcile(*, settlement_file: SettlementFile, account: Chann
         raise
 
 
-def _open(account: ChannelAccount, content: bytes):
+def _open(account: ChannelAccount, content: bytes, name: str = ""):
+    """The channel's parser over the stored bytes; the stream carries the file's name, which
+    some files need (a bare UnionPay ZM file states its day only there)."""
     cls = backend_class(account.backend)
+    stream = io.BytesIO(content)
+    stream.name = name
     if "merchant_id" in inspect.signature(cls.open_settlement).parameters and account.merchant_id:
-        return cls.open_settlement(io.BytesIO(content), merchant_id=account.merchant_id)
-    return cls.open_settlement(io.BytesIO(content))
+        return cls.open_settlement(stream, merchant_id=account.merchant_id)
+    return cls.open_settlement(stream)
+
+
+def _states_totals(totals) -> bool:
+    stated = (totals.payments, totals.refunds, totals.lines, totals.gross, totals.refunded, totals.fees)
+    return any(value is not None for value in stated)
 
 
 def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | None) -> ReconcileResult:
     SettlementLine.objects.filter(file=file).delete()
-    parsed = _open(account, bytes(file.content))
+    parsed = _open(account, bytes(file.content), file.name)
     lines = iter(parsed.lines())
     while batch := list(islice(lines, BATCH)):
         SettlementLine.objects.bulk_create(
@@ -180,7 +194,8 @@ def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | Non
     return ReconcileResult(
         channel=account.code, date=day.isoformat(), lines=lines_count, payments=agg["payments"], refunds=agg["refunds"],
         gross=f"{gross:.2f}", refunded=f"{refunded:.2f}", fees=f"{fees:.2f}", net=f"{net:.2f}",
-        file_totals_agree=True, matched=matched, discrepancies=counts,
+        file_totals_agree=True if _states_totals(totals) else NO_TOTALS, matched=matched,
+        discrepancies=counts,
     )
 
 
@@ -325,11 +340,12 @@ class Confirmation:
 def discrepancy_confirm_payment(*, discrepancy: Discrepancy, by, note: str = "") -> Confirmation:
     """Apply the channel's settlement line as the payment notice we never received — once.
 
-    ``payments.services.notice_apply`` records the success (journal capture included) and
-    announces it; the shop then delivers the order, or refunds if it can no longer take it.
-    The discrepancy is resolved with who, when, the note and what happened. Anything that
-    cannot be confirmed raises :class:`DiscrepancyRefused` and changes nothing: the whole of
-    it is one transaction (delivery and refund request included)."""
+    ``payments.services.payment_confirm_settled`` records the success (journal capture
+    included) and announces it; the shop then delivers the order, or asks for a refund once
+    this commits if it can no longer take it. The discrepancy is resolved with who, when, the
+    note and what happened. Anything that cannot be confirmed raises
+    :class:`DiscrepancyRefused` and changes nothing: the whole of it is one transaction
+    (delivery included)."""
     try:
         with transaction.atomic():
             item = (
@@ -338,12 +354,11 @@ def discrepancy_confirm_payment(*, discrepancy: Discrepancy, by, note: str = "")
             )
             account, attempt = _confirmable(item)
             line = item.line
-            notice = Notice(
-                kind="payment", out_trade_no=line.out_trade_no, outcome="succeeded", amount=line.amount,
-                currency=line.currency, channel_trade_no=line.channel_trade_no, occurred_at=line.occurred_at,
-                raw={"settlement_file": item.file_id, "line_no": line.line_no},
+            result, detail = payment_services.payment_confirm_settled(
+                attempt=attempt, amount=line.amount, currency=line.currency,
+                channel_trade_no=line.channel_trade_no, settled_at=line.occurred_at,
+                evidence={"settlement_file": item.file_id, "line_no": line.line_no},
             )
-            result, detail = payment_services.notice_apply(account=account, notice=notice)
             if result == "rejected":
                 raise DiscrepancyRefused(_("The payment platform refused the channel's record: %(detail)s") % {"detail": detail})
             payment = Payment.objects.get(pk=attempt.payment_id)
@@ -353,12 +368,17 @@ def discrepancy_confirm_payment(*, discrepancy: Discrepancy, by, note: str = "")
             item.attempt, item.resolution = attempt, resolution[:255]
             item.note = f"{item.note}\nconfirmed payment: {text}".strip()
             item.save(update_fields=["status", "resolved_by", "resolved_at", "attempt", "resolution", "note"])
+            # The shop asks for a refund it needs once this commits: name it then.
+            transaction.on_commit(
+                lambda: _resolution_refresh(item.pk, result, attempt.payment_id)
+            )
             # The line now confirms a settled payment: the day's clearing takes it in.
             statement = Statement.objects.filter(file_id=item.file_id, account=account).first()
             if statement is not None:
                 seller_clearing_build(statement=statement)
     except IllegalTransition as exc:
         raise DiscrepancyRefused(_("The payment cannot take this success (%(error)s); handle it by hand.") % {"error": exc}) from exc
+    item.refresh_from_db(fields=["resolution"])
     return Confirmation(result=result, payment_status=payment.status, resolution=item.resolution)
 
 
@@ -387,6 +407,12 @@ def _confirmable(item: Discrepancy) -> tuple[ChannelAccount, Attempt]:
             % {"line": f"{line.amount} {line.currency}", "ours": f"{attempt.amount} {attempt.currency}"}
         )
     return account, attempt
+
+
+def _resolution_refresh(discrepancy_id: int, result: str, payment_id: int) -> None:
+    payment = Payment.objects.get(pk=payment_id)
+    resolution = _resolution(result, payment)[:255]
+    Discrepancy.objects.filter(pk=discrepancy_id).update(resolution=resolution)
 
 
 def _resolution(result: str, payment: Payment) -> str:

@@ -39,3 +39,48 @@ def test_check_deploy_is_clean_with_production_variables():
 def test_makemigrations_is_clean():
     result = run_manage("makemigrations", "--check", "--dry-run")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def production_env(**extra):
+    return {
+        "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
+        "CARD_VAULT_KEYS": Fernet.generate_key().decode(), "ALLOWED_HOSTS": "cardex.example.com",
+        **extra,
+    }
+
+
+SANDBOX_PROBE = (
+    "from django.conf import settings; from django.urls import Resolver404, resolve\n"
+    "try:\n    resolve('/sandbox/'); mounted = True\nexcept Resolver404:\n    mounted = False\n"
+    "print('installed' if 'payments.sandbox' in settings.INSTALLED_APPS else 'absent', "
+    "'mounted' if mounted else 'unmounted')"
+)
+
+
+def test_the_sandbox_is_off_in_production_unless_asked_for():
+    result = run_manage("shell", "--no-imports", "-c", SANDBOX_PROBE, **production_env())
+    assert result.stdout.split() == ["absent", "unmounted"], result.stderr
+
+
+def test_the_sandbox_is_on_with_debug_and_when_asked_for():
+    assert run_manage("shell", "--no-imports", "-c", SANDBOX_PROBE, DEBUG="true").stdout.split() == [
+        "installed", "mounted"
+    ]
+    asked = run_manage("shell", "--no-imports", "-c", SANDBOX_PROBE, **production_env(PAYMENTS_SANDBOX="true"))
+    assert asked.stdout.split() == ["installed", "mounted"], asked.stderr
+
+
+def test_check_deploy_warns_when_the_sandbox_is_on_without_debug():
+    result = run_manage(
+        "check", "--deploy", "--fail-level", "WARNING", **production_env(PAYMENTS_SANDBOX="true")
+    )
+    assert result.returncode != 0 and "sandbox.W001" in result.stderr + result.stdout
+
+
+def test_postgresql_connections_are_pooled_in_production():
+    probe = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
+    result = run_manage(
+        "shell", "--no-imports", "-c", probe,
+        **production_env(DATABASE_URL="postgres://u@127.0.0.1:5432/x", DB_POOL_MAX_SIZE="6"),
+    )
+    assert "'pool'" in result.stdout and "'max_size': 6" in result.stdout, result.stderr

@@ -4,6 +4,7 @@
 A success is never lost and nothing is sold twice (DESIGN.md §3): a success that arrives after
 the reservation lapsed re-reserves from the listing if stock allows, otherwise the payment
 is refunded and the order says why; a second success for a paid order is refunded too.
+Refunds are requested after the platform's transaction commits, never from inside it.
 """
 
 from __future__ import annotations
@@ -22,14 +23,14 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
-from marketplace import postings, vault
+from marketplace import postings, signals, vault
 from marketplace.errors import OrderNotFound
 from marketplace.models import HOLDING_STATUSES, CardCode, Dispute, Listing, Order, RevealAudit
 from marketplace.services.orders import codes_release, codes_take
+from payments import services as payment_services
+from payments.payables import order_number_of
 
 logger = logging.getLogger(__name__)
-
-ORDER_REFERENCE_PREFIX = "order:"
 
 
 @dataclass(frozen=True)
@@ -43,37 +44,41 @@ class RevealedCode:
     disputed: bool = False
 
 
-def order_number_from_reference(reference: str) -> str | None:
-    if reference and reference.startswith(ORDER_REFERENCE_PREFIX):
-        return reference[len(ORDER_REFERENCE_PREFIX) :]
-    return None
-
-
 def _note(order: Order, text: str) -> None:
     stamp = timezone.localtime().strftime("%Y-%m-%d %H:%M")
     order.note = f"{order.note}\n{stamp} {text}".strip()
 
 
-def _refund(*, payment, amount: Decimal, reason: str) -> bool:
-    """Ask the payment platform to give ``amount`` back; a refusal is logged and left for
-    staff (integrity_check reports the paid, undelivered order) rather than losing the
-    payment's success, which must commit."""
-    from payments import services as payment_services
+def _refund_after_commit(*, payment, reason: str, order_id: int | None = None) -> None:
+    """Ask the payment platform to give a payment the shop cannot take back — once the
+    payment's success has committed, in a transaction of its own: never from inside the
+    platform's locked transaction, and a refusal can never roll the success back. A refusal
+    is logged and said on the order for staff (integrity_check also reports the paid,
+    undelivered order)."""
 
-    try:
-        with transaction.atomic():
-            payment_services.refund_request(payment=payment, amount=amount, reason=reason[:255], origin="shop")
-    except Exception:
-        logger.exception("refund request for payment %s failed", payment.public_id)
-        return False
-    return True
+    def request() -> None:
+        try:
+            payment_services.refund_request(
+                payment=payment, amount=payment.amount, reason=reason[:255], origin="shop"
+            )
+        except Exception:
+            logger.exception("refund request for payment %s failed", payment.public_id)
+            if order_id is not None:
+                _note_refund_refused(order_id)
+
+    transaction.on_commit(request)
+
+
+def _note_refund_refused(order_id: int) -> None:
+    with transaction.atomic():
+        order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
+        _note(order, _("The automatic refund could not be requested: staff must refund this payment."))
+        order.save(update_fields=["note"])
 
 
 def _refund_or_flag(*, order: Order, payment, reason: str) -> None:
     """Refund a payment the order cannot take; if the platform refuses, say so on the order."""
-    if not _refund(payment=payment, amount=payment.amount, reason=reason):
-        _note(order, _("The automatic refund could not be requested: staff must refund this payment."))
-        order.save(update_fields=["note"])
+    _refund_after_commit(payment=payment, reason=reason, order_id=order.pk)
 
 
 def _deliver(*, order: Order, payment) -> None:
@@ -90,20 +95,17 @@ def _deliver(*, order: Order, payment) -> None:
     order.save(update_fields=["status", "paid_at", "payment_public_id", "delivered_at", "guarantee_until", "note"])
     postings.sale_post(order=order, codes=order.quantity)
     order_id = order.pk
-
-    def mail() -> None:
-        from marketplace import tasks
-
-        tasks.send_delivery_email.delay(order_id)
-
-    transaction.on_commit(mail, robust=True)
+    transaction.on_commit(
+        lambda: signals.order_delivered.send(sender=Order, order_id=order_id), robust=True
+    )
 
 
 def order_payment_succeeded(*, payment) -> Order | None:
     """React to a succeeded payment whose reference is ``order:<number>`` (idempotent).
 
-    Runs inside the payment platform's transaction: delivery commits with the success."""
-    number = order_number_from_reference(payment.reference)
+    Runs inside the payment platform's transaction: delivery commits with the success; a
+    refund the shop needs instead is requested once that has committed."""
+    number = order_number_of(payment.reference)
     if number is None:
         return None
     # Inside the platform's transaction no savepoint is needed: a failure here propagates and
@@ -121,7 +123,7 @@ def _payment_succeeded(*, payment, number: str) -> Order | None:
     )
     if order is None:
         logger.error("payment %s succeeded for unknown order %s: refunding", payment.public_id, number)
-        _refund(payment=payment, amount=payment.amount, reason=f"no order {number}")
+        _refund_after_commit(payment=payment, reason=f"no order {number}")
         return None
     if order.payment_public_id == payment.public_id:
         return order  # the same success announced again
@@ -179,7 +181,7 @@ def _payment_succeeded(*, payment, number: str) -> Order | None:
 def order_payment_status_sync(*, payment) -> Order | None:
     """Mirror a payment held for review on the order (and release the hold when the payment
     goes back to waiting or fails), so the buyer sees why nothing happens yet."""
-    number = order_number_from_reference(payment.reference)
+    number = order_number_of(payment.reference)
     if number is None:
         return None
     with transaction.atomic():
@@ -210,7 +212,7 @@ def order_refund_succeeded(*, refund) -> Order | None:
     refunded. A full refund of a delivered order that was not decided through disputes
     (e.g. by staff) reverses the seller's remaining sale in the journal."""
     payment = refund.payment
-    number = order_number_from_reference(payment.reference)
+    number = order_number_of(payment.reference)
     if number is None:
         return None
     with transaction.atomic():

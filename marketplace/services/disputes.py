@@ -14,17 +14,23 @@ from django.utils.translation import gettext as _
 
 from marketplace import postings
 from marketplace.errors import DisputeRefused, OrderNotFound
-from marketplace.models import CardCode, Dispute, Order
+from marketplace.evidence import EvidenceRefused, clean_images
+from marketplace.models import CardCode, Dispute, DisputeEvidence, Order
 
 logger = logging.getLogger(__name__)
 
 _DISPUTABLE = {Order.Status.DELIVERED, Order.Status.DISPUTED}
 
 
-def dispute_open(*, order: Order, buyer, code_id: int, reason: str, note: str) -> Dispute:
-    """Open a dispute about one delivered code. One dispute per code, ever."""
+def dispute_open(*, order: Order, buyer, code_id: int, reason: str, note: str, evidence=()) -> Dispute:
+    """Open a dispute about one delivered code. One dispute per code, ever. ``evidence``:
+    up to three screenshots, all checked before anything is saved."""
     if order.buyer_id != getattr(buyer, "pk", None):
         raise OrderNotFound(_("No such order."))
+    try:
+        images = clean_images(evidence)
+    except EvidenceRefused as exc:
+        raise DisputeRefused(str(exc))
     with transaction.atomic():
         order = Order.objects.select_for_update(of=("self",)).select_related("listing__seller").get(pk=order.pk)
         if order.status not in _DISPUTABLE or order.guarantee_until is None:
@@ -58,6 +64,7 @@ def dispute_open(*, order: Order, buyer, code_id: int, reason: str, note: str) -
                 dispute.save()
         except IntegrityError:
             raise DisputeRefused(_("This code has already been disputed; one dispute per code."))
+        _attach(dispute, images, by=buyer)
         if order.status == Order.Status.DELIVERED:
             order.transition(Order.Status.DISPUTED)
             order.save(update_fields=["status"])
@@ -74,6 +81,23 @@ def dispute_open(*, order: Order, buyer, code_id: int, reason: str, note: str) -
                 robust=True,
             )
     return dispute
+
+
+def _attach(dispute: Dispute, images, *, by) -> None:
+    stored = []
+    try:
+        for image in images:
+            item = DisputeEvidence(
+                dispute=dispute, content_type=image.content_type, original_name=image.original_name,
+                uploaded_by=by,
+            )
+            item.file.save(image.content.name, image.content, save=False)
+            stored.append(item.file.name)
+            item.save()
+    except Exception:
+        for name in stored:  # the transaction rolls back: leave no orphan file behind
+            DisputeEvidence.file.field.storage.delete(name)
+        raise
 
 
 def dispute_answer(*, dispute: Dispute, seller, answer: str) -> Dispute:

@@ -166,7 +166,7 @@ def order_pay(*, order: Order, buyer, method: str, client, return_url: str, inst
     }
     return payment_services.payment_start(
         buyer=buyer,
-        reference=order.payment_reference,
+        reference=order.payable,
         amount=order.amount,
         currency=order.currency,
         method=method,

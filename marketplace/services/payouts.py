@@ -33,7 +33,7 @@ def payout_destination_create(*, seller, kind: str, holder_name: str, account: s
 
 
 def seller_available_balance(*, seller_id: int) -> Decimal:
-    return ledger.balance(ledger.seller_available(seller_id), natural=True)
+    return ledger.balance(postings.seller_available(seller_id), natural=True)
 
 
 def payout_request(*, seller, destination: PayoutDestination, amount) -> Payout:

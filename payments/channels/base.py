@@ -159,6 +159,8 @@ class RefundRequest:
     total_amount: Decimal  # the original payment's amount (several channels want it)
     currency: str
     reason: str = ""
+    #: what an earlier answer for this refund returned as ``channel_refund_no`` (for queries)
+    channel_refund_no: str = ""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,7 @@ import pkgutil
 from payments.channels.base import AccountConfig, ChannelBackend
 
 #: modules of the package that are shared helpers, not channels
-_NOT_CHANNELS = {"base", "registry", "http", "signing"}
+_NOT_CHANNELS = {"base", "registry", "http", "signing", "wallet"}
 
 _REGISTERED: dict[str, type[ChannelBackend]] = {}
 

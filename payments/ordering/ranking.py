@@ -22,18 +22,23 @@ from payments.ordering.rules import (
     _region_reasons,
     _wallet_reasons,
     money_text,
+    scene_points,
 )
 from payments.ordering.signals import AccountOption, CheckoutContext
 
 
 @dataclass(frozen=True)
 class RankedMethod:
+    """One offered method: its score and reasons; ``detail`` is a line for the buyer under
+    its name (the balance available), ``disabled_reason`` why it cannot take this payment."""
+
     method: str
     label: str
     score: int
     reasons: tuple[Reason, ...]
     enabled: bool = True
     disabled_reason: str = ""
+    detail: str = ""
 
     def as_dict(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -124,12 +129,23 @@ def rank_methods(context: CheckoutContext, config: OrderingConfig = DEFAULT_CONF
         if why_not:
             withheld.append(Withheld(method, label, why_not))
             continue
-        reasons = [
-            *_prior_reasons(method, config),
-            *_history_reasons(method, context.history, last_success, config),
+        scene = [
             *_device_reasons(method, context.device, config),
             *_region_reasons(method, context.region, config),
             *_amount_reasons(method, context.amount, config),
+        ]
+        history = _history_reasons(
+            method,
+            context.history,
+            last_success,
+            config,
+            fits_scene=scene_points(scene) > config.misfit_points,
+            now=context.now,
+        )
+        reasons = [
+            *_prior_reasons(method, config),
+            *history,
+            *scene,
             *_wallet_reasons(method, context, config),
         ]
         reasons = [r for r in reasons if r.points or r.code.startswith("limit")]
@@ -142,6 +158,7 @@ def rank_methods(context: CheckoutContext, config: OrderingConfig = DEFAULT_CONF
                 reasons=tuple(reasons),
                 enabled=not disabled,
                 disabled_reason=disabled,
+                detail=_detail(method, context),
             )
         )
     position = {m: i for i, m in enumerate(context.methods)}
@@ -161,6 +178,14 @@ def rank_methods(context: CheckoutContext, config: OrderingConfig = DEFAULT_CONF
             "last_success": last_success or "",
         },
     )
+
+
+def _detail(method: str, context: CheckoutContext) -> str:
+    if method == Method.BALANCE:
+        return _("Available: %(balance)s") % {
+            "balance": money_text(context.wallet_balance, context.currency)
+        }
+    return ""
 
 
 def _shown_count(offered: Sequence[RankedMethod], config: OrderingConfig) -> int:

@@ -4,8 +4,10 @@ docs/checkout.md lists them with their reasons."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -35,11 +37,19 @@ class OrderingConfig:
         }
     )
     # History.
-    last_success: int = 1000  # more than every other signal together: last used is first
+    # More than every other signal together: last used is first — when it fits the scene
+    # (its device, in-app browser, region and amount points sum above `misfit_points`; one
+    # past success of card instalments does not put them first for ¥97 inside WeChat).
+    last_success: int = 1000
+    misfit_points: int = -20
     per_success: int = 10
     max_success_points: int = 50
-    per_failure: int = 10  # failures since the method last worked for this buyer
+    # Declines since the method last worked for this buyer: each counts less as it ages
+    # (halving every `failure_half_life_days`), and the penalty grows with the square of
+    # their count — one decline moves a method gently, repeated ones push it well down.
+    per_failure: int = 3
     max_failure_points: int = 30
+    failure_half_life_days: float = 7.0
     history_limit: int = 50  # payments the selector reads
     # Device.
     phone: Mapping[str, int] = field(
@@ -134,11 +144,17 @@ def _prior_reasons(method: str, config: OrderingConfig) -> list[Reason]:
 
 
 def _history_reasons(
-    method: str, history: Sequence[PastPayment], last_success: str | None, config: OrderingConfig
+    method: str,
+    history: Sequence[PastPayment],
+    last_success: str | None,
+    config: OrderingConfig,
+    *,
+    fits_scene: bool = True,
+    now: datetime | None = None,
 ) -> list[Reason]:
     reasons = []
     mine = sorted((p for p in history if p.method == method), key=lambda p: p.at)
-    if last_success == method:
+    if last_success == method and fits_scene:
         reasons.append(
             Reason(
                 "history.last_success",
@@ -155,13 +171,16 @@ def _history_reasons(
             successes,
         ) % {"count": successes}
         reasons.append(Reason("history.successes", points, text))
-    failures = 0
+    recent_failures = []
     for past in reversed(mine):
         if past.succeeded:
             break
-        failures += 1
-    if failures:
-        points = -min(failures * config.per_failure, config.max_failure_points)
+        recent_failures.append(past)
+    failures = len(recent_failures)
+    points = 0
+    if recent_failures:
+        points = _failure_points(recent_failures, now or max(p.at for p in history), config)
+    if points:
         text = ngettext(
             "It did not go through the last time you tried it",
             "It did not go through the last %(count)d times you tried it",
@@ -169,6 +188,20 @@ def _history_reasons(
         ) % {"count": failures}
         reasons.append(Reason("history.failures", points, text))
     return reasons
+
+
+def _failure_points(
+    failures: Sequence[PastPayment], now: datetime, config: OrderingConfig
+) -> int:
+    """−per_failure × (declines weighted by their age)², at most ``max_failure_points``."""
+    half_life = config.failure_half_life_days * 86400
+    weight = sum(0.5 ** (max(0.0, (now - p.at).total_seconds()) / half_life) for p in failures)
+    return -min(config.max_failure_points, math.floor(config.per_failure * weight**2 + 0.5))
+
+
+def scene_points(reasons: Iterable[Reason]) -> int:
+    """What device, in-app browser, region and amount say about a method for this purchase."""
+    return sum(r.points for r in reasons if r.code.split(".")[0] in {"device", "region", "amount"})
 
 
 def _device_reasons(method: str, device: DeviceInfo, config: OrderingConfig) -> list[Reason]:

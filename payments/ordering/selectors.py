@@ -5,6 +5,8 @@ from __future__ import annotations
 import time
 from decimal import Decimal
 
+from django.utils import timezone
+
 from payments import ledger
 from payments.client import DeviceInfo, RegionInfo
 from payments.models import ChannelAccount, ChannelHealth, Payment
@@ -57,6 +59,7 @@ def checkout_context(
         region=region,
         accounts=accounts,
         wallet_balance=wallet,
+        now=timezone.now(),
     )
 
 

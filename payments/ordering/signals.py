@@ -58,4 +58,7 @@ class CheckoutContext:
     accounts: tuple[AccountOption, ...] = ()
     wallet_balance: Decimal = Decimal("0.00")
     methods: tuple[str, ...] = tuple(Method.values)
+    # When the ranking is made: past outcomes fade with their age. None measures ages from
+    # the newest past payment (pure callers and tests without a clock).
+    now: datetime | None = None
 

@@ -10,4 +10,4 @@ class SandboxConfig(AppConfig):
     verbose_name = "Payment sandbox"
 
     def ready(self) -> None:
-        from payments.sandbox import tasks  # noqa: F401 - connects the delivery receiver
+        from payments.sandbox import checks, tasks  # noqa: F401 - delivery receiver, deploy check

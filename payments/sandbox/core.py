@@ -3,13 +3,15 @@ approve/decline flow; notifications are queued through ``notifications`` and del
 ``tasks`` with the provider's retry schedule (neither imports this module back but tasks).
 
 A provider module subclasses :class:`SandboxProvider`, sets ``channel`` and implements the
-hooks; its own protocol endpoints live in its module (``urlpatterns``) and are mounted under
-``/sandbox/<channel>/``.
+hooks; its own protocol endpoints (``urlpatterns``, in its module or, for a simulator split
+into a package, in the package) are mounted under ``/sandbox/<channel>/``.
 """
 
 from __future__ import annotations
 
 import abc
+import contextlib
+import contextvars
 import random
 import time
 from collections.abc import Mapping
@@ -27,8 +29,30 @@ from payments.sandbox.notifications import enqueue_notification, notifications_l
 
 __all__ = [
     "COMMON_DECLINES", "DeclineReason", "SandboxProvider", "enqueue_notification", "fault_response",
-    "notifications_lost", "provider", "providers", "retry_scale",
+    "notifications_lost", "own_url", "provider", "providers", "retry_scale", "serving_at",
 ]
+
+
+
+_serving_at: contextvars.ContextVar[str] = contextvars.ContextVar("sandbox_serving_at", default="")
+
+
+def own_url() -> str:
+    """Where the simulators answer: SANDBOX_URL when they run as a process of their own
+    (`make serve`), else this site. Their pages and API links use it; what they send to the
+    merchant (webhooks) goes to SITE_URL."""
+    return _serving_at.get() or settings.SANDBOX_URL or settings.SITE_URL
+
+
+@contextlib.contextmanager
+def serving_at(url: str):
+    """Provision merchants for simulators served at ``url`` (credentials that carry links,
+    such as a hosted card page, name that address) whatever this process's settings say."""
+    token = _serving_at.set(url.rstrip("/"))
+    try:
+        yield
+    finally:
+        _serving_at.reset(token)
 
 _PROVIDERS: dict[str, type[SandboxProvider]] = {}
 
@@ -44,7 +68,8 @@ COMMON_DECLINES = ("insufficient_funds", "phone_mismatch", "risk", "timeout")
 
 
 class SandboxProvider(abc.ABC):
-    """Hooks a simulated provider implements; see payments/sandbox/alipay.py for an example."""
+    """Hooks a simulated provider implements; see payments/sandbox/alipay/state.py for an
+    example."""
 
     channel: ClassVar[str]
     #: seconds between notification retries, as the real provider publishes them
@@ -83,7 +108,7 @@ class SandboxProvider(abc.ABC):
         return SandboxMerchant.objects.filter(channel=self.channel, merchant_id=merchant_id).first()
 
     def cashier_url(self, trade: SandboxTrade) -> str:
-        return settings.SITE_URL + reverse("sandbox:cashier", args=[self.channel, trade.trade_no])
+        return own_url() + reverse("sandbox:cashier", args=[self.channel, trade.trade_no])
 
     def decline_code(self, key: str) -> str:
         for reason in self.declines:

@@ -13,7 +13,20 @@ urlpatterns = [
     path("<slug:channel>/cashier/<str:trade_no>/", views.cashier, name="cashier"),
 ]
 
+
+def _endpoints(cls: type[core.SandboxProvider]) -> list | None:
+    """A provider's own endpoints: the ``urlpatterns`` of the module that defines it, or of
+    the package that module belongs to (a simulator split into a package)."""
+    name = cls.__module__
+    while name.startswith(f"{__package__}."):
+        module = importlib.import_module(name)
+        if hasattr(module, "urlpatterns"):
+            return module.urlpatterns
+        name = name.rpartition(".")[0]
+    return None
+
+
 for _channel, _cls in sorted(core.providers().items()):
-    _module = importlib.import_module(_cls.__module__)
-    if hasattr(_module, "urlpatterns"):
-        urlpatterns.append(path(f"{_channel}/", include((_module.urlpatterns, _channel))))
+    _patterns = _endpoints(_cls)
+    if _patterns is not None:
+        urlpatterns.append(path(f"{_channel}/", include((_patterns, _channel))))

@@ -9,3 +9,7 @@ document.addEventListener("click", (e) => {
     btn.textContent = btn.getAttribute("data-copied") || "✓";
   });
 });
+// Filters folded for phones stay open on wide screens.
+if (window.matchMedia("(min-width: 601px)").matches) {
+  document.querySelectorAll("details[data-open-wide]").forEach((d) => { d.open = true; });
+}

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 from auditlog.models import LogEntry
 
+from marketplace import postings
 from marketplace.errors import PayoutRefused
 from marketplace.models import Payout
 from marketplace.services import payout_approve, payout_mark_paid, payout_reject, payout_request
@@ -21,7 +22,7 @@ def payout():
     seller = UserFactory()
     ledger.post(key="t:avail", kind="seller_funds_mature",
                 lines=[(ledger.CLEARING, Decimal("300.00")),
-                       (ledger.seller_available(seller.pk), Decimal("-300.00"))])
+                       (postings.seller_available(seller.pk), Decimal("-300.00"))])
     destination = PayoutDestinationFactory(seller=seller)
     return payout_request(seller=seller, destination=destination, amount="100.00")
 

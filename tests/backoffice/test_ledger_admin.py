@@ -7,6 +7,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from marketplace import postings
 from payments import ledger
 from payments.models import JournalEntry, LedgerAccount
 from payments.selectors import trial_balance
@@ -23,7 +24,7 @@ def sale(number: str, amount: str, seller) -> JournalEntry:
     return ledger.post(
         key=f"sale:{number}", kind="sale", reference=f"order:{number}",
         lines=[(ledger.CLEARING, Decimal(amount)),
-               (ledger.seller_pending(seller.pk), -(Decimal(amount) - commission)),
+               (postings.seller_pending(seller.pk), -(Decimal(amount) - commission)),
                (ledger.PLATFORM_REVENUE, -commission)],
     )
 

@@ -68,8 +68,8 @@ def sandbox_methods() -> set[str]:
     """Methods a test can pay in this tree: a registered backend with a sandbox provider
     (paid through the cashier), plus the wallet (settles in-process)."""
     from payments.channels import registry
-    from payments.demo import DEMO_ACCOUNTS
     from payments.sandbox import core
+    from payments.sandbox.provisioning import DEMO_ACCOUNTS
 
     registry.autodiscover()
     backends = set(registry.backend_codes())
@@ -88,8 +88,8 @@ def shop(site):
     from marketplace.code_formats import CodeInput
     from marketplace.models import Brand
     from marketplace.services import listing_create
-    from payments.demo import demo_channels_ensure
     from payments.models import ChannelAccount
+    from payments.sandbox.provisioning import demo_channels_ensure
     from tests.accounts.factories import UserFactory
 
     demo_channels_ensure()

@@ -66,7 +66,11 @@ def capture(payment: Payment) -> None:
 
 
 def announce_success(payment: Payment) -> None:
-    with transaction.atomic():
+    """The platform's announcement in its transaction, then what the shop left for after
+    its commit (the codes' e-mail, a refund request)."""
+    from django.test import TestCase
+
+    with TestCase.captureOnCommitCallbacks(execute=True), transaction.atomic():
         capture(payment)
         signals.payment_succeeded.send(sender=Payment, payment=payment)
 

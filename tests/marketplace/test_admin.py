@@ -1,6 +1,7 @@
 import pytest
 from django.contrib.auth.models import Group
 
+from marketplace import postings
 from marketplace.models import Dispute, Payout
 from marketplace.services import dispute_open, order_create, payout_request
 from payments import ledger
@@ -48,7 +49,7 @@ def test_support_decides_a_dispute_from_the_admin(client, delivered, refunds):
 
 
 def test_finance_approves_and_pays_out_from_the_admin(client, seller):
-    ledger.post(key="t:avail", kind="t", lines=[(ledger.CLEARING, 50), (ledger.seller_available(seller.pk), -50)])
+    ledger.post(key="t:avail", kind="t", lines=[(ledger.CLEARING, 50), (postings.seller_available(seller.pk), -50)])
     payout = payout_request(seller=seller, destination=PayoutDestinationFactory(seller=seller), amount="40.00")
     client.force_login(staff_in("Finance"))
     for action in ("approve", "mark_paid"):
@@ -63,6 +64,7 @@ def test_support_can_look_orders_up_but_not_touch_payouts(client, delivered):
 
 
 def test_support_re_sends_the_delivery_email(client, delivered, mailoutbox):
+    mailoutbox.clear()  # the first one left at delivery
     client.force_login(staff_in("Support"))
     client.post("/admin/marketplace/order/", {"action": "resend_delivery_email", "_selected_action": [delivered.pk]})
     assert len(mailoutbox) == 1 and mailoutbox[0].to == [delivered.buyer.email]
@@ -73,6 +75,7 @@ def test_support_re_sends_the_delivery_email(client, delivered, mailoutbox):
 def test_support_re_sends_the_codes_to_a_buyer_who_opted_in(client, delivered, mailoutbox):
     delivered.buyer.email_codes = True
     delivered.buyer.save(update_fields=["email_codes"])
+    mailoutbox.clear()
     client.force_login(staff_in("Support"))
     client.post("/admin/marketplace/order/", {"action": "resend_delivery_email", "_selected_action": [delivered.pk]})
     assert len(mailoutbox) == 1

@@ -5,7 +5,7 @@ leaves the order payable with the reason shown."""
 import pytest
 from rest_framework.test import APIClient
 
-from payments.demo import demo_channels_ensure
+from payments.sandbox.provisioning import demo_channels_ensure
 from tests.accounts.factories import UserFactory
 from tests.marketplace.factories import BrandFactory
 from tests.payments.sandbox_payer import Payer

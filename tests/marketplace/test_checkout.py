@@ -242,6 +242,20 @@ def test_a_method_without_a_healthy_channel_is_not_offered(buyer_client, order, 
     assert "method-alipay" not in html
 
 
+def test_the_balance_option_shows_the_available_balance(buyer_client, order, buyer):
+    ledger.post(
+        key=f"topup:{uuid.uuid4()}",
+        kind="topup",
+        lines=[
+            (ledger.CLEARING, Decimal("120.00")),
+            (ledger.buyer_wallet(buyer.pk), Decimal("-120.00")),
+        ],
+    )
+    html = buyer_client.get(url(order), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    item = html.split('data-testid="method-balance"')[1].split("</label>")[0]
+    assert "Available: ¥120.00" in item
+
+
 def test_staff_buyers_see_why_each_method_is_where_it_is(client, brand, channels):
     staff = UserFactory(is_staff=True)
     order = make_order(brand, staff)
@@ -640,7 +654,7 @@ def test_the_page_speaks_english_and_simplified_chinese(buyer_client, order):
 
 @pytest.fixture
 def sandbox_order(brand, buyer):
-    from payments.demo import demo_channels_ensure
+    from payments.sandbox.provisioning import demo_channels_ensure
 
     demo_channels_ensure()
     return make_order(brand, buyer)

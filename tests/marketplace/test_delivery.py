@@ -5,13 +5,18 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from marketplace import vault
+from marketplace import postings, vault
 from marketplace.models import CardCode, Order, RevealAudit
 from marketplace.services import order_create, seller_funds_mature
 from marketplace.tasks import mature_seller_funds
 from payments import ledger, signals
 from payments.models import JournalEntry, Payment, Refund
-from tests.marketplace.conftest import announce_success, journal_is_balanced, with_attempt
+from tests.marketplace.conftest import (
+    announce_success,
+    capture,
+    journal_is_balanced,
+    with_attempt,
+)
 from tests.marketplace.factories import succeeded_payment
 
 pytestmark = pytest.mark.django_db
@@ -41,16 +46,13 @@ def test_delivery_posts_the_sale_and_clears_the_received_money(order, pay, listi
     entry = JournalEntry.objects.get(key=f"sale:{order.number}")
     assert entry.kind == "sale"
     assert ledger.balance(ledger.CLEARING) == 0
-    assert ledger.balance(ledger.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")  # 2 × (92 − 4.60)
+    assert ledger.balance(postings.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")  # 2 × (92 − 4.60)
     assert ledger.balance(ledger.PLATFORM_REVENUE, natural=True) == Decimal("9.20")
     assert journal_is_balanced()
 
 
-def test_delivery_email_links_to_the_order_and_carries_no_code_by_default(
-    order, listing, mailoutbox, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        announce_success(succeeded_payment(order))
+def test_delivery_email_links_to_the_order_and_carries_no_code_by_default(order, listing, mailoutbox):
+    announce_success(succeeded_payment(order))  # the e-mail is queued after the commit
     assert len(mailoutbox) == 1
     mail = mailoutbox[0]
     assert f"/orders/{order.number}/" in mail.body
@@ -61,13 +63,10 @@ def test_delivery_email_links_to_the_order_and_carries_no_code_by_default(
     assert not RevealAudit.objects.filter(order=order).exists()
 
 
-def test_delivery_email_carries_the_codes_when_the_buyer_opted_in_and_is_audited(
-    order, listing, mailoutbox, django_capture_on_commit_callbacks
-):
+def test_delivery_email_carries_the_codes_when_the_buyer_opted_in_and_is_audited(order, listing, mailoutbox):
     order.buyer.email_codes = True
     order.buyer.save(update_fields=["email_codes"])
-    with django_capture_on_commit_callbacks(execute=True):
-        announce_success(succeeded_payment(order))
+    announce_success(succeeded_payment(order))
     assert len(mailoutbox) == 1
     mail = mailoutbox[0]
     assert mail.to == [order.buyer.email] and order.number in mail.subject
@@ -132,6 +131,43 @@ def test_a_refused_automatic_refund_still_keeps_the_success_and_says_so(order, p
     assert "staff must refund" in order.note
 
 
+def test_the_refund_of_a_late_payment_is_asked_for_only_after_the_success_commits(
+    order, refunds, listing, buyer, django_capture_on_commit_callbacks
+):
+    from marketplace.services import order_reservations_release
+
+    lapse(order)
+    order_reservations_release()
+    order_create(buyer=buyer, listing=listing, quantity=5)
+    payment = succeeded_payment(order)
+    with django_capture_on_commit_callbacks() as after_commit, transaction.atomic():
+        capture(payment)
+        signals.payment_succeeded.send(sender=Payment, payment=payment)
+        assert refunds.calls == []  # not from inside the platform's locked transaction
+    assert refunds.calls == []
+    for callback in after_commit:
+        callback()
+    assert [(c["payment"], c["origin"]) for c in refunds.calls] == [(payment, "shop")]
+
+
+def test_a_refund_refused_after_commit_leaves_the_success_and_a_note_for_staff(
+    order, refunds, listing, buyer, django_capture_on_commit_callbacks
+):
+    from marketplace.services import order_reservations_release
+
+    refunds.fail = True
+    lapse(order)
+    order_reservations_release()
+    order_create(buyer=buyer, listing=listing, quantity=5)
+    payment = succeeded_payment(order)
+    with django_capture_on_commit_callbacks(execute=True), transaction.atomic():
+        capture(payment)
+        signals.payment_succeeded.send(sender=Payment, payment=payment)
+    order.refresh_from_db()
+    assert "staff must refund" in order.note
+    assert Payment.objects.get(pk=payment.pk).status == "succeeded"
+
+
 def test_a_second_payment_for_a_paid_order_is_refunded(order, pay, refunds):
     first = pay(order)
     second = pay(order)
@@ -156,9 +192,15 @@ def test_payments_of_other_things_are_ignored(order, refunds):
     assert refunds.calls == []
 
 
-def test_real_refund_request_of_a_late_payment_then_refund_success_marks_the_order_refunded(order, listing, buyer):
+def test_real_refund_request_of_a_late_payment_then_refund_success_marks_the_order_refunded(
+    order, listing, buyer, monkeypatch
+):
     from marketplace.services import order_reservations_release
     from payments import services as payment_services
+    from payments.services import refunds
+
+    # The refund is requested after commit; its channel's answer is settled by hand below.
+    monkeypatch.setattr(refunds, "refund_send", lambda **kwargs: "pending")
 
     lapse(order)
     order_reservations_release()
@@ -168,7 +210,7 @@ def test_real_refund_request_of_a_late_payment_then_refund_success_marks_the_ord
     announce_success(payment)
     refund = Refund.objects.get(payment=payment)
     assert (refund.amount, refund.origin, refund.status) == (order.amount, "shop", "pending")
-    payment_services._refund_settle(refund.pk, "succeeded")
+    payment_services.refund_settle(refund.pk, "succeeded")
     order.refresh_from_db()
     assert order.status == "refunded"
     assert ledger.balance(ledger.CLEARING) == 0
@@ -182,10 +224,10 @@ def test_a_full_refund_of_a_delivered_order_reverses_the_sale(order, listing):
     with_attempt(payment)
     announce_success(payment)
     refund = payment_services.refund_request(payment=payment, amount=order.amount, reason="staff goodwill")
-    payment_services._refund_settle(refund.pk, "succeeded")
+    payment_services.refund_settle(refund.pk, "succeeded")
     order.refresh_from_db()
     assert order.status == "refunded"
-    assert ledger.balance(ledger.seller_pending(listing.seller_id)) == 0
+    assert ledger.balance(postings.seller_pending(listing.seller_id)) == 0
     assert ledger.balance(ledger.PLATFORM_REVENUE) == 0
     assert ledger.balance(ledger.CLEARING) == 0
     assert journal_is_balanced()
@@ -222,8 +264,8 @@ def test_seller_money_matures_after_the_guarantee_window(order, pay, listing):
     assert seller_funds_mature(now=later) == 1
     order.refresh_from_db()
     assert order.status == "completed" and order.completed_at
-    assert ledger.balance(ledger.seller_pending(seller)) == 0
-    assert ledger.balance(ledger.seller_available(seller), natural=True) == Decimal("174.80")
+    assert ledger.balance(postings.seller_pending(seller)) == 0
+    assert ledger.balance(postings.seller_available(seller), natural=True) == Decimal("174.80")
     assert seller_funds_mature(now=later) == 0
     assert JournalEntry.objects.filter(key=f"mature:{order.number}").count() == 1
     assert journal_is_balanced()

@@ -4,6 +4,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from marketplace import postings
 from marketplace.errors import DisputeRefused, OrderNotFound
 from marketplace.models import CardCode, Dispute, Order
 from marketplace.selectors import listing_for_sale, seller_rating
@@ -89,7 +90,7 @@ def test_the_seller_answers(delivered, seller):
 
 
 def test_refund_decision_marks_the_code_bad_reverses_the_seller_and_refunds_its_price(delivered, staff, refunds, listing):
-    pending = ledger.seller_pending(listing.seller_id)
+    pending = postings.seller_pending(listing.seller_id)
     dispute = open_dispute(delivered)
     dispute_refund(dispute=dispute, staff=staff, note="Issuer confirmed used")
     dispute.refresh_from_db()
@@ -113,7 +114,7 @@ def test_a_refused_refund_changes_nothing(delivered, staff, refunds, listing):
     dispute.refresh_from_db()
     assert dispute.status == "open"
     assert CardCode.objects.get(pk=dispute.code_id).status == "sold"
-    assert ledger.balance(ledger.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")
+    assert ledger.balance(postings.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")
 
 
 def test_reject_decision_keeps_the_sale(delivered, staff, refunds, listing):
@@ -122,7 +123,7 @@ def test_reject_decision_keeps_the_sale(delivered, staff, refunds, listing):
     delivered.refresh_from_db()
     assert Dispute.objects.get().status == "rejected" and delivered.status == "delivered"
     assert refunds.calls == []
-    assert ledger.balance(ledger.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")
+    assert ledger.balance(postings.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")
 
 
 def test_money_does_not_mature_while_a_dispute_is_open_then_matures_for_good_codes(delivered, staff, refunds, listing):
@@ -131,8 +132,8 @@ def test_money_does_not_mature_while_a_dispute_is_open_then_matures_for_good_cod
     assert seller_funds_mature(now=later) == 0
     dispute_refund(dispute=dispute, staff=staff)
     assert seller_funds_mature(now=later) == 1
-    assert ledger.balance(ledger.seller_available(listing.seller_id), natural=True) == Decimal("87.40")
-    assert ledger.balance(ledger.seller_pending(listing.seller_id)) == 0
+    assert ledger.balance(postings.seller_available(listing.seller_id), natural=True) == Decimal("87.40")
+    assert ledger.balance(postings.seller_pending(listing.seller_id)) == 0
     assert journal_is_balanced()
 
 
@@ -170,3 +171,101 @@ def test_buyer_and_seller_name_a_disputed_code_by_its_masked_form(client, delive
     client.force_login(delivered.codes.first().listing.seller)
     dashboard = client.get("/sell/").content.decode()
     assert code.masked in dashboard and f"#{code.pk}" not in dashboard
+
+
+def _png(size=(40, 20)) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    image = Image.new("RGB", size, (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x8825] = {2: (31, 14, 0)}  # a GPS position, as phone cameras write it
+    image.save(out, format="PNG", exif=exif)
+    return out.getvalue()
+
+
+@pytest.fixture
+def evidence_storage(tmp_path, monkeypatch):
+    from django.core.files.storage import FileSystemStorage
+
+    from marketplace.models import DisputeEvidence
+
+    storage = FileSystemStorage(location=tmp_path)
+    monkeypatch.setattr(DisputeEvidence._meta.get_field("file"), "storage", storage)
+    return tmp_path
+
+
+def _dispute_with_screenshot(client, order, upload):
+    client.force_login(order.buyer)
+    return client.post(
+        f"/orders/{order.number}/dispute/",
+        {"code": first_code(order).pk, "reason": "invalid", "note": "Till says invalid", "evidence": [upload]},
+    )
+
+
+def test_a_screenshot_is_stored_privately_without_metadata_and_shown_to_buyer_seller_and_staff(
+    client, delivered, evidence_storage
+):
+    from django.contrib.auth.models import Group
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    response = _dispute_with_screenshot(client, delivered, SimpleUploadedFile("till.png", _png(), "image/png"))
+    assert response.status_code == 302
+    item = Dispute.objects.get().evidence.get()
+    url = f"/disputes/{item.dispute_id}/evidence/{item.pk}/"
+    assert item.content_type == "image/png" and item.original_name == "till.png"
+    stored = (evidence_storage / item.file.name).read_bytes()
+    assert b"Exif" not in stored and stored.startswith(b"\x89PNG")
+    assert url in client.get(f"/orders/{delivered.number}/dispute/").content.decode()
+    served = client.get(url)
+    assert served.status_code == 200 and served["Content-Type"] == "image/png"
+    assert served["X-Content-Type-Options"] == "nosniff"
+    seller = delivered.listing.seller
+    client.force_login(seller)
+    assert url in client.get("/sell/").content.decode()
+    assert client.get(url).status_code == 200
+    support = UserFactory(is_staff=True)
+    support.groups.add(Group.objects.get(name="Support"))
+    client.force_login(support)
+    assert client.get(url).status_code == 200
+    client.force_login(UserFactory())
+    assert client.get(url).status_code == 404
+    client.logout()
+    assert client.get(url).status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "why"),
+    [
+        ("till.png", b"<script>alert(1)</script>", "not a readable image"),
+        ("till.gif", "gif", "only PNG, JPEG or WebP"),
+    ],
+)
+def test_a_file_that_is_not_a_screenshot_is_refused_and_nothing_is_saved(
+    client, delivered, evidence_storage, name, data, why
+):
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from PIL import Image
+
+    if data == "gif":
+        out = io.BytesIO()
+        Image.new("RGB", (4, 4)).save(out, format="GIF")
+        data = out.getvalue()
+    response = _dispute_with_screenshot(client, delivered, SimpleUploadedFile(name, data, "image/png"))
+    assert response.status_code == 400
+    assert why in response.content.decode() and name in response.content.decode()
+    assert not Dispute.objects.exists()
+    assert not any(evidence_storage.rglob("*.*"))
+
+
+def test_a_screenshot_over_five_megabytes_is_refused(client, delivered, evidence_storage):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    big = SimpleUploadedFile("big.png", _png() + b"\0" * (5 * 1024 * 1024), "image/png")
+    response = _dispute_with_screenshot(client, delivered, big)
+    assert response.status_code == 400 and "larger than 5 MB" in response.content.decode()
+    assert not Dispute.objects.exists()

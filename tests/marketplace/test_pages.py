@@ -316,3 +316,30 @@ def test_catalogue_and_listing_say_discount_guarantee_and_money_like_a_chinese_s
     assert "8.8折" in catalogue and "¥1,000.00" in catalogue and "¥880.00" in catalogue
     assert "7 天" in detail and "168" not in detail
     assert "/api/docs/" not in catalogue
+
+
+def test_payout_form_waits_for_available_money_then_offers_it_to_the_newest_account(client, seller):
+    from decimal import Decimal
+    from unittest import mock
+
+    from marketplace.models import PayoutDestination
+    from marketplace.selectors import SellerBalances
+
+    PayoutDestination.objects.create(seller=seller, kind="alipay", holder_name="S", account="old@example.com")
+    newest = PayoutDestination.objects.create(seller=seller, kind="alipay", holder_name="S", account="new@example.com")
+    client.force_login(seller)
+    html = client.get("/sell/").content.decode()
+    assert 'data-testid="payout-nothing"' in html and 'name="amount"' not in html
+    rich = SellerBalances(pending=Decimal("0"), available=Decimal("1234.50"),
+                          payouts_requested=Decimal("0"), paid_out=Decimal("0"))
+    with mock.patch("marketplace.selectors.seller_balances", return_value=rich):
+        html = client.get("/sell/").content.decode()
+    assert 'value="1234.50"' in html and "¥1,234.50" in html
+    assert re.search(rf'<option value="{newest.pk}" selected>', html)
+
+
+def test_pages_carry_a_favicon_and_favicon_ico_leads_to_it(client, db):
+    html = client.get("/").content.decode()
+    assert 'rel="icon"' in html and "favicon.svg" in html
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301 and response["Location"].endswith("favicon.svg")

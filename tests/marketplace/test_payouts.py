@@ -3,6 +3,7 @@ from decimal import Decimal
 import pytest
 from django.core.exceptions import ValidationError
 
+from marketplace import postings
 from marketplace.errors import PayoutRefused
 from marketplace.models import Payout
 from marketplace.postings import seller_payouts_requested
@@ -27,11 +28,11 @@ def rich_seller(seller):
     """A seller with 300.00 available (matured sales), as the journal says."""
     ledger.post(
         key="test:matured", kind="seller_funds_mature",
-        lines=[(ledger.seller_pending(seller.pk), Decimal("300.00")), (ledger.seller_available(seller.pk), Decimal("-300.00"))],
+        lines=[(postings.seller_pending(seller.pk), Decimal("300.00")), (postings.seller_available(seller.pk), Decimal("-300.00"))],
     )
     ledger.post(
         key="test:sale", kind="sale",
-        lines=[(ledger.CLEARING, Decimal("300.00")), (ledger.seller_pending(seller.pk), Decimal("-300.00"))],
+        lines=[(ledger.CLEARING, Decimal("300.00")), (postings.seller_pending(seller.pk), Decimal("-300.00"))],
     )
     return seller
 

@@ -78,3 +78,32 @@ def test_the_risk_desk_starts_with_monitors(capsys):
         "payments.success_rate", "marketplace.dispute_rate", "marketplace.fraud_rate",
     }
     assert not alerts.monitors_evaluate().skipped  # every metric they name is registered
+
+
+def test_seed_demo_prints_the_address_the_site_is_served_on(capsys, settings):
+    settings.SITE_URL = "http://127.0.0.1:8123"
+    assert "http://127.0.0.1:8123/accounts/login/" in seed(capsys)
+
+
+def test_a_bare_rerun_keeps_the_demo_accounts_where_the_server_runs(capsys, settings):
+    from payments.models import ChannelAccount
+
+    settings.SITE_URL, settings.SITE_URL_CONFIGURED = "http://127.0.0.1:8123", True
+    seed(capsys)
+    # another shell, no SITE_URL: the settings fall back to port 8000
+    settings.SITE_URL, settings.SITE_URL_CONFIGURED = "http://127.0.0.1:8000", False
+    seed(capsys)
+    urls = set(ChannelAccount.objects.exclude(backend="balance").values_list("base_url", flat=True))
+    assert urls and all(url.startswith("http://127.0.0.1:8123/sandbox/") for url in urls)
+    card = ChannelAccount.objects.get(code="card")
+    assert card.credentials["hosted_page_url"].startswith("http://127.0.0.1:8123/")
+
+
+def test_seed_demo_points_the_accounts_at_simulators_served_apart(capsys, settings):
+    from payments.models import ChannelAccount
+
+    settings.SANDBOX_URL = "http://127.0.0.1:8124"
+    seed(capsys)
+    assert ChannelAccount.objects.get(code="alipay").base_url == (
+        "http://127.0.0.1:8124/sandbox/alipay/"
+    )

@@ -25,11 +25,12 @@ from django.utils import timezone
 from payments import health, ledger, services, signals, tasks
 from payments.channels.base import ClientInfo
 from payments.channels.registry import backend_class
-from payments.demo import demo_channels_ensure
 from payments.errors import buyer_message, error_spec
 from payments.models import Attempt, ChannelAccount, JournalEntry, Notification
+from payments.payables import PayableFacts
 from payments.sandbox import tasks as sandbox_tasks
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxTrade
+from payments.sandbox.provisioning import demo_channels_ensure
 from tests.accounts.factories import UserFactory
 from tests.payments.factories import sandbox_account
 from tests.payments.sandbox_payer import Payer
@@ -143,7 +144,7 @@ def start(method: str, amount: str = "88.00", device: str = "desktop", buyer=Non
         return_url=RETURN_URL,
         expires_at=timezone.now() + dt.timedelta(minutes=15),
         # an established buyer: these tests are about channels, not the risk engine's step-up
-        risk_facts={"account_age_days": 400, "good_orders": 12},
+        risk_facts=PayableFacts(account_age_days=400, good_orders=12),
     )
 
 

@@ -102,3 +102,28 @@ def test_refunds_already_on_their_way_are_moved_in_flight_once(django_user_model
 
     assert ledger.balance(ledger.REFUNDS_IN_FLIGHT, natural=True) == D("20.00")
     assert ledger.unbalanced_entries() == 0
+
+
+def test_an_account_opened_concurrently_between_the_two_inserts_still_gets_its_line(
+    monkeypatch, django_user_model
+):
+    """A concurrent first posting opens an account after this posting's line insert skipped
+    it; the entry must still get that line (found under load: entries short of one line)."""
+    seller = ledger.buyer_wallet(django_user_model.objects.create(username="s7").pk)
+    ledger.account(ledger.CLEARING)
+    real_insert = ledger._insert_lines
+
+    def insert_then_a_rival_opens_the_account(entry_id, lines, currency):
+        inserted = real_insert(entry_id, lines, currency)
+        ledger.account(seller)  # committed by the other poster meanwhile
+        return inserted
+
+    monkeypatch.setattr(ledger, "_insert_lines", insert_then_a_rival_opens_the_account)
+    entry = ledger.post(
+        key="sale:R1", kind="sale",
+        lines=[(ledger.CLEARING, D("9.50")), (seller, -D("9.50"))],
+    )
+    assert sorted(entry.lines.values_list("account__code", "amount")) == sorted([
+        ("payments:clearing", D("9.50")), (seller, D("-9.50")),
+    ])
+    assert ledger.unbalanced_entries() == 0

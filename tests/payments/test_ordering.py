@@ -126,13 +126,13 @@ def test_history_frequency_and_success_order_the_rest():
 
 def test_history_failures_since_the_last_success_push_a_method_down():
     history = (
-        paid(Method.ALIPAY, days_ago=3, succeeded=False),
-        paid(Method.ALIPAY, days_ago=2, succeeded=False),
+        paid(Method.ALIPAY, days_ago=0, succeeded=False),
+        paid(Method.ALIPAY, days_ago=0, succeeded=False),
     )
-    ranking = rank_methods(context(history=history))
+    ranking = rank_methods(context(history=history, now=NOW))
     assert position(ranking, Method.ALIPAY) > position(ranking, Method.WECHATPAY)
     reason = next(r for r in ranking.get(Method.ALIPAY).reasons if r.code == "history.failures")
-    assert reason.points == -20
+    assert reason.points == -4 * DEFAULT_CONFIG.per_failure  # two fresh declines: 2² × 3
 
 
 def test_after_succeeding_with_a_method_that_was_not_first_it_is_first_next_time():
@@ -156,15 +156,61 @@ def test_history_weights_keep_the_last_success_above_every_other_signal_combined
         + max(max(c.large.values()), max(c.small.values()))
         + c.wallet_covers
     )
-    worst_last = (
-        min(c.prior.values())
-        - c.max_failure_points
-        + min(min(c.phone.values()), min(c.desktop.values()), 0)
-        + c.in_app_blocked
-        + min(c.cross_border.values())
-        + min(min(c.large.values()), min(c.small.values()))
-    )
+    # The bonus goes only to a method that fits the scene: its device, in-app browser, region
+    # and amount points together are above ``misfit_points``.
+    worst_last = min(c.prior.values()) - c.max_failure_points + c.misfit_points + 1
     assert c.last_success + worst_last > best_other
+
+
+def test_one_decline_moves_a_method_down_one_place_not_behind_methods_never_used():
+    desktop = DeviceInfo("desktop")
+    before = order_of(rank_methods(context(device=desktop, now=NOW)))
+    assert before[:4] == [Method.ALIPAY, Method.WECHATPAY, Method.UNIONPAY, Method.CARD]
+    declined = (paid(Method.WECHATPAY, days_ago=0, succeeded=False),)
+    after = order_of(rank_methods(context(device=desktop, history=declined, now=NOW)))
+    assert after.index(Method.WECHATPAY) <= before.index(Method.WECHATPAY) + 1
+    assert after.index(Method.WECHATPAY) < after.index(Method.UNIONPAY)
+
+
+def test_a_decline_fades_and_two_weeks_later_costs_nothing():
+    def failure_points(days_ago):
+        history = (paid(Method.WECHATPAY, days_ago=days_ago, succeeded=False),)
+        ranked = rank_methods(context(history=history, now=NOW)).get(Method.WECHATPAY)
+        return sum(r.points for r in ranked.reasons if r.code == "history.failures")
+
+    assert failure_points(0) < failure_points(3) < 0
+    assert failure_points(14) == 0
+
+
+def test_repeated_declines_still_push_a_method_well_down():
+    history = tuple(paid(Method.ALIPAY, days_ago=0, succeeded=False) for _ in range(5))
+    ranking = rank_methods(context(history=history, now=NOW))
+    assert order_of(ranking).index(Method.ALIPAY) >= 3
+
+
+def test_one_past_success_does_not_override_a_scene_the_method_does_not_fit():
+    """Card instalments last time, but now ¥97 on a phone inside WeChat: WeChat Pay leads."""
+    history = (paid(Method.CARD_INSTALMENTS, days_ago=2),)
+    ranking = rank_methods(
+        context(
+            amount=Decimal("97.00"),
+            device=DeviceInfo("phone", "wechat"),
+            history=history,
+            now=NOW,
+        )
+    )
+    assert order_of(ranking)[0] == Method.WECHATPAY
+    assert Method.CARD_INSTALMENTS not in order_of(ranking)[: ranking.shown]
+    reasons = [r.code for r in ranking.get(Method.CARD_INSTALMENTS).reasons]
+    assert "history.last_success" not in reasons and "history.successes" in reasons
+
+
+def test_a_past_success_that_fits_the_scene_is_still_first():
+    history = (paid(Method.CARD, days_ago=2),)
+    ranking = rank_methods(
+        context(amount=Decimal("97.00"), device=DeviceInfo("phone"), history=history, now=NOW)
+    )
+    assert order_of(ranking)[0] == Method.CARD
 
 
 # --- device ---------------------------------------------------------------------------------------
@@ -298,6 +344,14 @@ def test_wallet_balance_short_of_the_amount_disables_balance_with_the_reason():
 def test_wallet_balance_that_covers_a_small_order_comes_first():
     ranking = rank_methods(context(amount=Decimal("50.00"), wallet_balance=Decimal("80.00")))
     assert order_of(ranking)[0] == Method.BALANCE
+
+
+def test_the_balance_option_says_how_much_is_available():
+    covers = rank_methods(context(amount=Decimal("95.00"), wallet_balance=Decimal("1200.50")))
+    assert "¥1,200.50" in covers.get(Method.BALANCE).detail
+    short = rank_methods(context(amount=Decimal("95.00"), wallet_balance=Decimal("20.00")))
+    assert "¥20.00" in short.get(Method.BALANCE).detail
+    assert covers.get(Method.ALIPAY).detail == ""
 
 
 def test_next_best_skips_the_method_that_failed_and_disabled_ones():

@@ -313,7 +313,7 @@ def test_a_refund_on_its_way_is_owed_to_the_buyer_until_the_channel_answers(clie
     assert ledger.balance(ledger.channel_receivable("fa")) == Decimal("69.40")  # 99.40 received − 30 back
 
     refused = services.refund_request(payment=payment, amount=Decimal("20.00"), reason="another")
-    services._refund_settle(refused.pk, "failed", error="REFUND_REJECTED")
+    services.refund_settle(refused.pk, "failed", error="REFUND_REJECTED")
     assert ledger.balance(ledger.REFUNDS_IN_FLIGHT) == 0
     assert ledger.balance(ledger.CLEARING, natural=True) == clearing - Decimal("30.00")  # the 20 came back
     assert journal_is_balanced()

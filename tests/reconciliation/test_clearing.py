@@ -14,6 +14,7 @@ from marketplace import clearing as shop_clearing
 from payments import services as payment_services
 from payments.channels.base import ClientInfo
 from payments.models import JournalEntry
+from payments.payables import PayableFacts
 from reconciliation import services
 from reconciliation.models import Discrepancy, SellerClearing, SettlementLine, Statement
 from tests.accounts.factories import UserFactory
@@ -53,7 +54,7 @@ def top_up(client, captured, amount: str):
         buyer=UserFactory(), reference=f"topup:{uuid.uuid4().hex[:16]}", amount=Decimal(amount), currency="CNY",
         method="alipay", subject="Top-up", client=ClientInfo(ip="203.0.113.9", device="desktop"),
         return_url="http://testserver/wallet/", expires_at=timezone.now() + dt.timedelta(minutes=15),
-        risk_facts={"account_age_days": 400, "good_orders": 12},
+        risk_facts=PayableFacts(account_age_days=400, good_orders=12),
     )
     with captured(execute=True):
         Payer(client).decide(payment.attempts.get().action, "approve")

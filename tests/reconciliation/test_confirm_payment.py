@@ -94,7 +94,9 @@ def test_a_paid_trade_whose_order_lapsed_and_sold_out_is_refunded_automatically(
         done = services.discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
 
     assert done.result == "applied"
-    assert done.resolution.startswith("applied: payment succeeded; refund ") and "460.00 pending" in done.resolution
+    # the shop's refund is asked for once the confirmation commits, and named on it then
+    resolution = the_discrepancy().resolution
+    assert resolution.startswith("applied: payment succeeded; refund ") and "460.00 pending" in resolution
     order.refresh_from_db()
     assert order.status == "refunded" and order.payment_public_id is None
     assert not order.codes.exists()
@@ -223,7 +225,9 @@ def test_a_notice_the_platform_rejects_changes_nothing(shop, listing, finance, m
 
     shop.buy(listing, notified=False)
     pull_today()
-    monkeypatch.setattr(payment_services, "notice_apply", lambda **kwargs: ("rejected", "merchant mismatch"))
+    monkeypatch.setattr(
+        payment_services, "payment_confirm_settled", lambda **kwargs: ("rejected", "merchant mismatch")
+    )
     before = snapshot()
     with pytest.raises(services.DiscrepancyRefused, match="refused the channel's record: merchant mismatch"):
         services.discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)

@@ -17,6 +17,7 @@ from django.utils import timezone
 from payments import services as payment_services
 from payments.channels.base import ClientInfo
 from payments.models import Attempt, ChannelAccount
+from payments.payables import PayableFacts
 from reconciliation import services
 from reconciliation.models import Discrepancy, SettlementFile, SettlementLine, Statement
 from tests.accounts.factories import UserFactory
@@ -27,6 +28,7 @@ pytestmark = pytest.mark.django_db
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 UNIONPAY_ZIP = DATA / "unionpay" / "802310048993424_20150905.zip"
+UNIONPAY_ZM = DATA / "unionpay" / "INN15090588ZM_802310048993424"
 ALIPAY_GBK = DATA / "alipay" / "DERIVED_trade_detail_2019-09-16.gbk.csv"
 WECHAT_BILL = DATA / "wechatpay" / "v3_tradebill_ALL_2021-01-28__gunsluo_wechatpay-go_client_test.csv"
 ALIPAY_PID = "2088000000000000"
@@ -68,6 +70,16 @@ def test_unionpay_official_zip_reconciles_to_its_own_totals():
     assert statement.count == 8 and statement.net == Decimal("13147.64")
     assert statement.expected_settlement_date == dt.date(2015, 9, 6)
     assert SettlementFile.objects.get().status == "reconciled"
+
+
+def test_bare_unionpay_zm_file_takes_its_day_from_its_name_and_states_no_totals():
+    """The ZM detail alone has no footer: its day is in its name (INN yymmdd ..), and there are
+    no totals to agree with, which the result says instead of claiming they agree."""
+    account("unionpay", "802310048993424")
+    result = reconcile("unionpay", UNIONPAY_ZM)
+    assert result["date"] == "2015-09-05"
+    assert (result["lines"], result["gross"], result["fees"]) == (8, "13227.00", "79.36")
+    assert result["file_totals_agree"] == "no totals in this file"
 
 
 def test_alipay_gbk_detail_file_reconciles_to_its_own_totals():
@@ -153,7 +165,7 @@ def pay(client, captured, amount: str = "88.00") -> Attempt:
         buyer=UserFactory(), reference=f"test:{uuid.uuid4().hex[:16]}", amount=Decimal(amount), currency="CNY",
         method="alipay", subject="Gift card", client=ClientInfo(ip="203.0.113.7", device="desktop"),
         return_url="http://testserver/orders/R1/", expires_at=timezone.now() + dt.timedelta(minutes=15),
-        risk_facts={"account_age_days": 400, "good_orders": 12},
+        risk_facts=PayableFacts(account_age_days=400, good_orders=12),
     )
     attempt = payment.attempts.get()
     with captured(execute=True):

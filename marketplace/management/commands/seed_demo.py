@@ -9,6 +9,7 @@ import secrets
 import string
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management.base import BaseCommand
@@ -96,7 +97,7 @@ class Command(BaseCommand):
             self.stdout.write(json.dumps({"users": logins}))
             return
         self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(brands)} brands, {channels} channel accounts."))
-        self.stdout.write("Demo logins (http://127.0.0.1:8000/accounts/login/):")
+        self.stdout.write(f"Demo logins ({settings.SITE_URL}/accounts/login/):")
         for role, login in logins.items():
             self.stdout.write(f"  {role:<8} {login['username']:<10} / {login['password']}")
 
@@ -175,13 +176,10 @@ class Command(BaseCommand):
                     listing_codes_add(listing=listing, seller=seller, codes=codes, screen=False)
 
     def _channels(self) -> int:
-        """Sandbox channel accounts, from the payment platform when it offers them."""
-        from payments import services as payment_services
+        """Sandbox channel accounts, provisioned by the simulators themselves, at the address
+        they are served on; none when the sandbox is off (a real deployment)."""
+        if not settings.PAYMENTS_SANDBOX:
+            return 0
+        from payments.sandbox.provisioning import demo_channels_ensure, demo_sandbox_url
 
-        ensure = getattr(payment_services, "demo_channels_ensure", None)
-        if ensure is None:
-            try:
-                from payments.demo import demo_channels_ensure as ensure
-            except ImportError:
-                return 0
-        return len(ensure() or [])
+        return len(demo_channels_ensure(sandbox_url=demo_sandbox_url()))

@@ -202,12 +202,15 @@ class PayPalBackend(ChannelBackend):
         body: dict[str, Any] = {"intent": "CAPTURE", "purchase_units": [unit]}
         return_url = request.return_url or self.account.return_url
         if return_url:
-            body["application_context"] = {
+            # application_context is deprecated: the experience context of the PayPal payment
+            # source replaces it (Orders v2 reference, "payment_source.paypal").
+            experience = {
                 "return_url": return_url,
                 "cancel_url": return_url,
                 "user_action": "PAY_NOW",
                 "shipping_preference": "NO_SHIPPING",
             }
+            body["payment_source"] = {"paypal": {"experience_context": experience}}
         order = self._api(
             "POST",
             "/v2/checkout/orders",

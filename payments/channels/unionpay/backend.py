@@ -290,13 +290,17 @@ class UnionPayBackend(ChannelBackend):
 
         ``respCode=00`` only means 受理 (accepted): the result arrives as a backUrl notification
         (txnType 04), so the outcome here is "pending". A repeated refund number is answered
-        ``12`` (重复交易) — the first request stands, also "pending"."""
+        ``12`` (重复交易) — the first request stands, also "pending".
+
+        The refund's reference (``channel_refund_no``) is the txnTime sent, until the notice or
+        a query brings UnionPay's queryId: a status query needs orderId + txnTime (§3.3)."""
         if not QUERY_ID_RE.fullmatch(request.channel_trade_no or ""):
             raise ChannelError(
                 "a UnionPay refund needs the payment's queryId as origQryId", code="NO_QUERY_ID"
             )
         if not ORDER_ID_RE.fullmatch(request.refund_no):
             raise ChannelDeclined("refund orderId must be 8-32 letters and digits", code="10")
+        sent_at = txn_time()
         answer = self._post(
             self.base_url,
             BACK_TRANS,
@@ -307,7 +311,7 @@ class UnionPayBackend(ChannelBackend):
                 "channelType": "07",
                 "orderId": request.refund_no,
                 "origQryId": request.channel_trade_no,
-                "txnTime": txn_time(),
+                "txnTime": sent_at,
                 "txnAmt": str(to_minor(request.amount)),
                 "backUrl": self.account.notify_url,
                 # 请求方保留域: echoed in the notification, ties the refund to our attempt
@@ -321,7 +325,8 @@ class UnionPayBackend(ChannelBackend):
         if code == "00" or code in UNKNOWN_CODES or code == "12":
             return RefundResult(
                 outcome="pending",
-                channel_refund_no=answer.get("queryId", ""),
+                # a duplicate (12) was sent earlier with another txnTime: keep that one's
+                channel_refund_no="" if code == "12" else sent_at,
                 error_code="" if code == "00" else code,
                 raw=answer,
             )
@@ -330,11 +335,41 @@ class UnionPayBackend(ChannelBackend):
         return RefundResult(outcome="failed", error_code=code, raw=answer)
 
     def query_refund(self, request: RefundRequest) -> RefundResult:
-        """A refund's status query needs its own txnTime, which the refund request does not
-        carry; re-sending it with a new txnTime could open a second refund. UnionPay reports
-        the result by backUrl notification and in the next ZM file (交易代码 S30), so this
-        answers "pending" without calling UnionPay."""
-        return RefundResult(outcome="pending", error_code="NOTIFY_PENDING")
+        """交易状态查询 (txnType 00) of the refund by its orderId (the refund number) + the
+        txnTime :meth:`refund` sent (§3.3), for a refund whose notice was lost.
+
+        Without that txnTime (the refund's answer never arrived) nothing is called: re-sending
+        the refund with a new txnTime could open a second one, so the notice or the next ZM
+        file (交易代码 S30) decides. ``34`` (查无此交易) and 03/04/05 keep it pending."""
+        sent_at = request.channel_refund_no
+        if not TXN_TIME_RE.fullmatch(sent_at or ""):
+            return RefundResult(outcome="pending", error_code="NO_TXNTIME")
+        answer = self._post(
+            self.base_url,
+            QUERY_TRANS,
+            {
+                "txnType": "00",
+                "txnSubType": "00",
+                "bizType": "000000",
+                "channelType": "07",
+                "orderId": request.refund_no,
+                "txnTime": sent_at,
+            },
+            idempotent=True,
+        )
+        code = answer["respCode"]
+        if code == "34" or code in UNKNOWN_CODES:
+            return RefundResult(outcome="pending", error_code=code, raw=answer)
+        if code != "00":
+            self._raise_system(answer)
+        orig = answer.get("origRespCode", "")
+        if orig in SUCCESS_CODES:
+            return RefundResult(
+                outcome="succeeded", channel_refund_no=answer.get("queryId", ""), raw=answer
+            )
+        if orig in UNKNOWN_CODES:
+            return RefundResult(outcome="pending", error_code=orig, raw=answer)
+        return RefundResult(outcome="failed", error_code=orig, raw=answer)
 
     # -- settlement ----------------------------------------------------------------------------
     def download_settlement(self, day: dt.date) -> bytes:

@@ -66,7 +66,9 @@ def sign(fields: Mapping[str, str], private_key: rsa.RSAPrivateKey, cert_id: str
 
 
 def verify(fields: Mapping[str, str], public_key: rsa.RSAPublicKey) -> bool:
-    """SHA256withRSA over sha256hex(string-to-sign) with the given key."""
+    """SHA256withRSA over sha256hex(string-to-sign) with the given key. Blank fields are left
+    out first, as the official demo's ``getAllRequestParam`` removes them before
+    ``AcpService.validate``: UnionPay signs only the fields it fills."""
     try:
         signature = base64.b64decode(fields.get("signature", ""), validate=True)
     except (binascii.Error, ValueError):
@@ -74,7 +76,8 @@ def verify(fields: Mapping[str, str], public_key: rsa.RSAPublicKey) -> bool:
     if not signature:
         return False
     try:
-        public_key.verify(signature, sign_digest(fields), padding.PKCS1v15(), hashes.SHA256())
+        filled = {k: v for k, v in fields.items() if v not in ("", None)}
+        public_key.verify(signature, sign_digest(filled), padding.PKCS1v15(), hashes.SHA256())
     except InvalidSignature:
         return False
     return True

@@ -12,11 +12,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
-from django.conf import settings
 from django.urls import reverse
 from django.utils import timezone
 
-from payments.sandbox import keys
+from payments.sandbox import core, keys
 from payments.sandbox.paypal.resources import CHANNEL, iso_time
 
 
@@ -108,7 +107,7 @@ def signer_material() -> tuple[rsa.RSAPrivateKey, str, str]:
 
 def cert_url() -> str:
     _key, _pem, name = signer_material()
-    return settings.SITE_URL + reverse(f"sandbox:{CHANNEL}:cert", args=[name])
+    return core.own_url() + reverse(f"sandbox:{CHANNEL}:cert", args=[name])
 
 
 def signature_headers(webhook_id: str, body: bytes) -> dict[str, str]:

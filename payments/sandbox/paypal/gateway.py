@@ -291,11 +291,8 @@ def orders(request: HttpRequest) -> HttpResponse:
         if request_id and existing.extra.get("create_request_id") == request_id:
             return JsonResponse(order_json(existing), status=200)
         return unprocessable("DUPLICATE_INVOICE_ID", "Duplicate Invoice ID detected.")
-    context = (
-        body.get("application_context")
-        or ((body.get("payment_source") or {}).get("paypal") or {}).get("experience_context")
-        or {}
-    )
+    experience = ((body.get("payment_source") or {}).get("paypal") or {}).get("experience_context")
+    context = experience or body.get("application_context") or {}
     order_id, payer_id = paypal_id(17), paypal_id(13)
     return_url = str(context.get("return_url") or "")
     if return_url:
@@ -316,6 +313,8 @@ def orders(request: HttpRequest) -> HttpResponse:
             "invoice_id": str(unit.get("invoice_id") or out_trade_no),
             "reference_id": str(unit.get("reference_id") or out_trade_no),
             "payer_id": payer_id,
+            # PayPal links the buyer as "payer-action" when the order names a payment source
+            "buyer_link": "payer-action" if experience else "approve",
         },
     )
     try:

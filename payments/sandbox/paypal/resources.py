@@ -130,7 +130,7 @@ def invalid_request(issue: str, description: str) -> JsonResponse:
 
 
 def _api_base() -> str:
-    return f"{settings.SITE_URL}/sandbox/{CHANNEL}"
+    return f"{core.own_url()}/sandbox/{CHANNEL}"
 
 
 def webhook_url(merchant: SandboxMerchant) -> str:
@@ -286,7 +286,11 @@ def order_json(trade: SandboxTrade) -> dict[str, Any]:
     }
     if status == "CREATED":
         order["links"].append(
-            {"href": core.provider(CHANNEL).cashier_url(trade), "rel": "approve", "method": "GET"}
+            {
+                "href": core.provider(CHANNEL).cashier_url(trade),
+                "rel": trade.extra.get("buyer_link", "approve"),
+                "method": "GET",
+            }
         )
     if status == "APPROVED":
         order["links"].append(

@@ -13,8 +13,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from django.conf import settings
 
-from payments.channels.unionpay import wire as acp
 from payments.sandbox import keys
+from payments.sandbox.unionpay import protocol
 
 # ---------------------------------------------------------------------------------------------
 # Certificates
@@ -77,7 +77,7 @@ def load_key(pem: str) -> rsa.RSAPrivateKey:
 
 ROOT_CN = "Cardex Sandbox UnionPay Root CA"
 MIDDLE_CN = "Cardex Sandbox UnionPay Middle CA"
-SIGN_CN = f"041@Z12@{acp.UNIONPAY_CN_NAME}@00000001"
+SIGN_CN = f"041@Z12@{protocol.UNIONPAY_CN_NAME}@00000001"
 
 
 def material() -> Material:
@@ -131,7 +131,7 @@ def _material(_key_dir: str) -> Material:
 def provider_sign(fields: dict[str, str]) -> dict[str, str]:
     """Sign as UnionPay: signPubKeyCert is part of the signed string (SDK ``validate``)."""
     mat = material()
-    return acp.sign(
+    return protocol.sign_message(
         {**fields, "signPubKeyCert": mat.sign_cert_pem},
         mat.sign_key,
         str(mat.sign_cert.serial_number),

@@ -20,10 +20,9 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from payments.channels.base import from_minor, to_minor
-from payments.channels.unionpay import errors as acp_errors
-from payments.channels.unionpay import wire as acp
 from payments.sandbox import core, keys
 from payments.sandbox.models import SandboxMerchant, SandboxRefund, SandboxTrade
+from payments.sandbox.unionpay import protocol
 from payments.sandbox.unionpay.certificates import (
     MIDDLE_CN,
     issue_certificate,
@@ -87,9 +86,9 @@ class UnionPaySandbox(core.SandboxProvider):
             return None
         ids = ensure_ids(trade)
         fields = {
-            "version": acp.VERSION,
+            "version": protocol.VERSION,
             "encoding": "UTF-8",
-            "signMethod": acp.SIGN_METHOD_RSA,
+            "signMethod": protocol.SIGN_METHOD_RSA,
             "txnType": "01",
             "txnSubType": "01",
             "bizType": "000201",
@@ -98,12 +97,12 @@ class UnionPaySandbox(core.SandboxProvider):
             "orderId": trade.out_trade_no,
             "txnTime": trade.extra.get("txnTime", ""),
             "txnAmt": str(to_minor(trade.amount)),
-            "currencyCode": acp.CURRENCY_CNY,
+            "currencyCode": protocol.CURRENCY_CNY,
             "queryId": ids["queryId"],
             "traceNo": ids["traceNo"],
             "traceTime": ids["traceTime"],
             "settleAmt": str(to_minor(trade.amount)),
-            "settleCurrencyCode": acp.CURRENCY_CNY,
+            "settleCurrencyCode": protocol.CURRENCY_CNY,
             "settleDate": ids["settleDate"],
             "respCode": "00",
             "respMsg": "成功[0000000]",
@@ -137,29 +136,17 @@ def _check(fields: dict[str, str]) -> tuple[SandboxMerchant | None, str]:
     merchant = _provider().merchant(fields.get("merId", ""))
     if merchant is None:
         return None, "31"
-    if fields.get("version") != acp.VERSION or fields.get("signMethod") != acp.SIGN_METHOD_RSA:
+    if (
+        fields.get("version") != protocol.VERSION
+        or fields.get("signMethod") != protocol.SIGN_METHOD_RSA
+    ):
         return merchant, "10"
     if fields.get("certId") != merchant.config.get("cert_id"):
         return merchant, "11"
     cert = x509.load_pem_x509_certificate(merchant.config["cert_pem"].encode())
-    if not acp.verify(fields, cert.public_key()):
+    if not protocol.verify_message(fields, cert.public_key()):
         return merchant, "11"
     return merchant, ""
-
-
-RESP_MSG = {
-    "00": "成功[0000000]",
-    "10": "报文格式错误",
-    "11": "验证签名失败",
-    "12": "重复交易",
-    "13": "报文交易要素缺失",
-    "31": "商户状态不正确",
-    "32": "无此交易权限",
-    "33": "交易金额超限",
-    "34": "查无此交易",
-    "35": "原交易不存在或状态不正确",
-    "98": "文件不存在",
-}
 
 
 def _answer(request_fields: dict[str, str], code: str, **extra: str) -> HttpResponse:
@@ -181,20 +168,20 @@ def _answer(request_fields: dict[str, str], code: str, **extra: str) -> HttpResp
     }
     fields = {
         **echo,
-        "signMethod": acp.SIGN_METHOD_RSA,
+        "signMethod": protocol.SIGN_METHOD_RSA,
         "respCode": code,
-        "respMsg": RESP_MSG.get(code, ""),
+        "respMsg": protocol.RESP_MSG.get(code, ""),
         **extra,
     }
     return HttpResponse(
-        acp.render_response(provider_sign(fields)), content_type="text/plain;charset=UTF-8"
+        protocol.render_answer(provider_sign(fields)), content_type="text/plain;charset=UTF-8"
     )
 
 
 def _error_page(code: str, status: int = 400) -> HttpResponse:
     return HttpResponse(
         "<!doctype html><title>UnionPay sandbox</title><h1>交易失败</h1>"
-        f'<p data-testid="sandbox-error">{code} {RESP_MSG.get(code, "")}</p>',
+        f'<p data-testid="sandbox-error">{code} {protocol.RESP_MSG.get(code, "")}</p>',
         status=status,
     )
 
@@ -224,11 +211,11 @@ def front_trans_req(request: HttpRequest) -> HttpResponse:
         return _error_page("32")
     if (
         amount is None
-        or not acp.ORDER_ID_RE.fullmatch(fields.get("orderId", ""))
-        or not acp.TXN_TIME_RE.fullmatch(fields.get("txnTime", ""))
+        or not protocol.ORDER_ID_RE.fullmatch(fields.get("orderId", ""))
+        or not protocol.TXN_TIME_RE.fullmatch(fields.get("txnTime", ""))
     ):
         return _error_page("10")
-    if fields.get("currencyCode") != acp.CURRENCY_CNY or not fields.get("backUrl"):
+    if fields.get("currencyCode") != protocol.CURRENCY_CNY or not fields.get("backUrl"):
         return _error_page("13")
     trade, created = SandboxTrade.objects.get_or_create(
         channel=CHANNEL,
@@ -273,8 +260,8 @@ def back_trans_req(request: HttpRequest) -> HttpResponse:
     order_id = fields.get("orderId", "")
     if (
         amount is None
-        or not acp.ORDER_ID_RE.fullmatch(order_id)
-        or not acp.TXN_TIME_RE.fullmatch(fields.get("txnTime", ""))
+        or not protocol.ORDER_ID_RE.fullmatch(order_id)
+        or not protocol.TXN_TIME_RE.fullmatch(fields.get("txnTime", ""))
     ):
         return _answer(fields, "10")
     if not fields.get("origQryId") or not fields.get("backUrl"):
@@ -311,9 +298,9 @@ def back_trans_req(request: HttpRequest) -> HttpResponse:
         }
         trade.save(update_fields=["extra"])
         notice = {
-            "version": acp.VERSION,
+            "version": protocol.VERSION,
             "encoding": "UTF-8",
-            "signMethod": acp.SIGN_METHOD_RSA,
+            "signMethod": protocol.SIGN_METHOD_RSA,
             "txnType": "04",
             "txnSubType": "00",
             "bizType": "000201",
@@ -327,7 +314,7 @@ def back_trans_req(request: HttpRequest) -> HttpResponse:
             "traceNo": ids["traceNo"],
             "traceTime": ids["traceTime"],
             "settleAmt": fields["txnAmt"],
-            "settleCurrencyCode": acp.CURRENCY_CNY,
+            "settleCurrencyCode": protocol.CURRENCY_CNY,
             "settleDate": ids["settleDate"],
             "reqReserved": fields.get("reqReserved", ""),
             "respCode": "00",
@@ -359,7 +346,7 @@ def query_trans(request: HttpRequest) -> HttpResponse:
     if (
         fields.get("txnType") != "00"
         or not fields.get("orderId")
-        or not acp.TXN_TIME_RE.fullmatch(fields.get("txnTime", ""))
+        or not protocol.TXN_TIME_RE.fullmatch(fields.get("txnTime", ""))
     ):
         return _answer(fields, "10")
     trade = SandboxTrade.objects.filter(
@@ -378,7 +365,7 @@ def query_trans(request: HttpRequest) -> HttpResponse:
                 traceNo=ids["traceNo"],
                 traceTime=ids["traceTime"],
                 settleDate=ids["settleDate"],
-                currencyCode=acp.CURRENCY_CNY,
+                currencyCode=protocol.CURRENCY_CNY,
             )
         if trade.status == SandboxTrade.Status.DECLINED:
             code = trade.decline_code
@@ -416,8 +403,7 @@ def query_trans(request: HttpRequest) -> HttpResponse:
 
 
 def _decline_message(code: str) -> str:
-    spec = acp_errors.ERROR_CODES.get(code)
-    return spec.reason_zh if spec else ""
+    return protocol.RESP_MSG.get(code, "")
 
 
 @csrf_exempt
@@ -435,7 +421,7 @@ def file_transfer(request: HttpRequest) -> HttpResponse:
     if (
         (fields.get("txnType"), fields.get("fileType")) != ("76", "00")
         or not re.fullmatch(r"\d{4}", settle)
-        or not acp.TXN_TIME_RE.fullmatch(fields.get("txnTime", ""))
+        or not protocol.TXN_TIME_RE.fullmatch(fields.get("txnTime", ""))
     ):
         return _answer(fields, "10")
     day = settle_day(settle, fields["txnTime"])

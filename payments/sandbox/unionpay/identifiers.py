@@ -6,14 +6,14 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from payments.channels.unionpay import wire as acp
 from payments.sandbox.models import SandboxTrade
+from payments.sandbox.unionpay import protocol
 
 CHANNEL = "unionpay"
 
 
 def beijing(moment: dt.datetime) -> dt.datetime:
-    return moment.astimezone(acp.BEIJING)
+    return moment.astimezone(protocol.BEIJING)
 
 
 def new_ids(moment: dt.datetime) -> dict[str, str]:

@@ -9,9 +9,8 @@ import zipfile
 from decimal import ROUND_HALF_UP, Decimal
 
 from payments.channels.base import to_minor
-from payments.channels.unionpay import settlement as acp_settlement
-from payments.channels.unionpay import wire as acp
 from payments.sandbox.models import SandboxRefund, SandboxTrade
+from payments.sandbox.unionpay import protocol
 from payments.sandbox.unionpay.identifiers import CHANNEL, beijing, ensure_ids, new_ids
 
 FEE_RATE = Decimal("0.006")
@@ -31,15 +30,15 @@ def _fen(amount: Decimal) -> str:
 def zm_record(values: list[str]) -> bytes:
     """Join 42 values into one fixed-width record: each padded to its width, one space
     between fields."""
-    assert len(values) == len(acp_settlement.ZM_WIDTHS)
+    assert len(values) == len(protocol.ZM_WIDTHS)
     out = []
-    for value, width in zip(values, acp_settlement.ZM_WIDTHS, strict=True):
+    for value, width in zip(values, protocol.ZM_WIDTHS, strict=True):
         encoded = value.encode("gbk")
         if len(encoded) > width:
             raise ValueError(f"{value!r} does not fit {width} bytes")
         out.append(encoded + b" " * (width - len(encoded)))
     record = b" ".join(out)
-    assert len(record) == acp_settlement.ZM_RECORD_LENGTH
+    assert len(record) == protocol.ZM_RECORD_LENGTH
     return record
 
 
@@ -110,7 +109,7 @@ def _zm_values(
 
 
 def _day_bounds(day: dt.date) -> tuple[dt.datetime, dt.datetime]:
-    start = dt.datetime(day.year, day.month, day.day, tzinfo=acp.BEIJING)
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=protocol.BEIJING)
     return start, start + dt.timedelta(days=1)
 
 

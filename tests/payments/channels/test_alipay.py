@@ -12,8 +12,9 @@ from alipay import AliPay
 from django.utils import timezone
 
 from payments.accounts import backend_for, config_for
-from payments.channels.alipay import (
-    AlipayBackend,
+from payments.channels.alipay import AlipayBackend
+from payments.channels.alipay.wire import (
+    notification_content,
     response_content,
     rsa2_sign,
     rsa2_verify,
@@ -31,6 +32,7 @@ from payments.channels.base import (
 from payments.channels.registry import backend_class
 from payments.sandbox import alipay as sandbox
 from payments.sandbox import keys
+from payments.sandbox.alipay import protocol as sandbox_protocol
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxRefund, SandboxTrade
 from tests.payments.factories import sandbox_account
 
@@ -81,7 +83,7 @@ def _notification(trade: SandboxTrade) -> SandboxNotification:
 def _resign(params: dict) -> bytes:
     """Sign altered notification params with the sandbox's Alipay key (a "genuine" message)."""
     params = {k: v for k, v in params.items() if k != "sign"}
-    params["sign"] = sandbox._sign(sandbox._string_to_sign(params, exclude=("sign", "sign_type")))
+    params["sign"] = sandbox_protocol.sign(sandbox_protocol.string_to_sign(params, exclude=("sign", "sign_type")))
     return urlencode(params).encode()
 
 
@@ -105,9 +107,9 @@ def test_request_string_to_sign_keeps_sign_type_drops_sign_and_empties_and_does_
     )
 
 
-def test_notification_string_to_sign_excludes_sign_and_sign_type():
+def test_notification_string_to_sign_excludes_sign_and_sign_type_and_keeps_empty_values():
     params = {"sign": "x", "sign_type": "RSA2", "trade_status": "TRADE_SUCCESS", "app_id": "1", "body": ""}
-    assert sign_content(params, exclude=("sign", "sign_type")) == "app_id=1&trade_status=TRADE_SUCCESS"
+    assert notification_content(params) == "app_id=1&body=&trade_status=TRADE_SUCCESS"
 
 
 def test_request_signature_is_identical_to_python_alipay_sdk(backend, account):
@@ -362,13 +364,13 @@ def test_an_rsa1_notification_is_rejected(client, backend):
         backend.parse_notification(headers={}, body=urlencode(params).encode())
 
 
-def test_a_refund_flavoured_trade_status_sync_becomes_a_refund_notice(db):
-    account = sandbox_account("alipay")
-    backend = backend_for(account)
+def test_a_refund_flavoured_trade_status_sync_becomes_a_refund_notice(client, backend, account):
+    trade = _pay(client, backend)
+    backend.refund(_refund(trade, "RF1", "8.00"))
     params = {
         "notify_time": "2026-11-23 10:00:00", "notify_type": "trade_status_sync", "notify_id": "n1", "app_id": account.app_id,
-        "charset": "utf-8", "version": "1.0", "sign_type": "RSA2", "trade_no": "2026112322001000000000000001",
-        "out_trade_no": "CX1", "seller_id": PID, "trade_status": "TRADE_SUCCESS", "total_amount": "88.00",
+        "charset": "utf-8", "version": "1.0", "sign_type": "RSA2", "trade_no": trade.trade_no,
+        "out_trade_no": trade.out_trade_no, "seller_id": PID, "trade_status": "TRADE_SUCCESS", "total_amount": "88.00",
         "refund_fee": "8.00", "gmt_refund": "2026-11-23 09:59:58.123", "out_biz_no": "RF1", "gmt_payment": "2026-11-23 09:00:00",
     }
     notice = backend.parse_notification(headers={}, body=_resign(params))
@@ -464,3 +466,83 @@ def test_every_decline_code_and_refusal_has_a_bilingual_reason():
     for decline in sandbox.AlipaySandbox.declines:
         assert decline.code in AlipayBackend.error_codes
     assert AlipayBackend.error_codes["isv.invalid-signature"].counts_against_channel is True
+
+
+# ---------------------------------------------------------------------------------------------
+# Refund notices carry the trade's running refund total; empty values are signed
+
+
+def _refund_notice_params(account, trade: SandboxTrade, refund_no: str, refund_fee: str) -> dict:
+    return {
+        "notify_time": "2026-11-23 10:00:00", "notify_type": "trade_status_sync", "notify_id": "n2",
+        "app_id": account.app_id, "charset": "utf-8", "version": "1.0", "sign_type": "RSA2",
+        "trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no, "seller_id": PID,
+        "trade_status": "TRADE_SUCCESS", "total_amount": "88.00", "refund_fee": refund_fee,
+        "gmt_refund": "2026-11-23 09:59:58.123", "out_biz_no": refund_no,
+        "gmt_payment": "2026-11-23 09:00:00",
+    }
+
+
+def _sdk_signed(params: dict) -> bytes:
+    """Sign notification params as Alipay does and python-alipay-sdk verifies: every parameter
+    but sign and sign_type, empty values kept as ``k=``."""
+    params = {k: v for k, v in params.items() if k != "sign"}
+    content = "&".join(f"{k}={v}" for k, v in sorted(params.items()) if k != "sign_type")
+    return urlencode({**params, "sign": sandbox_protocol.sign(content)}).encode()
+
+
+@pytest.mark.django_db
+def test_a_second_partial_refund_notice_with_the_running_total_is_this_refunds_amount(
+    client, backend, account
+):
+    trade = _pay(client, backend)
+    assert backend.refund(_refund(trade, "RF1", "30.00")).outcome == "succeeded"
+    assert backend.refund(_refund(trade, "RF2", "20.00")).outcome == "succeeded"
+    params = _refund_notice_params(account, trade, "RF2", "50.00")
+    notice = backend.parse_notification(headers={}, body=_resign(params))
+    assert (notice.kind, notice.refund_no, notice.outcome, notice.amount) == (
+        "refund", "RF2", "succeeded", Decimal("20.00")
+    )
+
+
+@pytest.mark.django_db
+def test_a_refund_notice_whose_running_total_is_below_the_refund_is_rejected(
+    client, backend, account
+):
+    trade = _pay(client, backend)
+    backend.refund(_refund(trade, "RF1", "30.00"))
+    params = _refund_notice_params(account, trade, "RF1", "29.99")
+    with pytest.raises(NotificationRejected, match="refund_fee"):
+        backend.parse_notification(headers={}, body=_resign(params))
+
+
+@pytest.mark.django_db
+def test_a_refund_notice_for_a_refund_alipay_does_not_know_is_rejected(client, backend, account):
+    trade = _pay(client, backend)
+    params = _refund_notice_params(account, trade, "RF-NEVER", "8.00")
+    with pytest.raises(NotificationRejected, match="RF-NEVER"):
+        backend.parse_notification(headers={}, body=_resign(params))
+
+
+@pytest.mark.django_db
+def test_a_notice_carrying_an_empty_value_verifies_as_the_sdk_signs_it(client, backend, account):
+    _pay(client, backend)
+    params = dict(parse_qsl(bytes(_notification(None).body).decode()))
+    params["body"] = ""  # Alipay sends optional fields empty and signs them as "body="
+    body = _sdk_signed(params)
+    data = dict(parse_qsl(body.decode(), keep_blank_values=True))
+    signature = data.pop("sign")
+    sdk = _sdk(account.credentials["app_private_key"], account.credentials["alipay_public_key"])
+    assert sdk.verify(dict(data), signature)
+    notice = backend.parse_notification(headers={}, body=body)
+    assert notice.kind == "payment" and notice.outcome == "succeeded"
+
+
+@pytest.mark.django_db
+def test_a_notice_signed_without_its_empty_value_is_rejected(client, backend):
+    _pay(client, backend)
+    params = dict(parse_qsl(bytes(_notification(None).body).decode()))
+    params["body"] = ""
+    with pytest.raises(NotificationRejected, match="bad signature"):
+        backend.parse_notification(headers={}, body=_resign(params))
+

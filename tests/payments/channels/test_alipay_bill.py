@@ -20,7 +20,8 @@ from payments.channels.base import (
     RefundRequest,
     SettlementFileError,
 )
-from payments.sandbox import alipay as sandbox
+from payments.sandbox.alipay import bill as sandbox_bill
+from payments.sandbox.alipay import protocol as sandbox_protocol
 from payments.sandbox.models import SandboxTrade
 from tests.payments.factories import sandbox_account
 
@@ -38,15 +39,15 @@ def parse(data: bytes, **kwargs):
 def sample_zip(detail: bytes, summary: str | None = None) -> bytes:
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr(sandbox._GbkName(f"{SAMPLE_PID}0156_20190916_业务明细.csv"), detail)
+        archive.writestr(sandbox_bill._GbkName(f"{SAMPLE_PID}0156_20190916_业务明细.csv"), detail)
         if summary is not None:
-            archive.writestr(sandbox._GbkName(f"{SAMPLE_PID}0156_20190916_业务明细(汇总).csv"), summary.encode("gbk"))
+            archive.writestr(sandbox_bill._GbkName(f"{SAMPLE_PID}0156_20190916_业务明细(汇总).csv"), summary.encode("gbk"))
     return buffer.getvalue()
 
 
 SAMPLE_SUMMARY = "\r\n".join([
-    "#支付宝业务汇总查询", f"#账号：[{SAMPLE_PID}0156]", sandbox.SUMMARY_BEGIN, sandbox.SUMMARY_COLUMNS,
-    "合计,,6,4,0.02,0.02,0.00,0.00,0.00,0.00,0.00,0.02", sandbox.SUMMARY_END,
+    "#支付宝业务汇总查询", f"#账号：[{SAMPLE_PID}0156]", sandbox_bill.SUMMARY_BEGIN, sandbox_bill.SUMMARY_COLUMNS,
+    "合计,,6,4,0.02,0.02,0.00,0.00,0.00,0.00,0.00,0.02", sandbox_bill.SUMMARY_END,
 ])
 
 
@@ -235,7 +236,7 @@ def paid_day(db, client):
 @pytest.mark.django_db
 def test_download_is_the_real_zip_layout_with_gbk_entry_names(paid_day):
     data = paid_day.download_settlement(timezone.localdate())
-    stamp = timezone.now().astimezone(sandbox.BEIJING).strftime("%Y%m%d")
+    stamp = timezone.now().astimezone(sandbox_protocol.BEIJING).strftime("%Y%m%d")
     with zipfile.ZipFile(io.BytesIO(data)) as archive:
         infos = archive.infolist()
         assert all(info.flag_bits & 0x800 == 0 for info in infos)
@@ -255,7 +256,7 @@ def test_downloaded_bill_parses_and_its_totals_agree(paid_day):
     bill = paid_day.open_settlement(io.BytesIO(paid_day.download_settlement(timezone.localdate())), merchant_id="2088101122136241")
     lines = list(bill.lines())
     totals = bill.totals
-    assert totals.merchant_id == "2088101122136241" and totals.day == timezone.now().astimezone(sandbox.BEIJING).date()
+    assert totals.merchant_id == "2088101122136241" and totals.day == timezone.now().astimezone(sandbox_protocol.BEIJING).date()
     assert (totals.payments, totals.refunds) == (3, 2)
     assert totals.gross == Decimal("158.51") and totals.refunded == Decimal("88.50")
     # 0.6 %: 0.60 + 0.35 + 0.00 charged, 0.18 + 0.35 returned

@@ -21,14 +21,12 @@ from payments.channels.base import (
     NotificationRejected,
     RefundRequest,
 )
-from payments.channels.card import (
-    CardBackend,
-    compute_signature,
-    signature_header,
-    verify_signature,
-)
+from payments.channels.card import CardBackend
+from payments.channels.card.wire import compute_signature, signature_header, verify_signature
 from payments.channels.registry import backend_class
 from payments.sandbox import card as sandbox
+from payments.sandbox.card import protocol as sandbox_protocol
+from payments.sandbox.card import state as sandbox_state
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxTrade
 from tests.payments.factories import sandbox_account
 
@@ -89,7 +87,7 @@ def _latest() -> SandboxNotification:
 def test_stripe_sdk_accepts_headers_we_produce():
     header = signature_header(SECRET, BODY)
     assert stripe.WebhookSignature.verify_header(BODY, header, SECRET, tolerance=300)
-    sandbox_header = sandbox.sign(SECRET, BODY)
+    sandbox_header = sandbox_protocol.sign(SECRET, BODY)
     assert stripe.WebhookSignature.verify_header(BODY, sandbox_header, SECRET, tolerance=300)
 
 
@@ -171,7 +169,7 @@ def test_create_is_idempotent_by_out_trade_no(backend):
 def test_zero_decimal_currency_is_sent_in_whole_units(backend):
     backend.create(_request(currency="JPY", amount="1500.00"))
     trade = SandboxTrade.objects.get(channel="card")
-    assert sandbox.intent_json(trade)["amount"] == 1500
+    assert sandbox_state.intent_json(trade)["amount"] == 1500
     with pytest.raises(ChannelDeclined):
         backend.create(_request("CX20261123CD0002", currency="JPY", amount="1500.50"))
 
@@ -285,7 +283,7 @@ def test_each_delivery_try_is_signed_afresh(client, backend):
     result = backend.create(_request())
     _pay(client, result)
     note = _latest()
-    stale = dict(note.headers, **{"Stripe-Signature": sandbox.sign(backend.account.credentials["webhook_secret"], bytes(note.body), int(time.time()) - 3600)})
+    stale = dict(note.headers, **{"Stripe-Signature": sandbox_protocol.sign(backend.account.credentials["webhook_secret"], bytes(note.body), int(time.time()) - 3600)})
     note.headers = stale
     with pytest.raises(NotificationRejected, match="stale"):
         backend.parse_notification(headers=stale, body=bytes(note.body))

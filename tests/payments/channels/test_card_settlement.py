@@ -15,7 +15,9 @@ from pathlib import Path
 import pytest
 
 from payments.channels.base import SettlementFileError
-from payments.channels.card import REPORT_COLUMNS, CardBackend
+from payments.channels.card import CardBackend
+from payments.channels.card.settlement import REPORT_COLUMNS
+from payments.channels.card.wire import from_units, to_units
 
 REPORT = Path(__file__).resolve().parents[2] / "data" / "card" / "DERIVED_balance_change_from_activity.itemized.3_2026-11-23.csv"
 ACCOUNT = "acct_1CardexTEST0001"
@@ -127,3 +129,36 @@ def test_not_a_report_is_refused():
 def test_header_only_report_is_an_empty_day():
     _lines, totals = parse((",".join(REPORT_COLUMNS) + "\n").encode())
     assert (totals.lines, totals.gross, totals.day) == (0, Decimal("0.00"), None)
+
+
+# ---------------------------------------------------------------------------------------------
+# Exact minor units for every currency exponent
+
+
+@pytest.mark.parametrize(
+    ("currency", "units", "major"),
+    [
+        ("JPY", 1500, "1500"),  # exponent 0
+        ("USD", 1999, "19.99"),  # exponent 2
+        ("KWD", 1234, "1.234"),  # exponent 3
+        ("BHD", 5, "0.005"),
+        ("TND", 100001, "100.001"),
+    ],
+)
+def test_smallest_units_convert_to_major_units_exactly(currency, units, major):
+    assert from_units(units, currency) == Decimal(major)
+    assert to_units(from_units(units, currency), currency) == units
+
+
+def test_a_three_decimal_report_keeps_its_thousandths():
+    row = (
+        "txn_1,2026-11-23 02:15:00,2026-11-23 10:15:00,2026-11-25 02:15:00,kwd,12.345,0.074,"
+        "12.271,charge,ch_1,Gift card,pi_1,ch_1,card,visa,CX1,acct_1CardexTEST0001,"
+    )
+    lines, totals = parse((",".join(REPORT_COLUMNS) + "\n" + row + "\n").encode())
+    assert (lines[0].amount, lines[0].fee, lines[0].currency) == (
+        Decimal("12.345"),
+        Decimal("0.074"),
+        "KWD",
+    )
+    assert (totals.gross, totals.fees) == (Decimal("12.345"), Decimal("0.074"))

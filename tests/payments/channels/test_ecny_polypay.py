@@ -25,7 +25,7 @@ from payments.channels.base import (
 from payments.channels.ecny import wire as proto
 from payments.channels.registry import backend_class
 from payments.models import Notification
-from payments.sandbox import ecny as bank
+from payments.sandbox.ecny import bank
 from payments.sandbox.models import (
     SandboxFault,
     SandboxMerchant,

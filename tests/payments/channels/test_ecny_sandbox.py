@@ -22,7 +22,7 @@ from payments.channels.base import (
 )
 from payments.channels.ecny import wire as proto
 from payments.channels.registry import get_backend
-from payments.sandbox import ecny as bank
+from payments.sandbox.ecny import bank
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxRefund, SandboxTrade
 from tests.payments.factories import sandbox_account
 

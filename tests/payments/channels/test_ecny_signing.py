@@ -2,6 +2,7 @@
 hood, cross-checked against OpenSSL's independent SM2 and SM3 (no PyPI SDK exists)."""
 
 import base64
+import inspect
 import shutil
 import subprocess
 
@@ -9,6 +10,8 @@ import pytest
 from cryptography.hazmat.primitives import hashes
 
 from payments.channels.ecny import wire
+from payments.sandbox.ecny import bank
+from payments.sandbox.ecny import protocol as bank_protocol
 
 MESSAGE = b'appId=&bizContent={"orderId":"A1"}&merId=ECNYTEST001&nonce=ab&reqTime=20261125101500&version=1.0'
 
@@ -191,3 +194,68 @@ def test_envelope_string_to_sign_skips_sign_and_empty_members(pair):
     assert wire.verify_envelope(signed, pair[1])
     assert not wire.verify_envelope({**signed, "bizContent": '{"a":2}'}, pair[1])
     assert not wire.verify_envelope({**signed, "sign": None}, pair[1])
+
+
+# ---------------------------------------------------------------------------------------------
+# The simulated bank signs with its own SM2 (integer arithmetic), checked against OpenSSL too
+
+
+def test_simulator_and_backend_verify_each_others_signatures(pair):
+    private, public = pair
+    assert wire.sm2_verify(public, MESSAGE, bank_protocol.sign(private, public, MESSAGE))
+    assert bank_protocol.verify(public, MESSAGE, wire.sm2_sign(private, public, MESSAGE))
+    assert not bank_protocol.verify(public, MESSAGE + b"x", wire.sm2_sign(private, public, MESSAGE))
+
+
+def test_simulator_keypair_and_sm3_follow_the_standard():
+    private, public = bank_protocol.keypair()
+    assert wire.sm2_public_of(private) == public
+    # GB/T 32905 example 1: SM3("abc")
+    assert (
+        bank_protocol.sm3_hex(b"abc")
+        == "66c7f0f462eeedd9d1f2d46bdc10e4e24167c4875cf2f7a2297da02b8f4ba8e0"
+    )
+
+
+def test_simulator_envelope_string_skips_sign_and_empty_members():
+    envelope = {"version": "1.0", "merId": "M1", "appId": "", "bizContent": '{"a":1}', "sign": "z"}
+    assert bank_protocol.string_to_sign(envelope) == 'bizContent={"a":1}&merId=M1&version=1.0'
+
+
+@needs_openssl_sm2
+def test_openssl_verifies_the_simulators_signature(pair, tmp_path):
+    private, public = pair
+    (tmp_path / "pub.der").write_bytes(_spki(public))
+    (tmp_path / "msg").write_bytes(MESSAGE)
+    signature = bank_protocol.sign(private, public, MESSAGE)
+    (tmp_path / "sig").write_bytes(base64.b64decode(signature))
+    result = subprocess.run(
+        ["openssl", "pkeyutl", "-verify", "-pubin", "-keyform", "DER",
+         "-inkey", str(tmp_path / "pub.der"), "-rawin", "-digest", "sm3",
+         "-pkeyopt", "distid:1234567812345678", "-in", str(tmp_path / "msg"),
+         "-sigfile", str(tmp_path / "sig")],
+        capture_output=True,
+        text=True,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+
+
+@needs_openssl_sm2
+def test_simulator_verifies_an_openssl_signature(pair, tmp_path):
+    private, public = pair
+    (tmp_path / "key.der").write_bytes(_sec1(private, public))
+    (tmp_path / "msg").write_bytes(MESSAGE)
+    subprocess.run(
+        ["openssl", "pkeyutl", "-sign", "-keyform", "DER", "-inkey", str(tmp_path / "key.der"),
+         "-rawin", "-digest", "sm3", "-pkeyopt", "distid:1234567812345678",
+         "-in", str(tmp_path / "msg"), "-out", str(tmp_path / "sig")],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    signature = base64.b64encode((tmp_path / "sig").read_bytes()).decode()
+    assert bank_protocol.verify(public, MESSAGE, signature)
+
+
+def test_simulator_does_not_borrow_the_backends_signing():
+    for module in (bank, bank_protocol):
+        assert "payments.channels.ecny import wire" not in inspect.getsource(module)

@@ -32,6 +32,7 @@ from payments.channels.paypal.webhooks import expected_signature_string
 from payments.channels.registry import backend_class
 from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxTrade
 from payments.sandbox.paypal import certificates as sandbox_certs
+from payments.sandbox.paypal.auth import issue_token
 from payments.sandbox.paypal.gateway import PayPalSandbox
 from tests.payments.factories import sandbox_account
 
@@ -163,6 +164,61 @@ def test_create_uses_the_requested_currency(backend):
     with pytest.raises(ChannelDeclined) as err:
         backend.create(_request("CX20261123PP0002", currency="JPY", amount="1500.50"))
     assert err.value.code == "DECIMAL_PRECISION"
+
+
+def test_create_sends_the_payment_source_experience_context(backend, monkeypatch):
+    """``application_context`` is deprecated in Orders v2; the return URL and the buttons'
+    behaviour go in ``payment_source.paypal.experience_context``."""
+    bodies = []
+    real_send = http.send
+
+    def spying(base_url, method, url, **kwargs):
+        if url == "/v2/checkout/orders":
+            bodies.append(kwargs["json"])
+        return real_send(base_url, method, url, **kwargs)
+
+    monkeypatch.setattr(http, "send", spying)
+    result = backend.create(_request())
+    (body,) = bodies
+    assert "application_context" not in body
+    assert body["payment_source"]["paypal"]["experience_context"] == {
+        "return_url": "http://testserver/orders/1/",
+        "cancel_url": "http://testserver/orders/1/",
+        "user_action": "PAY_NOW",
+        "shipping_preference": "NO_SHIPPING",
+    }
+    trade = SandboxTrade.objects.get(trade_no=result.channel_trade_no)
+    assert urlsplit(result.action.url).path == f"/sandbox/paypal/cashier/{trade.trade_no}/"
+
+
+@pytest.mark.parametrize(
+    ("context", "rel"),
+    [
+        (
+            {"payment_source": {"paypal": {"experience_context": {"return_url": "http://x/"}}}},
+            "payer-action",
+        ),
+        ({"application_context": {"return_url": "http://x/"}}, "approve"),
+    ],
+)
+def test_sandbox_names_the_buyers_link_as_paypal_does(client, account, context, rel):
+    """PayPal names the buyer's link ``payer-action`` for an order created with a payment
+    source and ``approve`` for one with the deprecated application context."""
+    body = {
+        "intent": "CAPTURE",
+        "purchase_units": [
+            {"invoice_id": "CX20261123PP0009", "amount": {"currency_code": "USD", "value": "5.00"}}
+        ],
+        **context,
+    }
+    response = client.post(
+        "/sandbox/paypal/v2/checkout/orders",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {issue_token(MERCHANT)}",
+    )
+    assert response.status_code == 201
+    assert {link["rel"] for link in response.json()["links"]} == {"self", rel}
 
 
 def test_token_is_cached_between_calls(backend, monkeypatch):

@@ -4,6 +4,7 @@ notifications, status query, refunds, file transfer and fault switches (CHANNELS
 import datetime as dt
 import io
 import secrets
+from dataclasses import replace
 from decimal import Decimal
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -12,6 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from django.utils import timezone
 
 from payments.accounts import backend_for
+from payments.channels import http
 from payments.channels.base import (
     ChannelError,
     ChannelUnavailable,
@@ -176,6 +178,12 @@ def paid_note(client, backend):
     return note_fields(last_note())
 
 
+def test_notice_carrying_an_empty_value_is_accepted(backend, paid_note):
+    body = urlencode({**paid_note, "reqReserved": ""}).encode()
+    notice = backend.parse_notification(headers={}, body=body)
+    assert (notice.kind, notice.outcome, notice.amount) == ("payment", "succeeded", Decimal("50.00"))
+
+
 def test_swapped_amount_is_rejected(backend, paid_note):
     body = urlencode({**paid_note, "txnAmt": "1"}).encode()
     with pytest.raises(NotificationRejected, match="bad signature"):
@@ -312,11 +320,11 @@ def refund_request(request, trade, amount, refund_no=None):
 def test_partial_then_full_refund_with_notifications(client, backend):
     request, _, trade = pay(client, backend, "100.00")
     first = backend.refund(refund_request(request, trade, "30.00"))
-    assert first.outcome == "pending" and len(first.channel_refund_no) == 21
+    assert first.outcome == "pending"
     notice = backend.parse_notification(headers={}, body=bytes(last_note().body))
     assert (notice.kind, notice.outcome, notice.amount) == ("refund", "succeeded", Decimal("30.00"))
     assert notice.out_trade_no == request.out_trade_no
-    assert notice.channel_refund_no == first.channel_refund_no
+    assert len(notice.channel_refund_no) == 21  # UnionPay's queryId of the refund
     rest = backend.refund(refund_request(request, trade, "70.00"))
     assert rest.outcome == "pending"
     assert sum(r.amount for r in SandboxRefund.objects.filter(trade=trade)) == Decimal("100.00")
@@ -331,6 +339,64 @@ def test_repeating_a_refund_number_refunds_once(client, backend):
     assert SandboxRefund.objects.filter(trade=trade).count() == 1
     assert backend.query_refund(req).outcome == "pending"
     assert SandboxRefund.objects.filter(trade=trade).count() == 1
+
+
+def test_refund_reference_is_its_txn_time_until_unionpay_reports_a_query_id(client, backend):
+    """A refund's status query needs orderId + txnTime, so the txnTime we sent is the refund's
+    reference until the notice (or the query) brings UnionPay's queryId."""
+    request, _, trade = pay(client, backend, "40.00")
+    result = backend.refund(refund_request(request, trade, "10.00"))
+    refund = SandboxRefund.objects.get(trade=trade)
+    sent = SandboxTrade.objects.get(pk=trade.pk).extra["refunds"][refund.out_refund_no]
+    assert result.outcome == "pending"
+    assert result.channel_refund_no == sent["txnTime"]
+
+
+def test_refund_whose_notice_was_lost_is_confirmed_by_a_status_query(client, backend):
+    request, _, trade = pay(client, backend, "40.00")
+    req = refund_request(request, trade, "10.00")
+    sent = backend.refund(req)
+    SandboxNotification.objects.filter(channel="unionpay").delete()  # the notice is lost
+    queried = backend.query_refund(replace(req, channel_refund_no=sent.channel_refund_no))
+    info = SandboxTrade.objects.get(pk=trade.pk).extra["refunds"][req.refund_no]
+    assert (queried.outcome, queried.channel_refund_no) == ("succeeded", info["queryId"])
+    assert SandboxRefund.objects.filter(trade=trade).count() == 1
+
+
+def test_refund_query_asks_by_the_refund_order_id_and_its_txn_time(client, backend, monkeypatch):
+    request, _, trade = pay(client, backend, "40.00")
+    req = refund_request(request, trade, "10.00")
+    sent = backend.refund(req)
+    posted = []
+    real_send = http.send
+
+    def spying(base_url, method, path, **kwargs):
+        posted.append((path, kwargs.get("data", {})))
+        return real_send(base_url, method, path, **kwargs)
+
+    monkeypatch.setattr(http, "send", spying)
+    backend.query_refund(replace(req, channel_refund_no=sent.channel_refund_no))
+    ((path, fields),) = posted
+    assert path == "gateway/api/queryTrans.do"
+    assert (fields["txnType"], fields["orderId"], fields["txnTime"]) == (
+        "00",
+        req.refund_no,
+        sent.channel_refund_no,
+    )
+
+
+def test_refund_query_of_a_refund_unionpay_does_not_know_stays_pending(client, backend):
+    request, _, trade = pay(client, backend, "40.00")
+    req = refund_request(request, trade, "10.00")
+    queried = backend.query_refund(replace(req, channel_refund_no="20260101120000"))
+    assert (queried.outcome, queried.error_code) == ("pending", "34")
+
+
+def test_refund_query_without_its_txn_time_makes_no_call(client, backend, monkeypatch):
+    request, _, trade = pay(client, backend, "40.00")
+    monkeypatch.setattr(http, "send", lambda *a, **k: pytest.fail("no call expected"))
+    queried = backend.query_refund(refund_request(request, trade, "10.00"))
+    assert (queried.outcome, queried.error_code) == ("pending", "NO_TXNTIME")
 
 
 def test_refund_above_what_is_left_fails(client, backend):

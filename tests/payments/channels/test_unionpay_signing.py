@@ -5,6 +5,7 @@ independent implementations of the same steps (hashlib + pycryptodomex, and the 
 import base64
 import datetime as dt
 import hashlib
+import inspect
 import shutil
 import subprocess
 
@@ -16,7 +17,9 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 from payments.channels.unionpay import wire as acp
-from payments.sandbox.unionpay import certificates
+from payments.sandbox.unionpay import certificates, gateway, identifiers
+from payments.sandbox.unionpay import protocol as sandbox_protocol
+from payments.sandbox.unionpay import settlement as sandbox_settlement
 
 FIELDS = {
     "version": "5.1.0",
@@ -99,6 +102,34 @@ def test_verify_accepts_the_message_and_rejects_any_change(key):
     assert not acp.verify({**signed, "signature": "not base64!"}, key.public_key())
     other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     assert not acp.verify(signed, other.public_key())
+
+
+def test_verify_drops_blank_fields_as_the_official_demo_does(key):
+    """The official demo (BackRcvResponse, getAllRequestParam) removes every field whose value
+    is empty before AcpService.validate: a message carrying ``reqReserved=`` verifies against
+    the signature over its other fields."""
+    signed = acp.sign(FIELDS, key, "69042905377")
+    assert acp.verify({**signed, "reqReserved": "", "reserved": ""}, key.public_key())
+    assert not acp.verify({**signed, "reqReserved": "x"}, key.public_key())
+
+
+def test_simulator_signs_with_its_own_code_to_the_same_bytes(key):
+    """The simulator implements signMethod 01 itself: its signature over the documented string
+    equals an independent computation, the backend accepts it, and it accepts the backend's."""
+    signed = sandbox_protocol.sign_message(FIELDS, key, "69042905377")
+    hex_digest = hashlib.sha256(EXPECTED_STRING.encode("utf-8")).hexdigest()
+    independent = pkcs1_15.new(RSA.import_key(_pem(key))).sign(
+        SHA256.new(hex_digest.encode("ascii"))
+    )
+    assert base64.b64decode(signed["signature"]) == independent
+    assert acp.verify(signed, key.public_key())
+    assert sandbox_protocol.verify_message(acp.sign(FIELDS, key, "69042905377"), key.public_key())
+    assert not sandbox_protocol.verify_message({**signed, "txnAmt": "1"}, key.public_key())
+
+
+def test_simulator_does_not_borrow_the_backends_protocol_code():
+    for module in (certificates, gateway, identifiers, sandbox_settlement, sandbox_protocol):
+        assert "payments.channels.unionpay" not in inspect.getsource(module)
 
 
 def test_raw_response_parsing_keeps_braced_values_and_pem_whole():

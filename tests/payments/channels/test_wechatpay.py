@@ -26,8 +26,8 @@ from payments.channels.base import (
     RefundRequest,
 )
 from payments.channels.registry import backend_class
-from payments.channels.wechatpay import (
-    WechatPayBackend,
+from payments.channels.wechatpay import WechatPayBackend
+from payments.channels.wechatpay.wire import (
     authorization,
     canonical_url,
     decrypt_resource,
@@ -43,6 +43,7 @@ from payments.sandbox.models import (
     SandboxRefund,
     SandboxTrade,
 )
+from payments.sandbox.wechatpay import protocol as sandbox_protocol
 from tests.payments.factories import sandbox_account
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "wechatpay"
@@ -81,11 +82,11 @@ def _latest(event_type: str) -> SandboxNotification:
 
 
 def _signed(body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
-    return {"Content-Type": "application/json", **sandbox.sign_headers(body, timestamp=timestamp)}
+    return {"Content-Type": "application/json", **sandbox_protocol.sign_headers(body, timestamp=timestamp)}
 
 
 def _envelope(resource: dict, apiv3_key: str, event_type="TRANSACTION.SUCCESS", original_type="transaction") -> bytes:
-    sealed = sandbox.encrypt_resource(json.dumps(resource, ensure_ascii=False).encode(), apiv3_key, original_type)
+    sealed = sandbox_protocol.encrypt_resource(json.dumps(resource, ensure_ascii=False).encode(), apiv3_key, original_type)
     return json.dumps({
         "id": "e1", "create_time": "2026-11-23T10:00:00+08:00", "resource_type": "encrypt-resource",
         "event_type": event_type, "summary": "支付成功", "resource": {"original_type": original_type, **sealed},

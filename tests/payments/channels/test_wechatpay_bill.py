@@ -23,8 +23,8 @@ from payments.channels.base import (
     SettlementFileError,
 )
 from payments.channels.wechatpay import WechatPayBackend
-from payments.sandbox import wechatpay as sandbox
 from payments.sandbox.models import SandboxTrade
+from payments.sandbox.wechatpay import bill as sandbox_bill
 from tests.payments.factories import sandbox_account
 
 DATA = Path(__file__).resolve().parents[2] / "data" / "wechatpay"
@@ -223,10 +223,10 @@ def test_download_is_gzipped_bom_crlf_text_in_the_all_layout(paid_day):
     data = paid_day.download_settlement(timezone.localdate())
     assert data[:2] == b"\x1f\x8b"
     text = gzip.decompress(data)
-    assert text.startswith(b"\xef\xbb\xbf" + sandbox.COLUMNS["ALL"].encode() + b"\r\n")
+    assert text.startswith(b"\xef\xbb\xbf" + sandbox_bill.COLUMNS["ALL"].encode() + b"\r\n")
     assert text.endswith(b"\r\n") and b"\n" not in text.replace(b"\r\n", b"")
     assert "礼品卡， '面值'100".encode() in text  # unquoted cells keep commas and backticks out
-    assert text.decode("utf-8-sig").splitlines()[-2] == sandbox.SUMMARY_COLUMNS
+    assert text.decode("utf-8-sig").splitlines()[-2] == sandbox_bill.SUMMARY_COLUMNS
 
 
 @pytest.mark.django_db
@@ -252,7 +252,7 @@ def test_the_bill_hash_is_sha1_of_the_uncompressed_text(client, paid_day):
 
 @pytest.mark.django_db
 def test_a_bill_that_does_not_match_its_hash_is_refused(monkeypatch, paid_day):
-    real = sandbox.bill_text
+    real = sandbox_bill.bill_text
     calls = []
 
     def drifting(*args):
@@ -260,7 +260,7 @@ def test_a_bill_that_does_not_match_its_hash_is_refused(monkeypatch, paid_day):
         text = real(*args)
         return text if len(calls) == 1 else text.replace("0.60000", "0.61000")
 
-    monkeypatch.setattr(sandbox, "bill_text", drifting)
+    monkeypatch.setattr(sandbox_bill, "bill_text", drifting)
     with pytest.raises(ChannelUnavailable) as caught:
         paid_day.download_settlement(timezone.localdate())
     assert caught.value.code == "BILL_HASH_MISMATCH"

@@ -1,7 +1,8 @@
-"""Demo channel accounts for `seed_demo`: one sandbox account per channel code (CONTRACT.md),
-plus a bank aggregator account (`bank-polypay`) so Alipay and WeChat Pay each have a second
-provider to fail over to; all provisioned at the built-in simulators exactly as a merchant
-would onboard at a provider."""
+"""The simulators' own provisioning of the demo channel accounts `seed_demo` relies on: one
+sandbox account per channel code (CONTRACT.md), plus a bank aggregator account
+(`bank-polypay`) so Alipay and WeChat Pay each have a second provider to fail over to; each
+onboarded at its simulator exactly as a merchant onboards at a provider, and pointed at the
+address the simulators are served on (SANDBOX_URL apart, SITE_URL on the site itself)."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.db import transaction
 
 from payments.errors import error_codes_sync
 from payments.models import ChannelAccount, Method
+from payments.sandbox import core
 
 DEMO_ACCOUNTS = [
     # code, backend, name, methods, merchant id, app id, fee %, settlement days, routing weight
@@ -33,16 +35,32 @@ DEMO_ACCOUNTS = [
 ]
 
 
-def demo_channels_ensure() -> list[ChannelAccount]:
-    """Create (or refresh the provider registration of) the demo accounts. Idempotent:
-    existing accounts keep staff edits; an account on the sandbox whose credentials are
-    missing or unreadable (the credential keys changed), whose merchant the sandbox does not
-    know, or whose sandbox now answers at another address, is provisioned again. Accounts pointed at a real provider are left alone."""
-    from payments.sandbox import core
+def demo_sandbox_url() -> str:
+    """Where the demo accounts should point: the address someone gave (SANDBOX_URL, else an
+    explicit SITE_URL); with neither, wherever the existing demo accounts already point, so a
+    bare re-run of seed_demo from another shell never moves a running server's accounts to
+    the default port; on a fresh database, this site's default address."""
+    if settings.SANDBOX_URL:
+        return settings.SANDBOX_URL
+    if settings.SITE_URL_CONFIGURED:
+        return settings.SITE_URL
+    for account in ChannelAccount.objects.filter(code__in=[row[0] for row in DEMO_ACCOUNTS]):
+        root, marker, _ = account.base_url.partition("/sandbox/")
+        if marker:
+            return root
+    return core.own_url()
 
+
+def demo_channels_ensure(*, sandbox_url: str | None = None) -> list[ChannelAccount]:
+    """Create (or refresh the provider registration of) the demo accounts, pointed at the
+    simulators served at ``sandbox_url`` (default: ``core.own_url()``). Idempotent: existing
+    accounts keep staff edits; an account on the sandbox whose credentials are missing or
+    unreadable (the credential keys changed), whose merchant the sandbox does not know, or
+    whose sandbox now answers at another address, is provisioned again. Accounts pointed at
+    a real provider are left alone."""
+    site = (sandbox_url or core.own_url()).rstrip("/")
     accounts = []
-    site = settings.SITE_URL
-    with transaction.atomic():
+    with transaction.atomic(), core.serving_at(site):
         for code, backend, name, methods, merchant_id, app_id, fee, days, weight in DEMO_ACCOUNTS:
             account, created = ChannelAccount.objects.get_or_create(
                 code=code,
@@ -54,22 +72,25 @@ def demo_channels_ensure() -> list[ChannelAccount]:
                 },
             )
             on_sandbox = "/sandbox/" in account.base_url
-            sandbox_url = f"{site}/sandbox/{account.backend}/"
-            # Served on another address now (`make run PORT=…`): credentials that carry URLs
-            # (hosted card page, certificate URL) must be issued again for the new address.
-            moved = on_sandbox and account.base_url != sandbox_url
+            account_url = f"{site}/sandbox/{account.backend}/"
+            # Served on another address now (`make run PORT=…`, `make serve`): credentials that
+            # carry URLs (hosted card page, certificate URL) must be issued for the new one.
+            moved = on_sandbox and account.base_url != account_url
             if account.backend != "balance" and on_sandbox:
                 try:
                     provider = core.provider(account.backend)
                 except LookupError:
                     provider = None
                 if provider is not None and (
-                    created or moved or not _readable(account) or not provider.merchant(account.merchant_id)
+                    created or moved or not _readable(account)
+                    or not provider.merchant(account.merchant_id)
                 ):
                     # provisioning is idempotent per merchant id: the same keys come back
-                    account.credentials = provider.provision(merchant_id=account.merchant_id, app_id=account.app_id)
+                    account.credentials = provider.provision(
+                        merchant_id=account.merchant_id, app_id=account.app_id
+                    )
             if on_sandbox:
-                account.base_url = sandbox_url
+                account.base_url = account_url
             account.save()
             accounts.append(account)
     error_codes_sync()

@@ -1,5 +1,6 @@
-"""The demo channel accounts seed_demo relies on: idempotent, provisioned at the sandbox, and
-with a bank aggregator account as the second provider for Alipay and WeChat Pay."""
+"""The simulators' provisioning of the demo channel accounts seed_demo relies on: idempotent,
+provisioned at the sandbox, pointed where the simulators are served, and with a bank
+aggregator account as the second provider for Alipay and WeChat Pay."""
 
 from decimal import Decimal
 
@@ -7,9 +8,9 @@ import pytest
 from cryptography.fernet import Fernet
 
 from payments.accounts import backend_for
-from payments.demo import DEMO_ACCOUNTS, demo_channels_ensure
 from payments.models import ChannelAccount, ErrorCode
 from payments.sandbox.models import SandboxMerchant
+from payments.sandbox.provisioning import DEMO_ACCOUNTS, demo_channels_ensure, demo_sandbox_url
 
 pytestmark = pytest.mark.django_db
 
@@ -97,11 +98,7 @@ def test_an_account_pointed_at_a_real_provider_is_left_alone():
     assert account.credentials == {}
 
 
-@pytest.mark.django_db
 def test_serving_on_another_port_reissues_sandbox_credentials_that_carry_urls(settings):
-    from payments.demo import demo_channels_ensure
-    from payments.models import ChannelAccount
-
     settings.SITE_URL = "http://127.0.0.1:8000"
     demo_channels_ensure()
     settings.SITE_URL = "http://127.0.0.1:8123"
@@ -109,3 +106,31 @@ def test_serving_on_another_port_reissues_sandbox_credentials_that_carry_urls(se
     card = ChannelAccount.objects.get(code="card")
     assert card.base_url == "http://127.0.0.1:8123/sandbox/card/"
     assert card.credentials["hosted_page_url"].startswith("http://127.0.0.1:8123/")
+
+
+def test_simulators_served_apart_get_the_accounts_and_their_links(settings):
+    settings.SANDBOX_URL = "http://127.0.0.1:9001"
+    demo_channels_ensure()
+    card = ChannelAccount.objects.get(code="card")
+    assert card.base_url == "http://127.0.0.1:9001/sandbox/card/"
+    assert card.credentials["hosted_page_url"].startswith("http://127.0.0.1:9001/sandbox/card/")
+    # notifications still go to the site, not to the simulators' process
+    assert card.notify_url() == "http://testserver/payments/notify/card/"
+
+
+def test_an_explicit_address_wins_over_the_settings():
+    demo_channels_ensure(sandbox_url="http://127.0.0.1:9555/")
+    card = ChannelAccount.objects.get(code="card")
+    assert card.base_url == "http://127.0.0.1:9555/sandbox/card/"
+    assert card.credentials["hosted_page_url"].startswith("http://127.0.0.1:9555/")
+
+
+def test_the_demo_address_is_the_one_given_else_where_the_accounts_already_are(settings):
+    settings.SITE_URL_CONFIGURED = False
+    assert demo_sandbox_url() == "http://testserver"  # fresh database: this site
+    demo_channels_ensure(sandbox_url="http://127.0.0.1:8123")
+    assert demo_sandbox_url() == "http://127.0.0.1:8123"  # nobody said otherwise: stay
+    settings.SITE_URL_CONFIGURED = True
+    assert demo_sandbox_url() == "http://testserver"
+    settings.SANDBOX_URL = "http://127.0.0.1:9001"
+    assert demo_sandbox_url() == "http://127.0.0.1:9001"

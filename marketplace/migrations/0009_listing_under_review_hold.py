@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('marketplace', '0007_payout_each_step_recorded'),
+        ('marketplace', '0008_dispute_evidence'),
     ]
 
     operations = [

@@ -28,7 +28,6 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Sum
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse
@@ -39,9 +38,8 @@ from django.views.decorators.http import require_GET, require_POST
 
 from payments.channels.base import from_minor, to_minor
 from payments.channels.ecny import errors as proto_errors
-from payments.channels.ecny import settlement as proto_settlement
-from payments.channels.ecny import wire as proto
 from payments.sandbox import core, keys
+from payments.sandbox.ecny import protocol
 from payments.sandbox.models import SandboxMerchant, SandboxRefund, SandboxTrade
 
 CHANNEL = "ecny"
@@ -59,7 +57,7 @@ QR_WALLETS = {"ALIPAY": "alipay", "WECHAT": "wechat", "UNIONPAY": "unionpay"}
 
 
 def _keypair_json() -> str:
-    private, public = proto.sm2_keypair()
+    private, public = protocol.keypair()
     return json.dumps({"private": private, "public": public})
 
 
@@ -71,7 +69,7 @@ def bank_keys() -> tuple[str, str]:
 
 def bank_sign(envelope: Mapping[str, str]) -> dict[str, str]:
     private, public = bank_keys()
-    return proto.sign_envelope(envelope, private, public)
+    return protocol.sign_envelope(envelope, private, public)
 
 
 class ECNYSandbox(core.SandboxProvider):
@@ -145,14 +143,14 @@ def notification(
     merchant_id: str, kind: str, biz: Mapping[str, Any], *, sent: dt.datetime | None = None
 ) -> tuple[dict[str, str], bytes]:
     envelope = {
-        "version": proto.VERSION,
+        "version": protocol.VERSION,
         "encoding": "UTF-8",
-        "signMethod": proto.SIGN_METHOD,
+        "signMethod": protocol.SIGN_METHOD,
         "merId": merchant_id,
         "notifyType": kind,
         "notifyId": secrets.token_hex(16),
-        "notifyTime": proto.stamp(sent),
-        "bizContent": proto.compact_json(biz),
+        "notifyTime": protocol.stamp(sent),
+        "bizContent": protocol.compact_json(biz),
     }
     body = json.dumps(bank_sign(envelope), ensure_ascii=False).encode("utf-8")
     return {"Content-Type": "application/json; charset=utf-8"}, body
@@ -169,7 +167,7 @@ def _trade_biz(trade: SandboxTrade) -> dict[str, str]:
         "payMethod": pay_method_of(trade),
         "txnAmt": str(to_minor(trade.amount)),
         "currencyCode": trade.currency,
-        "payTime": proto.stamp(trade.paid_at) if trade.paid_at else "",
+        "payTime": protocol.stamp(trade.paid_at) if trade.paid_at else "",
         "walletId": "0021****" + trade.trade_no[-4:],
     }
 
@@ -188,16 +186,16 @@ def _respond(
     merchant_id: str, *, biz: Mapping[str, Any] | None = None, error: Refusal | None = None
 ) -> HttpResponse:
     envelope = {
-        "version": proto.VERSION,
+        "version": protocol.VERSION,
         "encoding": "UTF-8",
-        "signMethod": proto.SIGN_METHOD,
+        "signMethod": protocol.SIGN_METHOD,
         "merId": merchant_id,
-        "respTime": proto.stamp(),
+        "respTime": protocol.stamp(),
         "nonce": secrets.token_hex(16),
         "returnCode": "FAIL" if error else "SUCCESS",
         "errCode": error.code if error else "",
         "errMsg": str(error) if error else "",
-        "bizContent": proto.compact_json(biz) if biz is not None else "",
+        "bizContent": protocol.compact_json(biz) if biz is not None else "",
     }
     return JsonResponse(bank_sign(envelope), json_dumps_params={"ensure_ascii": False})
 
@@ -226,15 +224,15 @@ def _endpoint(handler: Handler):
             merchant = ECNYSandbox().merchant(merchant_id)
             if merchant is None:
                 raise Refusal("MER_NOT_EXIST")
-            if not proto.verify_envelope(envelope, merchant.config["public_key"]):
+            if not protocol.verify_envelope(envelope, merchant.config["public_key"]):
                 raise Refusal("SIGN_ERROR")
             if merchant.config.get("app_id") and envelope.get("appId") != merchant.config["app_id"]:
                 raise Refusal("APPID_MISMATCH")
             try:
-                sent = proto.parse_stamp(str(envelope.get("reqTime", "")))
+                sent = protocol.parse_stamp(str(envelope.get("reqTime", "")))
             except ValueError:
                 raise Refusal("PARAM_ERROR", "reqTime is not yyyyMMddHHmmss") from None
-            if abs(sent - proto.beijing_now()) > proto.REQUEST_TOLERANCE:
+            if abs(sent - protocol.beijing_now()) > protocol.REQUEST_TOLERANCE:
                 raise Refusal("TIMESTAMP_EXPIRED")
             try:
                 biz = json.loads(envelope.get("bizContent") or "{}")
@@ -273,7 +271,7 @@ def _expire(trade: SandboxTrade) -> SandboxTrade:
     if (
         trade.status == SandboxTrade.Status.WAITING
         and expire
-        and proto.parse_stamp(expire) < proto.beijing_now()
+        and protocol.parse_stamp(expire) < protocol.beijing_now()
     ):
         trade.status = SandboxTrade.Status.CLOSED
         trade.save(update_fields=["status"])
@@ -299,11 +297,11 @@ def qrcode_apply(merchant: SandboxMerchant, biz: dict[str, Any]) -> Mapping[str,
     if opened is not None and pay_method not in opened:
         raise Refusal("PAY_METHOD_NOT_OPEN", f"{pay_method} is not opened for this merchant")
     try:
-        expire = proto.stamp(
-            proto.parse_stamp(
+        expire = protocol.stamp(
+            protocol.parse_stamp(
                 str(
                     biz.get("expireTime")
-                    or proto.stamp(proto.beijing_now() + dt.timedelta(minutes=30))
+                    or protocol.stamp(protocol.beijing_now() + dt.timedelta(minutes=30))
                 )
             )
         )
@@ -319,7 +317,7 @@ def qrcode_apply(merchant: SandboxMerchant, biz: dict[str, Any]) -> Mapping[str,
             "subject": str(biz.get("body", ""))[:255],
             "notify_url": str(biz["notifyUrl"]),
             "return_url": str(biz.get("returnUrl", "")),
-            "extra": {"expireTime": expire, "txnTime": proto.stamp(), "payMethod": pay_method},
+            "extra": {"expireTime": expire, "txnTime": protocol.stamp(), "payMethod": pay_method},
         },
     )
     if not created and (
@@ -380,7 +378,7 @@ def _refund_biz(refund: SandboxRefund) -> dict[str, str]:
         "refundState": {"success": "SUCCESS", "processing": "PROCESSING", "failed": "FAIL"}[
             refund.status
         ],
-        "refundTime": proto.stamp(refund.created_at),
+        "refundTime": protocol.stamp(refund.created_at),
     }
 
 
@@ -435,14 +433,14 @@ def statement(merchant: SandboxMerchant, biz: dict[str, Any]) -> Mapping[str, An
         day = dt.datetime.strptime(str(biz.get("billDate", "")), "%Y%m%d").date()
     except ValueError:
         raise Refusal("PARAM_ERROR", "billDate is not yyyyMMdd") from None
-    if day >= proto.beijing_now().date() + dt.timedelta(days=1):
+    if day >= protocol.beijing_now().date() + dt.timedelta(days=1):
         raise Refusal("BILL_NOT_EXIST")
     data = build_file(merchant.merchant_id, day)
     return {
         "billDate": biz["billDate"],
         "fileName": f"ECNY_{merchant.merchant_id}_{day:%Y%m%d}.txt",
         "fileContent": base64.b64encode(data).decode("ascii"),
-        "digest": proto.sm3_hex(data),
+        "digest": protocol.sm3_hex(data),
     }
 
 
@@ -452,8 +450,8 @@ def qr_payload(trade: SandboxTrade) -> str:
     ``https://qr.95516.com/…``); the sandbox's stand-ins are pages that open its cashier."""
     wallet = QR_WALLETS.get(pay_method_of(trade))
     if wallet is None:
-        return settings.SITE_URL + reverse(f"sandbox:{CHANNEL}:qr", args=[trade.trade_no])
-    return settings.SITE_URL + reverse(
+        return core.own_url() + reverse(f"sandbox:{CHANNEL}:qr", args=[trade.trade_no])
+    return core.own_url() + reverse(
         f"sandbox:{CHANNEL}:wallet-qr", args=[wallet, trade.trade_no]
     )
 
@@ -479,7 +477,7 @@ def fee_of(amount: Decimal, pay_method: str = "ECNY") -> Decimal:
 
 def build_file(merchant_id: str, day: dt.date) -> bytes:
     """H / D / T records for one merchant and Beijing day, UTF-8 with CRLF."""
-    start = dt.datetime(day.year, day.month, day.day, tzinfo=proto.BEIJING)
+    start = dt.datetime(day.year, day.month, day.day, tzinfo=protocol.BEIJING)
     end = start + dt.timedelta(days=1)
     rows: list[tuple[dt.datetime, str, Decimal, Decimal]] = []
     for trade in SandboxTrade.objects.filter(
@@ -498,7 +496,7 @@ def build_file(merchant_id: str, day: dt.date) -> bytes:
             trade.trade_no,
             "",
             "",
-            proto.stamp(trade.paid_at),
+            protocol.stamp(trade.paid_at),
             f"{trade.amount:.2f}",
             f"{fee:.2f}",
             trade.currency,
@@ -522,7 +520,7 @@ def build_file(merchant_id: str, day: dt.date) -> bytes:
             refund.trade.trade_no,
             refund.out_refund_no,
             refund.refund_id,
-            proto.stamp(refund.created_at),
+            protocol.stamp(refund.created_at),
             f"{refund.amount:.2f}",
             f"{fee:.2f}",
             refund.trade.currency,
@@ -535,7 +533,7 @@ def build_file(merchant_id: str, day: dt.date) -> bytes:
     pay_amount = sum((r[2] for r in pays), Decimal("0.00"))
     refund_amount = -sum((r[2] for r in backs), Decimal("0.00"))
     fees = sum((r[3] for r in rows), Decimal("0.00"))
-    header = f"H|{proto_settlement.FILE_TAG}|1.0|{merchant_id}|{day:%Y%m%d}|{proto.stamp()}"
+    header = f"H|{protocol.FILE_TAG}|1.0|{merchant_id}|{day:%Y%m%d}|{protocol.stamp()}"
     trailer = "|".join(
         [
             "T",

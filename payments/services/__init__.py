@@ -1,0 +1,40 @@
+"""The payment platform's services: start a payment (risk → routing → channel, with
+failover), apply notices exactly once, chase lost callbacks, refund — every state change a
+named transition (:mod:`payments.services.transitions`) that posts its journal entry and
+announces itself.
+
+Channel calls never run inside a database transaction: a slow provider must not hold row
+locks. State changes are short transactions that lock Payment first, then Attempt.
+
+The modules depend on each other one way: ``start`` and ``review`` → ``failover`` →
+``queries`` → ``notices`` → ``refunds`` → ``transitions`` → ``postings``.
+"""
+
+from payments.services.common import CENT, ApplyResult, PaymentError
+from payments.services.notices import (
+    notice_apply,
+    notification_receive,
+    payment_confirm_settled,
+)
+from payments.services.queries import attempt_query, attempts_due_for_query
+from payments.services.refunds import refund_decide, refund_request, refund_send, refund_settle
+from payments.services.review import payment_challenge_answer, payment_review_decide
+from payments.services.start import payment_start
+
+__all__ = [
+    "CENT",
+    "ApplyResult",
+    "PaymentError",
+    "attempt_query",
+    "attempts_due_for_query",
+    "notice_apply",
+    "notification_receive",
+    "payment_challenge_answer",
+    "payment_confirm_settled",
+    "payment_review_decide",
+    "payment_start",
+    "refund_decide",
+    "refund_request",
+    "refund_send",
+    "refund_settle",
+]

@@ -119,9 +119,9 @@ MIDDLEWARE = [
 ROOT_URLCONF = env("ROOT_URLCONF", default="config.urls")
 # The audit trail (docs/backoffice.md): django-auditlog records who changed what, with the
 # fields before and after, for the records staff decide on or configure. High-volume rows
-# written by checkout and callbacks (payments, attempts, notifications, journal) are not
-# tracked here: the journal is itself immutable, and staff actions on them are recorded as
-# "access" entries by accounts.audit. Secrets are excluded, never masked-and-stored.
+# written by checkout, callbacks and beat (payments, attempts, notifications, journal, alerts)
+# are not tracked here: the journal is itself immutable, and staff actions on them are
+# recorded as "access" entries by accounts.audit. Secrets are excluded, never masked-and-stored.
 AUDITLOG_INCLUDE_TRACKING_MODELS = (
     {"model": "payments.channelaccount", "exclude_fields": ["credentials_encrypted", "updated_at"]},
     "payments.errorcode",
@@ -134,7 +134,6 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "risk.rule",
     "risk.listentry",
     "risk.monitor",
-    "risk.alert",
     "reconciliation.discrepancy",
     {"model": "accounts.user", "exclude_fields": ["password", "last_login"], "m2m_fields": ["groups"]},
     {"model": "auth.group", "m2m_fields": ["permissions"]},

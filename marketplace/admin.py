@@ -5,7 +5,8 @@ else; the staff groups of ``accounts.roles`` hold the permissions they need.
 """
 
 from django.contrib import admin, messages
-from django.db.models import Count, Q
+from django.db.models import CharField, Count, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Cast, Concat
 from django.urls import reverse
 from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext_lazy as _
@@ -58,7 +59,7 @@ class BrandAdmin(admin.ModelAdmin):
 @admin.register(Listing)
 class ListingAdmin(admin.ModelAdmin):
     list_display = ("id", "brand", "seller", money_column("face_value", _("face value")),
-                    money_column("price", _("price")), "status", "available", "sold", "created_at")
+                    money_column("price", _("price")), "status", "risk", "available", "sold", "created_at")
     list_filter = ("status", "brand__category", "brand")
     search_fields = ("seller__username", "brand__name", "=id")
     list_select_related = ("brand", "seller")
@@ -67,9 +68,16 @@ class ListingAdmin(admin.ModelAdmin):
     actions = ["pause", "release", "withdraw"]
 
     def get_queryset(self, request):
+        from risk.models import Assessment
+
+        latest = Assessment.objects.filter(
+            subject=Concat(Value("listing-upload:"), Cast(OuterRef("pk"), CharField()))
+        ).order_by("-created_at")
         return super().get_queryset(request).annotate(
             _available=Count("codes", filter=Q(codes__status=CardCode.Status.AVAILABLE)),
             _sold=Count("codes", filter=Q(codes__status=CardCode.Status.SOLD)),
+            _risk_score=Subquery(latest.values("score")[:1]),
+            _risk_reasons=Subquery(latest.values("reasons")[:1]),
         )
 
     @admin.display(description=_("available"), ordering="_available")
@@ -90,6 +98,18 @@ class ListingAdmin(admin.ModelAdmin):
             lambda listing, staff: services.listing_moderate(listing=listing, staff=staff, status=Listing.Status.PAUSED),
             _("%(n)d listing(s) paused."),
         )
+
+    @admin.display(description=_("risk"))
+    def risk(self, obj):
+        """The latest upload assessment: score and reasons (the Risk queue's why)."""
+        if obj._risk_score is None:
+            return "—"
+        reasons = obj._risk_reasons or []
+        if isinstance(reasons, str):  # SQLite hands a JSON subquery back as text
+            import json
+
+            reasons = json.loads(reasons)
+        return f"{obj._risk_score} · {'、'.join(reasons) or '—'}"
 
     @admin.action(description=_("Release to sale (after review)"), permissions=["change"])
     def release(self, request, queryset):

@@ -100,6 +100,7 @@ class Listing(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active", _("on sale")
         PAUSED = "paused", _("paused")
+        UNDER_REVIEW = "under_review", _("under review")  # held by risk: only Risk lifts it
         WITHDRAWN = "withdrawn", _("withdrawn")
 
     seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="listings", verbose_name=_("seller"))
@@ -107,7 +108,7 @@ class Listing(models.Model):
     face_value = models.DecimalField(_("face value"), **MONEY)
     price = models.DecimalField(_("price"), **MONEY)
     currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.ACTIVE, db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 

@@ -315,7 +315,7 @@ def _own_listing(request, listing_id: int) -> Listing:
 
 def _screening_message(request, listing: Listing) -> None:
     """Why an upload is not on sale: risk held it for a check, or refused it."""
-    if listing.status == Listing.Status.PAUSED:
+    if listing.status in {Listing.Status.PAUSED, Listing.Status.UNDER_REVIEW}:
         messages.warning(request, _("Your codes are saved; the listing goes on sale once our team has checked this upload."))
     elif listing.status == Listing.Status.WITHDRAWN:
         messages.error(request, _("This upload did not pass our checks and is not on sale. Please contact support."))

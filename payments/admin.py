@@ -417,6 +417,7 @@ class JournalLineInline(admin.TabularInline):
     readonly_fields = fields
     verbose_name = _("line")
     verbose_name_plural = _("lines")
+    classes = ["journal-lines"]
 
     def get_queryset(self, request):
         return super().get_queryset(request).select_related("account__owner").order_by("pk")

@@ -50,7 +50,10 @@ def _chart(rows: list[Row], days: list[dt.datetime]) -> dict | None:
     if not daily:
         return None
     busiest = sorted(daily, key=lambda row: -row.daily.total.denominator)[:CHART_ROWS]
+    from django.utils.translation import gettext as _
+
     return {
+        "xLabel": _("date"),
         "days": [timezone.localtime(day).date().isoformat() for day in days],
         "series": [
             {"label": " · ".join(row.labels), "unit": "%",

@@ -24,7 +24,9 @@ def dashboard_windows():
 def chart_spec(days, *series, unit="", height=180):
     """A chart spec for backoffice-charts.js from label/values pairs."""
     pairs = list(zip(series[::2], series[1::2], strict=True))
-    return {"days": days, "height": height,
+    from django.utils.translation import gettext as _
+
+    return {"days": days, "height": height, "xLabel": _("date"),
             "series": [{"label": str(label), "values": values, "unit": unit}
                        for label, values in pairs]}
 

@@ -180,7 +180,8 @@ def listing_codes_add(*, listing: Listing, seller, codes: Sequence[CodeInput], s
 def _upload_screen(*, listing: Listing, codes: int) -> str:
     """Risk judges the upload inside its transaction, so a held listing is never on sale,
     even for a moment. A seller on the block list has the upload withdrawn; any other
-    review or block decision pauses the listing until an analyst releases or withdraws it
+    review or block decision holds the listing "under review" until an analyst releases or
+    withdraws it
     (a score alone never destroys a seller's listing); allow and challenge leave it on sale."""
     from marketplace.selectors import seller_upload_facts
     from risk.engine import assess_seller
@@ -191,7 +192,7 @@ def _upload_screen(*, listing: Listing, codes: int) -> str:
         listing.save(update_fields=["status", "updated_at"])
         listing.codes.filter(status=CardCode.Status.AVAILABLE).update(status=CardCode.Status.WITHDRAWN)
     elif result.decision in {"review", "block"} and listing.status == Listing.Status.ACTIVE:
-        listing.status = Listing.Status.PAUSED
+        listing.status = Listing.Status.UNDER_REVIEW
         listing.save(update_fields=["status", "updated_at"])
     return result.decision
 
@@ -205,22 +206,34 @@ def listing_update(*, listing: Listing, seller, price: Decimal | None = None, st
     """Reprice, pause, resume or withdraw. Withdrawing takes every unsold, unreserved code off
     sale for good; codes held by an order stay with it (and are withdrawn if it lapses)."""
     _check_owner(listing, seller)
-    return _listing_change(listing=listing, price=price, status=status)
+    return _listing_change(listing=listing, price=price, status=status, by_seller=True)
 
 
 def listing_moderate(*, listing: Listing, staff, status: str) -> Listing:
     """Staff (Risk) pause or withdraw a listing, e.g. a new seller dumping suspicious codes,
     or release one that was paused (an upload held for review) back to sale."""
-    if status not in {Listing.Status.ACTIVE, Listing.Status.PAUSED, Listing.Status.WITHDRAWN}:
-        raise ListingUnavailable(_("Staff may only pause, release or withdraw a listing."))
+    if status not in {Listing.Status.ACTIVE, Listing.Status.PAUSED, Listing.Status.WITHDRAWN,
+                      Listing.Status.UNDER_REVIEW}:
+        raise ListingUnavailable(_("Staff may only pause, hold, release or withdraw a listing."))
     return _listing_change(listing=listing, price=None, status=status)
 
 
-def _listing_change(*, listing: Listing, price: Decimal | None, status: str | None) -> Listing:
+def _listing_change(*, listing: Listing, price: Decimal | None, status: str | None,
+                    by_seller: bool = False) -> Listing:
+    """A seller can neither lift nor set a risk hold: while a listing is under review, the
+    seller may only withdraw it (take the codes off Cardex); price and sale wait for Risk."""
     with transaction.atomic():
         listing = Listing.objects.select_for_update(of=("self",)).select_related("brand").get(pk=listing.pk)
         if listing.status == Listing.Status.WITHDRAWN:
             raise ListingUnavailable(_("This listing was withdrawn and cannot change any more."))
+        if by_seller and status == Listing.Status.UNDER_REVIEW:
+            raise ListingUnavailable(_("Only our risk team puts a listing under review."))
+        if by_seller and listing.status == Listing.Status.UNDER_REVIEW and (
+            price is not None or status != Listing.Status.WITHDRAWN
+        ):
+            raise ListingUnavailable(
+                _("This listing is under review by our risk team; it goes on sale once they release it.")
+            )
         if price is not None:
             listing.price = price
         if status is not None:

@@ -20,14 +20,15 @@
     const opts = {
       width: Math.max(280, holder.clientWidth || 600),
       height: spec.height || 180,
-      series: [{value: (u, ts) => new Date(ts * 1000).toISOString().slice(0, 10)}].concat(
+      series: [{label: spec.xLabel || "",
+                value: (u, ts) => ts == null ? "—" : new Date(ts * 1000 + 8 * 3600e3).toISOString().slice(0, 10)}].concat(
         spec.series.map((s, i) => ({
           label: s.label, stroke: COLOURS[i % COLOURS.length], width: 2,
           points: {show: spec.days.length < 40},
           value: (u, v) => format(s.unit || "", v),
         }))
       ),
-      axes: [{}, {values: (u, vals) => vals.map((v) => format(unit, v)), size: 70}],
+      axes: [{}, {values: (u, vals) => vals.map((v) => format(unit, v)), size: 84}],
       scales: unit === "%" ? {y: {range: [0, 100]}} : {},
     };
     const data = [xs].concat(spec.series.map((s) => s.values));

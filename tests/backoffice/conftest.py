@@ -3,6 +3,7 @@
 import pytest
 
 from tests.accounts.factories import UserFactory
+from tests.browser.conftest import browser  # noqa: F401 -- the suite's Chromium, for screenshots
 
 
 def staff_client(client, group: str | None):

@@ -131,7 +131,7 @@ def test_a_new_seller_dumping_high_value_codes_waits_for_an_analyst(seller, bran
 
     listing = listing_create(seller=seller, brand=brand, face_value=Decimal("1000.00"), price=Decimal("900.00"), codes=many_codes(12))
     listing.refresh_from_db()
-    assert listing.status == "paused" and listing.codes.filter(status="available").count() == 12
+    assert listing.status == "under_review" and listing.codes.filter(status="available").count() == 12
     assessment = Assessment.objects.get(subject=f"listing-upload:{listing.pk}")
     assert assessment.decision == "review" and "high_value_dump" in assessment.reasons
 
@@ -151,7 +151,7 @@ def test_a_score_high_enough_to_block_still_only_holds_the_listing_for_an_analys
     listing = listing_create(seller=seller, brand=brand, face_value=Decimal("1000.00"), price=Decimal("900.00"), codes=many_codes(250))
     listing.refresh_from_db()
     assert Assessment.objects.get(subject=f"listing-upload:{listing.pk}").decision == "block"
-    assert listing.status == "paused" and listing.codes.filter(status="available").count() == 250
+    assert listing.status == "under_review" and listing.codes.filter(status="available").count() == 250
 
 
 def test_adding_codes_is_screened_too(seller, brand):
@@ -161,7 +161,7 @@ def test_adding_codes_is_screened_too(seller, brand):
     assert listing.status == "active"  # 1,400 in 24 h: small for anyone
     listing_codes_add(listing=listing, seller=seller, codes=many_codes(120, "LOTS"))
     listing.refresh_from_db()
-    assert listing.status == "paused"  # 13,400 of face value in a day from a seller with no sales
+    assert listing.status == "under_review"  # 13,400 of face value in a day from a seller with no sales
 
 
 def test_risk_staff_release_a_held_listing_in_admin(client, seller, brand):

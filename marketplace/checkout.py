@@ -13,11 +13,14 @@ The page is the buyer's alone: any other user gets a 404, as if the order did no
 
 from __future__ import annotations
 
+import datetime as dt
+import logging
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.cache import cache
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -45,6 +48,8 @@ from payments.models import Method
 from payments.presenters import latest_attempt, payment_as_dict
 from payments.services import PaymentError, attempt_query, payment_challenge_answer
 from payments.states import ATTEMPT_OPEN, PaymentStatus
+
+log = logging.getLogger(__name__)
 
 # ---------------------------------------------------------------------------------------------
 # Request → plain values
@@ -120,6 +125,39 @@ def order_detail(request, number: str):
     return render(request, "marketplace/order_detail.html", _page_context(request, order))
 
 
+# While the buyer watches a pending payment, its channel is asked on this cadence (within
+# the providers' query limits: Alipay and WeChat Pay ask for no more than a few per second
+# per trade), so a decline whose notification is slow or lost shows within seconds.
+POLL_QUERY_AFTER = dt.timedelta(seconds=5)
+POLL_QUERY_EVERY_SECONDS = 5
+
+
+def poll_query_key(attempt_id: int) -> str:
+    return f"checkout:poll-query:{attempt_id}"
+
+
+def _query_in_background(attempt_id: int) -> None:
+    from payments.tasks import query_attempt
+
+    query_attempt.delay(attempt_id)
+
+
+def _ask_the_channel_soon(order) -> None:
+    """Queue a query of the open attempt, once per interval whoever polls (``cache.add`` is
+    atomic on the shared cache); a fresh attempt is left to its notification."""
+    payment = order_latest_payment(order=order)
+    attempt = latest_attempt(payment) if payment else None
+    if attempt is None or attempt.status not in ATTEMPT_OPEN:
+        return
+    if timezone.now() - attempt.created_at < POLL_QUERY_AFTER:
+        return
+    if cache.add(poll_query_key(attempt.pk), 1, timeout=POLL_QUERY_EVERY_SECONDS):
+        try:
+            _query_in_background(attempt.pk)
+        except Exception:  # a broker hiccup must not break the page; beat's query covers it
+            log.warning("could not queue the query of attempt %s", attempt.pk, exc_info=True)
+
+
 @never_cache
 @login_required
 @require_GET
@@ -127,6 +165,7 @@ def order_status(request, number: str):
     """The small status fragment polled every ~2 s; when what the page shows has changed,
     the checkout body rides along out of band (codes appear without a reload)."""
     order = _order_for(request, number)
+    _ask_the_channel_soon(order)
     live = order_checkout_status(order=order)
     if request.GET.get("seen") != live.key:
         return render(request, "marketplace/checkout/poll.html", _page_context(request, order))

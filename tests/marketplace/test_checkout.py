@@ -751,3 +751,32 @@ def test_paying_from_the_wallet_delivers_the_codes_in_the_same_swap(buyer_client
     assert 'data-testid="card-code">TESTCODE000001<' in html
     assert Order.objects.get(pk=order.pk).status == Order.Status.DELIVERED
     assert ledger.balance(ledger.buyer_wallet(order.buyer_id), natural=True) == Decimal("405.00")
+
+
+def test_an_open_page_asks_the_channel_on_a_short_cadence_so_a_decline_shows_in_seconds(
+    buyer_client, order, monkeypatch
+):
+    """The buyer looking at a pending QR learns the outcome within seconds: the poll asks the
+    channel about the open attempt, at most once per interval per attempt (provider limits)."""
+    import datetime as dt
+
+    from django.core.cache import cache
+    from django.utils import timezone
+
+    from marketplace import checkout
+
+    cache.clear()
+    queued: list[int] = []
+    monkeypatch.setattr(checkout, "_query_in_background", queued.append)
+    payment = make_payment(order, action=QR_ACTION)
+    attempt = payment.attempts.get()
+    key = seen_key(buyer_client.get(url(order)).content.decode())
+    buyer_client.get(url(order, "order_status"), {"seen": key}, **HTMX)
+    assert queued == [], "an attempt seconds old is left to its notification"
+    Attempt.objects.filter(pk=attempt.pk).update(created_at=timezone.now() - dt.timedelta(seconds=6))
+    for _ in range(3):
+        buyer_client.get(url(order, "order_status"), {"seen": key}, **HTMX)
+    assert queued == [attempt.pk], "one query per interval, however often the page polls"
+    cache.delete(checkout.poll_query_key(attempt.pk))  # the interval has passed
+    buyer_client.get(url(order, "order_status"), {"seen": key}, **HTMX)
+    assert queued == [attempt.pk, attempt.pk]

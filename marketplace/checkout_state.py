@@ -21,7 +21,7 @@ from payments.models import Method, Payment
 from payments.ordering import Offer, RankedMethod, money_text
 from payments.presenters import latest_attempt, payment_as_dict
 from payments.qr import qr_svg
-from payments.states import ATTEMPT_OPEN, PaymentStatus
+from payments.states import ATTEMPT_OPEN, PaymentStatus, RefundStatus
 
 DELIVERED = {Order.Status.DELIVERED, Order.Status.COMPLETED, Order.Status.DISPUTED}
 # While the order can still change on its own (a channel notice, a reviewer, delivery), the
@@ -76,6 +76,7 @@ class CheckoutState:
     selected: str | None
     next_best: RankedMethod | None
     remaining: int
+    refunds: list[dict[str, Any]]
 
     @property
     def state(self) -> str:
@@ -96,6 +97,7 @@ class CheckoutState:
             "selected": self.selected,
             "next_best": self.next_best,
             "remaining": self.remaining,
+            "refunds": self.refunds,
             "remaining_text": f"{self.remaining // 60:02d}:{self.remaining % 60:02d}",
             "guarantee_hours": order.listing.brand.guarantee_hours,
             "amount_text": money_text(order.amount, order.currency),
@@ -158,7 +160,29 @@ def order_checkout_state(*, order: Order, client: Client) -> CheckoutState:
         selected=selected,
         next_best=next_best,
         remaining=remaining,
+        refunds=_refunds(payment) if payment and payment.is_paid else [],
     )
+
+
+def _refunds(payment: Payment) -> list[dict[str, Any]]:
+    """The payment's refunds as the buyer reads them: how much, when, and where the money
+    goes back to (a refund to the balance is there at once; others take the bank's days)."""
+    method = Method(payment.method)
+    if method == Method.BALANCE:
+        where = _("back to your Cardex balance, available at once")
+    else:
+        where = _("back to %(method)s; it usually shows there within 1–5 working days "
+                  "(a card can take up to 15)") % {"method": method.label}
+    return [
+        {
+            "amount": refund.amount,
+            "status": refund.get_status_display(),
+            "succeeded": refund.status == RefundStatus.SUCCEEDED,
+            "at": refund.settled_at or refund.created_at,
+            "where": where,
+        }
+        for refund in payment.refunds.exclude(status=RefundStatus.FAILED).order_by("created_at")
+    ]
 
 
 def _state(order: Order, payment: Payment | None) -> str:
@@ -213,7 +237,10 @@ def _key(order: Order, payment: Payment | None) -> str:
     head = f"{order.status}:{int(order.is_payable)}"
     if payment is None:
         return head
-    return f"{head}:{payment.public_id}:{payment.status}:{payment.failure_code}"
+    return (
+        f"{head}:{payment.public_id}:{payment.status}:{payment.failure_code}"
+        f":{payment.refunded_amount}"
+    )
 
 
 def _action_panel(action: dict[str, Any] | None, method_label: str) -> dict[str, Any] | None:

@@ -62,6 +62,18 @@ def error_spec(backend: str, code: str) -> ErrorSpec:
     return defaults.get(code) or (UNAVAILABLE if code in {"UNAVAILABLE", "TIMEOUT"} or code.startswith("HTTP_") else GENERIC)
 
 
+def error_known(backend: str, code: str) -> bool:
+    """Whether the code has words of its own (staff's table or the backend's defaults)."""
+    if code in {"UNAVAILABLE", "TIMEOUT"} or code.startswith("HTTP_"):
+        return True
+    if ErrorCode.objects.filter(backend=backend, code=code).exists():
+        return True
+    try:
+        return code in backend_class(backend).error_codes
+    except LookupError:
+        return False
+
+
 def buyer_message(spec: ErrorSpec, code: str, language: str | None = None) -> BuyerMessage:
     english = (language or get_language() or "zh-hans").startswith("en")
     return BuyerMessage(

@@ -7,7 +7,7 @@ from typing import Any
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from payments.errors import NO_CHANNEL, buyer_message, error_spec
+from payments.errors import NO_CHANNEL, buyer_message, error_known, error_spec
 from payments.models import Payment
 from payments.states import PaymentStatus
 
@@ -38,9 +38,10 @@ def failure_for_viewer(payment: Payment) -> tuple[str, str]:
         message = buyer_message(NO_CHANNEL, code)
         return message.reason, message.guidance
     attempt = latest_attempt(payment)
-    if code and attempt is not None:
+    if code and attempt is not None and error_known(attempt.account.backend, code):
         message = buyer_message(error_spec(attempt.account.backend, code), code)
         return message.reason, message.guidance
+    # A code no table knows: the words stored with it (the channel's own, or ours).
     return payment.failure_reason or _("The payment did not go through."), payment.failure_guidance
 
 

@@ -710,7 +710,9 @@ def test_a_sandbox_decline_shows_the_channels_reason_and_guidance(
     ).content.decode()
     error = html.split('data-testid="payment-error"')[1].split("</p>")[0]
     payment = Payment.objects.get(reference=order.payment_reference)
-    assert payment.status == PaymentStatus.FAILED and payment.failure_reason in error
+    # stored as learnt (the default language), shown in the viewer's: English here
+    assert payment.status == PaymentStatus.FAILED and payment.failure_code
+    assert "The payment was not completed in Alipay" in error
     assert 'data-testid="pay-next"' in html
 
 
@@ -780,3 +782,28 @@ def test_an_open_page_asks_the_channel_on_a_short_cadence_so_a_decline_shows_in_
     cache.delete(checkout.poll_query_key(attempt.pk))  # the interval has passed
     buyer_client.get(url(order, "order_status"), {"seen": key}, **HTMX)
     assert queued == [attempt.pk, attempt.pk]
+
+
+def test_a_refund_shows_on_the_order_with_amount_date_and_where_the_money_goes(
+    buyer_client, order
+):
+    from django.utils import timezone
+
+    from payments.models import Refund
+    from payments.states import RefundStatus
+
+    payment = make_payment(order, status=PaymentStatus.SUCCEEDED)
+    attempt = payment.attempts.get()
+    Payment.objects.filter(pk=payment.pk).update(refunded_amount=Decimal("30.00"))
+    Refund.objects.create(
+        payment=payment, attempt=attempt, amount=Decimal("30.00"), status=RefundStatus.SUCCEEDED,
+        reason="bad code", settled_at=timezone.now(),
+    )
+    Refund.objects.create(
+        payment=payment, attempt=attempt, amount=Decimal("12.50"), status=RefundStatus.PENDING,
+    )
+    html = buyer_client.get(url(order), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'data-testid="refunds"' in html
+    assert "¥30.00" in html and "¥12.50" in html
+    assert timezone.localdate().isoformat() in html
+    assert "back to Alipay" in html

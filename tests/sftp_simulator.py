@@ -127,6 +127,8 @@ class SftpSimulator:
         self._sock.bind(("127.0.0.1", 0))
         self._sock.listen(8)
         self.host, self.port = self._sock.getsockname()
+        self._sock.settimeout(0.1)
+        self._stop = threading.Event()
         self._transports: list[paramiko.Transport] = []
         self._thread = threading.Thread(target=self._serve, name="sftp-simulator", daemon=True)
         self._thread.start()
@@ -154,11 +156,14 @@ class SftpSimulator:
         return path
 
     def _serve(self) -> None:
-        while True:
+        while not self._stop.is_set():
             try:
                 conn, _addr = self._sock.accept()
+            except TimeoutError:
+                continue
             except OSError:
                 return
+            conn.settimeout(None)
             transport = paramiko.Transport(conn)
             transport.add_server_key(self.host_key)
             transport.set_subsystem_handler("sftp", paramiko.SFTPServer, _Files, sim=self)
@@ -169,8 +174,10 @@ class SftpSimulator:
                 transport.close()
 
     def close(self) -> None:
+        """Stop listening and drop every connection; the port then refuses connections."""
+        self._stop.set()
+        self._thread.join(timeout=5)
         self._sock.close()
         for transport in self._transports:
             transport.close()
-        self._thread.join(timeout=5)
 

@@ -26,6 +26,8 @@ from payments.channels.base import ChannelDeclined, ChannelUnavailable
 
 DEFAULT_DIRECTORY = "/ppreports/outgoing"
 TIMEOUT = 30.0
+#: Read-ahead requests in flight (32 KiB each): bounds what is buffered while ``dest`` is written.
+PREFETCH_REQUESTS = 64
 _KEY_CLASSES = (paramiko.Ed25519Key, paramiko.ECDSAKey, paramiko.RSAKey)
 
 
@@ -127,11 +129,14 @@ def fetch_report(
         with sftp:
             name = _report_name(sftp, settings.directory, day, where)
             try:
-                sftp.getfo(f"{settings.directory}/{name}", dest)
+                sftp.getfo(
+                    f"{settings.directory}/{name}", dest,
+                    max_concurrent_prefetch_requests=PREFETCH_REQUESTS,
+                )
             except FileNotFoundError:
                 raise _not_published(day, settings.directory, where) from None
             return name
-    except (paramiko.SSHException, EOFError, OSError, socket.timeout) as exc:
+    except (paramiko.SSHException, EOFError, OSError) as exc:
         raise ChannelUnavailable(
             f"PayPal SFTP {where}: transfer failed: {exc}", code="SFTP_UNAVAILABLE"
         ) from None

@@ -61,6 +61,12 @@ def test_the_days_report_is_fetched_by_sftp_with_a_password(account, sftp_server
     assert sftp_server.opened == ["/ppreports/outgoing/STL-20240820.01.009.CSV"]
 
 
+def test_a_report_larger_than_the_read_ahead_arrives_whole(account, sftp_server):
+    big = DERIVED.read_bytes() + b"x" * (5 * 1024 * 1024 + 17)
+    sftp_server.publish("STL-20240820.01.009.CSV", big)
+    assert configure(account, sftp_server).download_settlement(DAY) == big
+
+
 def test_a_private_key_logs_in_instead_of_a_password(account, sftp_server):
     sftp_server.publish("STL-20240820.01.009.CSV", DERIVED.read_bytes())
     backend = configure(

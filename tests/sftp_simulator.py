@@ -35,11 +35,13 @@ class _Auth(paramiko.ServerInterface):
         return "password,publickey"
 
     def check_auth_password(self, username: str, password: str) -> int:
+        self.sim.logins.append((username, "password"))
         if username == self.sim.username and password == self.sim.password:
             return paramiko.AUTH_SUCCESSFUL
         return paramiko.AUTH_FAILED
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        self.sim.logins.append((username, "publickey"))
         if username == self.sim.username and key.asbytes() == self.sim.client_key.asbytes():
             return paramiko.AUTH_SUCCESSFUL
         return paramiko.AUTH_FAILED
@@ -121,7 +123,8 @@ class SftpSimulator:
         self.root, self.username, self.password = root, username, password
         self.host_key = paramiko.ECDSAKey.generate()
         self.client_key = paramiko.ECDSAKey.generate()
-        self.opened: list[str] = []
+        self.opened: list[str] = []  # paths read
+        self.logins: list[tuple[str, str]] = []  # (username, method) of each login attempt
         self._sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._sock.bind(("127.0.0.1", 0))

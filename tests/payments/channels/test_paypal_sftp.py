@@ -74,6 +74,7 @@ def test_a_private_key_logs_in_instead_of_a_password(account, sftp_server):
         sftp_private_key=private_key_text(sftp_server.client_key),
     )
     assert backend.download_settlement(DAY) == DERIVED.read_bytes()
+    assert sftp_server.logins == [("cardex", "publickey")]
 
 
 def test_an_unknown_host_key_is_refused_before_logging_in(account, sftp_server):
@@ -84,7 +85,7 @@ def test_an_unknown_host_key_is_refused_before_logging_in(account, sftp_server):
         backend.download_settlement(DAY)
     assert err.value.code == "SFTP_HOST_KEY_MISMATCH"
     assert sftp_server.fingerprint in str(err.value) and impostor in str(err.value)
-    assert sftp_server.opened == []
+    assert sftp_server.logins == [] and sftp_server.opened == []
 
 
 def test_a_host_key_must_be_pinned(account, sftp_server):
@@ -120,6 +121,7 @@ def test_bad_credentials_are_a_clear_error(account, sftp_server):
         backend.download_settlement(DAY)
     assert err.value.code == "SFTP_AUTH_FAILED"
     assert "cardex" in str(err.value) and "wrong" not in str(err.value)
+    assert sftp_server.logins == [("cardex", "password")] and sftp_server.opened == []
 
 
 def test_an_unreachable_server_is_unavailable(account, sftp_server):

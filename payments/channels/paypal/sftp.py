@@ -124,7 +124,9 @@ def fetch_report(
         _authenticate(transport, settings, where)
         sftp = paramiko.SFTPClient.from_transport(transport)
         if sftp is None:
-            raise ChannelUnavailable(f"PayPal SFTP {where}: no SFTP session", code="SFTP_UNAVAILABLE")
+            raise ChannelUnavailable(
+                f"PayPal SFTP {where}: no SFTP session", code="SFTP_UNAVAILABLE"
+            )
         sftp.get_channel().settimeout(TIMEOUT)
         with sftp:
             name = _report_name(sftp, settings.directory, day, where)

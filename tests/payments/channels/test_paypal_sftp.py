@@ -29,7 +29,8 @@ from tests.sftp_simulator import fingerprint, private_key_text
 
 pytestmark = pytest.mark.django_db
 
-DERIVED = Path(__file__).resolve().parents[2] / "data" / "paypal" / "DERIVED_STL-20240820.01.009.CSV"
+DATA = Path(__file__).resolve().parents[2] / "data" / "paypal"
+DERIVED = DATA / "DERIVED_STL-20240820.01.009.CSV"
 DAY = dt.date(2024, 8, 20)
 
 

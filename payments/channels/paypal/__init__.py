@@ -20,7 +20,9 @@ Wire protocol (CHANNELS.md §4.1–4.3):
   certificates configured in ``webhook_ca_pem``, be in its validity period and carry a common
   name ending in ``.paypal.com``.
 * Settlement: the STL report (§4.3), CSV records RH/FH/SH/CH/SB/SF/SC/RF/RC/FF with unsigned
-  amounts in minor units and DR/CR direction columns. See :class:`StlFile`.
+  amounts in minor units and DR/CR direction columns. See :class:`StlFile`. Live PayPal
+  publishes it only by SFTP; accounts with ``sftp_*`` credentials fetch it there, the host key
+  pinned (:mod:`payments.channels.paypal.sftp`).
 """
 
 from payments.channels.paypal.backend import PayPalBackend

@@ -4,6 +4,7 @@ the STL report download (CHANNELS.md §4)."""
 from __future__ import annotations
 
 import datetime as dt
+import tempfile
 import threading
 import time
 from collections.abc import Mapping
@@ -27,6 +28,7 @@ from payments.channels.base import (
     RefundResult,
     header_map,
 )
+from payments.channels.paypal import sftp
 from payments.channels.paypal.errors import PAYPAL_ERROR_CODES
 from payments.channels.paypal.settlement import StlFile, stl_file_name
 from payments.channels.paypal.webhooks import clear_certificates, verify_webhook
@@ -476,12 +478,21 @@ class PayPalBackend(ChannelBackend):
 
     # -- settlement ----------------------------------------------------------------------------
     def download_settlement(self, day: dt.date) -> bytes:
-        """The day's STL file from ``<base_url>/ppreports/outgoing/STL-yyyymmdd.01.009.CSV``.
+        """The day's ``STL-yyyymmdd.*`` report.
 
-        Live PayPal publishes STL files only on its SFTP server (reports.paypal.com,
-        ``/ppreports/outgoing``); there this call fails and an operator fetches the file by SFTP
-        and runs ``reconcile_file --channel paypal``. The sandbox serves the same path over HTTP.
+        Live PayPal publishes STL files only on its SFTP server; an account with ``sftp_host``
+        in its credentials fetches them there (see :mod:`payments.channels.paypal.sftp`),
+        streamed into a temporary file rather than held in memory while it transfers. Without
+        SFTP settings the report is read from ``<base_url>/ppreports/outgoing/`` over HTTP,
+        which is how the sandbox serves it.
         """
+        credentials = self.account.credentials
+        if sftp.configured(credentials):
+            settings = sftp.SftpSettings.from_credentials(credentials, self.account.code)
+            with tempfile.TemporaryFile(prefix="paypal-stl-") as spool:
+                sftp.fetch_report(settings, day, spool, account_code=self.account.code)
+                spool.seek(0)
+                return spool.read()
         token = self._token()
         response = http.send(
             self.account.base_url,
@@ -493,7 +504,7 @@ class PayPalBackend(ChannelBackend):
         if response.status_code == 404:
             raise ChannelUnavailable(
                 f"no STL file for {day} at {self.account.base_url} "
-                "(live PayPal delivers STL by SFTP only)",
+                "(live PayPal delivers STL by SFTP only: configure the sftp_* credentials)",
                 code="REPORT_NOT_AVAILABLE",
             )
         if response.status_code != 200:

@@ -18,6 +18,7 @@ CHINESE_DESKTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN"
 
 def books():
     """A day of business: paid orders with their journal entries, a refund waiting."""
+    from marketplace import postings
     from marketplace.models import Order
     from payments import ledger
     from payments.models import Attempt, ChannelAccount, Refund
@@ -44,7 +45,7 @@ def books():
                            (ledger.CLEARING, -Decimal(amount))])
         entry = ledger.post(key=f"sale:{number}", kind="sale", reference=f"order:{number}",
                             lines=[(ledger.CLEARING, Decimal(amount)),
-                                   (ledger.seller_pending(seller.pk), -(Decimal(amount) - 5)),
+                                   (postings.seller_pending(seller.pk), -(Decimal(amount) - 5)),
                                    (ledger.PLATFORM_REVENUE, Decimal("-5.00"))])
     support = UserFactory(username="support-chen", is_staff=True, groups=["Support"])
     Refund.objects.create(payment=payment, attempt=attempt, amount=Decimal("30.00"),

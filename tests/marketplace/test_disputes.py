@@ -262,8 +262,10 @@ def test_a_file_that_is_not_a_screenshot_is_refused_and_nothing_is_saved(
     assert not any(evidence_storage.rglob("*.*"))
 
 
-def test_a_screenshot_over_five_megabytes_is_refused(client, delivered, evidence_storage):
+def test_a_screenshot_over_five_megabytes_is_refused(client, delivered, evidence_storage, settings):
     from django.core.files.uploadedfile import SimpleUploadedFile
+
+    settings.MAX_REQUEST_BYTES = 20 * 1024 * 1024  # past the site's request cap, to the image's own
 
     big = SimpleUploadedFile("big.png", _png() + b"\0" * (5 * 1024 * 1024), "image/png")
     response = _dispute_with_screenshot(client, delivered, big)

@@ -324,9 +324,11 @@ def test_with_every_account_for_the_method_down_the_buyer_is_told_why(
     demo_channels_ensure()
     SandboxFault.objects.create(channel="alipay", down=True)
     SandboxFault.objects.create(channel="ecny", down=True)
+    SandboxFault.objects.create(channel="aggregator", down=True)
     payment = start("alipay")
     assert payment.status == "failed" and payment.failure_reason and payment.failure_guidance
     assert sorted(payment.attempts.values_list("account__code", "status")) == [
+        ("aggregator", "failed"),
         ("alipay", "failed"),
         ("bank-polypay", "failed"),
     ]

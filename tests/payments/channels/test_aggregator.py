@@ -395,3 +395,25 @@ def test_an_export_of_another_pid_is_refused():
     text = EXPORT + "# totals,payments=1,refunds=1,gross=88.00,refunded=8.00,fees=0.80\n"
     with pytest.raises(SettlementFileError, match="pid"):
         list(AggregatorExport(io.BytesIO(text.encode()), merchant_id="2002").lines())
+
+
+# ---------------------------------------------------------------------------------------------
+# Configuration: QQ Wallet only through an aggregator account
+
+
+def account_form(backend: str, methods: list[str]):
+    from payments.admin import ChannelAccountForm
+
+    return ChannelAccountForm(data={
+        "code": f"{backend}-x", "name": "x", "backend": backend, "methods": methods,
+        "enabled": "on", "weight": "1.00", "currency": "CNY", "fee_percent": "1.000",
+        "fee_fixed": "0.00", "min_amount": "0.01", "max_amount": "50000.00",
+        "settlement_days": "1", "merchant_id": "1001", "base_url": "https://pay.example/",
+    })
+
+
+def test_only_an_aggregator_account_may_serve_qq_wallet():
+    refused = account_form("alipay", ["alipay", "qqpay"])
+    assert not refused.is_valid() and "qqpay" in str(refused.errors["methods"])
+    accepted = account_form("aggregator", ["qqpay", "alipay"])
+    assert accepted.is_valid(), accepted.errors

@@ -112,7 +112,7 @@ class AggregatorBackend(ChannelBackend):
         if pay_type is None:
             raise ChannelDeclined(f"epay has no type for method {request.method!r}",
                                   code="TYPE_NOT_SUPPORTED")
-        params = self.signed({
+        order = {
             "pid": self.account.merchant_id,
             "type": pay_type,
             "out_trade_no": request.out_trade_no,
@@ -120,15 +120,12 @@ class AggregatorBackend(ChannelBackend):
             "return_url": request.return_url or self.account.return_url,
             "name": (request.subject or request.out_trade_no)[:127],
             "money": yuan(request.amount),
-        })
+        }
         if request.client.device != "desktop":
-            return CreateResult(action=Action(
-                type="redirect", url=f"{self._url('submit.php')}?{urlencode(params)}"
-            ))
-        extra = {"clientip": request.client.ip or "127.0.0.1", "device": "pc"}
-        params = self.signed({**{k: v for k, v in params.items() if k not in ("sign",
-                                                                            "sign_type")},
-                              **extra})
+            link = f"{self._url('submit.php')}?{urlencode(self.signed(order))}"
+            return CreateResult(action=Action(type="redirect", url=link))
+        params = self.signed({**order, "clientip": request.client.ip or "127.0.0.1",
+                              "device": "pc"})
         answer = self._json(
             http.send(self.account.base_url, "POST", self._url("mapi.php"), data=params),
             "mapi.php",

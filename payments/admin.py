@@ -15,7 +15,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from payments import services
-from payments.channels.registry import backend_codes
+from payments.channels.registry import backend_class, backend_codes
 from payments.explain import risk_table, routing_table
 from payments.ledger_labels import account_label, kind_choices, kind_label
 from payments.models import (
@@ -105,6 +105,20 @@ class ChannelAccountForm(forms.ModelForm):
         if not isinstance(value, dict):
             raise forms.ValidationError(_("Credentials must be a JSON object."))
         return value
+
+    def clean(self):
+        """A method the backend cannot serve would fail at checkout: QQ Wallet, for one, only
+        an epay aggregator account can take."""
+        data = super().clean()
+        backend, methods = data.get("backend"), data.get("methods") or []
+        if backend:
+            served = set(backend_class(backend).methods)
+            unsupported = [m for m in methods if m not in served]
+            if unsupported:
+                self.add_error("methods", _("Backend %(backend)s cannot serve: %(methods)s") % {
+                    "backend": backend, "methods": ", ".join(unsupported),
+                })
+        return data
 
     def save(self, commit=True):
         account = super().save(commit=False)

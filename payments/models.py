@@ -31,6 +31,7 @@ class Method(models.TextChoices):
     CARD = "card", _("Bank or credit card")
     CARD_INSTALMENTS = "card_instalments", _("Card instalments")
     PAYPAL = "paypal", _("PayPal")
+    QQPAY = "qqpay", _("QQ Wallet")  # served only through an epay aggregator account
     BALANCE = "balance", _("Account balance")
 
 

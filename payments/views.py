@@ -2,7 +2,7 @@ import ipaddress
 
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods
 
 from payments import intake, services
 from payments.client import request_ip
@@ -21,20 +21,25 @@ def _client_ip(request) -> str | None:
 
 
 @csrf_exempt  # channels sign their own messages; a CSRF token cannot apply
-@require_POST
+@require_http_methods(["GET", "POST"])
 def notify(request, account_code):
     """Inbound channel notifications: screened before the body is read (unknown account, too
     large, an address sending forgeries), then verified, stored, applied once and answered in
-    the channel's own format."""
+    the channel's own format. epay aggregators notify by GET: the query string is the body."""
     remote_addr = _client_ip(request)
-    try:
-        announced = int(request.META.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        announced = 0
+    if request.method == "GET":
+        body = request.META.get("QUERY_STRING", "").encode()
+        announced = len(body)
+    else:
+        body = None
+        try:
+            announced = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            announced = 0
     refusal = intake.notification_screen(
         account_code=account_code, size=announced, remote_addr=remote_addr
     )
-    if refusal is None:
+    if refusal is None and body is None:
         body = request.body
         if len(body) > announced:  # no or a wrong Content-Length: screen the real size
             refusal = intake.notification_screen(
@@ -45,6 +50,7 @@ def notify(request, account_code):
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _SKIPPED_HEADERS}
     return _reply(services.notification_receive(
         account_code=account_code, headers=headers, body=body, remote_addr=remote_addr,
+        method=request.method,
     ))
 
 

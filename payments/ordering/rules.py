@@ -34,6 +34,7 @@ class OrderingConfig:
             Method.ECNY: 8,
             Method.CARD_INSTALMENTS: 4,
             Method.PAYPAL: 2,
+            Method.QQPAY: 2,
         }
     )
     # History.
@@ -58,6 +59,7 @@ class OrderingConfig:
             Method.WECHATPAY: 20,
             Method.ECNY: 10,
             Method.UNIONPAY: 5,
+            Method.QQPAY: 5,
             Method.CARD: -10,
             Method.CARD_INSTALMENTS: -10,
         }

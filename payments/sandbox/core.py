@@ -76,6 +76,8 @@ class SandboxProvider(abc.ABC):
     retry_schedule: ClassVar[tuple[int, ...]] = (15, 15, 30, 180, 600, 1200, 1800)
     #: the provider's codes for the cashier's decline choices
     declines: ClassVar[tuple[DeclineReason, ...]] = ()
+    #: how notifications travel: POST with the body, or GET with the body as query string
+    notify_method: ClassVar[str] = "POST"
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

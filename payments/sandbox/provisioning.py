@@ -1,6 +1,7 @@
 """The simulators' own provisioning of the demo channel accounts `seed_demo` relies on: one
 sandbox account per channel code (CONTRACT.md), plus a bank aggregator account
-(`bank-polypay`) so Alipay and WeChat Pay each have a second provider to fail over to; each
+(`bank-polypay`) so Alipay and WeChat Pay each have a second provider to fail over to, and an
+epay aggregator (`aggregator`) serving QQ Wallet and Alipay; each
 onboarded at its simulator exactly as a merchant onboards at a provider, and pointed at the
 address the simulators are served on (SANDBOX_URL apart, SITE_URL on the site itself)."""
 
@@ -33,6 +34,12 @@ DEMO_ACCOUNTS = [
     (
         "bank-polypay", "ecny", "Bank aggregated QR (Alipay/WeChat)", [Method.ALIPAY, Method.WECHATPAY],
         "POLY0000000001", "", "0.800", 1, "0.50",
+    ),
+    # An epay / 易支付 aggregator (docs/channels/aggregator.md): the only way QQ Wallet is
+    # offered, and a third provider for Alipay, dearer still and weighted lowest.
+    (
+        "aggregator", "aggregator", "epay aggregator (QQ Wallet/Alipay)", [Method.QQPAY, Method.ALIPAY],
+        "1001", "", "1.000", 1, "0.40",
     ),
 ]
 

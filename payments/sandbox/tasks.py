@@ -22,9 +22,15 @@ def deliver(note_id: int) -> bool:
     impl = core.provider(note.channel)
     note.attempts += 1
     try:
-        response = http.client(note.url).post(
-            note.url, content=bytes(note.body), headers=dict(impl.delivery_headers(note))
-        )
+        headers = dict(impl.delivery_headers(note))
+        if impl.notify_method == "GET":
+            joiner = "&" if "?" in note.url else "?"
+            url = f"{note.url}{joiner}{bytes(note.body).decode()}"
+            response = http.client(note.url).get(url, headers=headers)
+        else:
+            response = http.client(note.url).post(
+                note.url, content=bytes(note.body), headers=headers
+            )
         accepted = impl.notification_accepted(response.status_code, response.content)
         note.last_status = f"HTTP {response.status_code}"
     except Exception as exc:  # the merchant being unreachable is exactly what retries are for

@@ -14,10 +14,11 @@ DEFAULT_METHODS = {
     "paypal": [Method.PAYPAL],
     "card": [Method.CARD, Method.CARD_INSTALMENTS],
     "balance": [Method.BALANCE],
+    "aggregator": [Method.QQPAY, Method.ALIPAY],
 }
 
 # Merchant ids that CONTRACT.md fixes for the demo accounts.
-DEFAULT_MERCHANT_IDS = {"wechatpay": "1900000109", "alipay": "2088101122136241", "unionpay": "802310048993424"}
+DEFAULT_MERCHANT_IDS = {"wechatpay": "1900000109", "alipay": "2088101122136241", "unionpay": "802310048993424", "aggregator": "1001"}
 
 
 def sandbox_account(backend: str, *, code: str | None = None, merchant_id: str | None = None, app_id: str = "", **fields) -> ChannelAccount:

@@ -283,6 +283,9 @@ def test_with_the_direct_channel_down_the_bank_aggregator_takes_the_payment(
     accounts = {a.code: a for a in demo_channels_ensure()}
     direct, bank = accounts[method], accounts["bank-polypay"]
     assert method in bank.methods and bank.weight < direct.weight
+    # the bank alone is the alternative here: the epay aggregator, which serves Alipay too,
+    # fails over on its own in tests/payments/channels/test_aggregator.py
+    ChannelAccount.objects.filter(code="aggregator").update(enabled=False)
     # the direct channel has been healthy (so routing prefers it), then its gateway goes down
     for _ in range(40):
         health.health_record(direct, method, Decimal("88.00"), "succeeded")
@@ -324,9 +327,11 @@ def test_with_every_account_for_the_method_down_the_buyer_is_told_why(
     demo_channels_ensure()
     SandboxFault.objects.create(channel="alipay", down=True)
     SandboxFault.objects.create(channel="ecny", down=True)
+    SandboxFault.objects.create(channel="aggregator", down=True)
     payment = start("alipay")
     assert payment.status == "failed" and payment.failure_reason and payment.failure_guidance
     assert sorted(payment.attempts.values_list("account__code", "status")) == [
+        ("aggregator", "failed"),
         ("alipay", "failed"),
         ("bank-polypay", "failed"),
     ]

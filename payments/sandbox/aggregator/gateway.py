@@ -1,0 +1,272 @@
+"""The simulated epay aggregator: ``submit.php`` (page jump to the cashier), ``mapi.php``
+(API creation), ``api.php`` (``act=order`` query, ``act=refund``, ``act=bill`` export) and the
+success notice sent by GET to the merchant's notify_url."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import secrets
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from urllib.parse import urlencode
+
+from django.db import IntegrityError, transaction
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from payments.sandbox import core
+from payments.sandbox.aggregator.protocol import (
+    BEIJING,
+    CENT,
+    CHANNEL,
+    TYPES,
+    beijing,
+    epay_sign,
+    fee_of,
+    yuan,
+)
+from payments.sandbox.core import DeclineReason, SandboxProvider
+from payments.sandbox.models import SandboxMerchant, SandboxRefund, SandboxTrade
+
+
+class AggregatorSandbox(SandboxProvider):
+    channel = CHANNEL
+    notify_method = "GET"
+    #: epay deployments re-send an unanswered notice a handful of times over some minutes
+    retry_schedule = (15, 60, 300, 900, 1800)
+    declines = (
+        DeclineReason("insufficient_funds", "余额不足 · balance too low", "NOT_PAID"),
+        DeclineReason("risk", "风控拦截 · risk decline", "NOT_PAID"),
+        DeclineReason("timeout", "超时未支付 · payer walked away", "NOT_PAID"),
+    )
+
+    def provision(self, *, merchant_id: str, app_id: str = "") -> dict:
+        """Open merchant ``merchant_id`` (the pid) with every type enabled; the key the
+        aggregator's console shows is kept, so provisioning again returns it."""
+        merchant, _ = SandboxMerchant.objects.get_or_create(channel=CHANNEL, merchant_id=merchant_id)
+        if not merchant.config.get("key"):
+            merchant.config = {"key": secrets.token_hex(16), "types": list(TYPES)}
+            merchant.save(update_fields=["config"])
+        return {"key": merchant.config["key"]}
+
+    def payment_notification(self, trade: SandboxTrade) -> tuple[Mapping[str, str], bytes] | None:
+        """epay notifies successes only; the body is the GET query string."""
+        if trade.status != SandboxTrade.Status.PAID:
+            return None
+        merchant = self.merchant(trade.merchant_id)
+        params = {
+            "pid": trade.merchant_id, "trade_no": trade.trade_no,
+            "out_trade_no": trade.out_trade_no, "type": trade.extra.get("type", ""),
+            "name": trade.subject, "money": yuan(trade.amount), "trade_status": "TRADE_SUCCESS",
+            "param": "",
+        }
+        params["sign"] = epay_sign(params, merchant.config["key"] if merchant else "")
+        params["sign_type"] = "MD5"
+        return {}, urlencode(params).encode()
+
+    def notification_accepted(self, status_code: int, body: bytes) -> bool:
+        return status_code == 200 and body.strip() == b"success"
+
+
+def _params(request: HttpRequest) -> dict[str, str]:
+    data = request.GET.dict()
+    data.update(request.POST.dict())
+    return data
+
+
+def _merchant_signed(params: Mapping[str, str]) -> tuple[SandboxMerchant | None, str]:
+    merchant = AggregatorSandbox().merchant(params.get("pid", ""))
+    if merchant is None:
+        return None, "商户不存在"
+    if params.get("sign_type", "MD5").upper() != "MD5":
+        return None, "签名类型错误"
+    if epay_sign(params, merchant.config.get("key", "")) != params.get("sign", "").lower():
+        return None, "签名校验失败"
+    return merchant, ""
+
+
+def _merchant_keyed(params: Mapping[str, str]) -> SandboxMerchant | None:
+    merchant = AggregatorSandbox().merchant(params.get("pid", ""))
+    if merchant is None or not secrets.compare_digest(
+        merchant.config.get("key", ""), params.get("key", "")
+    ):
+        return None
+    return merchant
+
+
+def _open_trade(merchant: SandboxMerchant, params: Mapping[str, str]) -> SandboxTrade | str:
+    """The trade of a signed creation; the same out_trade_no again returns it if it agrees."""
+    for name in ("type", "out_trade_no", "notify_url", "name", "money"):
+        if not params.get(name):
+            return f"缺少参数 {name}"
+    if params["type"] not in merchant.config.get("types", []):
+        return "支付方式未开通"
+    try:
+        amount = Decimal(params["money"])
+    except InvalidOperation:
+        return "金额不合法"
+    if not amount.is_finite() or amount <= 0 or amount.quantize(CENT) != amount:
+        return "金额不合法"
+    found = SandboxTrade.objects.filter(
+        channel=CHANNEL, merchant_id=merchant.merchant_id, out_trade_no=params["out_trade_no"]
+    ).first()
+    if found is not None:
+        return found if found.amount == amount else "订单号重复"
+    try:
+        with transaction.atomic():
+            return SandboxTrade.objects.create(
+                channel=CHANNEL, merchant_id=merchant.merchant_id,
+                out_trade_no=params["out_trade_no"], amount=amount, subject=params["name"],
+                notify_url=params["notify_url"], return_url=params.get("return_url", ""),
+                extra={"type": params["type"]},
+            )
+    except IntegrityError:
+        return "订单号重复"
+
+
+@csrf_exempt
+def submit(request: HttpRequest) -> HttpResponse:
+    """The page jump: the buyer's browser brings the signed order, the cashier opens."""
+    fault = core.fault_response(CHANNEL)
+    if fault is not None:
+        return fault
+    params = _params(request)
+    merchant, error = _merchant_signed(params)
+    trade = _open_trade(merchant, params) if merchant else error
+    if isinstance(trade, str):
+        return HttpResponse(f"<p>{trade}</p>", status=400)
+    return redirect(AggregatorSandbox().cashier_url(trade))
+
+
+@csrf_exempt
+def mapi(request: HttpRequest) -> HttpResponse:
+    """API creation: JSON with ``qrcode`` (the cashier, as a QR payload)."""
+    fault = core.fault_response(CHANNEL)
+    if fault is not None:
+        return fault
+    params = _params(request)
+    merchant, error = _merchant_signed(params)
+    trade = _open_trade(merchant, params) if merchant else error
+    if isinstance(trade, str):
+        return JsonResponse({"code": -1, "msg": trade})
+    return JsonResponse({"code": 1, "msg": "", "trade_no": trade.trade_no,
+                         "qrcode": AggregatorSandbox().cashier_url(trade)})
+
+
+@csrf_exempt
+def api(request: HttpRequest) -> HttpResponse:
+    """``act=order`` / ``act=refund`` / ``act=bill``, authenticated by pid and key."""
+    fault = core.fault_response(CHANNEL)
+    if fault is not None:
+        return fault
+    params = _params(request)
+    merchant = _merchant_keyed(params)
+    if merchant is None:
+        return JsonResponse({"code": -3, "msg": "KEY校验失败"})
+    act = params.get("act")
+    if act == "order":
+        return JsonResponse(_order(merchant, params))
+    if act == "refund":
+        return JsonResponse(_refund(merchant, params))
+    if act == "bill":
+        try:
+            day = dt.date.fromisoformat(params.get("date", ""))
+        except ValueError:
+            return JsonResponse({"code": -1, "msg": "日期格式错误"})
+        return HttpResponse(export(merchant.merchant_id, day), content_type="text/csv")
+    return JsonResponse({"code": -5, "msg": "不支持的操作"})
+
+
+def _find(merchant: SandboxMerchant, params: Mapping[str, str]) -> SandboxTrade | None:
+    trades = SandboxTrade.objects.filter(channel=CHANNEL, merchant_id=merchant.merchant_id)
+    if params.get("out_trade_no"):
+        return trades.filter(out_trade_no=params["out_trade_no"]).first()
+    return trades.filter(trade_no=params.get("trade_no", "")).first()
+
+
+def _order(merchant: SandboxMerchant, params: Mapping[str, str]) -> dict:
+    trade = _find(merchant, params)
+    if trade is None:
+        return {"code": -1, "msg": "订单号不存在"}
+    paid = trade.status == SandboxTrade.Status.PAID
+    return {
+        "code": 1, "msg": "查询订单号成功！", "trade_no": trade.trade_no,
+        "out_trade_no": trade.out_trade_no, "api_trade_no": "", "type": trade.extra.get("type"),
+        "pid": merchant.merchant_id, "addtime": beijing(trade.created_at),
+        "endtime": beijing(trade.paid_at) if paid else "", "name": trade.subject,
+        "money": yuan(trade.amount), "status": 1 if paid else 0, "param": "", "buyer": "",
+    }
+
+
+def _refund(merchant: SandboxMerchant, params: Mapping[str, str]) -> dict:
+    with transaction.atomic():
+        trade = _find(merchant, params)
+        if trade is None:
+            return {"code": -1, "msg": "订单号不存在"}
+        trade = SandboxTrade.objects.select_for_update().get(pk=trade.pk)
+        if trade.status != SandboxTrade.Status.PAID:
+            return {"code": -1, "msg": "订单未支付"}
+        number = params.get("out_refund_no") or secrets.token_hex(8)
+        try:
+            amount = Decimal(params.get("money", ""))
+        except InvalidOperation:
+            return {"code": -1, "msg": "金额不合法"}
+        existing = trade.refunds.filter(out_refund_no=number).first()
+        if existing is not None:
+            if existing.amount != amount:
+                return {"code": -1, "msg": "退款单号重复"}
+            return {"code": 1, "msg": "退款成功", "refund_no": existing.refund_id}
+        if not amount.is_finite() or amount <= 0 or amount > trade.amount - trade.refunded:
+            return {"code": -1, "msg": "退款金额超过可退金额"}
+        refund = SandboxRefund.objects.create(trade=trade, out_refund_no=number, amount=amount)
+    return {"code": 1, "msg": "退款成功", "refund_no": refund.refund_id}
+
+
+def export(pid: str, day: dt.date) -> bytes:
+    """The day's export (Beijing day): the format docs/channels/aggregator.md documents."""
+    start = dt.datetime.combine(day, dt.time(), tzinfo=BEIJING)
+    end = start + dt.timedelta(days=1)
+    out = io.StringIO()
+    out.write(f"# epay export,pid={pid},date={day.isoformat()}\n")
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["kind", "trade_no", "out_trade_no", "refund_no", "type", "money", "fee",
+                     "time"])
+    payments = SandboxTrade.objects.filter(
+        channel=CHANNEL, merchant_id=pid, status=SandboxTrade.Status.PAID,
+        paid_at__gte=start, paid_at__lt=end,
+    ).order_by("paid_at", "pk")
+    gross = fees = refunded = Decimal("0.00")
+    count = 0
+    for trade in payments:
+        fee = fee_of(trade.amount)
+        writer.writerow(["payment", trade.trade_no, trade.out_trade_no, "",
+                         trade.extra.get("type", ""), yuan(trade.amount), yuan(fee),
+                         beijing(trade.paid_at)])
+        gross, fees, count = gross + trade.amount, fees + fee, count + 1
+    refunds = SandboxRefund.objects.filter(
+        trade__channel=CHANNEL, trade__merchant_id=pid, status=SandboxRefund.Status.SUCCESS,
+        created_at__gte=start, created_at__lt=end,
+    ).select_related("trade").order_by("created_at", "pk")
+    refund_count = 0
+    for refund in refunds:
+        fee = -fee_of(refund.amount)
+        writer.writerow(["refund", refund.trade.trade_no, refund.trade.out_trade_no,
+                         refund.out_refund_no, refund.trade.extra.get("type", ""),
+                         yuan(refund.amount), yuan(fee), beijing(refund.created_at)])
+        refunded, fees, refund_count = refunded + refund.amount, fees + fee, refund_count + 1
+    out.write(f"# totals,payments={count},refunds={refund_count},gross={yuan(gross)},"
+              f"refunded={yuan(refunded)},fees={yuan(fees)}\n")
+    return out.getvalue().encode("utf-8")
+
+
+urlpatterns = [
+    path("submit.php", submit, name="submit"),
+    path("mapi.php", mapi, name="mapi"),
+    path("api.php", api, name="api"),
+]
+
+__all__ = ["AggregatorSandbox", "export", "urlpatterns"]

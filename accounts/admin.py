@@ -28,6 +28,7 @@ class UserAdmin(BaseUserAdmin):
                 "Cleared %(n)d locked or failed log-in record.",
                 "Cleared %(n)d locked or failed log-in records.",
                 cleared,
-            ) % {"n": cleared},
+            )
+            % {"n": cleared},
             messages.SUCCESS,
         )

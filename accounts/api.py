@@ -44,4 +44,3 @@ class ObtainToken(APIView):
                 status=status.HTTP_400_BAD_REQUEST,
             )
         return Response({"token": tokens.token_issue(user=user).key})
-

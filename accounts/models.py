@@ -12,8 +12,10 @@ class User(AbstractUser):
     email_codes = models.BooleanField(
         _("e-mail me the codes themselves"),
         default=False,
-        help_text=_("Off: the delivery e-mail links to your order page, where you see the codes "
-                    "after logging in. On: the codes and PINs are in the e-mail too."),
+        help_text=_(
+            "Off: the delivery e-mail links to your order page, where you see the codes "
+            "after logging in. On: the codes and PINs are in the e-mail too."
+        ),
     )
 
     class Meta:

@@ -40,11 +40,27 @@ class EventFilter(admin.SimpleListFilter):
 class AuditTrailAdmin(AuditlogEntryAdmin):
     """Nobody adds, edits or deletes audit rows here, not even a superuser."""
 
-    list_display = ["created", "resource_url", "action", "event", "msg_short", "user_url", "remote_addr"]
+    list_display = [
+        "created",
+        "resource_url",
+        "action",
+        "event",
+        "msg_short",
+        "user_url",
+        "remote_addr",
+    ]
     list_filter = ["action", EventFilter, "content_type", ("timestamp", admin.DateFieldListFilter)]
     search_fields = ["object_repr", "changes_text", "changes", "actor__username", "remote_addr"]
-    readonly_fields = ["created", "resource_url", "action", "event", "user_url", "remote_addr",
-                       "msg", "details"]
+    readonly_fields = [
+        "created",
+        "resource_url",
+        "action",
+        "event",
+        "user_url",
+        "remote_addr",
+        "msg",
+        "details",
+    ]
     fieldsets = [
         (None, {"fields": ["created", "user_url", "remote_addr", "resource_url"]}),
         (_("Changes"), {"fields": ["action", "event", "msg", "details"]}),
@@ -83,13 +99,20 @@ def _audited(model_admin, response_action):
         action = request.POST.get("action", "")
         selected = request.POST.getlist(helpers.ACTION_CHECKBOX_NAME)
         if action and (selected or request.POST.get("select_across") == "1"):
-            objects = queryset if request.POST.get("select_across") == "1" else (
-                queryset.filter(pk__in=selected))
+            objects = (
+                queryset
+                if request.POST.get("select_across") == "1"
+                else (queryset.filter(pk__in=selected))
+            )
             func = model_admin.get_actions(request).get(action)
             described = str(func[2]) if func else action
             audit.record_each(
-                actor=request.user, event="admin_action", objects=objects,
-                detail=described, remote_addr=audit.client_ip(request), action=action,
+                actor=request.user,
+                event="admin_action",
+                objects=objects,
+                detail=described,
+                remote_addr=audit.client_ip(request),
+                action=action,
             )
         return response
 

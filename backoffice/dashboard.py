@@ -21,10 +21,20 @@ from reconciliation.models import Discrepancy
 
 WINDOWS = (("today", _("today")), ("7d", _("last 7 days")), ("30d", _("last 30 days")))
 SERIES_DAYS = 30
-PAID_STATUSES = [Order.Status.PAID, Order.Status.DELIVERED, Order.Status.COMPLETED,
-                 Order.Status.DISPUTED, Order.Status.REFUNDED, Order.Status.UNDER_REVIEW]
-FINISHED = [AttemptStatus.SUCCEEDED, AttemptStatus.FAILED, AttemptStatus.EXPIRED,
-            AttemptStatus.CANCELLED]
+PAID_STATUSES = [
+    Order.Status.PAID,
+    Order.Status.DELIVERED,
+    Order.Status.COMPLETED,
+    Order.Status.DISPUTED,
+    Order.Status.REFUNDED,
+    Order.Status.UNDER_REVIEW,
+]
+FINISHED = [
+    AttemptStatus.SUCCEEDED,
+    AttemptStatus.FAILED,
+    AttemptStatus.EXPIRED,
+    AttemptStatus.CANCELLED,
+]
 
 
 @dataclass(frozen=True)
@@ -72,14 +82,19 @@ class Dashboard:
 
     @property
     def rate_tables(self):
-        return [(_("Payment success per method"), self.by_method),
-                (_("Payment success per channel account"), self.by_account)]
+        return [
+            (_("Payment success per method"), self.by_method),
+            (_("Payment success per channel account"), self.by_account),
+        ]
 
 
 def window_starts(now: dt.datetime) -> dict[str, dt.datetime]:
     midnight = timezone.localtime(now).replace(hour=0, minute=0, second=0, microsecond=0)
-    return {"today": midnight, "7d": midnight - dt.timedelta(days=6),
-            "30d": midnight - dt.timedelta(days=29)}
+    return {
+        "today": midnight,
+        "7d": midnight - dt.timedelta(days=6),
+        "30d": midnight - dt.timedelta(days=29),
+    }
 
 
 def _per_window(queryset, field_name: str, starts, make) -> dict:
@@ -109,11 +124,15 @@ def _rates(rows, key_label, url_for, starts) -> list[Rate]:
 def _attempt_rates(group_by: str, starts) -> list[dict]:
     columns = {}
     for w, start in starts.items():
-        columns[f"ok_{w}"] = Count("id", filter=Q(created_at__gte=start, status=AttemptStatus.SUCCEEDED))
+        columns[f"ok_{w}"] = Count(
+            "id", filter=Q(created_at__gte=start, status=AttemptStatus.SUCCEEDED)
+        )
         columns[f"done_{w}"] = Count("id", filter=Q(created_at__gte=start, status__in=FINISHED))
     return list(
-        Attempt.objects.filter(created_at__gte=starts["30d"]).values(group_by)
-        .annotate(**columns).order_by(group_by)
+        Attempt.objects.filter(created_at__gte=starts["30d"])
+        .values(group_by)
+        .annotate(**columns)
+        .order_by(group_by)
     )
 
 
@@ -123,15 +142,21 @@ def daily_series(*, now: dt.datetime, days: int = SERIES_DAYS) -> dict[str, list
     first = window_starts(now)["today"] - dt.timedelta(days=days - 1)
     dates = [(first + dt.timedelta(days=i)).date() for i in range(days)]
     orders = {
-        row["day"]: row for row in Order.objects.filter(paid_at__gte=first, status__in=PAID_STATUSES)
-        .annotate(day=TruncDate("paid_at", tzinfo=tz)).values("day")
+        row["day"]: row
+        for row in Order.objects.filter(paid_at__gte=first, status__in=PAID_STATUSES)
+        .annotate(day=TruncDate("paid_at", tzinfo=tz))
+        .values("day")
         .annotate(gmv=Sum("amount"), n=Count("id"))
     }
     attempts = {
-        row["day"]: row for row in Attempt.objects.filter(created_at__gte=first)
-        .annotate(day=TruncDate("created_at", tzinfo=tz)).values("day")
-        .annotate(ok=Count("id", filter=Q(status=AttemptStatus.SUCCEEDED)),
-                  done=Count("id", filter=Q(status__in=FINISHED)))
+        row["day"]: row
+        for row in Attempt.objects.filter(created_at__gte=first)
+        .annotate(day=TruncDate("created_at", tzinfo=tz))
+        .values("day")
+        .annotate(
+            ok=Count("id", filter=Q(status=AttemptStatus.SUCCEEDED)),
+            done=Count("id", filter=Q(status__in=FINISHED)),
+        )
     }
 
     def rate(day):
@@ -153,67 +178,109 @@ def staff_dashboard(*, now: dt.datetime | None = None) -> Dashboard:
     since = {w: timezone.localtime(s).date().isoformat() for w, s in starts.items()}
 
     orders = _per_window(
-        Order.objects.filter(status__in=PAID_STATUSES), "paid_at", starts,
+        Order.objects.filter(status__in=PAID_STATUSES),
+        "paid_at",
+        starts,
         lambda q: Sum("amount", filter=q),
     )
     counts = _per_window(
-        Order.objects.filter(status__in=PAID_STATUSES), "paid_at", starts,
+        Order.objects.filter(status__in=PAID_STATUSES),
+        "paid_at",
+        starts,
         lambda q: Count("id", filter=q),
     )
     refunds = _per_window(
-        Refund.objects.filter(status=RefundStatus.SUCCEEDED), "created_at", starts,
+        Refund.objects.filter(status=RefundStatus.SUCCEEDED),
+        "created_at",
+        starts,
         lambda q: Sum("amount", filter=q),
     )
-    disputes = _per_window(Dispute.objects.all(), "created_at", starts, lambda q: Count("id", filter=q))
+    disputes = _per_window(
+        Dispute.objects.all(), "created_at", starts, lambda q: Count("id", filter=q)
+    )
 
     def links(url, date_field):
         return {w: _with_since(url, date_field, since[w]) for w in starts}
 
     board.figures = [
-        Figure(_("GMV (paid orders)"), {w: orders[w] or Decimal("0") for w in starts},
-               links(_changelist("marketplace_order"), "paid_at"), money=True),
-        Figure(_("paid orders"), {w: counts[w] for w in starts},
-               links(_changelist("marketplace_order"), "paid_at")),
-        Figure(_("refunded"), {w: refunds[w] or Decimal("0") for w in starts},
-               links(_changelist("payments_refund", status__exact=RefundStatus.SUCCEEDED),
-                     "created_at"), money=True),
-        Figure(_("disputes opened"), {w: disputes[w] for w in starts},
-               links(_changelist("marketplace_dispute"), "created_at")),
+        Figure(
+            _("GMV (paid orders)"),
+            {w: orders[w] or Decimal("0") for w in starts},
+            links(_changelist("marketplace_order"), "paid_at"),
+            money=True,
+        ),
+        Figure(
+            _("paid orders"),
+            {w: counts[w] for w in starts},
+            links(_changelist("marketplace_order"), "paid_at"),
+        ),
+        Figure(
+            _("refunded"),
+            {w: refunds[w] or Decimal("0") for w in starts},
+            links(
+                _changelist("payments_refund", status__exact=RefundStatus.SUCCEEDED), "created_at"
+            ),
+            money=True,
+        ),
+        Figure(
+            _("disputes opened"),
+            {w: disputes[w] for w in starts},
+            links(_changelist("marketplace_dispute"), "created_at"),
+        ),
     ]
 
     methods = dict(Method.choices)
     board.by_method = _rates(
-        _attempt_rates("method", starts), lambda r: str(methods.get(r["method"], r["method"])),
-        lambda r: _changelist("payments_attempt", method__exact=r["method"]), starts,
+        _attempt_rates("method", starts),
+        lambda r: str(methods.get(r["method"], r["method"])),
+        lambda r: _changelist("payments_attempt", method__exact=r["method"]),
+        starts,
     )
     accounts = {a.pk: a for a in ChannelAccount.objects.all()}
     board.by_account = _rates(
         _attempt_rates("account_id", starts),
         lambda r: accounts[r["account_id"]].name if r["account_id"] in accounts else "?",
-        lambda r: _changelist("payments_attempt", account__id__exact=r["account_id"]), starts,
+        lambda r: _changelist("payments_attempt", account__id__exact=r["account_id"]),
+        starts,
     )
     states = breaker_states([a.code for a in accounts.values()])
     board.breakers = [(a, states[a.code]) for a in sorted(accounts.values(), key=lambda a: a.code)]
 
     board.waiting = [
-        Waiting(_("refunds awaiting Finance approval"),
-                Refund.objects.filter(status=RefundStatus.REQUESTED).count(),
-                _changelist("payments_refund", status__exact=RefundStatus.REQUESTED)),
-        Waiting(_("payouts to approve or pay"),
-                Payout.objects.filter(status__in=[Payout.Status.REQUESTED, Payout.Status.APPROVED]).count(),
-                _changelist("marketplace_payout", status__exact=Payout.Status.REQUESTED)),
-        Waiting(_("payments held for review"),
-                Payment.objects.filter(status=PaymentStatus.REVIEW).count(),
-                _changelist("payments_payment", status__exact=PaymentStatus.REVIEW)),
-        Waiting(_("orders under review"),
-                Order.objects.filter(status=Order.Status.UNDER_REVIEW).count(),
-                _changelist("marketplace_order", status__exact=Order.Status.UNDER_REVIEW)),
-        Waiting(_("open disputes"),
-                Dispute.objects.filter(status__in=[Dispute.Status.OPEN, Dispute.Status.ANSWERED]).count(),
-                _changelist("marketplace_dispute", status__exact=Dispute.Status.OPEN)),
-        Waiting(_("open reconciliation discrepancies"),
-                Discrepancy.objects.filter(status=Discrepancy.Status.OPEN).count(),
-                _changelist("reconciliation_discrepancy", status__exact=Discrepancy.Status.OPEN)),
+        Waiting(
+            _("refunds awaiting Finance approval"),
+            Refund.objects.filter(status=RefundStatus.REQUESTED).count(),
+            _changelist("payments_refund", status__exact=RefundStatus.REQUESTED),
+        ),
+        Waiting(
+            _("payouts to approve or pay"),
+            Payout.objects.filter(
+                status__in=[Payout.Status.REQUESTED, Payout.Status.APPROVED]
+            ).count(),
+            _changelist("marketplace_payout", status__exact=Payout.Status.REQUESTED),
+        ),
+        Waiting(
+            _("payments held for review"),
+            Payment.objects.filter(status=PaymentStatus.REVIEW).count(),
+            _changelist("payments_payment", status__exact=PaymentStatus.REVIEW),
+        ),
+        Waiting(
+            _("orders under review"),
+            Order.objects.filter(status=Order.Status.UNDER_REVIEW).count(),
+            _changelist("marketplace_order", status__exact=Order.Status.UNDER_REVIEW),
+        ),
+        Waiting(
+            _("open disputes"),
+            Dispute.objects.filter(
+                status__in=[Dispute.Status.OPEN, Dispute.Status.ANSWERED]
+            ).count(),
+            _changelist("marketplace_dispute", status__exact=Dispute.Status.OPEN),
+        ),
+        Waiting(
+            _("open reconciliation discrepancies"),
+            Discrepancy.objects.filter(status=Discrepancy.Status.OPEN).count(),
+            _changelist("reconciliation_discrepancy", status__exact=Discrepancy.Status.OPEN),
+        ),
     ]
     board.series = daily_series(now=now)
     return board

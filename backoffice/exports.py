@@ -91,7 +91,9 @@ def _line_account(line) -> str:
 
 EXPORTS: dict[str, Export] = {
     "payments.payment": Export(
-        "payments", _("payments"), [
+        "payments",
+        _("payments"),
+        [
             Column(_("created at"), lambda p: p.created_at),
             Column(_("reference"), lambda p: p.reference),
             Column(_("buyer"), lambda p: _user(p.buyer)),
@@ -101,11 +103,14 @@ EXPORTS: dict[str, Export] = {
             Column(_("amount"), lambda p: p.amount, money=True),
             Column(_("refunded"), lambda p: p.refunded_amount, money=True),
             Column(_("succeeded at"), lambda p: p.succeeded_at),
-        ], "created_at",
+        ],
+        "created_at",
         rows=lambda qs: qs.select_related("buyer").iterator(chunk_size=CHUNK),
     ),
     "payments.refund": Export(
-        "refunds", _("refunds"), [
+        "refunds",
+        _("refunds"),
+        [
             Column(_("created at"), lambda r: r.created_at),
             Column(_("refund no"), lambda r: r.refund_no),
             Column(_("payment"), lambda r: r.payment.reference),
@@ -117,12 +122,16 @@ EXPORTS: dict[str, Export] = {
             Column(_("requested by"), lambda r: _user(r.requested_by)),
             Column(_("approved by"), lambda r: _user(r.approved_by)),
             Column(_("settled at"), lambda r: r.settled_at),
-        ], "created_at",
-        rows=lambda qs: qs.select_related("payment", "requested_by", "approved_by")
-        .iterator(chunk_size=CHUNK),
+        ],
+        "created_at",
+        rows=lambda qs: qs.select_related("payment", "requested_by", "approved_by").iterator(
+            chunk_size=CHUNK
+        ),
     ),
     "payments.journalentry": Export(
-        "journal-lines", _("journal lines"), [
+        "journal-lines",
+        _("journal lines"),
+        [
             Column(_("posted at"), lambda ln: ln.entry.posted_at),
             Column(_("kind"), lambda ln: kind_label(ln.entry.kind)),
             Column(_("key"), lambda ln: ln.entry.key),
@@ -133,10 +142,14 @@ EXPORTS: dict[str, Export] = {
             Column(_("debit"), lambda ln: ln.amount if ln.amount > 0 else None, money=True),
             Column(_("credit"), lambda ln: -ln.amount if ln.amount < 0 else None, money=True),
             Column(_("memo"), lambda ln: ln.entry.memo),
-        ], "posted_at", rows=_journal_lines,
+        ],
+        "posted_at",
+        rows=_journal_lines,
     ),
     "marketplace.payout": Export(
-        "payouts", _("payouts"), [
+        "payouts",
+        _("payouts"),
+        [
             Column(_("payout no"), lambda p: p.pk),
             Column(_("requested at"), lambda p: p.requested_at),
             Column(_("seller"), lambda p: _user(p.seller)),
@@ -148,12 +161,16 @@ EXPORTS: dict[str, Export] = {
             Column(_("decided at"), lambda p: p.decided_at),
             Column(_("paid at"), lambda p: p.paid_at),
             Column(_("bank reference"), lambda p: p.reference),
-        ], "requested_at",
-        rows=lambda qs: qs.select_related("seller", "destination", "decided_by")
-        .iterator(chunk_size=CHUNK),
+        ],
+        "requested_at",
+        rows=lambda qs: qs.select_related("seller", "destination", "decided_by").iterator(
+            chunk_size=CHUNK
+        ),
     ),
     "reconciliation.discrepancy": Export(
-        "discrepancies", _("discrepancies"), [
+        "discrepancies",
+        _("discrepancies"),
+        [
             Column(_("created at"), lambda d: d.created_at),
             Column(_("kind"), lambda d: d.get_kind_display()),
             Column(_("status"), lambda d: d.get_status_display()),
@@ -163,11 +180,14 @@ EXPORTS: dict[str, Export] = {
             Column(_("expected"), lambda d: d.expected, money=True),
             Column(_("actual"), lambda d: d.actual, money=True),
             Column(_("note"), lambda d: d.note),
-        ], "created_at",
+        ],
+        "created_at",
         rows=lambda qs: qs.select_related("file", "attempt", "refund").iterator(chunk_size=CHUNK),
     ),
     "marketplace.order": Export(
-        "orders", _("orders"), [
+        "orders",
+        _("orders"),
+        [
             Column(_("order no"), lambda o: o.number),
             Column(_("created at"), lambda o: o.created_at),
             Column(_("paid at"), lambda o: o.paid_at),
@@ -178,7 +198,8 @@ EXPORTS: dict[str, Export] = {
             Column(_("currency"), lambda o: o.currency),
             Column(_("amount"), lambda o: o.amount, money=True),
             Column(_("status"), lambda o: o.get_status_display()),
-        ], "created_at",
+        ],
+        "created_at",
         rows=lambda qs: qs.select_related("buyer", "listing__brand").iterator(chunk_size=CHUNK),
     ),
 }

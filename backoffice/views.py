@@ -22,7 +22,9 @@ def _day(value: str, name: str) -> dt.date | None:
     try:
         return dt.date.fromisoformat(value)
     except ValueError:
-        raise Http404(_("%(name)s is not a date (YYYY-MM-DD): %(value)s") % {"name": name, "value": value})
+        raise Http404(
+            _("%(name)s is not a date (YYYY-MM-DD): %(value)s") % {"name": name, "value": value}
+        )
 
 
 def export_list(request, label: str, fmt: str):
@@ -33,8 +35,9 @@ def export_list(request, label: str, fmt: str):
     if export is None or fmt not in {"csv", "xlsx"}:
         raise Http404(_("Nothing to export here."))
     app_label, model_name = label.split(".")
-    model_admin = next((ma for model, ma in admin.site._registry.items()
-                        if model._meta.label_lower == label), None)
+    model_admin = next(
+        (ma for model, ma in admin.site._registry.items() if model._meta.label_lower == label), None
+    )
     if model_admin is None or not model_admin.has_view_permission(request):
         raise PermissionDenied
     if not request.user.has_perm("backoffice.export_data"):
@@ -46,24 +49,37 @@ def export_list(request, label: str, fmt: str):
     queryset = changelist.queryset
     tz = timezone.get_current_timezone()
     if since:
-        queryset = queryset.filter(**{f"{export.date_field}__gte": dt.datetime.combine(
-            since, dt.time.min, tzinfo=tz)})
+        queryset = queryset.filter(
+            **{f"{export.date_field}__gte": dt.datetime.combine(since, dt.time.min, tzinfo=tz)}
+        )
     if until:
-        queryset = queryset.filter(**{f"{export.date_field}__lt": dt.datetime.combine(
-            until + dt.timedelta(days=1), dt.time.min, tzinfo=tz)})
+        queryset = queryset.filter(
+            **{
+                f"{export.date_field}__lt": dt.datetime.combine(
+                    until + dt.timedelta(days=1), dt.time.min, tzinfo=tz
+                )
+            }
+        )
     audit.record(
-        actor=request.user, event="export", model=model_admin.model,
-        detail=f"{export.title} {fmt.upper()}", remote_addr=audit.client_ip(request),
-        filters=request.META.get("QUERY_STRING", ""), rows=queryset.count(),
+        actor=request.user,
+        event="export",
+        model=model_admin.model,
+        detail=f"{export.title} {fmt.upper()}",
+        remote_addr=audit.client_ip(request),
+        filters=request.META.get("QUERY_STRING", ""),
+        rows=queryset.count(),
     )
     stamp = timezone.localtime().strftime("%Y%m%d-%H%M")
     filename = f"{export.name}-{stamp}.{fmt}"
     if fmt == "csv":
-        response = StreamingHttpResponse(csv_stream(export, queryset),
-                                         content_type="text/csv; charset=utf-8")
+        response = StreamingHttpResponse(
+            csv_stream(export, queryset), content_type="text/csv; charset=utf-8"
+        )
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
     return FileResponse(
-        xlsx_file(export, queryset), as_attachment=True, filename=filename,
+        xlsx_file(export, queryset),
+        as_attachment=True,
+        filename=filename,
         content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
     )

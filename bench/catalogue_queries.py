@@ -35,10 +35,14 @@ def grow_to(size: int, state: dict) -> None:
     from marketplace.models import Brand, CardCode, Category, Listing
 
     if not state:
-        state["sellers"] = [User.objects.create_user(f"cat-seller-{i}", password="x") for i in range(20)]
+        state["sellers"] = [
+            User.objects.create_user(f"cat-seller-{i}", password="x") for i in range(20)
+        ]
         categories = list(Category.values)
         state["brands"] = [
-            Brand.objects.create(name=f"Brand {i}", slug=f"brand-{i}", category=categories[i % len(categories)])
+            Brand.objects.create(
+                name=f"Brand {i}", slug=f"brand-{i}", category=categories[i % len(categories)]
+            )
             for i in range(15)
         ]
         state["token"] = vault.encrypt("CATALOGUECODE")
@@ -55,7 +59,9 @@ def grow_to(size: int, state: dict) -> None:
         )
     Listing.objects.bulk_create(listings)
     codes = [
-        CardCode(listing=listing, code_encrypted=state["token"], fingerprint=f"cat-{listing.pk}-{k}")
+        CardCode(
+            listing=listing, code_encrypted=state["token"], fingerprint=f"cat-{listing.pk}-{k}"
+        )
         for listing in listings
         for k in range(3)
     ]

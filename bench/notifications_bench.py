@@ -9,7 +9,8 @@ parent process folds the notified outcomes into channel health every second, as 
 worker would. Prints notices/s and applied/s, and checks that each payment was credited once
 and counted once in its channel's health.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cardex .venv/bin/python bench/notifications_bench.py
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/cardex
+    .venv/bin/python bench/notifications_bench.py
     .venv/bin/python bench/notifications_bench.py --payments 2000 --copies 2 --processes 3
 """
 
@@ -34,10 +35,17 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 warnings.filterwarnings("ignore", message="CARD_VAULT_KEYS is not set")
 # Production-shaped settings: no debug query log, persistent connections, plain HTTP in-process.
 # The broker is in memory: this process plays the worker that folds channel health.
-os.environ.update(DEBUG="false", SECURE_SSL_REDIRECT="false", CONN_MAX_AGE="60", ALLOWED_HOSTS="testserver",
-                  CELERY_BROKER_URL="memory://", LOG_LEVEL="ERROR",
-                  SECRET_KEY=os.environ.get("SECRET_KEY") or "bench-" + "x7Qp2" * 12,
-                  CARD_VAULT_KEYS=os.environ.get("CARD_VAULT_KEYS") or "YmVuY2gtb25seS1jYXJkLXZhdWx0LWtleS0xMjM0NTY=")
+os.environ.update(
+    DEBUG="false",
+    SECURE_SSL_REDIRECT="false",
+    CONN_MAX_AGE="60",
+    ALLOWED_HOSTS="testserver",
+    CELERY_BROKER_URL="memory://",
+    LOG_LEVEL="ERROR",
+    SECRET_KEY=os.environ.get("SECRET_KEY") or "bench-" + "x7Qp2" * 12,
+    CARD_VAULT_KEYS=os.environ.get("CARD_VAULT_KEYS")
+    or "YmVuY2gtb25seS1jYXJkLXZhdWx0LWtleS0xMjM0NTY=",
+)
 
 from bench.benchdb import drop_database, use_scratch_database  # noqa: E402
 
@@ -54,9 +62,17 @@ def shop_orders(n: int, buyer) -> list[str]:
 
     brand = Brand.objects.create(name="Bench Card", slug="bench-card", category="shopping")
     seller = type(buyer).objects.create_user("bench-seller", password="x")
-    listing = listing_create(seller=seller, brand=brand, face_value=Decimal("105.00"), price=Decimal("100.00"),
-                             codes=[CodeInput(f"BENCHCODE{i:010d}", "1234") for i in range(n)], screen=False)
-    return [f"order:{order_create(buyer=buyer, listing=listing, quantity=1).number}" for _ in range(n)]
+    listing = listing_create(
+        seller=seller,
+        brand=brand,
+        face_value=Decimal("105.00"),
+        price=Decimal("100.00"),
+        codes=[CodeInput(f"BENCHCODE{i:010d}", "1234") for i in range(n)],
+        screen=False,
+    )
+    return [
+        f"order:{order_create(buyer=buyer, listing=listing, quantity=1).number}" for _ in range(n)
+    ]
 
 
 def prepare(n: int, *, shop: bool = False) -> list[tuple[bytes, str]]:
@@ -66,33 +82,92 @@ def prepare(n: int, *, shop: bool = False) -> list[tuple[bytes, str]]:
     from payments.models import Attempt, ChannelAccount, Payment
 
     call_command("migrate", verbosity=0)
-    account = ChannelAccount(code="card", name="card", backend="card", methods=["card"], merchant_id="acct_bench",
-                             base_url="http://127.0.0.1:9/", fee_percent=Decimal("0.6"))
+    account = ChannelAccount(
+        code="card",
+        name="card",
+        backend="card",
+        methods=["card"],
+        merchant_id="acct_bench",
+        base_url="http://127.0.0.1:9/",
+        fee_percent=Decimal("0.6"),
+    )
     account.credentials = {"secret_key": "sk_test_bench", "webhook_secret": SECRET}
     account.save()
     buyer = User.objects.create_user("bench-buyer", password="x")
     references = shop_orders(n, buyer) if shop else [f"bench:{i}" for i in range(n)]
     payments = Payment.objects.bulk_create(
-        Payment(reference=reference, buyer=buyer, method="card", amount=Decimal("100.00"), status="pending") for reference in references
+        Payment(
+            reference=reference,
+            buyer=buyer,
+            method="card",
+            amount=Decimal("100.00"),
+            status="pending",
+        )
+        for reference in references
     )
     # A routing decision the size real ones have (ten candidate accounts), as stored on attempts.
-    routing = {"method": "card", "amount": "100.00", "currency": "CNY", "band": "100-500", "approach": "exploit",
-               "winner": "card", "order": [f"acct{i}" for i in range(10)],
-               "candidates": [{"code": f"acct{i}", "estimate": 0.93, "sample": 0.95, "fee": "0.60", "expected_value": "94.4",
-                               "weight": "1.00", "score": "94.40", "breaker": "closed", "note": "", "excluded": ""} for i in range(10)]}
-    action = {"type": "widget", "url": "https://example.invalid/pay", "widget": {"publishable_key": "pk_test_bench", "client_secret": "pi_secret"}}
+    routing = {
+        "method": "card",
+        "amount": "100.00",
+        "currency": "CNY",
+        "band": "100-500",
+        "approach": "exploit",
+        "winner": "card",
+        "order": [f"acct{i}" for i in range(10)],
+        "candidates": [
+            {
+                "code": f"acct{i}",
+                "estimate": 0.93,
+                "sample": 0.95,
+                "fee": "0.60",
+                "expected_value": "94.4",
+                "weight": "1.00",
+                "score": "94.40",
+                "breaker": "closed",
+                "note": "",
+                "excluded": "",
+            }
+            for i in range(10)
+        ],
+    }
+    action = {
+        "type": "widget",
+        "url": "https://example.invalid/pay",
+        "widget": {"publishable_key": "pk_test_bench", "client_secret": "pi_secret"},
+    }
     attempts = Attempt.objects.bulk_create(
-        Attempt(payment=p, account=account, method="card", amount=p.amount, fee=Decimal("0.60"), status="pending",
-                out_trade_no=f"BENCH{i:012d}", routing=routing, action=action) for i, p in enumerate(payments)
+        Attempt(
+            payment=p,
+            account=account,
+            method="card",
+            amount=p.amount,
+            fee=Decimal("0.60"),
+            status="pending",
+            out_trade_no=f"BENCH{i:012d}",
+            routing=routing,
+            action=action,
+        )
+        for i, p in enumerate(payments)
     )
     bodies = []
     for attempt in attempts:
         event = {
-            "id": f"evt_{attempt.out_trade_no}", "object": "event", "type": "payment_intent.succeeded", "livemode": False,
+            "id": f"evt_{attempt.out_trade_no}",
+            "object": "event",
+            "type": "payment_intent.succeeded",
+            "livemode": False,
             "created": int(time.time()),
-            "data": {"object": {"id": f"pi_{attempt.out_trade_no}", "object": "payment_intent", "status": "succeeded",
-                                "amount": 10000, "amount_received": 10000, "currency": "cny",
-                                "metadata": {"out_trade_no": attempt.out_trade_no, "merchant_id": "acct_bench"}}},
+            "data": {
+                "object": {
+                    "id": f"pi_{attempt.out_trade_no}",
+                    "object": "payment_intent",
+                    "status": "succeeded",
+                    "amount": 10000,
+                    "amount_received": 10000,
+                    "currency": "cny",
+                    "metadata": {"out_trade_no": attempt.out_trade_no, "merchant_id": "acct_bench"},
+                }
+            },
         }
         body = json.dumps(event).encode()
         bodies.append(body)
@@ -114,8 +189,12 @@ def _deliver(chunk: list[bytes], queue) -> None:
     latencies, bad = [], 0
     for body in chunk:
         started = time.perf_counter()
-        response = client.post("/payments/notify/card/", body, content_type="application/json",
-                               HTTP_STRIPE_SIGNATURE=signature(body))
+        response = client.post(
+            "/payments/notify/card/",
+            body,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signature(body),
+        )
         latencies.append(time.perf_counter() - started)
         bad += response.status_code != 200
     connection.close()
@@ -154,17 +233,29 @@ def run(bodies: list[bytes], copies: int, processes: int) -> dict:
     elapsed = time.perf_counter() - started
     health.health_fold()  # the last second's outcomes
     latencies = sorted(latency for part, _ in results for latency in part)
-    return {"notices": len(work), "seconds": elapsed, "per_second": len(work) / elapsed,
-            "p50_ms": 1000 * statistics.median(latencies), "p95_ms": 1000 * latencies[int(len(latencies) * 0.95)],
-            "non_200": sum(bad for _, bad in results), "folded": folded}
+    return {
+        "notices": len(work),
+        "seconds": elapsed,
+        "per_second": len(work) / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p95_ms": 1000 * latencies[int(len(latencies) * 0.95)],
+        "non_200": sum(bad for _, bad in results),
+        "folded": folded,
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--payments", type=int, default=2000)
-    parser.add_argument("--copies", type=int, default=1, help="deliveries of each notice (1 applied + duplicates)")
-    parser.add_argument("--processes", type=int, default=2, help="web worker processes delivering notices")
-    parser.add_argument("--shop", action="store_true", help="real orders: each applied notice also delivers a code")
+    parser.add_argument(
+        "--copies", type=int, default=1, help="deliveries of each notice (1 applied + duplicates)"
+    )
+    parser.add_argument(
+        "--processes", type=int, default=2, help="web worker processes delivering notices"
+    )
+    parser.add_argument(
+        "--shop", action="store_true", help="real orders: each applied notice also delivers a code"
+    )
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
     args = parser.parse_args()
 
@@ -183,14 +274,24 @@ def main() -> None:
         succeeded = Payment.objects.filter(status="succeeded").count()
         in_health = ChannelHealth.objects.get().state["counts"].get("succeeded", 0)
         print(f"payments={args.payments} copies={args.copies} processes={args.processes}")
-        print(f"notices={result['notices']} in {result['seconds']:.2f}s → {result['per_second']:.0f} notices/s, "
-              f"{applied / result['seconds']:.0f} applied/s (p50 {result['p50_ms']:.1f} ms, p95 {result['p95_ms']:.1f} ms), "
-              f"non-200={result['non_200']}")
-        print(f"applied={applied} duplicates={duplicates} succeeded={succeeded} counted in health={in_health} "
-              f"(folded {result['folded']} while running) journal_total={ledger.journal_total()} "
-              f"unbalanced={ledger.unbalanced_entries()}")
-        ok = (applied == args.payments == succeeded == in_health and duplicates == args.payments * (args.copies - 1)
-              and ledger.journal_total() == 0)
+        print(
+            f"notices={result['notices']} in {result['seconds']:.2f}s → "
+            f"{result['per_second']:.0f} notices/s, "
+            f"{applied / result['seconds']:.0f} applied/s (p50 {result['p50_ms']:.1f} ms, p95 "
+            f"{result['p95_ms']:.1f} ms), "
+            f"non-200={result['non_200']}"
+        )
+        print(
+            f"applied={applied} duplicates={duplicates} succeeded={succeeded} counted in "
+            f"health={in_health} "
+            f"(folded {result['folded']} while running) journal_total={ledger.journal_total()} "
+            f"unbalanced={ledger.unbalanced_entries()}"
+        )
+        ok = (
+            applied == args.payments == succeeded == in_health
+            and duplicates == args.payments * (args.copies - 1)
+            and ledger.journal_total() == 0
+        )
         if args.shop:
             from marketplace.models import Order
 

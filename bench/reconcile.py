@@ -37,10 +37,15 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 warnings.filterwarnings("ignore", message="CARD_VAULT_KEYS is not set")
-os.environ.update(DEBUG="false", CONN_MAX_AGE="60", LOG_LEVEL="ERROR", CELERY_BROKER_URL="memory://",
-                  SECRET_KEY=os.environ.get("SECRET_KEY") or "bench-" + "x7Qp2" * 12,
-                  CARD_VAULT_KEYS=os.environ.get("CARD_VAULT_KEYS")
-                  or "YmVuY2gtb25seS1jYXJkLXZhdWx0LWtleS0xMjM0NTY=")
+os.environ.update(
+    DEBUG="false",
+    CONN_MAX_AGE="60",
+    LOG_LEVEL="ERROR",
+    CELERY_BROKER_URL="memory://",
+    SECRET_KEY=os.environ.get("SECRET_KEY") or "bench-" + "x7Qp2" * 12,
+    CARD_VAULT_KEYS=os.environ.get("CARD_VAULT_KEYS")
+    or "YmVuY2gtb25seS1jYXJkLXZhdWx0LWtleS0xMjM0NTY=",
+)
 
 from bench.benchdb import drop_database, use_scratch_database  # noqa: E402
 from bench.wechat_bill import BillRow, write_bill  # noqa: E402
@@ -48,8 +53,15 @@ from bench.wechat_bill import BillRow, write_bill  # noqa: E402
 DB_NAME = "cardex_bench_reconcile"
 MCHID = "1900000109"
 DAY = dt.date(2026, 11, 24)
-KINDS = ("missing_ours", "missing_channel", "amount_mismatch", "fee_mismatch", "status_mismatch",
-         "duplicate", "refund_missing_channel")
+KINDS = (
+    "missing_ours",
+    "missing_channel",
+    "amount_mismatch",
+    "fee_mismatch",
+    "status_mismatch",
+    "duplicate",
+    "refund_missing_channel",
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -68,7 +80,10 @@ def copy_rows(model, template: dict, rows) -> int:
     table = connection.ops.quote_name(model._meta.db_table)
     columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
     count = 0
-    with connection.cursor() as cursor, cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy,
+    ):
         for row in rows:
             line = values.copy()
             for name, value in row.items():
@@ -95,8 +110,12 @@ class Plan:
         self.seeded = self.payments - 2 * k
         self.expected = {
             "missing_ours": 2 * k,  # k payments + k refunds not ours
-            "missing_channel": k, "amount_mismatch": k, "fee_mismatch": k, "status_mismatch": 2 * k,
-            "duplicate": k, "refund_missing_channel": k,
+            "missing_channel": k,
+            "amount_mismatch": k,
+            "fee_mismatch": k,
+            "status_mismatch": 2 * k,
+            "duplicate": k,
+            "refund_missing_channel": k,
         }
         self.matched = lines - (2 * k + 4 * k + k)  # lines not matched: all line-based kinds
 
@@ -124,8 +143,12 @@ def seed(plan: Plan) -> None:
     from payments.models import Attempt, ChannelAccount, Payment, Refund
 
     account = ChannelAccount.objects.create(
-        code="wechatpay", name="WeChat Pay", backend="wechatpay", merchant_id=MCHID,
-        base_url="http://127.0.0.1/sandbox/wechatpay/", settlement_days=1,
+        code="wechatpay",
+        name="WeChat Pay",
+        backend="wechatpay",
+        merchant_id=MCHID,
+        base_url="http://127.0.0.1/sandbox/wechatpay/",
+        settlement_days=1,
     )
     if plan.case == "unknown":
         return
@@ -135,15 +158,25 @@ def seed(plan: Plan) -> None:
 
     def payments():
         for i in range(total):
-            yield {"id": i + 1, "public_id": uuid.UUID(int=i + 1), "reference": f"bench:{i}",
-                   "amount": plan.amount(i)}
+            yield {
+                "id": i + 1,
+                "public_id": uuid.UUID(int=i + 1),
+                "reference": f"bench:{i}",
+                "amount": plan.amount(i),
+            }
 
     def attempts():
         for i in range(total):
             status = "pending" if plan.kind_of(i) == "status" else "succeeded"
-            yield {"id": i + 1, "payment_id": i + 1, "out_trade_no": f"B{i:011d}",
-                   "amount": plan.amount(i), "fee": plan.fee(i), "status": status,
-                   "succeeded_at": noon if status == "succeeded" else None}
+            yield {
+                "id": i + 1,
+                "payment_id": i + 1,
+                "out_trade_no": f"B{i:011d}",
+                "amount": plan.amount(i),
+                "fee": plan.fee(i),
+                "status": status,
+                "succeeded_at": noon if status == "succeeded" else None,
+            }
 
     def refunds():
         # refund j of attempt 3k + j (plain matches): the first k pending, the last k not in
@@ -151,15 +184,48 @@ def seed(plan: Plan) -> None:
         for j in range(plan.refunds):
             status = "pending" if j < plan.k else "succeeded"
             i = 3 * plan.k + j
-            yield {"id": j + 1, "payment_id": i + 1, "attempt_id": i + 1, "refund_no": f"R{j:011d}",
-                   "status": status, "settled_at": noon if status == "succeeded" else None}
+            yield {
+                "id": j + 1,
+                "payment_id": i + 1,
+                "attempt_id": i + 1,
+                "refund_no": f"R{j:011d}",
+                "status": status,
+                "settled_at": noon if status == "succeeded" else None,
+            }
 
-    copy_rows(Payment, {"buyer_id": buyer.pk, "method": "wechatpay", "amount": 1,
-                        "status": "succeeded", "reference": "x"}, payments())
-    copy_rows(Attempt, {"payment_id": 1, "account_id": account.pk, "method": "wechatpay",
-                        "amount": 1, "out_trade_no": "x"}, attempts())
-    copy_rows(Refund, {"payment_id": 1, "attempt_id": 1, "amount": Decimal("1.00"),
-                       "currency": "CNY", "refund_no": "x"}, refunds())
+    copy_rows(
+        Payment,
+        {
+            "buyer_id": buyer.pk,
+            "method": "wechatpay",
+            "amount": 1,
+            "status": "succeeded",
+            "reference": "x",
+        },
+        payments(),
+    )
+    copy_rows(
+        Attempt,
+        {
+            "payment_id": 1,
+            "account_id": account.pk,
+            "method": "wechatpay",
+            "amount": 1,
+            "out_trade_no": "x",
+        },
+        attempts(),
+    )
+    copy_rows(
+        Refund,
+        {
+            "payment_id": 1,
+            "attempt_id": 1,
+            "amount": Decimal("1.00"),
+            "currency": "CNY",
+            "refund_no": "x",
+        },
+        refunds(),
+    )
     with connection.cursor() as cursor:
         for sql in connection.ops.sequence_reset_sql(no_style(), [Payment, Attempt, Refund]):
             cursor.execute(sql)
@@ -187,9 +253,13 @@ def bill_rows(plan: Plan):
     # ours refunds-k..refunds-1 succeeded but not in the bill
     for j in range(plan.refunds - k):
         i = 3 * k + j
-        yield BillRow("refund", f"B{i:011d}", Decimal("1.00"), Decimal("0"), noon, refund_no=f"R{j:011d}")
+        yield BillRow(
+            "refund", f"B{i:011d}", Decimal("1.00"), Decimal("0"), noon, refund_no=f"R{j:011d}"
+        )
     for j in range(k):
-        yield BillRow("refund", f"X{j:011d}", Decimal("1.00"), Decimal("0"), noon, refund_no=f"RX{j:010d}")
+        yield BillRow(
+            "refund", f"X{j:011d}", Decimal("1.00"), Decimal("0"), noon, refund_no=f"RX{j:010d}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,8 +306,16 @@ def child_real(path: str) -> dict:
         settings.MEDIA_ROOT = media
         out = io.StringIO()
         started = time.perf_counter()
-        call_command("reconcile_file", "--channel", "wechatpay", "--date", DAY.isoformat(), path,
-                     "--json", stdout=out)
+        call_command(
+            "reconcile_file",
+            "--channel",
+            "wechatpay",
+            "--date",
+            DAY.isoformat(),
+            path,
+            "--json",
+            stdout=out,
+        )
         seconds = time.perf_counter() - started
     return {"seconds": seconds, "result": json.loads(out.getvalue())}
 
@@ -245,7 +323,9 @@ def child_real(path: str) -> dict:
 def measure(phase: str, path: str) -> tuple[dict, float]:
     """Run a child; its JSON answer and its peak RSS in MB."""
     process = subprocess.Popen(
-        [sys.executable, __file__, "--child", phase, path], stdout=subprocess.PIPE, env=os.environ,
+        [sys.executable, __file__, "--child", phase, path],
+        stdout=subprocess.PIPE,
+        env=os.environ,
     )
     output = process.stdout.read()
     _, status, usage = os.wait4(process.pid, 0)
@@ -256,7 +336,9 @@ def measure(phase: str, path: str) -> tuple[dict, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--case", choices=("matched", "unknown"), default="matched")
     parser.add_argument("--child", choices=("floor", "real"))
@@ -284,19 +366,33 @@ def main() -> None:
         path = str(Path(work) / "bill.csv")
         with open(path, "wb") as out:
             written = write_bill(out, MCHID, bill_rows(plan))
-        print(f"seeded and wrote {written:,} lines ({os.path.getsize(path) / 2**20:.0f} MB) "
-              f"in {time.perf_counter() - started:.1f} s")
+        print(
+            f"seeded and wrote {written:,} lines ({os.path.getsize(path) / 2**20:.0f} MB) "
+            f"in {time.perf_counter() - started:.1f} s"
+        )
         floor, floor_rss = measure("floor", path)
         real, real_rss = measure("real", path)
     result = real["result"]
-    ok = result["lines"] == written and result["discrepancies"] == plan.expected and result["matched"] == plan.matched
+    ok = (
+        result["lines"] == written
+        and result["discrepancies"] == plan.expected
+        and result["matched"] == plan.matched
+    )
     ratio = real["seconds"] / floor["seconds"]
     print(f"case {args.case}, {written:,} lines on PostgreSQL")
-    print(f"floor (parse + COPY into a plain table + one join): {floor['seconds']:.1f} s, "
-          f"peak RSS {floor_rss:.0f} MB")
-    print(f"reconcile_file: {real['seconds']:.1f} s, peak RSS {real_rss:.0f} MB, {ratio:.2f}x the floor")
+    print(
+        f"floor (parse + COPY into a plain table + one join): {floor['seconds']:.1f} s, "
+        f"peak RSS {floor_rss:.0f} MB"
+    )
+    print(
+        f"reconcile_file: {real['seconds']:.1f} s, peak RSS {real_rss:.0f} MB, {ratio:.2f}x the "
+        f"floor"
+    )
     print(f"matched {result['matched']:,}; discrepancies {result['discrepancies']}")
-    print("counts: " + ("as planned" if ok else f"WRONG, expected matched {plan.matched:,} and {plan.expected}"))
+    print(
+        "counts: "
+        + ("as planned" if ok else f"WRONG, expected matched {plan.matched:,} and {plan.expected}")
+    )
     if not args.keep:
         drop_database(base, DB_NAME)
     if not ok:

@@ -6,7 +6,8 @@ lists one listing with a big stock, then lets several worker processes (or threa
 real ``marketplace.services.order_create`` as fast as they can, all on that one listing —
 the worst case for contention. Prints reservations/s and latency per concurrency level.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/cardex .venv/bin/python bench/reservations_bench.py
+    export DATABASE_URL=postgres://postgres@127.0.0.1:5432/cardex
+    .venv/bin/python bench/reservations_bench.py
     .venv/bin/python bench/reservations_bench.py --workers 1 2 4 8 --seconds 5 --mode process
 """
 
@@ -42,9 +43,14 @@ def prepare(stock: int, workers: int) -> tuple[int, list[int]]:
     buyers = [User.objects.create_user(f"bench-buyer-{i}", password="x").pk for i in range(workers)]
     brand = Brand.objects.create(name="Bench Card", slug="bench-card", category="voucher")
     listing = Listing.objects.create(seller=seller, brand=brand, face_value=100, price=90)
-    token = vault.encrypt("BENCHCODE")  # the same token everywhere: encryption is not what we measure
+    token = vault.encrypt(
+        "BENCHCODE"
+    )  # the same token everywhere: encryption is not what we measure
     CardCode.objects.bulk_create(
-        (CardCode(listing=listing, code_encrypted=token, fingerprint=f"bench-{i:08d}") for i in range(stock)),
+        (
+            CardCode(listing=listing, code_encrypted=token, fingerprint=f"bench-{i:08d}")
+            for i in range(stock)
+        ),
         batch_size=5000,
     )
     from django.db import connection
@@ -92,7 +98,9 @@ def run(mode: str, workers: int, seconds: float, listing_id: int, buyers: list[i
         context = multiprocessing.get_context("fork")
         results = context.Queue()
         runners = [
-            context.Process(target=reserve_loop, args=(listing_id, buyers[i], seconds, start_at, results))
+            context.Process(
+                target=reserve_loop, args=(listing_id, buyers[i], seconds, start_at, results)
+            )
             for i in range(workers)
         ]
     else:
@@ -100,7 +108,9 @@ def run(mode: str, workers: int, seconds: float, listing_id: int, buyers: list[i
 
         results = queue.Queue()
         runners = [
-            threading.Thread(target=reserve_loop, args=(listing_id, buyers[i], seconds, start_at, results))
+            threading.Thread(
+                target=reserve_loop, args=(listing_id, buyers[i], seconds, start_at, results)
+            )
             for i in range(workers)
         ]
     for runner in runners:
@@ -128,7 +138,9 @@ def check_integrity(listing_id: int) -> tuple[int, int, int]:
 
     orders = Order.objects.filter(listing_id=listing_id).count()
     reserved = CardCode.objects.filter(listing_id=listing_id, order__isnull=False).count()
-    wrong = Order.objects.filter(listing_id=listing_id).annotate(n=Count("codes")).exclude(n=1).count()
+    wrong = (
+        Order.objects.filter(listing_id=listing_id).annotate(n=Count("codes")).exclude(n=1).count()
+    )
     return orders, reserved, wrong
 
 
@@ -148,16 +160,23 @@ def main() -> None:
 
     django.setup()
     listing_id, buyers = prepare(args.stock, max(args.workers))
-    print(f"PostgreSQL scratch DB {args.db_name}: one listing, {args.stock} codes, {os.cpu_count()} CPUs, mode={args.mode}")
+    print(
+        f"PostgreSQL scratch DB {args.db_name}: one listing, {args.stock} codes, {os.cpu_count()} "
+        f"CPUs, mode={args.mode}"
+    )
     print(f"{'workers':>7} {'reservations':>12} {'per second':>11} {'p50 ms':>7} {'p95 ms':>7}")
     for workers in args.workers:
         figures = run(args.mode, workers, args.seconds, listing_id, buyers)
         print(
             f"{figures['workers']:>7} {figures['reservations']:>12} {figures['per_second']:>11.0f} "
-            f"{figures['p50_ms']:>7.1f} {figures['p95_ms']:>7.1f}" + ("  (stock ran out)" if figures["sold_out"] else "")
+            f"{figures['p50_ms']:>7.1f} {figures['p95_ms']:>7.1f}"
+            + ("  (stock ran out)" if figures["sold_out"] else "")
         )
     orders, reserved, wrong = check_integrity(listing_id)
-    print(f"check: {orders} orders, {reserved} codes reserved, {wrong} orders holding other than exactly one code")
+    print(
+        f"check: {orders} orders, {reserved} codes reserved, {wrong} orders holding other than "
+        f"exactly one code"
+    )
     if not args.keep:
         from django.db import connections
 

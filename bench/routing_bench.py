@@ -93,7 +93,8 @@ def main() -> None:
         record_times.append((t2 - t1) * 1000)
 
     print(
-        f"routing decisions: {args.decisions}, accounts: {args.accounts}, python {sys.version.split()[0]}"
+        f"routing decisions: {args.decisions}, accounts: {args.accounts}, python "
+        f"{sys.version.split()[0]}"
     )
     print(
         f"rank            median {statistics.median(rank_times):.3f} ms   "

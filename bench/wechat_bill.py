@@ -15,7 +15,9 @@ HEADER = (
     "付款银行,货币种类,应结订单金额,代金券金额,微信退款单号,商户退款单号,退款金额,充值券退款金额,"
     "退款类型,退款状态,商品名称,商户数据包,手续费,费率,订单金额,申请退款金额,费率备注"
 )
-SUMMARY = "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额"
+SUMMARY = (
+    "总交易单数,应结订单总金额,退款总金额,充值券退款总金额,手续费总金额,订单总金额,申请退款总金额"
+)
 ZERO = Decimal("0")
 
 
@@ -48,14 +50,44 @@ def write_bill(stream: IO[bytes], mchid: str, rows: Iterable[BillRow]) -> int:
             refunded += row.amount
         fees += row.fee
         cells = (
-            when, "wx0000000000000000", mchid, "0", "", row.trade_no or f"42{row.out_trade_no}",
-            row.out_trade_no, "oUser", "NATIVE", state, "OTHERS", "CNY", settle, "0.00", refund_id,
-            refund_no, refund, "0.00", refund_kind, refund_state, "Gift card", "", f"{row.fee:.5f}",
-            "0.60%", order, applied, "",
+            when,
+            "wx0000000000000000",
+            mchid,
+            "0",
+            "",
+            row.trade_no or f"42{row.out_trade_no}",
+            row.out_trade_no,
+            "oUser",
+            "NATIVE",
+            state,
+            "OTHERS",
+            "CNY",
+            settle,
+            "0.00",
+            refund_id,
+            refund_no,
+            refund,
+            "0.00",
+            refund_kind,
+            refund_state,
+            "Gift card",
+            "",
+            f"{row.fee:.5f}",
+            "0.60%",
+            order,
+            applied,
+            "",
         )
         stream.write(("`" + ",`".join(cells) + "\r\n").encode())
         count += 1
-    totals = (str(count), f"{paid:.2f}", f"{refunded:.2f}", "0.00", f"{fees:.5f}", f"{paid:.2f}",
-              f"{refunded:.2f}")
+    totals = (
+        str(count),
+        f"{paid:.2f}",
+        f"{refunded:.2f}",
+        "0.00",
+        f"{fees:.5f}",
+        f"{paid:.2f}",
+        f"{refunded:.2f}",
+    )
     stream.write((SUMMARY + "\r\n" + "`" + ",`".join(totals) + "\r\n").encode())
     return count

@@ -33,12 +33,16 @@ HTTP_REQUESTS = Counter(
     "cardex_http_requests", "HTTP requests answered", ["method", "route", "status"]
 )
 HTTP_LATENCY = Histogram(
-    "cardex_http_request_duration_seconds", "Time to answer a request", ["route"],
+    "cardex_http_request_duration_seconds",
+    "Time to answer a request",
+    ["route"],
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.2, 0.3, 0.5, 1, 2, 5, 10, 30),
 )
 TASK_RUNS = Counter("cardex_task_runs", "Celery task runs by outcome", ["task", "outcome"])
 TASK_LATENCY = Histogram(
-    "cardex_task_duration_seconds", "Celery task run time", ["task"],
+    "cardex_task_duration_seconds",
+    "Celery task run time",
+    ["task"],
     buckets=(0.01, 0.05, 0.1, 0.5, 1, 5, 30, 120, 360),
 )
 
@@ -59,12 +63,14 @@ class DatabaseCollector:
 
         since = timezone.now() - WINDOW
         attempts = GaugeMetricFamily(
-            "cardex_payment_attempts", "Attempts in the last 24 h by account, method, status",
+            "cardex_payment_attempts",
+            "Attempts in the last 24 h by account, method, status",
             labels=["account", "method", "status"],
         )
         success = GaugeMetricFamily(
             "cardex_payment_success_ratio",
-            "Succeeded ÷ finished attempts in the last 24 h, per account", labels=["account"],
+            "Succeeded ÷ finished attempts in the last 24 h, per account",
+            labels=["account"],
         )
         finished = {}
         rows = (
@@ -87,7 +93,8 @@ class DatabaseCollector:
         yield success
 
         breakers = GaugeMetricFamily(
-            "cardex_breaker_state", "1 for the state each account's circuit breaker is in",
+            "cardex_breaker_state",
+            "1 for the state each account's circuit breaker is in",
             labels=["account", "state"],
         )
         codes = list(ChannelAccount.objects.filter(enabled=True).values_list("code", flat=True))
@@ -97,7 +104,8 @@ class DatabaseCollector:
         yield breakers
 
         notices = GaugeMetricFamily(
-            "cardex_notifications", "Inbound notices in the last 24 h by channel and outcome",
+            "cardex_notifications",
+            "Inbound notices in the last 24 h by channel and outcome",
             labels=["channel", "outcome"],
         )
         rows = (
@@ -151,6 +159,9 @@ def _allowed(request) -> bool:
 def metrics_view(request):
     """Prometheus text format; a scraper sends `Authorization: Bearer $METRICS_TOKEN`."""
     if not _allowed(request):
-        return HttpResponse("metrics need a staff log-in or the metrics token\n", status=403,
-                            content_type="text/plain")
+        return HttpResponse(
+            "metrics need a staff log-in or the metrics token\n",
+            status=403,
+            content_type="text/plain",
+        )
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

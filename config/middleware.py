@@ -23,7 +23,9 @@ class ContentSecurityPolicyMiddleware:
         response = self.get_response(request)
         if settings.CONTENT_SECURITY_POLICY and not request.path.startswith("/api/schema/"):
             response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
-        response.headers.setdefault("Permissions-Policy", "camera=(), microphone=(), geolocation=()")
+        response.headers.setdefault(
+            "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
+        )
         return response
 
 
@@ -47,9 +49,17 @@ class RequestIdMiddleware:
         metrics.HTTP_LATENCY.labels(route).observe(elapsed)
         response.headers["X-Request-ID"] = rid
         log.info(
-            "%s %s %s", request.method, request.path, response.status_code,
-            extra={"method": request.method, "path": request.path, "route": route,
-                   "status": response.status_code, "duration_ms": round(elapsed * 1000, 1)},
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra={
+                "method": request.method,
+                "path": request.path,
+                "route": route,
+                "status": response.status_code,
+                "duration_ms": round(elapsed * 1000, 1),
+            },
         )
         request_id.reset(token)
         return response
@@ -73,6 +83,7 @@ class RequestSizeLimitMiddleware:
             return HttpResponse(
                 _("The request is too large (at most %(mb)d MB).")
                 % {"mb": settings.MAX_REQUEST_BYTES // (1024 * 1024)},
-                status=413, content_type="text/plain; charset=utf-8",
+                status=413,
+                content_type="text/plain; charset=utf-8",
             )
         return self.get_response(request)

@@ -61,8 +61,7 @@ def refusal(env: dict[str, str]) -> str | None:
     database = env.get("DATABASE_URL", "")
     if not database.startswith(("postgres://", "postgresql://", "pgsql://")):
         return (
-            "make serve needs PostgreSQL: set DATABASE_URL=postgres://… "
-            "(SQLite is for make run)."
+            "make serve needs PostgreSQL: set DATABASE_URL=postgres://… (SQLite is for make run)."
         )
     broker = env.get("CELERY_BROKER_URL", "")
     if not broker.startswith(("redis://", "rediss://", "amqp://", "amqps://", "pyamqp://")):
@@ -89,9 +88,7 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
     return number
 
 
-def plan(
-    *, env: dict[str, str], port: int, cpus: int, max_connections: int, sandbox: bool
-) -> Plan:
+def plan(*, env: dict[str, str], port: int, cpus: int, max_connections: int, sandbox: bool) -> Plan:
     """Which processes to start and how big each is. Web workers: one per CPU (at least 2)
     unless WEB_CONCURRENCY says; threads per worker fill what PostgreSQL has left after the
     Celery pools and the reserve, capped at 16 (more threads only queue on the GIL)."""
@@ -119,38 +116,70 @@ def plan(
     gunicorn = [str(BIN / "gunicorn"), "-c", str(ROOT / "config" / "gunicorn.py")]
     processes = [
         Process(
-            "web", [*gunicorn, "config.wsgi:application"],
-            {"GUNICORN_BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": str(web_workers),
-             "WEB_THREADS": str(web_threads), "DB_POOL_MAX_SIZE": str(web_threads)},
+            "web",
+            [*gunicorn, "config.wsgi:application"],
+            {
+                "GUNICORN_BIND": f"127.0.0.1:{port}",
+                "WEB_CONCURRENCY": str(web_workers),
+                "WEB_THREADS": str(web_threads),
+                "DB_POOL_MAX_SIZE": str(web_threads),
+            },
             web_workers * web_threads,
         )
     ]
     if sandbox:
         sandbox_port = _int(env, "SANDBOX_PORT", port + 1)
-        processes.append(Process(
-            "sandbox", [*gunicorn, "config.wsgi:application"],
-            {"GUNICORN_BIND": f"127.0.0.1:{sandbox_port}", "WEB_CONCURRENCY": "1",
-             "WEB_THREADS": str(sandbox_threads), "DB_POOL_MAX_SIZE": str(sandbox_threads),
-             "ROOT_URLCONF": "config.sandbox_urls"},
-            sandbox_threads,
-        ))
+        processes.append(
+            Process(
+                "sandbox",
+                [*gunicorn, "config.wsgi:application"],
+                {
+                    "GUNICORN_BIND": f"127.0.0.1:{sandbox_port}",
+                    "WEB_CONCURRENCY": "1",
+                    "WEB_THREADS": str(sandbox_threads),
+                    "DB_POOL_MAX_SIZE": str(sandbox_threads),
+                    "ROOT_URLCONF": "config.sandbox_urls",
+                },
+                sandbox_threads,
+            )
+        )
     for queue, threads in pools.items():
-        processes.append(Process(
-            f"worker-{queue}",
-            [*celery, "worker", "-Q", queue, "-n", f"{queue}@%h", "--pool=threads",
-             f"--concurrency={threads}", "--loglevel=INFO", "--without-gossip",
-             "--without-mingle"],
-            {"DB_POOL_MAX_SIZE": str(threads)},
-            threads,
-        ))
-    processes.append(Process(
-        "beat",
-        [*celery, "beat", "--loglevel=INFO", "--scheduler",
-         "django_celery_beat.schedulers:DatabaseScheduler",
-         "--pidfile", str(ROOT / "var" / "celerybeat.pid")],
-        {"DB_POOL_MAX_SIZE": "1"},
-        1,
-    ))
+        processes.append(
+            Process(
+                f"worker-{queue}",
+                [
+                    *celery,
+                    "worker",
+                    "-Q",
+                    queue,
+                    "-n",
+                    f"{queue}@%h",
+                    "--pool=threads",
+                    f"--concurrency={threads}",
+                    "--loglevel=INFO",
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                {"DB_POOL_MAX_SIZE": str(threads)},
+                threads,
+            )
+        )
+    processes.append(
+        Process(
+            "beat",
+            [
+                *celery,
+                "beat",
+                "--loglevel=INFO",
+                "--scheduler",
+                "django_celery_beat.schedulers:DatabaseScheduler",
+                "--pidfile",
+                str(ROOT / "var" / "celerybeat.pid"),
+            ],
+            {"DB_POOL_MAX_SIZE": "1"},
+            1,
+        )
+    )
     return Plan(web_workers, web_threads, processes)
 
 
@@ -189,8 +218,9 @@ def serve(port: int) -> int:
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     try:
         limit = int(env.get("DB_MAX_CONNECTIONS") or max_connections(env["DATABASE_URL"]))
-        layout = plan(env=env, port=port, cpus=os.cpu_count() or 1, max_connections=limit,
-                      sandbox=sandbox)
+        layout = plan(
+            env=env, port=port, cpus=os.cpu_count() or 1, max_connections=limit, sandbox=sandbox
+        )
     except Refused as exc:
         print(exc, file=sys.stderr)
         return 2
@@ -242,12 +272,15 @@ def supervise(processes: list[Process], env: dict[str, str]) -> int:
             recent = [t for t in deaths[proc.name] if now - t < 60] + [now]
             deaths[proc.name] = recent
             if len(recent) >= RESTARTS:
-                print(f"{proc.name} exited with {code} {len(recent)} times in a minute; "
-                      "stopping everything", file=sys.stderr, flush=True)
+                print(
+                    f"{proc.name} exited with {code} {len(recent)} times in a minute; "
+                    "stopping everything",
+                    file=sys.stderr,
+                    flush=True,
+                )
                 status, stopping = code or 1, True
                 break
-            print(f"{proc.name} exited with {code}; starting it again", file=sys.stderr,
-                  flush=True)
+            print(f"{proc.name} exited with {code}; starting it again", file=sys.stderr, flush=True)
             start(proc)
         time.sleep(0.5)
     for child in children.values():

@@ -52,9 +52,13 @@ SANDBOX_URL = env("SANDBOX_URL", default="").rstrip("/")
 
 if not DEBUG:
     if SECRET_KEY == DEV_SECRET_KEY or len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5:
-        raise ImproperlyConfigured("SECRET_KEY must be set to a real secret (50+ random characters) when DEBUG is off.")
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set to a real secret (50+ random characters) when DEBUG is off."
+        )
     if not CARD_VAULT_KEYS:
-        raise ImproperlyConfigured("CARD_VAULT_KEYS must hold at least one Fernet key when DEBUG is off.")
+        raise ImproperlyConfigured(
+            "CARD_VAULT_KEYS must hold at least one Fernet key when DEBUG is off."
+        )
 if not CARD_VAULT_KEYS:
     CARD_VAULT_KEYS = [DEV_VAULT_KEY]
     warnings.warn(
@@ -135,7 +139,11 @@ AUDITLOG_INCLUDE_TRACKING_MODELS = (
     "risk.listentry",
     "risk.monitor",
     "reconciliation.discrepancy",
-    {"model": "accounts.user", "exclude_fields": ["password", "last_login"], "m2m_fields": ["groups"]},
+    {
+        "model": "accounts.user",
+        "exclude_fields": ["password", "last_login"],
+        "m2m_fields": ["groups"],
+    },
     {"model": "auth.group", "m2m_fields": ["permissions"]},
     "django_celery_beat.periodictask",
 )
@@ -257,7 +265,9 @@ STORAGES = {
     # (the order's buyer and seller, staff) hands them out.
     "evidence": {
         "BACKEND": "django.core.files.storage.FileSystemStorage",
-        "OPTIONS": {"location": env.path("EVIDENCE_ROOT", default=str(VAR_DIR / "private" / "evidence"))},
+        "OPTIONS": {
+            "location": env.path("EVIDENCE_ROOT", default=str(VAR_DIR / "private" / "evidence"))
+        },
     },
     "staticfiles": {
         "BACKEND": (
@@ -273,9 +283,7 @@ vars().update(EMAIL_CONFIG)
 DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Cardex <no-reply@cardex.local>")
 ADMINS = [("Cardex staff", a) for a in env.list("ADMIN_EMAILS", default=[])]
 
-CACHES = {
-    "default": env.cache_url("CACHE_URL", default="locmemcache://cardex")
-}
+CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://cardex")}
 
 # Security: production values; `manage.py check --deploy` is clean with DEBUG off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
@@ -331,7 +339,9 @@ SPECTACULAR_SETTINGS = {
 
 # Celery. With no broker configured, a filesystem transport under var/ lets `make run` work
 # with no server at all; production points CELERY_BROKER_URL at Redis or RabbitMQ.
-CELERY_BROKER_URL = env("CELERY_BROKER_URL", default="filesystem://localhost//")  # kombu warns on a URL without a host
+CELERY_BROKER_URL = env(
+    "CELERY_BROKER_URL", default="filesystem://localhost//"
+)  # kombu warns on a URL without a host
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
     for _sub in ("in", "processed", "control"):
@@ -403,10 +413,19 @@ CELERY_BEAT_SCHEDULE = {
         "task": "payments.tasks.query_pending_attempts",
         "schedule": timedelta(seconds=30),
     },
-    "pull-settlements": {"task": "reconciliation.tasks.pull_settlements", "schedule": crontab(hour=10, minute=15)},
+    "pull-settlements": {
+        "task": "reconciliation.tasks.pull_settlements",
+        "schedule": crontab(hour=10, minute=15),
+    },
     # settlement files not yet published: tried again with back-off up to their deadline
-    "retry-settlements": {"task": "reconciliation.tasks.retry_settlements", "schedule": timedelta(minutes=5)},
-    "check-funds-arrived": {"task": "reconciliation.tasks.check_funds_arrived", "schedule": crontab(hour=18, minute=0)},
+    "retry-settlements": {
+        "task": "reconciliation.tasks.retry_settlements",
+        "schedule": timedelta(minutes=5),
+    },
+    "check-funds-arrived": {
+        "task": "reconciliation.tasks.check_funds_arrived",
+        "schedule": crontab(hour=18, minute=0),
+    },
 }
 
 # Business defaults (per-brand values override where the model has them).
@@ -442,7 +461,8 @@ LOGGING = {
     },
     "handlers": {
         "console": {
-            "class": "logging.StreamHandler", "formatter": LOG_FORMAT,
+            "class": "logging.StreamHandler",
+            "formatter": LOG_FORMAT,
             "filters": ["redact", "request_id"],
         }
     },

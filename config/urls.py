@@ -10,8 +10,11 @@ from payments import urls as payments_urls
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics.metrics_view, name="metrics"),
-    path("admin/export/<str:label>.<str:fmt>", admin.site.admin_view(backoffice_views.export_list),
-         name="backoffice-export"),
+    path(
+        "admin/export/<str:label>.<str:fmt>",
+        admin.site.admin_view(backoffice_views.export_list),
+        name="backoffice-export",
+    ),
     # Browsers ask for /favicon.ico whatever the page says.
     path("favicon.ico", views.favicon),
     path("admin/", admin.site.urls),

@@ -44,26 +44,65 @@ def _run(modeladmin, request, queryset, service, done: str, **kwargs) -> None:
 
 @admin.register(Brand)
 class BrandAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "category", "commission_percent", "guarantee_hours", "high_risk", "active")
+    list_display = (
+        "name",
+        "slug",
+        "category",
+        "commission_percent",
+        "guarantee_hours",
+        "high_risk",
+        "active",
+    )
     list_filter = ("category", "active", "high_risk", "code_checksum")
     search_fields = ("name", "slug")
     prepopulated_fields = {"slug": ("name",)}
     fieldsets = (
         (None, {"fields": ("name", "slug", "category", "description", "logo", "active")}),
-        (_("Code format"), {"fields": ("code_min_length", "code_max_length", "code_charset", "code_checksum",
-                                       "pin_required", "pin_min_length", "pin_max_length")}),
+        (
+            _("Code format"),
+            {
+                "fields": (
+                    "code_min_length",
+                    "code_max_length",
+                    "code_charset",
+                    "code_checksum",
+                    "pin_required",
+                    "pin_min_length",
+                    "pin_max_length",
+                )
+            },
+        ),
         (_("Terms"), {"fields": ("commission_percent", "guarantee_hours", "high_risk")}),
     )
 
 
 @admin.register(Listing)
 class ListingAdmin(admin.ModelAdmin):
-    list_display = ("id", "brand", "seller", money_column("face_value", _("face value")),
-                    money_column("price", _("price")), "status", "risk", "available", "sold", "created_at")
+    list_display = (
+        "id",
+        "brand",
+        "seller",
+        money_column("face_value", _("face value")),
+        money_column("price", _("price")),
+        "status",
+        "risk",
+        "available",
+        "sold",
+        "created_at",
+    )
     list_filter = ("status", "brand__category", "brand")
     search_fields = ("seller__username", "brand__name", "=id")
     list_select_related = ("brand", "seller")
-    readonly_fields = ("seller", "brand", "face_value", "price", "currency", "status", "created_at", "updated_at")
+    readonly_fields = (
+        "seller",
+        "brand",
+        "face_value",
+        "price",
+        "currency",
+        "status",
+        "created_at",
+        "updated_at",
+    )
     fields = readonly_fields
     actions = ["pause", "release", "withdraw"]
 
@@ -73,11 +112,15 @@ class ListingAdmin(admin.ModelAdmin):
         latest = Assessment.objects.filter(
             subject=Concat(Value("listing-upload:"), Cast(OuterRef("pk"), CharField()))
         ).order_by("-created_at")
-        return super().get_queryset(request).annotate(
-            _available=Count("codes", filter=Q(codes__status=CardCode.Status.AVAILABLE)),
-            _sold=Count("codes", filter=Q(codes__status=CardCode.Status.SOLD)),
-            _risk_score=Subquery(latest.values("score")[:1]),
-            _risk_reasons=Subquery(latest.values("reasons")[:1]),
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                _available=Count("codes", filter=Q(codes__status=CardCode.Status.AVAILABLE)),
+                _sold=Count("codes", filter=Q(codes__status=CardCode.Status.SOLD)),
+                _risk_score=Subquery(latest.values("score")[:1]),
+                _risk_reasons=Subquery(latest.values("reasons")[:1]),
+            )
         )
 
     @admin.display(description=_("available"), ordering="_available")
@@ -94,8 +137,12 @@ class ListingAdmin(admin.ModelAdmin):
     @admin.action(description=_("Pause sales"), permissions=["change"])
     def pause(self, request, queryset):
         _run(
-            self, request, queryset,
-            lambda listing, staff: services.listing_moderate(listing=listing, staff=staff, status=Listing.Status.PAUSED),
+            self,
+            request,
+            queryset,
+            lambda listing, staff: services.listing_moderate(
+                listing=listing, staff=staff, status=Listing.Status.PAUSED
+            ),
             _("%(n)d listing(s) paused."),
         )
 
@@ -114,16 +161,24 @@ class ListingAdmin(admin.ModelAdmin):
     @admin.action(description=_("Release to sale (after review)"), permissions=["change"])
     def release(self, request, queryset):
         _run(
-            self, request, queryset,
-            lambda listing, staff: services.listing_moderate(listing=listing, staff=staff, status=Listing.Status.ACTIVE),
+            self,
+            request,
+            queryset,
+            lambda listing, staff: services.listing_moderate(
+                listing=listing, staff=staff, status=Listing.Status.ACTIVE
+            ),
             _("%(n)d listing(s) released to sale."),
         )
 
     @admin.action(description=_("Withdraw unsold codes"), permissions=["change"])
     def withdraw(self, request, queryset):
         _run(
-            self, request, queryset,
-            lambda listing, staff: services.listing_moderate(listing=listing, staff=staff, status=Listing.Status.WITHDRAWN),
+            self,
+            request,
+            queryset,
+            lambda listing, staff: services.listing_moderate(
+                listing=listing, staff=staff, status=Listing.Status.WITHDRAWN
+            ),
             _("%(n)d listing(s) withdrawn."),
         )
 
@@ -171,16 +226,40 @@ class RevealInline(admin.TabularInline):
 
 @admin.register(Order)
 class OrderAdmin(admin.ModelAdmin):
-    list_display = ("number", "buyer", "listing", "quantity", money_column("amount", _("amount")), "status",
-                    "created_at", "delivered_at")
+    list_display = (
+        "number",
+        "buyer",
+        "listing",
+        "quantity",
+        money_column("amount", _("amount")),
+        "status",
+        "created_at",
+        "delivered_at",
+    )
     list_filter = ("status", "listing__brand__category", "created_at")
     search_fields = ("=number", "buyer__username", "buyer__email", "=payment_public_id")
     list_select_related = ("buyer", "listing__brand")
     date_hierarchy = "created_at"
     readonly_fields = [
-        "number", "buyer", "listing", "quantity", "unit_price", "unit_commission", "amount", "currency",
-        "status", "expires_at", "paid_at", "delivered_at", "guarantee_until", "completed_at", "refunded_at",
-        "payment_public_id", "note", "created_at", "journal",
+        "number",
+        "buyer",
+        "listing",
+        "quantity",
+        "unit_price",
+        "unit_commission",
+        "amount",
+        "currency",
+        "status",
+        "expires_at",
+        "paid_at",
+        "delivered_at",
+        "guarantee_until",
+        "completed_at",
+        "refunded_at",
+        "payment_public_id",
+        "note",
+        "created_at",
+        "journal",
     ]
     inlines = [CodeInline, RevealInline]
     actions = ["resend_delivery_email"]
@@ -202,9 +281,17 @@ class OrderAdmin(admin.ModelAdmin):
             if services.order_delivery_email_send(order=order):
                 sent += 1
             else:
-                self.message_user(request, _("%(order)s: not delivered or the buyer has no e-mail.") % {"order": order}, messages.WARNING)
+                self.message_user(
+                    request,
+                    _("%(order)s: not delivered or the buyer has no e-mail.") % {"order": order},
+                    messages.WARNING,
+                )
         if sent:
-            self.message_user(request, _("%(n)d delivery e-mail(s) sent (each audited).") % {"n": sent}, messages.SUCCESS)
+            self.message_user(
+                request,
+                _("%(n)d delivery e-mail(s) sent (each audited).") % {"n": sent},
+                messages.SUCCESS,
+            )
 
 
 @admin.register(RevealAudit)
@@ -227,13 +314,31 @@ class RevealAuditAdmin(admin.ModelAdmin):
 
 @admin.register(Dispute)
 class DisputeAdmin(admin.ModelAdmin):
-    list_display = ("id", "order", "code_id", "reason", "status", "created_at", "seller_answered_at", "decided_by")
+    list_display = (
+        "id",
+        "order",
+        "code_id",
+        "reason",
+        "status",
+        "created_at",
+        "seller_answered_at",
+        "decided_by",
+    )
     list_filter = ("status", "reason", "created_at")
     search_fields = ("=order__number", "order__buyer__username", "order__listing__seller__username")
     list_select_related = ("order", "decided_by")
     readonly_fields = (
-        "order", "code", "reason", "note", "screenshots", "seller_answer", "seller_answered_at",
-        "status", "decided_by", "decided_at", "created_at",
+        "order",
+        "code",
+        "reason",
+        "note",
+        "screenshots",
+        "seller_answer",
+        "seller_answered_at",
+        "status",
+        "decided_by",
+        "decided_at",
+        "created_at",
     )
     fields = (*readonly_fields[:-1], "decision_note", "created_at")
 
@@ -248,6 +353,7 @@ class DisputeAdmin(admin.ModelAdmin):
             for item in obj.evidence.all()
         ]
         return format_html_join(" · ", "{}", ((link,) for link in links)) if links else "—"
+
     actions = ["refund_buyer", "reject"]
 
     def has_add_permission(self, request):
@@ -259,7 +365,9 @@ class DisputeAdmin(admin.ModelAdmin):
     @admin.action(description=_("Refund the buyer (code is bad)"), permissions=["change"])
     def refund_buyer(self, request, queryset):
         _run(
-            self, request, queryset,
+            self,
+            request,
+            queryset,
             lambda d, staff: services.dispute_refund(dispute=d, staff=staff, note=d.decision_note),
             _("%(n)d dispute(s) refunded."),
         )
@@ -267,7 +375,9 @@ class DisputeAdmin(admin.ModelAdmin):
     @admin.action(description=_("Reject (the code was fine)"), permissions=["change"])
     def reject(self, request, queryset):
         _run(
-            self, request, queryset,
+            self,
+            request,
+            queryset,
             lambda d, staff: services.dispute_reject(dispute=d, staff=staff, note=d.decision_note),
             _("%(n)d dispute(s) rejected."),
         )
@@ -275,7 +385,15 @@ class DisputeAdmin(admin.ModelAdmin):
 
 @admin.register(PayoutDestination)
 class PayoutDestinationAdmin(admin.ModelAdmin):
-    list_display = ("id", "seller", "kind", "holder_name", "masked_account", "bank_name", "created_at")
+    list_display = (
+        "id",
+        "seller",
+        "kind",
+        "holder_name",
+        "masked_account",
+        "bank_name",
+        "created_at",
+    )
     list_filter = ("kind",)
     search_fields = ("seller__username", "holder_name")
     readonly_fields = ("seller", "kind", "holder_name", "account", "bank_name", "created_at")
@@ -290,14 +408,36 @@ class PayoutDestinationAdmin(admin.ModelAdmin):
 
 @admin.register(Payout)
 class PayoutAdmin(admin.ModelAdmin):
-    list_display = ("id", "seller", money_column("amount", _("amount")), "destination", "status", "requested_at",
-                    "decided_by", "paid_at", "reference")
+    list_display = (
+        "id",
+        "seller",
+        money_column("amount", _("amount")),
+        "destination",
+        "status",
+        "requested_at",
+        "decided_by",
+        "paid_at",
+        "reference",
+    )
     list_filter = ("status", "requested_at")
     search_fields = ("seller__username", "=reference", "=id")
     list_select_related = ("seller", "destination", "decided_by")
-    readonly_fields = ("seller", "destination", "amount", "currency", "status", "requested_at", "decided_by",
-                       "decided_at", "approved_by", "approved_at", "rejected_by", "rejected_at", "paid_by",
-                       "paid_at")
+    readonly_fields = (
+        "seller",
+        "destination",
+        "amount",
+        "currency",
+        "status",
+        "requested_at",
+        "decided_by",
+        "decided_at",
+        "approved_by",
+        "approved_at",
+        "rejected_by",
+        "rejected_at",
+        "paid_by",
+        "paid_at",
+    )
     fields = (*readonly_fields, "reference", "note", "journal")
     actions = ["approve", "mark_paid", "reject"]
 
@@ -316,20 +456,37 @@ class PayoutAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Approve"), permissions=["change"])
     def approve(self, request, queryset):
-        _run(self, request, queryset, lambda p, staff: services.payout_approve(payout=p, staff=staff), _("%(n)d payout(s) approved."))
+        _run(
+            self,
+            request,
+            queryset,
+            lambda p, staff: services.payout_approve(payout=p, staff=staff),
+            _("%(n)d payout(s) approved."),
+        )
 
-    @admin.action(description=_("Mark paid (enter the bank reference first)"), permissions=["change"])
+    @admin.action(
+        description=_("Mark paid (enter the bank reference first)"), permissions=["change"]
+    )
     def mark_paid(self, request, queryset):
         _run(
-            self, request, queryset,
-            lambda p, staff: services.payout_mark_paid(payout=p, staff=staff, reference=p.reference),
+            self,
+            request,
+            queryset,
+            lambda p, staff: services.payout_mark_paid(
+                payout=p, staff=staff, reference=p.reference
+            ),
             _("%(n)d payout(s) marked paid."),
         )
 
-    @admin.action(description=_("Reject (money back to the seller's available balance)"), permissions=["change"])
+    @admin.action(
+        description=_("Reject (money back to the seller's available balance)"),
+        permissions=["change"],
+    )
     def reject(self, request, queryset):
         _run(
-            self, request, queryset,
+            self,
+            request,
+            queryset,
             lambda p, staff: services.payout_reject(payout=p, staff=staff, note=p.note),
             _("%(n)d payout(s) rejected."),
         )

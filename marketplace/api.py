@@ -55,8 +55,13 @@ from payments.services import PaymentError
 
 ErrorSerializer = inline_serializer("Error", {"detail": serializers.CharField()})
 IDEMPOTENCY_KEY = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
-    description="Repeat a POST with the same key to get the first answer back instead of acting twice.",
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
+    description=(
+        "Repeat a POST with the same key to get the first answer back instead of acting twice."
+    ),
 )
 
 
@@ -99,7 +104,9 @@ LISTING_FILTERS = [
     OpenApiParameter("face_value_min", OpenApiTypes.DECIMAL),
     OpenApiParameter("face_value_max", OpenApiTypes.DECIMAL),
     OpenApiParameter("q", OpenApiTypes.STR, description="Search brand names"),
-    OpenApiParameter("ordering", OpenApiTypes.STR, enum=list(selectors.SORTS), description="Default: discount"),
+    OpenApiParameter(
+        "ordering", OpenApiTypes.STR, enum=list(selectors.SORTS), description="Default: discount"
+    ),
 ]
 
 
@@ -131,7 +138,10 @@ class ListingListCreate(IdempotentPostMixin, generics.ListCreateAPIView):
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
         request=ListingCreateSerializer,
-        responses={201: ListingCreatedSerializer, 400: OpenApiResponse(description='e.g. {"codes": {"3": ["…"]}}')},
+        responses={
+            201: ListingCreatedSerializer,
+            400: OpenApiResponse(description='e.g. {"codes": {"3": ["…"]}}'),
+        },
     )
     def post(self, request, *args, **kwargs):
         serializer = ListingCreateSerializer(data=request.data)
@@ -146,7 +156,11 @@ class ListingListCreate(IdempotentPostMixin, generics.ListCreateAPIView):
                 codes=data["codes"],
             )
         except CodesInvalid as exc:
-            body = {"codes": {str(index): messages for index, messages in exc.errors.items()}} if exc.errors else {"codes": [exc.message]}
+            body = (
+                {"codes": {str(index): messages for index, messages in exc.errors.items()}}
+                if exc.errors
+                else {"codes": [exc.message]}
+            )
             return Response({**body, "detail": exc.message}, status=status.HTTP_400_BAD_REQUEST)
         except ValidationError as exc:
             return Response(exc.message_dict, status=status.HTTP_400_BAD_REQUEST)
@@ -172,9 +186,14 @@ class OrderListCreate(ActionThrottleMixin, IdempotentPostMixin, generics.ListAPI
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
         request=OrderCreateSerializer,
-        responses={201: OrderSerializer, 400: ErrorSerializer, 409: inline_serializer(
-            "OutOfStock", {"detail": serializers.CharField(), "available": serializers.IntegerField()}
-        )},
+        responses={
+            201: OrderSerializer,
+            400: ErrorSerializer,
+            409: inline_serializer(
+                "OutOfStock",
+                {"detail": serializers.CharField(), "available": serializers.IntegerField()},
+            ),
+        },
     )
     def post(self, request, *args, **kwargs):
         serializer = OrderCreateSerializer(data=request.data)
@@ -228,7 +247,8 @@ class OrderCancel(IdempotentPostMixin, APIView):
     permission_classes = [permissions.IsAuthenticated]
 
     @extend_schema(
-        parameters=[IDEMPOTENCY_KEY], request=None,
+        parameters=[IDEMPOTENCY_KEY],
+        request=None,
         responses={200: OrderSerializer, 404: ErrorSerializer, 409: ErrorSerializer},
     )
     def post(self, request, number: str):

@@ -171,8 +171,10 @@ def _refunds(payment: Payment) -> list[dict[str, Any]]:
     if method == Method.BALANCE:
         where = _("back to your Cardex balance, available at once")
     else:
-        where = _("back to %(method)s; it usually shows there within 1–5 working days "
-                  "(a card can take up to 15)") % {"method": method.label}
+        where = _(
+            "back to %(method)s; it usually shows there within 1–5 working days "
+            "(a card can take up to 15)"
+        ) % {"method": method.label}
     return [
         {
             "amount": refund.amount,

@@ -45,7 +45,10 @@ def seller_amounts(payment_ids: Iterable | QuerySet) -> list[SellerAmounts]:
     """Per seller and currency: orders paid by these payments, their gross (what the buyers
     paid), the platform's commission and so the seller's net — as the sale was posted
     (``postings.sale_post``: net per code × quantity). One grouped query."""
-    commission = ExpressionWrapper(F("unit_commission") * F("quantity"), output_field=DecimalField(max_digits=14, decimal_places=2))
+    commission = ExpressionWrapper(
+        F("unit_commission") * F("quantity"),
+        output_field=DecimalField(max_digits=14, decimal_places=2),
+    )
     rows = (
         orders_paid_by(payment_ids)
         .values("listing__seller_id", "currency")

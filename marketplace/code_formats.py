@@ -59,12 +59,20 @@ def code_errors(brand: Brand, code: str, pin: str = "") -> list[str]:
         return [_("The code is empty.")]
     if not brand.code_min_length <= len(code) <= brand.code_max_length:
         if brand.code_min_length == brand.code_max_length:
-            expected = _("%(brand)s codes have exactly %(min)d") % {"brand": brand.name, "min": brand.code_min_length}
+            expected = _("%(brand)s codes have exactly %(min)d") % {
+                "brand": brand.name,
+                "min": brand.code_min_length,
+            }
         else:
             expected = _("%(brand)s codes have %(min)d to %(max)d") % {
-                "brand": brand.name, "min": brand.code_min_length, "max": brand.code_max_length,
+                "brand": brand.name,
+                "min": brand.code_min_length,
+                "max": brand.code_max_length,
             }
-        errors.append(_("The code has %(n)d characters; %(expected)s.") % {"n": len(code), "expected": expected})
+        errors.append(
+            _("The code has %(n)d characters; %(expected)s.")
+            % {"n": len(code), "expected": expected}
+        )
     if not re.fullmatch(f"[{brand.code_charset}]+", code):
         errors.append(
             _("The code holds characters %(brand)s codes never use (allowed: %(charset)s).")
@@ -79,12 +87,19 @@ def code_errors(brand: Brand, code: str, pin: str = "") -> list[str]:
             errors.append(_("The PIN must be digits only."))
         elif not brand.pin_min_length <= len(pin) <= brand.pin_max_length:
             if brand.pin_min_length == brand.pin_max_length:
-                expected = _("%(brand)s PINs have exactly %(min)d") % {"brand": brand.name, "min": brand.pin_min_length}
+                expected = _("%(brand)s PINs have exactly %(min)d") % {
+                    "brand": brand.name,
+                    "min": brand.pin_min_length,
+                }
             else:
                 expected = _("%(brand)s PINs have %(min)d to %(max)d") % {
-                    "brand": brand.name, "min": brand.pin_min_length, "max": brand.pin_max_length,
+                    "brand": brand.name,
+                    "min": brand.pin_min_length,
+                    "max": brand.pin_max_length,
                 }
-            errors.append(_("The PIN has %(n)d digits; %(expected)s.") % {"n": len(pin), "expected": expected})
+            errors.append(
+                _("The PIN has %(n)d digits; %(expected)s.") % {"n": len(pin), "expected": expected}
+            )
     return errors
 
 
@@ -99,7 +114,7 @@ def half_width(text: str) -> str:
 
 
 def _split_line(text: str) -> tuple[str, str]:
-    """"CODE", "CODE,PIN", "CODE;PIN", "CODE:PIN", "CODE<TAB>PIN" or "CODE PIN"."""
+    """ "CODE", "CODE,PIN", "CODE;PIN", "CODE:PIN", "CODE<TAB>PIN" or "CODE PIN"."""
     for separator in (",", ";", "\t", ":"):
         if separator in text:
             code, _sep, pin = text.partition(separator)
@@ -159,8 +174,11 @@ def parse_csv(data: bytes) -> list[CodeInput]:
             row_start = reader.line_num + 1
             if any("\n" in cell or "\r" in cell for cell in row):
                 raise UploadUnreadable(
-                    _("Line %(line)d of the file opens a quote that runs over several lines: "
-                      "a code or PIN cannot contain a line break.") % {"line": number}
+                    _(
+                        "Line %(line)d of the file opens a quote that runs over several lines: "
+                        "a code or PIN cannot contain a line break."
+                    )
+                    % {"line": number}
                 )
             cells = [half_width(cell).strip() for cell in row]
             if not any(cells):

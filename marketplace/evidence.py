@@ -19,7 +19,11 @@ from PIL import Image, UnidentifiedImageError
 MAX_EVIDENCE_FILES = 3
 MAX_EVIDENCE_BYTES = 5 * 1024 * 1024
 MAX_EVIDENCE_PIXELS = 40_000_000  # ~ an 8K screenshot; larger is a decompression bomb
-_FORMATS = {"PNG": ("image/png", "png"), "JPEG": ("image/jpeg", "jpg"), "WEBP": ("image/webp", "webp")}
+_FORMATS = {
+    "PNG": ("image/png", "png"),
+    "JPEG": ("image/jpeg", "jpg"),
+    "WEBP": ("image/webp", "webp"),
+}
 
 
 class EvidenceRefused(ValueError):
@@ -72,7 +76,5 @@ def clean_image(upload) -> CleanImage:
 def clean_images(uploads) -> list[CleanImage]:
     uploads = list(uploads or [])
     if len(uploads) > MAX_EVIDENCE_FILES:
-        raise EvidenceRefused(
-            _("Attach at most %(n)d screenshots.") % {"n": MAX_EVIDENCE_FILES}
-        )
+        raise EvidenceRefused(_("Attach at most %(n)d screenshots.") % {"n": MAX_EVIDENCE_FILES})
     return [clean_image(upload) for upload in uploads]

@@ -31,9 +31,14 @@ class CatalogueFilterForm(forms.Form):
     ]
 
     q = forms.CharField(label=_("Search"), required=False, max_length=80)
-    category = forms.ChoiceField(label=_("Category"), required=False, choices=[("", _("All categories")), *Category.choices])
+    category = forms.ChoiceField(
+        label=_("Category"), required=False, choices=[("", _("All categories")), *Category.choices]
+    )
     brand = forms.ModelChoiceField(
-        label=_("Brand"), required=False, queryset=Brand.objects.filter(active=True), empty_label=_("All brands")
+        label=_("Brand"),
+        required=False,
+        queryset=Brand.objects.filter(active=True),
+        empty_label=_("All brands"),
     )
     face_value_min = forms.DecimalField(label=_("Face value from"), required=False, **MONEY)
     face_value_max = forms.DecimalField(label=_("Face value up to"), required=False, **MONEY)
@@ -41,11 +46,15 @@ class CatalogueFilterForm(forms.Form):
 
 
 class BuyForm(forms.Form):
-    quantity = forms.IntegerField(label=_("Quantity"), min_value=1, max_value=MAX_QUANTITY, initial=1)
+    quantity = forms.IntegerField(
+        label=_("Quantity"), min_value=1, max_value=MAX_QUANTITY, initial=1
+    )
 
     def __init__(self, *args, stock: int, **kwargs):
         super().__init__(*args, **kwargs)
-        self.fields["quantity"].widget.attrs.update({"max": max(1, min(stock, MAX_QUANTITY)), "inputmode": "numeric"})
+        self.fields["quantity"].widget.attrs.update(
+            {"max": max(1, min(stock, MAX_QUANTITY)), "inputmode": "numeric"}
+        )
 
 
 class CodesUploadMixin(forms.Form):
@@ -66,8 +75,10 @@ class CodesUploadMixin(forms.Form):
     valid_only = forms.BooleanField(
         label=_("List the valid lines only"),
         required=False,
-        help_text=_("Lines that are refused are skipped and listed, so you can fix them later. "
-                    "Unticked: one bad line and nothing is saved."),
+        help_text=_(
+            "Lines that are refused are skipped and listed, so you can fix them later. "
+            "Unticked: one bad line and nothing is saved."
+        ),
     )
 
     def clean(self):
@@ -94,7 +105,9 @@ class CodesUploadMixin(forms.Form):
 class ListingForm(CodesUploadMixin):
     brand = forms.ModelChoiceField(label=_("Brand"), queryset=Brand.objects.filter(active=True))
     face_value = forms.DecimalField(label=_("Face value"), **MONEY)
-    price = forms.DecimalField(label=_("Your price"), **MONEY, help_text=_("At most the face value."))
+    price = forms.DecimalField(
+        label=_("Your price"), **MONEY, help_text=_("At most the face value.")
+    )
 
     field_order = ["brand", "face_value", "price", "codes", "codes_file", "valid_only"]
 
@@ -126,7 +139,9 @@ class MultipleImageField(forms.FileField):
     """Several files under one name; each is checked by the service (marketplace.evidence)."""
 
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleImageInput(attrs={"accept": "image/png,image/jpeg,image/webp"}))
+        kwargs.setdefault(
+            "widget", MultipleImageInput(attrs={"accept": "image/png,image/jpeg,image/webp"})
+        )
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
@@ -147,8 +162,10 @@ class DisputeForm(forms.Form):
     evidence = MultipleImageField(
         label=_("Screenshots (optional)"),
         required=False,
-        help_text=_("Up to 3 PNG, JPEG or WebP images of 5 MB each, e.g. the merchant's error. "
-                    "Only the seller and our staff see them."),
+        help_text=_(
+            "Up to 3 PNG, JPEG or WebP images of 5 MB each, e.g. the merchant's error. "
+            "Only the seller and our staff see them."
+        ),
     )
 
     def __init__(self, *args, codes: list[tuple[int, str]], **kwargs):
@@ -158,7 +175,9 @@ class DisputeForm(forms.Form):
 
 class DisputeAnswerForm(forms.Form):
     answer = forms.CharField(
-        label=_("Your answer"), max_length=2000, widget=forms.Textarea(attrs={"rows": 6, "class": "wide"})
+        label=_("Your answer"),
+        max_length=2000,
+        widget=forms.Textarea(attrs={"rows": 6, "class": "wide"}),
     )
 
 
@@ -169,7 +188,9 @@ class PayoutDestinationForm(forms.ModelForm):
 
 
 class PayoutRequestForm(forms.Form):
-    destination = forms.ModelChoiceField(label=_("Pay to"), queryset=PayoutDestination.objects.none())
+    destination = forms.ModelChoiceField(
+        label=_("Pay to"), queryset=PayoutDestination.objects.none()
+    )
     amount = forms.DecimalField(label=_("Amount"), **MONEY)
 
     def __init__(self, *args, seller, available: Decimal | None = None, **kwargs):
@@ -183,4 +204,6 @@ class PayoutRequestForm(forms.Form):
         if available is not None and available > 0:
             self.fields["amount"].initial = available
             self.fields["amount"].widget.attrs["max"] = str(available)
-            self.fields["amount"].help_text = _("Up to %(amount)s available.") % {"amount": yuan(available)}
+            self.fields["amount"].help_text = _("Up to %(amount)s available.") % {
+                "amount": yuan(available)
+            }

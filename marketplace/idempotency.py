@@ -52,7 +52,10 @@ def idempotent(handler):
             return handler(self, request, *args, **kwargs)
         if len(key) > MAX_KEY_LENGTH:
             return Response(
-                {"detail": _("The Idempotency-Key header is longer than %(n)d characters.") % {"n": MAX_KEY_LENGTH}},
+                {
+                    "detail": _("The Idempotency-Key header is longer than %(n)d characters.")
+                    % {"n": MAX_KEY_LENGTH}
+                },
                 status=status.HTTP_400_BAD_REQUEST,
             )
         fingerprint = _request_hash(request)
@@ -61,7 +64,11 @@ def idempotent(handler):
             try:
                 with transaction.atomic():
                     record = IdempotencyRecord.objects.create(
-                        user=user, key=key, method=request.method, path=request.path[:255], request_hash=fingerprint
+                        user=user,
+                        key=key,
+                        method=request.method,
+                        path=request.path[:255],
+                        request_hash=fingerprint,
                     )
             except IntegrityError:
                 record = IdempotencyRecord.objects.get(user=user, key=key)
@@ -69,12 +76,21 @@ def idempotent(handler):
                 return _run_and_store(self, handler, request, record, args, kwargs)
         if record.request_hash != fingerprint:
             return Response(
-                {"detail": _("This Idempotency-Key was used for a different request; use a new key.")},
+                {
+                    "detail": _(
+                        "This Idempotency-Key was used for a different request; use a new key."
+                    )
+                },
                 status=status.HTTP_422_UNPROCESSABLE_ENTITY,
             )
         if record.status_code is None:
             return Response(
-                {"detail": _("A request with this Idempotency-Key is still being processed; retry shortly.")},
+                {
+                    "detail": _(
+                        "A request with this Idempotency-Key is still being processed; retry "
+                        "shortly."
+                    )
+                },
                 status=status.HTTP_409_CONFLICT,
             )
         return _replay(record)
@@ -92,7 +108,9 @@ def _run_and_store(view, handler, request, record, args, kwargs) -> Response:
         record.delete()
         return response
     body = json.loads(JSONRenderer().render(response.data)) if response.data is not None else None
-    IdempotencyRecord.objects.filter(pk=record.pk).update(status_code=response.status_code, response_body=body)
+    IdempotencyRecord.objects.filter(pk=record.pk).update(
+        status_code=response.status_code, response_body=body
+    )
     return response
 
 

@@ -20,7 +20,12 @@ from payments.payables import PayableRef
 
 logger = logging.getLogger(__name__)
 
-DELIVERED_STATES = [Order.Status.DELIVERED, Order.Status.COMPLETED, Order.Status.DISPUTED, Order.Status.REFUNDED]
+DELIVERED_STATES = [
+    Order.Status.DELIVERED,
+    Order.Status.COMPLETED,
+    Order.Status.DISPUTED,
+    Order.Status.REFUNDED,
+]
 # The beat task frees lapsed reservations every minute; this much lag means it is not running.
 RESERVATION_GRACE = dt.timedelta(minutes=30)
 
@@ -28,12 +33,18 @@ RESERVATION_GRACE = dt.timedelta(minutes=30)
 def codes_sold_twice() -> int:
     """Codes handed over outside a delivery, plus delivered orders holding more codes than
     they bought (a code can only reach a second buyer through one of those)."""
-    stray = CardCode.objects.filter(status__in=[CardCode.Status.SOLD, CardCode.Status.BAD]).exclude(
-        order__status__in=DELIVERED_STATES
-    ).count()
+    stray = (
+        CardCode.objects.filter(status__in=[CardCode.Status.SOLD, CardCode.Status.BAD])
+        .exclude(order__status__in=DELIVERED_STATES)
+        .count()
+    )
     overfull = (
         Order.objects.filter(status__in=DELIVERED_STATES)
-        .annotate(handed=Count("codes", filter=Q(codes__status__in=[CardCode.Status.SOLD, CardCode.Status.BAD])))
+        .annotate(
+            handed=Count(
+                "codes", filter=Q(codes__status__in=[CardCode.Status.SOLD, CardCode.Status.BAD])
+            )
+        )
         .filter(handed__gt=F("quantity"))
         .count()
     )
@@ -43,7 +54,11 @@ def codes_sold_twice() -> int:
 def delivered_orders_short_of_codes() -> int:
     return (
         Order.objects.filter(status__in=DELIVERED_STATES, delivered_at__isnull=False)
-        .annotate(handed=Count("codes", filter=Q(codes__status__in=[CardCode.Status.SOLD, CardCode.Status.BAD])))
+        .annotate(
+            handed=Count(
+                "codes", filter=Q(codes__status__in=[CardCode.Status.SOLD, CardCode.Status.BAD])
+            )
+        )
         .filter(handed__lt=F("quantity"))
         .count()
     )
@@ -73,7 +88,9 @@ def paid_not_delivered_or_refunded() -> int:
         payment_public_id=OuterRef("public_id"),
         status__in=DELIVERED_STATES,
     )
-    refund_on_its_way = Refund.objects.filter(payment=OuterRef("pk"), status__in=["pending", "succeeded"]).exclude(
+    refund_on_its_way = Refund.objects.filter(
+        payment=OuterRef("pk"), status__in=["pending", "succeeded"]
+    ).exclude(
         origin=Refund.Origin.DOUBLE_CHARGE  # gives back a duplicate capture, not the payment
     )
     return (
@@ -87,7 +104,10 @@ def expired_reservations_holding_stock() -> int:
     now = timezone.now()
     return (
         CardCode.objects.filter(status=CardCode.Status.RESERVED)
-        .filter(~Q(order__status__in=HOLDING_STATUSES) | Q(order__expires_at__lt=now - RESERVATION_GRACE))
+        .filter(
+            ~Q(order__status__in=HOLDING_STATUSES)
+            | Q(order__expires_at__lt=now - RESERVATION_GRACE)
+        )
         .count()
     )
 
@@ -104,7 +124,9 @@ def deliveries_without_sale_entry() -> int:
 def refunds_in_flight_mismatch() -> int:
     """1 when what the journal says is owed back to buyers (refunds sent, not yet confirmed)
     is not exactly the sum of the refunds waiting for their channel."""
-    waiting = Refund.objects.filter(status="pending").aggregate(s=Sum("amount"))["s"] or Decimal("0")
+    waiting = Refund.objects.filter(status="pending").aggregate(s=Sum("amount"))["s"] or Decimal(
+        "0"
+    )
     owed = ledger.balance(ledger.REFUNDS_IN_FLIGHT, natural=True)
     return int(abs(owed - Decimal(waiting)) >= Decimal("0.005"))
 
@@ -130,4 +152,6 @@ def integrity_report_alert(*, report: dict) -> None:
     """Tell people: an error in the log and a mail to ADMINS."""
     failing = {name: count for name, count in report["checks"].items() if count}
     logger.error("integrity check failed: %s", failing)
-    mail_admins("Integrity check failed", json.dumps(report, indent=2, sort_keys=True), fail_silently=True)
+    mail_admins(
+        "Integrity check failed", json.dumps(report, indent=2, sort_keys=True), fail_silently=True
+    )

@@ -42,7 +42,9 @@ def delivered_order_outcomes(
     disputes = Dispute.objects.filter(order_id=OuterRef("pk"))
     rows = (
         Order.objects.filter(delivered_at__gte=since, delivered_at__lt=until)
-        .values(period=_TRUNC[grain]("delivered_at"), channel=Subquery(channel), method=Subquery(method))
+        .values(
+            period=_TRUNC[grain]("delivered_at"), channel=Subquery(channel), method=Subquery(method)
+        )
         .annotate(
             delivered=Count("pk"),
             disputed=Count("pk", filter=Q(Exists(disputes))),
@@ -53,10 +55,18 @@ def delivered_order_outcomes(
     for row in rows:
         dims = {"channel": row["channel"], "method": row["method"]}
         yield monitoring.DataPoint.of(
-            DISPUTE_RATE, period_start=row["period"], numerator=row["disputed"], denominator=row["delivered"], **dims
+            DISPUTE_RATE,
+            period_start=row["period"],
+            numerator=row["disputed"],
+            denominator=row["delivered"],
+            **dims,
         )
         yield monitoring.DataPoint.of(
-            FRAUD_RATE, period_start=row["period"], numerator=row["refunded"], denominator=row["delivered"], **dims
+            FRAUD_RATE,
+            period_start=row["period"],
+            numerator=row["refunded"],
+            denominator=row["delivered"],
+            **dims,
         )
 
 

@@ -45,25 +45,44 @@ class Brand(models.Model):
         NONE = "", _("none")
         LUHN = "luhn", _("Luhn (mod 10)")
 
-    name = models.CharField(_("name"), max_length=80, unique=True, help_text=_("As shoppers in China know it, e.g. 京东E卡."))
-    name_en = models.CharField(_("English name"), max_length=80, blank=True, help_text=_("e.g. JD E-Card; search finds either name."))
+    name = models.CharField(
+        _("name"),
+        max_length=80,
+        unique=True,
+        help_text=_("As shoppers in China know it, e.g. 京东E卡."),
+    )
+    name_en = models.CharField(
+        _("English name"),
+        max_length=80,
+        blank=True,
+        help_text=_("e.g. JD E-Card; search finds either name."),
+    )
     slug = models.SlugField(_("slug"), max_length=80, unique=True)
-    category = models.CharField(_("category"), max_length=20, choices=Category.choices, db_index=True)
+    category = models.CharField(
+        _("category"), max_length=20, choices=Category.choices, db_index=True
+    )
     logo = models.FileField(_("logo"), upload_to="brands/", blank=True)
     description = models.CharField(_("description"), max_length=255, blank=True)
     code_min_length = models.PositiveSmallIntegerField(_("code min length"), default=10)
     code_max_length = models.PositiveSmallIntegerField(_("code max length"), default=32)
     code_charset = models.CharField(
-        _("code characters"), max_length=80, default="A-Za-z0-9",
+        _("code characters"),
+        max_length=80,
+        default="A-Za-z0-9",
         help_text=_("Regular-expression character class body, e.g. A-Z0-9."),
     )
-    code_checksum = models.CharField(_("code checksum"), max_length=10, choices=Checksum.choices, blank=True, default="")
+    code_checksum = models.CharField(
+        _("code checksum"), max_length=10, choices=Checksum.choices, blank=True, default=""
+    )
     pin_required = models.BooleanField(_("PIN required"), default=False)
     pin_min_length = models.PositiveSmallIntegerField(_("PIN min length"), default=4)
     pin_max_length = models.PositiveSmallIntegerField(_("PIN max length"), default=8)
     guarantee_hours = models.PositiveIntegerField(_("guarantee window (hours)"), default=72)
     commission_percent = models.DecimalField(
-        _("commission %"), max_digits=5, decimal_places=2, default=Decimal("5.00"),
+        _("commission %"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("5.00"),
         validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("50"))],
     )
     high_risk = models.BooleanField(_("high-risk brand"), default=False)
@@ -74,8 +93,12 @@ class Brand(models.Model):
         verbose_name = _("brand")
         verbose_name_plural = _("brands")
         constraints = [
-            models.CheckConstraint(condition=Q(code_max_length__gte=F("code_min_length")), name="brand_code_len_range"),
-            models.CheckConstraint(condition=Q(pin_max_length__gte=F("pin_min_length")), name="brand_pin_len_range"),
+            models.CheckConstraint(
+                condition=Q(code_max_length__gte=F("code_min_length")), name="brand_code_len_range"
+            ),
+            models.CheckConstraint(
+                condition=Q(pin_max_length__gte=F("pin_min_length")), name="brand_pin_len_range"
+            ),
         ]
 
     def __str__(self):
@@ -85,9 +108,15 @@ class Brand(models.Model):
         try:
             re.compile(f"[{self.code_charset}]")
         except re.error as exc:
-            raise ValidationError({"code_charset": _("Not a valid character class: %(error)s") % {"error": exc}})
-        if self.code_checksum == self.Checksum.LUHN and not re.fullmatch(f"[{self.code_charset}]+", "0123456789"):
-            raise ValidationError({"code_checksum": _("A Luhn checksum needs codes that may hold digits.")})
+            raise ValidationError(
+                {"code_charset": _("Not a valid character class: %(error)s") % {"error": exc}}
+            )
+        if self.code_checksum == self.Checksum.LUHN and not re.fullmatch(
+            f"[{self.code_charset}]+", "0123456789"
+        ):
+            raise ValidationError(
+                {"code_checksum": _("A Luhn checksum needs codes that may hold digits.")}
+            )
 
     def unit_commission(self, unit_price: Decimal) -> Decimal:
         """The platform's cut of one code sold at ``unit_price`` (rounded to the cent)."""
@@ -103,12 +132,21 @@ class Listing(models.Model):
         UNDER_REVIEW = "under_review", _("under review")  # held by risk: only Risk lifts it
         WITHDRAWN = "withdrawn", _("withdrawn")
 
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="listings", verbose_name=_("seller"))
-    brand = models.ForeignKey(Brand, on_delete=models.PROTECT, related_name="listings", verbose_name=_("brand"))
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="listings",
+        verbose_name=_("seller"),
+    )
+    brand = models.ForeignKey(
+        Brand, on_delete=models.PROTECT, related_name="listings", verbose_name=_("brand")
+    )
     face_value = models.DecimalField(_("face value"), **MONEY)
     price = models.DecimalField(_("price"), **MONEY)
     currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
-    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.ACTIVE, db_index=True)
+    status = models.CharField(
+        _("status"), max_length=12, choices=Status.choices, default=Status.ACTIVE, db_index=True
+    )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
@@ -117,8 +155,13 @@ class Listing(models.Model):
         verbose_name = _("listing")
         verbose_name_plural = _("listings")
         constraints = [
-            models.CheckConstraint(condition=Q(face_value__gt=0), name="listing_face_value_positive"),
-            models.CheckConstraint(condition=Q(price__gt=0) & Q(price__lte=F("face_value")), name="listing_price_within_face_value"),
+            models.CheckConstraint(
+                condition=Q(face_value__gt=0), name="listing_face_value_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(price__gt=0) & Q(price__lte=F("face_value")),
+                name="listing_price_within_face_value",
+            ),
         ]
 
     def __str__(self):
@@ -146,16 +189,34 @@ class CardCode(models.Model):
         WITHDRAWN = "withdrawn", _("withdrawn")
         BAD = "bad", _("reported bad")
 
-    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="codes", verbose_name=_("listing"))
+    listing = models.ForeignKey(
+        Listing, on_delete=models.PROTECT, related_name="codes", verbose_name=_("listing")
+    )
     code_encrypted = models.BinaryField(verbose_name=_("code encrypted"))
     pin_encrypted = models.BinaryField(default=b"", blank=True, verbose_name=_("pin encrypted"))
     fingerprint = models.CharField(max_length=64, unique=True, verbose_name=_("fingerprint"))
     hint = models.CharField(
-        max_length=4, blank=True, default="", verbose_name=_("last characters"),
+        max_length=4,
+        blank=True,
+        default="",
+        verbose_name=_("last characters"),
         help_text=_("The code's last four characters, so people can tell codes apart."),
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.AVAILABLE, db_index=True, verbose_name=_("status"))
-    order = models.ForeignKey("Order", null=True, blank=True, on_delete=models.PROTECT, related_name="codes", verbose_name=_("order"))
+    status = models.CharField(
+        max_length=10,
+        choices=Status.choices,
+        default=Status.AVAILABLE,
+        db_index=True,
+        verbose_name=_("status"),
+    )
+    order = models.ForeignKey(
+        "Order",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="codes",
+        verbose_name=_("order"),
+    )
     reserved_until = models.DateTimeField(null=True, blank=True, verbose_name=_("reserved until"))
     sold_at = models.DateTimeField(null=True, blank=True, verbose_name=_("sold at"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
@@ -165,7 +226,9 @@ class CardCode(models.Model):
         verbose_name_plural = _("card codes")
         # (listing, status, id): reservation takes the oldest available codes of a listing
         # straight off the index, without sorting the listing's whole stock.
-        indexes = [models.Index(fields=["listing", "status", "id"], name="cardcode_listing_status_id")]
+        indexes = [
+            models.Index(fields=["listing", "status", "id"], name="cardcode_listing_status_id")
+        ]
         constraints = [
             models.CheckConstraint(
                 condition=Q(status__in=["available", "withdrawn"], order__isnull=True)
@@ -175,7 +238,10 @@ class CardCode(models.Model):
         ]
 
     def __str__(self):
-        return _("code #%(id)s %(status)s") % {"id": self.pk, "status": self.get_status_display()}  # never the secret
+        return _("code #%(id)s %(status)s") % {
+            "id": self.pk,
+            "status": self.get_status_display(),
+        }  # never the secret
 
     def __repr__(self):
         return f"<CardCode #{self.pk} {self.status}>"
@@ -204,30 +270,64 @@ class Order(models.Model):
         DISPUTED = "disputed", _("disputed")
         REFUNDED = "refunded", _("refunded")
 
-    number = models.CharField(max_length=20, unique=True, default=new_order_number, editable=False, verbose_name=_("number"))
-    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="orders", verbose_name=_("buyer"))
-    listing = models.ForeignKey(Listing, on_delete=models.PROTECT, related_name="orders", verbose_name=_("listing"))
-    quantity = models.PositiveIntegerField(validators=[MinValueValidator(1)], verbose_name=_("quantity"))
+    number = models.CharField(
+        max_length=20,
+        unique=True,
+        default=new_order_number,
+        editable=False,
+        verbose_name=_("number"),
+    )
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="orders",
+        verbose_name=_("buyer"),
+    )
+    listing = models.ForeignKey(
+        Listing, on_delete=models.PROTECT, related_name="orders", verbose_name=_("listing")
+    )
+    quantity = models.PositiveIntegerField(
+        validators=[MinValueValidator(1)], verbose_name=_("quantity")
+    )
     unit_price = models.DecimalField(**MONEY, verbose_name=_("unit price"))
     unit_commission = models.DecimalField(
-        _("commission per code"), **MONEY, default=Decimal("0.00"),
+        _("commission per code"),
+        **MONEY,
+        default=Decimal("0.00"),
         help_text=_("The platform's cut of each code, fixed when the order was placed."),
     )
     amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
     currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
-    status = models.CharField(max_length=20, choices=Status.choices, default=Status.AWAITING_PAYMENT, db_index=True, verbose_name=_("status"))
+    status = models.CharField(
+        max_length=20,
+        choices=Status.choices,
+        default=Status.AWAITING_PAYMENT,
+        db_index=True,
+        verbose_name=_("status"),
+    )
     expires_at = models.DateTimeField(db_index=True, verbose_name=_("expires at"))
     paid_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paid at"))
     delivered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("delivered at"))
     guarantee_until = models.DateTimeField(
-        null=True, blank=True, db_index=True,
+        null=True,
+        blank=True,
+        db_index=True,
         help_text=_("Disputes are accepted until then; the seller's money matures after it."),
         verbose_name=_("guarantee until"),
     )
     completed_at = models.DateTimeField(null=True, blank=True, verbose_name=_("completed at"))
     refunded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("refunded at"))
-    payment_public_id = models.UUIDField(null=True, blank=True, help_text=_("The payment that paid this order."), verbose_name=_("payment public id"))
-    note = models.TextField(blank=True, help_text=_("Why the order is in its state, when unusual."), verbose_name=_("note"))
+    payment_public_id = models.UUIDField(
+        null=True,
+        blank=True,
+        help_text=_("The payment that paid this order."),
+        verbose_name=_("payment public id"),
+    )
+    note = models.TextField(
+        blank=True,
+        help_text=_("Why the order is in its state, when unusual."),
+        verbose_name=_("note"),
+    )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
@@ -243,7 +343,13 @@ class Order(models.Model):
             ),
         ]
         # Risk monitoring reads dispute rates by delivery time (marketplace/metrics.py).
-        indexes = [models.Index(fields=["delivered_at"], condition=Q(delivered_at__isnull=False), name="order_delivered_at")]
+        indexes = [
+            models.Index(
+                fields=["delivered_at"],
+                condition=Q(delivered_at__isnull=False),
+                name="order_delivered_at",
+            )
+        ]
 
     def __str__(self):
         return self.number
@@ -304,9 +410,19 @@ class RevealAudit(models.Model):
         API = "api", _("API")
         EMAIL = "email", _("delivery e-mail")
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="reveals", verbose_name=_("order"))
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("user"))
-    channel = models.CharField(max_length=10, choices=Channel.choices, default=Channel.WEB, verbose_name=_("channel"))
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="reveals", verbose_name=_("order")
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("user"),
+    )
+    channel = models.CharField(
+        max_length=10, choices=Channel.choices, default=Channel.WEB, verbose_name=_("channel")
+    )
     codes = models.PositiveSmallIntegerField(_("codes shown"), default=0)
     ip = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("ip"))
     user_agent = models.CharField(max_length=255, blank=True, verbose_name=_("user agent"))
@@ -333,18 +449,33 @@ class Dispute(models.Model):
         REFUNDED = "refunded", _("refunded to buyer")
         REJECTED = "rejected", _("rejected")
 
-    order = models.ForeignKey(Order, on_delete=models.PROTECT, related_name="disputes", verbose_name=_("order"))
+    order = models.ForeignKey(
+        Order, on_delete=models.PROTECT, related_name="disputes", verbose_name=_("order")
+    )
     code = models.OneToOneField(
-        CardCode, on_delete=models.PROTECT, related_name="dispute",
+        CardCode,
+        on_delete=models.PROTECT,
+        related_name="dispute",
         error_messages={"unique": _("This code has already been disputed.")},
         verbose_name=_("code"),
     )
     reason = models.CharField(_("reason"), max_length=20, choices=Reason.choices)
     note = models.TextField(_("buyer's note"), max_length=2000)
     seller_answer = models.TextField(_("seller's answer"), max_length=2000, blank=True)
-    seller_answered_at = models.DateTimeField(null=True, blank=True, verbose_name=_("seller answered at"))
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True)
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("decided by"))
+    seller_answered_at = models.DateTimeField(
+        null=True, blank=True, verbose_name=_("seller answered at")
+    )
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.OPEN, db_index=True
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
     decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
     decision_note = models.CharField(_("decision note"), max_length=255, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
@@ -355,7 +486,8 @@ class Dispute(models.Model):
         verbose_name_plural = _("disputes")
 
     def __str__(self):
-        return f"{self.order_id}/#{self.code_id} {self.get_reason_display()} {self.get_status_display()}"
+        reason, status = self.get_reason_display(), self.get_status_display()
+        return f"{self.order_id}/#{self.code_id} {reason} {status}"
 
     @property
     def is_open(self) -> bool:
@@ -371,12 +503,17 @@ def _evidence_storage():
 class DisputeEvidence(models.Model):
     """A screenshot the buyer attached; kept in private storage (no public URL)."""
 
-    dispute = models.ForeignKey(Dispute, on_delete=models.PROTECT, related_name="evidence", verbose_name=_("dispute"))
+    dispute = models.ForeignKey(
+        Dispute, on_delete=models.PROTECT, related_name="evidence", verbose_name=_("dispute")
+    )
     file = models.FileField(_("file"), storage=_evidence_storage, upload_to="disputes/%Y/%m/")
     content_type = models.CharField(_("content type"), max_length=40)
     original_name = models.CharField(_("original name"), max_length=120, blank=True)
     uploaded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("uploaded by")
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("uploaded by"),
     )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
@@ -394,7 +531,12 @@ class PayoutDestination(models.Model):
         BANK = "bank", _("bank account")
         ALIPAY = "alipay", _("Alipay account")
 
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payout_destinations", verbose_name=_("seller"))
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="payout_destinations",
+        verbose_name=_("seller"),
+    )
     kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices)
     holder_name = models.CharField(_("account holder"), max_length=80)
     account = models.CharField(_("account number or Alipay login"), max_length=64)
@@ -406,7 +548,9 @@ class PayoutDestination(models.Model):
         verbose_name = _("payout destination")
         verbose_name_plural = _("payout destinations")
         constraints = [
-            models.UniqueConstraint(fields=["seller", "kind", "account"], name="payoutdestination_unique_per_seller"),
+            models.UniqueConstraint(
+                fields=["seller", "kind", "account"], name="payoutdestination_unique_per_seller"
+            ),
         ]
 
     def __str__(self):
@@ -424,21 +568,61 @@ class Payout(models.Model):
         PAID = "paid", _("paid")
         REJECTED = "rejected", _("rejected")
 
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payouts", verbose_name=_("seller"))
-    destination = models.ForeignKey(PayoutDestination, on_delete=models.PROTECT, related_name="payouts", verbose_name=_("destination"))
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="payouts",
+        verbose_name=_("seller"),
+    )
+    destination = models.ForeignKey(
+        PayoutDestination,
+        on_delete=models.PROTECT,
+        related_name="payouts",
+        verbose_name=_("destination"),
+    )
     amount = models.DecimalField(_("amount"), **MONEY)
     currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
-    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED, db_index=True)
+    status = models.CharField(
+        _("status"), max_length=10, choices=Status.choices, default=Status.REQUESTED, db_index=True
+    )
     requested_at = models.DateTimeField(auto_now_add=True, verbose_name=_("requested at"))
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("decided by"))
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("decided by"),
+    )
     decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
     paid_at = models.DateTimeField(null=True, blank=True, verbose_name=_("paid at"))
     # Each step keeps its own who and when: a later step never overwrites an earlier one.
-    approved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("approved by"))
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("approved by"),
+    )
     approved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("approved at"))
-    rejected_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("rejected by"))
+    rejected_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("rejected by"),
+    )
     rejected_at = models.DateTimeField(null=True, blank=True, verbose_name=_("rejected at"))
-    paid_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+", verbose_name=_("paid by"))
+    paid_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("paid by"),
+    )
     reference = models.CharField(_("bank reference"), max_length=64, blank=True)
     note = models.CharField(_("note"), max_length=255, blank=True)
 
@@ -446,13 +630,18 @@ class Payout(models.Model):
         ordering = ["-requested_at"]
         verbose_name = _("payout")
         verbose_name_plural = _("payouts")
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="payout_amount_positive")
+        ]
 
     def __str__(self):
         from payments.money import format_money
 
         return _("payout #%(id)s %(amount)s %(status)s") % {
-            "id": self.pk, "amount": format_money(self.amount, self.currency), "status": self.get_status_display()}
+            "id": self.pk,
+            "amount": format_money(self.amount, self.currency),
+            "status": self.get_status_display(),
+        }
 
     def transition(self, target: str) -> None:
         allowed = {

@@ -5,9 +5,9 @@ seller's family below (``seller:<id>:pending|available|payouts-requested|paid-ou
 platform's clearing and revenue. Money the payment platform received
 for an order sits in ``CLEARING`` until the shop hands something over:
 
-=====================  ==================================================  ===========================
+=====================  ==================================================  =========================
 event                  lines                                               key
-=====================  ==================================================  ===========================
+=====================  ==================================================  =========================
 sale (delivery)        Dr CLEARING amount / Cr seller pending net          ``sale:<order>``
                        / Cr PLATFORM_REVENUE commission
 dispute refunded       Dr seller pending net / Dr PLATFORM_REVENUE         ``dispute-refund:<id>``
@@ -19,7 +19,7 @@ funds mature           Dr seller pending / Cr seller available             ``mat
 payout requested       Dr seller available / Cr seller payouts-requested   ``payout-request:<id>``
 payout paid            Dr seller payouts-requested / Cr seller paid-out    ``payout-paid:<id>``
 payout rejected        Dr seller payouts-requested / Cr seller available   ``payout-release:<id>``
-=====================  ==================================================  ===========================
+=====================  ==================================================  =========================
 
 Every entry balances, so the journal as a whole sums to zero; keys make each posting
 idempotent (a task or callback that runs twice posts once).

@@ -45,5 +45,7 @@ def on_refund_succeeded(sender, refund, **kwargs):
 def on_refund_failed(sender, refund, **kwargs):
     if order_number_of(refund.payment.reference):
         logger.error(
-            "refund %s of %s failed at the channel: staff must act", refund.refund_no, refund.payment.reference
+            "refund %s of %s failed at the channel: staff must act",
+            refund.refund_no,
+            refund.payment.reference,
         )

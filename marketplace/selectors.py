@@ -58,7 +58,9 @@ def with_seller_record(listings: QuerySet[Listing]) -> QuerySet[Listing]:
     """Annotate ``seller_sold`` (codes the seller ever delivered) and ``seller_bad`` (of those,
     refunded after a dispute): the seller rating."""
     sold = CardCode.objects.filter(listing__seller=OuterRef("seller"), status__in=GOOD_CODE_STATES)
-    bad = Dispute.objects.filter(order__listing__seller=OuterRef("seller"), status=Dispute.Status.REFUNDED)
+    bad = Dispute.objects.filter(
+        order__listing__seller=OuterRef("seller"), status=Dispute.Status.REFUNDED
+    )
     return listings.annotate(
         seller_sold=_count_subquery(sold, "listing__seller"),
         seller_bad=_count_subquery(bad, "order__listing__seller"),
@@ -85,9 +87,9 @@ def catalogue_listings(
     include_sold_out: bool = False,
 ) -> QuerySet[Listing]:
     """Listings on sale, with ``stock``, ``discount`` and the seller's record annotated."""
-    listings = Listing.objects.filter(status=Listing.Status.ACTIVE, brand__active=True).select_related(
-        "brand", "seller"
-    )
+    listings = Listing.objects.filter(
+        status=Listing.Status.ACTIVE, brand__active=True
+    ).select_related("brand", "seller")
     if q:
         listings = listings.filter(
             Q(brand__name__icontains=q)
@@ -118,11 +120,15 @@ def catalogue_listings(
 
 def listing_for_sale(*, listing_id: int) -> Listing:
     """One listing with its stock and seller record (raises ``Listing.DoesNotExist``)."""
-    return with_seller_record(with_stock(Listing.objects.select_related("brand", "seller"))).get(pk=listing_id)
+    return with_seller_record(with_stock(Listing.objects.select_related("brand", "seller"))).get(
+        pk=listing_id
+    )
 
 
 def buyer_orders(*, buyer) -> QuerySet[Order]:
-    return Order.objects.filter(buyer=buyer).select_related("listing__brand").order_by("-created_at")
+    return (
+        Order.objects.filter(buyer=buyer).select_related("listing__brand").order_by("-created_at")
+    )
 
 
 def order_for_buyer(*, buyer, number: str) -> Order:
@@ -187,7 +193,11 @@ def seller_listings(*, seller) -> QuerySet[Listing]:
     listings = with_stock(Listing.objects.filter(seller=seller).select_related("brand"))
     for name, status in by_status.items():
         listings = listings.annotate(
-            **{name: _count_subquery(CardCode.objects.filter(listing=OuterRef("pk"), status=status), "listing")}
+            **{
+                name: _count_subquery(
+                    CardCode.objects.filter(listing=OuterRef("pk"), status=status), "listing"
+                )
+            }
         )
     return listings.order_by("status", "-created_at")
 
@@ -248,21 +258,36 @@ def seller_upload_facts(*, listing: Listing, codes: int, client_ip: str = ""):
     from risk.engine import SellerFacts
 
     seller, now = listing.seller, timezone.now()
-    recent = CardCode.objects.filter(listing__seller=seller, created_at__gte=now - dt.timedelta(hours=24)).aggregate(
-        n=Count("pk"), face=Sum("listing__face_value"), risky=Count("pk", filter=Q(listing__brand__high_risk=True)),
+    recent = CardCode.objects.filter(
+        listing__seller=seller, created_at__gte=now - dt.timedelta(hours=24)
+    ).aggregate(
+        n=Count("pk"),
+        face=Sum("listing__face_value"),
+        risky=Count("pk", filter=Q(listing__brand__high_risk=True)),
     )
     good_sales = Order.objects.filter(listing__seller=seller, status=Order.Status.COMPLETED).count()
     disputes = Dispute.objects.filter(order__listing__seller=seller).aggregate(
-        n=Count("pk"), refunded=Count("pk", filter=Q(status=Dispute.Status.REFUNDED)),
+        n=Count("pk"),
+        refunded=Count("pk", filter=Q(status=Dispute.Status.REFUNDED)),
     )
     n = recent["n"]
     return SellerFacts(
-        subject=f"listing-upload:{listing.pk}", seller_ref=str(seller.pk), upload_codes=codes,
-        upload_face_value=listing.face_value * codes, account_age_days=(now - seller.date_joined).days,
-        good_sales=good_sales, disputes=disputes["n"], disputes_refunded=disputes["refunded"],
-        codes_last_24h=n, face_value_last_24h=Decimal(recent["face"] or 0).quantize(Decimal("0.01")),
-        high_risk_share=(Decimal(recent["risky"]) / n).quantize(Decimal("0.01")) if n else Decimal("0"),
-        brand_high_risk=listing.brand.high_risk, ip=client_ip, email=seller.email,
+        subject=f"listing-upload:{listing.pk}",
+        seller_ref=str(seller.pk),
+        upload_codes=codes,
+        upload_face_value=listing.face_value * codes,
+        account_age_days=(now - seller.date_joined).days,
+        good_sales=good_sales,
+        disputes=disputes["n"],
+        disputes_refunded=disputes["refunded"],
+        codes_last_24h=n,
+        face_value_last_24h=Decimal(recent["face"] or 0).quantize(Decimal("0.01")),
+        high_risk_share=(Decimal(recent["risky"]) / n).quantize(Decimal("0.01"))
+        if n
+        else Decimal("0"),
+        brand_high_risk=listing.brand.high_risk,
+        ip=client_ip,
+        email=seller.email,
     )
 
 

@@ -21,10 +21,20 @@ class BrandSerializer(serializers.ModelSerializer):
     class Meta:
         model = Brand
         fields = [
-            "id", "name", "slug", "category", "description",
-            "code_min_length", "code_max_length", "code_charset", "code_checksum",
-            "pin_required", "pin_min_length", "pin_max_length",
-            "guarantee_hours", "commission_percent",
+            "id",
+            "name",
+            "slug",
+            "category",
+            "description",
+            "code_min_length",
+            "code_max_length",
+            "code_charset",
+            "code_checksum",
+            "pin_required",
+            "pin_min_length",
+            "pin_max_length",
+            "guarantee_hours",
+            "commission_percent",
         ]
 
 
@@ -32,7 +42,11 @@ class SellerSerializer(serializers.Serializer):
     id = serializers.IntegerField(source="seller.pk")
     name = serializers.CharField(source="seller.public_name")
     sold = serializers.IntegerField(source="seller_sold")
-    rating = serializers.SerializerMethodField(help_text=_("Percentage of delivered codes not refunded after a dispute; null for new sellers."))
+    rating = serializers.SerializerMethodField(
+        help_text=_(
+            "Percentage of delivered codes not refunded after a dispute; null for new sellers."
+        )
+    )
 
     def get_rating(self, listing) -> str | None:
         rating = seller_rating(sold=listing.seller_sold, bad=listing.seller_bad)
@@ -43,7 +57,9 @@ class ListingSerializer(serializers.ModelSerializer):
     brand = serializers.PrimaryKeyRelatedField(read_only=True)
     brand_name = serializers.CharField(source="brand.name", read_only=True)
     brand_slug = serializers.CharField(source="brand.slug", read_only=True)
-    category = serializers.ChoiceField(source="brand.category", choices=Category.choices, read_only=True)
+    category = serializers.ChoiceField(
+        source="brand.category", choices=Category.choices, read_only=True
+    )
     stock = serializers.IntegerField(read_only=True, help_text=_("Codes available right now."))
     discount_percent = serializers.DecimalField(max_digits=5, decimal_places=1, read_only=True)
     seller = serializers.SerializerMethodField()
@@ -52,8 +68,19 @@ class ListingSerializer(serializers.ModelSerializer):
     class Meta:
         model = Listing
         fields = [
-            "id", "brand", "brand_name", "brand_slug", "category", "face_value", "price", "currency",
-            "discount_percent", "stock", "status", "seller", "created_at",
+            "id",
+            "brand",
+            "brand_name",
+            "brand_slug",
+            "category",
+            "face_value",
+            "price",
+            "currency",
+            "discount_percent",
+            "stock",
+            "status",
+            "seller",
+            "created_at",
         ]
 
     def get_seller(self, listing) -> dict:
@@ -64,24 +91,32 @@ class ListingCreateSerializer(serializers.Serializer):
     brand = serializers.PrimaryKeyRelatedField(queryset=Brand.objects.filter(active=True))
     face_value = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
     price = serializers.DecimalField(**MONEY, min_value=Decimal("0.01"))
-    codes = serializers.JSONField(help_text=_('[{"code": "…", "pin": "…"}, …]; errors come back keyed by index.'))
+    codes = serializers.JSONField(
+        help_text=_('[{"code": "…", "pin": "…"}, …]; errors come back keyed by index.')
+    )
 
     def validate(self, attrs):
         if attrs["price"] > attrs["face_value"]:
-            raise serializers.ValidationError({"price": [_("The price cannot be above the face value.")]})
+            raise serializers.ValidationError(
+                {"price": [_("The price cannot be above the face value.")]}
+            )
         return attrs
 
     def validate_codes(self, value) -> list[CodeInput]:
         if not isinstance(value, list) or not value:
             raise serializers.ValidationError(_("Send a non-empty list of codes."))
         if len(value) > MAX_CODES_PER_UPLOAD:
-            raise serializers.ValidationError(_("At most %(max)d codes per request.") % {"max": MAX_CODES_PER_UPLOAD})
+            raise serializers.ValidationError(
+                _("At most %(max)d codes per request.") % {"max": MAX_CODES_PER_UPLOAD}
+            )
         entries, errors = [], {}
         for index, item in enumerate(value):
             if isinstance(item, str):
                 item = {"code": item}
             if not isinstance(item, dict) or not isinstance(item.get("code"), str):
-                errors[str(index)] = [str(_('Each code must be an object like {"code": "…", "pin": "…"}.'))]
+                errors[str(index)] = [
+                    str(_('Each code must be an object like {"code": "…", "pin": "…"}.'))
+                ]
                 continue
             pin = item.get("pin") or ""
             if not isinstance(pin, str):
@@ -120,13 +155,27 @@ class OrderSerializer(serializers.ModelSerializer):
     class Meta:
         model = Order
         fields = [
-            "number", "status", "amount", "currency", "quantity", "unit_price", "listing", "brand",
-            "face_value", "expires_at", "created_at", "paid_at", "delivered_at", "guarantee_until",
+            "number",
+            "status",
+            "amount",
+            "currency",
+            "quantity",
+            "unit_price",
+            "listing",
+            "brand",
+            "face_value",
+            "expires_at",
+            "created_at",
+            "paid_at",
+            "delivered_at",
+            "guarantee_until",
         ]
 
 
 class OrderDetailSerializer(OrderSerializer):
-    codes = RevealedCodeSerializer(many=True, required=False, help_text=_("Only once delivered; every read is audited."))
+    codes = RevealedCodeSerializer(
+        many=True, required=False, help_text=_("Only once delivered; every read is audited.")
+    )
 
     class Meta(OrderSerializer.Meta):
         fields = [*OrderSerializer.Meta.fields, "codes"]
@@ -142,4 +191,6 @@ class OrderPaySerializer(serializers.Serializer):
 
 
 class PaymentAnswerSerializer(serializers.Serializer):
-    payment = serializers.DictField(help_text=_("id, status, method, channel, action, reason, guidance, challenge"))
+    payment = serializers.DictField(
+        help_text=_("id, status, method, channel, action, reason, guidance, challenge")
+    )

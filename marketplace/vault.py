@@ -74,7 +74,9 @@ def decrypt(token: bytes | memoryview) -> str:
     try:
         return _vault().decrypt(token).decode("utf-8")
     except InvalidToken:
-        raise VaultError("A card secret cannot be decrypted with the configured CARD_VAULT_KEYS.") from None
+        raise VaultError(
+            "A card secret cannot be decrypted with the configured CARD_VAULT_KEYS."
+        ) from None
 
 
 def is_current(token: bytes | memoryview) -> bool:
@@ -99,7 +101,9 @@ def rotate(token: bytes | memoryview) -> bytes:
     try:
         return _vault().rotate(token)
     except InvalidToken:
-        raise VaultError("A card secret cannot be decrypted with the configured CARD_VAULT_KEYS.") from None
+        raise VaultError(
+            "A card secret cannot be decrypted with the configured CARD_VAULT_KEYS."
+        ) from None
 
 
 @sensitive_variables()

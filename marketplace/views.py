@@ -71,7 +71,9 @@ def catalogue(request):
     )
     page = Paginator(listings, CATALOGUE_PAGE_SIZE).get_page(request.GET.get("page"))
     for listing in page.object_list:
-        listing.seller_rating = selectors.seller_rating(sold=listing.seller_sold, bad=listing.seller_bad)
+        listing.seller_rating = selectors.seller_rating(
+            sold=listing.seller_sold, bad=listing.seller_bad
+        )
     query = request.GET.copy()
     query.pop("page", None)
     return render(
@@ -90,7 +92,9 @@ def listing_detail(request, listing_id: int):
         raise Http404
     if listing.status == Listing.Status.WITHDRAWN:
         raise Http404
-    listing.seller_rating = selectors.seller_rating(sold=listing.seller_sold, bad=listing.seller_bad)
+    listing.seller_rating = selectors.seller_rating(
+        sold=listing.seller_sold, bad=listing.seller_bad
+    )
     form = BuyForm(request.POST or None, stock=listing.stock)
     status = 200
     if request.method == "POST":
@@ -98,7 +102,9 @@ def listing_detail(request, listing_id: int):
             return redirect_to_login(request.get_full_path())
         if form.is_valid():
             try:
-                order = services.order_create(buyer=request.user, listing=listing, quantity=form.cleaned_data["quantity"])
+                order = services.order_create(
+                    buyer=request.user, listing=listing, quantity=form.cleaned_data["quantity"]
+                )
             except OutOfStock as exc:
                 form.add_error("quantity", exc.message)
                 status = 409
@@ -112,7 +118,11 @@ def listing_detail(request, listing_id: int):
     return render(
         request,
         "marketplace/listing_detail.html",
-        {"listing": listing, "form": form, "reservation_minutes": settings.ORDER_RESERVATION_MINUTES},
+        {
+            "listing": listing,
+            "form": form,
+            "reservation_minutes": settings.ORDER_RESERVATION_MINUTES,
+        },
         status=status,
     )
 
@@ -120,7 +130,9 @@ def listing_detail(request, listing_id: int):
 @login_required
 @require_GET
 def my_orders(request):
-    page = Paginator(selectors.buyer_orders(buyer=request.user), 30).get_page(request.GET.get("page"))
+    page = Paginator(selectors.buyer_orders(buyer=request.user), 30).get_page(
+        request.GET.get("page")
+    )
     return render(request, "marketplace/my_orders.html", {"page": page, "orders": page.object_list})
 
 
@@ -147,7 +159,9 @@ def order_dispute(request, number: str):
     except OrderNotFound:
         raise Http404
     disputes = selectors.order_disputes_by_code(order=order)
-    codes = list(order.codes.filter(status__in=[CardCode.Status.SOLD, CardCode.Status.BAD]).order_by("id"))
+    codes = list(
+        order.codes.filter(status__in=[CardCode.Status.SOLD, CardCode.Status.BAD]).order_by("id")
+    )
     choices = [
         (code.pk, _("Code %(n)d (%(masked)s)") % {"n": position, "masked": code.masked})
         for position, code in enumerate(codes, start=1)
@@ -170,7 +184,10 @@ def order_dispute(request, number: str):
                 form.add_error(None, exc.message)
                 status = 400
             else:
-                messages.success(request, _("Your dispute was opened. The seller and our support team will look at it."))
+                messages.success(
+                    request,
+                    _("Your dispute was opened. The seller and our support team will look at it."),
+                )
                 return redirect(order_url(order.number))
         else:
             status = 400
@@ -198,8 +215,14 @@ def order_dispute(request, number: str):
 def _codes_error_lines(errors: dict[int, list[str]], entries) -> list[str]:
     lines = []
     for index, problems in errors.items():
-        where = entries[index].line if index < len(entries) and entries[index].line is not None else index + 1
-        lines.append(_("Line %(line)d: %(problems)s") % {"line": where, "problems": " ".join(problems)})
+        where = (
+            entries[index].line
+            if index < len(entries) and entries[index].line is not None
+            else index + 1
+        )
+        lines.append(
+            _("Line %(line)d: %(problems)s") % {"line": where, "problems": " ".join(problems)}
+        )
     return lines
 
 
@@ -217,9 +240,9 @@ def _codes_to_list(form, brand) -> tuple[list, list[str]]:
 def _skipped_message(request, skipped: list[str]) -> None:
     if not skipped:
         return
-    summary = ngettext(
-        "%(n)d line was skipped:", "%(n)d lines were skipped:", len(skipped)
-    ) % {"n": len(skipped)}
+    summary = ngettext("%(n)d line was skipped:", "%(n)d lines were skipped:", len(skipped)) % {
+        "n": len(skipped)
+    }
     shown = " ".join(skipped[:MAX_ERRORS_SHOWN])
     messages.warning(request, f"{summary} {shown}")
 
@@ -310,15 +333,26 @@ def net_preview(request):
 
 
 def _own_listing(request, listing_id: int) -> Listing:
-    return get_object_or_404(Listing.objects.select_related("brand"), pk=listing_id, seller=request.user)
+    return get_object_or_404(
+        Listing.objects.select_related("brand"), pk=listing_id, seller=request.user
+    )
 
 
 def _screening_message(request, listing: Listing) -> None:
     """Why an upload is not on sale: risk held it for a check, or refused it."""
     if listing.status in {Listing.Status.PAUSED, Listing.Status.UNDER_REVIEW}:
-        messages.warning(request, _("Your codes are saved; the listing goes on sale once our team has checked this upload."))
+        messages.warning(
+            request,
+            _(
+                "Your codes are saved; the listing goes on sale once our team has checked this "
+                "upload."
+            ),
+        )
     elif listing.status == Listing.Status.WITHDRAWN:
-        messages.error(request, _("This upload did not pass our checks and is not on sale. Please contact support."))
+        messages.error(
+            request,
+            _("This upload did not pass our checks and is not on sale. Please contact support."),
+        )
 
 
 @sensitive_post_parameters("codes")
@@ -334,7 +368,9 @@ def seller_listing(request, listing_id: int):
         if add_form.is_valid():
             try:
                 entries, skipped = _codes_to_list(add_form, listing.brand)
-                added = services.listing_codes_add(listing=listing, seller=request.user, codes=entries)
+                added = services.listing_codes_add(
+                    listing=listing, seller=request.user, codes=entries
+                )
             except CodesInvalid as exc:
                 add_form.add_error(None, exc.message)
                 code_errors = _codes_error_lines(exc.errors, add_form.entries)
@@ -348,7 +384,10 @@ def seller_listing(request, listing_id: int):
                 return redirect("marketplace:seller_listing", listing_id=listing.pk)
     counts = dict(listing.codes.values_list("status").annotate(n=Count("id")))
     codes_page = Paginator(
-        listing.codes.only("id", "hint", "status", "created_at", "sold_at", "order_id").order_by("-id"), 50
+        listing.codes.only("id", "hint", "status", "created_at", "sold_at", "order_id").order_by(
+            "-id"
+        ),
+        50,
     ).get_page(request.GET.get("page"))
     return render(
         request,
@@ -373,7 +412,11 @@ def seller_listing_update(request, listing_id: int):
     listing = _own_listing(request, listing_id)
     action = request.POST.get("action", "")
     price: Decimal | None = None
-    new_status = {"pause": Listing.Status.PAUSED, "resume": Listing.Status.ACTIVE, "withdraw": Listing.Status.WITHDRAWN}.get(action)
+    new_status = {
+        "pause": Listing.Status.PAUSED,
+        "resume": Listing.Status.ACTIVE,
+        "withdraw": Listing.Status.WITHDRAWN,
+    }.get(action)
     if action == "reprice":
         form = RepriceForm(request.POST)
         if not form.is_valid():
@@ -384,7 +427,9 @@ def seller_listing_update(request, listing_id: int):
         messages.error(request, _("Unknown action."))
         return redirect("marketplace:seller_listing", listing_id=listing.pk)
     try:
-        services.listing_update(listing=listing, seller=request.user, price=price, status=new_status)
+        services.listing_update(
+            listing=listing, seller=request.user, price=price, status=new_status
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     except MarketplaceError as exc:
@@ -417,7 +462,9 @@ def seller_dispute_answer(request, dispute_id: int):
         messages.error(request, _("Write an answer first."))
     else:
         try:
-            services.dispute_answer(dispute=dispute, seller=request.user, answer=form.cleaned_data["answer"])
+            services.dispute_answer(
+                dispute=dispute, seller=request.user, answer=form.cleaned_data["answer"]
+            )
         except MarketplaceError as exc:
             messages.error(request, exc.message)
         else:
@@ -448,18 +495,21 @@ def payout_request(request):
     if form.is_valid():
         try:
             payout = services.payout_request(
-                seller=request.user, destination=form.cleaned_data["destination"], amount=form.cleaned_data["amount"]
+                seller=request.user,
+                destination=form.cleaned_data["destination"],
+                amount=form.cleaned_data["amount"],
             )
         except MarketplaceError as exc:
             messages.error(request, exc.message)
         else:
             messages.success(
-                request, _("Payout of %(amount)s requested; Finance will review it.") % {"amount": payout.amount}
+                request,
+                _("Payout of %(amount)s requested; Finance will review it.")
+                % {"amount": payout.amount},
             )
     else:
         messages.error(request, " ".join(m for errors in form.errors.values() for m in errors))
     return redirect(reverse("marketplace:seller_dashboard") + "#payouts")
-
 
 
 @login_required
@@ -467,7 +517,9 @@ def payout_request(request):
 def dispute_evidence(request, dispute_id: int, evidence_id: int):
     """A dispute screenshot, for the order's buyer and seller and for staff who handle
     disputes; anyone else gets a 404, as if it did not exist."""
-    item = selectors.dispute_evidence_for(user=request.user, dispute_id=dispute_id, evidence_id=evidence_id)
+    item = selectors.dispute_evidence_for(
+        user=request.user, dispute_id=dispute_id, evidence_id=evidence_id
+    )
     if item is None:
         raise Http404
     response = FileResponse(item.file.open("rb"), content_type=item.content_type)

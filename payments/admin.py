@@ -79,15 +79,33 @@ class ChannelAccountForm(forms.ModelForm):
     backend = forms.ChoiceField(choices=[])
     methods = forms.MultipleChoiceField(choices=Method.choices, widget=forms.CheckboxSelectMultiple)
     new_credentials = forms.CharField(
-        label=_("Replace credentials (JSON)"), required=False, widget=forms.Textarea(attrs={"rows": 6}),
-        help_text=_("Write-only: stored encrypted, never shown back. Leave empty to keep the current ones."),
+        label=_("Replace credentials (JSON)"),
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 6}),
+        help_text=_(
+            "Write-only: stored encrypted, never shown back. Leave empty to keep the current ones."
+        ),
     )
 
     class Meta:
         model = ChannelAccount
         fields = (
-            "code", "name", "backend", "methods", "enabled", "weight", "currency", "fee_percent", "fee_fixed",
-            "min_amount", "max_amount", "daily_cap", "settlement_days", "merchant_id", "app_id", "base_url",
+            "code",
+            "name",
+            "backend",
+            "methods",
+            "enabled",
+            "weight",
+            "currency",
+            "fee_percent",
+            "fee_fixed",
+            "min_amount",
+            "max_amount",
+            "daily_cap",
+            "settlement_days",
+            "merchant_id",
+            "app_id",
+            "base_url",
         )
 
     def __init__(self, *args, **kwargs):
@@ -115,9 +133,14 @@ class ChannelAccountForm(forms.ModelForm):
             served = set(backend_class(backend).methods)
             unsupported = [m for m in methods if m not in served]
             if unsupported:
-                self.add_error("methods", _("Backend %(backend)s cannot serve: %(methods)s") % {
-                    "backend": backend, "methods": ", ".join(unsupported),
-                })
+                self.add_error(
+                    "methods",
+                    _("Backend %(backend)s cannot serve: %(methods)s")
+                    % {
+                        "backend": backend,
+                        "methods": ", ".join(unsupported),
+                    },
+                )
         return data
 
     def save(self, commit=True):
@@ -132,14 +155,49 @@ class ChannelAccountForm(forms.ModelForm):
 @admin.register(ChannelAccount)
 class ChannelAccountAdmin(admin.ModelAdmin):
     form = ChannelAccountForm
-    list_display = ("code", "name", "backend", "method_names", "enabled", "fee_percent",
-                    money_column("fee_fixed", _("fixed fee")), "settlement_days", "breaker", "success_rate")
+    list_display = (
+        "code",
+        "name",
+        "backend",
+        "method_names",
+        "enabled",
+        "fee_percent",
+        money_column("fee_fixed", _("fixed fee")),
+        "settlement_days",
+        "breaker",
+        "success_rate",
+    )
     list_filter = ("backend", "enabled")
     readonly_fields = ("credential_keys", "notify_url_display")
     fieldsets = (
         (None, {"fields": ("code", "name", "backend", "methods", "enabled", "weight")}),
-        (_("Money"), {"fields": ("currency", "fee_percent", "fee_fixed", "min_amount", "max_amount", "daily_cap", "settlement_days")}),
-        (_("Provider"), {"fields": ("merchant_id", "app_id", "base_url", "notify_url_display", "credential_keys", "new_credentials")}),
+        (
+            _("Money"),
+            {
+                "fields": (
+                    "currency",
+                    "fee_percent",
+                    "fee_fixed",
+                    "min_amount",
+                    "max_amount",
+                    "daily_cap",
+                    "settlement_days",
+                )
+            },
+        ),
+        (
+            _("Provider"),
+            {
+                "fields": (
+                    "merchant_id",
+                    "app_id",
+                    "base_url",
+                    "notify_url_display",
+                    "credential_keys",
+                    "new_credentials",
+                )
+            },
+        ),
     )
 
     @admin.display(description=_("stored credential fields"))
@@ -169,17 +227,32 @@ class ChannelAccountAdmin(admin.ModelAdmin):
     @admin.display(description=_("recent success"))
     def success_rate(self, obj):
         recent = obj.attempts.order_by("-created_at")[:200]
-        done = [a.status for a in recent if a.status in ("succeeded", "failed", "expired", "cancelled")]
+        done = [
+            a.status for a in recent if a.status in ("succeeded", "failed", "expired", "cancelled")
+        ]
         if not done:
             return "—"
-        return _("%(rate).0f%% of %(n)d") % {"rate": 100 * done.count("succeeded") / len(done), "n": len(done)}
+        return _("%(rate).0f%% of %(n)d") % {
+            "rate": 100 * done.count("succeeded") / len(done),
+            "n": len(done),
+        }
 
 
 class AttemptInline(admin.TabularInline):
     model = Attempt
     extra = 0
     can_delete = False
-    fields = ("out_trade_no", "account", "status", "amount", "fee", "error_code", "flagged", "routing_summary", "created_at")
+    fields = (
+        "out_trade_no",
+        "account",
+        "status",
+        "amount",
+        "fee",
+        "error_code",
+        "flagged",
+        "routing_summary",
+        "created_at",
+    )
     readonly_fields = fields
 
     @admin.display(description=_("routing"))
@@ -194,7 +267,16 @@ class RefundInline(admin.TabularInline):
     model = Refund
     extra = 0
     can_delete = False
-    fields = ("refund_no", "amount", "status", "origin", "reason", "error", "created_at", "settled_at")
+    fields = (
+        "refund_no",
+        "amount",
+        "status",
+        "origin",
+        "reason",
+        "error",
+        "created_at",
+        "settled_at",
+    )
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -209,11 +291,23 @@ class RefundForm(forms.Form):
 @admin.register(Payment)
 class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     list_display = (
-        "created_at", "reference", "buyer", "method", money_column("amount", _("amount")), "status",
-        money_column("refunded_amount", _("refunded")), "risk_summary",
+        "created_at",
+        "reference",
+        "buyer",
+        "method",
+        money_column("amount", _("amount")),
+        "status",
+        money_column("refunded_amount", _("refunded")),
+        "risk_summary",
     )
     list_filter = ("status", "method", "currency")
-    search_fields = ("reference", "public_id", "attempts__out_trade_no", "attempts__channel_trade_no", "buyer__username")
+    search_fields = (
+        "reference",
+        "public_id",
+        "attempts__out_trade_no",
+        "attempts__channel_trade_no",
+        "buyer__username",
+    )
     inlines = [AttemptInline, RefundInline]
     actions = ["refund_in_full", "release_held", "block_held"]
     date_hierarchy = "created_at"
@@ -238,7 +332,11 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         from django.urls import path
 
         return [
-            path("<int:pk>/refund/", self.admin_site.admin_view(self.refund_view), name="payments_payment_refund"),
+            path(
+                "<int:pk>/refund/",
+                self.admin_site.admin_view(self.refund_view),
+                name="payments_payment_refund",
+            ),
             *super().get_urls(),
         ]
 
@@ -256,30 +354,51 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         if request.method == "POST" and form.is_valid():
             try:
                 refund = services.refund_request(
-                    payment=payment, amount=form.cleaned_data["amount"], reason=form.cleaned_data["reason"],
-                    origin=Refund.Origin.STAFF, requested_by=request.user, needs_approval=self._needs_approval(request),
+                    payment=payment,
+                    amount=form.cleaned_data["amount"],
+                    reason=form.cleaned_data["reason"],
+                    origin=Refund.Origin.STAFF,
+                    requested_by=request.user,
+                    needs_approval=self._needs_approval(request),
                 )
             except services.PaymentError as exc:
                 form.add_error("amount", str(exc))
             else:
                 if refund.status == RefundStatus.REQUESTED:
-                    self.message_user(request, _("Refund opened; Finance will approve it before it is sent."), messages.SUCCESS)
+                    self.message_user(
+                        request,
+                        _("Refund opened; Finance will approve it before it is sent."),
+                        messages.SUCCESS,
+                    )
                 else:
                     self.message_user(request, _("Refund requested."), messages.SUCCESS)
                 return redirect("admin:payments_payment_change", payment.pk)
-        context = {**self.admin_site.each_context(request), "title": _("Refund %(ref)s") % {"ref": payment.reference},
-                   "payment": payment, "form": form, "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "title": _("Refund %(ref)s") % {"ref": payment.reference},
+            "payment": payment,
+            "form": form,
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/payments/payment/refund.html", context)
 
     @admin.action(description=_("Refund in full (what is left)"), permissions=["refund"])
     def refund_in_full(self, request, queryset):
         needs_approval = self._needs_approval(request)
         _each(
-            self, request, queryset, lambda payment: services.refund_request(
-                payment=payment, amount=payment.refundable_amount, reason="refund in full", origin=Refund.Origin.STAFF,
-                requested_by=request.user, needs_approval=needs_approval,
+            self,
+            request,
+            queryset,
+            lambda payment: services.refund_request(
+                payment=payment,
+                amount=payment.refundable_amount,
+                reason="refund in full",
+                origin=Refund.Origin.STAFF,
+                requested_by=request.user,
+                needs_approval=needs_approval,
             ),
-            _("%(n)d refund(s) requested."), name=lambda payment: payment.reference,
+            _("%(n)d refund(s) requested."),
+            name=lambda payment: payment.reference,
         )
 
     def has_refund_permission(self, request):
@@ -311,8 +430,12 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
     def _review(self, request, queryset, *, approve: bool):
         reviewer = request.user.get_username()
         _each(
-            self, request, queryset,
-            lambda payment: services.payment_review_decide(payment=payment, approve=approve, reviewer=reviewer),
+            self,
+            request,
+            queryset,
+            lambda payment: services.payment_review_decide(
+                payment=payment, approve=approve, reviewer=reviewer
+            ),
             _("%(n)d payment(s) released.") if approve else _("%(n)d payment(s) blocked."),
             name=lambda payment: payment.reference,
         )
@@ -323,8 +446,18 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Refund)
 class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "refund_no", "payment", money_column("amount", _("amount")), "status", "origin",
-                    "reason", "requested_by", "approved_by", "error")
+    list_display = (
+        "created_at",
+        "refund_no",
+        "payment",
+        money_column("amount", _("amount")),
+        "status",
+        "origin",
+        "reason",
+        "requested_by",
+        "approved_by",
+        "error",
+    )
     list_select_related = ("payment", "requested_by", "approved_by")
     list_filter = ("status", "origin")
     search_fields = ("refund_no", "payment__reference")
@@ -333,7 +466,11 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description=_("journal entries"))
     def journal(self, obj):
-        url = reverse("admin:payments_journalentry_changelist") + "?" + urlencode({"q": obj.refund_no})
+        url = (
+            reverse("admin:payments_journalentry_changelist")
+            + "?"
+            + urlencode({"q": obj.refund_no})
+        )
         return format_html('<a href="{}">{}</a>', url, _("entries of this refund"))
 
     # Refunds Support opened wait here (status "awaiting Finance approval") for Finance.
@@ -348,7 +485,9 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     def _decide(self, request, queryset, *, approve: bool):
         _each(
-            self, request, queryset,
+            self,
+            request,
+            queryset,
             lambda refund: services.refund_decide(refund=refund, approve=approve, by=request.user),
             _("%(n)d refund(s) approved and sent.") if approve else _("%(n)d refund(s) declined."),
             name=lambda refund: refund.refund_no,
@@ -360,8 +499,16 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Attempt)
 class AttemptAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("created_at", "out_trade_no", "account", "method", money_column("amount", _("amount")),
-                    "status", "error_code", "flagged")
+    list_display = (
+        "created_at",
+        "out_trade_no",
+        "account",
+        "method",
+        money_column("amount", _("amount")),
+        "status",
+        "error_code",
+        "flagged",
+    )
     list_select_related = ("account",)
     list_filter = ("status", "account", "method")
     search_fields = ("out_trade_no", "channel_trade_no", "payment__reference")
@@ -375,7 +522,16 @@ class AttemptAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyMixin, admin.ModelAdmin):
-    list_display = ("received_at", "channel_code", "outcome", "flagged", "attempt", "refund", "remote_addr", "detail")
+    list_display = (
+        "received_at",
+        "channel_code",
+        "outcome",
+        "flagged",
+        "attempt",
+        "refund",
+        "remote_addr",
+        "detail",
+    )
     list_filter = ("outcome", "flagged", "channel_code")
     search_fields = ("detail", "attempt__out_trade_no")
     exclude = ("body",)
@@ -391,7 +547,13 @@ class NotificationRefusalAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Notify requests refused unread (docs/security.md): counted, never stored."""
 
     list_display = (
-        "day", "channel_code", "reason", "count", "bytes", "last_at", "last_remote_addr",
+        "day",
+        "channel_code",
+        "reason",
+        "count",
+        "bytes",
+        "last_at",
+        "last_remote_addr",
     )
     list_filter = ("reason", "channel_code")
     date_hierarchy = "day"
@@ -439,8 +601,12 @@ class JournalLineInline(admin.TabularInline):
     @admin.display(description=_("account"))
     def account_name(self, obj):
         url = reverse("admin:payments_ledgeraccount_change", args=[obj.account_id])
-        return format_html('<a href="{}">{}</a> <span class="quiet">{}</span>', url,
-                           _account_label(obj.account), obj.account.code)
+        return format_html(
+            '<a href="{}">{}</a> <span class="quiet">{}</span>',
+            url,
+            _account_label(obj.account),
+            obj.account.code,
+        )
 
     @admin.display(description=_("debit"))
     def debit(self, obj):
@@ -515,10 +681,15 @@ def entries_link(reference: str, label=None):
     """A link to the journal entries that carry ``reference`` (from a payment, order...)."""
     if not reference:
         return "—"
-    url = reverse("admin:payments_journalentry_changelist") + "?" + urlencode({"reference": reference})
+    url = (
+        reverse("admin:payments_journalentry_changelist")
+        + "?"
+        + urlencode({"reference": reference})
+    )
     count = JournalEntry.objects.filter(reference=reference).count()
-    return format_html('<a href="{}">{}</a>', url,
-                       label or _("%(n)d journal entries") % {"n": count})
+    return format_html(
+        '<a href="{}">{}</a>', url, label or _("%(n)d journal entries") % {"n": count}
+    )
 
 
 @admin.register(JournalEntry)
@@ -543,8 +714,11 @@ class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         from django.urls import path
 
         return [
-            path("trial-balance/", self.admin_site.admin_view(self.trial_balance_view),
-                 name="payments_trial_balance"),
+            path(
+                "trial-balance/",
+                self.admin_site.admin_view(self.trial_balance_view),
+                name="payments_trial_balance",
+            ),
             *super().get_urls(),
         ]
 
@@ -558,8 +732,11 @@ class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         form = PeriodForm(request.GET or None)
         since, until = form.period()
         context = {
-            **self.admin_site.each_context(request), "opts": self.model._meta, "form": form,
-            "title": _("Trial balance"), "tb": trial_balance(since=since, until=until),
+            **self.admin_site.each_context(request),
+            "opts": self.model._meta,
+            "form": form,
+            "title": _("Trial balance"),
+            "tb": trial_balance(since=since, until=until),
             "until_shown": until - dt.timedelta(days=1),
         }
         return TemplateResponse(request, "admin/payments/trial_balance.html", context)
@@ -585,17 +762,24 @@ class JournalEntryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         currency = lines[0].currency if lines else "CNY"
         verdict = _("balanced") if debit == credit else _("NOT balanced")
         return format_html(
-            "{} {} · {} {} · <strong>{}</strong>", _("debit total"), format_money(debit, currency),
-            _("credit total"), format_money(credit, currency), verdict,
+            "{} {} · {} {} · <strong>{}</strong>",
+            _("debit total"),
+            format_money(debit, currency),
+            _("credit total"),
+            format_money(credit, currency),
+            verdict,
         )
 
 
 class PeriodForm(forms.Form):
     """A period of whole days, ``since`` to ``until`` inclusive; this month by default."""
 
-    since = forms.DateField(label=_("from"), required=False, widget=forms.DateInput(attrs={"type": "date"}))
-    until = forms.DateField(label=_("to (inclusive)"), required=False,
-                            widget=forms.DateInput(attrs={"type": "date"}))
+    since = forms.DateField(
+        label=_("from"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
+    until = forms.DateField(
+        label=_("to (inclusive)"), required=False, widget=forms.DateInput(attrs={"type": "date"})
+    )
 
     def clean(self):
         data = super().clean()
@@ -620,7 +804,11 @@ class OwnedFilter(admin.SimpleListFilter):
     parameter_name = "whose"
 
     def lookups(self, request, model_admin):
-        return [("platform", _("platform and channels")), ("buyer", _("buyers")), ("seller", _("sellers"))]
+        return [
+            ("platform", _("platform and channels")),
+            ("buyer", _("buyers")),
+            ("seller", _("sellers")),
+        ]
 
     def queryset(self, request, queryset):
         if self.value() == "platform":
@@ -652,5 +840,7 @@ class LedgerAccountAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
     @admin.display(description=_("journal entries"))
     def entries(self, obj):
-        url = reverse("admin:payments_journalentry_changelist") + "?" + urlencode({"account": obj.pk})
+        url = (
+            reverse("admin:payments_journalentry_changelist") + "?" + urlencode({"account": obj.pk})
+        )
         return format_html('<a href="{}">{}</a>', url, _("entries of this account"))

@@ -6,5 +6,9 @@ from payments import api
 
 urlpatterns = [
     path("payments/<uuid:public_id>/", api.PaymentDetail.as_view(), name="api-payment"),
-    path("payments/<uuid:public_id>/challenge/", api.PaymentChallenge.as_view(), name="api-payment-challenge"),
+    path(
+        "payments/<uuid:public_id>/challenge/",
+        api.PaymentChallenge.as_view(),
+        name="api-payment-challenge",
+    ),
 ]

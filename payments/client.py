@@ -73,7 +73,6 @@ class Client:
         return RegionInfo(self.region, self.region_source)
 
 
-
 def client_from_request(request) -> Client:
     """Describe the request's buyer: address and region behind ``TRUSTED_PROXY_COUNT``
     proxies (``REGION_HEADER`` is believed only then), device from client hints or the user

@@ -22,4 +22,6 @@ def decrypt_credentials(token: bytes) -> dict:
     try:
         return json.loads(_fernet().decrypt(token))
     except InvalidToken as exc:
-        raise ValueError("Channel credentials cannot be decrypted with the configured keys.") from exc
+        raise ValueError(
+            "Channel credentials cannot be decrypted with the configured keys."
+        ) from exc

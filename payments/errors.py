@@ -59,7 +59,9 @@ def error_spec(backend: str, code: str) -> ErrorSpec:
         defaults = backend_class(backend).error_codes
     except LookupError:
         defaults = {}
-    return defaults.get(code) or (UNAVAILABLE if code in {"UNAVAILABLE", "TIMEOUT"} or code.startswith("HTTP_") else GENERIC)
+    return defaults.get(code) or (
+        UNAVAILABLE if code in {"UNAVAILABLE", "TIMEOUT"} or code.startswith("HTTP_") else GENERIC
+    )
 
 
 def error_known(backend: str, code: str) -> bool:

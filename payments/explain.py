@@ -8,20 +8,39 @@ from django.utils.translation import gettext_lazy as _
 from payments.money import format_money
 
 RISK_KEYS = {
-    "score": _("risk score"), "decision": _("decision"), "reasons": _("reasons"),
-    "assessment_id": _("assessment"), "reviewed_by": _("reviewed by"), "review": _("review"),
+    "score": _("risk score"),
+    "decision": _("decision"),
+    "reasons": _("reasons"),
+    "assessment_id": _("assessment"),
+    "reviewed_by": _("reviewed by"),
+    "review": _("review"),
     "challenge": _("one-time code"),
 }
-DECISIONS = {"allow": _("allow"), "challenge": _("challenge"), "review": _("review"),
-             "block": _("block"), "approved": _("approved"), "blocked": _("blocked")}
+DECISIONS = {
+    "allow": _("allow"),
+    "challenge": _("challenge"),
+    "review": _("review"),
+    "block": _("block"),
+    "approved": _("approved"),
+    "blocked": _("blocked"),
+}
 CANDIDATE_COLUMNS = (
-    ("code", _("channel account")), ("estimate", _("estimated success")), ("fee", _("fee")),
-    ("weight", _("weight")), ("score", _("score")), ("breaker", _("breaker")),
-    ("note", _("note")), ("excluded", _("excluded because")),
+    ("code", _("channel account")),
+    ("estimate", _("estimated success")),
+    ("fee", _("fee")),
+    ("weight", _("weight")),
+    ("score", _("score")),
+    ("breaker", _("breaker")),
+    ("note", _("note")),
+    ("excluded", _("excluded because")),
 )
 BREAKERS = {"closed": _("closed"), "open": _("open"), "half_open": _("half-open (probing)")}
-APPROACHES = {"exploit": _("best expected value"), "explore": _("exploration"),
-              "degraded": _("degraded (every account unhealthy)"), "none": _("no usable account")}
+APPROACHES = {
+    "exploit": _("best expected value"),
+    "explore": _("exploration"),
+    "degraded": _("degraded (every account unhealthy)"),
+    "none": _("no usable account"),
+}
 
 
 def _text(value) -> str:
@@ -44,14 +63,16 @@ def risk_table(risk: dict):
         elif key in {"decision", "review"}:
             value = DECISIONS.get(value, value)
         rows.append((RISK_KEYS.get(key, key), _text(value)))
-    body = format_html_join("", "<tr><th scope=\"row\">{}</th><td>{}</td></tr>", rows)
-    return format_html("<table class=\"explain\">{}</table>", body)
+    body = format_html_join("", '<tr><th scope="row">{}</th><td>{}</td></tr>', rows)
+    return format_html('<table class="explain">{}</table>', body)
 
 
 def routing_table(routing: dict):
     if not routing:
         return "—"
-    head = format_html_join("", "<th scope=\"col\">{}</th>", ((label,) for _k, label in CANDIDATE_COLUMNS))
+    head = format_html_join(
+        "", '<th scope="col">{}</th>', ((label,) for _k, label in CANDIDATE_COLUMNS)
+    )
     rows = []
     for candidate in routing.get("candidates", []):
         cells = []
@@ -66,10 +87,17 @@ def routing_table(routing: dict):
             cells.append((_text(value),))
         rows.append(format_html("<tr>{}</tr>", format_html_join("", "<td>{}</td>", cells)))
     summary = format_html(
-        "<p>{}：{} · {}：{} · {}：{}</p>", _("approach"),
+        "<p>{}：{} · {}：{} · {}：{}</p>",
+        _("approach"),
         APPROACHES.get(routing.get("approach"), routing.get("approach") or "—"),
-        _("chosen"), routing.get("winner") or "—", _("failover order"),
+        _("chosen"),
+        routing.get("winner") or "—",
+        _("failover order"),
         " → ".join(routing.get("order") or []) or "—",
     )
-    return format_html("{}<table class=\"explain\"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>",
-                       summary, head, format_html("".join(str(r) for r in rows)))
+    return format_html(
+        '{}<table class="explain"><thead><tr>{}</tr></thead><tbody>{}</tbody></table>',
+        summary,
+        head,
+        format_html("".join(str(r) for r in rows)),
+    )

@@ -69,10 +69,16 @@ class DatabaseHealthStore:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
             # Lock only the health row (``of``): a join lock on the account row would make every
             # request touching the account wait for this one.
-            row = ChannelHealth.objects.select_for_update(of=("self",)).filter(account__code=code).first()
+            row = (
+                ChannelHealth.objects.select_for_update(of=("self",))
+                .filter(account__code=code)
+                .first()
+            )
             if row is None:
                 account_id = ChannelAccount.objects.values_list("pk", flat=True).get(code=code)
-                row, _ = ChannelHealth.objects.select_for_update().get_or_create(account_id=account_id)
+                row, _ = ChannelHealth.objects.select_for_update().get_or_create(
+                    account_id=account_id
+                )
             state, transitions = change(AccountHealth.from_json(row.state))
             row.state = state.to_json()
             row.breaker = state.breaker
@@ -233,24 +239,38 @@ def health_fold(*, batch: int = 5000) -> int:
             def change(state: AccountHealth, code=code, rows=rows) -> Change:
                 # Read under the lock: a fold that ran meanwhile has marked its rows.
                 rows.extend(
-                    pending_outcomes().filter(account__code=code).order_by("pk").values_list(
-                        "pk", "health_outcome", "received_at", "attempt__method", "attempt__amount", "attempt__created_at"
+                    pending_outcomes()
+                    .filter(account__code=code)
+                    .order_by("pk")
+                    .values_list(
+                        "pk",
+                        "health_outcome",
+                        "received_at",
+                        "attempt__method",
+                        "attempt__amount",
+                        "attempt__created_at",
                     )[:batch]
                 )
                 return apply_outcomes(state, (_observed(*row[1:]) for row in rows), config)
 
             with transaction.atomic():
                 store.update(code, change)
-                Notification.objects.filter(pk__in=[row[0] for row in rows]).update(health_folded_at=timezone.now())
+                Notification.objects.filter(pk__in=[row[0] for row in rows]).update(
+                    health_folded_at=timezone.now()
+                )
             folded += len(rows)
             if len(rows) < batch:
                 break
     return folded
 
 
-def _observed(outcome: str, received_at: dt.datetime, method: str, amount: Decimal, created_at: dt.datetime) -> ObservedOutcome:
+def _observed(
+    outcome: str, received_at: dt.datetime, method: str, amount: Decimal, created_at: dt.datetime
+) -> ObservedOutcome:
     delay = (received_at - created_at).total_seconds() if outcome == "succeeded" else None
-    return ObservedOutcome(method=method, amount=amount, outcome=outcome, at=received_at.timestamp(), delay=delay)
+    return ObservedOutcome(
+        method=method, amount=amount, outcome=outcome, at=received_at.timestamp(), delay=delay
+    )
 
 
 #: sent when a fold of notified outcomes is due; ``payments.tasks`` queues the worker's fold,

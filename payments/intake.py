@@ -46,36 +46,58 @@ def notification_screen(
     """The reply refusing this request before it is read or stored, or None to go on."""
     account, backend = notification_account(account_code)
     if account is None:
-        refusal_count(account_code="", reason=NotificationRefusal.Reason.UNKNOWN_ACCOUNT,
-                      size=size, remote_addr=remote_addr)
+        refusal_count(
+            account_code="",
+            reason=NotificationRefusal.Reason.UNKNOWN_ACCOUNT,
+            size=size,
+            remote_addr=remote_addr,
+        )
         return NotifyReply(status=404, body=b"unknown channel")
     if size > max_body_bytes(backend):
-        refusal_count(account_code=account.code, reason=NotificationRefusal.Reason.TOO_LARGE,
-                      size=size, remote_addr=remote_addr)
+        refusal_count(
+            account_code=account.code,
+            reason=NotificationRefusal.Reason.TOO_LARGE,
+            size=size,
+            remote_addr=remote_addr,
+        )
         return NotifyReply(status=413, body=b"notification too large")
     if remote_addr and _failures(remote_addr) >= settings.PAYMENTS_NOTIFY_FAILURES_PER_MINUTE:
-        refusal_count(account_code=account.code, reason=NotificationRefusal.Reason.RATE_LIMITED,
-                      size=size, remote_addr=remote_addr)
+        refusal_count(
+            account_code=account.code,
+            reason=NotificationRefusal.Reason.RATE_LIMITED,
+            size=size,
+            remote_addr=remote_addr,
+        )
         return NotifyReply(status=429, body=b"too many failed notifications")
     return None
 
 
-def refusal_count(
-    *, account_code: str, reason: str, size: int, remote_addr: str | None
-) -> None:
+def refusal_count(*, account_code: str, reason: str, size: int, remote_addr: str | None) -> None:
     """Add one refused request to today's row for this account and reason."""
     now = timezone.now()
     key = {"day": timezone.localdate(now), "channel_code": account_code[:40], "reason": reason}
-    changes = {"count": F("count") + 1, "bytes": F("bytes") + max(size, 0), "last_at": now,
-               "last_remote_addr": remote_addr or None}
-    log.warning("notification refused (%s) on %r from %s, %d bytes", reason,
-                account_code or "?", remote_addr, size)
+    changes = {
+        "count": F("count") + 1,
+        "bytes": F("bytes") + max(size, 0),
+        "last_at": now,
+        "last_remote_addr": remote_addr or None,
+    }
+    log.warning(
+        "notification refused (%s) on %r from %s, %d bytes",
+        reason,
+        account_code or "?",
+        remote_addr,
+        size,
+    )
     if NotificationRefusal.objects.filter(**key).update(**changes):
         return
     try:
         with transaction.atomic():
             NotificationRefusal.objects.create(
-                **key, count=1, bytes=max(size, 0), last_at=now,
+                **key,
+                count=1,
+                bytes=max(size, 0),
+                last_at=now,
                 last_remote_addr=remote_addr or None,
             )
     except IntegrityError:  # another request created today's row first
@@ -104,8 +126,15 @@ def failure_note(remote_addr: str | None) -> None:
 
 
 def unverified_keep(
-    *, account: ChannelAccount, account_code: str, method: str, headers: Mapping[str, str],
-    body: bytes, remote_addr: str | None, outcome: str, detail: str,
+    *,
+    account: ChannelAccount,
+    account_code: str,
+    method: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    remote_addr: str | None,
+    outcome: str,
+    detail: str,
 ) -> Notification:
     """Store a notice that failed verification: its size, the first bytes of its body and a
     bounded set of headers — enough for staff to see what came, not a way to fill the disk."""
@@ -115,8 +144,15 @@ def unverified_keep(
         for name, value in list(headers.items())[:UNVERIFIED_KEEP_HEADERS]
     }
     return Notification.objects.create(
-        account=account, channel_code=account_code[:40], method=method, headers=kept_headers,
-        body=body[:UNVERIFIED_KEEP_BYTES], body_size=len(body),
-        body_truncated=len(body) > UNVERIFIED_KEEP_BYTES, remote_addr=remote_addr or None,
-        outcome=outcome, detail=detail[:2000], flagged=True,
+        account=account,
+        channel_code=account_code[:40],
+        method=method,
+        headers=kept_headers,
+        body=body[:UNVERIFIED_KEEP_BYTES],
+        body_size=len(body),
+        body_truncated=len(body) > UNVERIFIED_KEEP_BYTES,
+        remote_addr=remote_addr or None,
+        outcome=outcome,
+        detail=detail[:2000],
+        flagged=True,
     )

@@ -97,7 +97,8 @@ class UnbalancedEntry(ValueError):
 
 def account(code: str, currency: str = "CNY") -> LedgerAccount:
     found, _ = LedgerAccount.objects.get_or_create(
-        code=code, defaults={"kind": _kind_of(code), "currency": currency, "owner_id": _owner_of(code)}
+        code=code,
+        defaults={"kind": _kind_of(code), "currency": currency, "owner_id": _owner_of(code)},
     )
     return found
 
@@ -113,7 +114,9 @@ def post(
 ) -> JournalEntry:
     """Post one balanced entry; posting the same ``key`` again returns the first entry and
     changes nothing (callbacks and tasks may run twice, concurrently)."""
-    lines = [(code, Decimal(amount).quantize(CENT)) for code, amount in lines if Decimal(amount) != 0]
+    lines = [
+        (code, Decimal(amount).quantize(CENT)) for code, amount in lines if Decimal(amount) != 0
+    ]
     if not lines:
         raise UnbalancedEntry(f"entry {key!r} has no non-zero lines")
     total = sum((amount for _, amount in lines), Decimal("0"))
@@ -121,14 +124,23 @@ def post(
         raise UnbalancedEntry(f"entry {key!r} does not balance: lines sum to {total}")
     posted_at = timezone.now()
     with transaction.atomic(savepoint=False):
-        entry_id = _insert_entry(key=key, kind=kind, memo=memo[:255], reference=reference[:64], posted_at=posted_at)
+        entry_id = _insert_entry(
+            key=key, kind=kind, memo=memo[:255], reference=reference[:64], posted_at=posted_at
+        )
         if entry_id is None:
             # Posted before (a repeat), or a concurrent poster won the race on the unique key
             # (the insert waited for its commit).
             return JournalEntry.objects.get(key=key)
         if _insert_lines(entry_id, lines, currency) < len(lines):
             _insert_lines_of_new_accounts(entry_id, lines, currency)
-    entry = JournalEntry(pk=entry_id, key=key, kind=kind, memo=memo[:255], reference=reference[:64], posted_at=posted_at)
+    entry = JournalEntry(
+        pk=entry_id,
+        key=key,
+        kind=kind,
+        memo=memo[:255],
+        reference=reference[:64],
+        posted_at=posted_at,
+    )
     entry._state.adding = False
     entry._state.db = connection.alias
     return entry
@@ -157,7 +169,9 @@ def _insert_entry(**values) -> int | None:
 def _insert_lines(entry_id: int, lines: list[tuple[str, Decimal]], currency: str) -> int:
     """Insert the lines whose account exists, in order; returns how many were inserted."""
     qn = connection.ops.quote_name
-    values = " UNION ALL ".join("SELECT %s AS n, %s AS code, CAST(%s AS NUMERIC) AS amount" for _ in lines)
+    values = " UNION ALL ".join(
+        "SELECT %s AS n, %s AS code, CAST(%s AS NUMERIC) AS amount" for _ in lines
+    )
     params: list = [entry_id, currency]
     for position, (code, amount) in enumerate(lines):
         params += [position, code, str(amount)]
@@ -171,7 +185,9 @@ def _insert_lines(entry_id: int, lines: list[tuple[str, Decimal]], currency: str
         return cursor.rowcount
 
 
-def _insert_lines_of_new_accounts(entry_id: int, lines: list[tuple[str, Decimal]], currency: str) -> None:
+def _insert_lines_of_new_accounts(
+    entry_id: int, lines: list[tuple[str, Decimal]], currency: str
+) -> None:
     """The lines of accounts that did not exist yet: open the accounts, then add the lines.
 
     Which lines are missing is read from the entry itself, not from which accounts exist now:
@@ -187,13 +203,16 @@ def _insert_lines_of_new_accounts(entry_id: int, lines: list[tuple[str, Decimal]
             new.append((code, amount))
     ids = {code: account(code, currency).pk for code, _ in new}
     JournalLine.objects.bulk_create(
-        JournalLine(entry_id=entry_id, account_id=ids[code], amount=amount, currency=currency) for code, amount in new
+        JournalLine(entry_id=entry_id, account_id=ids[code], amount=amount, currency=currency)
+        for code, amount in new
     )
 
 
 def balance(code: str, *, natural: bool = False) -> Decimal:
     """Sum of an account's lines. ``natural`` shows credit-normal accounts as positive."""
-    total = JournalLine.objects.filter(account__code=code).aggregate(s=Sum("amount"))["s"] or Decimal("0.00")
+    total = JournalLine.objects.filter(account__code=code).aggregate(s=Sum("amount"))[
+        "s"
+    ] or Decimal("0.00")
     if natural and _kind_of(code) in {Kind.LIABILITY, Kind.INCOME}:
         total = -total
     return total.quantize(CENT)

@@ -26,7 +26,9 @@ FINISHED = [AttemptStatus.SUCCEEDED, AttemptStatus.FAILED, AttemptStatus.EXPIRED
 _TRUNC = {monitoring.HOUR: TruncHour, monitoring.DAY: TruncDay}
 
 
-def attempt_outcomes(*, since: dt.datetime, until: dt.datetime, grain: monitoring.Grain) -> Iterator[monitoring.DataPoint]:
+def attempt_outcomes(
+    *, since: dt.datetime, until: dt.datetime, grain: monitoring.Grain
+) -> Iterator[monitoring.DataPoint]:
     """Both payment metrics from one GROUP BY over attempts. The first attempt of a payment
     is the one with no earlier attempt; its success means no failover was needed."""
     earlier = Attempt.objects.filter(payment_id=OuterRef("payment_id"), pk__lt=OuterRef("pk"))
@@ -46,11 +48,18 @@ def attempt_outcomes(*, since: dt.datetime, until: dt.datetime, grain: monitorin
     for row in rows:
         dims = {"channel": row["channel"], "method": row["method_"]}
         yield monitoring.DataPoint.of(
-            SUCCESS_RATE, period_start=row["period"], numerator=row["succeeded"], denominator=row["finished"], **dims
+            SUCCESS_RATE,
+            period_start=row["period"],
+            numerator=row["succeeded"],
+            denominator=row["finished"],
+            **dims,
         )
         yield monitoring.DataPoint.of(
-            FIRST_ATTEMPT_SUCCESS_RATE, period_start=row["period"], numerator=row["first_succeeded"],
-            denominator=row["first_finished"], **dims,
+            FIRST_ATTEMPT_SUCCESS_RATE,
+            period_start=row["period"],
+            numerator=row["first_succeeded"],
+            denominator=row["first_finished"],
+            **dims,
         )
 
 

@@ -56,13 +56,19 @@ def new_refund_no() -> str:
 class ChannelAccount(models.Model):
     """One configured provider account (e.g. Alipay direct merchant #1)."""
 
-    code = models.SlugField(_("code"), max_length=40, unique=True, help_text=_("Used in the notify URL."))
+    code = models.SlugField(
+        _("code"), max_length=40, unique=True, help_text=_("Used in the notify URL.")
+    )
     name = models.CharField(_("name"), max_length=80)
-    backend = models.CharField(_("backend"), max_length=20, help_text=_("Channel protocol, e.g. alipay."))
+    backend = models.CharField(
+        _("backend"), max_length=20, help_text=_("Channel protocol, e.g. alipay.")
+    )
     methods = models.JSONField(_("methods served"), default=list)
     enabled = models.BooleanField(_("enabled"), default=True)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
-    fee_percent = models.DecimalField(_("fee %"), max_digits=6, decimal_places=3, default=Decimal("0.600"))
+    fee_percent = models.DecimalField(
+        _("fee %"), max_digits=6, decimal_places=3, default=Decimal("0.600")
+    )
     fee_fixed = models.DecimalField(_("fixed fee"), **MONEY, default=ZERO)
     min_amount = models.DecimalField(_("minimum per payment"), **MONEY, default=Decimal("0.01"))
     max_amount = models.DecimalField(_("maximum per payment"), **MONEY, default=Decimal("50000.00"))
@@ -72,12 +78,19 @@ class ChannelAccount(models.Model):
     )
     merchant_id = models.CharField(_("merchant / partner id"), max_length=64, blank=True)
     app_id = models.CharField(_("app id"), max_length=64, blank=True)
-    base_url = models.URLField(_("base URL"), max_length=300, help_text=_("Provider or sandbox endpoint."))
+    base_url = models.URLField(
+        _("base URL"), max_length=300, help_text=_("Provider or sandbox endpoint.")
+    )
     weight = models.DecimalField(
-        _("routing weight"), max_digits=5, decimal_places=2, default=Decimal("1.00"),
+        _("routing weight"),
+        max_digits=5,
+        decimal_places=2,
+        default=Decimal("1.00"),
         validators=[MinValueValidator(Decimal("0"))],
     )
-    credentials_encrypted = models.BinaryField(_("credentials (encrypted)"), default=b"", editable=False)
+    credentials_encrypted = models.BinaryField(
+        _("credentials (encrypted)"), default=b"", editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
@@ -86,8 +99,13 @@ class ChannelAccount(models.Model):
         verbose_name = _("channel account")
         verbose_name_plural = _("channel accounts")
         constraints = [
-            models.CheckConstraint(condition=Q(max_amount__gte=models.F("min_amount")), name="account_min_le_max"),
-            models.CheckConstraint(condition=Q(fee_percent__gte=0) & Q(fee_fixed__gte=0), name="account_fee_non_negative"),
+            models.CheckConstraint(
+                condition=Q(max_amount__gte=models.F("min_amount")), name="account_min_le_max"
+            ),
+            models.CheckConstraint(
+                condition=Q(fee_percent__gte=0) & Q(fee_fixed__gte=0),
+                name="account_fee_non_negative",
+            ),
         ]
 
     def __str__(self):
@@ -111,24 +129,47 @@ class ChannelAccount(models.Model):
 class Payment(models.Model):
     """One payment of something the shop sells (an order) or of a wallet top-up."""
 
-    public_id = models.UUIDField(default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public id"))
-    reference = models.CharField(_("reference"), max_length=64, db_index=True, help_text=_("What is paid, e.g. order:XYZ."))
-    buyer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="payments", verbose_name=_("buyer"))
+    public_id = models.UUIDField(
+        default=uuid.uuid4, unique=True, editable=False, verbose_name=_("public id")
+    )
+    reference = models.CharField(
+        _("reference"), max_length=64, db_index=True, help_text=_("What is paid, e.g. order:XYZ.")
+    )
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="payments",
+        verbose_name=_("buyer"),
+    )
     method = models.CharField(_("method"), max_length=20, choices=Method.choices)
     amount = models.DecimalField(_("amount"), **MONEY)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     subject = models.CharField(_("subject"), max_length=128, blank=True)
-    status = models.CharField(_("status"), max_length=20, choices=PaymentStatus.choices, default=PaymentStatus.CREATED, db_index=True)
+    status = models.CharField(
+        _("status"),
+        max_length=20,
+        choices=PaymentStatus.choices,
+        default=PaymentStatus.CREATED,
+        db_index=True,
+    )
     refunded_amount = models.DecimalField(_("refunded"), **MONEY, default=ZERO)
     failure_code = models.CharField(max_length=64, blank=True, verbose_name=_("failure code"))
     failure_reason = models.CharField(max_length=255, blank=True, verbose_name=_("failure reason"))
-    failure_guidance = models.CharField(max_length=255, blank=True, verbose_name=_("failure guidance"))
+    failure_guidance = models.CharField(
+        max_length=255, blank=True, verbose_name=_("failure guidance")
+    )
     risk = models.JSONField(_("risk assessment"), default=dict, blank=True)
-    client = models.JSONField(_("client"), default=dict, blank=True, help_text=_("IP, device, user agent, region."))
-    instalments = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("instalments"))
+    client = models.JSONField(
+        _("client"), default=dict, blank=True, help_text=_("IP, device, user agent, region.")
+    )
+    instalments = models.PositiveSmallIntegerField(
+        null=True, blank=True, verbose_name=_("instalments")
+    )
     expires_at = models.DateTimeField(null=True, blank=True, verbose_name=_("expires at"))
     succeeded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("succeeded at"))
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
+    created_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("created at")
+    )
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
@@ -138,13 +179,17 @@ class Payment(models.Model):
         permissions = [("review_payment", _("Can release or block payments held for review"))]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
-            models.CheckConstraint(condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("amount")), name="payment_refunded_le_amount"),
+            models.CheckConstraint(
+                condition=Q(refunded_amount__gte=0) & Q(refunded_amount__lte=models.F("amount")),
+                name="payment_refunded_le_amount",
+            ),
         ]
 
     def __str__(self):
         from payments.money import format_money
 
-        return f"{self.reference} {format_money(self.amount, self.currency)} {self.get_status_display()}"
+        amount = format_money(self.amount, self.currency)
+        return f"{self.reference} {amount} {self.get_status_display()}"
 
     def transition(self, target: str) -> None:
         states.check("payment", states.PAYMENT_TRANSITIONS, self.status, target)
@@ -162,25 +207,45 @@ class Payment(models.Model):
 class Attempt(models.Model):
     """One try of a payment on one channel account."""
 
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="attempts", verbose_name=_("payment"))
-    account = models.ForeignKey(ChannelAccount, on_delete=models.PROTECT, related_name="attempts", verbose_name=_("account"))
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="attempts", verbose_name=_("payment")
+    )
+    account = models.ForeignKey(
+        ChannelAccount, on_delete=models.PROTECT, related_name="attempts", verbose_name=_("account")
+    )
     method = models.CharField(max_length=20, choices=Method.choices, verbose_name=_("method"))
-    out_trade_no = models.CharField(_("our trade no"), max_length=32, unique=True, default=new_out_trade_no)
-    channel_trade_no = models.CharField(_("channel trade no"), max_length=64, blank=True, db_index=True)
+    out_trade_no = models.CharField(
+        _("our trade no"), max_length=32, unique=True, default=new_out_trade_no
+    )
+    channel_trade_no = models.CharField(
+        _("channel trade no"), max_length=64, blank=True, db_index=True
+    )
     amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
     currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
     fee = models.DecimalField(_("expected fee"), **MONEY, default=ZERO)
-    status = models.CharField(max_length=20, choices=AttemptStatus.choices, default=AttemptStatus.CREATED, db_index=True, verbose_name=_("status"))
+    status = models.CharField(
+        max_length=20,
+        choices=AttemptStatus.choices,
+        default=AttemptStatus.CREATED,
+        db_index=True,
+        verbose_name=_("status"),
+    )
     action = models.JSONField(default=dict, blank=True, verbose_name=_("action"))
     error_code = models.CharField(max_length=64, blank=True, verbose_name=_("error code"))
     error_message = models.CharField(max_length=255, blank=True, verbose_name=_("error message"))
     routing = models.JSONField(_("routing decision"), default=dict, blank=True)
-    instalments = models.PositiveSmallIntegerField(null=True, blank=True, verbose_name=_("instalments"))
+    instalments = models.PositiveSmallIntegerField(
+        null=True, blank=True, verbose_name=_("instalments")
+    )
     query_count = models.PositiveSmallIntegerField(default=0, verbose_name=_("query count"))
-    next_query_at = models.DateTimeField(null=True, blank=True, db_index=True, verbose_name=_("next query at"))
+    next_query_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, verbose_name=_("next query at")
+    )
     notified_at = models.DateTimeField(null=True, blank=True, verbose_name=_("notified at"))
     succeeded_at = models.DateTimeField(null=True, blank=True, verbose_name=_("succeeded at"))
-    flagged = models.CharField(_("flag"), max_length=255, blank=True, help_text=_("Why staff should look."))
+    flagged = models.CharField(
+        _("flag"), max_length=255, blank=True, help_text=_("Why staff should look.")
+    )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
@@ -188,7 +253,9 @@ class Attempt(models.Model):
         verbose_name = _("attempt")
         verbose_name_plural = _("attempts")
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="attempt_amount_positive")]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="attempt_amount_positive")
+        ]
         # By creation time: daily caps (today's volume per account) and risk monitoring's
         # success rates over the last hours and days.
         indexes = [models.Index(fields=["created_at"], name="attempt_created_at")]
@@ -213,21 +280,48 @@ class Refund(models.Model):
         STAFF = "staff", _("staff")
         DOUBLE_CHARGE = "double_charge", _("duplicate success")
 
-    payment = models.ForeignKey(Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment"))
-    attempt = models.ForeignKey(Attempt, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("attempt"))
-    refund_no = models.CharField(max_length=32, unique=True, default=new_refund_no, verbose_name=_("refund no"))
+    payment = models.ForeignKey(
+        Payment, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("payment")
+    )
+    attempt = models.ForeignKey(
+        Attempt, on_delete=models.PROTECT, related_name="refunds", verbose_name=_("attempt")
+    )
+    refund_no = models.CharField(
+        max_length=32, unique=True, default=new_refund_no, verbose_name=_("refund no")
+    )
     amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
     currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
-    status = models.CharField(max_length=20, choices=RefundStatus.choices, default=RefundStatus.PENDING, db_index=True, verbose_name=_("status"))
-    origin = models.CharField(max_length=20, choices=Origin.choices, default=Origin.STAFF, verbose_name=_("origin"))
+    status = models.CharField(
+        max_length=20,
+        choices=RefundStatus.choices,
+        default=RefundStatus.PENDING,
+        db_index=True,
+        verbose_name=_("status"),
+    )
+    origin = models.CharField(
+        max_length=20, choices=Origin.choices, default=Origin.STAFF, verbose_name=_("origin")
+    )
     reason = models.CharField(max_length=255, blank=True, verbose_name=_("reason"))
-    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("requested by"))
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("requested by"),
+    )
     approved_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         help_text=_("Finance, for a refund Support opened."),
         verbose_name=_("approved by"),
     )
-    channel_refund_no = models.CharField(max_length=64, blank=True, verbose_name=_("channel refund no"))
+    channel_refund_no = models.CharField(
+        max_length=64, blank=True, verbose_name=_("channel refund no")
+    )
     error = models.CharField(max_length=255, blank=True, verbose_name=_("error"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
     settled_at = models.DateTimeField(null=True, blank=True, verbose_name=_("settled at"))
@@ -236,13 +330,18 @@ class Refund(models.Model):
         verbose_name = _("refund")
         verbose_name_plural = _("refunds")
         ordering = ["-created_at"]
-        constraints = [models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")]
-        permissions = [("approve_refund", _("Can send refunds straight away and approve those Support opens"))]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")
+        ]
+        permissions = [
+            ("approve_refund", _("Can send refunds straight away and approve those Support opens"))
+        ]
 
     def __str__(self):
         from payments.money import format_money
 
-        return f"{self.refund_no} {format_money(self.amount, self.currency)} {self.get_status_display()}"
+        amount = format_money(self.amount, self.currency)
+        return f"{self.refund_no} {amount} {self.get_status_display()}"
 
     def transition(self, target: str) -> None:
         states.check("refund", states.REFUND_TRANSITIONS, self.status, target)
@@ -259,35 +358,72 @@ class Notification(models.Model):
         REJECTED = "rejected", _("rejected")
         ERROR = "error", _("error")
 
-    account = models.ForeignKey(ChannelAccount, null=True, blank=True, on_delete=models.PROTECT, related_name="notifications", verbose_name=_("account"))
+    account = models.ForeignKey(
+        ChannelAccount,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="notifications",
+        verbose_name=_("account"),
+    )
     channel_code = models.CharField(max_length=40, verbose_name=_("channel code"))
     method = models.CharField(max_length=8, default="POST", verbose_name=_("method"))
     headers = models.JSONField(default=dict, verbose_name=_("headers"))
     body = models.BinaryField(verbose_name=_("body"))
     body_size = models.PositiveIntegerField(
-        _("body size"), null=True, blank=True,
+        _("body size"),
+        null=True,
+        blank=True,
         help_text=_("Bytes received, before any truncation."),
     )
     body_truncated = models.BooleanField(
-        _("body truncated"), default=False,
+        _("body truncated"),
+        default=False,
         help_text=_("Failed verification: only the first bytes of the body are kept."),
     )
     remote_addr = models.GenericIPAddressField(null=True, blank=True, verbose_name=_("remote addr"))
-    received_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("received at"))
-    outcome = models.CharField(max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED, verbose_name=_("outcome"))
+    received_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("received at")
+    )
+    outcome = models.CharField(
+        max_length=20, choices=Outcome.choices, default=Outcome.RECEIVED, verbose_name=_("outcome")
+    )
     detail = models.TextField(blank=True, verbose_name=_("detail"))
-    attempt = models.ForeignKey(Attempt, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications", verbose_name=_("attempt"))
+    attempt = models.ForeignKey(
+        Attempt,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notifications",
+        verbose_name=_("attempt"),
+    )
     refund = models.ForeignKey(
-        Refund, null=True, blank=True, on_delete=models.SET_NULL, related_name="notifications", db_index=False,
+        Refund,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="notifications",
+        db_index=False,
         verbose_name=_("refund"),
     )
-    flagged = models.BooleanField(default=False, help_text=_("Forged or mismatched: staff should look."), verbose_name=_("flagged"))
+    flagged = models.BooleanField(
+        default=False,
+        help_text=_("Forged or mismatched: staff should look."),
+        verbose_name=_("flagged"),
+    )
     health_outcome = models.CharField(
-        _("health outcome"), max_length=10, blank=True,
-        help_text=_("What this notice told routing about the channel: succeeded, failed or declined."),
+        _("health outcome"),
+        max_length=10,
+        blank=True,
+        help_text=_(
+            "What this notice told routing about the channel: succeeded, failed or declined."
+        ),
     )
     health_folded_at = models.DateTimeField(
-        _("counted in health at"), null=True, blank=True, help_text=_("When the outcome reached the channel's health."),
+        _("counted in health at"),
+        null=True,
+        blank=True,
+        help_text=_("When the outcome reached the channel's health."),
     )
 
     class Meta:
@@ -298,16 +434,23 @@ class Notification(models.Model):
         # is looked up (by time, account, attempt), and partially for the few rows staff and
         # the health fold look for, not for every low-cardinality column.
         indexes = [
-            models.Index(fields=["-received_at"], condition=Q(flagged=True), name="notification_flagged"),
-            models.Index(fields=["refund"], condition=Q(refund__isnull=False), name="notification_refund"),
             models.Index(
-                fields=["account"], name="notification_health_pending",
+                fields=["-received_at"], condition=Q(flagged=True), name="notification_flagged"
+            ),
+            models.Index(
+                fields=["refund"], condition=Q(refund__isnull=False), name="notification_refund"
+            ),
+            models.Index(
+                fields=["account"],
+                name="notification_health_pending",
                 condition=Q(health_folded_at__isnull=True) & ~Q(health_outcome=""),
             ),
         ]
 
     def __str__(self):
-        return f"{self.channel_code} {self.received_at:%Y-%m-%d %H:%M:%S} {self.get_outcome_display()}"
+        return (
+            f"{self.channel_code} {self.received_at:%Y-%m-%d %H:%M:%S} {self.get_outcome_display()}"
+        )
 
 
 class NotificationRefusal(models.Model):
@@ -354,8 +497,14 @@ class ErrorCode(models.Model):
 
     backend = models.CharField(max_length=20, verbose_name=_("backend"))
     code = models.CharField(max_length=64, verbose_name=_("code"))
-    action = models.CharField(max_length=20, choices=Action.choices, default=Action.FAILOVER, verbose_name=_("action"))
-    counts_against_channel = models.BooleanField(default=True, help_text=_("False when it is the buyer's side (e.g. empty balance)."), verbose_name=_("counts against channel"))
+    action = models.CharField(
+        max_length=20, choices=Action.choices, default=Action.FAILOVER, verbose_name=_("action")
+    )
+    counts_against_channel = models.BooleanField(
+        default=True,
+        help_text=_("False when it is the buyer's side (e.g. empty balance)."),
+        verbose_name=_("counts against channel"),
+    )
     reason_zh = models.CharField(max_length=200, verbose_name=_("reason zh"))
     reason_en = models.CharField(max_length=200, verbose_name=_("reason en"))
     guidance_zh = models.CharField(max_length=255, blank=True, verbose_name=_("guidance zh"))
@@ -365,7 +514,9 @@ class ErrorCode(models.Model):
         verbose_name = _("error code")
         verbose_name_plural = _("error codes")
         ordering = ["backend", "code"]
-        constraints = [models.UniqueConstraint(fields=["backend", "code"], name="errorcode_unique_per_backend")]
+        constraints = [
+            models.UniqueConstraint(fields=["backend", "code"], name="errorcode_unique_per_backend")
+        ]
 
     def __str__(self):
         return f"{self.backend}:{self.code}"
@@ -379,10 +530,18 @@ class ChannelHealth(models.Model):
         OPEN = "open", _("open")
         HALF_OPEN = "half_open", _("half-open (probing)")
 
-    account = models.OneToOneField(ChannelAccount, on_delete=models.CASCADE, related_name="health", verbose_name=_("account"))
-    breaker = models.CharField(max_length=10, choices=Breaker.choices, default=Breaker.CLOSED, verbose_name=_("breaker"))
+    account = models.OneToOneField(
+        ChannelAccount, on_delete=models.CASCADE, related_name="health", verbose_name=_("account")
+    )
+    breaker = models.CharField(
+        max_length=10, choices=Breaker.choices, default=Breaker.CLOSED, verbose_name=_("breaker")
+    )
     opened_at = models.DateTimeField(null=True, blank=True, verbose_name=_("opened at"))
-    state = models.JSONField(default=dict, help_text=_("Counters and smoothed estimates used by routing."), verbose_name=_("state"))
+    state = models.JSONField(
+        default=dict,
+        help_text=_("Counters and smoothed estimates used by routing."),
+        verbose_name=_("state"),
+    )
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
 
     class Meta:
@@ -394,7 +553,12 @@ class ChannelHealth(models.Model):
 
 
 class BreakerEvent(models.Model):
-    account = models.ForeignKey(ChannelAccount, on_delete=models.CASCADE, related_name="breaker_events", verbose_name=_("account"))
+    account = models.ForeignKey(
+        ChannelAccount,
+        on_delete=models.CASCADE,
+        related_name="breaker_events",
+        verbose_name=_("account"),
+    )
     from_state = models.CharField(max_length=10, verbose_name=_("from state"))
     to_state = models.CharField(max_length=10, verbose_name=_("to state"))
     reason = models.CharField(max_length=255, verbose_name=_("reason"))
@@ -416,7 +580,14 @@ class LedgerAccount(models.Model):
     code = models.CharField(max_length=80, unique=True, verbose_name=_("code"))
     kind = models.CharField(max_length=10, choices=Kind.choices, verbose_name=_("kind"))
     currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="ledger_accounts", verbose_name=_("owner"))
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="ledger_accounts",
+        verbose_name=_("owner"),
+    )
 
     class Meta:
         verbose_name = _("ledger account")
@@ -430,11 +601,20 @@ class LedgerAccount(models.Model):
 class JournalEntry(models.Model):
     """A balanced, immutable set of lines; corrections are new entries."""
 
-    key = models.CharField(max_length=120, unique=True, help_text=_("Idempotency key: posting twice is a no-op."), verbose_name=_("key"))
+    key = models.CharField(
+        max_length=120,
+        unique=True,
+        help_text=_("Idempotency key: posting twice is a no-op."),
+        verbose_name=_("key"),
+    )
     kind = models.CharField(max_length=40, db_index=True, verbose_name=_("kind"))
     memo = models.CharField(max_length=255, blank=True, verbose_name=_("memo"))
-    reference = models.CharField(max_length=64, blank=True, db_index=True, verbose_name=_("reference"))
-    posted_at = models.DateTimeField(default=timezone.now, db_index=True, verbose_name=_("posted at"))
+    reference = models.CharField(
+        max_length=64, blank=True, db_index=True, verbose_name=_("reference")
+    )
+    posted_at = models.DateTimeField(
+        default=timezone.now, db_index=True, verbose_name=_("posted at")
+    )
 
     class Meta:
         verbose_name = _("journal entry")
@@ -458,8 +638,12 @@ class JournalEntry(models.Model):
 class JournalLine(models.Model):
     """Debit positive, credit negative; the lines of an entry sum to zero."""
 
-    entry = models.ForeignKey(JournalEntry, on_delete=models.PROTECT, related_name="lines", verbose_name=_("entry"))
-    account = models.ForeignKey(LedgerAccount, on_delete=models.PROTECT, related_name="lines", verbose_name=_("account"))
+    entry = models.ForeignKey(
+        JournalEntry, on_delete=models.PROTECT, related_name="lines", verbose_name=_("entry")
+    )
+    account = models.ForeignKey(
+        LedgerAccount, on_delete=models.PROTECT, related_name="lines", verbose_name=_("account")
+    )
     amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
     currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
 
@@ -472,7 +656,8 @@ class JournalLine(models.Model):
         from payments.money import format_money
 
         side = _("debit") if self.amount > 0 else _("credit")
-        return f"{self.account_id and self.account.code} {side} {format_money(abs(self.amount), self.currency)}"
+        amount = format_money(abs(self.amount), self.currency)
+        return f"{self.account_id and self.account.code} {side} {amount}"
 
     def save(self, *args, **kwargs):
         if self.pk:
@@ -483,7 +668,9 @@ class JournalLine(models.Model):
 class IdempotencyRecord(models.Model):
     """The first answer to a state-changing API call, replayed for repeats of its key."""
 
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user"))
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
     key = models.CharField(max_length=128, verbose_name=_("key"))
     method = models.CharField(max_length=8, verbose_name=_("method"))
     path = models.CharField(max_length=255, verbose_name=_("path"))
@@ -495,4 +682,6 @@ class IdempotencyRecord(models.Model):
     class Meta:
         verbose_name = _("idempotency record")
         verbose_name_plural = _("idempotency records")
-        constraints = [models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_per_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_per_user")
+        ]

@@ -13,10 +13,14 @@ from payments.states import PaymentStatus
 
 # The platform's own refusals, by the code stored on the payment.
 _PLATFORM_REASONS = {
-    "RISK_BLOCKED": (gettext_lazy("This payment cannot be accepted."),
-                     gettext_lazy("Contact support if you think this is a mistake.")),
-    "REVIEW_BLOCKED": (gettext_lazy("Blocked after review."),
-                       gettext_lazy("Contact support if you think this is a mistake.")),
+    "RISK_BLOCKED": (
+        gettext_lazy("This payment cannot be accepted."),
+        gettext_lazy("Contact support if you think this is a mistake."),
+    ),
+    "REVIEW_BLOCKED": (
+        gettext_lazy("Blocked after review."),
+        gettext_lazy("Contact support if you think this is a mistake."),
+    ),
     "CHALLENGE_FAILED": (gettext_lazy("Too many wrong codes."), ""),
 }
 
@@ -62,7 +66,9 @@ def payment_as_dict(payment: Payment) -> dict[str, Any]:
     if payment.status == PaymentStatus.CHALLENGE:
         data["challenge"] = {
             "type": "one_time_code",
-            "how": _("We sent a six-digit code to your e-mail. Send it back to confirm this payment."),
+            "how": _(
+                "We sent a six-digit code to your e-mail. Send it back to confirm this payment."
+            ),
             "answer_field": "code",
         }
     if payment.status == PaymentStatus.REVIEW:

@@ -78,8 +78,12 @@ def trial_balance(*, since: dt.datetime, until: dt.datetime) -> TrialBalance:
         owner = acc.owner.get_username() if acc.owner_id else ""
         rows.append(
             TrialBalanceRow(
-                account=acc, label=account_label(acc.code, owner), opening=opening,
-                debit=debit, credit=credit, closing=opening + debit - credit,
+                account=acc,
+                label=account_label(acc.code, owner),
+                opening=opening,
+                debit=debit,
+                credit=credit,
+                closing=opening + debit - credit,
             )
         )
     return TrialBalance(since=since, until=until, rows=rows)

@@ -9,6 +9,8 @@ from django.dispatch import Signal
 
 payment_succeeded = Signal()  # payment: the money is ours; deliver or ask for a refund
 payment_failed = Signal()  # payment: final failure; the order stays payable
-payment_status_changed = Signal()  # payment: any other change the shop may show (challenge, review…)
+payment_status_changed = (
+    Signal()
+)  # payment: any other change the shop may show (challenge, review…)
 refund_succeeded = Signal()  # refund: money went back to the buyer
 refund_failed = Signal()  # refund: the channel refused; staff must act

@@ -15,7 +15,13 @@ def query_pending_attempts() -> int:
     return len(due)
 
 
-@shared_task(ignore_result=True, acks_late=True, autoretry_for=(Exception,), retry_backoff=True, max_retries=5)
+@shared_task(
+    ignore_result=True,
+    acks_late=True,
+    autoretry_for=(Exception,),
+    retry_backoff=True,
+    max_retries=5,
+)
 def query_attempt(attempt_id: int) -> str:
     return services.attempt_query(attempt_id=attempt_id)
 

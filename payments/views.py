@@ -48,10 +48,15 @@ def notify(request, account_code):
     if refusal is not None:
         return _reply(refusal)
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _SKIPPED_HEADERS}
-    return _reply(services.notification_receive(
-        account_code=account_code, headers=headers, body=body, remote_addr=remote_addr,
-        method=request.method,
-    ))
+    return _reply(
+        services.notification_receive(
+            account_code=account_code,
+            headers=headers,
+            body=body,
+            remote_addr=remote_addr,
+            method=request.method,
+        )
+    )
 
 
 def _reply(reply) -> HttpResponse:

@@ -33,7 +33,9 @@ STATEMENT_LABELS = {
     "refund": _("Refund"),
     "refund_sent": _("Refund"),
 }
-TOPUP_METHODS = [(m.value, m.label) for m in Method if m not in (Method.BALANCE, Method.CARD_INSTALMENTS)]
+TOPUP_METHODS = [
+    (m.value, m.label) for m in Method if m not in (Method.BALANCE, Method.CARD_INSTALMENTS)
+]
 
 
 @receiver(signals.payment_succeeded, dispatch_uid="payments.wallet.topup")
@@ -41,7 +43,9 @@ def on_payment_succeeded(sender, payment, **kwargs) -> None:
     """A top-up's money moves from clearing to the buyer's wallet (once: the key)."""
     if payment.reference.startswith(TOPUP_PREFIX):
         ledger.post(
-            key=f"topup:{payment.public_id}", kind="wallet_topup", reference=payment.reference,
+            key=f"topup:{payment.public_id}",
+            kind="wallet_topup",
+            reference=payment.reference,
             lines=[
                 (ledger.CLEARING, payment.amount),
                 (ledger.buyer_wallet(payment.buyer_id), -payment.amount),
@@ -51,7 +55,12 @@ def on_payment_succeeded(sender, payment, **kwargs) -> None:
 
 
 class TopUpForm(forms.Form):
-    amount = forms.DecimalField(label=_("Amount"), min_value=Decimal("1.00"), max_value=Decimal("20000.00"), decimal_places=2)
+    amount = forms.DecimalField(
+        label=_("Amount"),
+        min_value=Decimal("1.00"),
+        max_value=Decimal("20000.00"),
+        decimal_places=2,
+    )
     method = forms.ChoiceField(label=_("Pay with"), choices=TOPUP_METHODS)
 
 
@@ -63,13 +72,23 @@ def wallet(request):
     if request.method == "POST" and form.is_valid():
         reference = PayableRef.topup(uuid.uuid4().hex[:20])
         payment = services.payment_start(
-            buyer=request.user, reference=reference, amount=form.cleaned_data["amount"], currency="CNY",
-            method=form.cleaned_data["method"], subject=str(_("Cardex balance top-up")), client=client_from_request(request),
-            return_url=f"{settings.SITE_URL}/wallet/", expires_at=timezone.now() + timedelta(minutes=30),
+            buyer=request.user,
+            reference=reference,
+            amount=form.cleaned_data["amount"],
+            currency="CNY",
+            method=form.cleaned_data["method"],
+            subject=str(_("Cardex balance top-up")),
+            client=client_from_request(request),
+            return_url=f"{settings.SITE_URL}/wallet/",
+            expires_at=timezone.now() + timedelta(minutes=30),
         )
         return redirect("wallet:topup", public_id=payment.public_id)
     code = ledger.buyer_wallet(request.user.id)
-    lines = JournalLine.objects.filter(account__code=code).select_related("entry").order_by("-entry__posted_at")[:50]
+    lines = (
+        JournalLine.objects.filter(account__code=code)
+        .select_related("entry")
+        .order_by("-entry__posted_at")[:50]
+    )
     history = [
         {
             "at": line.entry.posted_at,
@@ -79,14 +98,26 @@ def wallet(request):
         }
         for line in lines
     ]
-    return render(request, "payments/wallet.html", {
-        "balance": ledger.balance(code, natural=True), "history": history, "form": form,
-    })
+    return render(
+        request,
+        "payments/wallet.html",
+        {
+            "balance": ledger.balance(code, natural=True),
+            "history": history,
+            "form": form,
+        },
+    )
 
 
 @login_required
 def topup(request, public_id):
-    payment = Payment.objects.filter(public_id=public_id, buyer=request.user, reference__startswith=TOPUP_PREFIX).prefetch_related("attempts__account").first()
+    payment = (
+        Payment.objects.filter(
+            public_id=public_id, buyer=request.user, reference__startswith=TOPUP_PREFIX
+        )
+        .prefetch_related("attempts__account")
+        .first()
+    )
     if payment is None:
         raise Http404
     from payments.presenters import payment_as_dict
@@ -96,7 +127,9 @@ def topup(request, public_id):
     action = data.get("action") or {}
     qr = qr_svg(action["qr"], title=str(_("Scan to pay"))) if action.get("qr") else None
     template = "payments/_topup_status.html" if request.htmx else "payments/topup.html"
-    response = render(request, template, {"payment": payment, "data": data, "action": action, "qr": qr})
+    response = render(
+        request, template, {"payment": payment, "data": data, "action": action, "qr": qr}
+    )
     if request.htmx and payment.status != "pending":
         response.status_code = 286  # htmx: stop polling, the outcome is final
     return response

@@ -41,11 +41,14 @@ def run_progress(run: ReconcileRun | None) -> str:
     if run.status == ReconcileRun.Status.RUNNING:
         stage = STAGES.get(run.stage, run.stage)
         return _("%(stage)s %(percent)d%% · %(lines)s lines") % {
-            "stage": stage, "percent": run.percent, "lines": f"{run.lines_read:,}",
+            "stage": stage,
+            "percent": run.percent,
+            "lines": f"{run.lines_read:,}",
         }
     if run.status == ReconcileRun.Status.DONE:
         return _("done · %(lines)s lines, %(matched)s matched") % {
-            "lines": f"{run.lines_read:,}", "matched": f"{run.matched:,}",
+            "lines": f"{run.lines_read:,}",
+            "matched": f"{run.matched:,}",
         }
     return _("failed: %(error)s") % {"error": run.error}
 
@@ -59,7 +62,15 @@ class SettlementFileAdmin(admin.ModelAdmin):
     list_filter = ("channel_code", "status")
     exclude = ("content",)
     readonly_fields = (
-        "channel_code", "day", "name", "raw", "sha256", "size", "status", "progress", "error",
+        "channel_code",
+        "day",
+        "name",
+        "raw",
+        "sha256",
+        "size",
+        "status",
+        "progress",
+        "error",
         "received_at",
     )
 
@@ -72,7 +83,15 @@ class SettlementFileAdmin(admin.ModelAdmin):
 class ReconcileRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Runs of reconciliation, the one in progress with how far it has got (live)."""
 
-    list_display = ("file", "status", "progress", "lines_read", "started_at", "updated_at", "finished_at")
+    list_display = (
+        "file",
+        "status",
+        "progress",
+        "lines_read",
+        "started_at",
+        "updated_at",
+        "finished_at",
+    )
     list_filter = ("status", "file__channel_code")
     list_select_related = ("file",)
 
@@ -85,7 +104,16 @@ class ReconcileRunAdmin(ReadOnlyMixin, admin.ModelAdmin):
 class SettlementDayAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Each account's day: reconciled, still waiting for its file, refused, or missing."""
 
-    list_display = ("day", "account", "status", "tries", "next_try_at", "deadline", "last_error", "file")
+    list_display = (
+        "day",
+        "account",
+        "status",
+        "tries",
+        "next_try_at",
+        "deadline",
+        "last_error",
+        "file",
+    )
     list_filter = ("status", "account", "day")
     list_select_related = ("account", "file")
     date_hierarchy = "day"
@@ -112,13 +140,19 @@ class AccountPolicyAdmin(admin.ModelAdmin):
     """Staff set each account's file deadline, retry back-off and alert thresholds."""
 
     list_display = (
-        "account", "deadline_hours", "first_retry_minutes", "max_retry_minutes",
-        "alert_discrepancies", "alert_amount",
+        "account",
+        "deadline_hours",
+        "first_retry_minutes",
+        "max_retry_minutes",
+        "alert_discrepancies",
+        "alert_amount",
     )
 
 
 class BankStatementForm(forms.Form):
-    bank_account = forms.ModelChoiceField(queryset=BankAccount.objects.all(), label=_("bank account"))
+    bank_account = forms.ModelChoiceField(
+        queryset=BankAccount.objects.all(), label=_("bank account")
+    )
     statement = forms.FileField(label=_("bank statement (CSV)"))
 
 
@@ -132,7 +166,15 @@ class FundsArrivalAdmin(admin.ModelAdmin):
     """Money that reached a bank account; Finance records one by hand or imports the bank's
     statement (the link above the list)."""
 
-    list_display = ("value_date", "bank_account", "money", "counterparty", "reference", "statement", "source")
+    list_display = (
+        "value_date",
+        "bank_account",
+        "money",
+        "counterparty",
+        "reference",
+        "statement",
+        "source",
+    )
     list_filter = ("bank_account", "source", "value_date")
     list_select_related = ("bank_account", "statement__account")
     fields = ("bank_account", "value_date", "amount", "counterparty", "reference")
@@ -151,8 +193,12 @@ class FundsArrivalAdmin(admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         """Recorded by hand: matched and posted like an imported one."""
         arrival = treasury.arrival_record(
-            bank_account=obj.bank_account, value_date=obj.value_date, amount=obj.amount,
-            counterparty=obj.counterparty, reference=obj.reference, by=request.user,
+            bank_account=obj.bank_account,
+            value_date=obj.value_date,
+            amount=obj.amount,
+            counterparty=obj.counterparty,
+            reference=obj.reference,
+            by=request.user,
         )
         obj.pk, obj.statement_id = arrival.pk, arrival.statement_id
 
@@ -169,19 +215,29 @@ class FundsArrivalAdmin(admin.ModelAdmin):
             try:
                 arrivals = treasury.bank_statement_import(
                     bank_account=form.cleaned_data["bank_account"],
-                    stream=form.cleaned_data["statement"], by=request.user,
+                    stream=form.cleaned_data["statement"],
+                    by=request.user,
                 )
             except treasury.ImportRefused as exc:
-                self.message_user(request, _("The statement was not imported: %(error)s") % {"error": exc}, level=messages.ERROR)
+                self.message_user(
+                    request,
+                    _("The statement was not imported: %(error)s") % {"error": exc},
+                    level=messages.ERROR,
+                )
             else:
                 matched = sum(1 for a in arrivals if a.statement_id)
                 self.message_user(
-                    request, _("%(count)d arrivals imported, %(matched)d matched to a settlement.")
+                    request,
+                    _("%(count)d arrivals imported, %(matched)d matched to a settlement.")
                     % {"count": len(arrivals), "matched": matched},
                 )
                 return redirect("admin:reconciliation_fundsarrival_changelist")
-        context = {**self.admin_site.each_context(request), "form": form, "title": _("Import a bank statement"),
-                   "opts": self.model._meta}
+        context = {
+            **self.admin_site.each_context(request),
+            "form": form,
+            "title": _("Import a bank statement"),
+            "opts": self.model._meta,
+        }
         return TemplateResponse(request, "admin/reconciliation/bank_statement_import.html", context)
 
 
@@ -190,8 +246,12 @@ class PositionFilter(admin.SimpleListFilter):
     parameter_name = "funds"
 
     def lookups(self, request, model_admin):
-        return [(treasury.Status.EXPECTED, _("expected")), (treasury.Status.ARRIVED, _("arrived")),
-                (treasury.Status.LATE, _("late")), (treasury.Status.SHORT, _("short"))]
+        return [
+            (treasury.Status.EXPECTED, _("expected")),
+            (treasury.Status.ARRIVED, _("arrived")),
+            (treasury.Status.LATE, _("late")),
+            (treasury.Status.SHORT, _("short")),
+        ]
 
     def queryset(self, request, queryset):
         value, today = self.value(), timezone.localdate()
@@ -202,7 +262,9 @@ class PositionFilter(admin.SimpleListFilter):
         if value == treasury.Status.LATE:
             return queryset.filter(arrived_sum=0, net__gt=0, expected_settlement_date__lt=today)
         if value == treasury.Status.EXPECTED:
-            return queryset.filter(arrived_sum__lt=F("net"), arrived_sum=0, expected_settlement_date__gte=today)
+            return queryset.filter(
+                arrived_sum__lt=F("net"), arrived_sum=0, expected_settlement_date__gte=today
+            )
         return queryset
 
 
@@ -210,7 +272,15 @@ class PositionFilter(admin.SimpleListFilter):
 class TreasuryAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Treasury: per channel account and bank account, what is expected, arrived, late or short."""
 
-    list_display = ("expected_settlement_date", "account", "bank", "day", "expected", "arrived", "funds")
+    list_display = (
+        "expected_settlement_date",
+        "account",
+        "bank",
+        "day",
+        "expected",
+        "arrived",
+        "funds",
+    )
     list_filter = (PositionFilter, "account", "account__reconciliation_policy__bank_account")
     date_hierarchy = "expected_settlement_date"
     list_select_related = ("account__reconciliation_policy__bank_account",)
@@ -220,8 +290,14 @@ class TreasuryAdmin(ReadOnlyMixin, admin.ModelAdmin):
         return request.user.has_perm("reconciliation.view_statement")
 
     def get_queryset(self, request):
-        return super().get_queryset(request).annotate(
-            arrived_sum=Coalesce(Sum("arrivals__amount"), Value(0), output_field=Statement._meta.get_field("net")),
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                arrived_sum=Coalesce(
+                    Sum("arrivals__amount"), Value(0), output_field=Statement._meta.get_field("net")
+                ),
+            )
         )
 
     @admin.display(description=_("bank account"))
@@ -254,8 +330,17 @@ class SellerClearingInline(ReadOnlyMixin, admin.TabularInline):
 @admin.register(Statement)
 class StatementAdmin(admin.ModelAdmin):
     list_display = (
-        "account", "day", "count", "gross", "refunded", "fees", "net", "cycle",
-        "expected_settlement_date", "matched", "discrepancies",
+        "account",
+        "day",
+        "count",
+        "gross",
+        "refunded",
+        "fees",
+        "net",
+        "cycle",
+        "expected_settlement_date",
+        "matched",
+        "discrepancies",
     )
     list_filter = ("account", "day")
     date_hierarchy = "day"
@@ -295,7 +380,17 @@ class StatementAdmin(admin.ModelAdmin):
 class SellerClearingAdmin(ReadOnlyMixin, admin.ModelAdmin):
     """Per statement and seller: the orders whose payments the channel's file settled."""
 
-    list_display = ("day", "account", "seller", "currency", "orders", "gross", "commission", "net", "statement")
+    list_display = (
+        "day",
+        "account",
+        "seller",
+        "currency",
+        "orders",
+        "gross",
+        "commission",
+        "net",
+        "statement",
+    )
     list_filter = ("statement__account", "statement__day", "currency")
     search_fields = ("seller__username", "seller__email")
     list_select_related = ("statement__account", "seller")
@@ -316,26 +411,53 @@ class SellerClearingAdmin(ReadOnlyMixin, admin.ModelAdmin):
 
 
 class NoteActionForm(ActionForm):
-    note = forms.CharField(label=_("note"), required=False, widget=forms.TextInput(attrs={"size": 40}))
+    note = forms.CharField(
+        label=_("note"), required=False, widget=forms.TextInput(attrs={"size": 40})
+    )
 
 
 @admin.register(Discrepancy)
 class DiscrepancyAdmin(admin.ModelAdmin):
     """The exceptions queue: open items first; resolve or write off with a note."""
 
-    list_display = ("created_at", "kind", "status", "file", "attempt", "refund",
-                    money_column("expected", _("expected")), money_column("actual", _("actual")),
-                    "note", "resolution")
+    list_display = (
+        "created_at",
+        "kind",
+        "status",
+        "file",
+        "attempt",
+        "refund",
+        money_column("expected", _("expected")),
+        money_column("actual", _("actual")),
+        "note",
+        "resolution",
+    )
     list_filter = ("status", "kind", "file__channel_code", "file__day")
     search_fields = ("attempt__out_trade_no", "refund__refund_no", "line__out_trade_no", "note")
     list_select_related = ("file", "attempt", "refund")
     raw_id_fields = ("attempt", "refund", "line", "file")
-    readonly_fields = ("file", "kind", "attempt", "refund", "line", "expected", "actual", "resolved_by", "resolved_at", "resolution", "created_at")
+    readonly_fields = (
+        "file",
+        "kind",
+        "attempt",
+        "refund",
+        "line",
+        "expected",
+        "actual",
+        "resolved_by",
+        "resolved_at",
+        "resolution",
+        "created_at",
+    )
     action_form = NoteActionForm
     actions = ["confirm_payment", "mark_resolved", "write_off"]
 
     def get_queryset(self, request):
-        return super().get_queryset(request).order_by(Case(When(status="open", then=0), default=1), "-created_at")
+        return (
+            super()
+            .get_queryset(request)
+            .order_by(Case(When(status="open", then=0), default=1), "-created_at")
+        )
 
     def has_add_permission(self, request):
         return False
@@ -355,11 +477,23 @@ class DiscrepancyAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Mark resolved (note required)"))
     def mark_resolved(self, request, queryset):
-        self._close(request, queryset, Discrepancy.Status.RESOLVED, "resolved", _("%(count)d discrepancies resolved."))
+        self._close(
+            request,
+            queryset,
+            Discrepancy.Status.RESOLVED,
+            "resolved",
+            _("%(count)d discrepancies resolved."),
+        )
 
     @admin.action(description=_("Write off (note required)"))
     def write_off(self, request, queryset):
-        self._close(request, queryset, Discrepancy.Status.WRITTEN_OFF, "written off", _("%(count)d discrepancies written off."))
+        self._close(
+            request,
+            queryset,
+            Discrepancy.Status.WRITTEN_OFF,
+            "written off",
+            _("%(count)d discrepancies written off."),
+        )
 
     @admin.action(description=_("Confirm payment and deliver or refund"), permissions=["change"])
     def confirm_payment(self, request, queryset):
@@ -368,15 +502,21 @@ class DiscrepancyAdmin(admin.ModelAdmin):
         note = (request.POST.get("note") or "").strip()
         for item in queryset.order_by("pk"):
             try:
-                done = services.discrepancy_confirm_payment(discrepancy=item, by=request.user, note=note)
+                done = services.discrepancy_confirm_payment(
+                    discrepancy=item, by=request.user, note=note
+                )
             except services.DiscrepancyRefused as exc:
                 self.message_user(
-                    request, _("Discrepancy #%(id)s was not confirmed: %(reason)s") % {"id": item.pk, "reason": exc},
+                    request,
+                    _("Discrepancy #%(id)s was not confirmed: %(reason)s")
+                    % {"id": item.pk, "reason": exc},
                     level=messages.ERROR,
                 )
             else:
                 self.message_user(
-                    request, _("Discrepancy #%(id)s confirmed: %(resolution)s") % {"id": item.pk, "resolution": done.resolution},
+                    request,
+                    _("Discrepancy #%(id)s confirmed: %(resolution)s")
+                    % {"id": item.pk, "resolution": done.resolution},
                     level=messages.SUCCESS,
                 )
 

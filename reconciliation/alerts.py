@@ -24,25 +24,37 @@ def policy_for(account: ChannelAccount) -> AccountPolicy:
 
 
 def alert_raise(
-    *, account: ChannelAccount, day: dt.date, kind: str, text: str,
+    *,
+    account: ChannelAccount,
+    day: dt.date,
+    kind: str,
+    text: str,
 ) -> ReconciliationAlert | None:
     """Record and send an alert, unless this account's day already had one of this kind."""
     try:
         with transaction.atomic():
-            alert = ReconciliationAlert.objects.create(account=account, day=day, kind=kind, text=text)
+            alert = ReconciliationAlert.objects.create(
+                account=account, day=day, kind=kind, text=text
+            )
     except IntegrityError:
         return None
     finance = list(
-        get_user_model().objects.filter(groups__name=FINANCE, is_active=True)
-        .exclude(email="").values_list("email", flat=True)
+        get_user_model()
+        .objects.filter(groups__name=FINANCE, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
     )
     body = {
-        "event": f"reconciliation.{kind}", "channel": account.code, "day": day.isoformat(),
+        "event": f"reconciliation.{kind}",
+        "channel": account.code,
+        "day": day.isoformat(),
         "alert_id": alert.pk,
     }
     staff_notify(
-        f"[Cardex reconciliation] {text}", body,
-        emails=[*finance, *policy_for(account).email_list], key=f"reconciliation-{alert.pk}",
+        f"[Cardex reconciliation] {text}",
+        body,
+        emails=[*finance, *policy_for(account).email_list],
+        key=f"reconciliation-{alert.pk}",
     )
     return alert
 
@@ -63,6 +75,8 @@ def statement_check(*, statement: Statement) -> ReconciliationAlert | None:
         f"or ¥{policy.alert_amount:,.2f}"
     )
     return alert_raise(
-        account=statement.account, day=statement.day,
-        kind=ReconciliationAlert.Kind.DISCREPANCIES, text=text,
+        account=statement.account,
+        day=statement.day,
+        kind=ReconciliationAlert.Kind.DISCREPANCIES,
+        text=text,
     )

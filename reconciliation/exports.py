@@ -37,24 +37,64 @@ def csv_lines(header: list[str], rows: Iterable[Iterable]) -> Iterator[str]:
 
 def statements_csv(statements: QuerySet[Statement]) -> Iterator[str]:
     header = [
-        _("channel account"), _("day"), _("currency"), _("lines"), _("gross"), _("refunded"), _("fees"), _("net"),
-        _("expected settlement date"), _("matched"), _("discrepancies"),
+        _("channel account"),
+        _("day"),
+        _("currency"),
+        _("lines"),
+        _("gross"),
+        _("refunded"),
+        _("fees"),
+        _("net"),
+        _("expected settlement date"),
+        _("matched"),
+        _("discrepancies"),
     ]
     rows = (
-        (s.account.code, s.day.isoformat(), s.currency, s.count, s.gross, s.refunded, s.fees, s.net,
-         s.expected_settlement_date.isoformat(), s.matched, s.discrepancies)
-        for s in statements.select_related("account").order_by("account__code", "day").iterator(chunk_size=2000)
+        (
+            s.account.code,
+            s.day.isoformat(),
+            s.currency,
+            s.count,
+            s.gross,
+            s.refunded,
+            s.fees,
+            s.net,
+            s.expected_settlement_date.isoformat(),
+            s.matched,
+            s.discrepancies,
+        )
+        for s in statements.select_related("account")
+        .order_by("account__code", "day")
+        .iterator(chunk_size=2000)
     )
     return csv_lines(header, rows)
 
 
 def clearings_csv(clearings: QuerySet[SellerClearing]) -> Iterator[str]:
-    header = [_("channel account"), _("day"), _("seller"), _("currency"), _("orders"), _("gross"), _("commission"), _("seller net cleared")]
+    header = [
+        _("channel account"),
+        _("day"),
+        _("seller"),
+        _("currency"),
+        _("orders"),
+        _("gross"),
+        _("commission"),
+        _("seller net cleared"),
+    ]
     rows = (
-        (c.statement.account.code, c.statement.day.isoformat(), c.seller.get_username(), c.currency, c.orders,
-         c.gross, c.commission, c.net)
+        (
+            c.statement.account.code,
+            c.statement.day.isoformat(),
+            c.seller.get_username(),
+            c.currency,
+            c.orders,
+            c.gross,
+            c.commission,
+            c.net,
+        )
         for c in clearings.select_related("statement__account", "seller")
-        .order_by("statement__account__code", "statement__day", "seller__username").iterator(chunk_size=2000)
+        .order_by("statement__account__code", "statement__day", "seller__username")
+        .iterator(chunk_size=2000)
     )
     return csv_lines(header, rows)
 
@@ -66,17 +106,35 @@ def daily_statement(day) -> tuple[list[str], list[list]]:
 
     from django.db.models import Sum
 
-    header = [_("day"), _("channel account"), _("currency"), _("lines"), _("gross"), _("refunded"),
-              _("fees"), _("net")]
+    header = [
+        _("day"),
+        _("channel account"),
+        _("currency"),
+        _("lines"),
+        _("gross"),
+        _("refunded"),
+        _("fees"),
+        _("net"),
+    ]
     groups = (
-        Statement.objects.filter(day=day).values("account__code", "currency")
-        .annotate(n=Sum("count"), gross=Sum("gross"), refunded=Sum("refunded"), fees=Sum("fees"), net=Sum("net"))
+        Statement.objects.filter(day=day)
+        .values("account__code", "currency")
+        .annotate(
+            n=Sum("count"),
+            gross=Sum("gross"),
+            refunded=Sum("refunded"),
+            fees=Sum("fees"),
+            net=Sum("net"),
+        )
         .order_by("currency", "account__code")
     )
     rows, totals = [], {}
     for g in groups:
         cent = Decimal("0.01")
-        values = [g["n"], *(Decimal(str(g[k] or 0)).quantize(cent) for k in ("gross", "refunded", "fees", "net"))]
+        values = [
+            g["n"],
+            *(Decimal(str(g[k] or 0)).quantize(cent) for k in ("gross", "refunded", "fees", "net")),
+        ]
         rows.append([day.isoformat(), g["account__code"], g["currency"], *values])
         total = totals.setdefault(g["currency"], [0, 0, 0, 0, 0])
         totals[g["currency"]] = [a + b for a, b in zip(total, values, strict=True)]

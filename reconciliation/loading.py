@@ -13,21 +13,41 @@ from reconciliation.models import SettlementLine
 
 BATCH = 5000
 COLUMNS = (
-    "file_id", "line_no", "kind", "out_trade_no", "channel_trade_no", "refund_no", "amount", "fee",
-    "currency", "status", "occurred_at",
+    "file_id",
+    "line_no",
+    "kind",
+    "out_trade_no",
+    "channel_trade_no",
+    "refund_no",
+    "amount",
+    "fee",
+    "currency",
+    "status",
+    "occurred_at",
 )
 
 
 def _row(file_id: int, currency: str, line: ParsedLine) -> tuple:
     return (
-        file_id, line.line_no, line.kind, line.out_trade_no[:64], (line.channel_trade_no or "")[:64],
-        (line.refund_no or "")[:64] if line.kind == "refund" else "", line.amount, line.fee,
-        line.currency or currency, (line.status or "")[:20], line.occurred_at,
+        file_id,
+        line.line_no,
+        line.kind,
+        line.out_trade_no[:64],
+        (line.channel_trade_no or "")[:64],
+        (line.refund_no or "")[:64] if line.kind == "refund" else "",
+        line.amount,
+        line.fee,
+        line.currency or currency,
+        (line.status or "")[:20],
+        line.occurred_at,
     )
 
 
 def lines_load(
-    *, file_id: int, currency: str, lines: Iterable[ParsedLine],
+    *,
+    file_id: int,
+    currency: str,
+    lines: Iterable[ParsedLine],
     progress: Callable[[int], None] | None = None,
 ) -> int:
     """Write every parsed line of one file as a ``SettlementLine`` row; returns how many.

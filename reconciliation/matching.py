@@ -141,9 +141,13 @@ def classify(*, file_id: int, account_id: int, day: dt.date) -> None:
     start, end = day_bounds(day)
     adapt = connection.ops.adapt_datetimefield_value
     params = {
-        "file": file_id, "account": account_id, "now": adapt(timezone.now()),
-        "start": adapt(start), "end": adapt(end),
-        "succeeded": AttemptStatus.SUCCEEDED.value, "refund_succeeded": RefundStatus.SUCCEEDED.value,
+        "file": file_id,
+        "account": account_id,
+        "now": adapt(timezone.now()),
+        "start": adapt(start),
+        "end": adapt(end),
+        "succeeded": AttemptStatus.SUCCEEDED.value,
+        "refund_succeeded": RefundStatus.SUCCEEDED.value,
     }
     names = {**_tables(), "columns": INSERT_COLUMNS}
     with connection.cursor() as cursor:

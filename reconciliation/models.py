@@ -23,12 +23,17 @@ class SettlementFile(models.Model):
     #: the raw file in storage (read as a stream, never whole); ``content`` holds only the
     #: bytes of files stored before files went to storage
     raw = models.FileField(
-        upload_to="settlements/%Y/%m/", max_length=300, blank=True, verbose_name=_("raw file"),
+        upload_to="settlements/%Y/%m/",
+        max_length=300,
+        blank=True,
+        verbose_name=_("raw file"),
     )
     content = models.BinaryField(blank=True, default=b"", verbose_name=_("content"))
     sha256 = models.CharField(max_length=64, unique=True, verbose_name=_("sha256"))
     size = models.PositiveBigIntegerField(verbose_name=_("size"))
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.STORED, verbose_name=_("status"))
+    status = models.CharField(
+        max_length=12, choices=Status.choices, default=Status.STORED, verbose_name=_("status")
+    )
     error = models.TextField(blank=True, verbose_name=_("error"))
     received_at = models.DateTimeField(auto_now_add=True, verbose_name=_("received at"))
 
@@ -57,10 +62,16 @@ class ReconcileRun(models.Model):
         FAILED = "failed", _("failed")
 
     file = models.ForeignKey(
-        SettlementFile, on_delete=models.CASCADE, related_name="runs", verbose_name=_("file"),
+        SettlementFile,
+        on_delete=models.CASCADE,
+        related_name="runs",
+        verbose_name=_("file"),
     )
     status = models.CharField(
-        max_length=10, choices=Status.choices, default=Status.RUNNING, verbose_name=_("status"),
+        max_length=10,
+        choices=Status.choices,
+        default=Status.RUNNING,
+        verbose_name=_("status"),
     )
     stage = models.CharField(max_length=20, blank=True, verbose_name=_("stage"))
     lines_read = models.PositiveBigIntegerField(default=0, verbose_name=_("lines read"))
@@ -98,12 +109,18 @@ class SettlementLine(models.Model):
         PAYMENT = "payment", _("payment")
         REFUND = "refund", _("refund")
 
-    file = models.ForeignKey(SettlementFile, on_delete=models.CASCADE, related_name="lines", verbose_name=_("file"))
+    file = models.ForeignKey(
+        SettlementFile, on_delete=models.CASCADE, related_name="lines", verbose_name=_("file")
+    )
     line_no = models.PositiveIntegerField(verbose_name=_("line no"))
     kind = models.CharField(max_length=10, choices=Kind.choices, verbose_name=_("kind"))
     out_trade_no = models.CharField(max_length=64, db_index=True, verbose_name=_("out trade no"))
-    channel_trade_no = models.CharField(max_length=64, blank=True, verbose_name=_("channel trade no"))
-    refund_no = models.CharField(max_length=64, blank=True, db_index=True, verbose_name=_("refund no"))
+    channel_trade_no = models.CharField(
+        max_length=64, blank=True, verbose_name=_("channel trade no")
+    )
+    refund_no = models.CharField(
+        max_length=64, blank=True, db_index=True, verbose_name=_("refund no")
+    )
     amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
     fee = models.DecimalField(**FEE, verbose_name=_("fee"))
     currency = models.CharField(max_length=3, verbose_name=_("currency"))
@@ -137,20 +154,66 @@ class Discrepancy(models.Model):
         RESOLVED = "resolved", _("resolved")
         WRITTEN_OFF = "written_off", _("written off")
 
-    file = models.ForeignKey(SettlementFile, on_delete=models.CASCADE, related_name="discrepancies", verbose_name=_("file"))
-    kind = models.CharField(max_length=32, choices=Kind.choices, db_index=True, verbose_name=_("kind"))
-    attempt = models.ForeignKey("payments.Attempt", null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies", verbose_name=_("attempt"))
-    refund = models.ForeignKey("payments.Refund", null=True, blank=True, on_delete=models.PROTECT, related_name="discrepancies", verbose_name=_("refund"))
-    line = models.ForeignKey(SettlementLine, null=True, blank=True, on_delete=models.CASCADE, related_name="discrepancies", verbose_name=_("line"))
+    file = models.ForeignKey(
+        SettlementFile,
+        on_delete=models.CASCADE,
+        related_name="discrepancies",
+        verbose_name=_("file"),
+    )
+    kind = models.CharField(
+        max_length=32, choices=Kind.choices, db_index=True, verbose_name=_("kind")
+    )
+    attempt = models.ForeignKey(
+        "payments.Attempt",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="discrepancies",
+        verbose_name=_("attempt"),
+    )
+    refund = models.ForeignKey(
+        "payments.Refund",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="discrepancies",
+        verbose_name=_("refund"),
+    )
+    line = models.ForeignKey(
+        SettlementLine,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="discrepancies",
+        verbose_name=_("line"),
+    )
     expected = models.DecimalField(**FEE, null=True, blank=True, verbose_name=_("expected"))
     actual = models.DecimalField(**FEE, null=True, blank=True, verbose_name=_("actual"))
     note = models.TextField(blank=True, verbose_name=_("note"))
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.OPEN, db_index=True, verbose_name=_("status"))
-    resolved_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+", verbose_name=_("resolved by"))
+    status = models.CharField(
+        max_length=12,
+        choices=Status.choices,
+        default=Status.OPEN,
+        db_index=True,
+        verbose_name=_("status"),
+    )
+    resolved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("resolved by"),
+    )
     resolved_at = models.DateTimeField(null=True, blank=True, verbose_name=_("resolved at"))
     resolution = models.CharField(
-        _("resolution"), max_length=255, blank=True,
-        help_text=_("What confirming the payment did: applied or duplicate, and the payment's status after it."),
+        _("resolution"),
+        max_length=255,
+        blank=True,
+        help_text=_(
+            "What confirming the payment did: applied or duplicate, and the payment's status "
+            "after it."
+        ),
     )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
@@ -166,9 +229,16 @@ class Discrepancy(models.Model):
 class Statement(models.Model):
     """A channel account's day as its settlement file states it."""
 
-    account = models.ForeignKey("payments.ChannelAccount", on_delete=models.PROTECT, related_name="statements", verbose_name=_("account"))
+    account = models.ForeignKey(
+        "payments.ChannelAccount",
+        on_delete=models.PROTECT,
+        related_name="statements",
+        verbose_name=_("account"),
+    )
     day = models.DateField(verbose_name=_("day"))
-    file = models.ForeignKey(SettlementFile, on_delete=models.PROTECT, related_name="statements", verbose_name=_("file"))
+    file = models.ForeignKey(
+        SettlementFile, on_delete=models.PROTECT, related_name="statements", verbose_name=_("file")
+    )
     count = models.PositiveIntegerField(default=0, verbose_name=_("count"))
     gross = models.DecimalField(**MONEY, default=0, verbose_name=_("gross"))
     refunded = models.DecimalField(**MONEY, default=0, verbose_name=_("refunded"))
@@ -184,7 +254,11 @@ class Statement(models.Model):
         verbose_name = _("statement")
         verbose_name_plural = _("statements")
         ordering = ["-day", "account"]
-        constraints = [models.UniqueConstraint(fields=["account", "day"], name="statement_unique_per_account_day")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["account", "day"], name="statement_unique_per_account_day"
+            )
+        ]
 
     def __str__(self):
         return f"{self.account_id} {self.day} net {self.net}"
@@ -195,8 +269,15 @@ class SellerClearing(models.Model):
     as settled: the money the platform really holds for them. A report, not a movement (the
     sale already sits in the seller's pending balance); replaced with its statement."""
 
-    statement = models.ForeignKey(Statement, on_delete=models.CASCADE, related_name="clearings", verbose_name=_("statement"))
-    seller = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name=_("seller"))
+    statement = models.ForeignKey(
+        Statement, on_delete=models.CASCADE, related_name="clearings", verbose_name=_("statement")
+    )
+    seller = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("seller"),
+    )
     currency = models.CharField(max_length=3, verbose_name=_("currency"))
     orders = models.PositiveIntegerField(_("orders"), default=0)
     gross = models.DecimalField(_("gross"), **MONEY, default=0)
@@ -209,7 +290,10 @@ class SellerClearing(models.Model):
         verbose_name = _("seller clearing")
         verbose_name_plural = _("seller clearings")
         constraints = [
-            models.UniqueConstraint(fields=["statement", "seller", "currency"], name="sellerclearing_unique_per_statement_seller"),
+            models.UniqueConstraint(
+                fields=["statement", "seller", "currency"],
+                name="sellerclearing_unique_per_statement_seller",
+            ),
         ]
 
     def __str__(self):
@@ -221,32 +305,54 @@ class AccountPolicy(models.Model):
     latest, how the pull backs off while it is not published, and when results alert staff."""
 
     account = models.OneToOneField(
-        "payments.ChannelAccount", on_delete=models.CASCADE, related_name="reconciliation_policy",
+        "payments.ChannelAccount",
+        on_delete=models.CASCADE,
+        related_name="reconciliation_policy",
         verbose_name=_("account"),
     )
     deadline_hours = models.PositiveSmallIntegerField(
-        _("file deadline (hours after the day)"), default=32,
-        help_text=_("Hours after the end of the day by which its file must be published "
-                    "(32 = 08:00 on the second day after)."),
+        _("file deadline (hours after the day)"),
+        default=32,
+        help_text=_(
+            "Hours after the end of the day by which its file must be published "
+            "(32 = 08:00 on the second day after)."
+        ),
     )
-    first_retry_minutes = models.PositiveSmallIntegerField(_("first retry after (minutes)"), default=10)
-    max_retry_minutes = models.PositiveSmallIntegerField(_("longest wait between tries (minutes)"), default=120)
+    first_retry_minutes = models.PositiveSmallIntegerField(
+        _("first retry after (minutes)"), default=10
+    )
+    max_retry_minutes = models.PositiveSmallIntegerField(
+        _("longest wait between tries (minutes)"), default=120
+    )
     alert_discrepancies = models.PositiveIntegerField(
-        _("alert above this many discrepancies"), default=20,
+        _("alert above this many discrepancies"),
+        default=20,
     )
     alert_amount = models.DecimalField(
-        _("alert above this amount in discrepancies"), **MONEY, default=1000,
+        _("alert above this amount in discrepancies"),
+        **MONEY,
+        default=1000,
     )
     bank_account = models.ForeignKey(
-        "reconciliation.BankAccount", null=True, blank=True, on_delete=models.PROTECT,
-        related_name="+", verbose_name=_("settles into"),
+        "reconciliation.BankAccount",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("settles into"),
     )
     calendar = models.CharField(
-        _("business-day calendar"), max_length=8, default="CN",
-        help_text=_("Settlement T+N counts business days of this calendar (weekends and holidays off)."),
+        _("business-day calendar"),
+        max_length=8,
+        default="CN",
+        help_text=_(
+            "Settlement T+N counts business days of this calendar (weekends and holidays off)."
+        ),
     )
     alert_emails = models.CharField(
-        _("alert e-mails"), max_length=500, blank=True,
+        _("alert e-mails"),
+        max_length=500,
+        blank=True,
         help_text=_("Comma-separated, on top of Finance and the site-wide recipients."),
     )
 
@@ -273,20 +379,31 @@ class SettlementDay(models.Model):
         MISSING = "missing", _("missing")
 
     account = models.ForeignKey(
-        "payments.ChannelAccount", on_delete=models.PROTECT, related_name="settlement_file_days",
+        "payments.ChannelAccount",
+        on_delete=models.PROTECT,
+        related_name="settlement_file_days",
         verbose_name=_("account"),
     )
     day = models.DateField(verbose_name=_("day"))
     status = models.CharField(
-        max_length=12, choices=Status.choices, default=Status.WAITING, db_index=True,
+        max_length=12,
+        choices=Status.choices,
+        default=Status.WAITING,
+        db_index=True,
         verbose_name=_("status"),
     )
     tries = models.PositiveSmallIntegerField(default=0, verbose_name=_("tries"))
-    next_try_at = models.DateTimeField(null=True, blank=True, db_index=True, verbose_name=_("next try at"))
+    next_try_at = models.DateTimeField(
+        null=True, blank=True, db_index=True, verbose_name=_("next try at")
+    )
     deadline = models.DateTimeField(verbose_name=_("deadline"))
     last_error = models.TextField(blank=True, verbose_name=_("last error"))
     file = models.ForeignKey(
-        SettlementFile, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        SettlementFile,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=_("file"),
     )
     updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
@@ -296,7 +413,9 @@ class SettlementDay(models.Model):
         verbose_name_plural = _("settlement days")
         ordering = ["-day", "account"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "day"], name="settlementday_unique_per_account_day"),
+            models.UniqueConstraint(
+                fields=["account", "day"], name="settlementday_unique_per_account_day"
+            ),
         ]
 
     def __str__(self):
@@ -314,7 +433,10 @@ class ReconciliationAlert(models.Model):
         DISCREPANCIES = "discrepancies", _("discrepancies above the threshold")
 
     account = models.ForeignKey(
-        "payments.ChannelAccount", on_delete=models.PROTECT, related_name="+", verbose_name=_("account"),
+        "payments.ChannelAccount",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name=_("account"),
     )
     day = models.DateField(verbose_name=_("day"))
     kind = models.CharField(max_length=20, choices=Kind.choices, verbose_name=_("kind"))
@@ -326,7 +448,9 @@ class ReconciliationAlert(models.Model):
         verbose_name_plural = _("reconciliation alerts")
         ordering = ["-created_at", "-id"]
         constraints = [
-            models.UniqueConstraint(fields=["account", "day", "kind"], name="reconalert_unique_per_day_kind"),
+            models.UniqueConstraint(
+                fields=["account", "day", "kind"], name="reconalert_unique_per_day_kind"
+            ),
         ]
 
     def __str__(self):
@@ -338,12 +462,16 @@ class Holiday(models.Model):
     settlement cycles (T+N) count only business days."""
 
     calendar = models.CharField(
-        _("calendar"), max_length=8, default="CN", help_text=_("CN: mainland China."),
+        _("calendar"),
+        max_length=8,
+        default="CN",
+        help_text=_("CN: mainland China."),
     )
     day = models.DateField(verbose_name=_("day"))
     name = models.CharField(_("name"), max_length=80, blank=True)
     workday = models.BooleanField(
-        _("worked"), default=False,
+        _("worked"),
+        default=False,
         help_text=_("A weekend day that is a working day (make-up day) instead of a day off."),
     )
 
@@ -352,7 +480,9 @@ class Holiday(models.Model):
         verbose_name_plural = _("holidays")
         ordering = ["calendar", "day"]
         constraints = [
-            models.UniqueConstraint(fields=["calendar", "day"], name="holiday_unique_per_calendar_day"),
+            models.UniqueConstraint(
+                fields=["calendar", "day"], name="holiday_unique_per_calendar_day"
+            ),
         ]
 
     def __str__(self):
@@ -386,24 +516,39 @@ class FundsArrival(models.Model):
         MANUAL = "manual", _("recorded by hand")
 
     bank_account = models.ForeignKey(
-        BankAccount, on_delete=models.PROTECT, related_name="arrivals", verbose_name=_("bank account"),
+        BankAccount,
+        on_delete=models.PROTECT,
+        related_name="arrivals",
+        verbose_name=_("bank account"),
     )
     value_date = models.DateField(_("value date"))
     amount = models.DecimalField(_("amount"), **MONEY)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
     counterparty = models.CharField(_("counterparty"), max_length=120, blank=True)
     reference = models.CharField(_("reference"), max_length=200, blank=True)
-    source = models.CharField(_("source"), max_length=10, choices=Source.choices, default=Source.MANUAL)
+    source = models.CharField(
+        _("source"), max_length=10, choices=Source.choices, default=Source.MANUAL
+    )
     fingerprint = models.CharField(
-        _("fingerprint"), max_length=64, unique=True,
+        _("fingerprint"),
+        max_length=64,
+        unique=True,
         help_text=_("The same statement line imported twice is kept once."),
     )
     statement = models.ForeignKey(
-        Statement, null=True, blank=True, on_delete=models.PROTECT, related_name="arrivals",
+        Statement,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="arrivals",
         verbose_name=_("statement"),
     )
     recorded_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         verbose_name=_("recorded by"),
     )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))

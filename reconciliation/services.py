@@ -49,7 +49,14 @@ CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
 KINDS = [k.value for k in Discrepancy.Kind]
 #: what a broken download or detail file raises while being read
-FILE_ERRORS = (SettlementFileError, UnicodeError, zipfile.BadZipFile, gzip.BadGzipFile, EOFError, zlib.error)
+FILE_ERRORS = (
+    SettlementFileError,
+    UnicodeError,
+    zipfile.BadZipFile,
+    gzip.BadGzipFile,
+    EOFError,
+    zlib.error,
+)
 
 
 #: what ``file_totals_agree`` says of a file without totals (a bare UnionPay ZM detail file)
@@ -95,7 +102,11 @@ CHUNK = 1 << 20
 
 
 def settlement_file_store(
-    *, account: ChannelAccount, content: bytes | IO[bytes], name: str, day: dt.date | None = None,
+    *,
+    account: ChannelAccount,
+    content: bytes | IO[bytes],
+    name: str,
+    day: dt.date | None = None,
 ) -> SettlementFile:
     """The raw file (bytes or a binary stream), put in storage once per sha256: the same bytes
     again reuse the row. Read in chunks, never whole."""
@@ -110,8 +121,12 @@ def settlement_file_store(
             try:
                 with transaction.atomic():
                     file = SettlementFile.objects.create(
-                        sha256=digest, channel_code=account.code, day=day, name=name[:255],
-                        raw=stored, size=size,
+                        sha256=digest,
+                        channel_code=account.code,
+                        day=day,
+                        name=name[:255],
+                        raw=stored,
+                        size=size,
                     )
             except IntegrityError:  # stored at the same moment by another run
                 storage.delete(stored)
@@ -155,7 +170,10 @@ def _digest(stream: IO[bytes]) -> tuple[str, int]:
 
 
 def settlement_file_reconcile(
-    *, settlement_file: SettlementFile, account: ChannelAccount, day: dt.date | None = None,
+    *,
+    settlement_file: SettlementFile,
+    account: ChannelAccount,
+    day: dt.date | None = None,
     progress: Callable[[ReconcileRun], None] | None = None,
 ) -> ReconcileResult:
     """Parse, load, match and state the day. All or nothing: on a bad file nothing of this
@@ -169,7 +187,11 @@ def settlement_file_reconcile(
         with transaction.atomic():
             result = _reconcile(settlement_file, account, day, recorder)
     except FILE_ERRORS as exc:
-        message = _one_line(f"{settlement_file.name}: {exc.__class__.__name__}: {exc}" if not isinstance(exc, SettlementFileError) else f"{settlement_file.name}: {exc}")
+        message = _one_line(
+            f"{settlement_file.name}: {exc.__class__.__name__}: {exc}"
+            if not isinstance(exc, SettlementFileError)
+            else f"{settlement_file.name}: {exc}"
+        )
         _failed(settlement_file, account, day, message, recorder)
         raise ReconcileError(message) from exc
     except ReconcileError as exc:
@@ -184,14 +206,22 @@ def settlement_file_reconcile(
     return result
 
 
-def _failed(file: SettlementFile, account: ChannelAccount, day: dt.date | None, message: str,
-            recorder: RunRecorder) -> None:
+def _failed(
+    file: SettlementFile,
+    account: ChannelAccount,
+    day: dt.date | None,
+    message: str,
+    recorder: RunRecorder,
+) -> None:
     with transaction.atomic():
-        SettlementFile.objects.filter(pk=file.pk).update(status=SettlementFile.Status.FAILED, error=message)
+        SettlementFile.objects.filter(pk=file.pk).update(
+            status=SettlementFile.Status.FAILED, error=message
+        )
     file.status, file.error = SettlementFile.Status.FAILED, message
     recorder.finish(status=ReconcileRun.Status.FAILED, error=message)
     alerts.alert_raise(
-        account=account, day=day or file.day or timezone.localdate(),
+        account=account,
+        day=day or file.day or timezone.localdate(),
         kind=ReconciliationAlert.Kind.FILE_REFUSED,
         text=f"{account.code}: the settlement file was refused — {message}",
     )
@@ -211,7 +241,11 @@ class RunRecorder:
             self._side = connections.create_connection(DEFAULT_DB_ALIAS)
         now = timezone.now()
         self.run = ReconcileRun(
-            file_id=file.pk, size=file.size, started_at=now, updated_at=now, stage="reading",
+            file_id=file.pk,
+            size=file.size,
+            started_at=now,
+            updated_at=now,
+            stage="reading",
         )
         self._written = 0.0
         self._save(insert=True)
@@ -236,9 +270,14 @@ class RunRecorder:
     def _values(self) -> dict:
         run = self.run
         return {
-            "status": run.status, "stage": run.stage, "lines_read": run.lines_read,
-            "bytes_read": run.bytes_read, "matched": run.matched, "error": run.error,
-            "updated_at": run.updated_at, "finished_at": run.finished_at,
+            "status": run.status,
+            "stage": run.stage,
+            "lines_read": run.lines_read,
+            "bytes_read": run.bytes_read,
+            "matched": run.matched,
+            "error": run.error,
+            "updated_at": run.updated_at,
+            "finished_at": run.finished_at,
         }
 
     def read(self, lines: int, bytes_read: int) -> None:
@@ -302,7 +341,9 @@ def _states_totals(totals) -> bool:
     return any(value is not None for value in stated)
 
 
-def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | None, recorder: RunRecorder) -> ReconcileResult:
+def _reconcile(
+    file: SettlementFile, account: ChannelAccount, day: dt.date | None, recorder: RunRecorder
+) -> ReconcileResult:
     matching.file_clear(file_ids=[file.pk])
     with file.open_raw() as raw:
         parsed = _open(account, raw, file.name)
@@ -310,10 +351,15 @@ def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | Non
         def read(count: int) -> None:
             recorder.read(count, raw.tell())
 
-        loading.lines_load(file_id=file.pk, currency=account.currency, lines=parsed.lines(), progress=read)
+        loading.lines_load(
+            file_id=file.pk, currency=account.currency, lines=parsed.lines(), progress=read
+        )
         totals = parsed.totals  # the parser has checked the file's own totals by now
     if totals.merchant_id and account.merchant_id and totals.merchant_id != account.merchant_id:
-        raise SettlementFileError(f"the file is for merchant {totals.merchant_id}, not {account.merchant_id} of account {account.code}")
+        raise SettlementFileError(
+            f"the file is for merchant {totals.merchant_id}, not {account.merchant_id} of account "
+            f"{account.code}"
+        )
     day = day or totals.day or file.day
     if day is None:
         raise ReconcileError(f"{file.name}: the file does not say its day; give --date")
@@ -323,13 +369,20 @@ def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | Non
     Statement.objects.filter(account=account, day=day).delete()
     earlier = SettlementFile.objects.filter(channel_code=account.code, day=day).exclude(pk=file.pk)
     matching.file_clear(file_ids=earlier.values_list("pk", flat=True))
-    earlier.filter(status=SettlementFile.Status.RECONCILED).update(status=SettlementFile.Status.STORED)
+    earlier.filter(status=SettlementFile.Status.RECONCILED).update(
+        status=SettlementFile.Status.STORED
+    )
 
     matching.classify(file_id=file.pk, account_id=account.pk, day=day)
     counts = dict.fromkeys(KINDS, 0)
     on_lines = 0
-    rows = Discrepancy.objects.filter(file=file).values("kind").annotate(
-        n=Count("id"), on_lines=Count("line_id"),
+    rows = (
+        Discrepancy.objects.filter(file=file)
+        .values("kind")
+        .annotate(
+            n=Count("id"),
+            on_lines=Count("line_id"),
+        )
     )
     for row in rows:
         counts[row["kind"]] = row["n"]
@@ -347,20 +400,39 @@ def _reconcile(file: SettlementFile, account: ChannelAccount, day: dt.date | Non
     lines_count = agg["payments"] + agg["refunds"]
     matched = lines_count - on_lines
     statement = Statement.objects.create(
-        account=account, day=day, file=file, count=lines_count, gross=gross, refunded=refunded, fees=fees, net=net,
-        currency=account.currency, expected_settlement_date=business_day_add(
-            day, account.settlement_days, calendar=alerts.policy_for(account).calendar,
+        account=account,
+        day=day,
+        file=file,
+        count=lines_count,
+        gross=gross,
+        refunded=refunded,
+        fees=fees,
+        net=net,
+        currency=account.currency,
+        expected_settlement_date=business_day_add(
+            day,
+            account.settlement_days,
+            calendar=alerts.policy_for(account).calendar,
         ),
-        matched=matched, discrepancies=sum(counts.values()),
+        matched=matched,
+        discrepancies=sum(counts.values()),
     )
     recorder.stage("clearing")
     seller_clearing_build(statement=statement)
     file.day, file.status, file.error = day, SettlementFile.Status.RECONCILED, ""
     file.save(update_fields=["day", "status", "error"])
     return ReconcileResult(
-        channel=account.code, date=day.isoformat(), lines=lines_count, payments=agg["payments"], refunds=agg["refunds"],
-        gross=f"{gross:.2f}", refunded=f"{refunded:.2f}", fees=f"{fees:.2f}", net=f"{net:.2f}",
-        file_totals_agree=True if _states_totals(totals) else NO_TOTALS, matched=matched,
+        channel=account.code,
+        date=day.isoformat(),
+        lines=lines_count,
+        payments=agg["payments"],
+        refunds=agg["refunds"],
+        gross=f"{gross:.2f}",
+        refunded=f"{refunded:.2f}",
+        fees=f"{fees:.2f}",
+        net=f"{net:.2f}",
+        file_totals_agree=True if _states_totals(totals) else NO_TOTALS,
+        matched=matched,
         discrepancies=counts,
     )
 
@@ -375,8 +447,11 @@ def settled_payment_ids(*, statement: Statement):
     and currency (a fee that differs does not change what was paid). An attempt refunded as a
     double charge paid nothing. Set-based: one ``EXISTS`` join, no loop."""
     lines = SettlementLine.objects.filter(
-        file_id=statement.file_id, kind=SettlementLine.Kind.PAYMENT,
-        out_trade_no=OuterRef("out_trade_no"), amount=OuterRef("amount"), currency=OuterRef("currency"),
+        file_id=statement.file_id,
+        kind=SettlementLine.Kind.PAYMENT,
+        out_trade_no=OuterRef("out_trade_no"),
+        amount=OuterRef("amount"),
+        currency=OuterRef("currency"),
     )
     return (
         Attempt.objects.filter(account_id=statement.account_id, status=AttemptStatus.SUCCEEDED)
@@ -395,8 +470,13 @@ def seller_clearing_build(*, statement: Statement) -> list[SellerClearing]:
     return SellerClearing.objects.bulk_create(
         [
             SellerClearing(
-                statement=statement, seller_id=row.seller_id, currency=row.currency, orders=row.orders,
-                gross=row.gross, commission=row.commission, net=row.net,
+                statement=statement,
+                seller_id=row.seller_id,
+                currency=row.currency,
+                orders=row.orders,
+                gross=row.gross,
+                commission=row.commission,
+                net=row.net,
             )
             for row in rows
         ]
@@ -434,61 +514,104 @@ def discrepancy_confirm_payment(*, discrepancy: Discrepancy, by, note: str = "")
         with transaction.atomic():
             item = (
                 Discrepancy.objects.select_for_update(of=("self",))
-                .select_related("file", "line").get(pk=discrepancy.pk)
+                .select_related("file", "line")
+                .get(pk=discrepancy.pk)
             )
             account, attempt = _confirmable(item)
             line = item.line
             result, detail = payment_services.payment_confirm_settled(
-                attempt=attempt, amount=line.amount, currency=line.currency,
-                channel_trade_no=line.channel_trade_no, settled_at=line.occurred_at,
+                attempt=attempt,
+                amount=line.amount,
+                currency=line.currency,
+                channel_trade_no=line.channel_trade_no,
+                settled_at=line.occurred_at,
                 evidence={"settlement_file": item.file_id, "line_no": line.line_no},
             )
             if result == "rejected":
-                raise DiscrepancyRefused(_("The payment platform refused the channel's record: %(detail)s") % {"detail": detail})
+                raise DiscrepancyRefused(
+                    _("The payment platform refused the channel's record: %(detail)s")
+                    % {"detail": detail}
+                )
             payment = Payment.objects.get(pk=attempt.payment_id)
             resolution = _resolution(result, payment)
             text = resolution + (f" — {note.strip()}" if note.strip() else "")
-            item.status, item.resolved_by, item.resolved_at = Discrepancy.Status.RESOLVED, by, timezone.now()
+            item.status, item.resolved_by, item.resolved_at = (
+                Discrepancy.Status.RESOLVED,
+                by,
+                timezone.now(),
+            )
             item.attempt, item.resolution = attempt, resolution[:255]
             item.note = f"{item.note}\nconfirmed payment: {text}".strip()
-            item.save(update_fields=["status", "resolved_by", "resolved_at", "attempt", "resolution", "note"])
-            # The shop asks for a refund it needs once this commits: name it then.
-            transaction.on_commit(
-                lambda: _resolution_refresh(item.pk, result, attempt.payment_id)
+            item.save(
+                update_fields=[
+                    "status",
+                    "resolved_by",
+                    "resolved_at",
+                    "attempt",
+                    "resolution",
+                    "note",
+                ]
             )
+            # The shop asks for a refund it needs once this commits: name it then.
+            transaction.on_commit(lambda: _resolution_refresh(item.pk, result, attempt.payment_id))
             # The line now confirms a settled payment: the day's clearing takes it in.
             statement = Statement.objects.filter(file_id=item.file_id, account=account).first()
             if statement is not None:
                 seller_clearing_build(statement=statement)
     except IllegalTransition as exc:
-        raise DiscrepancyRefused(_("The payment cannot take this success (%(error)s); handle it by hand.") % {"error": exc}) from exc
+        raise DiscrepancyRefused(
+            _("The payment cannot take this success (%(error)s); handle it by hand.")
+            % {"error": exc}
+        ) from exc
     item.refresh_from_db(fields=["resolution"])
     return Confirmation(result=result, payment_status=payment.status, resolution=item.resolution)
 
 
 def _confirmable(item: Discrepancy) -> tuple[ChannelAccount, Attempt]:
     if item.status != Discrepancy.Status.OPEN:
-        raise DiscrepancyRefused(_("It is already %(status)s.") % {"status": item.get_status_display()})
+        raise DiscrepancyRefused(
+            _("It is already %(status)s.") % {"status": item.get_status_display()}
+        )
     if item.kind not in CONFIRMABLE:
         raise DiscrepancyRefused(
-            _("Only a status mismatch or a payment missing on our side can be confirmed; this is %(kind)s.") % {"kind": item.get_kind_display()}
+            _(
+                "Only a status mismatch or a payment missing on our side can be confirmed; this "
+                "is %(kind)s."
+            )
+            % {"kind": item.get_kind_display()}
         )
     line = item.line
     if line is None or line.kind != SettlementLine.Kind.PAYMENT:
-        raise DiscrepancyRefused(_("Only a payment line of the channel's file can be confirmed (refunds settle through the platform)."))
+        raise DiscrepancyRefused(
+            _(
+                "Only a payment line of the channel's file can be confirmed (refunds settle "
+                "through the platform)."
+            )
+        )
     account = ChannelAccount.objects.filter(code=item.file.channel_code).first()
     if account is None:
-        raise DiscrepancyRefused(_("No channel account %(code)s.") % {"code": item.file.channel_code})
+        raise DiscrepancyRefused(
+            _("No channel account %(code)s.") % {"code": item.file.channel_code}
+        )
     attempt = Attempt.objects.filter(account=account, out_trade_no=line.out_trade_no).first()
     if attempt is None:
         raise DiscrepancyRefused(
-            _("We have no attempt %(no)s on %(code)s: a dropped order without a record of ours must be handled by hand.")
+            _(
+                "We have no attempt %(no)s on %(code)s: a dropped order without a record of ours "
+                "must be handled by hand."
+            )
             % {"no": line.out_trade_no, "code": account.code}
         )
     if attempt.amount != line.amount or attempt.currency != line.currency:
         raise DiscrepancyRefused(
-            _("The channel's amount %(line)s differs from our attempt's %(ours)s: an amount mismatch is for a person to decide.")
-            % {"line": f"{line.amount} {line.currency}", "ours": f"{attempt.amount} {attempt.currency}"}
+            _(
+                "The channel's amount %(line)s differs from our attempt's %(ours)s: an amount "
+                "mismatch is for a person to decide."
+            )
+            % {
+                "line": f"{line.amount} {line.currency}",
+                "ours": f"{attempt.amount} {attempt.currency}",
+            }
         )
     return account, attempt
 
@@ -516,7 +639,9 @@ def settlement_pull(*, codes: list[str] | None = None, day: dt.date | None = Non
     yesterday). A channel without a file, or with a bad one, is reported, never raised; a file
     not yet published is tried again later (see :func:`settlement_day_try`)."""
     day = day or (timezone.localdate() - dt.timedelta(days=1))
-    accounts = ChannelAccount.objects.all() if codes else ChannelAccount.objects.filter(enabled=True)
+    accounts = (
+        ChannelAccount.objects.all() if codes else ChannelAccount.objects.filter(enabled=True)
+    )
     if codes:
         accounts = accounts.filter(code__in=codes)
     return [settlement_day_try(account=account, day=day) for account in accounts.order_by("code")]
@@ -525,9 +650,14 @@ def settlement_pull(*, codes: list[str] | None = None, day: dt.date | None = Non
 def settlement_retry_due(*, now: dt.datetime | None = None) -> list[dict]:
     """Beat: try again every day whose file was not yet published and whose next try is due."""
     now = now or timezone.now()
-    due = SettlementDay.objects.filter(
-        status=SettlementDay.Status.WAITING, next_try_at__lte=now,
-    ).select_related("account").order_by("next_try_at", "pk")
+    due = (
+        SettlementDay.objects.filter(
+            status=SettlementDay.Status.WAITING,
+            next_try_at__lte=now,
+        )
+        .select_related("account")
+        .order_by("next_try_at", "pk")
+    )
     return [settlement_day_try(account=sday.account, day=sday.day, now=now) for sday in due]
 
 
@@ -536,13 +666,17 @@ def _deadline(account: ChannelAccount, day: dt.date) -> dt.datetime:
     return end_of_day + dt.timedelta(hours=alerts.policy_for(account).deadline_hours)
 
 
-def settlement_day_try(*, account: ChannelAccount, day: dt.date, now: dt.datetime | None = None) -> dict:
+def settlement_day_try(
+    *, account: ChannelAccount, day: dt.date, now: dt.datetime | None = None
+) -> dict:
     """One try at an account's file of a day. Not published yet: wait (doubling from the
     policy's first retry, never past the deadline) and try again; at the deadline the day is
     ``missing`` and Finance is alerted."""
     now = now or timezone.now()
     sday, _created = SettlementDay.objects.get_or_create(
-        account=account, day=day, defaults={"deadline": _deadline(account, day)},
+        account=account,
+        day=day,
+        defaults={"deadline": _deadline(account, day)},
     )
     entry: dict = {"channel": account.code, "date": day.isoformat()}
     sday.tries += 1
@@ -556,10 +690,12 @@ def settlement_day_try(*, account: ChannelAccount, day: dt.date, now: dt.datetim
             sday.status, sday.next_try_at = SettlementDay.Status.MISSING, None
             entry["missing"] = True
             alerts.alert_raise(
-                account=account, day=day, kind=ReconciliationAlert.Kind.FILE_MISSING,
+                account=account,
+                day=day,
+                kind=ReconciliationAlert.Kind.FILE_MISSING,
                 text=f"{account.code} {day}: no settlement file by its deadline "
-                     f"{timezone.localtime(sday.deadline):%Y-%m-%d %H:%M} after {sday.tries} tries "
-                     f"({error})",
+                f"{timezone.localtime(sday.deadline):%Y-%m-%d %H:%M} after {sday.tries} tries "
+                f"({error})",
             )
         else:
             policy = alerts.policy_for(account)
@@ -569,7 +705,9 @@ def settlement_day_try(*, account: ChannelAccount, day: dt.date, now: dt.datetim
             entry["retry_at"] = sday.next_try_at.isoformat()
         sday.save()
         return entry
-    file = settlement_file_store(account=account, content=content, name=f"{account.code}_{day:%Y%m%d}", day=day)
+    file = settlement_file_store(
+        account=account, content=content, name=f"{account.code}_{day:%Y%m%d}", day=day
+    )
     sday.file, sday.next_try_at = file, None
     try:
         result = settlement_file_reconcile(settlement_file=file, account=account, day=day)

@@ -55,8 +55,9 @@ class Position:
     status: str
 
 
-def statement_position(statement: Statement, *, today: dt.date | None = None,
-                       arrived: Decimal | None = None) -> Position:
+def statement_position(
+    statement: Statement, *, today: dt.date | None = None, arrived: Decimal | None = None
+) -> Position:
     """Where a statement's money is: arrived in full, short, late or still expected."""
     today = today or timezone.localdate()
     if arrived is None:
@@ -78,22 +79,40 @@ def _fingerprint(bank: BankAccount, *parts) -> str:
 
 
 def arrival_record(
-    *, bank_account: BankAccount, value_date: dt.date, amount: Decimal, reference: str = "",
-    counterparty: str = "", by=None, source: str = FundsArrival.Source.MANUAL, fingerprint: str = "",
+    *,
+    bank_account: BankAccount,
+    value_date: dt.date,
+    amount: Decimal,
+    reference: str = "",
+    counterparty: str = "",
+    by=None,
+    source: str = FundsArrival.Source.MANUAL,
+    fingerprint: str = "",
 ) -> FundsArrival:
     """Keep an arrival, match it to the statement it settles and post it to the ledger."""
     if amount <= 0:
         raise ImportRefused(f"an arrival must be a positive amount, not {amount}")
     fingerprint = fingerprint or _fingerprint(
-        bank_account, "manual", value_date, amount, reference, counterparty, timezone.now().isoformat(),
+        bank_account,
+        "manual",
+        value_date,
+        amount,
+        reference,
+        counterparty,
+        timezone.now().isoformat(),
     )
     with transaction.atomic():
         arrival, created = FundsArrival.objects.get_or_create(
             fingerprint=fingerprint,
             defaults={
-                "bank_account": bank_account, "value_date": value_date, "amount": amount,
-                "currency": bank_account.currency, "reference": reference[:200],
-                "counterparty": counterparty[:120], "source": source, "recorded_by": by,
+                "bank_account": bank_account,
+                "value_date": value_date,
+                "amount": amount,
+                "currency": bank_account.currency,
+                "reference": reference[:200],
+                "counterparty": counterparty[:120],
+                "source": source,
+                "recorded_by": by,
             },
         )
         if created:
@@ -108,7 +127,9 @@ def _match(arrival: FundsArrival) -> None:
     codes = AccountPolicy.objects.filter(bank_account=arrival.bank_account).values("account_id")
     candidates = list(
         Statement.objects.filter(
-            account_id__in=codes, arrivals__isnull=True, net__gt=0,
+            account_id__in=codes,
+            arrivals__isnull=True,
+            net__gt=0,
             expected_settlement_date__lte=arrival.value_date,
             expected_settlement_date__gte=arrival.value_date - dt.timedelta(days=WINDOW_DAYS),
         ).select_related("account")
@@ -121,23 +142,34 @@ def _match(arrival: FundsArrival) -> None:
         named = statement.account.code.lower() in text or (
             statement.account.merchant_id and statement.account.merchant_id in text
         )
-        return (not named, statement.net != arrival.amount,
-                (arrival.value_date - statement.expected_settlement_date).days, statement.pk)
+        return (
+            not named,
+            statement.net != arrival.amount,
+            (arrival.value_date - statement.expected_settlement_date).days,
+            statement.pk,
+        )
 
     statement = min(candidates, key=rank)
     arrival.statement = statement
     arrival.save(update_fields=["statement"])
     payment_services.settlement_funds_receive(
-        key=f"arrival:{arrival.pk}", account_code=statement.account.code,
-        bank_code=arrival.bank_account.code, amount=arrival.amount, currency=arrival.currency,
+        key=f"arrival:{arrival.pk}",
+        account_code=statement.account.code,
+        bank_code=arrival.bank_account.code,
+        amount=arrival.amount,
+        currency=arrival.currency,
         memo=f"{statement.account.code} {statement.day} settled into {arrival.bank_account.code}",
     )
     if arrival.amount < statement.net:
         alerts.alert_raise(
-            account=statement.account, day=statement.day, kind=ReconciliationAlert.Kind.FUNDS_SHORT,
-            text=(f"{statement.account.code} {statement.day}: ¥{arrival.amount:,.2f} arrived in "
-                  f"{arrival.bank_account.code}, ¥{statement.net:,.2f} was expected "
-                  f"(short by ¥{statement.net - arrival.amount:,.2f})"),
+            account=statement.account,
+            day=statement.day,
+            kind=ReconciliationAlert.Kind.FUNDS_SHORT,
+            text=(
+                f"{statement.account.code} {statement.day}: ¥{arrival.amount:,.2f} arrived in "
+                f"{arrival.bank_account.code}, ¥{statement.net:,.2f} was expected "
+                f"(short by ¥{statement.net - arrival.amount:,.2f})"
+            ),
         )
 
 
@@ -160,7 +192,9 @@ def _date(text: str) -> dt.date:
     return dt.date.fromisoformat(text[:10])
 
 
-def bank_statement_import(*, bank_account: BankAccount, stream: IO[bytes], by=None) -> list[FundsArrival]:
+def bank_statement_import(
+    *, bank_account: BankAccount, stream: IO[bytes], by=None
+) -> list[FundsArrival]:
     """Import a bank statement CSV (UTF-8 or GBK): every credit line is an arrival. All or
     nothing: a line that cannot be read refuses the file, naming it. Importing the same
     statement again adds nothing."""
@@ -193,15 +227,25 @@ def bank_statement_import(*, bank_account: BankAccount, stream: IO[bytes], by=No
             raise ImportRefused(f"line {line_no}: cannot read the date or the amount") from None
         if amount <= 0:
             continue  # debits and empty credit cells are not arrivals
-        parsed.append((
-            line_no, value_date, amount, _cell(row, index["counterparty"]),
-            _cell(row, index["reference"]), row,
-        ))
+        parsed.append(
+            (
+                line_no,
+                value_date,
+                amount,
+                _cell(row, index["counterparty"]),
+                _cell(row, index["reference"]),
+                row,
+            )
+        )
     with transaction.atomic():
         return [
             arrival_record(
-                bank_account=bank_account, value_date=value_date, amount=amount,
-                counterparty=counterparty, reference=reference, by=by,
+                bank_account=bank_account,
+                value_date=value_date,
+                amount=amount,
+                counterparty=counterparty,
+                reference=reference,
+                by=by,
                 source=FundsArrival.Source.IMPORT,
                 fingerprint=_fingerprint(bank_account, "import", *row),
             )
@@ -214,14 +258,20 @@ def treasury_check(*, today: dt.date | None = None) -> list[ReconciliationAlert]
     today = today or timezone.localdate()
     late = Statement.objects.filter(
         Q(account__reconciliation_policy__bank_account__isnull=False),
-        arrivals__isnull=True, net__gt=0, expected_settlement_date__lt=today,
+        arrivals__isnull=True,
+        net__gt=0,
+        expected_settlement_date__lt=today,
     ).select_related("account")
     raised = []
     for statement in late:
         alert = alerts.alert_raise(
-            account=statement.account, day=statement.day, kind=ReconciliationAlert.Kind.FUNDS_LATE,
-            text=(f"{statement.account.code} {statement.day}: ¥{statement.net:,.2f} expected on "
-                  f"{statement.expected_settlement_date} has not arrived"),
+            account=statement.account,
+            day=statement.day,
+            kind=ReconciliationAlert.Kind.FUNDS_LATE,
+            text=(
+                f"{statement.account.code} {statement.day}: ¥{statement.net:,.2f} expected on "
+                f"{statement.expected_settlement_date} has not arrived"
+            ),
         )
         if alert is not None:
             raised.append(alert)

@@ -8,7 +8,16 @@ from risk.models import Alert, Assessment, ListEntry, Monitor, Rule
 
 @admin.register(Rule)
 class RuleAdmin(admin.ModelAdmin):
-    list_display = ("name", "feature", "operator", "value", "score", "action", "reason_code", "enabled")
+    list_display = (
+        "name",
+        "feature",
+        "operator",
+        "value",
+        "score",
+        "action",
+        "reason_code",
+        "enabled",
+    )
     list_editable = ("enabled",)
     list_filter = ("enabled", "action")
 
@@ -38,22 +47,48 @@ class SubjectKindFilter(admin.SimpleListFilter):
 @admin.register(Assessment)
 class AssessmentAdmin(admin.ModelAdmin):
     list_display = ("created_at", "subject", "user_ref", "score", "decision", "reasons")
-    list_filter = ("decision", SubjectKindFilter, "review_outcome", ("created_at", admin.DateFieldListFilter))
+    list_filter = (
+        "decision",
+        SubjectKindFilter,
+        "review_outcome",
+        ("created_at", admin.DateFieldListFilter),
+    )
     search_fields = ("=subject", "=user_ref", "subject")
     date_hierarchy = "created_at"
-    readonly_fields = ("subject", "user_ref", "score", "decision", "reasons", "features", "created_at")
+    readonly_fields = (
+        "subject",
+        "user_ref",
+        "score",
+        "decision",
+        "reasons",
+        "features",
+        "created_at",
+    )
     show_full_result_count = False  # the biggest risk table: no COUNT(*) per page
 
 
 @admin.register(Monitor)
 class MonitorAdmin(admin.ModelAdmin):
-    list_display = ("name", "metric", "dimensions", "lower_bound", "upper_bound", "min_sample", "window_hours", "enabled", "open_alerts")
+    list_display = (
+        "name",
+        "metric",
+        "dimensions",
+        "lower_bound",
+        "upper_bound",
+        "min_sample",
+        "window_hours",
+        "enabled",
+        "open_alerts",
+    )
     list_editable = ("enabled",)
     list_filter = ("enabled", "metric")
     search_fields = ("name", "metric")
     fieldsets = (
         (None, {"fields": ("name", "metric", "enabled")}),
-        (_("What is judged"), {"fields": ("dimensions", "per_dimension", "window_hours", "min_sample")}),
+        (
+            _("What is judged"),
+            {"fields": ("dimensions", "per_dimension", "window_hours", "min_sample")},
+        ),
         (_("Bounds (%)"), {"fields": ("lower_bound", "upper_bound")}),
         (_("Where alerts go (always logged)"), {"fields": ("alert_emails", "webhook_url")}),
     )
@@ -61,8 +96,10 @@ class MonitorAdmin(admin.ModelAdmin):
     def get_queryset(self, request):
         from django.db.models import Count, Q
 
-        return super().get_queryset(request).annotate(
-            _open_alerts=Count("alerts", filter=Q(alerts__resolved_at__isnull=True))
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(_open_alerts=Count("alerts", filter=Q(alerts__resolved_at__isnull=True)))
         )
 
     @admin.display(description=_("open alerts"), ordering="_open_alerts")
@@ -82,7 +119,17 @@ class AlertAdmin(admin.ModelAdmin):
     """Alerts are written by the evaluation only; people with ``change_alert`` may resolve
     them (the form itself stays read-only)."""
 
-    list_display = ("opened_at", "monitor", "dimensions_key", "value", "bound", "threshold", "denominator", "resolved_at", "resolved_by")
+    list_display = (
+        "opened_at",
+        "monitor",
+        "dimensions_key",
+        "value",
+        "bound",
+        "threshold",
+        "denominator",
+        "resolved_at",
+        "resolved_by",
+    )
     list_filter = (("resolved_at", admin.EmptyFieldListFilter), "bound", "monitor")
     list_select_related = ("monitor",)
     search_fields = ("dimensions_key", "monitor__name")
@@ -103,7 +150,9 @@ class AlertAdmin(admin.ModelAdmin):
 
     @admin.action(description=_("Resolve the selected alerts"), permissions=["resolve"])
     def resolve(self, request, queryset):
-        resolved = sum(alerts.alert_resolve(alert=alert, by=request.user.get_username()) for alert in queryset)
+        resolved = sum(
+            alerts.alert_resolve(alert=alert, by=request.user.get_username()) for alert in queryset
+        )
         self.message_user(
             request,
             ngettext("%(n)d alert resolved.", "%(n)d alerts resolved.", resolved) % {"n": resolved},

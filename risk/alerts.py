@@ -64,12 +64,18 @@ def monitors_evaluate(*, now: dt.datetime | None = None) -> EvaluationSummary:
     summary = EvaluationSummary()
     for monitor in Monitor.objects.filter(enabled=True).order_by("pk"):
         if monitoring.metric(monitor.metric) is None:
-            log.warning("monitor %s: no metric %r is registered; skipped", monitor.pk, monitor.metric)
+            log.warning(
+                "monitor %s: no metric %r is registered; skipped", monitor.pk, monitor.metric
+            )
             summary.skipped.append(monitor.name)
             continue
         since = now - dt.timedelta(hours=monitor.window_hours)
-        points = collector.points(monitor.metric, since=since, until=now, grain=_grain_for(monitor.window_hours))
-        groups = monitoring.totals(points, where=monitor.dimensions or {}, split=monitor.per_dimension)
+        points = collector.points(
+            monitor.metric, since=since, until=now, grain=_grain_for(monitor.window_hours)
+        )
+        groups = monitoring.totals(
+            points, where=monitor.dimensions or {}, split=monitor.per_dimension
+        )
         opened, resolved = _judge(monitor, groups, now=now, summary=summary)
         for alert in opened:
             alert_notify(alert, event=OPENED)
@@ -79,14 +85,21 @@ def monitors_evaluate(*, now: dt.datetime | None = None) -> EvaluationSummary:
 
 
 def _judge(
-    monitor: Monitor, groups: dict[str, monitoring.Total], *, now: dt.datetime, summary: EvaluationSummary
+    monitor: Monitor,
+    groups: dict[str, monitoring.Total],
+    *,
+    now: dt.datetime,
+    summary: EvaluationSummary,
 ) -> tuple[list[Alert], list[Alert]]:
     opened: list[Alert] = []
     resolved: list[Alert] = []
     with transaction.atomic():
         # One evaluation of a monitor at a time: two workers never open the same alert twice.
         Monitor.objects.select_for_update().filter(pk=monitor.pk).first()
-        open_alerts = {a.dimensions_key: a for a in Alert.objects.filter(monitor=monitor, resolved_at__isnull=True)}
+        open_alerts = {
+            a.dimensions_key: a
+            for a in Alert.objects.filter(monitor=monitor, resolved_at__isnull=True)
+        }
         for key, total in sorted(groups.items()):
             if total.denominator < monitor.min_sample or total.percent is None:
                 continue
@@ -95,21 +108,44 @@ def _judge(
             if crossed and alert is None:
                 bound, threshold = crossed
                 alert = Alert.objects.create(
-                    monitor=monitor, dimensions=total.dimensions, dimensions_key=key, bound=bound,
-                    threshold=threshold, value=total.percent, numerator=total.numerator,
-                    denominator=total.denominator, opened_at=now, last_evaluated_at=now,
+                    monitor=monitor,
+                    dimensions=total.dimensions,
+                    dimensions_key=key,
+                    bound=bound,
+                    threshold=threshold,
+                    value=total.percent,
+                    numerator=total.numerator,
+                    denominator=total.denominator,
+                    opened_at=now,
+                    last_evaluated_at=now,
                 )
                 opened.append(alert)
                 summary.opened.append(alert.pk)
             elif crossed:
-                alert.value, alert.numerator, alert.denominator = total.percent, total.numerator, total.denominator
+                alert.value, alert.numerator, alert.denominator = (
+                    total.percent,
+                    total.numerator,
+                    total.denominator,
+                )
                 alert.last_evaluated_at = now
                 alert.save(update_fields=["value", "numerator", "denominator", "last_evaluated_at"])
                 summary.still_open.append(alert.pk)
             elif alert is not None:
-                alert.value, alert.numerator, alert.denominator = total.percent, total.numerator, total.denominator
+                alert.value, alert.numerator, alert.denominator = (
+                    total.percent,
+                    total.numerator,
+                    total.denominator,
+                )
                 alert.last_evaluated_at = alert.resolved_at = now
-                alert.save(update_fields=["value", "numerator", "denominator", "last_evaluated_at", "resolved_at"])
+                alert.save(
+                    update_fields=[
+                        "value",
+                        "numerator",
+                        "denominator",
+                        "last_evaluated_at",
+                        "resolved_at",
+                    ]
+                )
                 resolved.append(alert)
                 summary.resolved.append(alert.pk)
     return opened, resolved
@@ -177,7 +213,12 @@ def alert_notify(alert: Alert, *, event: str) -> None:
         try:
             send_mail(text[:200], text, None, emails)
         except Exception as exc:  # any mail backend failure: logged, evaluation goes on
-            log.warning("alert %s: e-mail to %d recipient(s) failed: %s", alert.pk, len(emails), type(exc).__name__)
+            log.warning(
+                "alert %s: e-mail to %d recipient(s) failed: %s",
+                alert.pk,
+                len(emails),
+                type(exc).__name__,
+            )
     url = alert.monitor.webhook_url or getattr(settings, "RISK_ALERT_WEBHOOK_URL", "")
     if url:
         _webhook_post(url, payload(alert, event), alert_id=alert.pk)
@@ -203,10 +244,17 @@ def _webhook_post(url: str, body: dict, *, alert_id: int) -> bool:
         with httpx.Client(timeout=timeout, transport=_transport()) as client:
             response = client.post(url, content=data, headers=headers)
         if response.status_code >= 300:
-            log.warning("alert %s: webhook %s answered HTTP %s", alert_id, redact_url(url), response.status_code)
+            log.warning(
+                "alert %s: webhook %s answered HTTP %s",
+                alert_id,
+                redact_url(url),
+                response.status_code,
+            )
             return False
     except Exception as exc:  # timeouts, refused connections, bad URLs: logged, never raised
-        log.warning("alert %s: webhook %s failed: %s", alert_id, redact_url(url), type(exc).__name__)
+        log.warning(
+            "alert %s: webhook %s failed: %s", alert_id, redact_url(url), type(exc).__name__
+        )
         return False
     return True
 
@@ -221,7 +269,12 @@ def staff_notify(text: str, body: dict, *, emails: list[str] | None = None, key:
         try:
             send_mail(text[:200], text, None, recipients)
         except Exception as exc:  # any mail backend failure: logged, the caller goes on
-            log.warning("alert %s: e-mail to %d recipient(s) failed: %s", key, len(recipients), type(exc).__name__)
+            log.warning(
+                "alert %s: e-mail to %d recipient(s) failed: %s",
+                key,
+                len(recipients),
+                type(exc).__name__,
+            )
     url = getattr(settings, "RISK_ALERT_WEBHOOK_URL", "")
     if url:
         _webhook_post(url, {**body, "text": text}, alert_id=key)

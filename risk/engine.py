@@ -52,7 +52,11 @@ class RiskResult:
 
 
 def features_of(facts: TransactionFacts) -> dict[str, Any]:
-    amount_ratio = (facts.amount / facts.average_amount).quantize(Decimal("0.01")) if facts.average_amount else None
+    amount_ratio = (
+        (facts.amount / facts.average_amount).quantize(Decimal("0.01"))
+        if facts.average_amount
+        else None
+    )
     trusted = facts.good_orders >= 3 and facts.disputes == 0 and facts.account_age_days >= 30
     return {
         "amount": facts.amount,
@@ -116,16 +120,26 @@ def _matches(rule: Rule, value: Any) -> bool:
         except (ArithmeticError, ValueError):
             target, value = rule.value, str(value)
     return {
-        "gt": lambda: value > target, "gte": lambda: value >= target, "lt": lambda: value < target,
-        "lte": lambda: value <= target, "eq": lambda: value == target,
+        "gt": lambda: value > target,
+        "gte": lambda: value >= target,
+        "lt": lambda: value < target,
+        "lte": lambda: value <= target,
+        "eq": lambda: value == target,
     }[rule.operator]()
 
 
 def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
     f = features_of(facts)
     hits = _builtin(f)
-    lists = (("user", facts.user_ref), ("ip", facts.ip), ("device", facts.device), ("email", facts.email))
-    return _decide(f, hits, lists=lists, subject=facts.subject, user_ref=facts.user_ref, store=store)
+    lists = (
+        ("user", facts.user_ref),
+        ("ip", facts.ip),
+        ("device", facts.device),
+        ("email", facts.email),
+    )
+    return _decide(
+        f, hits, lists=lists, subject=facts.subject, user_ref=facts.user_ref, store=store
+    )
 
 
 def _decide(
@@ -160,18 +174,33 @@ def _decide(
                 forced = rule.action
     score = max(0, sum(s for s, _ in hits))
     by_score = (
-        Decision.BLOCK if score >= BLOCK_AT else Decision.REVIEW if score >= REVIEW_AT
-        else Decision.CHALLENGE if score >= CHALLENGE_AT else Decision.ALLOW
+        Decision.BLOCK
+        if score >= BLOCK_AT
+        else Decision.REVIEW
+        if score >= REVIEW_AT
+        else Decision.CHALLENGE
+        if score >= CHALLENGE_AT
+        else Decision.ALLOW
     )
     decision = forced if _SEVERITY[forced] > _SEVERITY[by_score] else by_score
     reasons = tuple(dict.fromkeys([code for s, code in hits if s > 0] + forcing))
     assessment_id = None
     if store:
         assessment_id = Assessment.objects.create(
-            subject=subject[:80], user_ref=user_ref[:40], score=score, decision=decision,
-            reasons=list(reasons), features=_json_safe(f),
+            subject=subject[:80],
+            user_ref=user_ref[:40],
+            score=score,
+            decision=decision,
+            reasons=list(reasons),
+            features=_json_safe(f),
         ).pk
-    return RiskResult(score=score, decision=str(decision), reasons=reasons, features=f, assessment_id=assessment_id)
+    return RiskResult(
+        score=score,
+        decision=str(decision),
+        reasons=reasons,
+        features=f,
+        assessment_id=assessment_id,
+    )
 
 
 # --- sellers ----------------------------------------------------------------------------------
@@ -204,8 +233,14 @@ def seller_features_of(facts: SellerFacts) -> dict[str, Any]:
     """Seller features are prefixed ``seller_``/``upload_`` so staff rules written for
     buyers' payments never fire on uploads, and the other way round."""
     judged = facts.good_sales + facts.disputes
-    dispute_rate = (Decimal(facts.disputes) / Decimal(judged)).quantize(Decimal("0.0001")) if judged else Decimal("0")
-    trusted = facts.good_sales >= 20 and dispute_rate < Decimal("0.02") and facts.account_age_days >= 30
+    dispute_rate = (
+        (Decimal(facts.disputes) / Decimal(judged)).quantize(Decimal("0.0001"))
+        if judged
+        else Decimal("0")
+    )
+    trusted = (
+        facts.good_sales >= 20 and dispute_rate < Decimal("0.02") and facts.account_age_days >= 30
+    )
     return {
         "seller_account_age_days": facts.account_age_days,
         "seller_good_sales": facts.good_sales,
@@ -257,7 +292,14 @@ def assess_seller(facts: SellerFacts, *, store: bool = True) -> RiskResult:
     an analyst, a block-list hit → withdrawn (docs/risk.md)."""
     f = seller_features_of(facts)
     lists = (("user", facts.seller_ref), ("ip", facts.ip), ("email", facts.email))
-    return _decide(f, _seller_builtin(f), lists=lists, subject=facts.subject, user_ref=facts.seller_ref, store=store)
+    return _decide(
+        f,
+        _seller_builtin(f),
+        lists=lists,
+        subject=facts.subject,
+        user_ref=facts.seller_ref,
+        store=store,
+    )
 
 
 def _json_safe(features: dict[str, Any]) -> dict[str, Any]:

@@ -22,12 +22,22 @@ class Rule(models.Model):
     reason_code = models.SlugField(_("reason code"), max_length=40)
     feature = models.CharField(_("feature"), max_length=40)
     operator = models.CharField(
-        _("operator"), max_length=4,
-        choices=[("gt", ">"), ("gte", "≥"), ("lt", "<"), ("lte", "≤"), ("eq", "="), ("in", "in list")],
+        _("operator"),
+        max_length=4,
+        choices=[
+            ("gt", ">"),
+            ("gte", "≥"),
+            ("lt", "<"),
+            ("lte", "≤"),
+            ("eq", "="),
+            ("in", "in list"),
+        ],
     )
     value = models.CharField(_("value"), max_length=120, blank=True)
     score = models.IntegerField(_("score"), default=0)
-    action = models.CharField(_("forced decision"), max_length=10, choices=Decision.choices, blank=True)
+    action = models.CharField(
+        _("forced decision"), max_length=10, choices=Decision.choices, blank=True
+    )
     enabled = models.BooleanField(_("enabled"), default=True)
 
     class Meta:
@@ -45,27 +55,44 @@ class ListEntry(models.Model):
         ALLOW = "allow", _("allow list")
 
     kind = models.CharField(max_length=10, choices=Kind.choices, verbose_name=_("kind"))
-    field = models.CharField(max_length=20, choices=[("user", "user"), ("ip", "IP"), ("device", "device"), ("email", "e-mail")], verbose_name=_("field"))
+    field = models.CharField(
+        max_length=20,
+        choices=[("user", "user"), ("ip", "IP"), ("device", "device"), ("email", "e-mail")],
+        verbose_name=_("field"),
+    )
     value = models.CharField(max_length=120, verbose_name=_("value"))
     note = models.CharField(max_length=255, blank=True, verbose_name=_("note"))
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
         verbose_name = _("list entry")
-        constraints = [models.UniqueConstraint(fields=["kind", "field", "value"], name="risk_list_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["kind", "field", "value"], name="risk_list_unique")
+        ]
         verbose_name_plural = _("list entries")
 
 
 class Assessment(models.Model):
-    subject = models.CharField(max_length=80, db_index=True, help_text=_("What was scored, e.g. payment:<id>."), verbose_name=_("subject"))
+    subject = models.CharField(
+        max_length=80,
+        db_index=True,
+        help_text=_("What was scored, e.g. payment:<id>."),
+        verbose_name=_("subject"),
+    )
     user_ref = models.CharField(max_length=40, db_index=True, verbose_name=_("user ref"))
     score = models.IntegerField(verbose_name=_("score"))
-    decision = models.CharField(max_length=10, choices=Decision.choices, db_index=True, verbose_name=_("decision"))
+    decision = models.CharField(
+        max_length=10, choices=Decision.choices, db_index=True, verbose_name=_("decision")
+    )
     reasons = models.JSONField(default=list, verbose_name=_("reasons"))
     features = models.JSONField(default=dict, verbose_name=_("features"))
     reviewed_by = models.CharField(max_length=150, blank=True, verbose_name=_("reviewed by"))
-    review_outcome = models.CharField(max_length=10, choices=Decision.choices, blank=True, verbose_name=_("review outcome"))
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True, verbose_name=_("created at"))
+    review_outcome = models.CharField(
+        max_length=10, choices=Decision.choices, blank=True, verbose_name=_("review outcome")
+    )
+    created_at = models.DateTimeField(
+        auto_now_add=True, db_index=True, verbose_name=_("created at")
+    )
 
     class Meta:
         verbose_name = _("assessment")
@@ -86,35 +113,56 @@ class Monitor(models.Model):
     name = models.CharField(_("name"), max_length=80, unique=True)
     metric = models.CharField(_("metric"), max_length=80, help_text=_("e.g. payments.success_rate"))
     dimensions = models.JSONField(
-        _("dimension filter"), default=dict, blank=True,
-        help_text=_('Only data points with these dimensions, e.g. {"method": "alipay"}. Empty: all.'),
+        _("dimension filter"),
+        default=dict,
+        blank=True,
+        help_text=_(
+            'Only data points with these dimensions, e.g. {"method": "alipay"}. Empty: all.'
+        ),
     )
     per_dimension = models.BooleanField(
-        _("judge each channel × method apart"), default=True,
+        _("judge each channel × method apart"),
+        default=True,
         help_text=_("Off: all matching data points are added up and judged as one."),
     )
     lower_bound = models.DecimalField(
-        _("lower bound (%)"), max_digits=6, decimal_places=2, null=True, blank=True,
+        _("lower bound (%)"),
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
         help_text=_("Alert when the rate falls below this."),
     )
     upper_bound = models.DecimalField(
-        _("upper bound (%)"), max_digits=6, decimal_places=2, null=True, blank=True,
+        _("upper bound (%)"),
+        max_digits=6,
+        decimal_places=2,
+        null=True,
+        blank=True,
         help_text=_("Alert when the rate rises above this."),
     )
     min_sample = models.PositiveIntegerField(
-        _("minimum sample"), default=20, help_text=_("Fewer events than this in the window are not judged."),
+        _("minimum sample"),
+        default=20,
+        help_text=_("Fewer events than this in the window are not judged."),
     )
     window_hours = models.PositiveIntegerField(
-        _("window (hours)"), default=1, validators=[MinValueValidator(1), MaxValueValidator(24 * 90)],
+        _("window (hours)"),
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(24 * 90)],
         help_text=_("The rate is measured over this many trailing hours."),
     )
     enabled = models.BooleanField(_("enabled"), default=True)
     alert_emails = models.CharField(
-        _("alert e-mail addresses"), max_length=500, blank=True,
+        _("alert e-mail addresses"),
+        max_length=500,
+        blank=True,
         help_text=_("Comma-separated. Alerts are always logged; e-mail and webhook are optional."),
     )
     webhook_url = models.URLField(
-        _("alert webhook URL"), max_length=500, blank=True,
+        _("alert webhook URL"),
+        max_length=500,
+        blank=True,
         help_text=_("Receives a JSON POST per alert opened or resolved."),
     )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
@@ -126,10 +174,13 @@ class Monitor(models.Model):
         verbose_name_plural = _("monitors")
         constraints = [
             models.CheckConstraint(
-                condition=Q(lower_bound__isnull=False) | Q(upper_bound__isnull=False), name="risk_monitor_has_a_bound",
+                condition=Q(lower_bound__isnull=False) | Q(upper_bound__isnull=False),
+                name="risk_monitor_has_a_bound",
             ),
             models.CheckConstraint(
-                condition=Q(lower_bound__isnull=True) | Q(upper_bound__isnull=True) | Q(lower_bound__lte=F("upper_bound")),
+                condition=Q(lower_bound__isnull=True)
+                | Q(upper_bound__isnull=True)
+                | Q(lower_bound__lte=F("upper_bound")),
                 name="risk_monitor_lower_le_upper",
             ),
         ]
@@ -146,12 +197,18 @@ class Monitor(models.Model):
             errors["metric"] = _("Unknown metric. Known metrics: %(known)s.") % {"known": known}
         if self.lower_bound is None and self.upper_bound is None:
             errors["upper_bound"] = _("Set a lower bound, an upper bound or both.")
-        elif self.lower_bound is not None and self.upper_bound is not None and self.lower_bound > self.upper_bound:
+        elif (
+            self.lower_bound is not None
+            and self.upper_bound is not None
+            and self.lower_bound > self.upper_bound
+        ):
             errors["upper_bound"] = _("The upper bound must not be below the lower bound.")
         if not isinstance(self.dimensions, dict) or not all(
             isinstance(k, str) and isinstance(v, str) for k, v in (self.dimensions or {}).items()
         ):
-            errors["dimensions"] = _('Give the filter as an object of names to values, e.g. {"method": "alipay"}.')
+            errors["dimensions"] = _(
+                'Give the filter as an object of names to values, e.g. {"method": "alipay"}.'
+            )
         if errors:
             raise ValidationError(errors)
 
@@ -168,19 +225,28 @@ class Alert(models.Model):
         LOWER = "lower", _("below the lower bound")
         UPPER = "upper", _("above the upper bound")
 
-    monitor = models.ForeignKey(Monitor, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("monitor"))
+    monitor = models.ForeignKey(
+        Monitor, on_delete=models.CASCADE, related_name="alerts", verbose_name=_("monitor")
+    )
     dimensions = models.JSONField(_("dimensions"), default=dict)
-    dimensions_key = models.CharField(max_length=255, editable=False, verbose_name=_("dimensions key"))
+    dimensions_key = models.CharField(
+        max_length=255, editable=False, verbose_name=_("dimensions key")
+    )
     bound = models.CharField(_("bound crossed"), max_length=5, choices=Bound.choices)
     threshold = models.DecimalField(_("bound (%)"), max_digits=6, decimal_places=2)
-    value = models.DecimalField(_("rate (%)"), max_digits=6, decimal_places=2, help_text=_("The latest evaluated rate."))
+    value = models.DecimalField(
+        _("rate (%)"), max_digits=6, decimal_places=2, help_text=_("The latest evaluated rate.")
+    )
     numerator = models.PositiveIntegerField(_("events"), default=0)
     denominator = models.PositiveIntegerField(_("out of"), default=0)
     opened_at = models.DateTimeField(_("opened at"), db_index=True)
     last_evaluated_at = models.DateTimeField(_("last evaluated at"))
     resolved_at = models.DateTimeField(_("resolved at"), null=True, blank=True, db_index=True)
     resolved_by = models.CharField(
-        _("resolved by"), max_length=150, blank=True, help_text=_("Empty when the rate came back within bounds."),
+        _("resolved by"),
+        max_length=150,
+        blank=True,
+        help_text=_("Empty when the rate came back within bounds."),
     )
 
     class Meta:
@@ -189,7 +255,9 @@ class Alert(models.Model):
         verbose_name_plural = _("alerts")
         constraints = [
             models.UniqueConstraint(
-                fields=["monitor", "dimensions_key"], condition=Q(resolved_at__isnull=True), name="risk_alert_one_open",
+                fields=["monitor", "dimensions_key"],
+                condition=Q(resolved_at__isnull=True),
+                name="risk_alert_one_open",
             ),
         ]
 

@@ -40,9 +40,21 @@ class DataPoint:
     denominator: int
 
     @classmethod
-    def of(cls, metric: str, *, period_start: dt.datetime, numerator: int, denominator: int, **dimensions) -> DataPoint:
+    def of(
+        cls,
+        metric: str,
+        *,
+        period_start: dt.datetime,
+        numerator: int,
+        denominator: int,
+        **dimensions,
+    ) -> DataPoint:
         """Build a point from keyword dimensions; ``None`` values become ``""``."""
-        dims = tuple(sorted((name, "" if value is None else str(value)) for name, value in dimensions.items()))
+        dims = tuple(
+            sorted(
+                (name, "" if value is None else str(value)) for name, value in dimensions.items()
+            )
+        )
         return cls(metric, dims, period_start, int(numerator or 0), int(denominator or 0))
 
     @property
@@ -51,7 +63,9 @@ class DataPoint:
 
 
 class Source(Protocol):
-    def __call__(self, *, since: dt.datetime, until: dt.datetime, grain: Grain) -> Iterable[DataPoint]: ...
+    def __call__(
+        self, *, since: dt.datetime, until: dt.datetime, grain: Grain
+    ) -> Iterable[DataPoint]: ...
 
 
 @dataclass(frozen=True)
@@ -106,9 +120,13 @@ class Collector:
     """Calls each source at most once per (range, grain) and hands out its points per metric,
     so monitors and pages that share a range do not repeat queries."""
 
-    _cache: dict[tuple[int, dt.datetime, dt.datetime, str], list[DataPoint]] = field(default_factory=dict)
+    _cache: dict[tuple[int, dt.datetime, dt.datetime, str], list[DataPoint]] = field(
+        default_factory=dict
+    )
 
-    def points(self, name: str, *, since: dt.datetime, until: dt.datetime, grain: Grain) -> list[DataPoint]:
+    def points(
+        self, name: str, *, since: dt.datetime, until: dt.datetime, grain: Grain
+    ) -> list[DataPoint]:
         found = metric(name)
         if found is None:
             return []
@@ -142,7 +160,9 @@ def matches(point: DataPoint, wanted: Mapping[str, str]) -> bool:
     return all(dims.get(name) == str(value) for name, value in wanted.items())
 
 
-def totals(points: Iterable[DataPoint], *, where: Mapping[str, str] | None = None, split: bool = True) -> dict[str, Total]:
+def totals(
+    points: Iterable[DataPoint], *, where: Mapping[str, str] | None = None, split: bool = True
+) -> dict[str, Total]:
     """Add points up per dimensions (``split``) or into one total, keeping those that match
     ``where``; keyed by :func:`dimensions_key`."""
     where = dict(where or {})

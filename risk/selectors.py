@@ -56,8 +56,11 @@ def _chart(rows: list[Row], days: list[dt.datetime]) -> dict | None:
         "xLabel": _("date"),
         "days": [timezone.localtime(day).date().isoformat() for day in days],
         "series": [
-            {"label": " · ".join(row.labels), "unit": "%",
-             "values": [float(v) if v is not None else None for v in row.daily.values]}
+            {
+                "label": " · ".join(row.labels),
+                "unit": "%",
+                "values": [float(v) if v is not None else None for v in row.daily.values],
+            }
             for row in busiest
         ],
     }
@@ -80,7 +83,9 @@ def _periods(*, now: dt.datetime) -> tuple[list[dt.datetime], list[dt.datetime]]
     tz = timezone.get_current_timezone()
     # Calendar days, not 24-hour steps, so a daylight-saving change does not shift buckets.
     days = [
-        timezone.make_aware(dt.datetime.combine(today.date() - dt.timedelta(days=DAYS - 1 - i), dt.time()), tz)
+        timezone.make_aware(
+            dt.datetime.combine(today.date() - dt.timedelta(days=DAYS - 1 - i), dt.time()), tz
+        )
         for i in range(DAYS)
     ]
     return hours, days
@@ -106,8 +111,9 @@ def _series(points: list[monitoring.DataPoint], periods: list[dt.datetime]) -> d
     }
 
 
-def monitoring_dashboard(*, now: dt.datetime | None = None, metric_names=None,
-                         with_alerts: bool = True) -> Dashboard:
+def monitoring_dashboard(
+    *, now: dt.datetime | None = None, metric_names=None, with_alerts: bool = True
+) -> Dashboard:
     """The monitoring page's data; ``metric_names`` limits it to some metrics (Finance sees
     the success rates only)."""
     now = now or timezone.now()
@@ -117,16 +123,28 @@ def monitoring_dashboard(*, now: dt.datetime | None = None, metric_names=None,
     for metric in monitoring.metrics():
         if metric_names is not None and metric.name not in metric_names:
             continue
-        hourly = _series(collector.points(metric.name, since=hours[0], until=now, grain=monitoring.HOUR), hours)
-        daily = _series(collector.points(metric.name, since=days[0], until=now, grain=monitoring.DAY), days)
+        hourly = _series(
+            collector.points(metric.name, since=hours[0], until=now, grain=monitoring.HOUR), hours
+        )
+        daily = _series(
+            collector.points(metric.name, since=days[0], until=now, grain=monitoring.DAY), days
+        )
         keys = sorted(set(hourly) | set(daily))
         rows = []
         for key in keys:
             dims = (daily.get(key) or hourly[key]).dimensions
             labels = [dims.get(name, "") or "—" for name in metric.dimensions]
-            rows.append(Row(dimensions=dims, labels=labels, hourly=hourly.get(key), daily=daily.get(key)))
+            rows.append(
+                Row(dimensions=dims, labels=labels, hourly=hourly.get(key), daily=daily.get(key))
+            )
         panels.append(MetricPanel(metric=metric, rows=rows, chart=_chart(rows, days)))
-    alerts = list(
-        Alert.objects.filter(resolved_at__isnull=True).select_related("monitor").order_by("-opened_at")
-    ) if with_alerts else []
+    alerts = (
+        list(
+            Alert.objects.filter(resolved_at__isnull=True)
+            .select_related("monitor")
+            .order_by("-opened_at")
+        )
+        if with_alerts
+        else []
+    )
     return Dashboard(alerts=alerts, panels=panels, hours=hours, days=days, generated_at=now)

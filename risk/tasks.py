@@ -9,4 +9,8 @@ from risk import alerts
 def evaluate_monitors() -> dict:
     """Judge every enabled monitor; suggested beat interval: every 5 minutes."""
     summary = alerts.monitors_evaluate()
-    return {"opened": len(summary.opened), "resolved": len(summary.resolved), "still_open": len(summary.still_open)}
+    return {
+        "opened": len(summary.opened),
+        "resolved": len(summary.resolved),
+        "still_open": len(summary.still_open),
+    }

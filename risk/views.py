@@ -28,5 +28,6 @@ def monitoring(request):
         dashboard = monitoring_dashboard(metric_names=names, with_alerts=False)
     else:
         raise PermissionDenied
-    return render(request, "risk/monitoring.html", {"dashboard": dashboard,
-                                                    "full": _may_watch(request.user)})
+    return render(
+        request, "risk/monitoring.html", {"dashboard": dashboard, "full": _may_watch(request.user)}
+    )

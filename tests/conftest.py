@@ -5,7 +5,10 @@ import httpx
 import pytest
 from django.conf import settings
 
-TEST_VAULT_KEYS = ["dGVzdC1vbmx5LWNhcmQtdmF1bHQta2V5LW51bWJlcjE=", "dGVzdC1vbmx5LWNhcmQtdmF1bHQta2V5LW51bWJlcjI="]
+TEST_VAULT_KEYS = [
+    "dGVzdC1vbmx5LWNhcmQtdmF1bHQta2V5LW51bWJlcjE=",
+    "dGVzdC1vbmx5LWNhcmQtdmF1bHQta2V5LW51bWJlcjI=",
+]
 
 
 def wsgi_transport() -> httpx.BaseTransport:

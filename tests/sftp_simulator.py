@@ -183,4 +183,3 @@ class SftpSimulator:
         self._sock.close()
         for transport in self._transports:
             transport.close()
-

@@ -7,7 +7,10 @@ from django.conf import settings
 from kombu import Connection
 
 
-@pytest.mark.skipif(settings.CELERY_BROKER_URL.startswith("filesystem://"), reason="embedded broker; set CELERY_BROKER_URL")
+@pytest.mark.skipif(
+    settings.CELERY_BROKER_URL.startswith("filesystem://"),
+    reason="embedded broker; set CELERY_BROKER_URL",
+)
 def test_a_message_round_trips_through_the_configured_broker():
     queue_name = f"cardex-test-{uuid.uuid4().hex}"
     with Connection(settings.CELERY_BROKER_URL, connect_timeout=5) as conn:

@@ -12,9 +12,20 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_manage(*args, **env):
-    full_env = {k: v for k, v in os.environ.items() if k not in {"DJANGO_SETTINGS_MODULE", "SECRET_KEY", "CARD_VAULT_KEYS"}}
+    full_env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DJANGO_SETTINGS_MODULE", "SECRET_KEY", "CARD_VAULT_KEYS"}
+    }
     full_env.update(env)
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=full_env, capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=full_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_production_refuses_to_start_without_a_real_secret_key():
@@ -29,8 +40,14 @@ def test_production_refuses_to_start_without_vault_keys():
 
 def test_check_deploy_is_clean_with_production_variables():
     result = run_manage(
-        "check", "--deploy", "--fail-level", "WARNING",
-        DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50), CARD_VAULT_KEYS=Fernet.generate_key().decode(), ALLOWED_HOSTS="cardex.example.com",
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        CARD_VAULT_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="cardex.example.com",
         CACHE_URL="redis://127.0.0.1:6379/1",
     )
     assert result.returncode == 0, result.stdout + result.stderr
@@ -39,9 +56,12 @@ def test_check_deploy_is_clean_with_production_variables():
 
 def test_check_deploy_warns_when_throttles_would_count_per_process():
     result = run_manage(
-        "check", "--deploy",
-        DEBUG="false", SECRET_KEY=secrets.token_urlsafe(50),
-        CARD_VAULT_KEYS=Fernet.generate_key().decode(), ALLOWED_HOSTS="cardex.example.com",
+        "check",
+        "--deploy",
+        DEBUG="false",
+        SECRET_KEY=secrets.token_urlsafe(50),
+        CARD_VAULT_KEYS=Fernet.generate_key().decode(),
+        ALLOWED_HOSTS="cardex.example.com",
     )
     assert "accounts.W001" in result.stdout + result.stderr
 
@@ -53,8 +73,10 @@ def test_makemigrations_is_clean():
 
 def production_env(**extra):
     return {
-        "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
-        "CARD_VAULT_KEYS": Fernet.generate_key().decode(), "ALLOWED_HOSTS": "cardex.example.com",
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "CARD_VAULT_KEYS": Fernet.generate_key().decode(),
+        "ALLOWED_HOSTS": "cardex.example.com",
         **extra,
     }
 
@@ -73,10 +95,12 @@ def test_the_sandbox_is_off_in_production_unless_asked_for():
 
 
 def test_the_sandbox_is_on_with_debug_and_when_asked_for():
-    assert run_manage("shell", "--no-imports", "-c", SANDBOX_PROBE, DEBUG="true").stdout.split() == [
-        "installed", "mounted"
-    ]
-    asked = run_manage("shell", "--no-imports", "-c", SANDBOX_PROBE, **production_env(PAYMENTS_SANDBOX="true"))
+    assert run_manage(
+        "shell", "--no-imports", "-c", SANDBOX_PROBE, DEBUG="true"
+    ).stdout.split() == ["installed", "mounted"]
+    asked = run_manage(
+        "shell", "--no-imports", "-c", SANDBOX_PROBE, **production_env(PAYMENTS_SANDBOX="true")
+    )
     assert asked.stdout.split() == ["installed", "mounted"], asked.stderr
 
 
@@ -90,7 +114,10 @@ def test_check_deploy_warns_when_the_sandbox_is_on_without_debug():
 def test_postgresql_connections_are_pooled_in_production():
     probe = "from django.conf import settings; print(settings.DATABASES['default']['OPTIONS'])"
     result = run_manage(
-        "shell", "--no-imports", "-c", probe,
+        "shell",
+        "--no-imports",
+        "-c",
+        probe,
         **production_env(DATABASE_URL="postgres://u@127.0.0.1:5432/x", DB_POOL_MAX_SIZE="6"),
     )
     assert "'pool'" in result.stdout and "'max_size': 6" in result.stdout, result.stderr

@@ -76,8 +76,9 @@ def test_the_request_id_travels_in_the_message_on_a_real_broker():
     token = request_id.set("req-on-the-wire-42")
     try:
         with app.connection_for_write() as conn:
-            app.send_task("payments.tasks.fold_health", queue=queue.name, connection=conn,
-                          declare=[queue])
+            app.send_task(
+                "payments.tasks.fold_health", queue=queue.name, connection=conn, declare=[queue]
+            )
     finally:
         request_id.reset(token)
     with Connection(settings.CELERY_BROKER_URL) as conn:
@@ -102,18 +103,26 @@ def test_metrics_show_requests_payments_breakers_and_notices(client, settings):
     settings.METRICS_TOKEN = "s3cret-scrape-token"
     account = sandbox_account("alipay")
     for status in ("succeeded", "succeeded", "failed"):
-        Attempt.objects.create(payment=PaymentFactory(), account=account, method="alipay",
-                               amount=Decimal("10.00"), status=status)
+        Attempt.objects.create(
+            payment=PaymentFactory(),
+            account=account,
+            method="alipay",
+            amount=Decimal("10.00"),
+            status=status,
+        )
     for outcome in ("applied", "duplicate", "rejected"):
-        Notification.objects.create(account=account, channel_code="alipay", body=b"x",
-                                    outcome=outcome)
+        Notification.objects.create(
+            account=account, channel_code="alipay", body=b"x", outcome=outcome
+        )
     client.get("/healthz")
     body = client.get(
         "/metrics", headers={"Authorization": "Bearer s3cret-scrape-token"}
     ).content.decode()
     assert 'cardex_http_requests_total{method="GET",route="healthz",status="200"}' in body
     assert "cardex_http_request_duration_seconds_bucket" in body
-    assert 'cardex_payment_attempts{account="alipay",method="alipay",status="succeeded"} 2.0' in body
+    assert (
+        'cardex_payment_attempts{account="alipay",method="alipay",status="succeeded"} 2.0' in body
+    )
     assert 'cardex_payment_success_ratio{account="alipay"} 0.666' in body
     assert 'cardex_breaker_state{account="alipay",state="closed"} 1.0' in body
     for outcome in ("applied", "duplicate", "rejected"):

@@ -15,7 +15,10 @@ REDIS = "redis://127.0.0.1:6379/0"
 def run_serve(**env):
     return subprocess.run(
         [sys.executable, "-m", "config.serve", "--port", "8765"],
-        env={"PATH": "/usr/bin:/bin", **env}, capture_output=True, text=True, timeout=60,
+        env={"PATH": "/usr/bin:/bin", **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
 
 
@@ -53,7 +56,11 @@ def names(layout):
 def test_one_worker_pool_per_queue_and_exactly_one_beat():
     layout = plan(env={}, port=8000, cpus=2, max_connections=100, sandbox=False)
     assert names(layout) == [
-        "web", "worker-payments", "worker-celery", "worker-reconciliation", "beat"
+        "web",
+        "worker-payments",
+        "worker-celery",
+        "worker-reconciliation",
+        "beat",
     ]
     web = layout.processes[0]
     assert "gthread" not in web.argv  # the worker class lives in config/gunicorn.py
@@ -63,8 +70,7 @@ def test_one_worker_pool_per_queue_and_exactly_one_beat():
 def test_web_workers_follow_the_cpus_unless_web_concurrency_says():
     assert plan(env={}, port=8000, cpus=4, max_connections=200, sandbox=False).web_workers == 4
     assert plan(env={}, port=8000, cpus=1, max_connections=200, sandbox=False).web_workers == 2
-    told = plan(env={"WEB_CONCURRENCY": "3"}, port=8000, cpus=8, max_connections=200,
-                sandbox=False)
+    told = plan(env={"WEB_CONCURRENCY": "3"}, port=8000, cpus=8, max_connections=200, sandbox=False)
     assert told.web_workers == 3
 
 
@@ -78,8 +84,13 @@ def test_every_pool_together_fits_the_database(limit):
 
 def test_threads_that_would_exhaust_the_database_are_refused():
     with pytest.raises(Refused, match="database connections"):
-        plan(env={"WEB_CONCURRENCY": "4", "WEB_THREADS": "40"}, port=8000, cpus=2,
-             max_connections=100, sandbox=False)
+        plan(
+            env={"WEB_CONCURRENCY": "4", "WEB_THREADS": "40"},
+            port=8000,
+            cpus=2,
+            max_connections=100,
+            sandbox=False,
+        )
 
 
 def test_with_the_sandbox_the_simulators_run_apart_on_the_next_port():
@@ -88,8 +99,7 @@ def test_with_the_sandbox_the_simulators_run_apart_on_the_next_port():
     assert sandbox.env["GUNICORN_BIND"] == "127.0.0.1:8124"
     assert sandbox.env["ROOT_URLCONF"] == "config.sandbox_urls"
     assert "worker-sandbox" in names(layout)
-    moved = plan(env={"SANDBOX_PORT": "9100"}, port=8123, cpus=2, max_connections=100,
-                 sandbox=True)
+    moved = plan(env={"SANDBOX_PORT": "9100"}, port=8123, cpus=2, max_connections=100, sandbox=True)
     assert next(p for p in moved.processes if p.name == "sandbox").env["GUNICORN_BIND"] == (
         "127.0.0.1:9100"
     )
@@ -97,15 +107,16 @@ def test_with_the_sandbox_the_simulators_run_apart_on_the_next_port():
 
 def test_a_malformed_size_is_a_clear_error():
     with pytest.raises(Refused, match="WEB_CONCURRENCY must be a whole number"):
-        plan(env={"WEB_CONCURRENCY": "many"}, port=8000, cpus=2, max_connections=100,
-             sandbox=False)
+        plan(env={"WEB_CONCURRENCY": "many"}, port=8000, cpus=2, max_connections=100, sandbox=False)
 
 
 def test_a_process_that_keeps_dying_is_restarted_then_stops_everything(tmp_path):
     from config.serve import RESTARTS, Process, supervise
 
     marks = tmp_path / "starts"
-    crash = Process("crashy", [sys.executable, "-c",
-                               f"open({str(marks)!r}, 'a').write('x'); raise SystemExit(3)"])
+    crash = Process(
+        "crashy",
+        [sys.executable, "-c", f"open({str(marks)!r}, 'a').write('x'); raise SystemExit(3)"],
+    )
     assert supervise([crash], env={}) == 3
     assert marks.read_text() == "x" * RESTARTS  # started again each time, then given up

@@ -26,9 +26,14 @@ def chart_spec(days, *series, unit="", height=180):
     pairs = list(zip(series[::2], series[1::2], strict=True))
     from django.utils.translation import gettext as _
 
-    return {"days": days, "height": height, "xLabel": _("date"),
-            "series": [{"label": str(label), "values": values, "unit": unit}
-                       for label, values in pairs]}
+    return {
+        "days": days,
+        "height": height,
+        "xLabel": _("date"),
+        "series": [
+            {"label": str(label), "values": values, "unit": unit} for label, values in pairs
+        ],
+    }
 
 
 @register.simple_tag

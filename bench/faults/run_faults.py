@@ -44,8 +44,12 @@ def django_setup():
 
 
 def integrity() -> bool:
-    check = subprocess.run([sys.executable, "manage.py", "integrity_check", "--json"], cwd=ROOT,
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "manage.py", "integrity_check", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     print(f"integrity_check: exit {check.returncode} {check.stdout.strip()[-400:]}")
     return check.returncode == 0
 
@@ -60,13 +64,18 @@ class Buyer:
 
     def start(self) -> str:
         """Order and payment start; returns the cashier URL."""
-        order = self.client.post(f"{self.base}/api/v1/orders/",
-                                 json={"listing": self.plan["listing"], "quantity": 1},
-                                 headers=self.headers)
+        order = self.client.post(
+            f"{self.base}/api/v1/orders/",
+            json={"listing": self.plan["listing"], "quantity": 1},
+            headers=self.headers,
+        )
         order.raise_for_status()
         self.number = order.json()["number"]
-        pay = self.client.post(f"{self.base}/api/v1/orders/{self.number}/pay/",
-                               json={"method": "alipay"}, headers=self.headers)
+        pay = self.client.post(
+            f"{self.base}/api/v1/orders/{self.number}/pay/",
+            json={"method": "alipay"},
+            headers=self.headers,
+        )
         pay.raise_for_status()
         return pay.json()["payment"]["action"]["url"]
 
@@ -78,8 +87,7 @@ class Buyer:
         self.client.post(str(page.url), data=fields).raise_for_status()
 
     def codes(self) -> list[str]:
-        state = self.client.get(f"{self.base}/api/v1/orders/{self.number}/",
-                                headers=self.headers)
+        state = self.client.get(f"{self.base}/api/v1/orders/{self.number}/", headers=self.headers)
         return [c["code"] for c in state.json().get("codes") or []] if state.is_success else []
 
 
@@ -87,9 +95,11 @@ def buyers(n: int, base: str, offset: int) -> list[Buyer]:
     import httpx
 
     plan = json.loads(BUYERS_FILE.read_text())
-    tokens = plan["tokens"][offset:offset + n]
-    return [Buyer(httpx.Client(timeout=60), base, t, f"10.200.{i // 250}.{i % 250 + 1}", plan)
-            for i, t in enumerate(tokens, start=offset)]
+    tokens = plan["tokens"][offset : offset + n]
+    return [
+        Buyer(httpx.Client(timeout=60), base, t, f"10.200.{i // 250}.{i % 250 + 1}", plan)
+        for i, t in enumerate(tokens, start=offset)
+    ]
 
 
 def wait_delivered(group: list[Buyer], seconds: float) -> tuple[int, float, list[str]]:
@@ -106,8 +116,10 @@ def wait_delivered(group: list[Buyer], seconds: float) -> tuple[int, float, list
 
 def report(name: str, group: list[Buyer], delivered: int, took: float, codes: list[str]) -> int:
     doubled = len(codes) - len(set(codes))
-    print(f"{name}: {delivered}/{len(group)} purchases delivered in {took:.0f} s, "
-          f"{doubled} codes doubled")
+    print(
+        f"{name}: {delivered}/{len(group)} purchases delivered in {took:.0f} s, "
+        f"{doubled} codes doubled"
+    )
     ok = integrity()
     return 0 if ok and delivered == len(group) and doubled == 0 else 1
 
@@ -152,8 +164,11 @@ def duplicates(args) -> int:
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda b: b.approve(b.start()), group))
     delivered, took, codes = wait_delivered(group, args.wait)
-    applied = list(Notification.objects.filter(channel_code="alipay", outcome="applied")
-                   .order_by("-pk")[: len(group)])
+    applied = list(
+        Notification.objects.filter(channel_code="alipay", outcome="applied").order_by("-pk")[
+            : len(group)
+        ]
+    )
     replays = [n for n in applied for _ in range(10)]
     random.Random(args.seed).shuffle(replays)
     entries = JournalEntry.objects.count()
@@ -162,10 +177,17 @@ def duplicates(args) -> int:
     lock = threading.Lock()
 
     def replay(note):
-        headers = {k: v for k, v in note.headers.items()
-                   if k.lower() in {"content-type"} or k.lower().startswith("x-")}
-        r = httpx.post(f"{args.base}/payments/notify/alipay/", content=bytes(note.body),
-                       headers=headers, timeout=60)
+        headers = {
+            k: v
+            for k, v in note.headers.items()
+            if k.lower() in {"content-type"} or k.lower().startswith("x-")
+        }
+        r = httpx.post(
+            f"{args.base}/payments/notify/alipay/",
+            content=bytes(note.body),
+            headers=headers,
+            timeout=60,
+        )
         with lock:
             answers.append(r.status_code if r.text.strip() == "success" else -r.status_code)
 
@@ -174,9 +196,11 @@ def duplicates(args) -> int:
     acknowledged = sum(1 for a in answers if a == 200)
     new_entries = JournalEntry.objects.count() - entries
     marked = Notification.objects.filter(outcome="duplicate").count() - seen
-    print(f"duplicates: {len(replays)} replays of {len(applied)} notices, {acknowledged} "
-          f"acknowledged 'success', {marked} stored as duplicates, {new_entries} new journal "
-          "entries")
+    print(
+        f"duplicates: {len(replays)} replays of {len(applied)} notices, {acknowledged} "
+        f"acknowledged 'success', {marked} stored as duplicates, {new_entries} new journal "
+        "entries"
+    )
     status = report("duplicates", group, delivered, took, codes)
     clean = acknowledged == marked == len(replays) and new_entries == 0
     return status or (0 if clean else 1)
@@ -219,8 +243,11 @@ def redis_restart(args) -> int:
     port = str(args.redis_port)
     half = len(group) // 2
     with ThreadPoolExecutor(args.concurrency) as pool:
-        list(pool.map(lambda pair: pair[0].approve(pair[1]), zip(group[:half], urls[:half],
-                                                                 strict=True)))
+        list(
+            pool.map(
+                lambda pair: pair[0].approve(pair[1]), zip(group[:half], urls[:half], strict=True)
+            )
+        )
         subprocess.run(["redis-cli", "-p", port, "shutdown", "nosave"], check=False)
         time.sleep(args.down)
         failures = []
@@ -229,10 +256,23 @@ def redis_restart(args) -> int:
                 buyer.approve(url)
             except Exception as exc:  # the cashier may answer 500 while the broker is away
                 failures.append(type(exc).__name__)
-        subprocess.Popen(["redis-server", "--port", port, "--save", "", "--appendonly", "no",
-                          "--daemonize", "yes"])
-    print(f"redis-restart: broker down {args.down} s; approvals during the outage that "
-          f"failed: {len(failures)} {failures[:3]}")
+        subprocess.Popen(
+            [
+                "redis-server",
+                "--port",
+                port,
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--daemonize",
+                "yes",
+            ]
+        )
+    print(
+        f"redis-restart: broker down {args.down} s; approvals during the outage that "
+        f"failed: {len(failures)} {failures[:3]}"
+    )
     return report("redis-restart", group, *wait_delivered(group, args.wait))
 
 
@@ -256,19 +296,28 @@ def channel_down(args) -> int:
         list(pool.map(buy, group[:third]))
         set_fault(down=True)
         try:
-            list(pool.map(buy, group[third:2 * third]))
+            list(pool.map(buy, group[third : 2 * third]))
         finally:
             set_fault(down=False)
-        list(pool.map(buy, group[2 * third:]))
+        list(pool.map(buy, group[2 * third :]))
     outcome = wait_delivered(group, args.wait)
-    served = dict(Attempt.objects.filter(pk__gt=first, status="succeeded")
-                  .values_list("account__code").annotate(n=Count("pk")).order_by())
+    served = dict(
+        Attempt.objects.filter(pk__gt=first, status="succeeded")
+        .values_list("account__code")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
     print(f"channel-down: succeeded attempts per account {served}")
     return report("channel-down", group, *outcome)
 
 
-SCENARIOS = {"channel-down": channel_down, "lost": lost, "duplicates": duplicates, "worker-kill": worker_kill,
-             "redis-restart": redis_restart}
+SCENARIOS = {
+    "channel-down": channel_down,
+    "lost": lost,
+    "duplicates": duplicates,
+    "worker-kill": worker_kill,
+    "redis-restart": redis_restart,
+}
 
 
 def main() -> None:
@@ -276,8 +325,9 @@ def main() -> None:
     parser.add_argument("scenario", choices=sorted(SCENARIOS))
     parser.add_argument("--base", default=os.environ.get("SITE_URL", "http://127.0.0.1:8400"))
     parser.add_argument("--purchases", type=int, default=20)
-    parser.add_argument("--offset", type=int, default=None,
-                        help="first buyer to use (default: a random block)")
+    parser.add_argument(
+        "--offset", type=int, default=None, help="first buyer to use (default: a random block)"
+    )
     parser.add_argument("--concurrency", type=int, default=10)
     parser.add_argument("--share", type=float, default=0.3, help="lost: share of notices lost")
     parser.add_argument("--wait", type=float, default=180, help="seconds allowed to recover")

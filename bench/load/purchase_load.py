@@ -66,9 +66,14 @@ def seed(buyers: int, codes: int) -> None:
         User.objects.filter(username__startswith=USERNAME_PREFIX).values_list("username", flat=True)
     )
     new = [
-        User(username=f"{USERNAME_PREFIX}{i:05d}", email=f"{USERNAME_PREFIX}{i:05d}@load.test",
-             password=password, date_joined=joined)
-        for i in range(buyers) if f"{USERNAME_PREFIX}{i:05d}" not in existing
+        User(
+            username=f"{USERNAME_PREFIX}{i:05d}",
+            email=f"{USERNAME_PREFIX}{i:05d}@load.test",
+            password=password,
+            date_joined=joined,
+        )
+        for i in range(buyers)
+        if f"{USERNAME_PREFIX}{i:05d}" not in existing
     ]
     User.objects.bulk_create(new, batch_size=1000)
     users = list(User.objects.filter(username__startswith=USERNAME_PREFIX).order_by("username"))
@@ -87,22 +92,38 @@ def seed(buyers: int, codes: int) -> None:
     alphabet = string.ascii_uppercase + string.digits
 
     def batch(n):
-        return [CodeInput(code="LOAD" + "".join(secrets.choice(alphabet) for _ in range(16)))
-                for _ in range(n)]
+        return [
+            CodeInput(code="LOAD" + "".join(secrets.choice(alphabet) for _ in range(16)))
+            for _ in range(n)
+        ]
 
     if listing is None:
-        listing = listing_create(seller=seller, brand=brand, face_value=Decimal("10.00"), price=Decimal("9.50"),
-                                 codes=batch(min(codes, 500)), screen=False)
-    while (
-        missing := codes - listing.codes.filter(status=CardCode.Status.AVAILABLE).count()
-    ) > 0:
-        listing_codes_add(listing=listing, seller=seller, codes=batch(min(missing, 500)),
-                          screen=False)
+        listing = listing_create(
+            seller=seller,
+            brand=brand,
+            face_value=Decimal("10.00"),
+            price=Decimal("9.50"),
+            codes=batch(min(codes, 500)),
+            screen=False,
+        )
+    while (missing := codes - listing.codes.filter(status=CardCode.Status.AVAILABLE).count()) > 0:
+        listing_codes_add(
+            listing=listing, seller=seller, codes=batch(min(missing, 500)), screen=False
+        )
     BUYERS_FILE.parent.mkdir(exist_ok=True)
-    BUYERS_FILE.write_text(json.dumps({"listing": listing.pk, "brand": brand.pk,
-                                       "tokens": [tokens[u.username] for u in users]}))
-    print(f"{len(users)} buyers with tokens, listing {listing.pk} with {codes}+ codes "
-          f"-> {BUYERS_FILE.relative_to(ROOT)}")
+    BUYERS_FILE.write_text(
+        json.dumps(
+            {
+                "listing": listing.pk,
+                "brand": brand.pk,
+                "tokens": [tokens[u.username] for u in users],
+            }
+        )
+    )
+    print(
+        f"{len(users)} buyers with tokens, listing {listing.pk} with {codes}+ codes "
+        f"-> {BUYERS_FILE.relative_to(ROOT)}"
+    )
 
 
 class Stats:
@@ -174,18 +195,31 @@ def purchase(client, base: str, token: str, ip: str, plan: dict, stats: Stats) -
         stats.step(name, time.perf_counter() - started)
         return response
 
-    listings = timed("browse", lambda: client.get(
-        f"{base}/api/v1/listings/", params={"brand": plan["brand"]}, headers=headers))
+    listings = timed(
+        "browse",
+        lambda: client.get(
+            f"{base}/api/v1/listings/", params={"brand": plan["brand"]}, headers=headers
+        ),
+    )
     if listings.status_code != 200:
         return stats.error(f"browse {listings.status_code}")
-    order = timed("order", lambda: client.post(
-        f"{base}/api/v1/orders/", json={"listing": plan["listing"], "quantity": 1},
-        headers=headers))
+    order = timed(
+        "order",
+        lambda: client.post(
+            f"{base}/api/v1/orders/",
+            json={"listing": plan["listing"], "quantity": 1},
+            headers=headers,
+        ),
+    )
     if order.status_code != 201:
         return stats.error(f"order {order.status_code}")
     number = order.json()["number"]
-    pay = timed("pay", lambda: client.post(
-        f"{base}/api/v1/orders/{number}/pay/", json={"method": "alipay"}, headers=headers))
+    pay = timed(
+        "pay",
+        lambda: client.post(
+            f"{base}/api/v1/orders/{number}/pay/", json={"method": "alipay"}, headers=headers
+        ),
+    )
     if pay.status_code not in (200, 201):
         return stats.error(f"pay {pay.status_code}")
     payment = pay.json()["payment"]
@@ -260,18 +294,26 @@ def run(base: str, concurrency: int, seconds: float, floor_seconds: float) -> in
     elapsed = time.monotonic() - started
     rate = stats.purchases / elapsed
     doubled = sum(n - 1 for n in Counter(stats.codes).values() if n > 1)
-    print(f"purchases: {stats.purchases} in {elapsed:.1f} s = {rate:.2f}/s "
-          f"({rate / healthz:.3f} of the floor), concurrency {concurrency}")
+    print(
+        f"purchases: {stats.purchases} in {elapsed:.1f} s = {rate:.2f}/s "
+        f"({rate / healthz:.3f} of the floor), concurrency {concurrency}"
+    )
     print(f"{'step':<10} {'n':>6} {'p50 ms':>9} {'p95 ms':>9} {'p99 ms':>9} {'mean ms':>9}")
     for step in STEPS:
         values = stats.times.get(step, [])
         mean = statistics.fmean(values) * 1000 if values else float("nan")
-        print(f"{step:<10} {len(values):>6} {_pct(values, 50):>9.0f} {_pct(values, 95):>9.0f} "
-              f"{_pct(values, 99):>9.0f} {mean:>9.0f}")
+        print(
+            f"{step:<10} {len(values):>6} {_pct(values, 50):>9.0f} {_pct(values, 95):>9.0f} "
+            f"{_pct(values, 99):>9.0f} {mean:>9.0f}"
+        )
     print(f"errors: {sum(stats.errors.values())} {dict(stats.errors)}")
     print(f"double-sold codes seen by buyers: {doubled}")
-    check = subprocess.run([sys.executable, "manage.py", "integrity_check", "--json"], cwd=ROOT,
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "manage.py", "integrity_check", "--json"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     print(f"integrity_check: exit {check.returncode} {check.stdout.strip()[-400:]}")
     return 0 if check.returncode == 0 and doubled == 0 else 1
 
@@ -291,8 +333,9 @@ def main() -> None:
     if args.command == "seed":
         seed(args.buyers, args.codes)
     else:
-        sys.exit(run(args.base.rstrip("/"), args.concurrency, min(args.seconds, 300),
-                     args.floor_seconds))
+        sys.exit(
+            run(args.base.rstrip("/"), args.concurrency, min(args.seconds, 300), args.floor_seconds)
+        )
 
 
 if __name__ == "__main__":

@@ -72,7 +72,9 @@ def _refund_after_commit(*, payment, reason: str, order_id: int | None = None) -
 def _note_refund_refused(order_id: int) -> None:
     with transaction.atomic():
         order = Order.objects.select_for_update(of=("self",)).get(pk=order_id)
-        _note(order, _("The automatic refund could not be requested: staff must refund this payment."))
+        _note(
+            order, _("The automatic refund could not be requested: staff must refund this payment.")
+        )
         order.save(update_fields=["note"])
 
 
@@ -92,7 +94,16 @@ def _deliver(*, order: Order, payment) -> None:
     order.transition(Order.Status.DELIVERED)
     order.delivered_at = now
     order.guarantee_until = now + dt.timedelta(hours=order.listing.brand.guarantee_hours)
-    order.save(update_fields=["status", "paid_at", "payment_public_id", "delivered_at", "guarantee_until", "note"])
+    order.save(
+        update_fields=[
+            "status",
+            "paid_at",
+            "payment_public_id",
+            "delivered_at",
+            "guarantee_until",
+            "note",
+        ]
+    )
     postings.sale_post(order=order, codes=order.quantity)
     order_id = order.pk
     transaction.on_commit(
@@ -122,25 +133,45 @@ def _payment_succeeded(*, payment, number: str) -> Order | None:
         .first()
     )
     if order is None:
-        logger.error("payment %s succeeded for unknown order %s: refunding", payment.public_id, number)
+        logger.error(
+            "payment %s succeeded for unknown order %s: refunding", payment.public_id, number
+        )
         _refund_after_commit(payment=payment, reason=f"no order {number}")
         return None
     if order.payment_public_id == payment.public_id:
         return order  # the same success announced again
     if order.payment_public_id is not None:
-        _note(order, _("A second payment (%(id)s) succeeded for this paid order: it is being refunded.") % {"id": payment.public_id})
+        _note(
+            order,
+            _("A second payment (%(id)s) succeeded for this paid order: it is being refunded.")
+            % {"id": payment.public_id},
+        )
         order.save(update_fields=["note"])
         _refund_or_flag(order=order, payment=payment, reason=f"order {number} was already paid")
         return order
     if payment.amount != order.amount or payment.currency != order.currency:
-        _note(order, _("A payment of %(amount)s %(currency)s does not match the order: it is being refunded.") % {
-            "amount": payment.amount, "currency": payment.currency,
-        })
+        _note(
+            order,
+            _(
+                "A payment of %(amount)s %(currency)s does not match the order: it is being "
+                "refunded."
+            )
+            % {
+                "amount": payment.amount,
+                "currency": payment.currency,
+            },
+        )
         order.save(update_fields=["note"])
-        _refund_or_flag(order=order, payment=payment, reason=f"amount does not match order {number}")
+        _refund_or_flag(
+            order=order, payment=payment, reason=f"amount does not match order {number}"
+        )
         return order
     if order.status not in HOLDING_STATUSES | {Order.Status.EXPIRED, Order.Status.CANCELLED}:
-        _note(order, _("A payment succeeded for this %(status)s order: it is being refunded.") % {"status": order.get_status_display()})
+        _note(
+            order,
+            _("A payment succeeded for this %(status)s order: it is being refunded.")
+            % {"status": order.get_status_display()},
+        )
         order.save(update_fields=["note"])
         _refund_or_flag(order=order, payment=payment, reason=f"order {number} is {order.status}")
         return order
@@ -159,20 +190,31 @@ def _payment_succeeded(*, payment, number: str) -> Order | None:
     with transaction.atomic():  # a savepoint: a partial take is undone, never half-kept
         taken = 0
         if order.listing.status == Listing.Status.ACTIVE:
-            taken = codes_take(listing=order.listing, order=order, quantity=missing, until=timezone.now())
+            taken = codes_take(
+                listing=order.listing, order=order, quantity=missing, until=timezone.now()
+            )
         if taken != missing:
             transaction.set_rollback(True)
     if taken == missing:
         if order.status in HOLDING_STATUSES:
             order.status = Order.Status.EXPIRED  # lapsed while waiting; the success revives it
-        _note(order, _("Paid after the reservation lapsed; the codes were reserved again and delivered."))
+        _note(
+            order,
+            _("Paid after the reservation lapsed; the codes were reserved again and delivered."),
+        )
         _deliver(order=order, payment=payment)
         return order
 
     codes_release(order=order)
     if order.status in HOLDING_STATUSES:
         order.transition(Order.Status.EXPIRED)
-    _note(order, _("Paid after the reservation lapsed and the listing no longer has enough codes: the payment is being refunded."))
+    _note(
+        order,
+        _(
+            "Paid after the reservation lapsed and the listing no longer has enough codes: the "
+            "payment is being refunded."
+        ),
+    )
     order.save(update_fields=["status", "note"])
     _refund_or_flag(order=order, payment=payment, reason=f"order {number} expired, out of stock")
     return order
@@ -200,10 +242,9 @@ def order_payment_status_sync(*, payment) -> Order | None:
 def _refunded_total(payment) -> Decimal:
     """What went back to the buyer of this payment's amount. A refund of a duplicate capture
     (two attempts of one payment both succeeding) gives back the extra money, not the order's."""
-    settled = (
-        payment.refunds.filter(status="succeeded").exclude(origin="double_charge").aggregate(s=Sum("amount"))["s"]
-        or Decimal("0")
-    )
+    settled = payment.refunds.filter(status="succeeded").exclude(origin="double_charge").aggregate(
+        s=Sum("amount")
+    )["s"] or Decimal("0")
     return max(Decimal(payment.refunded_amount or 0), settled)
 
 
@@ -216,15 +257,26 @@ def order_refund_succeeded(*, refund) -> Order | None:
     if number is None:
         return None
     with transaction.atomic():
-        order = Order.objects.select_for_update(of=("self",)).select_related("listing").filter(number=number).first()
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("listing")
+            .filter(number=number)
+            .first()
+        )
         if order is None or order.status == Order.Status.REFUNDED:
             return order
         refunded = _refunded_total(payment)
         if order.payment_public_id != payment.public_id:
             # A late or duplicate payment went back; the order itself may never have been paid.
-            if order.payment_public_id is None and refunded >= payment.amount and order.status in {
-                Order.Status.EXPIRED, Order.Status.CANCELLED,
-            }:
+            if (
+                order.payment_public_id is None
+                and refunded >= payment.amount
+                and order.status
+                in {
+                    Order.Status.EXPIRED,
+                    Order.Status.CANCELLED,
+                }
+            ):
                 order.transition(Order.Status.REFUNDED)
                 order.refunded_at = timezone.now()
                 _note(order, _("The late payment was refunded in full."))
@@ -234,7 +286,9 @@ def order_refund_succeeded(*, refund) -> Order | None:
             return order
         still_sold = order.codes.filter(status=CardCode.Status.SOLD).count()
         if still_sold:
-            postings.order_refund_post(order=order, codes=still_sold, matured=order.status == Order.Status.COMPLETED)
+            postings.order_refund_post(
+                order=order, codes=still_sold, matured=order.status == Order.Status.COMPLETED
+            )
         order.transition(Order.Status.REFUNDED)
         order.refunded_at = timezone.now()
         order.save(update_fields=["status", "refunded_at"])
@@ -242,7 +296,9 @@ def order_refund_succeeded(*, refund) -> Order | None:
 
 
 @sensitive_variables()
-def order_codes_reveal(*, order: Order, user, channel: str, ip: str | None = None, user_agent: str = "") -> list[RevealedCode]:
+def order_codes_reveal(
+    *, order: Order, user, channel: str, ip: str | None = None, user_agent: str = ""
+) -> list[RevealedCode]:
     """The order's delivered codes in plaintext, for its buyer only, and an audit record of
     the reveal (who, when, order, channel, IP, user agent). Before delivery: an empty list
     and no record. Anyone but the buyer gets :class:`OrderNotFound`."""
@@ -296,7 +352,10 @@ def order_delivery_email_send(*, order: Order) -> bool:
             "brand": order.listing.brand,
             "order_url": f"{settings.SITE_URL}/orders/{order.number}/",
         }
-        subject = _("Your %(brand)s codes — order %(number)s") % {"brand": order.listing.brand.name, "number": order.number}
+        subject = _("Your %(brand)s codes — order %(number)s") % {
+            "brand": order.listing.brand.name,
+            "number": order.number,
+        }
         text = render_to_string("marketplace/email/delivery.txt", context)
         html = render_to_string("marketplace/email/delivery.html", context)
     message = EmailMultiAlternatives(subject=subject, body=text, to=[buyer.email])
@@ -310,7 +369,9 @@ def seller_funds_mature_one(*, order_id: int, now: dt.datetime | None = None) ->
     pending to available and the order completes (skipped while a dispute is open)."""
     now = now or timezone.now()
     with transaction.atomic():
-        candidates = Order.objects.filter(pk=order_id, status=Order.Status.DELIVERED, guarantee_until__lte=now)
+        candidates = Order.objects.filter(
+            pk=order_id, status=Order.Status.DELIVERED, guarantee_until__lte=now
+        )
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         else:
@@ -318,7 +379,9 @@ def seller_funds_mature_one(*, order_id: int, now: dt.datetime | None = None) ->
         order = candidates.select_related("listing").first()
         if order is None:
             return False
-        if Dispute.objects.filter(order=order, status__in=[Dispute.Status.OPEN, Dispute.Status.ANSWERED]).exists():
+        if Dispute.objects.filter(
+            order=order, status__in=[Dispute.Status.OPEN, Dispute.Status.ANSWERED]
+        ).exists():
             return False
         good = order.codes.filter(status=CardCode.Status.SOLD).count()
         amount = order.seller_net_per_code * good

@@ -22,7 +22,9 @@ logger = logging.getLogger(__name__)
 _DISPUTABLE = {Order.Status.DELIVERED, Order.Status.DISPUTED}
 
 
-def dispute_open(*, order: Order, buyer, code_id: int, reason: str, note: str, evidence=()) -> Dispute:
+def dispute_open(
+    *, order: Order, buyer, code_id: int, reason: str, note: str, evidence=()
+) -> Dispute:
     """Open a dispute about one delivered code. One dispute per code, ever. ``evidence``:
     up to three screenshots, all checked before anything is saved."""
     if order.buyer_id != getattr(buyer, "pk", None):
@@ -32,7 +34,11 @@ def dispute_open(*, order: Order, buyer, code_id: int, reason: str, note: str, e
     except EvidenceRefused as exc:
         raise DisputeRefused(str(exc))
     with transaction.atomic():
-        order = Order.objects.select_for_update(of=("self",)).select_related("listing__seller").get(pk=order.pk)
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("listing__seller")
+            .get(pk=order.pk)
+        )
         if order.status not in _DISPUTABLE or order.guarantee_until is None:
             raise DisputeRefused(
                 _("This order is %(status)s: only delivered orders can be disputed.")
@@ -40,7 +46,10 @@ def dispute_open(*, order: Order, buyer, code_id: int, reason: str, note: str, e
             )
         if timezone.now() >= order.guarantee_until:
             raise DisputeRefused(
-                _("The guarantee window of this order ended on %(when)s; disputes are no longer accepted.")
+                _(
+                    "The guarantee window of this order ended on %(when)s; disputes are no longer "
+                    "accepted."
+                )
                 % {"when": timezone.localtime(order.guarantee_until).strftime("%Y-%m-%d %H:%M")}
             )
         code = CardCode.objects.filter(pk=code_id, order=order).first()
@@ -88,7 +97,9 @@ def _attach(dispute: Dispute, images, *, by) -> None:
     try:
         for image in images:
             item = DisputeEvidence(
-                dispute=dispute, content_type=image.content_type, original_name=image.original_name,
+                dispute=dispute,
+                content_type=image.content_type,
+                original_name=image.original_name,
                 uploaded_by=by,
             )
             item.file.save(image.content.name, image.content, save=False)
@@ -106,7 +117,11 @@ def dispute_answer(*, dispute: Dispute, seller, answer: str) -> Dispute:
     if not answer:
         raise DisputeRefused(_("Write an answer first."))
     with transaction.atomic():
-        dispute = Dispute.objects.select_for_update(of=("self",)).select_related("order__listing").get(pk=dispute.pk)
+        dispute = (
+            Dispute.objects.select_for_update(of=("self",))
+            .select_related("order__listing")
+            .get(pk=dispute.pk)
+        )
         if dispute.order.listing.seller_id != getattr(seller, "pk", None):
             raise DisputeRefused(_("This dispute is not about one of your codes."))
         if not dispute.is_open:
@@ -120,7 +135,9 @@ def dispute_answer(*, dispute: Dispute, seller, answer: str) -> Dispute:
 
 
 def _order_settle_after_decision(order: Order) -> None:
-    still_open = order.disputes.filter(status__in=[Dispute.Status.OPEN, Dispute.Status.ANSWERED]).exists()
+    still_open = order.disputes.filter(
+        status__in=[Dispute.Status.OPEN, Dispute.Status.ANSWERED]
+    ).exists()
     if not still_open and order.status == Order.Status.DISPUTED:
         order.transition(Order.Status.DELIVERED)
         order.save(update_fields=["status"])
@@ -134,7 +151,11 @@ def dispute_refund(*, dispute: Dispute, staff, note: str = "") -> Dispute:
 
     with transaction.atomic():
         dispute = Dispute.objects.select_for_update(of=("self",)).get(pk=dispute.pk)
-        order = Order.objects.select_for_update(of=("self",)).select_related("listing").get(pk=dispute.order_id)
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("listing")
+            .get(pk=dispute.order_id)
+        )
         if not dispute.is_open:
             raise DisputeRefused(_("This dispute has been decided already."))
         payment = Payment.objects.filter(public_id=order.payment_public_id).first()
@@ -159,7 +180,8 @@ def dispute_refund(*, dispute: Dispute, staff, note: str = "") -> Dispute:
         except Exception as exc:
             logger.warning("refund for dispute %s refused: %s", dispute.pk, exc)
             raise DisputeRefused(
-                _("The payment platform refused the refund (%(error)s); nothing was changed.") % {"error": exc}
+                _("The payment platform refused the refund (%(error)s); nothing was changed.")
+                % {"error": exc}
             )
         _order_settle_after_decision(order)
     return dispute

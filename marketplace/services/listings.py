@@ -29,19 +29,27 @@ class _SealedCode:
 
 
 def _where(entry: CodeInput, index: int) -> str:
-    return _("line %(n)d") % {"n": entry.line} if entry.line is not None else _("code %(n)d") % {"n": index}
+    return (
+        _("line %(n)d") % {"n": entry.line}
+        if entry.line is not None
+        else _("code %(n)d") % {"n": index}
+    )
 
 
 def _existing_fingerprints(fingerprints: Sequence[str]) -> set[str]:
     found: set[str] = set()
     for start in range(0, len(fingerprints), _LOOKUP_CHUNK):
         chunk = fingerprints[start : start + _LOOKUP_CHUNK]
-        found.update(CardCode.objects.filter(fingerprint__in=chunk).values_list("fingerprint", flat=True))
+        found.update(
+            CardCode.objects.filter(fingerprint__in=chunk).values_list("fingerprint", flat=True)
+        )
     return found
 
 
 @sensitive_variables()
-def codes_split(*, brand: Brand, codes: Sequence[CodeInput]) -> tuple[list[CodeInput], dict[int, list[str]]]:
+def codes_split(
+    *, brand: Brand, codes: Sequence[CodeInput]
+) -> tuple[list[CodeInput], dict[int, list[str]]]:
     """The batch's valid codes and, for the others, why each was refused (keyed by position
     in ``codes``): for a seller who chose to list the valid lines and fix the rest later."""
     try:
@@ -73,7 +81,8 @@ def codes_check(*, brand: Brand, codes: Sequence[CodeInput]) -> list[str]:
         if not problems and fingerprint in first_seen:
             earlier = first_seen[fingerprint]
             problems.append(
-                _("The same code is already in this batch at %(where)s.") % {"where": _where(codes[earlier], earlier)}
+                _("The same code is already in this batch at %(where)s.")
+                % {"where": _where(codes[earlier], earlier)}
             )
         first_seen.setdefault(fingerprint, index)
         if problems:
@@ -108,7 +117,9 @@ def _seal(codes: Sequence[CodeInput], fingerprints: Sequence[str]) -> list[_Seal
     ]
 
 
-def _store(*, listing: Listing, brand: Brand, codes: Sequence[CodeInput], sealed: Sequence[_SealedCode]) -> int:
+def _store(
+    *, listing: Listing, brand: Brand, codes: Sequence[CodeInput], sealed: Sequence[_SealedCode]
+) -> int:
     try:
         with transaction.atomic():
             CardCode.objects.bulk_create(
@@ -147,8 +158,12 @@ def listing_create(
     (``screen``; only trusted data loads skip it): the listing may come back paused for an
     analyst or withdrawn."""
     if not brand.active:
-        raise ListingUnavailable(_("%(brand)s is not accepting new listings.") % {"brand": brand.name})
-    listing = Listing(seller=seller, brand=brand, face_value=face_value, price=price, currency=currency)
+        raise ListingUnavailable(
+            _("%(brand)s is not accepting new listings.") % {"brand": brand.name}
+        )
+    listing = Listing(
+        seller=seller, brand=brand, face_value=face_value, price=price, currency=currency
+    )
     listing.full_clean()
     fingerprints = codes_check(brand=brand, codes=codes)
     sealed = _seal(codes, fingerprints)
@@ -161,7 +176,9 @@ def listing_create(
 
 
 @sensitive_variables()
-def listing_codes_add(*, listing: Listing, seller, codes: Sequence[CodeInput], screen: bool = True) -> int:
+def listing_codes_add(
+    *, listing: Listing, seller, codes: Sequence[CodeInput], screen: bool = True
+) -> int:
     """Add codes to one of the seller's listings (all or nothing); returns how many. Screened
     by risk like a new listing (``listing.status`` then tells what it decided)."""
     _check_owner(listing, seller)
@@ -190,7 +207,9 @@ def _upload_screen(*, listing: Listing, codes: int) -> str:
     if any(reason.startswith("blocklist_") for reason in result.reasons):
         listing.status = Listing.Status.WITHDRAWN
         listing.save(update_fields=["status", "updated_at"])
-        listing.codes.filter(status=CardCode.Status.AVAILABLE).update(status=CardCode.Status.WITHDRAWN)
+        listing.codes.filter(status=CardCode.Status.AVAILABLE).update(
+            status=CardCode.Status.WITHDRAWN
+        )
     elif result.decision in {"review", "block"} and listing.status == Listing.Status.ACTIVE:
         listing.status = Listing.Status.UNDER_REVIEW
         listing.save(update_fields=["status", "updated_at"])
@@ -202,7 +221,9 @@ def _check_owner(listing: Listing, seller) -> None:
         raise ListingUnavailable(_("This listing is not yours."))
 
 
-def listing_update(*, listing: Listing, seller, price: Decimal | None = None, status: str | None = None) -> Listing:
+def listing_update(
+    *, listing: Listing, seller, price: Decimal | None = None, status: str | None = None
+) -> Listing:
     """Reprice, pause, resume or withdraw. Withdrawing takes every unsold, unreserved code off
     sale for good; codes held by an order stay with it (and are withdrawn if it lapses)."""
     _check_owner(listing, seller)
@@ -212,27 +233,41 @@ def listing_update(*, listing: Listing, seller, price: Decimal | None = None, st
 def listing_moderate(*, listing: Listing, staff, status: str) -> Listing:
     """Staff (Risk) pause or withdraw a listing, e.g. a new seller dumping suspicious codes,
     or release one that was paused (an upload held for review) back to sale."""
-    if status not in {Listing.Status.ACTIVE, Listing.Status.PAUSED, Listing.Status.WITHDRAWN,
-                      Listing.Status.UNDER_REVIEW}:
+    if status not in {
+        Listing.Status.ACTIVE,
+        Listing.Status.PAUSED,
+        Listing.Status.WITHDRAWN,
+        Listing.Status.UNDER_REVIEW,
+    }:
         raise ListingUnavailable(_("Staff may only pause, hold, release or withdraw a listing."))
     return _listing_change(listing=listing, price=None, status=status)
 
 
-def _listing_change(*, listing: Listing, price: Decimal | None, status: str | None,
-                    by_seller: bool = False) -> Listing:
+def _listing_change(
+    *, listing: Listing, price: Decimal | None, status: str | None, by_seller: bool = False
+) -> Listing:
     """A seller can neither lift nor set a risk hold: while a listing is under review, the
     seller may only withdraw it (take the codes off Cardex); price and sale wait for Risk."""
     with transaction.atomic():
-        listing = Listing.objects.select_for_update(of=("self",)).select_related("brand").get(pk=listing.pk)
+        listing = (
+            Listing.objects.select_for_update(of=("self",))
+            .select_related("brand")
+            .get(pk=listing.pk)
+        )
         if listing.status == Listing.Status.WITHDRAWN:
             raise ListingUnavailable(_("This listing was withdrawn and cannot change any more."))
         if by_seller and status == Listing.Status.UNDER_REVIEW:
             raise ListingUnavailable(_("Only our risk team puts a listing under review."))
-        if by_seller and listing.status == Listing.Status.UNDER_REVIEW and (
-            price is not None or status != Listing.Status.WITHDRAWN
+        if (
+            by_seller
+            and listing.status == Listing.Status.UNDER_REVIEW
+            and (price is not None or status != Listing.Status.WITHDRAWN)
         ):
             raise ListingUnavailable(
-                _("This listing is under review by our risk team; it goes on sale once they release it.")
+                _(
+                    "This listing is under review by our risk team; it goes on sale once they "
+                    "release it."
+                )
             )
         if price is not None:
             listing.price = price
@@ -243,7 +278,9 @@ def _listing_change(*, listing: Listing, price: Decimal | None, status: str | No
         listing.full_clean()
         listing.save()
         if listing.status == Listing.Status.WITHDRAWN:
-            listing.codes.filter(status=CardCode.Status.AVAILABLE).update(status=CardCode.Status.WITHDRAWN)
+            listing.codes.filter(status=CardCode.Status.AVAILABLE).update(
+                status=CardCode.Status.WITHDRAWN
+            )
     return listing
 
 
@@ -254,6 +291,8 @@ def card_code_withdraw(*, code: CardCode, seller) -> CardCode:
         status=CardCode.Status.WITHDRAWN
     )
     if not updated:
-        raise ListingUnavailable(_("Only available codes can be withdrawn; this one is reserved or sold."))
+        raise ListingUnavailable(
+            _("Only available codes can be withdrawn; this one is reserved or sold.")
+        )
     code.refresh_from_db()
     return code

@@ -31,7 +31,9 @@ def codes_take(*, listing: Listing, order: Order, quantity: int, until: dt.datet
 
     ``UPDATE … WHERE id IN (SELECT … ORDER BY id LIMIT n FOR UPDATE SKIP LOCKED)``: rows another
     buyer is taking right now are skipped, not waited for."""
-    candidates = CardCode.objects.filter(listing=listing, status=CardCode.Status.AVAILABLE).order_by("id")
+    candidates = CardCode.objects.filter(
+        listing=listing, status=CardCode.Status.AVAILABLE
+    ).order_by("id")
     if connection.features.has_select_for_update_skip_locked:
         candidates = candidates.select_for_update(skip_locked=True)
     else:
@@ -67,7 +69,11 @@ def _stock_message(available: int) -> str:
 def order_create(*, buyer, listing: Listing, quantity: int) -> Order:
     """Reserve ``quantity`` codes of ``listing`` for ``buyer`` until the reservation window
     ends. Raises :class:`OutOfStock` (nothing reserved) when there are not enough."""
-    if not isinstance(quantity, int) or isinstance(quantity, bool) or not 1 <= quantity <= MAX_QUANTITY:
+    if (
+        not isinstance(quantity, int)
+        or isinstance(quantity, bool)
+        or not 1 <= quantity <= MAX_QUANTITY
+    ):
         raise OrderNotPayable(_("Choose a quantity from 1 to %(max)d.") % {"max": MAX_QUANTITY})
     listing = Listing.objects.select_related("brand").get(pk=listing.pk)
     if listing.status != Listing.Status.ACTIVE or not listing.brand.active:
@@ -88,7 +94,9 @@ def order_create(*, buyer, listing: Listing, quantity: int) -> Order:
         )
         # Fields are checked here; buyer and listing are instances in hand, and uniqueness and
         # check constraints are the database's (each would cost a round trip per reservation).
-        order.full_clean(exclude=["buyer", "listing"], validate_unique=False, validate_constraints=False)
+        order.full_clean(
+            exclude=["buyer", "listing"], validate_unique=False, validate_constraints=False
+        )
         order.save()
         taken = codes_take(listing=listing, order=order, quantity=quantity, until=expires_at)
         if taken < quantity:
@@ -101,7 +109,9 @@ def order_cancel(*, order: Order, buyer) -> Order:
     if order.buyer_id != getattr(buyer, "pk", None):
         raise OrderNotFound(_("No such order."))
     with transaction.atomic():
-        order = Order.objects.select_for_update(of=("self",)).select_related("listing").get(pk=order.pk)
+        order = (
+            Order.objects.select_for_update(of=("self",)).select_related("listing").get(pk=order.pk)
+        )
         if order.status not in HOLDING_STATUSES:
             raise OrderNotPayable(_("Only an unpaid order can be cancelled."))
         codes_release(order=order)
@@ -115,7 +125,9 @@ def order_reservation_release(*, order_id: int, now: dt.datetime | None = None) 
     transaction holds (it is being paid right now) and re-checks state under the lock."""
     now = now or timezone.now()
     with transaction.atomic():
-        candidates = Order.objects.filter(pk=order_id, status__in=HOLDING_STATUSES, expires_at__lte=now)
+        candidates = Order.objects.filter(
+            pk=order_id, status__in=HOLDING_STATUSES, expires_at__lte=now
+        )
         if connection.features.has_select_for_update_skip_locked:
             candidates = candidates.select_for_update(skip_locked=True, of=("self",))
         else:
@@ -143,7 +155,9 @@ def order_reservations_release(*, now: dt.datetime | None = None, limit: int = 1
     return released
 
 
-def order_pay(*, order: Order, buyer, method: str, client, return_url: str, instalments: int | None = None):
+def order_pay(
+    *, order: Order, buyer, method: str, client, return_url: str, instalments: int | None = None
+):
     """Start paying ``order`` with ``method`` through the payment platform; returns the
     ``payments.models.Payment`` (its status/action tell the page what to do next)."""
     from marketplace.selectors import order_risk_facts
@@ -154,7 +168,8 @@ def order_pay(*, order: Order, buyer, method: str, client, return_url: str, inst
     order = Order.objects.select_related("listing__brand").get(pk=order.pk)
     if order.status != Order.Status.AWAITING_PAYMENT:
         raise OrderNotPayable(
-            _("This order is %(status)s and cannot be paid.") % {"status": order.get_status_display()}
+            _("This order is %(status)s and cannot be paid.")
+            % {"status": order.get_status_display()}
         )
     if not order.is_payable:
         raise OrderNotPayable(_("The reservation of this order has lapsed; please order again."))

@@ -18,9 +18,14 @@ from marketplace.models import CENT, Payout, PayoutDestination
 from payments import ledger
 
 
-def payout_destination_create(*, seller, kind: str, holder_name: str, account: str, bank_name: str = "") -> PayoutDestination:
+def payout_destination_create(
+    *, seller, kind: str, holder_name: str, account: str, bank_name: str = ""
+) -> PayoutDestination:
     destination = PayoutDestination(
-        seller=seller, kind=kind, holder_name=holder_name.strip(), account=account.strip().replace(" ", ""),
+        seller=seller,
+        kind=kind,
+        holder_name=holder_name.strip(),
+        account=account.strip().replace(" ", ""),
         bank_name=bank_name.strip(),
     )
     destination.full_clean()
@@ -53,7 +58,10 @@ def payout_request(*, seller, destination: PayoutDestination, amount) -> Payout:
         available = seller_available_balance(seller_id=seller.pk)
         if amount > available:
             raise PayoutRefused(
-                _("You can request at most %(available)s; %(amount)s is more than your available balance.")
+                _(
+                    "You can request at most %(available)s; %(amount)s is more than your "
+                    "available balance."
+                )
                 % {"available": available, "amount": amount}
             )
         payout = Payout(seller=seller, destination=destination, amount=amount)
@@ -73,7 +81,9 @@ def payout_approve(*, payout: Payout, staff) -> Payout:
         if payout.status != Payout.Status.REQUESTED:
             raise PayoutRefused(_("Only a requested payout can be approved."))
         if payout.seller_id == getattr(staff, "pk", None):
-            raise PayoutRefused(_("Nobody approves their own payout; another member of Finance must."))
+            raise PayoutRefused(
+                _("Nobody approves their own payout; another member of Finance must.")
+            )
         payout.transition(Payout.Status.APPROVED)
         payout.decided_by = payout.approved_by = staff
         payout.decided_at = payout.approved_at = timezone.now()

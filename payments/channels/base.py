@@ -388,7 +388,14 @@ class ErrorSpec:
         gen: str = "",
     ) -> ErrorSpec:
         """Positional shorthand for the long error tables in the channel modules."""
-        return cls(action=action, counts_against_channel=counts, reason_zh=zh, reason_en=en, guidance_zh=gzh, guidance_en=gen)
+        return cls(
+            action=action,
+            counts_against_channel=counts,
+            reason_zh=zh,
+            reason_en=en,
+            guidance_zh=gzh,
+            guidance_en=gen,
+        )
 
 
 def header_map(headers: Mapping[str, str]) -> dict[str, str]:
@@ -441,7 +448,9 @@ class ChannelBackend(abc.ABC):
 
     def notification_reply(self, *, accepted: bool, message: str = "") -> NotifyReply:
         """The body the channel needs to stop (accepted) or keep (not accepted) retrying."""
-        return NotifyReply(status=200 if accepted else 400, body=b"success" if accepted else b"fail")
+        return NotifyReply(
+            status=200 if accepted else 400, body=b"success" if accepted else b"fail"
+        )
 
     @abc.abstractmethod
     def query(self, *, out_trade_no: str, channel_trade_no: str = "") -> QueryResult:

@@ -75,14 +75,19 @@ def send(
             error: Exception = ChannelTimeout(f"{method} {url} timed out", code="TIMEOUT")
             cause = exc
         except httpx.TransportError as exc:
-            error = ChannelUnavailable(f"{method} {url} failed: {type(exc).__name__}", code="UNAVAILABLE")
+            error = ChannelUnavailable(
+                f"{method} {url} failed: {type(exc).__name__}", code="UNAVAILABLE"
+            )
             cause = exc
         else:
             if response.status_code >= 500 and attempt + 1 < tries:
                 sleep(backoff * (2**attempt))
                 continue
             if response.status_code >= 500:
-                raise ChannelUnavailable(f"{method} {url} answered HTTP {response.status_code}", code=f"HTTP_{response.status_code}")
+                raise ChannelUnavailable(
+                    f"{method} {url} answered HTTP {response.status_code}",
+                    code=f"HTTP_{response.status_code}",
+                )
             return response
         if attempt + 1 < tries:
             sleep(backoff * (2**attempt))

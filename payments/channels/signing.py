@@ -41,14 +41,18 @@ def rsa_public_key(text: str) -> rsa.RSAPublicKey:
 
 def sha256_rsa_sign(message: str, private_key: str) -> str:
     """Signature over the UTF-8 bytes, base64 without newlines."""
-    signature = rsa_private_key(private_key).sign(message.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
+    signature = rsa_private_key(private_key).sign(
+        message.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256()
+    )
     return base64.b64encode(signature).decode("ascii")
 
 
 def sha256_rsa_verify(message: str, signature: str, public_key: str) -> bool:
     try:
         raw = base64.b64decode(signature, validate=True)
-        rsa_public_key(public_key).verify(raw, message.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256())
+        rsa_public_key(public_key).verify(
+            raw, message.encode("utf-8"), padding.PKCS1v15(), hashes.SHA256()
+        )
     except (InvalidSignature, ValueError, TypeError):
         return False
     return True

@@ -30,4 +30,3 @@ def instalment_plans(
         total = amount + fee
         plans.append(InstalmentPlan(months, percent, fee, total, (total / months).quantize(CENT)))
     return plans
-

@@ -110,7 +110,6 @@ class Ranking:
         }
 
 
-
 def _label(method: str) -> str:
     try:
         return str(Method(method).label)
@@ -241,4 +240,3 @@ def _disabled_reason(method: str, context: CheckoutContext) -> str:
             "amount": money_text(context.amount, context.currency),
         }
     return ""
-

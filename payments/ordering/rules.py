@@ -127,12 +127,10 @@ class Reason:
         return {"code": self.code, "points": self.points, "text": self.text}
 
 
-
 def money_text(amount: Decimal, currency: str) -> str:
     """¥1,234.50 for yuan, "12.00 USD" otherwise (the page and the reasons agree)."""
     amount = amount.quantize(CENT)
     return f"¥{amount:,}" if currency == "CNY" else f"{amount:,} {currency}"
-
 
 
 def _last_success(history: Iterable[PastPayment]) -> str | None:
@@ -192,9 +190,7 @@ def _history_reasons(
     return reasons
 
 
-def _failure_points(
-    failures: Sequence[PastPayment], now: datetime, config: OrderingConfig
-) -> int:
+def _failure_points(failures: Sequence[PastPayment], now: datetime, config: OrderingConfig) -> int:
     """−per_failure × (declines weighted by their age)², at most ``max_failure_points``."""
     half_life = config.failure_half_life_days * 86400
     weight = sum(0.5 ** (max(0.0, (now - p.at).total_seconds()) / half_life) for p in failures)
@@ -289,4 +285,3 @@ def _wallet_reasons(method: str, context: CheckoutContext, config: OrderingConfi
         "balance": money_text(context.wallet_balance, context.currency)
     }
     return [Reason("limit.wallet", 0, text)]
-

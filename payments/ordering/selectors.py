@@ -74,4 +74,3 @@ def _breaker_of(account) -> str:
     if not health.state:  # set by hand, without routing's counters: take the column as it is
         return health.breaker
     return AccountHealth.from_json(health.state).breaker_at(time.time())
-

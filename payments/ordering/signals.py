@@ -23,8 +23,6 @@ class PastPayment:
     at: datetime
 
 
-
-
 @dataclass(frozen=True)
 class AccountOption:
     """What ordering needs to know about one configured channel account."""
@@ -61,4 +59,3 @@ class CheckoutContext:
     # When the ranking is made: past outcomes fade with their age. None measures ages from
     # the newest past payment (pure callers and tests without a clock).
     now: datetime | None = None
-

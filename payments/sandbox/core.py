@@ -28,10 +28,18 @@ from payments.sandbox.models import SandboxFault, SandboxMerchant, SandboxNotifi
 from payments.sandbox.notifications import enqueue_notification, notifications_lost, retry_scale
 
 __all__ = [
-    "COMMON_DECLINES", "DeclineReason", "SandboxProvider", "enqueue_notification", "fault_response",
-    "notifications_lost", "own_url", "provider", "providers", "retry_scale", "serving_at",
+    "COMMON_DECLINES",
+    "DeclineReason",
+    "SandboxProvider",
+    "enqueue_notification",
+    "fault_response",
+    "notifications_lost",
+    "own_url",
+    "provider",
+    "providers",
+    "retry_scale",
+    "serving_at",
 ]
-
 
 
 _serving_at: contextvars.ContextVar[str] = contextvars.ContextVar("sandbox_serving_at", default="")
@@ -53,6 +61,7 @@ def serving_at(url: str):
         yield
     finally:
         _serving_at.reset(token)
+
 
 _PROVIDERS: dict[str, type[SandboxProvider]] = {}
 
@@ -127,7 +136,10 @@ class SandboxProvider(abc.ABC):
             if approve:
                 trade.status, trade.paid_at = SandboxTrade.Status.PAID, timezone.now()
             else:
-                trade.status, trade.decline_code = SandboxTrade.Status.DECLINED, self.decline_code(decline_key)
+                trade.status, trade.decline_code = (
+                    SandboxTrade.Status.DECLINED,
+                    self.decline_code(decline_key),
+                )
             trade.save()
             if not approve and decline_key == "timeout":
                 return  # the payer walked away: no notification, the merchant must query
@@ -157,8 +169,19 @@ def _autodiscover() -> None:
     import payments.sandbox as package
 
     for info in pkgutil.iter_modules(package.__path__):
-        if info.name not in {"apps", "core", "keys", "models", "notifications", "provisioning", "tasks", "urls", "views",
-            "admin", "migrations",}:
+        if info.name not in {
+            "apps",
+            "core",
+            "keys",
+            "models",
+            "notifications",
+            "provisioning",
+            "tasks",
+            "urls",
+            "views",
+            "admin",
+            "migrations",
+        }:
             importlib.import_module(f"{package.__name__}.{info.name}")
 
 
@@ -175,7 +198,11 @@ def fault_response(channel: str) -> HttpResponse | None:
     if fault.slow_ms:
         time.sleep(fault.slow_ms / 1000)
     if fault.down:
-        return JsonResponse({"code": "SYSTEM_ERROR", "message": f"{channel} sandbox is down"}, status=503)
+        return JsonResponse(
+            {"code": "SYSTEM_ERROR", "message": f"{channel} sandbox is down"}, status=503
+        )
     if fault.error_rate and random.random() < fault.error_rate:  # noqa: S311 - simulation
-        return JsonResponse({"code": "SYSTEM_ERROR", "message": "simulated system error"}, status=503)
+        return JsonResponse(
+            {"code": "SYSTEM_ERROR", "message": "simulated system error"}, status=503
+        )
     return None

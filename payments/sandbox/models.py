@@ -19,14 +19,20 @@ class SandboxMerchant(models.Model):
     config = models.JSONField(default=dict)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["channel", "merchant_id"], name="sandbox_merchant_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "merchant_id"], name="sandbox_merchant_unique"
+            )
+        ]
 
     def __str__(self):
         return f"{self.channel}:{self.merchant_id}"
 
 
 def provider_trade_no() -> str:
-    return timezone.now().strftime("%Y%m%d") + "".join(secrets.choice("0123456789") for _ in range(16))
+    return timezone.now().strftime("%Y%m%d") + "".join(
+        secrets.choice("0123456789") for _ in range(16)
+    )
 
 
 class SandboxTrade(models.Model):
@@ -52,14 +58,21 @@ class SandboxTrade(models.Model):
     paid_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["channel", "merchant_id", "out_trade_no"], name="sandbox_trade_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["channel", "merchant_id", "out_trade_no"], name="sandbox_trade_unique"
+            )
+        ]
 
     def __str__(self):
         return f"{self.channel} {self.out_trade_no} [{self.status}]"
 
     @property
     def refunded(self):
-        return sum((r.amount for r in self.refunds.all() if r.status == SandboxRefund.Status.SUCCESS), start=0)
+        return sum(
+            (r.amount for r in self.refunds.all() if r.status == SandboxRefund.Status.SUCCESS),
+            start=0,
+        )
 
 
 class SandboxRefund(models.Model):
@@ -76,7 +89,9 @@ class SandboxRefund(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["trade", "out_refund_no"], name="sandbox_refund_unique")]
+        constraints = [
+            models.UniqueConstraint(fields=["trade", "out_refund_no"], name="sandbox_refund_unique")
+        ]
 
 
 class SandboxNotification(models.Model):
@@ -100,7 +115,9 @@ class SandboxFault(models.Model):
     channel = models.CharField(max_length=20, unique=True)
     down = models.BooleanField(default=False, help_text="Every API call answers HTTP 503.")
     slow_ms = models.PositiveIntegerField(default=0, help_text="Delay before answering API calls.")
-    error_rate = models.FloatField(default=0.0, help_text="Share of API calls that answer a system error (0–1).")
+    error_rate = models.FloatField(
+        default=0.0, help_text="Share of API calls that answer a system error (0–1)."
+    )
     lose_notifications = models.BooleanField(default=False, help_text="Never send notifications.")
 
     def __str__(self):

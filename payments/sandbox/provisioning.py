@@ -18,28 +18,92 @@ from payments.sandbox import core
 
 DEMO_ACCOUNTS = [
     # code, backend, name, methods, merchant id, app id, fee %, settlement days, routing weight
-    ("alipay", "alipay", "Alipay (direct)", [Method.ALIPAY], "2088101122136241", "2021000000000001", "0.600", 1, "1.00"),
-    ("wechatpay", "wechatpay", "WeChat Pay (direct)", [Method.WECHATPAY], "1900000109", "wxd678efh567hg6787", "0.600", 1, "1.00"),
-    ("unionpay", "unionpay", "UnionPay online", [Method.UNIONPAY], "802310048993424", "", "0.600", 1, "1.00"),
-    ("ecny", "ecny", "e-CNY via acquiring bank", [Method.ECNY], "ECNY0000000001", "", "0.600", 1, "1.00"),
+    (
+        "alipay",
+        "alipay",
+        "Alipay (direct)",
+        [Method.ALIPAY],
+        "2088101122136241",
+        "2021000000000001",
+        "0.600",
+        1,
+        "1.00",
+    ),
+    (
+        "wechatpay",
+        "wechatpay",
+        "WeChat Pay (direct)",
+        [Method.WECHATPAY],
+        "1900000109",
+        "wxd678efh567hg6787",
+        "0.600",
+        1,
+        "1.00",
+    ),
+    (
+        "unionpay",
+        "unionpay",
+        "UnionPay online",
+        [Method.UNIONPAY],
+        "802310048993424",
+        "",
+        "0.600",
+        1,
+        "1.00",
+    ),
+    (
+        "ecny",
+        "ecny",
+        "e-CNY via acquiring bank",
+        [Method.ECNY],
+        "ECNY0000000001",
+        "",
+        "0.600",
+        1,
+        "1.00",
+    ),
     ("paypal", "paypal", "PayPal", [Method.PAYPAL], "CARDEXPAYPAL01", "", "3.400", 2, "1.00"),
     # The sandbox acquirer charges 0.6 % (payments/sandbox/card/protocol.py): the demo account
     # says the same, so the first settlement pull reconciles without a fee mismatch.
-    ("card", "card", "Card acquirer", [Method.CARD, Method.CARD_INSTALMENTS], "acct_cardexdemo01", "", "0.600", 2, "1.00"),
+    (
+        "card",
+        "card",
+        "Card acquirer",
+        [Method.CARD, Method.CARD_INSTALMENTS],
+        "acct_cardexdemo01",
+        "",
+        "0.600",
+        2,
+        "1.00",
+    ),
     ("balance", "balance", "Cardex balance", [Method.BALANCE], "", "", "0.000", 0, "1.00"),
     # A second provider for Alipay and WeChat Pay: the acquiring bank's aggregated QR API (the
     # e-CNY backend's protocol, pay types ALIPAY / WECHAT). Dearer and weighted at half the
     # direct accounts, so the direct channels carry the traffic while they are healthy and the
     # bank takes over when one of them fails or is switched off (docs/channels/ecny.md).
     (
-        "bank-polypay", "ecny", "Bank aggregated QR (Alipay/WeChat)", [Method.ALIPAY, Method.WECHATPAY],
-        "POLY0000000001", "", "0.800", 1, "0.50",
+        "bank-polypay",
+        "ecny",
+        "Bank aggregated QR (Alipay/WeChat)",
+        [Method.ALIPAY, Method.WECHATPAY],
+        "POLY0000000001",
+        "",
+        "0.800",
+        1,
+        "0.50",
     ),
     # An epay / 易支付 aggregator (docs/channels/aggregator.md): the only way QQ Wallet is
     # offered, and a third provider for Alipay, dearer still and weighted lowest.
     (
-        "aggregator", "aggregator", "epay aggregator (QQ Wallet/Alipay)", [Method.QQPAY, Method.ALIPAY],
-        "1001", "", "1.000", 1, "0.40",
+        "aggregator",
+        "aggregator",
+        "epay aggregator (QQ Wallet/Alipay)",
+        [Method.QQPAY, Method.ALIPAY],
+        "1001",
+        "",
+        "1.000",
+        1,
+        "0.40",
     ),
 ]
 
@@ -74,9 +138,14 @@ def demo_channels_ensure(*, sandbox_url: str | None = None) -> list[ChannelAccou
             account, created = ChannelAccount.objects.get_or_create(
                 code=code,
                 defaults={
-                    "name": name, "backend": backend, "methods": [str(m) for m in methods],
-                    "merchant_id": merchant_id, "app_id": app_id, "fee_percent": Decimal(fee),
-                    "settlement_days": days, "base_url": f"{site}/sandbox/{backend}/",
+                    "name": name,
+                    "backend": backend,
+                    "methods": [str(m) for m in methods],
+                    "merchant_id": merchant_id,
+                    "app_id": app_id,
+                    "fee_percent": Decimal(fee),
+                    "settlement_days": days,
+                    "base_url": f"{site}/sandbox/{backend}/",
                     "weight": Decimal(weight),
                 },
             )
@@ -91,7 +160,9 @@ def demo_channels_ensure(*, sandbox_url: str | None = None) -> list[ChannelAccou
                 except LookupError:
                     provider = None
                 if provider is not None and (
-                    created or moved or not _readable(account)
+                    created
+                    or moved
+                    or not _readable(account)
                     or not provider.merchant(account.merchant_id)
                 ):
                     # provisioning is idempotent per merchant id: the same keys come back

@@ -27,7 +27,9 @@ def cashier(request, channel, trade_no):
         trade.refresh_from_db()
         if trade.return_url and request.POST.get("return", "1") == "1":
             return redirect(trade.return_url)
-    return render(request, "sandbox/cashier.html", {"trade": trade, "provider": impl, "channel": channel})
+    return render(
+        request, "sandbox/cashier.html", {"trade": trade, "provider": impl, "channel": channel}
+    )
 
 
 @require_http_methods(["GET"])

@@ -51,9 +51,14 @@ def open_at_channel(payment: Payment) -> Payment:
         account = ChannelAccount.objects.get(code=decision.winner)
         tried.append(account.code)
         attempt = Attempt.objects.create(
-            payment=payment, account=account, method=payment.method, amount=payment.amount,
-            currency=payment.currency, fee=account.fee_for(payment.amount),
-            routing=decision.as_dict(), instalments=payment.instalments,
+            payment=payment,
+            account=account,
+            method=payment.method,
+            amount=payment.amount,
+            currency=payment.currency,
+            fee=account.fee_for(payment.amount),
+            routing=decision.as_dict(),
+            instalments=payment.instalments,
         )
         if _create_at_channel(payment, attempt) != "next":
             return Payment.objects.get(pk=payment.pk)
@@ -73,8 +78,10 @@ def _create_request(payment: Payment, attempt: Attempt) -> CreateRequest:
         expires_at=payment.expires_at or timezone.now() + dt.timedelta(minutes=15),
         return_url=client.get("return_url", ""),
         client=ClientInfo(
-            ip=client.get("ip", ""), user_agent=client.get("user_agent", ""),
-            device=client.get("device", "unknown"), language=client.get("language", ""),
+            ip=client.get("ip", ""),
+            user_agent=client.get("user_agent", ""),
+            device=client.get("device", "unknown"),
+            language=client.get("language", ""),
             region=client.get("region", ""),
         ),
         instalments=attempt.instalments,
@@ -137,8 +144,11 @@ def _create_at_channel(payment: Payment, attempt: Attempt) -> Step:
             transitions.apply(locked_payment, "open")
     if result.outcome == "succeeded":
         notice = Notice(
-            kind="payment", out_trade_no=attempt.out_trade_no, outcome="succeeded",
-            amount=attempt.amount, currency=attempt.currency,
+            kind="payment",
+            out_trade_no=attempt.out_trade_no,
+            outcome="succeeded",
+            amount=attempt.amount,
+            currency=attempt.currency,
             channel_trade_no=result.channel_trade_no,
         )
         notice_apply(account=account, notice=notice)
@@ -186,7 +196,10 @@ def payment_fail(payment: Payment, error: tuple[str, str] | None) -> Payment:
         still_open = locked.attempts.filter(status__in=ATTEMPT_OPEN).exists()
         if locked.status in failing and not still_open:
             transitions.apply(
-                locked, "fail", failure_code=code, failure_reason=message.reason,
+                locked,
+                "fail",
+                failure_code=code,
+                failure_reason=message.reason,
                 failure_guidance=message.guidance,
             )
         return locked

@@ -11,14 +11,17 @@ log = logging.getLogger(__name__)
 
 
 def note_outcome(
-    note: Notification, outcome: str, detail: str, *, flagged: bool = False, attempt=None,
+    note: Notification,
+    outcome: str,
+    detail: str,
+    *,
+    flagged: bool = False,
+    attempt=None,
     refund=None,
 ) -> None:
     note.outcome, note.detail, note.flagged = outcome, detail[:2000], flagged
     note.attempt, note.refund = attempt or note.attempt, refund or note.refund
-    note.save(
-        update_fields=["outcome", "detail", "flagged", "attempt", "refund", "health_outcome"]
-    )
+    note.save(update_fields=["outcome", "detail", "flagged", "attempt", "refund", "health_outcome"])
 
 
 def note_result(note: Notification, result: tuple[ApplyResult, str], **kwargs) -> None:

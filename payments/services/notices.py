@@ -30,7 +30,11 @@ log = logging.getLogger(__name__)
 
 
 def notification_receive(
-    *, account_code: str, headers: Mapping[str, str], body: bytes, remote_addr: str | None,
+    *,
+    account_code: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    remote_addr: str | None,
     method: str = "POST",
 ) -> NotifyReply:
     """Verify, store, apply once and answer as the channel requires. A verified notice is
@@ -45,8 +49,12 @@ def notification_receive(
         )
         return NotifyReply(status=404, body=b"unknown channel")
     unverified = {
-        "account": account, "account_code": account_code, "method": method, "headers": headers,
-        "body": body, "remote_addr": remote_addr,
+        "account": account,
+        "account_code": account_code,
+        "method": method,
+        "headers": headers,
+        "body": body,
+        "remote_addr": remote_addr,
     }
     try:
         notice = backend.parse_notification(headers=headers, body=body)
@@ -63,8 +71,13 @@ def notification_receive(
         log.exception("notification %s on %s could not be parsed", note.pk, account.code)
         return backend.notification_reply(accepted=False, message="error")
     note = Notification.objects.create(
-        account=account, channel_code=account_code[:40], method=method, headers=dict(headers),
-        body=body, body_size=len(body), remote_addr=remote_addr or None,
+        account=account,
+        channel_code=account_code[:40],
+        method=method,
+        headers=dict(headers),
+        body=body,
+        body_size=len(body),
+        remote_addr=remote_addr or None,
     )
     result, detail = notice_apply(account=account, notice=notice, notification=note)
     return backend.notification_reply(accepted=result != "rejected", message=detail)
@@ -93,7 +106,8 @@ def notice_apply(
                 f"unknown out_trade_no {notice.out_trade_no!r} for account {account.code}",
             )
         attempts = list(
-            Attempt.objects.select_for_update().defer("routing", "action")
+            Attempt.objects.select_for_update()
+            .defer("routing", "action")
             .filter(payment_id=payment.pk)
         )
         attempt = next(a for a in attempts if a.out_trade_no == notice.out_trade_no)
@@ -116,8 +130,10 @@ def notice_apply(
         elif notice.outcome in {"failed", "closed"}:
             if attempt.status in ATTEMPT_OPEN:
                 transitions.apply(
-                    attempt, "fail" if notice.outcome == "failed" else "close",
-                    error_code=notice.error_code or attempt.error_code, also=["notified_at"],
+                    attempt,
+                    "fail" if notice.outcome == "failed" else "close",
+                    error_code=notice.error_code or attempt.error_code,
+                    also=["notified_at"],
                 )
                 health_outcome = _after_attempt_closed(payment, attempt, others, notice.error_code)
                 result = ("applied", notice.outcome)
@@ -142,15 +158,25 @@ def notice_apply(
 
 
 def payment_confirm_settled(
-    *, attempt: Attempt, amount: Decimal, currency: str, channel_trade_no: str = "",
-    settled_at: dt.datetime | None = None, evidence: Mapping[str, Any] | None = None,
+    *,
+    attempt: Attempt,
+    amount: Decimal,
+    currency: str,
+    channel_trade_no: str = "",
+    settled_at: dt.datetime | None = None,
+    evidence: Mapping[str, Any] | None = None,
 ) -> tuple[ApplyResult, str]:
     """The channel's settlement file says it took this attempt's money though no notice
     told us: record the success exactly as its notice would have (capture, signal, the
     shop's delivery). ``evidence`` says where the record came from (file, line)."""
     notice = Notice(
-        kind="payment", out_trade_no=attempt.out_trade_no, outcome="succeeded", amount=amount,
-        currency=currency, channel_trade_no=channel_trade_no, occurred_at=settled_at,
+        kind="payment",
+        out_trade_no=attempt.out_trade_no,
+        outcome="succeeded",
+        amount=amount,
+        currency=currency,
+        channel_trade_no=channel_trade_no,
+        occurred_at=settled_at,
         raw=dict(evidence or {}),
     )
     return notice_apply(account=attempt.account, notice=notice)
@@ -181,7 +207,9 @@ def _attempt_succeeded(
 ) -> None:
     """Runs under the locks of the payment and all its attempts (``others``: the rest)."""
     transitions.apply(
-        attempt, "succeed", succeeded_at=notice.occurred_at or timezone.now(),
+        attempt,
+        "succeed",
+        succeeded_at=notice.occurred_at or timezone.now(),
         channel_trade_no=notice.channel_trade_no or attempt.channel_trade_no,
         also=["notified_at"],
     )
@@ -189,8 +217,12 @@ def _attempt_succeeded(
         refund_double_charge(payment, attempt)
         return
     transitions.apply(
-        payment, "succeed", succeeded_at=attempt.succeeded_at, failure_code="",
-        failure_reason="", failure_guidance="",
+        payment,
+        "succeed",
+        succeeded_at=attempt.succeeded_at,
+        failure_code="",
+        failure_reason="",
+        failure_guidance="",
     )
     for other in others:
         if other.status in ATTEMPT_OPEN:
@@ -209,7 +241,10 @@ def _after_attempt_closed(
         return outcome
     message = buyer_message(spec, error_code or "DECLINED")
     transitions.apply(
-        payment, "fail", failure_code=error_code or "DECLINED", failure_reason=message.reason,
+        payment,
+        "fail",
+        failure_code=error_code or "DECLINED",
+        failure_reason=message.reason,
         failure_guidance=message.guidance,
     )
     return outcome

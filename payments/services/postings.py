@@ -25,9 +25,12 @@ def capture_post(attempt: Attempt) -> JournalEntry:
     if attempt.fee > 0 and not backend_class(attempt.account.backend).settles_from_wallet:
         lines += [(ledger.channel_fees(attempt.account.code), attempt.fee), (source, -attempt.fee)]
     return ledger.post(
-        key=f"capture:{attempt.out_trade_no}", kind="payment_captured",
-        reference=payment.reference, lines=lines,
-        memo=f"{attempt.account.code} {attempt.out_trade_no}", currency=attempt.currency,
+        key=f"capture:{attempt.out_trade_no}",
+        kind="payment_captured",
+        reference=payment.reference,
+        lines=lines,
+        memo=f"{attempt.account.code} {attempt.out_trade_no}",
+        currency=attempt.currency,
     )
 
 
@@ -36,29 +39,37 @@ def refund_sent_post(refund: Refund, payment: Payment | None = None) -> JournalE
     the channel confirms (or refuses) it."""
     payment = payment or refund.payment
     return ledger.post(
-        key=f"refund-sent:{refund.refund_no}", kind="refund_sent", reference=payment.reference,
+        key=f"refund-sent:{refund.refund_no}",
+        kind="refund_sent",
+        reference=payment.reference,
         lines=[(ledger.CLEARING, refund.amount), (ledger.REFUNDS_IN_FLIGHT, -refund.amount)],
-        memo=refund.reason, currency=refund.currency,
+        memo=refund.reason,
+        currency=refund.currency,
     )
 
 
 def refund_post(refund: Refund) -> JournalEntry:
     """The channel paid the refund out: what was in flight leaves where the money sat."""
     return ledger.post(
-        key=f"refund:{refund.refund_no}", kind="refund", reference=refund.payment.reference,
+        key=f"refund:{refund.refund_no}",
+        kind="refund",
+        reference=refund.payment.reference,
         lines=[
             (ledger.REFUNDS_IN_FLIGHT, refund.amount),
             (funds_account(refund.attempt), -refund.amount),
         ],
-        memo=refund.reason, currency=refund.currency,
+        memo=refund.reason,
+        currency=refund.currency,
     )
 
 
 def refund_failed_post(refund: Refund) -> JournalEntry:
     """Not paid out after all: the money is back in clearing for staff to settle."""
     return ledger.post(
-        key=f"refund-failed:{refund.refund_no}", kind="refund_failed",
+        key=f"refund-failed:{refund.refund_no}",
+        kind="refund_failed",
         reference=refund.payment.reference,
         lines=[(ledger.REFUNDS_IN_FLIGHT, refund.amount), (ledger.CLEARING, -refund.amount)],
-        memo=refund.error, currency=refund.currency,
+        memo=refund.error,
+        currency=refund.currency,
     )

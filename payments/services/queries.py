@@ -37,8 +37,12 @@ def attempt_query(*, attempt_id: int) -> str:
         return "succeeded"
     if result.outcome in {"failed", "closed"}:
         notice = Notice(
-            kind="payment", out_trade_no=attempt.out_trade_no, outcome=result.outcome,
-            amount=attempt.amount, currency=attempt.currency, error_code=result.error_code,
+            kind="payment",
+            out_trade_no=attempt.out_trade_no,
+            outcome=result.outcome,
+            amount=attempt.amount,
+            currency=attempt.currency,
+            error_code=result.error_code,
         )
         notice_apply(account=attempt.account, notice=notice)
         return result.outcome
@@ -74,9 +78,12 @@ def _expire(attempt: Attempt) -> None:
 def query_result_apply(attempt: Attempt, result: QueryResult) -> None:
     """The channel says the attempt was paid: apply it as a notice would be."""
     notice = Notice(
-        kind="payment", out_trade_no=attempt.out_trade_no, outcome="succeeded",
+        kind="payment",
+        out_trade_no=attempt.out_trade_no,
+        outcome="succeeded",
         amount=result.amount if result.amount is not None else attempt.amount,
-        currency=result.currency or attempt.currency, channel_trade_no=result.channel_trade_no,
+        currency=result.currency or attempt.currency,
+        channel_trade_no=result.channel_trade_no,
         occurred_at=result.paid_at,
     )
     notice_apply(account=attempt.account, notice=notice)
@@ -86,5 +93,6 @@ def attempts_due_for_query(*, limit: int = 200) -> list[int]:
     now = timezone.now()
     return list(
         Attempt.objects.filter(status__in=ATTEMPT_OPEN, next_query_at__lte=now)
-        .order_by("next_query_at").values_list("pk", flat=True)[:limit]
+        .order_by("next_query_at")
+        .values_list("pk", flat=True)[:limit]
     )

@@ -24,8 +24,13 @@ log = logging.getLogger(__name__)
 
 
 def refund_request(
-    *, payment: Payment, amount: Decimal, reason: str, origin: str = Refund.Origin.STAFF,
-    requested_by=None, needs_approval: bool = False,
+    *,
+    payment: Payment,
+    amount: Decimal,
+    reason: str,
+    origin: str = Refund.Origin.STAFF,
+    requested_by=None,
+    needs_approval: bool = False,
 ) -> Refund:
     """Record a refund of (part of) a paid payment and send it to the attempt's channel — or,
     with ``needs_approval`` (Support opened it), keep it for Finance to approve or decline.
@@ -42,12 +47,11 @@ def refund_request(
                 _("Only paid payments can be refunded; this one is %(status)s.")
                 % {"status": locked.get_status_display()}
             )
-        committed = (
-            locked.refunds.filter(origin__in=[Refund.Origin.SHOP, Refund.Origin.STAFF])
-            .exclude(status__in=[RefundStatus.FAILED, RefundStatus.DECLINED])
-            .aggregate(s=Sum("amount"))["s"]
-            or Decimal("0")
-        )
+        committed = locked.refunds.filter(
+            origin__in=[Refund.Origin.SHOP, Refund.Origin.STAFF]
+        ).exclude(status__in=[RefundStatus.FAILED, RefundStatus.DECLINED]).aggregate(
+            s=Sum("amount")
+        )["s"] or Decimal("0")
         if committed + amount > locked.amount:
             raise PaymentError(
                 _("A refund of %(amount)s exceeds what is left to refund (%(left)s).")
@@ -57,8 +61,13 @@ def refund_request(
             locked.attempts.filter(status=AttemptStatus.SUCCEEDED).order_by("succeeded_at").first()
         )
         refund = Refund.objects.create(
-            payment=locked, attempt=attempt, amount=amount, currency=locked.currency,
-            origin=origin, reason=reason[:255], requested_by=requested_by,
+            payment=locked,
+            attempt=attempt,
+            amount=amount,
+            currency=locked.currency,
+            origin=origin,
+            reason=reason[:255],
+            requested_by=requested_by,
             status=RefundStatus.REQUESTED if needs_approval else RefundStatus.PENDING,
         )
         if not needs_approval:
@@ -72,8 +81,12 @@ def refund_double_charge(payment: Payment, attempt: Attempt) -> Refund:
     attempt.flagged = "second success on one payment: refunded automatically"
     attempt.save(update_fields=["flagged"])
     refund = Refund.objects.create(
-        payment=payment, attempt=attempt, amount=attempt.amount, currency=attempt.currency,
-        origin=Refund.Origin.DOUBLE_CHARGE, reason="duplicate success on another channel",
+        payment=payment,
+        attempt=attempt,
+        amount=attempt.amount,
+        currency=attempt.currency,
+        origin=Refund.Origin.DOUBLE_CHARGE,
+        reason="duplicate success on another channel",
     )
     _send_after_commit(refund, payment)
     return refund
@@ -106,9 +119,13 @@ def refund_decide(*, refund: Refund, approve: bool, by) -> Refund:
 
 def _refund_request_for(refund: Refund) -> RefundRequest:
     return RefundRequest(
-        refund_no=refund.refund_no, out_trade_no=refund.attempt.out_trade_no,
-        channel_trade_no=refund.attempt.channel_trade_no, amount=refund.amount,
-        total_amount=refund.attempt.amount, currency=refund.currency, reason=refund.reason,
+        refund_no=refund.refund_no,
+        out_trade_no=refund.attempt.out_trade_no,
+        channel_trade_no=refund.attempt.channel_trade_no,
+        amount=refund.amount,
+        total_amount=refund.attempt.amount,
+        currency=refund.currency,
+        reason=refund.reason,
         channel_refund_no=refund.channel_refund_no,
     )
 
@@ -132,7 +149,9 @@ def refund_send(*, refund_id: int, query: bool = False) -> str:
         )
         return "pending"
     refund_settle(
-        refund.pk, result.outcome, channel_refund_no=result.channel_refund_no,
+        refund.pk,
+        result.outcome,
+        channel_refund_no=result.channel_refund_no,
         error=result.error_code,
     )
     return result.outcome
@@ -147,14 +166,17 @@ def refund_notice_apply(
         return reject(notification, f"unknown refund {notice.refund_no!r}")
     if notice.outcome == "succeeded" and Decimal(notice.amount) != refund.amount:
         return reject(
-            notification, f"refund amount {notice.amount} does not match {refund.amount}",
+            notification,
+            f"refund amount {notice.amount} does not match {refund.amount}",
             refund=refund,
         )
     if notice.outcome not in {"succeeded", "failed"}:
         result: tuple[ApplyResult, str] = ("duplicate", "refund still processing")
     else:
         changed = refund_settle(
-            refund.pk, notice.outcome, channel_refund_no=notice.channel_refund_no,
+            refund.pk,
+            notice.outcome,
+            channel_refund_no=notice.channel_refund_no,
             error=notice.error_code,
         )
         if changed:
@@ -177,7 +199,8 @@ def refund_settle(
         # The payment before its refund: the order every writer takes the locks in.
         payment = Payment.objects.select_for_update().get(pk=payment_id)
         refund = (
-            Refund.objects.select_for_update(of=("self",)).select_related("attempt__account")
+            Refund.objects.select_for_update(of=("self",))
+            .select_related("attempt__account")
             .get(pk=refund_id)
         )
         if refund.status != RefundStatus.PENDING:
@@ -186,7 +209,9 @@ def refund_settle(
         channel_refund_no = channel_refund_no or refund.channel_refund_no
         if outcome != "succeeded":
             transitions.apply(
-                refund, "fail", channel_refund_no=channel_refund_no,
+                refund,
+                "fail",
+                channel_refund_no=channel_refund_no,
                 error=error or "refused by the channel",
             )
             return True

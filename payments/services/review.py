@@ -38,7 +38,8 @@ def payment_review_decide(*, payment: Payment, approve: bool, reviewer: str) -> 
         if payment.status != PaymentStatus.REVIEW:
             raise PaymentError(_("This payment is not held for review."))
         risk = {
-            **payment.risk, "reviewed_by": reviewer,
+            **payment.risk,
+            "reviewed_by": reviewer,
             "review": "approved" if approve else "blocked",
         }
         if risk.get("assessment_id"):
@@ -47,7 +48,10 @@ def payment_review_decide(*, payment: Payment, approve: bool, reviewer: str) -> 
             )
         if not approve:
             return transitions.apply(
-                payment, "block", risk=risk, failure_code="REVIEW_BLOCKED",
+                payment,
+                "block",
+                risk=risk,
+                failure_code="REVIEW_BLOCKED",
                 failure_reason=_("Blocked after review."),
                 failure_guidance=_("Contact support if you think this is a mistake."),
             )

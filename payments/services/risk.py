@@ -29,14 +29,19 @@ def risk_assess(payment: Payment, facts: PayableFacts) -> str:
     allow/challenge/review/block."""
     result = engine.assess(_facts(payment, facts))
     risk = {
-        "score": result.score, "decision": result.decision, "reasons": list(result.reasons),
+        "score": result.score,
+        "decision": result.decision,
+        "reasons": list(result.reasons),
         "assessment_id": result.assessment_id,
     }
     with transaction.atomic():
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if result.decision == "block":
             transitions.apply(
-                payment, "block", risk=risk, failure_code="RISK_BLOCKED",
+                payment,
+                "block",
+                risk=risk,
+                failure_code="RISK_BLOCKED",
                 failure_reason=_("This payment cannot be accepted."),
                 failure_guidance=_("Contact support if you think this is a mistake."),
             )
@@ -45,7 +50,8 @@ def risk_assess(payment: Payment, facts: PayableFacts) -> str:
         elif result.decision == "challenge":
             code = _new_code()
             risk["challenge"] = {
-                "digest": challenge_digest(payment, code), "tries": 0,
+                "digest": challenge_digest(payment, code),
+                "tries": 0,
                 "sent_at": timezone.now().isoformat(),
             }
             transitions.apply(payment, "challenge", risk=risk)
@@ -68,7 +74,8 @@ def _facts(payment: Payment, facts: PayableFacts) -> engine.TransactionFacts:
     if ip:
         ip_payments = (
             Payment.objects.filter(created_at__gte=hour_ago, client__ip=ip)
-            .exclude(pk=payment.pk).count()
+            .exclude(pk=payment.pk)
+            .count()
         )
     account_age = (timezone.now() - payment.buyer.date_joined).days
     return engine.TransactionFacts(
@@ -123,8 +130,11 @@ def challenge_check(payment: Payment, code: str) -> bool:
         transitions.apply(payment, "release", risk={**payment.risk, "challenge": challenge})
     elif challenge["tries"] >= CHALLENGE_TRIES:
         transitions.apply(
-            payment, "block", risk={**payment.risk, "challenge": challenge},
-            failure_code="CHALLENGE_FAILED", failure_reason=_("Too many wrong codes."),
+            payment,
+            "block",
+            risk={**payment.risk, "challenge": challenge},
+            failure_code="CHALLENGE_FAILED",
+            failure_reason=_("Too many wrong codes."),
         )
     else:
         payment.risk = {**payment.risk, "challenge": challenge}

@@ -59,8 +59,12 @@ def payment_start(
         currency=currency,
         subject=subject[:128],
         client={
-            "ip": client.ip, "user_agent": client.user_agent[:255], "device": client.device,
-            "language": client.language, "region": client.region, "return_url": return_url,
+            "ip": client.ip,
+            "user_agent": client.user_agent[:255],
+            "device": client.device,
+            "language": client.language,
+            "region": client.region,
+            "return_url": return_url,
         },
         instalments=instalments,
         expires_at=expires_at,
@@ -76,10 +80,9 @@ def _supersede_open_payments(*, reference: str, buyer, keep: Payment) -> None:
     """The buyer switched methods: close what the earlier payment of the same thing left open
     at its channel so it cannot be paid any more. Where a channel cannot close, the earlier
     payment stays pending; if it is paid anyway the shop refunds the second success."""
-    earlier = (
-        Payment.objects.filter(reference=reference, buyer=buyer, status=PaymentStatus.PENDING)
-        .exclude(pk=keep.pk)
-    )
+    earlier = Payment.objects.filter(
+        reference=reference, buyer=buyer, status=PaymentStatus.PENDING
+    ).exclude(pk=keep.pk)
     for payment in earlier:
         open_ids = payment.attempts.filter(status__in=ATTEMPT_OPEN).values_list("pk", flat=True)
         for attempt_id in open_ids:

@@ -20,8 +20,12 @@ def sparkline(values, label=""):
     summary = _("%(label)s: no data") % {"label": label}
     if not known:
         return format_html(
-            '<svg class="sparkline" width="{}" height="{}" role="img" aria-label="{}"><title>{}</title></svg>',
-            WIDTH, HEIGHT, summary, summary,
+            '<svg class="sparkline" width="{}" height="{}" role="img" '
+            'aria-label="{}"><title>{}</title></svg>',
+            WIDTH,
+            HEIGHT,
+            summary,
+            summary,
         )
     low, high = min(known), max(known)
     if high - low < MIN_SPAN:
@@ -39,12 +43,25 @@ def sparkline(values, label=""):
         if not pen_down:
             path.append("h0.01")  # a lone point still shows as a dot
         pen_down = True
-    summary = _("%(label)s: from %(first)s%% to %(last)s%%, lowest %(low)s%%, highest %(high)s%%") % {
-        "label": label, "first": known[0], "last": known[-1], "low": min(known), "high": max(known),
+    summary = _(
+        "%(label)s: from %(first)s%% to %(last)s%%, lowest %(low)s%%, highest %(high)s%%"
+    ) % {
+        "label": label,
+        "first": known[0],
+        "last": known[-1],
+        "low": min(known),
+        "high": max(known),
     }
     return format_html(
-        '<svg class="sparkline" width="{}" height="{}" viewBox="0 0 {} {}" role="img" aria-label="{}">'
+        '<svg class="sparkline" width="{}" height="{}" viewBox="0 0 {} {}" role="img" '
+        'aria-label="{}">'
         '<title>{}</title><path d="{}" fill="none" stroke="currentColor" stroke-width="2" '
         'stroke-linecap="round" stroke-linejoin="round"/></svg>',
-        WIDTH, HEIGHT, WIDTH, HEIGHT, summary, summary, " ".join(path),
+        WIDTH,
+        HEIGHT,
+        WIDTH,
+        HEIGHT,
+        summary,
+        summary,
+        " ".join(path),
     )

@@ -21,7 +21,13 @@ def test_staff_groups_exist_with_job_permissions():
 def test_signup_creates_account_and_logs_in(client):
     response = client.post(
         reverse("signup"),
-        {"username": "newbuyer", "email": "n@example.com", "display_name": "N", "password1": "A-long-pass-123", "password2": "A-long-pass-123"},
+        {
+            "username": "newbuyer",
+            "email": "n@example.com",
+            "display_name": "N",
+            "password1": "A-long-pass-123",
+            "password2": "A-long-pass-123",
+        },
     )
     assert response.status_code == 302
     assert client.get("/").context["user"].username == "newbuyer"
@@ -84,7 +90,9 @@ def test_a_buyer_opts_in_to_codes_in_email_on_the_settings_page(client, db):
 def test_codes_in_email_need_an_email_address(client, db):
     user = UserFactory(email="")
     client.force_login(user)
-    response = client.post("/accounts/settings/", {"display_name": "", "email": "", "email_codes": "on"})
+    response = client.post(
+        "/accounts/settings/", {"display_name": "", "email": "", "email_codes": "on"}
+    )
     assert response.status_code == 400
     user.refresh_from_db()
     assert user.email_codes is False

@@ -14,8 +14,14 @@ pytestmark = pytest.mark.django_db
 
 
 def channel_account(**kwargs) -> ChannelAccount:
-    account = ChannelAccount(code="ali-1", name="Alipay 1", backend="alipay", methods=["alipay"],
-                             base_url="https://pay.example/", **kwargs)
+    account = ChannelAccount(
+        code="ali-1",
+        name="Alipay 1",
+        backend="alipay",
+        methods=["alipay"],
+        base_url="https://pay.example/",
+        **kwargs,
+    )
     account.credentials = {"private_key": "TOP-SECRET-KEY"}
     account.save()
     return account
@@ -25,10 +31,22 @@ def test_a_staff_change_is_recorded_with_who_and_before_and_after(client):
     account = channel_account()
     admin = staff_client(client, "superuser").user
     form = {
-        "code": "ali-1", "name": "Alipay 1", "backend": "alipay", "methods": ["alipay"],
-        "enabled": "", "weight": "1.00", "currency": "CNY", "fee_percent": "0.380",
-        "fee_fixed": "0.00", "min_amount": "0.01", "max_amount": "50000.00", "daily_cap": "",
-        "settlement_days": "1", "merchant_id": "", "app_id": "", "base_url": "https://pay.example/",
+        "code": "ali-1",
+        "name": "Alipay 1",
+        "backend": "alipay",
+        "methods": ["alipay"],
+        "enabled": "",
+        "weight": "1.00",
+        "currency": "CNY",
+        "fee_percent": "0.380",
+        "fee_fixed": "0.00",
+        "min_amount": "0.01",
+        "max_amount": "50000.00",
+        "daily_cap": "",
+        "settlement_days": "1",
+        "merchant_id": "",
+        "app_id": "",
+        "base_url": "https://pay.example/",
         "new_credentials": '{"private_key": "NEW-SECRET"}',
     }
     response = client.post(f"/admin/payments/channelaccount/{account.pk}/change/", form)
@@ -43,10 +61,16 @@ def test_a_staff_change_is_recorded_with_who_and_before_and_after(client):
 def test_an_admin_action_leaves_one_row_per_selected_object(client):
     risk = staff_client(client, "Risk").user
     listings = ListingFactory.create_batch(2, status=Listing.Status.ACTIVE)
-    client.post("/admin/marketplace/listing/", {
-        "action": "pause", "_selected_action": [str(listing.pk) for listing in listings],
-    })
-    rows = LogEntry.objects.filter(action=LogEntry.Action.ACCESS, additional_data__event="admin_action")
+    client.post(
+        "/admin/marketplace/listing/",
+        {
+            "action": "pause",
+            "_selected_action": [str(listing.pk) for listing in listings],
+        },
+    )
+    rows = LogEntry.objects.filter(
+        action=LogEntry.Action.ACCESS, additional_data__event="admin_action"
+    )
     assert rows.count() == 2
     assert {row.object_pk for row in rows} == {str(listing.pk) for listing in listings}
     assert all(row.actor == risk and row.additional_data["action"] == "pause" for row in rows)
@@ -61,8 +85,9 @@ def test_the_audit_trail_is_append_only_even_for_a_superuser(client):
     assert client.post(f"/admin/auditlog/logentry/{entry.pk}/delete/").status_code == 403
     page = client.get(f"/admin/auditlog/logentry/{entry.pk}/change/").content.decode()
     assert 'name="_save"' not in page
-    response = client.post("/admin/auditlog/logentry/", {"action": "delete_selected",
-                                                        "_selected_action": [entry.pk]})
+    response = client.post(
+        "/admin/auditlog/logentry/", {"action": "delete_selected", "_selected_action": [entry.pk]}
+    )
     assert LogEntry.objects.filter(pk=entry.pk).exists() and response.status_code in (200, 302)
 
 
@@ -71,7 +96,9 @@ def test_the_audit_trail_is_searchable_by_who_did_it(client):
     client.force_login(someone)
     ListingFactory()
     listing = ListingFactory(status=Listing.Status.ACTIVE)
-    client.post("/admin/marketplace/listing/", {"action": "pause", "_selected_action": [listing.pk]})
+    client.post(
+        "/admin/marketplace/listing/", {"action": "pause", "_selected_action": [listing.pk]}
+    )
     response = client.get("/admin/auditlog/logentry/", {"q": "clerk-zhang"})
     assert response.status_code == 200
     found = response.context["cl"].result_list
@@ -79,7 +106,9 @@ def test_the_audit_trail_is_searchable_by_who_did_it(client):
     assert all(e.actor_id == someone.pk or "clerk-zhang" in e.object_repr for e in found)
 
 
-@pytest.mark.parametrize(("group", "allowed"), [("Finance", True), ("Risk", True), ("Support", False)])
+@pytest.mark.parametrize(
+    ("group", "allowed"), [("Finance", True), ("Risk", True), ("Support", False)]
+)
 def test_who_reads_the_audit_trail(client, group, allowed):
     staff_client(client, group)
     assert client.get("/admin/auditlog/logentry/").status_code == (200 if allowed else 403)

@@ -21,9 +21,16 @@ def paid_order(amount: str, number: str, days_ago: int = 0) -> Order:
     listing = ListingFactory()
     paid_at = timezone.now() - timezone.timedelta(days=days_ago)
     return Order.objects.create(
-        number=number, buyer=UserFactory(), listing=listing, quantity=1, unit_price=Decimal(amount),
-        unit_commission=Decimal("1.00"), amount=Decimal(amount), status=Order.Status.DELIVERED,
-        expires_at=paid_at, paid_at=paid_at,
+        number=number,
+        buyer=UserFactory(),
+        listing=listing,
+        quantity=1,
+        unit_price=Decimal(amount),
+        unit_commission=Decimal("1.00"),
+        amount=Decimal(amount),
+        status=Order.Status.DELIVERED,
+        expires_at=paid_at,
+        paid_at=paid_at,
     )
 
 
@@ -33,9 +40,15 @@ def test_dashboard_counts_today_seven_and_thirty_days():
     paid_order("50.00", "T3", days_ago=20)
     paid_order("9.99", "T4", days_ago=40)
     gmv, orders = staff_dashboard().figures[:2]
-    assert gmv.values == {"today": Decimal("1234.56"), "7d": Decimal("1334.56"), "30d": Decimal("1384.56")}
+    assert gmv.values == {
+        "today": Decimal("1234.56"),
+        "7d": Decimal("1334.56"),
+        "30d": Decimal("1384.56"),
+    }
     assert orders.values == {"today": 1, "7d": 2, "30d": 3}
-    assert "paid_at__gte=" in gmv.links["7d"] and gmv.links["7d"].startswith("/admin/marketplace/order/")
+    assert "paid_at__gte=" in gmv.links["7d"] and gmv.links["7d"].startswith(
+        "/admin/marketplace/order/"
+    )
 
 
 def test_daily_series_has_one_point_per_day_and_sums_to_the_thirty_day_figure():
@@ -50,11 +63,19 @@ def test_every_waiting_number_links_to_its_filtered_list(finance):
     payment = PaymentFactory(status="succeeded", amount=Decimal("80.00"))
     from payments.models import Attempt, ChannelAccount
 
-    account = ChannelAccount.objects.create(code="fa", name="fa", backend="fake", methods=["alipay"],
-                                            base_url="https://fake.example/")
-    attempt = Attempt.objects.create(payment=payment, account=account, method="alipay",
-                                     amount=Decimal("80.00"), status="succeeded")
-    Refund.objects.create(payment=payment, attempt=attempt, amount=Decimal("5.00"), status="requested")
+    account = ChannelAccount.objects.create(
+        code="fa", name="fa", backend="fake", methods=["alipay"], base_url="https://fake.example/"
+    )
+    attempt = Attempt.objects.create(
+        payment=payment,
+        account=account,
+        method="alipay",
+        amount=Decimal("80.00"),
+        status="succeeded",
+    )
+    Refund.objects.create(
+        payment=payment, attempt=attempt, amount=Decimal("5.00"), status="requested"
+    )
     board = staff_dashboard()
     refunds_waiting = board.waiting[0]
     assert refunds_waiting.count == 1 and refunds_waiting.url.endswith("status__exact=requested")
@@ -73,7 +94,9 @@ def test_the_admin_index_is_the_dashboard_for_each_staff_group(client, group):
     assert response.status_code == 200 and 'data-testid="dashboard"' in page
     assert "¥1,234.56" in page and "今天" in page and "近 30 天" in page
     assert "vendor/uplot/uPlot.iife.min.js" in page and "cdn" not in page.lower()
-    spec = json.loads(page.split('id="chart-gmv-data" type="application/json">')[1].split("</script>")[0])
+    spec = json.loads(
+        page.split('id="chart-gmv-data" type="application/json">')[1].split("</script>")[0]
+    )
     assert spec["series"][0]["values"][-1] == 1234.56
 
 
@@ -93,8 +116,9 @@ def test_finance_sees_the_success_rate_panels_of_risk_monitoring_with_real_chart
     page = response.content.decode()
     assert response.status_code == 200
     assert "支付成功率" in page and "争议率" not in page
-    spec = json.loads(page.split('id="chart-metric-1-data" type="application/json">')[1]
-                      .split("</script>")[0])
+    spec = json.loads(
+        page.split('id="chart-metric-1-data" type="application/json">')[1].split("</script>")[0]
+    )
     assert spec["series"][0]["values"][-1] == 75.0 and len(spec["days"]) == 14
     assert "vendor/uplot/uPlot.iife.min.js" in page
 

@@ -20,9 +20,14 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def payout():
     seller = UserFactory()
-    ledger.post(key="t:avail", kind="seller_funds_mature",
-                lines=[(ledger.CLEARING, Decimal("300.00")),
-                       (postings.seller_available(seller.pk), Decimal("-300.00"))])
+    ledger.post(
+        key="t:avail",
+        kind="seller_funds_mature",
+        lines=[
+            (ledger.CLEARING, Decimal("300.00")),
+            (postings.seller_available(seller.pk), Decimal("-300.00")),
+        ],
+    )
     destination = PayoutDestinationFactory(seller=seller)
     return payout_request(seller=seller, destination=destination, amount="100.00")
 
@@ -35,7 +40,11 @@ def test_approval_then_rejection_keeps_both_who_and_when(payout):
     approver, rejecter = finance_user("wang"), finance_user("li")
     payout_approve(payout=payout, staff=approver)
     payout = payout_reject(payout=payout, staff=rejecter, note="bank account closed")
-    assert (payout.approved_by, payout.rejected_by, payout.decided_by) == (approver, rejecter, approver)
+    assert (payout.approved_by, payout.rejected_by, payout.decided_by) == (
+        approver,
+        rejecter,
+        approver,
+    )
     assert payout.approved_at and payout.rejected_at and payout.note == "bank account closed"
 
 
@@ -71,7 +80,9 @@ def test_nobody_approves_or_pays_their_own_payout(payout):
 def test_each_payout_step_through_admin_is_in_the_audit_trail(client, payout):
     approver = finance_user("wang")
     client.force_login(approver)
-    client.post("/admin/marketplace/payout/", {"action": "approve", "_selected_action": [payout.pk]})
+    client.post(
+        "/admin/marketplace/payout/", {"action": "approve", "_selected_action": [payout.pk]}
+    )
     payout.refresh_from_db()
     assert payout.approved_by == approver
     actions = LogEntry.objects.get_for_object(payout)

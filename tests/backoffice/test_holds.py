@@ -16,9 +16,16 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def held():
-    listing = ListingFactory(status=Listing.Status.UNDER_REVIEW, face_value="12000.00", price="11000.00")
-    Assessment.objects.create(subject=f"listing-upload:{listing.pk}", user_ref=str(listing.seller_id),
-                              score=95, decision="review", reasons=["new_seller_large_upload"])
+    listing = ListingFactory(
+        status=Listing.Status.UNDER_REVIEW, face_value="12000.00", price="11000.00"
+    )
+    Assessment.objects.create(
+        subject=f"listing-upload:{listing.pk}",
+        user_ref=str(listing.seller_id),
+        score=95,
+        decision="review",
+        reasons=["new_seller_large_upload"],
+    )
     return listing
 
 

@@ -12,16 +12,43 @@ pytestmark = pytest.mark.django_db
 
 
 def paid_payment():
-    account = ChannelAccount.objects.create(code="ali-1", name="支付宝一号", backend="fake",
-                                            methods=["alipay", "wechatpay"],
-                                            base_url="https://fake.example/")
-    payment = PaymentFactory(status="succeeded", amount=Decimal("1234.56"), reference="order:Z1",
-                             risk={"score": 95, "decision": "review", "reasons": ["new_seller"]})
+    account = ChannelAccount.objects.create(
+        code="ali-1",
+        name="支付宝一号",
+        backend="fake",
+        methods=["alipay", "wechatpay"],
+        base_url="https://fake.example/",
+    )
+    payment = PaymentFactory(
+        status="succeeded",
+        amount=Decimal("1234.56"),
+        reference="order:Z1",
+        risk={"score": 95, "decision": "review", "reasons": ["new_seller"]},
+    )
     Attempt.objects.create(
-        payment=payment, account=account, method="alipay", amount=payment.amount, status="succeeded",
-        routing={"approach": "exploit", "winner": "ali-1", "order": ["ali-1"], "currency": "CNY",
-                 "candidates": [{"code": "ali-1", "estimate": 0.95, "fee": "7.41", "weight": "1.00",
-                                 "score": "1100.00", "breaker": "closed", "note": "", "excluded": ""}]},
+        payment=payment,
+        account=account,
+        method="alipay",
+        amount=payment.amount,
+        status="succeeded",
+        routing={
+            "approach": "exploit",
+            "winner": "ali-1",
+            "order": ["ali-1"],
+            "currency": "CNY",
+            "candidates": [
+                {
+                    "code": "ali-1",
+                    "estimate": 0.95,
+                    "fee": "7.41",
+                    "weight": "1.00",
+                    "score": "1100.00",
+                    "breaker": "closed",
+                    "note": "",
+                    "excluded": "",
+                }
+            ],
+        },
     )
     return payment
 
@@ -47,10 +74,13 @@ def test_refund_form_labels_are_chinese(client):
     assert "Amount:" not in page and "Reason:" not in page and "金额" in page
 
 
-@pytest.mark.parametrize(("url", "status", "text"), [
-    ("/admin/payments/journalentry/", 403, "您无权打开此页面"),
-    ("/no-such-page/", 404, "页面不存在"),
-])
+@pytest.mark.parametrize(
+    ("url", "status", "text"),
+    [
+        ("/admin/payments/journalentry/", 403, "您无权打开此页面"),
+        ("/no-such-page/", 404, "页面不存在"),
+    ],
+)
 def test_error_pages_are_in_chinese_in_the_site_layout(client, settings, url, status, text):
     settings.DEBUG = False
     staff_client(client, "Support")

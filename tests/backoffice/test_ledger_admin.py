@@ -17,15 +17,25 @@ pytestmark = pytest.mark.django_db
 
 
 def sale(number: str, amount: str, seller) -> JournalEntry:
-    ledger.post(key=f"capture:{number}", kind="payment_captured", reference=f"order:{number}",
-                lines=[(ledger.channel_receivable("alipay"), Decimal(amount)),
-                       (ledger.CLEARING, -Decimal(amount))])
+    ledger.post(
+        key=f"capture:{number}",
+        kind="payment_captured",
+        reference=f"order:{number}",
+        lines=[
+            (ledger.channel_receivable("alipay"), Decimal(amount)),
+            (ledger.CLEARING, -Decimal(amount)),
+        ],
+    )
     commission = (Decimal(amount) * Decimal("0.1")).quantize(Decimal("0.01"))
     return ledger.post(
-        key=f"sale:{number}", kind="sale", reference=f"order:{number}",
-        lines=[(ledger.CLEARING, Decimal(amount)),
-               (postings.seller_pending(seller.pk), -(Decimal(amount) - commission)),
-               (ledger.PLATFORM_REVENUE, -commission)],
+        key=f"sale:{number}",
+        kind="sale",
+        reference=f"order:{number}",
+        lines=[
+            (ledger.CLEARING, Decimal(amount)),
+            (postings.seller_pending(seller.pk), -(Decimal(amount) - commission)),
+            (ledger.PLATFORM_REVENUE, -commission),
+        ],
     )
 
 
@@ -71,7 +81,9 @@ def test_trial_balance_totals_are_equal_and_balances_sum_to_zero(finance):
     sale("D1", "80.00", seller)
     sale("D2", "19.99", seller)
     today = timezone.localdate().isoformat()
-    response = finance.get("/admin/payments/journalentry/trial-balance/", {"since": today, "until": today})
+    response = finance.get(
+        "/admin/payments/journalentry/trial-balance/", {"since": today, "until": today}
+    )
     assert response.status_code == 200
     tb = response.context["tb"]
     assert tb.total_debit == tb.total_credit == Decimal("199.98")
@@ -88,8 +100,10 @@ def test_trial_balance_of_an_earlier_period_carries_later_money_nowhere():
 
 
 def test_trial_balance_refuses_a_period_that_ends_before_it_starts(finance):
-    response = finance.get("/admin/payments/journalentry/trial-balance/",
-                           {"since": "2026-12-02", "until": "2026-12-01"})
+    response = finance.get(
+        "/admin/payments/journalentry/trial-balance/",
+        {"since": "2026-12-02", "until": "2026-12-01"},
+    )
     assert response.status_code == 200 and "结束日期早于开始日期" in response.content.decode()
 
 
@@ -102,7 +116,9 @@ def test_ledger_is_read_only_for_everyone_even_superusers(client):
     assert 'name="_save"' not in page
 
 
-@pytest.mark.parametrize(("group", "allowed"), [("Finance", True), ("Support", False), ("Risk", False)])
+@pytest.mark.parametrize(
+    ("group", "allowed"), [("Finance", True), ("Support", False), ("Risk", False)]
+)
 def test_only_finance_reads_the_ledger(client, group, allowed):
     from tests.backoffice.conftest import staff_client
 

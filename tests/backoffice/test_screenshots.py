@@ -12,8 +12,11 @@ from tests.browser.pages import PASSWORD, shot
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-CHINESE_DESKTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "zh-CN",
-                   "extra_http_headers": {"Accept-Language": "zh-Hans,zh;q=0.9"}}
+CHINESE_DESKTOP = {
+    "viewport": {"width": 1280, "height": 900},
+    "locale": "zh-CN",
+    "extra_http_headers": {"Accept-Language": "zh-Hans,zh;q=0.9"},
+}
 
 
 def books():
@@ -27,29 +30,67 @@ def books():
     from tests.payments.factories import PaymentFactory
 
     seller = UserFactory(username="seller-li")
-    account = ChannelAccount.objects.create(code="alipay-main", name="支付宝主账户", backend="fake",
-                                            methods=["alipay"], base_url="https://fake.example/")
+    account = ChannelAccount.objects.create(
+        code="alipay-main",
+        name="支付宝主账户",
+        backend="fake",
+        methods=["alipay"],
+        base_url="https://fake.example/",
+    )
     entry = None
     for n, amount in enumerate(["1234.56", "92.00", "460.00"]):
         number = f"CX2026120{n}"
         now = timezone.now() - timezone.timedelta(days=n * 3)
-        Order.objects.create(number=number, buyer=UserFactory(), listing=ListingFactory(seller=seller),
-                             quantity=1, unit_price=Decimal(amount), unit_commission=Decimal("5.00"),
-                             amount=Decimal(amount), status=Order.Status.DELIVERED, expires_at=now,
-                             paid_at=now)
-        payment = PaymentFactory(status="succeeded", amount=Decimal(amount), reference=f"order:{number}")
-        attempt = Attempt.objects.create(payment=payment, account=account, method="alipay",
-                                         amount=Decimal(amount), status="succeeded")
-        ledger.post(key=f"capture:{number}", kind="payment_captured", reference=f"order:{number}",
-                    lines=[(ledger.channel_receivable("alipay-main"), Decimal(amount)),
-                           (ledger.CLEARING, -Decimal(amount))])
-        entry = ledger.post(key=f"sale:{number}", kind="sale", reference=f"order:{number}",
-                            lines=[(ledger.CLEARING, Decimal(amount)),
-                                   (postings.seller_pending(seller.pk), -(Decimal(amount) - 5)),
-                                   (ledger.PLATFORM_REVENUE, Decimal("-5.00"))])
+        Order.objects.create(
+            number=number,
+            buyer=UserFactory(),
+            listing=ListingFactory(seller=seller),
+            quantity=1,
+            unit_price=Decimal(amount),
+            unit_commission=Decimal("5.00"),
+            amount=Decimal(amount),
+            status=Order.Status.DELIVERED,
+            expires_at=now,
+            paid_at=now,
+        )
+        payment = PaymentFactory(
+            status="succeeded", amount=Decimal(amount), reference=f"order:{number}"
+        )
+        attempt = Attempt.objects.create(
+            payment=payment,
+            account=account,
+            method="alipay",
+            amount=Decimal(amount),
+            status="succeeded",
+        )
+        ledger.post(
+            key=f"capture:{number}",
+            kind="payment_captured",
+            reference=f"order:{number}",
+            lines=[
+                (ledger.channel_receivable("alipay-main"), Decimal(amount)),
+                (ledger.CLEARING, -Decimal(amount)),
+            ],
+        )
+        entry = ledger.post(
+            key=f"sale:{number}",
+            kind="sale",
+            reference=f"order:{number}",
+            lines=[
+                (ledger.CLEARING, Decimal(amount)),
+                (postings.seller_pending(seller.pk), -(Decimal(amount) - 5)),
+                (ledger.PLATFORM_REVENUE, Decimal("-5.00")),
+            ],
+        )
     support = UserFactory(username="support-chen", is_staff=True, groups=["Support"])
-    Refund.objects.create(payment=payment, attempt=attempt, amount=Decimal("30.00"),
-                          status="requested", reason="一张卡密无效", requested_by=support)
+    Refund.objects.create(
+        payment=payment,
+        attempt=attempt,
+        amount=Decimal("30.00"),
+        status="requested",
+        reason="一张卡密无效",
+        requested_by=support,
+    )
     return entry
 
 
@@ -74,7 +115,10 @@ def test_finance_reads_the_books_in_chinese(browser, live_server):
     shot(page, "backoffice-journal-entry")
 
     page.goto(f"{live_server.url}/admin/payments/journalentry/trial-balance/")
-    assert page.get_by_test_id("total-debit").inner_text() == page.get_by_test_id("total-credit").inner_text()
+    assert (
+        page.get_by_test_id("total-debit").inner_text()
+        == page.get_by_test_id("total-credit").inner_text()
+    )
     shot(page, "backoffice-trial-balance")
 
     page.goto(f"{live_server.url}/admin/payments/refund/?status__exact=requested")

@@ -36,7 +36,8 @@ def browser(monkeypatch):
     so the ORM calls of the test itself need Django's async-safety check relaxed)."""
     if not CHROMIUM.exists():
         pytest.skip(
-            f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium, or make browser)"
+            f"browser tests need Debian's chromium at {CHROMIUM} (apt-get install chromium, or "
+            f"make browser)"
         )
     sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")

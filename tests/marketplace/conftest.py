@@ -31,7 +31,9 @@ def brand(db):
 
 @pytest.fixture
 def listing(seller, brand):
-    listing = ListingFactory(seller=seller, brand=brand, face_value=Decimal("100.00"), price=Decimal("92.00"))
+    listing = ListingFactory(
+        seller=seller, brand=brand, face_value=Decimal("100.00"), price=Decimal("92.00")
+    )
     listing.plains = stock(listing, 5)
     return listing
 
@@ -44,7 +46,9 @@ class RefundRecorder:
     def __call__(self, *, payment, amount, reason, origin="staff", requested_by=None):
         if self.fail:
             raise RuntimeError("channel refused the refund")
-        self.calls.append({"payment": payment, "amount": Decimal(amount), "reason": reason, "origin": origin})
+        self.calls.append(
+            {"payment": payment, "amount": Decimal(amount), "reason": reason, "origin": origin}
+        )
         return None
 
 
@@ -61,8 +65,13 @@ def refunds(monkeypatch):
 def capture(payment: Payment) -> None:
     """What the platform posts when a channel took the money (before announcing it)."""
     ledger.post(
-        key=f"capture:{payment.public_id}", kind="payment_captured", reference=payment.reference,
-        lines=[(ledger.channel_receivable("test"), payment.amount), (ledger.CLEARING, -payment.amount)],
+        key=f"capture:{payment.public_id}",
+        kind="payment_captured",
+        reference=payment.reference,
+        lines=[
+            (ledger.channel_receivable("test"), payment.amount),
+            (ledger.CLEARING, -payment.amount),
+        ],
     )
 
 
@@ -110,9 +119,21 @@ def pay():
 def with_attempt(payment: Payment) -> Attempt:
     """Give a payment the succeeded attempt the real refund_request needs."""
     account, _ = ChannelAccount.objects.get_or_create(
-        code="test", defaults={"name": "test", "backend": "alipay", "methods": ["alipay"], "base_url": "http://testserver/sandbox/alipay/"}
+        code="test",
+        defaults={
+            "name": "test",
+            "backend": "alipay",
+            "methods": ["alipay"],
+            "base_url": "http://testserver/sandbox/alipay/",
+        },
     )
-    return Attempt.objects.create(payment=payment, account=account, method=payment.method, amount=payment.amount, status="succeeded")
+    return Attempt.objects.create(
+        payment=payment,
+        account=account,
+        method=payment.method,
+        amount=payment.amount,
+        status="succeeded",
+    )
 
 
 def journal_is_balanced() -> bool:

@@ -85,4 +85,3 @@ def succeeded_payment(order, **fields) -> Payment:
     }
     values.update(fields)
     return PaymentFactory(**values)
-

@@ -26,10 +26,16 @@ def staff_in(group: str):
 
 def test_admin_pages_show_no_secret(admin_client, delivered, listing):
     for url in (
-        "/admin/marketplace/order/", f"/admin/marketplace/order/{delivered.pk}/change/",
-        "/admin/marketplace/listing/", f"/admin/marketplace/listing/{listing.pk}/change/",
-        "/admin/marketplace/cardcode/", "/admin/marketplace/revealaudit/", "/admin/marketplace/brand/",
-        "/admin/marketplace/dispute/", "/admin/marketplace/payout/", "/admin/marketplace/payoutdestination/",
+        "/admin/marketplace/order/",
+        f"/admin/marketplace/order/{delivered.pk}/change/",
+        "/admin/marketplace/listing/",
+        f"/admin/marketplace/listing/{listing.pk}/change/",
+        "/admin/marketplace/cardcode/",
+        "/admin/marketplace/revealaudit/",
+        "/admin/marketplace/brand/",
+        "/admin/marketplace/dispute/",
+        "/admin/marketplace/payout/",
+        "/admin/marketplace/payoutdestination/",
     ):
         response = admin_client.get(url)
         assert response.status_code == 200, url
@@ -39,21 +45,33 @@ def test_admin_pages_show_no_secret(admin_client, delivered, listing):
 
 def test_support_decides_a_dispute_from_the_admin(client, delivered, refunds):
     code = delivered.codes.first()
-    dispute = dispute_open(order=delivered, buyer=delivered.buyer, code_id=code.pk, reason="invalid", note="no")
+    dispute = dispute_open(
+        order=delivered, buyer=delivered.buyer, code_id=code.pk, reason="invalid", note="no"
+    )
     client.force_login(staff_in("Support"))
     response = client.post(
-        "/admin/marketplace/dispute/", {"action": "refund_buyer", "_selected_action": [dispute.pk]}, follow=True
+        "/admin/marketplace/dispute/",
+        {"action": "refund_buyer", "_selected_action": [dispute.pk]},
+        follow=True,
     )
     assert response.status_code == 200
     assert Dispute.objects.get().status == "refunded" and len(refunds.calls) == 1
 
 
 def test_finance_approves_and_pays_out_from_the_admin(client, seller):
-    ledger.post(key="t:avail", kind="t", lines=[(ledger.CLEARING, 50), (postings.seller_available(seller.pk), -50)])
-    payout = payout_request(seller=seller, destination=PayoutDestinationFactory(seller=seller), amount="40.00")
+    ledger.post(
+        key="t:avail",
+        kind="t",
+        lines=[(ledger.CLEARING, 50), (postings.seller_available(seller.pk), -50)],
+    )
+    payout = payout_request(
+        seller=seller, destination=PayoutDestinationFactory(seller=seller), amount="40.00"
+    )
     client.force_login(staff_in("Finance"))
     for action in ("approve", "mark_paid"):
-        client.post("/admin/marketplace/payout/", {"action": action, "_selected_action": [payout.pk]})
+        client.post(
+            "/admin/marketplace/payout/", {"action": action, "_selected_action": [payout.pk]}
+        )
     assert Payout.objects.get().status == "paid"
 
 
@@ -66,7 +84,10 @@ def test_support_can_look_orders_up_but_not_touch_payouts(client, delivered):
 def test_support_re_sends_the_delivery_email(client, delivered, mailoutbox):
     mailoutbox.clear()  # the first one left at delivery
     client.force_login(staff_in("Support"))
-    client.post("/admin/marketplace/order/", {"action": "resend_delivery_email", "_selected_action": [delivered.pk]})
+    client.post(
+        "/admin/marketplace/order/",
+        {"action": "resend_delivery_email", "_selected_action": [delivered.pk]},
+    )
     assert len(mailoutbox) == 1 and mailoutbox[0].to == [delivered.buyer.email]
     assert f"/orders/{delivered.number}/" in mailoutbox[0].body
     assert not delivered.reveals.exists(), "the default mail links to the order; it reveals nothing"
@@ -77,14 +98,19 @@ def test_support_re_sends_the_codes_to_a_buyer_who_opted_in(client, delivered, m
     delivered.buyer.save(update_fields=["email_codes"])
     mailoutbox.clear()
     client.force_login(staff_in("Support"))
-    client.post("/admin/marketplace/order/", {"action": "resend_delivery_email", "_selected_action": [delivered.pk]})
+    client.post(
+        "/admin/marketplace/order/",
+        {"action": "resend_delivery_email", "_selected_action": [delivered.pk]},
+    )
     assert len(mailoutbox) == 1
     assert delivered.reveals.get().channel == "email"
 
 
 def test_risk_withdraws_a_suspicious_listing_from_the_admin(client, listing):
     client.force_login(staff_in("Risk"))
-    client.post("/admin/marketplace/listing/", {"action": "withdraw", "_selected_action": [listing.pk]})
+    client.post(
+        "/admin/marketplace/listing/", {"action": "withdraw", "_selected_action": [listing.pk]}
+    )
     listing.refresh_from_db()
     assert listing.status == "withdrawn"
     assert set(listing.codes.values_list("status", flat=True)) == {"withdrawn"}

@@ -17,7 +17,9 @@ def api():
 
 def as_user(user) -> APIClient:
     client = APIClient()
-    token = client.post("/api/v1/auth/token/", {"username": user.username, "password": PASSWORD}, format="json").json()["token"]
+    token = client.post(
+        "/api/v1/auth/token/", {"username": user.username, "password": PASSWORD}, format="json"
+    ).json()["token"]
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
@@ -32,7 +34,11 @@ def test_listings_show_stock_and_never_a_secret(api, listing):
     response = api.get(f"/api/v1/listings/?brand={listing.brand_id}")
     row = response.json()["results"][0]
     assert (row["id"], row["brand"], row["face_value"], row["price"], row["stock"]) == (
-        listing.pk, listing.brand_id, "100.00", "92.00", 5,
+        listing.pk,
+        listing.brand_id,
+        "100.00",
+        "92.00",
+        5,
     )
     text = response.content.decode()
     assert not any(plain in text for plain in listing.plains)
@@ -47,9 +53,15 @@ def test_listings_filter_by_category_and_face_value_and_sort_by_discount(api, se
     other = ListingFactory(face_value="100.00", price="50.00")
     for item in (cheap, dear, other):
         stock(item, 1)
-    ids = [r["id"] for r in api.get("/api/v1/listings/?category=game&ordering=discount").json()["results"]]
+    ids = [
+        r["id"]
+        for r in api.get("/api/v1/listings/?category=game&ordering=discount").json()["results"]
+    ]
     assert ids == [cheap.pk, dear.pk]
-    ids = [r["id"] for r in api.get("/api/v1/listings/?face_value=100.00&ordering=price").json()["results"]]
+    ids = [
+        r["id"]
+        for r in api.get("/api/v1/listings/?face_value=100.00&ordering=price").json()["results"]
+    ]
     assert ids == [other.pk, dear.pk]
     assert api.get("/api/v1/listings/?face_value=abc").status_code == 400
 
@@ -63,8 +75,12 @@ def test_seller_creates_a_listing_with_codes(seller, brand):
     client = as_user(seller)
     response = client.post(
         "/api/v1/listings/",
-        {"brand": brand.pk, "face_value": "100.00", "price": "92.00",
-         "codes": [{"code": "APICODE0000001", "pin": "1234"}, {"code": "APICODE0000002"}]},
+        {
+            "brand": brand.pk,
+            "face_value": "100.00",
+            "price": "92.00",
+            "codes": [{"code": "APICODE0000001", "pin": "1234"}, {"code": "APICODE0000002"}],
+        },
         format="json",
     )
     assert response.status_code == 201
@@ -76,8 +92,17 @@ def test_invalid_codes_answer_400_keyed_by_index_and_save_nothing(seller, brand)
     CardCodeFactory(plain="ALREADYLISTED01")
     response = as_user(seller).post(
         "/api/v1/listings/",
-        {"brand": brand.pk, "face_value": "100.00", "price": "92.00",
-         "codes": [{"code": "GOODCODE000001"}, {"code": "bad"}, {"code": "GOODCODE000003"}, {"code": "ALREADYLISTED01"}]},
+        {
+            "brand": brand.pk,
+            "face_value": "100.00",
+            "price": "92.00",
+            "codes": [
+                {"code": "GOODCODE000001"},
+                {"code": "bad"},
+                {"code": "GOODCODE000003"},
+                {"code": "ALREADYLISTED01"},
+            ],
+        },
         format="json",
     )
     assert response.status_code == 400
@@ -90,11 +115,15 @@ def test_invalid_codes_answer_400_keyed_by_index_and_save_nothing(seller, brand)
 def test_malformed_code_objects_and_a_price_above_face_value_are_400(seller, brand):
     client = as_user(seller)
     response = client.post(
-        "/api/v1/listings/", {"brand": brand.pk, "face_value": "100.00", "price": "92.00", "codes": [{"pin": "1"}]}, format="json"
+        "/api/v1/listings/",
+        {"brand": brand.pk, "face_value": "100.00", "price": "92.00", "codes": [{"pin": "1"}]},
+        format="json",
     )
     assert response.status_code == 400 and "0" in response.json()["codes"]
     response = client.post(
-        "/api/v1/listings/", {"brand": brand.pk, "face_value": "100.00", "price": "120.00", "codes": ["GOODCODE000001"]}, format="json"
+        "/api/v1/listings/",
+        {"brand": brand.pk, "face_value": "100.00", "price": "120.00", "codes": ["GOODCODE000001"]},
+        format="json",
     )
     assert response.status_code == 400 and "price" in response.json()
 
@@ -104,7 +133,9 @@ def test_anonymous_cannot_create_listings(api, brand):
 
 
 def test_buyer_orders_and_gets_201_with_the_contract_fields(listing, buyer):
-    response = as_user(buyer).post("/api/v1/orders/", {"listing": listing.pk, "quantity": 2}, format="json")
+    response = as_user(buyer).post(
+        "/api/v1/orders/", {"listing": listing.pk, "quantity": 2}, format="json"
+    )
     assert response.status_code == 201
     body = response.json()
     assert {"number", "status", "amount", "expires_at"} <= set(body)
@@ -112,22 +143,35 @@ def test_buyer_orders_and_gets_201_with_the_contract_fields(listing, buyer):
 
 
 def test_ordering_more_than_the_stock_is_409(listing, buyer):
-    response = as_user(buyer).post("/api/v1/orders/", {"listing": listing.pk, "quantity": 6}, format="json")
+    response = as_user(buyer).post(
+        "/api/v1/orders/", {"listing": listing.pk, "quantity": 6}, format="json"
+    )
     assert response.status_code == 409
     assert response.json()["available"] == 5
     assert not Order.objects.exists()
 
 
 def test_an_order_is_404_for_anyone_but_its_buyer(listing, buyer):
-    number = as_user(buyer).post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json").json()["number"]
+    number = (
+        as_user(buyer)
+        .post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json")
+        .json()["number"]
+    )
     assert as_user(UserFactory()).get(f"/api/v1/orders/{number}/").status_code == 404
-    assert as_user(UserFactory()).post(f"/api/v1/orders/{number}/pay/", {"method": "alipay"}, format="json").status_code == 404
+    assert (
+        as_user(UserFactory())
+        .post(f"/api/v1/orders/{number}/pay/", {"method": "alipay"}, format="json")
+        .status_code
+        == 404
+    )
     assert APIClient().get(f"/api/v1/orders/{number}/").status_code in (401, 403)
 
 
 def test_codes_appear_only_once_delivered_and_each_read_is_audited(listing, buyer, pay):
     client = as_user(buyer)
-    number = client.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 2}, format="json").json()["number"]
+    number = client.post(
+        "/api/v1/orders/", {"listing": listing.pk, "quantity": 2}, format="json"
+    ).json()["number"]
     assert "codes" not in client.get(f"/api/v1/orders/{number}/").json()
     pay(Order.objects.get(number=number))
     body = client.get(f"/api/v1/orders/{number}/", HTTP_USER_AGENT="cardex-bot/1").json()
@@ -142,48 +186,97 @@ def test_pay_answers_the_payment_as_the_platform_presents_it(listing, buyer, acc
     from payments import services as payment_services
 
     def fake_start(**kwargs):
-        return PaymentFactory(reference=kwargs["reference"], buyer=kwargs["buyer"], amount=kwargs["amount"],
-                              method=kwargs["method"], status="pending")
+        return PaymentFactory(
+            reference=kwargs["reference"],
+            buyer=kwargs["buyer"],
+            amount=kwargs["amount"],
+            method=kwargs["method"],
+            status="pending",
+        )
 
     monkeypatch.setattr(payment_services, "payment_start", fake_start)
     client = as_user(buyer)
-    number = client.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json").json()["number"]
+    number = client.post(
+        "/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json"
+    ).json()["number"]
     response = client.post(f"/api/v1/orders/{number}/pay/", {"method": "alipay"}, format="json")
     assert response.status_code == 200
     payment = response.json()["payment"]
     assert {"id", "status", "method", "channel", "action"} <= set(payment)
     assert (payment["status"], payment["method"]) == ("pending", "alipay")
-    assert client.post(f"/api/v1/orders/{number}/pay/", {"method": "bitcoin"}, format="json").status_code == 400
+    assert (
+        client.post(
+            f"/api/v1/orders/{number}/pay/", {"method": "bitcoin"}, format="json"
+        ).status_code
+        == 400
+    )
 
 
 def test_paying_a_cancelled_order_is_409(listing, buyer):
     client = as_user(buyer)
-    number = client.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json").json()["number"]
+    number = client.post(
+        "/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json"
+    ).json()["number"]
     assert client.post(f"/api/v1/orders/{number}/cancel/").status_code == 200
-    assert client.post(f"/api/v1/orders/{number}/pay/", {"method": "alipay"}, format="json").status_code == 409
+    assert (
+        client.post(
+            f"/api/v1/orders/{number}/pay/", {"method": "alipay"}, format="json"
+        ).status_code
+        == 409
+    )
 
 
 def test_idempotency_key_replays_the_first_answer(listing, buyer):
     client = as_user(buyer)
-    first = client.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
-    again = client.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    first = client.post(
+        "/api/v1/orders/",
+        {"listing": listing.pk, "quantity": 1},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+    )
+    again = client.post(
+        "/api/v1/orders/",
+        {"listing": listing.pk, "quantity": 1},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+    )
     assert first.status_code == again.status_code == 201
     assert first.json() == again.json() and again["Idempotent-Replayed"] == "true"
     assert Order.objects.count() == 1
-    other = client.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 2}, format="json", HTTP_IDEMPOTENCY_KEY="k-1")
+    other = client.post(
+        "/api/v1/orders/",
+        {"listing": listing.pk, "quantity": 2},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="k-1",
+    )
     assert other.status_code == 422
     assert IdempotencyRecord.objects.get().status_code == 201
 
 
 def test_idempotency_keys_are_per_user(listing, buyer):
-    as_user(buyer).post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json", HTTP_IDEMPOTENCY_KEY="same")
-    response = as_user(UserFactory()).post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json", HTTP_IDEMPOTENCY_KEY="same")
+    as_user(buyer).post(
+        "/api/v1/orders/",
+        {"listing": listing.pk, "quantity": 1},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="same",
+    )
+    response = as_user(UserFactory()).post(
+        "/api/v1/orders/",
+        {"listing": listing.pk, "quantity": 1},
+        format="json",
+        HTTP_IDEMPOTENCY_KEY="same",
+    )
     assert response.status_code == 201 and Order.objects.count() == 2
 
 
 def test_schema_documents_the_shop_api(api):
     schema = api.get("/api/schema/", HTTP_ACCEPT="application/json").content.decode()
-    for path in ("/api/v1/brands/", "/api/v1/listings/", "/api/v1/orders/", "/api/v1/orders/{number}/pay/"):
+    for path in (
+        "/api/v1/brands/",
+        "/api/v1/listings/",
+        "/api/v1/orders/",
+        "/api/v1/orders/{number}/pay/",
+    ):
         assert path in schema
 
 
@@ -207,9 +300,16 @@ def test_a_face_value_filter_that_is_no_amount_is_a_400_with_a_message(api, name
 @pytest.fixture
 def accounts():
     """Alipay direct, and a card acquirer serving card and card instalments."""
-    for code, methods in (("alipay", [Method.ALIPAY]), ("card", [Method.CARD, Method.CARD_INSTALMENTS])):
+    for code, methods in (
+        ("alipay", [Method.ALIPAY]),
+        ("card", [Method.CARD, Method.CARD_INSTALMENTS]),
+    ):
         ChannelAccount.objects.create(
-            code=code, name=code, backend=code, methods=methods, base_url=f"http://testserver/sandbox/{code}/"
+            code=code,
+            name=code,
+            backend=code,
+            methods=methods,
+            base_url=f"http://testserver/sandbox/{code}/",
         )
 
 
@@ -222,15 +322,23 @@ def started(monkeypatch):
 
     def fake_start(**kwargs):
         calls.append(kwargs)
-        return PaymentFactory(reference=kwargs["reference"], buyer=kwargs["buyer"], amount=kwargs["amount"],
-                              method=kwargs["method"], instalments=kwargs["instalments"], status="pending")
+        return PaymentFactory(
+            reference=kwargs["reference"],
+            buyer=kwargs["buyer"],
+            amount=kwargs["amount"],
+            method=kwargs["method"],
+            instalments=kwargs["instalments"],
+            status="pending",
+        )
 
     monkeypatch.setattr(payment_services, "payment_start", fake_start)
     return calls
 
 
 def new_order(client, listing) -> str:
-    return client.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json").json()["number"]
+    return client.post(
+        "/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json"
+    ).json()["number"]
 
 
 @pytest.mark.parametrize("months", [36, 24, 5, 1, 0])
@@ -240,7 +348,9 @@ def test_pay_refuses_an_instalment_plan_the_page_would_not_offer_with_a_400(
     client = as_user(buyer)
     number = new_order(client, listing)
     response = client.post(
-        f"/api/v1/orders/{number}/pay/", {"method": "card_instalments", "instalments": months}, format="json"
+        f"/api/v1/orders/{number}/pay/",
+        {"method": "card_instalments", "instalments": months},
+        format="json",
     )
     assert response.status_code == 400
     body = response.json()
@@ -256,7 +366,11 @@ def test_pay_with_an_offered_plan_starts_it_and_no_plan_means_the_shortest(
 ):
     client = as_user(buyer)
     number = new_order(client, listing)
-    data = {"method": "card_instalments"} if sent is None else {"method": "card_instalments", "instalments": sent}
+    data = (
+        {"method": "card_instalments"}
+        if sent is None
+        else {"method": "card_instalments", "instalments": sent}
+    )
     assert client.post(f"/api/v1/orders/{number}/pay/", data, format="json").status_code == 200
     assert started[0]["instalments"] == charged
 
@@ -264,7 +378,9 @@ def test_pay_with_an_offered_plan_starts_it_and_no_plan_means_the_shortest(
 def test_pay_refuses_a_plan_sent_with_a_method_that_has_none(listing, buyer, accounts, started):
     client = as_user(buyer)
     number = new_order(client, listing)
-    response = client.post(f"/api/v1/orders/{number}/pay/", {"method": "alipay", "instalments": 6}, format="json")
+    response = client.post(
+        f"/api/v1/orders/{number}/pay/", {"method": "alipay", "instalments": 6}, format="json"
+    )
     assert response.status_code == 400 and response.json()["instalments"]
     assert started == []
 
@@ -276,7 +392,11 @@ def test_pay_refuses_a_method_no_channel_offers_for_this_order(listing, buyer, a
     assert response.status_code == 400
     body = response.json()
     assert body["detail"] == "This payment method is not available for this order."
-    assert body["method"] == [body["detail"]] and "alipay" in body["allowed"] and "wechatpay" not in body["allowed"]
+    assert (
+        body["method"] == [body["detail"]]
+        and "alipay" in body["allowed"]
+        and "wechatpay" not in body["allowed"]
+    )
     assert started == [] and not Payment.objects.exists()
 
 
@@ -289,10 +409,17 @@ def test_pay_refuses_a_method_over_its_limit_saying_the_limit(listing, buyer, ac
     assert started == []
 
 
-def test_pay_keeps_the_ranking_the_buyer_was_offered_on_the_payment(listing, buyer, accounts, started):
+def test_pay_keeps_the_ranking_the_buyer_was_offered_on_the_payment(
+    listing, buyer, accounts, started
+):
     client = as_user(buyer)
     number = new_order(client, listing)
-    client.post(f"/api/v1/orders/{number}/pay/", {"method": "card"}, format="json", HTTP_USER_AGENT="Mozilla/5.0 (iPhone) Mobile")
+    client.post(
+        f"/api/v1/orders/{number}/pay/",
+        {"method": "card"},
+        format="json",
+        HTTP_USER_AGENT="Mozilla/5.0 (iPhone) Mobile",
+    )
     stored = Payment.objects.get().client["ordering"]
     assert set(stored["order"]) == {"alipay", "card", "card_instalments"}
     assert stored["signals"]["device"] == "phone"

@@ -22,7 +22,13 @@ def shop():
 
     # one provider per method here, so the test pays where it means to
     ChannelAccount.objects.filter(code="bank-polypay").update(enabled=False)
-    brand = BrandFactory(slug="test-card", name="Test Card", code_min_length=10, code_max_length=32, code_charset="A-Za-z0-9")
+    brand = BrandFactory(
+        slug="test-card",
+        name="Test Card",
+        code_min_length=10,
+        code_max_length=32,
+        code_charset="A-Za-z0-9",
+    )
     seller, buyer = APIClient(), APIClient()
     seller.force_authenticate(UserFactory(username="api-seller"))
     buyer.force_authenticate(UserFactory(username="api-buyer", email="buyer@example.com"))
@@ -32,7 +38,12 @@ def shop():
 def list_one_code(brand, seller, code, pin="1234"):
     response = seller.post(
         "/api/v1/listings/",
-        {"brand": brand.pk, "face_value": "100.00", "price": "92.00", "codes": [{"code": code, "pin": pin}]},
+        {
+            "brand": brand.pk,
+            "face_value": "100.00",
+            "price": "92.00",
+            "codes": [{"code": code, "pin": pin}],
+        },
         format="json",
     )
     assert response.status_code == 201, response.content
@@ -60,7 +71,10 @@ def test_buyer_pays_with_each_channel_and_receives_exactly_the_listed_code(
     code = f"ACCEPT{method.upper()}0001"[:32]
     listing_id = list_one_code(brand, seller, code)
     number, payment = order_and_pay(buyer, listing_id, method)
-    assert "codes" not in buyer.get(f"/api/v1/orders/{number}/").json() or not buyer.get(f"/api/v1/orders/{number}/").json()["codes"]
+    assert (
+        "codes" not in buyer.get(f"/api/v1/orders/{number}/").json()
+        or not buyer.get(f"/api/v1/orders/{number}/").json()["codes"]
+    )
 
     with django_capture_on_commit_callbacks(execute=True):
         Payer(client).decide(payment["action"], "approve")
@@ -87,5 +101,7 @@ def test_a_declined_payment_leaves_the_order_payable_with_the_reason(
     assert detail["status"] == "failed" and detail["reason"] and detail["guidance"]
     assert buyer.get(f"/api/v1/orders/{number}/").json()["status"] == "awaiting_payment"
     # the same order can be paid again, with another method
-    again = buyer.post(f"/api/v1/orders/{number}/pay/", {"method": "ecny"}, format="json").json()["payment"]
+    again = buyer.post(f"/api/v1/orders/{number}/pay/", {"method": "ecny"}, format="json").json()[
+        "payment"
+    ]
     assert again["status"] == "pending"

@@ -508,7 +508,8 @@ def test_a_decline_shows_the_reason_with_guidance_and_the_next_best_method_one_c
     error = html.split('data-testid="payment-error"')[1].split("</p>")[0]
     assert "Insufficient funds" in error and "Try another card or method" in error
     next_method = re.search(
-        r'name="method" value="([a-z_]+)">\s*(?:<input[^>]*>)?\s*<button[^>]*data-testid="pay-next"',
+        r'name="method" value="([a-z_]+)">\s*(?:<input[^>]*>)?\s*'
+        r'<button[^>]*data-testid="pay-next"',
         html,
     )
     assert next_method and next_method.group(1) != "alipay"
@@ -775,7 +776,9 @@ def test_an_open_page_asks_the_channel_on_a_short_cadence_so_a_decline_shows_in_
     key = seen_key(buyer_client.get(url(order)).content.decode())
     buyer_client.get(url(order, "order_status"), {"seen": key}, **HTMX)
     assert queued == [], "an attempt seconds old is left to its notification"
-    Attempt.objects.filter(pk=attempt.pk).update(created_at=timezone.now() - dt.timedelta(seconds=6))
+    Attempt.objects.filter(pk=attempt.pk).update(
+        created_at=timezone.now() - dt.timedelta(seconds=6)
+    )
     for _ in range(3):
         buyer_client.get(url(order, "order_status"), {"seen": key}, **HTMX)
     assert queued == [attempt.pk], "one query per interval, however often the page polls"
@@ -784,9 +787,7 @@ def test_an_open_page_asks_the_channel_on_a_short_cadence_so_a_decline_shows_in_
     assert queued == [attempt.pk, attempt.pk]
 
 
-def test_a_refund_shows_on_the_order_with_amount_date_and_where_the_money_goes(
-    buyer_client, order
-):
+def test_a_refund_shows_on_the_order_with_amount_date_and_where_the_money_goes(buyer_client, order):
     from django.utils import timezone
 
     from payments.models import Refund
@@ -796,11 +797,18 @@ def test_a_refund_shows_on_the_order_with_amount_date_and_where_the_money_goes(
     attempt = payment.attempts.get()
     Payment.objects.filter(pk=payment.pk).update(refunded_amount=Decimal("30.00"))
     Refund.objects.create(
-        payment=payment, attempt=attempt, amount=Decimal("30.00"), status=RefundStatus.SUCCEEDED,
-        reason="bad code", settled_at=timezone.now(),
+        payment=payment,
+        attempt=attempt,
+        amount=Decimal("30.00"),
+        status=RefundStatus.SUCCEEDED,
+        reason="bad code",
+        settled_at=timezone.now(),
     )
     Refund.objects.create(
-        payment=payment, attempt=attempt, amount=Decimal("12.50"), status=RefundStatus.PENDING,
+        payment=payment,
+        attempt=attempt,
+        amount=Decimal("12.50"),
+        status=RefundStatus.PENDING,
     )
     html = buyer_client.get(url(order), HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert 'data-testid="refunds"' in html

@@ -12,7 +12,12 @@ from marketplace.models import Brand
 
 
 def brand(**fields) -> Brand:
-    defaults = {"name": "Test Card", "code_min_length": 10, "code_max_length": 32, "code_charset": "A-Za-z0-9"}
+    defaults = {
+        "name": "Test Card",
+        "code_min_length": 10,
+        "code_max_length": 32,
+        "code_charset": "A-Za-z0-9",
+    }
     return Brand(**{**defaults, **fields})
 
 
@@ -28,7 +33,12 @@ def test_a_well_formed_code_has_no_errors():
 
 @pytest.mark.parametrize(
     ("code", "expected"),
-    [("SHORT1", "has 6 characters"), ("A" * 33, "has 33 characters"), ("ABCDEF12345!", "characters"), ("", "empty")],
+    [
+        ("SHORT1", "has 6 characters"),
+        ("A" * 33, "has 33 characters"),
+        ("ABCDEF12345!", "characters"),
+        ("", "empty"),
+    ],
 )
 def test_malformed_codes_are_refused_with_the_reason(code, expected):
     errors = code_errors(brand(), code)
@@ -57,7 +67,10 @@ def test_errors_never_quote_the_code():
 def test_paste_keeps_line_numbers_skips_blanks_and_reads_pins():
     entries = parse_paste("code\nAAAA111122\n\nBBBB222233,1234\nCCCC3333 5678\nDDDD-4444-55\n")
     assert [(e.code, e.pin, e.line) for e in entries] == [
-        ("AAAA111122", "", 2), ("BBBB222233", "1234", 4), ("CCCC3333", "5678", 5), ("DDDD-4444-55", "", 6),
+        ("AAAA111122", "", 2),
+        ("BBBB222233", "1234", 4),
+        ("CCCC3333", "5678", 5),
+        ("DDDD-4444-55", "", 6),
     ]
 
 
@@ -69,7 +82,10 @@ def test_paste_of_too_many_lines_is_refused():
 def test_csv_with_header_and_gb18030_encoding():
     data = "卡号,PIN\nAAAA111122,1234\n\nBBBB222233\n".encode("gb18030")
     entries = parse_csv(data)
-    assert [(e.code, e.pin, e.line) for e in entries] == [("AAAA111122", "1234", 2), ("BBBB222233", "", 4)]
+    assert [(e.code, e.pin, e.line) for e in entries] == [
+        ("AAAA111122", "1234", 2),
+        ("BBBB222233", "", 4),
+    ]
 
 
 def test_a_binary_file_is_unreadable():
@@ -107,8 +123,11 @@ def test_paste_reads_the_full_width_separators_a_chinese_keyboard_types():
         "ＥＥＥＥ５５５５６６\n"
     )
     assert [(e.code, e.pin) for e in entries] == [
-        ("AAAA111122", "1234"), ("BBBB222233", "5678"), ("CCCC333344", "9012"),
-        ("DDDD444455", "3456"), ("EEEE555566", ""),
+        ("AAAA111122", "1234"),
+        ("BBBB222233", "5678"),
+        ("CCCC333344", "9012"),
+        ("DDDD444455", "3456"),
+        ("EEEE555566", ""),
     ]
 
 

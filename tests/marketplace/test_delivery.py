@@ -46,7 +46,9 @@ def test_delivery_posts_the_sale_and_clears_the_received_money(order, pay, listi
     entry = JournalEntry.objects.get(key=f"sale:{order.number}")
     assert entry.kind == "sale"
     assert ledger.balance(ledger.CLEARING) == 0
-    assert ledger.balance(postings.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")  # 2 × (92 − 4.60)
+    assert ledger.balance(postings.seller_pending(listing.seller_id), natural=True) == Decimal(
+        "174.80"
+    )  # 2 × (92 − 4.60)
     assert ledger.balance(ledger.PLATFORM_REVENUE, natural=True) == Decimal("9.20")
     assert journal_is_balanced()
 
@@ -65,7 +67,9 @@ def test_delivery_email_links_to_the_order_and_carries_no_code_by_default(
     assert not RevealAudit.objects.filter(order=order).exists()
 
 
-def test_delivery_email_carries_the_codes_when_the_buyer_opted_in_and_is_audited(order, listing, mailoutbox):
+def test_delivery_email_carries_the_codes_when_the_buyer_opted_in_and_is_audited(
+    order, listing, mailoutbox
+):
     order.buyer.email_codes = True
     order.buyer.save(update_fields=["email_codes"])
     announce_success(succeeded_payment(order), mail=True)
@@ -116,13 +120,22 @@ def test_late_success_without_stock_is_refunded_and_recorded(order, pay, refunds
     payment = pay(order)
     assert order.status == "expired"
     assert "refunded" in order.note
-    assert refunds.calls == [{"payment": payment, "amount": order.amount, "reason": refunds.calls[0]["reason"], "origin": "shop"}]
+    assert refunds.calls == [
+        {
+            "payment": payment,
+            "amount": order.amount,
+            "reason": refunds.calls[0]["reason"],
+            "origin": "shop",
+        }
+    ]
     assert not order.codes.exists()
     assert CardCode.objects.filter(status="sold").count() == 0
     assert journal_is_balanced()
 
 
-def test_a_refused_automatic_refund_still_keeps_the_success_and_says_so(order, pay, refunds, listing, buyer):
+def test_a_refused_automatic_refund_still_keeps_the_success_and_says_so(
+    order, pay, refunds, listing, buyer
+):
     refunds.fail = True
     lapse(order)
     from marketplace.services import order_reservations_release
@@ -225,7 +238,9 @@ def test_a_full_refund_of_a_delivered_order_reverses_the_sale(order, listing):
     payment = succeeded_payment(order)
     with_attempt(payment)
     announce_success(payment)
-    refund = payment_services.refund_request(payment=payment, amount=order.amount, reason="staff goodwill")
+    refund = payment_services.refund_request(
+        payment=payment, amount=order.amount, reason="staff goodwill"
+    )
     payment_services.refund_settle(refund.pk, "succeeded")
     order.refresh_from_db()
     assert order.status == "refunded"
@@ -238,7 +253,9 @@ def test_a_full_refund_of_a_delivered_order_reverses_the_sale(order, listing):
 def test_a_payment_held_for_review_shows_on_the_order(order):
     from tests.payments.factories import PaymentFactory
 
-    payment = PaymentFactory(reference=order.payment_reference, buyer=order.buyer, amount=order.amount, status="review")
+    payment = PaymentFactory(
+        reference=order.payment_reference, buyer=order.buyer, amount=order.amount, status="review"
+    )
     signals.payment_status_changed.send(sender=Payment, payment=payment)
     order.refresh_from_db()
     assert order.status == "under_review"
@@ -252,7 +269,9 @@ def test_a_payment_held_for_review_shows_on_the_order(order):
 def test_a_failed_payment_leaves_the_order_payable(order):
     from tests.payments.factories import PaymentFactory
 
-    payment = PaymentFactory(reference=order.payment_reference, buyer=order.buyer, amount=order.amount, status="failed")
+    payment = PaymentFactory(
+        reference=order.payment_reference, buyer=order.buyer, amount=order.amount, status="failed"
+    )
     signals.payment_failed.send(sender=Payment, payment=payment)
     order.refresh_from_db()
     assert order.status == "awaiting_payment" and order.is_payable
@@ -275,7 +294,9 @@ def test_seller_money_matures_after_the_guarantee_window(order, pay, listing):
 
 def test_the_mature_task_runs_the_service(order, pay):
     pay(order)
-    Order.objects.filter(pk=order.pk).update(guarantee_until=timezone.now() - dt.timedelta(seconds=1))
+    Order.objects.filter(pk=order.pk).update(
+        guarantee_until=timezone.now() - dt.timedelta(seconds=1)
+    )
     assert mature_seller_funds.delay().get() == 1
 
 
@@ -283,7 +304,11 @@ def test_a_refunded_duplicate_capture_does_not_refund_the_order(order, pay):
     payment = pay(order)
     attempt = with_attempt(payment)
     refund = Refund.objects.create(
-        payment=payment, attempt=attempt, amount=payment.amount, origin="double_charge", status="succeeded"
+        payment=payment,
+        attempt=attempt,
+        amount=payment.amount,
+        origin="double_charge",
+        status="succeeded",
     )
     with transaction.atomic():
         signals.refund_succeeded.send(sender=Refund, refund=refund)

@@ -41,7 +41,14 @@ def first_code(order) -> CardCode:
 
 def open_dispute(order, code=None, **kwargs) -> Dispute:
     code = code or first_code(order)
-    return dispute_open(order=order, buyer=order.buyer, code_id=code.pk, reason="used", note="Issuer says it was used.", **kwargs)
+    return dispute_open(
+        order=order,
+        buyer=order.buyer,
+        code_id=code.pk,
+        reason="used",
+        note="Issuer says it was used.",
+        **kwargs,
+    )
 
 
 def test_buyer_disputes_a_code_within_the_guarantee_window(delivered):
@@ -59,7 +66,9 @@ def test_a_second_dispute_on_the_same_code_is_refused_with_a_clear_error(deliver
 
 
 def test_disputes_after_the_guarantee_window_are_refused(delivered):
-    Order.objects.filter(pk=delivered.pk).update(guarantee_until=timezone.now() - dt.timedelta(seconds=1))
+    Order.objects.filter(pk=delivered.pk).update(
+        guarantee_until=timezone.now() - dt.timedelta(seconds=1)
+    )
     delivered.refresh_from_db()
     with pytest.raises(DisputeRefused) as caught:
         open_dispute(delivered)
@@ -69,7 +78,13 @@ def test_disputes_after_the_guarantee_window_are_refused(delivered):
 
 def test_only_the_buyer_disputes_and_only_codes_of_the_order(delivered, listing):
     with pytest.raises(OrderNotFound):
-        dispute_open(order=delivered, buyer=UserFactory(), code_id=first_code(delivered).pk, reason="used", note="x")
+        dispute_open(
+            order=delivered,
+            buyer=UserFactory(),
+            code_id=first_code(delivered).pk,
+            reason="used",
+            note="x",
+        )
     stranger = listing.codes.filter(order__isnull=True).first()
     with pytest.raises(DisputeRefused):
         open_dispute(delivered, code=stranger)
@@ -89,13 +104,19 @@ def test_the_seller_answers(delivered, seller):
         dispute_answer(dispute=dispute, seller=UserFactory(), answer="not mine")
 
 
-def test_refund_decision_marks_the_code_bad_reverses_the_seller_and_refunds_its_price(delivered, staff, refunds, listing):
+def test_refund_decision_marks_the_code_bad_reverses_the_seller_and_refunds_its_price(
+    delivered, staff, refunds, listing
+):
     pending = postings.seller_pending(listing.seller_id)
     dispute = open_dispute(delivered)
     dispute_refund(dispute=dispute, staff=staff, note="Issuer confirmed used")
     dispute.refresh_from_db()
     delivered.refresh_from_db()
-    assert (dispute.status, dispute.decided_by, dispute.decision_note) == ("refunded", staff, "Issuer confirmed used")
+    assert (dispute.status, dispute.decided_by, dispute.decision_note) == (
+        "refunded",
+        staff,
+        "Issuer confirmed used",
+    )
     assert CardCode.objects.get(pk=dispute.code_id).status == "bad"
     assert delivered.status == "delivered"
     assert ledger.balance(pending, natural=True) == Decimal("87.40")  # one of two codes left
@@ -114,7 +135,9 @@ def test_a_refused_refund_changes_nothing(delivered, staff, refunds, listing):
     dispute.refresh_from_db()
     assert dispute.status == "open"
     assert CardCode.objects.get(pk=dispute.code_id).status == "sold"
-    assert ledger.balance(postings.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")
+    assert ledger.balance(postings.seller_pending(listing.seller_id), natural=True) == Decimal(
+        "174.80"
+    )
 
 
 def test_reject_decision_keeps_the_sale(delivered, staff, refunds, listing):
@@ -123,16 +146,22 @@ def test_reject_decision_keeps_the_sale(delivered, staff, refunds, listing):
     delivered.refresh_from_db()
     assert Dispute.objects.get().status == "rejected" and delivered.status == "delivered"
     assert refunds.calls == []
-    assert ledger.balance(postings.seller_pending(listing.seller_id), natural=True) == Decimal("174.80")
+    assert ledger.balance(postings.seller_pending(listing.seller_id), natural=True) == Decimal(
+        "174.80"
+    )
 
 
-def test_money_does_not_mature_while_a_dispute_is_open_then_matures_for_good_codes(delivered, staff, refunds, listing):
+def test_money_does_not_mature_while_a_dispute_is_open_then_matures_for_good_codes(
+    delivered, staff, refunds, listing
+):
     dispute = open_dispute(delivered)
     later = delivered.guarantee_until + dt.timedelta(hours=1)
     assert seller_funds_mature(now=later) == 0
     dispute_refund(dispute=dispute, staff=staff)
     assert seller_funds_mature(now=later) == 1
-    assert ledger.balance(postings.seller_available(listing.seller_id), natural=True) == Decimal("87.40")
+    assert ledger.balance(postings.seller_available(listing.seller_id), natural=True) == Decimal(
+        "87.40"
+    )
     assert ledger.balance(postings.seller_pending(listing.seller_id)) == 0
     assert journal_is_balanced()
 
@@ -149,9 +178,15 @@ def test_dispute_page_opens_a_dispute_and_refuses_a_second(client, delivered):
     client.force_login(delivered.buyer)
     code = first_code(delivered)
     assert client.get(f"/orders/{delivered.number}/dispute/").status_code == 200
-    response = client.post(f"/orders/{delivered.number}/dispute/", {"code": code.pk, "reason": "invalid", "note": "Rejected at the till"})
+    response = client.post(
+        f"/orders/{delivered.number}/dispute/",
+        {"code": code.pk, "reason": "invalid", "note": "Rejected at the till"},
+    )
     assert response.status_code == 302
-    again = client.post(f"/orders/{delivered.number}/dispute/", {"code": code.pk, "reason": "invalid", "note": "again"})
+    again = client.post(
+        f"/orders/{delivered.number}/dispute/",
+        {"code": code.pk, "reason": "invalid", "note": "again"},
+    )
     assert again.status_code == 400
     assert Dispute.objects.count() == 1
 
@@ -167,7 +202,10 @@ def test_buyer_and_seller_name_a_disputed_code_by_its_masked_form(client, delive
     client.force_login(delivered.buyer)
     page = client.get(f"/orders/{delivered.number}/dispute/").content.decode()
     assert code.masked in page
-    client.post(f"/orders/{delivered.number}/dispute/", {"code": code.pk, "reason": "invalid", "note": "Rejected"})
+    client.post(
+        f"/orders/{delivered.number}/dispute/",
+        {"code": code.pk, "reason": "invalid", "note": "Rejected"},
+    )
     client.force_login(delivered.codes.first().listing.seller)
     dashboard = client.get("/sell/").content.decode()
     assert code.masked in dashboard and f"#{code.pk}" not in dashboard
@@ -201,7 +239,12 @@ def _dispute_with_screenshot(client, order, upload):
     client.force_login(order.buyer)
     return client.post(
         f"/orders/{order.number}/dispute/",
-        {"code": first_code(order).pk, "reason": "invalid", "note": "Till says invalid", "evidence": [upload]},
+        {
+            "code": first_code(order).pk,
+            "reason": "invalid",
+            "note": "Till says invalid",
+            "evidence": [upload],
+        },
     )
 
 
@@ -211,7 +254,9 @@ def test_a_screenshot_is_stored_privately_without_metadata_and_shown_to_buyer_se
     from django.contrib.auth.models import Group
     from django.core.files.uploadedfile import SimpleUploadedFile
 
-    response = _dispute_with_screenshot(client, delivered, SimpleUploadedFile("till.png", _png(), "image/png"))
+    response = _dispute_with_screenshot(
+        client, delivered, SimpleUploadedFile("till.png", _png(), "image/png")
+    )
     assert response.status_code == 302
     item = Dispute.objects.get().evidence.get()
     url = f"/disputes/{item.dispute_id}/evidence/{item.pk}/"
@@ -255,7 +300,9 @@ def test_a_file_that_is_not_a_screenshot_is_refused_and_nothing_is_saved(
         out = io.BytesIO()
         Image.new("RGB", (4, 4)).save(out, format="GIF")
         data = out.getvalue()
-    response = _dispute_with_screenshot(client, delivered, SimpleUploadedFile(name, data, "image/png"))
+    response = _dispute_with_screenshot(
+        client, delivered, SimpleUploadedFile(name, data, "image/png")
+    )
     assert response.status_code == 400
     assert why in response.content.decode() and name in response.content.decode()
     assert not Dispute.objects.exists()

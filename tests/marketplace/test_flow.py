@@ -25,8 +25,13 @@ pytestmark = pytest.mark.django_db
 def fake_channel():
     FakeBackend.reset()
     ChannelAccount.objects.create(
-        code="fa", name="fa", backend="fake", methods=["alipay"], fee_percent=Decimal("0.60"),
-        base_url="https://fake.example/", merchant_id="M1",
+        code="fa",
+        name="fa",
+        backend="fake",
+        methods=["alipay"],
+        fee_percent=Decimal("0.60"),
+        base_url="https://fake.example/",
+        merchant_id="M1",
     )
     yield
     FakeBackend.reset()
@@ -34,7 +39,9 @@ def fake_channel():
 
 def api_as(user) -> APIClient:
     client = APIClient()
-    token = client.post("/api/v1/auth/token/", {"username": user.username, "password": PASSWORD}, format="json").json()["token"]
+    token = client.post(
+        "/api/v1/auth/token/", {"username": user.username, "password": PASSWORD}, format="json"
+    ).json()["token"]
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     return client
 
@@ -45,9 +52,13 @@ def notify_success(client, payment_id: str, amount: str):
     return client.post("/payments/notify/fa/", body, content_type="application/json", **headers)
 
 
-def test_buy_pay_receive_dispute_mature_and_pay_out(client, listing, buyer, seller, django_capture_on_commit_callbacks, mailoutbox):
+def test_buy_pay_receive_dispute_mature_and_pay_out(
+    client, listing, buyer, seller, django_capture_on_commit_callbacks, mailoutbox
+):
     api = api_as(buyer)
-    order = api.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 2}, format="json").json()
+    order = api.post(
+        "/api/v1/orders/", {"listing": listing.pk, "quantity": 2}, format="json"
+    ).json()
     answer = api.post(f"/api/v1/orders/{order['number']}/pay/", {"method": "alipay"}, format="json")
     assert answer.status_code == 200, answer.content
     payment = answer.json()["payment"]
@@ -62,7 +73,9 @@ def test_buy_pay_receive_dispute_mature_and_pay_out(client, listing, buyer, sell
     assert journal_is_balanced()
 
     the_order = Order.objects.get(number=order["number"])
-    dispute = dispute_open(order=the_order, buyer=buyer, code_id=the_order.codes.first().pk, reason="used", note="used")
+    dispute = dispute_open(
+        order=the_order, buyer=buyer, code_id=the_order.codes.first().pk, reason="used", note="used"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         dispute_refund(dispute=dispute, staff=UserFactory(is_staff=True))
     assert Dispute.objects.get().status == "refunded"
@@ -73,20 +86,32 @@ def test_buy_pay_receive_dispute_mature_and_pay_out(client, listing, buyer, sell
     assert seller_funds_mature(now=timezone.now() + dt.timedelta(days=4)) == 1
     balances = seller_balances(seller_id=seller.pk)
     assert (balances.pending, balances.available) == (Decimal("0.00"), Decimal("87.40"))
-    payout_request(seller=seller, destination=PayoutDestinationFactory(seller=seller), amount="87.40")
+    payout_request(
+        seller=seller, destination=PayoutDestinationFactory(seller=seller), amount="87.40"
+    )
     assert seller_balances(seller_id=seller.pk).available == 0
     assert journal_is_balanced()
 
 
-def test_a_payment_that_succeeds_after_the_order_expired_and_sold_out_is_refunded(client, listing, buyer, django_capture_on_commit_callbacks):
+def test_a_payment_that_succeeds_after_the_order_expired_and_sold_out_is_refunded(
+    client, listing, buyer, django_capture_on_commit_callbacks
+):
     api = api_as(buyer)
-    order = api.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 5}, format="json").json()
-    payment = api.post(f"/api/v1/orders/{order['number']}/pay/", {"method": "alipay"}, format="json").json()["payment"]
-    Order.objects.filter(number=order["number"]).update(expires_at=timezone.now() - dt.timedelta(minutes=1))
+    order = api.post(
+        "/api/v1/orders/", {"listing": listing.pk, "quantity": 5}, format="json"
+    ).json()
+    payment = api.post(
+        f"/api/v1/orders/{order['number']}/pay/", {"method": "alipay"}, format="json"
+    ).json()["payment"]
+    Order.objects.filter(number=order["number"]).update(
+        expires_at=timezone.now() - dt.timedelta(minutes=1)
+    )
     from marketplace.services import order_reservations_release
 
     order_reservations_release()
-    api_as(UserFactory()).post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json")
+    api_as(UserFactory()).post(
+        "/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json"
+    )
     with django_capture_on_commit_callbacks(execute=True):
         notify_success(client, payment["id"], order["amount"])
     late = Order.objects.get(number=order["number"])

@@ -19,11 +19,15 @@ pytestmark = pytest.mark.django_db
 
 
 def create(seller, brand, codes, price="92.00"):
-    return listing_create(seller=seller, brand=brand, face_value=Decimal("100.00"), price=Decimal(price), codes=codes)
+    return listing_create(
+        seller=seller, brand=brand, face_value=Decimal("100.00"), price=Decimal(price), codes=codes
+    )
 
 
 def test_listing_is_created_with_encrypted_codes(seller, brand):
-    listing = create(seller, brand, [CodeInput("ABCDEF123456", "1234"), CodeInput("ZYXW-9876-5432")])
+    listing = create(
+        seller, brand, [CodeInput("ABCDEF123456", "1234"), CodeInput("ZYXW-9876-5432")]
+    )
     codes = list(listing.codes.order_by("id"))
     assert [c.status for c in codes] == ["available", "available"]
     assert vault.decrypt(codes[1].code_encrypted) == "ZYXW98765432"  # stored without separators
@@ -74,9 +78,13 @@ def test_adding_codes_to_someone_elses_listing_is_refused(listing, buyer):
 
 
 def test_adding_codes_validates_against_the_brand_format(listing, seller):
-    assert listing_codes_add(listing=listing, seller=seller, codes=[CodeInput("NEWCODE123456")]) == 1
+    assert (
+        listing_codes_add(listing=listing, seller=seller, codes=[CodeInput("NEWCODE123456")]) == 1
+    )
     with pytest.raises(CodesInvalid):
-        listing_codes_add(listing=listing, seller=seller, codes=[CodeInput("NEWCODE123457"), CodeInput("x")])
+        listing_codes_add(
+            listing=listing, seller=seller, codes=[CodeInput("NEWCODE123457"), CodeInput("x")]
+        )
     assert listing.codes.count() == 6
 
 
@@ -129,9 +137,17 @@ def test_an_ordinary_upload_goes_on_sale_and_is_assessed(seller, brand):
 def test_a_new_seller_dumping_high_value_codes_waits_for_an_analyst(seller, brand):
     from risk.models import Assessment
 
-    listing = listing_create(seller=seller, brand=brand, face_value=Decimal("1000.00"), price=Decimal("900.00"), codes=many_codes(12))
+    listing = listing_create(
+        seller=seller,
+        brand=brand,
+        face_value=Decimal("1000.00"),
+        price=Decimal("900.00"),
+        codes=many_codes(12),
+    )
     listing.refresh_from_db()
-    assert listing.status == "under_review" and listing.codes.filter(status="available").count() == 12
+    assert (
+        listing.status == "under_review" and listing.codes.filter(status="available").count() == 12
+    )
     assessment = Assessment.objects.get(subject=f"listing-upload:{listing.pk}")
     assert assessment.decision == "review" and "high_value_dump" in assessment.reasons
 
@@ -148,10 +164,18 @@ def test_an_upload_risk_blocks_is_withdrawn_whole(seller, brand):
 def test_a_score_high_enough_to_block_still_only_holds_the_listing_for_an_analyst(seller, brand):
     from risk.models import Assessment
 
-    listing = listing_create(seller=seller, brand=brand, face_value=Decimal("1000.00"), price=Decimal("900.00"), codes=many_codes(250))
+    listing = listing_create(
+        seller=seller,
+        brand=brand,
+        face_value=Decimal("1000.00"),
+        price=Decimal("900.00"),
+        codes=many_codes(250),
+    )
     listing.refresh_from_db()
     assert Assessment.objects.get(subject=f"listing-upload:{listing.pk}").decision == "block"
-    assert listing.status == "under_review" and listing.codes.filter(status="available").count() == 250
+    assert (
+        listing.status == "under_review" and listing.codes.filter(status="available").count() == 250
+    )
 
 
 def test_adding_codes_is_screened_too(seller, brand):
@@ -161,15 +185,25 @@ def test_adding_codes_is_screened_too(seller, brand):
     assert listing.status == "active"  # 1,400 in 24 h: small for anyone
     listing_codes_add(listing=listing, seller=seller, codes=many_codes(120, "LOTS"))
     listing.refresh_from_db()
-    assert listing.status == "under_review"  # 13,400 of face value in a day from a seller with no sales
+    assert (
+        listing.status == "under_review"
+    )  # 13,400 of face value in a day from a seller with no sales
 
 
 def test_risk_staff_release_a_held_listing_in_admin(client, seller, brand):
     from tests.accounts.factories import UserFactory
 
-    listing = listing_create(seller=seller, brand=brand, face_value=Decimal("1000.00"), price=Decimal("900.00"), codes=many_codes(12))
+    listing = listing_create(
+        seller=seller,
+        brand=brand,
+        face_value=Decimal("1000.00"),
+        price=Decimal("900.00"),
+        codes=many_codes(12),
+    )
     client.force_login(UserFactory(is_staff=True, groups=["Risk"]))
-    client.post("/admin/marketplace/listing/", {"action": "release", "_selected_action": [listing.pk]})
+    client.post(
+        "/admin/marketplace/listing/", {"action": "release", "_selected_action": [listing.pk]}
+    )
     listing.refresh_from_db()
     assert listing.status == "active"
 
@@ -177,5 +211,9 @@ def test_risk_staff_release_a_held_listing_in_admin(client, seller, brand):
 def test_the_seller_is_told_why_a_held_upload_is_not_on_sale(client, seller, brand):
     client.force_login(seller)
     paste = "\n".join(f"HELD{i:08d},1234" for i in range(12))
-    response = client.post("/sell/new/", {"brand": brand.pk, "face_value": "1000.00", "price": "900.00", "codes": paste}, follow=True)
+    response = client.post(
+        "/sell/new/",
+        {"brand": brand.pk, "face_value": "1000.00", "price": "900.00", "codes": paste},
+        follow=True,
+    )
     assert b"goes on sale once our team has checked" in response.content

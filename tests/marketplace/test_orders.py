@@ -25,7 +25,9 @@ def test_order_reserves_codes_for_the_reservation_window(listing, buyer, setting
     assert order.status == "awaiting_payment"
     assert order.amount == Decimal("276.00") and order.unit_price == Decimal("92.00")
     assert order.unit_commission == Decimal("4.60")  # 5% of 92.00
-    assert abs((order.expires_at - timezone.now()) - dt.timedelta(minutes=15)) < dt.timedelta(seconds=5)
+    assert abs((order.expires_at - timezone.now()) - dt.timedelta(minutes=15)) < dt.timedelta(
+        seconds=5
+    )
     reserved = CardCode.objects.filter(order=order)
     assert reserved.count() == 3 and set(reserved.values_list("status", flat=True)) == {"reserved"}
     assert listing.codes.filter(status="available").count() == 2
@@ -78,7 +80,9 @@ def test_lapsed_reservations_are_released_by_the_beat_task(listing, buyer):
     assert order_reservations_release() == 0
 
 
-def test_codes_of_a_withdrawn_listing_are_withdrawn_when_the_reservation_lapses(listing, buyer, seller):
+def test_codes_of_a_withdrawn_listing_are_withdrawn_when_the_reservation_lapses(
+    listing, buyer, seller
+):
     from marketplace.services import listing_update
 
     order = order_create(buyer=buyer, listing=listing, quantity=1)
@@ -108,7 +112,10 @@ def test_order_pay_hands_the_order_to_the_payment_platform(listing, buyer, monke
     monkeypatch.setattr(payment_services, "payment_start", fake_start)
     order = order_create(buyer=buyer, listing=listing, quantity=2)
     client = Client(ip="203.0.113.9", user_agent="pytest")
-    assert order_pay(order=order, buyer=buyer, method="alipay", client=client, return_url="http://x/") == "payment"
+    assert (
+        order_pay(order=order, buyer=buyer, method="alipay", client=client, return_url="http://x/")
+        == "payment"
+    )
     assert seen["reference"] == PayableRef.order(order.number)
     assert str(seen["reference"]) == f"order:{order.number}" == order.payment_reference
     assert seen["amount"] == Decimal("184.00") and seen["currency"] == "CNY"

@@ -15,7 +15,12 @@ def shop(n_listings: int) -> None:
     brands = [BrandFactory(category=c) for c in ("shopping", "game", "voucher")]
     sellers = [UserFactory() for _ in range(3)]
     for i in range(n_listings):
-        listing = ListingFactory(seller=sellers[i % 3], brand=brands[i % 3], face_value="100.00", price=f"{80 + i % 15}.00")
+        listing = ListingFactory(
+            seller=sellers[i % 3],
+            brand=brands[i % 3],
+            face_value="100.00",
+            price=f"{80 + i % 15}.00",
+        )
         stock(listing, 2)
 
 
@@ -26,7 +31,9 @@ def catalogue_queries(client, django_assert_max_num_queries, budget: int) -> int
     return len(captured.captured_queries)
 
 
-def test_catalogue_query_count_does_not_grow_with_the_catalogue(client, django_assert_max_num_queries):
+def test_catalogue_query_count_does_not_grow_with_the_catalogue(
+    client, django_assert_max_num_queries
+):
     shop(3)
     small = catalogue_queries(client, django_assert_max_num_queries, 10)
     shop(40)
@@ -94,7 +101,12 @@ def test_sell_page_creates_a_listing_from_pasted_codes(client, seller, brand):
     assert client.get("/sell/new/").status_code == 200
     response = client.post(
         "/sell/new/",
-        {"brand": brand.pk, "face_value": "100.00", "price": "90.00", "codes": "WEBCODE0000001\nWEBCODE0000002,1234\n"},
+        {
+            "brand": brand.pk,
+            "face_value": "100.00",
+            "price": "90.00",
+            "codes": "WEBCODE0000001\nWEBCODE0000002,1234\n",
+        },
     )
     listing = Listing.objects.get(seller=seller)
     assert response.status_code == 302 and response["Location"] == f"/sell/listings/{listing.pk}/"
@@ -106,8 +118,12 @@ def test_sell_page_names_each_bad_line_and_saves_nothing(client, seller, brand):
     client.force_login(seller)
     response = client.post(
         "/sell/new/",
-        {"brand": brand.pk, "face_value": "100.00", "price": "90.00",
-         "codes": "WEBCODE0000001\nnope\nWEBCODE0000001\nTAKENCODE00001\n"},
+        {
+            "brand": brand.pk,
+            "face_value": "100.00",
+            "price": "90.00",
+            "codes": "WEBCODE0000001\nnope\nWEBCODE0000001\nTAKENCODE00001\n",
+        },
     )
     html = response.content.decode()
     assert response.status_code == 400
@@ -118,21 +134,31 @@ def test_sell_page_names_each_bad_line_and_saves_nothing(client, seller, brand):
 
 def test_sell_page_accepts_a_csv_upload(client, seller, brand):
     client.force_login(seller)
-    upload = SimpleUploadedFile("codes.csv", b"code,pin\nCSVCODE0000001,1234\nCSVCODE0000002,\n", content_type="text/csv")
-    response = client.post("/sell/new/", {"brand": brand.pk, "face_value": "50.00", "price": "45.00", "codes_file": upload})
+    upload = SimpleUploadedFile(
+        "codes.csv", b"code,pin\nCSVCODE0000001,1234\nCSVCODE0000002,\n", content_type="text/csv"
+    )
+    response = client.post(
+        "/sell/new/",
+        {"brand": brand.pk, "face_value": "50.00", "price": "45.00", "codes_file": upload},
+    )
     assert response.status_code == 302
     assert CardCode.objects.filter(listing__seller=seller).count() == 2
 
 
 def test_sell_page_refuses_a_price_above_face_value(client, seller, brand):
     client.force_login(seller)
-    response = client.post("/sell/new/", {"brand": brand.pk, "face_value": "50.00", "price": "60.00", "codes": "WEBCODE0000001"})
+    response = client.post(
+        "/sell/new/",
+        {"brand": brand.pk, "face_value": "50.00", "price": "60.00", "codes": "WEBCODE0000001"},
+    )
     assert response.status_code == 400 and "above the face value" in response.content.decode()
 
 
 def test_net_after_commission_preview(client, seller, brand):
     client.force_login(seller)
-    html = client.get("/sell/net/", {"brand": brand.pk, "price": "100.00"}, HTTP_HX_REQUEST="true").content.decode()
+    html = client.get(
+        "/sell/net/", {"brand": brand.pk, "price": "100.00"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "¥95.00" in html and "¥5.00" in html
 
 
@@ -184,7 +210,9 @@ def test_upload_file_object_is_read_once(seller, brand):
     from marketplace.forms import ListingForm
 
     data = {"brand": brand.pk, "face_value": "10.00", "price": "9.00"}
-    form = ListingForm(data, {"codes_file": SimpleUploadedFile("c.csv", io.BytesIO(b"FILECODE000001\n").read())})
+    form = ListingForm(
+        data, {"codes_file": SimpleUploadedFile("c.csv", io.BytesIO(b"FILECODE000001\n").read())}
+    )
     assert form.is_valid(), form.errors
     assert [e.code for e in form.entries] == ["FILECODE000001"]
 
@@ -199,7 +227,10 @@ def test_the_net_preview_never_sends_the_codes(client, seller):
 
 def test_a_listing_of_someone_else_cannot_be_changed(client, listing, buyer):
     client.force_login(buyer)
-    assert client.post(f"/sell/listings/{listing.pk}/update/", {"action": "withdraw"}).status_code == 404
+    assert (
+        client.post(f"/sell/listings/{listing.pk}/update/", {"action": "withdraw"}).status_code
+        == 404
+    )
     listing.refresh_from_db()
     assert listing.status == "active"
 
@@ -217,8 +248,12 @@ def test_sell_page_lists_pasted_codes_with_full_width_separators(client, seller,
     client.force_login(seller)
     response = client.post(
         "/sell/new/",
-        {"brand": brand.pk, "face_value": "100.00", "price": "90.00",
-         "codes": "WEBCODE0000001，1234\nWEBCODE0000002：5678\n"},
+        {
+            "brand": brand.pk,
+            "face_value": "100.00",
+            "price": "90.00",
+            "codes": "WEBCODE0000001，1234\nWEBCODE0000002：5678\n",
+        },
     )
     assert response.status_code == 302
     assert Listing.objects.get(seller=seller).codes.count() == 2
@@ -229,8 +264,13 @@ def test_sell_page_can_list_the_valid_lines_only_and_names_the_skipped_ones(clie
     client.force_login(seller)
     response = client.post(
         "/sell/new/",
-        {"brand": brand.pk, "face_value": "100.00", "price": "90.00", "valid_only": "on",
-         "codes": "WEBCODE0000001\nnope\nTAKENCODE00001\nWEBCODE0000002\n"},
+        {
+            "brand": brand.pk,
+            "face_value": "100.00",
+            "price": "90.00",
+            "valid_only": "on",
+            "codes": "WEBCODE0000001\nnope\nTAKENCODE00001\nWEBCODE0000002\n",
+        },
         follow=True,
     )
     listing = Listing.objects.get(seller=seller)
@@ -244,8 +284,13 @@ def test_valid_lines_only_with_no_valid_line_saves_nothing(client, seller, brand
     client.force_login(seller)
     response = client.post(
         "/sell/new/",
-        {"brand": brand.pk, "face_value": "100.00", "price": "90.00", "valid_only": "on",
-         "codes": "nope\nbad\n"},
+        {
+            "brand": brand.pk,
+            "face_value": "100.00",
+            "price": "90.00",
+            "valid_only": "on",
+            "codes": "nope\nbad\n",
+        },
     )
     assert response.status_code == 400
     html = response.content.decode()
@@ -280,6 +325,7 @@ def test_seller_sees_each_code_masked_to_its_last_four_with_its_state(client, se
 def test_catalogue_search_finds_a_brand_by_its_chinese_or_english_name(client, seller):
     jd = BrandFactory(slug="jd-ecard", name="京东E卡", name_en="JD E-Card")
     stock(ListingFactory(seller=seller, brand=jd), 1)
+
     def found(query: str) -> int:
         return client.get("/", {"q": query}).content.decode().count('data-testid="listing"')
 
@@ -299,11 +345,15 @@ def test_seed_demo_brands_carry_chinese_and_english_names(db):
 
 def test_net_preview_says_why_when_the_price_is_not_understood(client, seller, brand):
     client.force_login(seller)
-    html = client.get("/sell/net/", {"brand": brand.pk, "price": "12,5x"}, HTTP_HX_REQUEST="true").content.decode()
+    html = client.get(
+        "/sell/net/", {"brand": brand.pk, "price": "12,5x"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "Enter a price such as 45.00" in html
 
 
-def test_catalogue_and_listing_say_discount_guarantee_and_money_like_a_chinese_shop(client, seller, settings):
+def test_catalogue_and_listing_say_discount_guarantee_and_money_like_a_chinese_shop(
+    client, seller, settings
+):
     settings.LANGUAGE_CODE = "zh-hans"
     brand = BrandFactory(slug="carrefour", name="家乐福购物卡", guarantee_hours=168)
     listing = ListingFactory(seller=seller, brand=brand, face_value="1000.00", price="880.00")
@@ -312,7 +362,9 @@ def test_catalogue_and_listing_say_discount_guarantee_and_money_like_a_chinese_s
 
     with translation.override("zh-hans"):
         catalogue = client.get("/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
-        detail = client.get(f"/listings/{listing.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans").content.decode()
+        detail = client.get(
+            f"/listings/{listing.pk}/", HTTP_ACCEPT_LANGUAGE="zh-hans"
+        ).content.decode()
     assert "8.8折" in catalogue and "¥1,000.00" in catalogue and "¥880.00" in catalogue
     assert "7 天" in detail and "168" not in detail
     assert "/api/docs/" not in catalogue
@@ -325,13 +377,21 @@ def test_payout_form_waits_for_available_money_then_offers_it_to_the_newest_acco
     from marketplace.models import PayoutDestination
     from marketplace.selectors import SellerBalances
 
-    PayoutDestination.objects.create(seller=seller, kind="alipay", holder_name="S", account="old@example.com")
-    newest = PayoutDestination.objects.create(seller=seller, kind="alipay", holder_name="S", account="new@example.com")
+    PayoutDestination.objects.create(
+        seller=seller, kind="alipay", holder_name="S", account="old@example.com"
+    )
+    newest = PayoutDestination.objects.create(
+        seller=seller, kind="alipay", holder_name="S", account="new@example.com"
+    )
     client.force_login(seller)
     html = client.get("/sell/").content.decode()
     assert 'data-testid="payout-nothing"' in html and 'name="amount"' not in html
-    rich = SellerBalances(pending=Decimal("0"), available=Decimal("1234.50"),
-                          payouts_requested=Decimal("0"), paid_out=Decimal("0"))
+    rich = SellerBalances(
+        pending=Decimal("0"),
+        available=Decimal("1234.50"),
+        payouts_requested=Decimal("0"),
+        paid_out=Decimal("0"),
+    )
     with mock.patch("marketplace.selectors.seller_balances", return_value=rich):
         html = client.get("/sell/").content.decode()
     assert 'value="1234.50"' in html and "¥1,234.50" in html

@@ -27,12 +27,20 @@ pytestmark = pytest.mark.django_db
 def rich_seller(seller):
     """A seller with 300.00 available (matured sales), as the journal says."""
     ledger.post(
-        key="test:matured", kind="seller_funds_mature",
-        lines=[(postings.seller_pending(seller.pk), Decimal("300.00")), (postings.seller_available(seller.pk), Decimal("-300.00"))],
+        key="test:matured",
+        kind="seller_funds_mature",
+        lines=[
+            (postings.seller_pending(seller.pk), Decimal("300.00")),
+            (postings.seller_available(seller.pk), Decimal("-300.00")),
+        ],
     )
     ledger.post(
-        key="test:sale", kind="sale",
-        lines=[(ledger.CLEARING, Decimal("300.00")), (postings.seller_pending(seller.pk), Decimal("-300.00"))],
+        key="test:sale",
+        kind="sale",
+        lines=[
+            (ledger.CLEARING, Decimal("300.00")),
+            (postings.seller_pending(seller.pk), Decimal("-300.00")),
+        ],
     )
     return seller
 
@@ -51,11 +59,16 @@ def test_payout_within_the_available_balance_is_requested(rich_seller, destinati
     payout = payout_request(seller=rich_seller, destination=destination, amount="120.50")
     assert payout.status == "requested"
     balances = seller_balances(seller_id=rich_seller.pk)
-    assert (balances.available, balances.payouts_requested) == (Decimal("179.50"), Decimal("120.50"))
+    assert (balances.available, balances.payouts_requested) == (
+        Decimal("179.50"),
+        Decimal("120.50"),
+    )
     assert journal_is_balanced()
 
 
-def test_payout_above_the_available_balance_is_refused_and_changes_nothing(rich_seller, destination):
+def test_payout_above_the_available_balance_is_refused_and_changes_nothing(
+    rich_seller, destination
+):
     with pytest.raises(PayoutRefused) as caught:
         payout_request(seller=rich_seller, destination=destination, amount="300.01")
     assert "at most 300.00" in caught.value.message
@@ -90,7 +103,9 @@ def test_finance_approves_and_marks_paid(rich_seller, destination, finance):
     assert (payout.status, payout.reference, payout.decided_by) == ("paid", "BANK-REF-1", finance)
     balances = seller_balances(seller_id=rich_seller.pk)
     assert (balances.available, balances.payouts_requested, balances.paid_out) == (
-        Decimal("200.00"), Decimal("0.00"), Decimal("100.00"),
+        Decimal("200.00"),
+        Decimal("0.00"),
+        Decimal("100.00"),
     )
     assert ledger.balance(seller_payouts_requested(rich_seller.pk)) == 0
     assert journal_is_balanced()
@@ -107,18 +122,37 @@ def test_a_rejected_payout_goes_back_to_available(rich_seller, destination, fina
 
 def test_destinations_need_a_bank_name_for_bank_accounts_and_are_unique(seller):
     with pytest.raises(ValidationError):
-        payout_destination_create(seller=seller, kind="bank", holder_name="Li Si", account="6222020200112233")
-    payout_destination_create(seller=seller, kind="bank", holder_name="Li Si", account="6222 0202 0011 2233", bank_name="ICBC")
+        payout_destination_create(
+            seller=seller, kind="bank", holder_name="Li Si", account="6222020200112233"
+        )
+    payout_destination_create(
+        seller=seller,
+        kind="bank",
+        holder_name="Li Si",
+        account="6222 0202 0011 2233",
+        bank_name="ICBC",
+    )
     with pytest.raises(ValidationError):
-        payout_destination_create(seller=seller, kind="bank", holder_name="Li Si", account="6222020200112233", bank_name="ICBC")
+        payout_destination_create(
+            seller=seller,
+            kind="bank",
+            holder_name="Li Si",
+            account="6222020200112233",
+            bank_name="ICBC",
+        )
 
 
 def test_dashboard_payout_forms(client, rich_seller, destination):
     client.force_login(rich_seller)
     client.post("/sell/payouts/request/", {"destination": destination.pk, "amount": "500.00"})
     assert not Payout.objects.exists()
-    response = client.post("/sell/payouts/request/", {"destination": destination.pk, "amount": "50.00"}, follow=True)
+    response = client.post(
+        "/sell/payouts/request/", {"destination": destination.pk, "amount": "50.00"}, follow=True
+    )
     assert Payout.objects.get().amount == Decimal("50.00")
     assert "Payout of 50.00 requested" in response.content.decode()
-    client.post("/sell/payouts/destinations/", {"kind": "alipay", "holder_name": "Sally", "account": "sally@example.com"})
+    client.post(
+        "/sell/payouts/destinations/",
+        {"kind": "alipay", "holder_name": "Sally", "account": "sally@example.com"},
+    )
     assert rich_seller.payout_destinations.count() == 2

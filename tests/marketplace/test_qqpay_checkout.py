@@ -33,7 +33,9 @@ def test_a_buyer_pays_with_qq_wallet_through_the_aggregator_and_receives_the_cod
 ):
     sandbox_account("aggregator", fee_percent=Decimal("1.000"))
     api = api_as(buyer)
-    order = api.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json").json()
+    order = api.post(
+        "/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json"
+    ).json()
     answer = api.post(f"/api/v1/orders/{order['number']}/pay/", {"method": "qqpay"}, format="json")
     assert answer.status_code == 200, answer.content
     payment = answer.json()["payment"]
@@ -52,7 +54,9 @@ def test_a_buyer_pays_with_qq_wallet_through_the_aggregator_and_receives_the_cod
 
 def test_without_an_aggregator_account_qq_wallet_is_not_offered(listing, buyer):
     api = api_as(buyer)
-    order = api.post("/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json").json()
+    order = api.post(
+        "/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json"
+    ).json()
     answer = api.post(f"/api/v1/orders/{order['number']}/pay/", {"method": "qqpay"}, format="json")
     assert answer.status_code == 400
     assert "qqpay" not in answer.json()["allowed"]

@@ -12,12 +12,21 @@ pytestmark = pytest.mark.django_db
 def test_the_buyer_sees_delivered_codes_and_each_reveal_is_audited(listing, buyer, pay):
     order = order_create(buyer=buyer, listing=listing, quantity=2)
     pay(order)
-    revealed = order_codes_reveal(order=order, user=buyer, channel="web", ip="198.51.100.7", user_agent="Firefox")
-    expected = [vault.decrypt(c.code_encrypted) for c in CardCode.objects.filter(order=order).order_by("id")]
+    revealed = order_codes_reveal(
+        order=order, user=buyer, channel="web", ip="198.51.100.7", user_agent="Firefox"
+    )
+    expected = [
+        vault.decrypt(c.code_encrypted) for c in CardCode.objects.filter(order=order).order_by("id")
+    ]
     assert [r.code for r in revealed] == expected
     audit = RevealAudit.objects.get()
     assert (audit.order, audit.user, audit.channel, audit.ip, audit.user_agent, audit.codes) == (
-        order, buyer, "web", "198.51.100.7", "Firefox", 2,
+        order,
+        buyer,
+        "web",
+        "198.51.100.7",
+        "Firefox",
+        2,
     )
     order_codes_reveal(order=order, user=buyer, channel="api")
     assert RevealAudit.objects.count() == 2

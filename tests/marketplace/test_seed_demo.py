@@ -36,7 +36,10 @@ def test_seed_demo_makes_the_test_card_brand_staff_groups_and_stock(capsys):
     out = seed(capsys)
     assert "seller" in out and "admin" in out
     test_card = Brand.objects.get(slug="test-card")
-    assert code_errors(test_card, "A" * 10) == [] and code_errors(test_card, "B" * 32, "12345678") == []
+    assert (
+        code_errors(test_card, "A" * 10) == []
+        and code_errors(test_card, "B" * 32, "12345678") == []
+    )
     assert code_errors(test_card, "C" * 9) and code_errors(test_card, "D" * 12, "123")
     assert len({b.category for b in Brand.objects.all()}) >= 4
     from django.contrib.auth import get_user_model
@@ -63,7 +66,13 @@ def test_the_demo_sellers_bulk_uploads_go_on_sale(capsys):
     seller = get_user_model().objects.get(username="seller")
     brand = Brand.objects.get(slug="test-card")
     codes = [CodeInput(f"BULKDEMO{i:08d}", "1234") for i in range(150)]
-    listing = listing_create(seller=seller, brand=brand, face_value=Decimal("100.00"), price=Decimal("95.00"), codes=codes)
+    listing = listing_create(
+        seller=seller,
+        brand=brand,
+        face_value=Decimal("100.00"),
+        price=Decimal("95.00"),
+        codes=codes,
+    )
     listing.refresh_from_db()
     assert listing.status == "active" and listing.codes.filter(status="available").count() == 150
 
@@ -75,7 +84,9 @@ def test_the_risk_desk_starts_with_monitors(capsys):
     seed(capsys)
     seed(capsys)
     assert set(Monitor.objects.values_list("metric", flat=True)) == {
-        "payments.success_rate", "marketplace.dispute_rate", "marketplace.fraud_rate",
+        "payments.success_rate",
+        "marketplace.dispute_rate",
+        "marketplace.fraud_rate",
     }
     assert not alerts.monitors_evaluate().skipped  # every metric they name is registered
 

@@ -57,14 +57,19 @@ def test_fingerprint_is_keyed_and_ignores_separators_and_case(settings):
 @pytest.mark.django_db
 def test_card_code_rows_hold_no_plaintext(seller, brand):
     listing_create(
-        seller=seller, brand=brand, face_value=Decimal("100"), price=Decimal("90"),
+        seller=seller,
+        brand=brand,
+        face_value=Decimal("100"),
+        price=Decimal("90"),
         codes=[CodeInput(code=PLAIN, pin=PIN)],
     )
     with connection.cursor() as cursor:
         cursor.execute("SELECT * FROM marketplace_cardcode")
         rows = cursor.fetchall()
     assert rows
-    dumped = repr(rows).encode() + b"".join(bytes(v) for row in rows for v in row if isinstance(v, bytes | memoryview))
+    dumped = repr(rows).encode() + b"".join(
+        bytes(v) for row in rows for v in row if isinstance(v, bytes | memoryview)
+    )
     assert PLAIN.encode() not in dumped and PIN.encode() not in dumped
     code = CardCode.objects.get()
     assert vault.decrypt(code.code_encrypted) == PLAIN and vault.decrypt(code.pin_encrypted) == PIN
@@ -113,15 +118,29 @@ def test_rotating_again_changes_nothing(capsys):
 @pytest.mark.django_db(transaction=True)
 def test_a_postgres_dump_holds_no_plaintext_code(seller, brand):
     listing_create(
-        seller=seller, brand=brand, face_value=Decimal("100"), price=Decimal("90"),
+        seller=seller,
+        brand=brand,
+        face_value=Decimal("100"),
+        price=Decimal("90"),
         codes=[CodeInput(code=PLAIN, pin=PIN), CodeInput(code="ANOTHERSECRET99", pin="55667788")],
     )
     db = connection.settings_dict
     env = {**os.environ, "PGPASSWORD": db.get("PASSWORD") or ""}
     dump = subprocess.run(
-        ["pg_dump", "-h", db.get("HOST") or "127.0.0.1", "-p", str(db.get("PORT") or 5432),
-         "-U", db.get("USER") or "postgres", "--data-only", db["NAME"]],
-        capture_output=True, env=env, check=True,
+        [
+            "pg_dump",
+            "-h",
+            db.get("HOST") or "127.0.0.1",
+            "-p",
+            str(db.get("PORT") or 5432),
+            "-U",
+            db.get("USER") or "postgres",
+            "--data-only",
+            db["NAME"],
+        ],
+        capture_output=True,
+        env=env,
+        check=True,
     ).stdout
     assert b"marketplace_cardcode" in dump
     for secret in (PLAIN, PIN, "ANOTHERSECRET99", "55667788"):

@@ -18,16 +18,38 @@ DEFAULT_METHODS = {
 }
 
 # Merchant ids that CONTRACT.md fixes for the demo accounts.
-DEFAULT_MERCHANT_IDS = {"wechatpay": "1900000109", "alipay": "2088101122136241", "unionpay": "802310048993424", "aggregator": "1001"}
+DEFAULT_MERCHANT_IDS = {
+    "wechatpay": "1900000109",
+    "alipay": "2088101122136241",
+    "unionpay": "802310048993424",
+    "aggregator": "1001",
+}
 
 
-def sandbox_account(backend: str, *, code: str | None = None, merchant_id: str | None = None, app_id: str = "", **fields) -> ChannelAccount:
+def sandbox_account(
+    backend: str,
+    *,
+    code: str | None = None,
+    merchant_id: str | None = None,
+    app_id: str = "",
+    **fields,
+) -> ChannelAccount:
     """A channel account provisioned at the in-process sandbox provider, as seed_demo does."""
     from payments.sandbox import core
 
     merchant_id = merchant_id or DEFAULT_MERCHANT_IDS.get(backend, f"{backend.upper()}TEST001")
-    app_id = app_id or ("2021000000000001" if backend == "alipay" else "wxd678efh567hg6787" if backend == "wechatpay" else "")
-    credentials = core.provider(backend).provision(merchant_id=merchant_id, app_id=app_id) if backend != "balance" else {}
+    app_id = app_id or (
+        "2021000000000001"
+        if backend == "alipay"
+        else "wxd678efh567hg6787"
+        if backend == "wechatpay"
+        else ""
+    )
+    credentials = (
+        core.provider(backend).provision(merchant_id=merchant_id, app_id=app_id)
+        if backend != "balance"
+        else {}
+    )
     account = ChannelAccount(
         code=code or backend,
         name=fields.pop("name", f"{backend} sandbox"),

@@ -31,7 +31,9 @@ class FakeBackend(ChannelBackend):
     code = "fake"
     methods = ("alipay", "wechatpay", "card")
     error_codes = {
-        "NO_MONEY": ErrorSpec("final", False, "余额不足", "Insufficient funds", "换张卡", "Try another card"),
+        "NO_MONEY": ErrorSpec(
+            "final", False, "余额不足", "Insufficient funds", "换张卡", "Try another card"
+        ),
         "SOFT": ErrorSpec("failover", True, "渠道繁忙", "Channel busy"),
     }
     # per account code: queue of create outcomes ("ok", "unavailable", "timeout", "decline:CODE")
@@ -56,14 +58,19 @@ class FakeBackend(ChannelBackend):
         if self.sequence:
             step = self.sequence.popleft()
         else:
-            step = self.script[self.account.code].popleft() if self.script[self.account.code] else "ok"
+            step = (
+                self.script[self.account.code].popleft() if self.script[self.account.code] else "ok"
+            )
         if step == "unavailable":
             raise ChannelUnavailable("down", code="UNAVAILABLE")
         if step == "timeout":
             raise ChannelTimeout("slow", code="TIMEOUT")
         if step.startswith("decline:"):
             raise ChannelDeclined("declined", code=step.split(":", 1)[1])
-        return CreateResult(action=Action(type="redirect", url=f"https://fake.example/pay/{request.out_trade_no}"), channel_trade_no="F" + request.out_trade_no)
+        return CreateResult(
+            action=Action(type="redirect", url=f"https://fake.example/pay/{request.out_trade_no}"),
+            channel_trade_no="F" + request.out_trade_no,
+        )
 
     def parse_notification(self, *, headers, body):
         signature = headers.get("X-Fake-Signature", "")
@@ -74,10 +81,15 @@ class FakeBackend(ChannelBackend):
         except ValueError as exc:
             raise NotificationRejected(f"malformed body: {exc}") from exc
         return Notice(
-            kind=data.get("kind", "payment"), out_trade_no=data["out_trade_no"], outcome=data["outcome"],
-            amount=Decimal(data["amount"]), currency=data.get("currency", "CNY"),
-            merchant_id=data.get("merchant_id", ""), channel_trade_no="F" + data["out_trade_no"],
-            refund_no=data.get("refund_no", ""), error_code=data.get("error_code", ""),
+            kind=data.get("kind", "payment"),
+            out_trade_no=data["out_trade_no"],
+            outcome=data["outcome"],
+            amount=Decimal(data["amount"]),
+            currency=data.get("currency", "CNY"),
+            merchant_id=data.get("merchant_id", ""),
+            channel_trade_no="F" + data["out_trade_no"],
+            refund_no=data.get("refund_no", ""),
+            error_code=data.get("error_code", ""),
         )
 
     def notification_reply(self, *, accepted, message=""):
@@ -110,6 +122,10 @@ def sign(body: bytes) -> str:
     return hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
 
 
-def notification(out_trade_no: str, amount: str, outcome: str = "succeeded", **extra) -> tuple[bytes, dict]:
-    body = json.dumps({"out_trade_no": out_trade_no, "amount": amount, "outcome": outcome, **extra}).encode()
+def notification(
+    out_trade_no: str, amount: str, outcome: str = "succeeded", **extra
+) -> tuple[bytes, dict]:
+    body = json.dumps(
+        {"out_trade_no": out_trade_no, "amount": amount, "outcome": outcome, **extra}
+    ).encode()
     return body, {"HTTP_X_FAKE_SIGNATURE": sign(body)}

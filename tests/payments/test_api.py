@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def buyer_api():
     FakeBackend.reset()
-    ChannelAccount.objects.create(code="fa", name="fa", backend="fake", methods=["alipay"], base_url="https://fake.example/")
+    ChannelAccount.objects.create(
+        code="fa", name="fa", backend="fake", methods=["alipay"], base_url="https://fake.example/"
+    )
     buyer = UserFactory()
     api = APIClient()
     api.force_authenticate(buyer)
@@ -27,8 +29,15 @@ def buyer_api():
 
 def start(buyer):
     return services.payment_start(
-        buyer=buyer, reference="test:api", amount=Decimal("10.00"), currency="CNY", method="alipay", subject="t",
-        client=ClientInfo(), return_url="", expires_at=timezone.now() + timedelta(minutes=5),
+        buyer=buyer,
+        reference="test:api",
+        amount=Decimal("10.00"),
+        currency="CNY",
+        method="alipay",
+        subject="t",
+        client=ClientInfo(),
+        return_url="",
+        expires_at=timezone.now() + timedelta(minutes=5),
     )
 
 
@@ -36,7 +45,11 @@ def test_buyer_reads_their_payment_with_its_action(buyer_api):
     buyer, api = buyer_api
     payment = start(buyer)
     body = api.get(f"/api/v1/payments/{payment.public_id}/").json()["payment"]
-    assert body["status"] == "pending" and body["channel"] == "fa" and body["action"]["type"] == "redirect"
+    assert (
+        body["status"] == "pending"
+        and body["channel"] == "fa"
+        and body["action"]["type"] == "redirect"
+    )
 
 
 def test_someone_else_gets_404(buyer_api):
@@ -47,14 +60,20 @@ def test_someone_else_gets_404(buyer_api):
     assert other.get(f"/api/v1/payments/{payment.public_id}/").status_code == 404
 
 
-def test_challenge_answered_with_the_right_code_opens_the_payment(buyer_api, monkeypatch, mailoutbox, django_capture_on_commit_callbacks):
+def test_challenge_answered_with_the_right_code_opens_the_payment(
+    buyer_api, monkeypatch, mailoutbox, django_capture_on_commit_callbacks
+):
     buyer, api = buyer_api
     buyer.email = "b@example.com"
     buyer.save()
     from risk import engine
 
     real = engine.assess
-    monkeypatch.setattr(engine, "assess", lambda facts, **kw: engine.RiskResult(45, "challenge", ("new_device",), {}, None))
+    monkeypatch.setattr(
+        engine,
+        "assess",
+        lambda facts, **kw: engine.RiskResult(45, "challenge", ("new_device",), {}, None),
+    )
     with django_capture_on_commit_callbacks(execute=True):
         payment = start(buyer)
     monkeypatch.setattr(engine, "assess", real)
@@ -62,7 +81,13 @@ def test_challenge_answered_with_the_right_code_opens_the_payment(buyer_api, mon
     body = api.get(f"/api/v1/payments/{payment.public_id}/").json()["payment"]
     assert body["status"] == "challenge" and body["challenge"]["type"] == "one_time_code"
     code = re.search(r"\b(\d{6})\b", mailoutbox[0].body).group(1)
-    wrong = api.post(f"/api/v1/payments/{payment.public_id}/challenge/", {"code": "000000" if code != "000000" else "111111"}, format="json")
+    wrong = api.post(
+        f"/api/v1/payments/{payment.public_id}/challenge/",
+        {"code": "000000" if code != "000000" else "111111"},
+        format="json",
+    )
     assert wrong.status_code == 400
-    right = api.post(f"/api/v1/payments/{payment.public_id}/challenge/", {"code": code}, format="json")
+    right = api.post(
+        f"/api/v1/payments/{payment.public_id}/challenge/", {"code": code}, format="json"
+    )
     assert right.status_code == 200 and right.json()["payment"]["status"] == "pending"

@@ -53,7 +53,6 @@ def test_device_notices_the_wechat_in_app_browser():
     assert device_from_meta({"HTTP_USER_AGENT": ua}) == DeviceInfo("phone", "wechat")
 
 
-
 # --- region ---------------------------------------------------------------------------------------
 
 
@@ -84,7 +83,6 @@ def test_region_header_is_trusted_only_behind_a_configured_proxy():
     assert region_from_meta(
         meta, trusted_proxy_count=0, region_header="HTTP_X_COUNTRY_CODE"
     ) == RegionInfo("CN", "language")
-
 
 
 def test_device_notices_the_alipay_in_app_browser():

@@ -26,7 +26,10 @@ def test_a_settled_payment_is_recorded_once_with_its_capture():
     evidence = {"settlement_file": 7, "line_no": 3}
 
     first = services.payment_confirm_settled(
-        attempt=attempt, amount=Decimal("100.00"), currency="CNY", channel_trade_no="CH1",
+        attempt=attempt,
+        amount=Decimal("100.00"),
+        currency="CNY",
+        channel_trade_no="CH1",
         evidence=evidence,
     )
     again = services.payment_confirm_settled(

@@ -396,14 +396,22 @@ def test_outcomes_fold_in_order_and_the_clock_never_runs_backwards(store):
     opened = burst(router)
     state = store.load(["a"])["a"]
     probe_at = opened + timedelta(seconds=RoutingConfig().cooldown_seconds + 1)
-    late = ObservedOutcome(method="alipay", amount=AMOUNT, outcome="succeeded", at=probe_at.timestamp(), delay=3.0)
-    stale = ObservedOutcome(method="alipay", amount=AMOUNT, outcome="declined", at=T0.timestamp() - 60)
+    late = ObservedOutcome(
+        method="alipay", amount=AMOUNT, outcome="succeeded", at=probe_at.timestamp(), delay=3.0
+    )
+    stale = ObservedOutcome(
+        method="alipay", amount=AMOUNT, outcome="declined", at=T0.timestamp() - 60
+    )
 
     state, moved = apply_outcomes(state, [late, stale], RoutingConfig())
 
-    assert state.last_outcome_at == probe_at.timestamp()  # the stale one counted "now", not in the past
+    assert (
+        state.last_outcome_at == probe_at.timestamp()
+    )  # the stale one counted "now", not in the past
     assert state.counts["succeeded"] == 1 and state.counts["declined"] == 1
-    assert [(t.from_state, t.to_state) for t in moved] == [("open", "half_open")]  # the probe's success, in its time
+    assert [(t.from_state, t.to_state) for t in moved] == [
+        ("open", "half_open")
+    ]  # the probe's success, in its time
 
 
 @pytest.fixture
@@ -413,8 +421,13 @@ def fake_account(db):
 
     FakeBackend.reset()
     yield ChannelAccount.objects.create(
-        code="fa", name="fa", backend="fake", methods=["alipay"], fee_percent=Decimal("0.60"),
-        base_url="https://fake.example/", merchant_id="M1",
+        code="fa",
+        name="fa",
+        backend="fake",
+        methods=["alipay"],
+        fee_percent=Decimal("0.60"),
+        base_url="https://fake.example/",
+        merchant_id="M1",
     )
     FakeBackend.reset()
 
@@ -427,8 +440,15 @@ def pending_payment(reference: str = "test:H1"):
     from tests.accounts.factories import UserFactory
 
     return services.payment_start(
-        buyer=UserFactory(), reference=reference, amount=AMOUNT, currency="CNY", method="alipay", subject="H1",
-        client=ClientInfo(ip="10.0.0.1"), return_url="", expires_at=timezone.now() + timedelta(minutes=15),
+        buyer=UserFactory(),
+        reference=reference,
+        amount=AMOUNT,
+        currency="CNY",
+        method="alipay",
+        subject="H1",
+        client=ClientInfo(ip="10.0.0.1"),
+        return_url="",
+        expires_at=timezone.now() + timedelta(minutes=15),
     )
 
 
@@ -439,7 +459,9 @@ def notify(client, out_trade_no: str, outcome: str = "succeeded", **extra):
     return client.post("/payments/notify/fa/", body, content_type="application/json", **headers)
 
 
-def test_a_notified_success_reaches_health_once_however_often_it_is_folded(client, fake_account, django_capture_on_commit_callbacks):
+def test_a_notified_success_reaches_health_once_however_often_it_is_folded(
+    client, fake_account, django_capture_on_commit_callbacks
+):
     from payments import health
     from payments.models import ChannelHealth, Notification
 
@@ -457,7 +479,9 @@ def test_a_notified_success_reaches_health_once_however_often_it_is_folded(clien
     assert state["notify_delay"] is not None
 
 
-def test_a_declined_notice_tells_health_it_was_the_buyer_not_the_channel(client, fake_account, django_capture_on_commit_callbacks):
+def test_a_declined_notice_tells_health_it_was_the_buyer_not_the_channel(
+    client, fake_account, django_capture_on_commit_callbacks
+):
     from payments.models import ChannelHealth, Notification
 
     out_trade_no = pending_payment().attempts.get().out_trade_no
@@ -472,8 +496,12 @@ def test_until_the_fold_runs_the_outcome_waits_on_its_notification(client, fake_
     from payments.models import ChannelHealth, Notification
 
     out_trade_no = pending_payment().attempts.get().out_trade_no
-    assert notify(client, out_trade_no).status_code == 200  # the test's transaction never commits: no fold queued
-    assert not ChannelHealth.objects.filter(account=fake_account, state__counts__succeeded=1).exists()
+    assert (
+        notify(client, out_trade_no).status_code == 200
+    )  # the test's transaction never commits: no fold queued
+    assert not ChannelHealth.objects.filter(
+        account=fake_account, state__counts__succeeded=1
+    ).exists()
     assert health.pending_outcomes().count() == 1
 
     assert health.health_fold() == 1
@@ -530,9 +558,17 @@ def test_concurrent_folds_count_each_outcome_once(client, fake_account, monkeypa
     for i in range(15):  # more from one address in a row and risk asks for a code
         attempt = pending_payment(f"test:H{i}").attempts.get()
         note = Notification.objects.create(account=fake_account, channel_code="fa", body=b"{}")
-        services.notice_apply(account=fake_account, notification=note, notice=Notice(
-            kind="payment", out_trade_no=attempt.out_trade_no, outcome="succeeded", amount=AMOUNT, currency="CNY",
-        ))
+        services.notice_apply(
+            account=fake_account,
+            notification=note,
+            notice=Notice(
+                kind="payment",
+                out_trade_no=attempt.out_trade_no,
+                outcome="succeeded",
+                amount=AMOUNT,
+                currency="CNY",
+            ),
+        )
 
     def fold(_):
         try:

@@ -14,8 +14,16 @@ D = Decimal
 
 def capture(key="capture:T1", source="channel:fa:receivable", amount="100.00", fee="0.60"):
     return ledger.post(
-        key=key, kind="payment_captured", reference="test:T1", memo="fa T1",
-        lines=[(source, D(amount)), (ledger.CLEARING, -D(amount)), (ledger.channel_fees("fa"), D(fee)), (source, -D(fee))],
+        key=key,
+        kind="payment_captured",
+        reference="test:T1",
+        memo="fa T1",
+        lines=[
+            (source, D(amount)),
+            (ledger.CLEARING, -D(amount)),
+            (ledger.channel_fees("fa"), D(fee)),
+            (source, -D(fee)),
+        ],
     )
 
 
@@ -30,8 +38,17 @@ def test_an_entry_posts_its_lines_in_order_and_creates_the_accounts_it_needs():
         ("channel:fa:receivable", D("-0.60"), "CNY"),
     ]
     kinds = dict(LedgerAccount.objects.values_list("code", "kind"))
-    assert kinds == {"channel:fa:receivable": "asset", "payments:clearing": "liability", "channel:fa:fees": "expense"}
-    assert (entry.key, entry.kind, entry.reference, entry.memo) == ("capture:T1", "payment_captured", "test:T1", "fa T1")
+    assert kinds == {
+        "channel:fa:receivable": "asset",
+        "payments:clearing": "liability",
+        "channel:fa:fees": "expense",
+    }
+    assert (entry.key, entry.kind, entry.reference, entry.memo) == (
+        "capture:T1",
+        "payment_captured",
+        "test:T1",
+        "fa T1",
+    )
     assert JournalEntry.objects.get(pk=entry.pk).posted_at == entry.posted_at
     assert ledger.balance("channel:fa:receivable") == D("99.40")
     assert ledger.journal_total() == 0 and ledger.unbalanced_entries() == 0
@@ -48,7 +65,11 @@ def test_posting_the_same_key_again_returns_the_first_entry_and_changes_nothing(
 
 def test_an_unbalanced_entry_is_refused_and_writes_nothing():
     with pytest.raises(ledger.UnbalancedEntry, match="sum to 0.01"):
-        ledger.post(key="bad", kind="x", lines=[(ledger.CLEARING, D("1.00")), (ledger.PLATFORM_REVENUE, D("-0.99"))])
+        ledger.post(
+            key="bad",
+            kind="x",
+            lines=[(ledger.CLEARING, D("1.00")), (ledger.PLATFORM_REVENUE, D("-0.99"))],
+        )
     with pytest.raises(ledger.UnbalancedEntry, match="no non-zero lines"):
         ledger.post(key="empty", kind="x", lines=[(ledger.CLEARING, D("0"))])
     assert not JournalEntry.objects.exists() and not LedgerAccount.objects.exists()
@@ -56,7 +77,11 @@ def test_an_unbalanced_entry_is_refused_and_writes_nothing():
 
 def test_owner_accounts_are_linked_to_their_user(django_user_model):
     buyer = django_user_model.objects.create_user("wallet-owner", password="x")
-    ledger.post(key="topup:1", kind="wallet_topup", lines=[(ledger.CLEARING, D("50")), (ledger.buyer_wallet(buyer.pk), D("-50"))])
+    ledger.post(
+        key="topup:1",
+        kind="wallet_topup",
+        lines=[(ledger.CLEARING, D("50")), (ledger.buyer_wallet(buyer.pk), D("-50"))],
+    )
 
     wallet = LedgerAccount.objects.get(code=ledger.buyer_wallet(buyer.pk))
     assert (wallet.owner_id, wallet.kind) == (buyer.pk, "liability")
@@ -77,7 +102,9 @@ def test_a_posting_to_known_accounts_is_two_statements(django_assert_num_queries
     capture(key="warm-up")
     with django_assert_num_queries(2):
         capture(key="capture:T2")
-    with django_assert_num_queries(2):  # a repeat: the refused insert and the read of the first entry
+    with django_assert_num_queries(
+        2
+    ):  # a repeat: the refused insert and the read of the first entry
         capture(key="capture:T2")
 
 
@@ -91,9 +118,15 @@ def test_refunds_already_on_their_way_are_moved_in_flight_once(django_user_model
 
     migration = importlib.import_module("payments.migrations.0007_refunds_in_flight_for_pending")
     buyer = django_user_model.objects.create_user("old-buyer", password="x")
-    payment = Payment.objects.create(reference="order:OLD", buyer=buyer, method="alipay", amount=D("50.00"), status="succeeded")
-    account = ChannelAccount.objects.create(code="fa", name="fa", backend="fake", methods=["alipay"], base_url="https://fake.example/")
-    attempt = Attempt.objects.create(payment=payment, account=account, method="alipay", amount=D("50.00"), status="succeeded")
+    payment = Payment.objects.create(
+        reference="order:OLD", buyer=buyer, method="alipay", amount=D("50.00"), status="succeeded"
+    )
+    account = ChannelAccount.objects.create(
+        code="fa", name="fa", backend="fake", methods=["alipay"], base_url="https://fake.example/"
+    )
+    attempt = Attempt.objects.create(
+        payment=payment, account=account, method="alipay", amount=D("50.00"), status="succeeded"
+    )
     Refund.objects.create(payment=payment, attempt=attempt, amount=D("20.00"), status="pending")
     Refund.objects.create(payment=payment, attempt=attempt, amount=D("5.00"), status="succeeded")
 
@@ -120,10 +153,14 @@ def test_an_account_opened_concurrently_between_the_two_inserts_still_gets_its_l
 
     monkeypatch.setattr(ledger, "_insert_lines", insert_then_a_rival_opens_the_account)
     entry = ledger.post(
-        key="sale:R1", kind="sale",
+        key="sale:R1",
+        kind="sale",
         lines=[(ledger.CLEARING, D("9.50")), (seller, -D("9.50"))],
     )
-    assert sorted(entry.lines.values_list("account__code", "amount")) == sorted([
-        ("payments:clearing", D("9.50")), (seller, D("-9.50")),
-    ])
+    assert sorted(entry.lines.values_list("account__code", "amount")) == sorted(
+        [
+            ("payments:clearing", D("9.50")),
+            (seller, D("-9.50")),
+        ]
+    )
     assert ledger.unbalanced_entries() == 0

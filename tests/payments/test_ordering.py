@@ -236,7 +236,6 @@ def test_device_inside_wechat_puts_wechat_pay_first_and_alipay_down():
     assert position(ranking, Method.ALIPAY) > 2
 
 
-
 # --- region ---------------------------------------------------------------------------------------
 
 
@@ -250,7 +249,6 @@ def test_region_mainland_buyers_keep_the_mainland_order():
     assert order_of(rank_methods(context(region=RegionInfo("CN", "proxy")))) == order_of(
         rank_methods(context())
     )
-
 
 
 # --- amount ---------------------------------------------------------------------------------------
@@ -466,8 +464,15 @@ def test_an_open_breaker_whose_cool_down_has_passed_is_offered_again_for_probing
     buyer = UserFactory()
     recovering = make_account("ali", [Method.ALIPAY])
     ChannelHealth.objects.create(
-        account=recovering, breaker=ChannelHealth.Breaker.OPEN,
+        account=recovering,
+        breaker=ChannelHealth.Breaker.OPEN,
         state={"breaker": "open", "opened_at": time.time() - 3600, "cooldown": 30.0},
     )
-    ctx = checkout_context(user=buyer, amount=Decimal("10.00"), currency="CNY", device=DeviceInfo(), region=RegionInfo())
+    ctx = checkout_context(
+        user=buyer,
+        amount=Decimal("10.00"),
+        currency="CNY",
+        device=DeviceInfo(),
+        region=RegionInfo(),
+    )
     assert {a.code: a.healthy for a in ctx.accounts} == {"ali": True}

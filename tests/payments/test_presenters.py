@@ -14,13 +14,20 @@ pytestmark = pytest.mark.django_db
 
 def declined(code: str, *, stored_reason: str = "买家支付宝余额不足"):
     account = ChannelAccount.objects.create(
-        code="alipay-main", name="Alipay", backend="alipay", methods=["alipay"],
+        code="alipay-main",
+        name="Alipay",
+        backend="alipay",
+        methods=["alipay"],
         base_url="https://openapi.alipay.com/",
     )
     payment = PaymentFactory(status="failed", failure_code=code, failure_reason=stored_reason)
     Attempt.objects.create(
-        payment=payment, account=account, method="alipay", amount=payment.amount,
-        status="failed", error_code=code,
+        payment=payment,
+        account=account,
+        method="alipay",
+        amount=payment.amount,
+        status="failed",
+        error_code=code,
     )
     return payment
 
@@ -38,8 +45,12 @@ def test_a_channel_decline_learnt_in_chinese_reads_in_english_for_an_english_vie
 
 @pytest.mark.parametrize(
     ("code", "english"),
-    [("RISK_BLOCKED", "This payment cannot be accepted."), ("REVIEW_BLOCKED", "Blocked after review."),
-     ("CHALLENGE_FAILED", "Too many wrong codes."), ("NO_CHANNEL", "This payment method is not available right now")],
+    [
+        ("RISK_BLOCKED", "This payment cannot be accepted."),
+        ("REVIEW_BLOCKED", "Blocked after review."),
+        ("CHALLENGE_FAILED", "Too many wrong codes."),
+        ("NO_CHANNEL", "This payment method is not available right now"),
+    ],
 )
 def test_the_platform_s_own_refusals_read_in_the_viewer_s_language(code, english):
     payment = PaymentFactory(status="blocked", failure_code=code, failure_reason="中文原因")

@@ -35,21 +35,36 @@ def fake_channels():
 
 def account(code, *, fee="0.60", weight="1.00", methods=("alipay",), **kw):
     return ChannelAccount.objects.create(
-        code=code, name=code, backend="fake", methods=list(methods), fee_percent=Decimal(fee),
-        weight=Decimal(weight), base_url="https://fake.example/", merchant_id=kw.pop("merchant_id", "M1"), **kw,
+        code=code,
+        name=code,
+        backend="fake",
+        methods=list(methods),
+        fee_percent=Decimal(fee),
+        weight=Decimal(weight),
+        base_url="https://fake.example/",
+        merchant_id=kw.pop("merchant_id", "M1"),
+        **kw,
     )
 
 
 def start(buyer=None, amount="100.00", method="alipay", reference="test:T1", minutes=15):
     return services.payment_start(
-        buyer=buyer or UserFactory(), reference=reference, amount=Decimal(amount), currency="CNY",
-        method=method, subject="Test", client=ClientInfo(ip="10.0.0.1", device="desktop"),
-        return_url="http://testserver/orders/T1/", expires_at=timezone.now() + timedelta(minutes=minutes),
+        buyer=buyer or UserFactory(),
+        reference=reference,
+        amount=Decimal(amount),
+        currency="CNY",
+        method=method,
+        subject="Test",
+        client=ClientInfo(ip="10.0.0.1", device="desktop"),
+        return_url="http://testserver/orders/T1/",
+        expires_at=timezone.now() + timedelta(minutes=minutes),
     )
 
 
 def post_notice(client, code, body, headers):
-    return client.post(f"/payments/notify/{code}/", body, content_type="application/json", **headers)
+    return client.post(
+        f"/payments/notify/{code}/", body, content_type="application/json", **headers
+    )
 
 
 def journal_is_balanced():
@@ -126,7 +141,9 @@ def test_no_channel_for_the_method_fails_with_a_reason():
 def test_success_notice_is_applied_once_and_repeats_change_nothing(client):
     account("fa")
     seen = []
-    signals.payment_succeeded.connect(lambda sender, payment, **kw: seen.append(payment.pk), weak=False, dispatch_uid="t1")
+    signals.payment_succeeded.connect(
+        lambda sender, payment, **kw: seen.append(payment.pk), weak=False, dispatch_uid="t1"
+    )
     try:
         payment = start()
         attempt = payment.attempts.get()
@@ -174,7 +191,9 @@ def test_notice_with_a_different_amount_is_refused_and_flagged(client):
 def test_notice_from_another_merchant_is_refused(client):
     account("fa", merchant_id="M1")
     payment = start()
-    body, headers = notification(payment.attempts.get().out_trade_no, "100.00", merchant_id="SOMEONE-ELSE")
+    body, headers = notification(
+        payment.attempts.get().out_trade_no, "100.00", merchant_id="SOMEONE-ELSE"
+    )
     assert post_notice(client, "fa", body, headers).status_code == 400
     assert Payment.objects.get().status == "pending"
 
@@ -193,12 +212,22 @@ def test_each_process_looks_an_account_up_once_and_sees_its_changes_at_once(clie
     out_trade_no = payment.attempts.get().out_trade_no
     with CaptureQueriesContext(connection) as queries:
         for _ in range(2):
-            assert post_notice(client, "fa", *notification(out_trade_no, "100.00", "pending", merchant_id="M1")).status_code == 200
+            assert (
+                post_notice(
+                    client, "fa", *notification(out_trade_no, "100.00", "pending", merchant_id="M1")
+                ).status_code
+                == 200
+            )
     assert sum("payments_channelaccount" in q["sql"] for q in queries.captured_queries) == 1
 
     fa.merchant_id = "M2"  # staff change the account: the next notice is judged by the new row
     fa.save()
-    assert post_notice(client, "fa", *notification(out_trade_no, "100.00", merchant_id="M1")).status_code == 400
+    assert (
+        post_notice(
+            client, "fa", *notification(out_trade_no, "100.00", merchant_id="M1")
+        ).status_code
+        == 400
+    )
     assert Payment.objects.get().status == "pending"
 
 
@@ -207,7 +236,12 @@ def test_the_notification_hot_path_has_a_fixed_statement_budget(client, django_a
     lines, the payment, the notification's outcome; a repeat: raw row, the locks, its outcome."""
     account("fa")
     warm, payment = start(reference="test:W"), start(reference="test:T2")
-    assert post_notice(client, "fa", *notification(warm.attempts.get().out_trade_no, "100.00")).status_code == 200
+    assert (
+        post_notice(
+            client, "fa", *notification(warm.attempts.get().out_trade_no, "100.00")
+        ).status_code
+        == 200
+    )
     body, headers = notification(payment.attempts.get().out_trade_no, "100.00")
     # + 2: inside the test's transaction the apply transaction is a savepoint and its release.
     with django_assert_num_queries(8 + 2):
@@ -219,7 +253,9 @@ def test_the_notification_hot_path_has_a_fixed_statement_budget(client, django_a
 def test_decline_notice_fails_the_payment_with_the_channels_reason(client):
     account("fa")
     payment = start()
-    body, headers = notification(payment.attempts.get().out_trade_no, "100.00", outcome="failed", error_code="NO_MONEY")
+    body, headers = notification(
+        payment.attempts.get().out_trade_no, "100.00", outcome="failed", error_code="NO_MONEY"
+    )
     assert post_notice(client, "fa", body, headers).status_code == 200
     payment.refresh_from_db()
     assert payment.status == "failed" and payment.failure_code == "NO_MONEY"
@@ -237,7 +273,9 @@ def test_success_after_expiry_is_not_lost(client):
     assert payment.status == "succeeded"
 
 
-def test_two_attempts_of_one_payment_both_succeeding_refunds_the_later_automatically(client, django_capture_on_commit_callbacks):
+def test_two_attempts_of_one_payment_both_succeeding_refunds_the_later_automatically(
+    client, django_capture_on_commit_callbacks
+):
     account("fa")
     account("fb")
     FakeBackend.script["fa"].append("decline:SOFT")
@@ -250,7 +288,11 @@ def test_two_attempts_of_one_payment_both_succeeding_refunds_the_later_automatic
         with django_capture_on_commit_callbacks(execute=True):
             assert post_notice(client, attempt.account.code, body, headers).status_code == 200
     refund = Refund.objects.get()
-    assert refund.origin == "double_charge" and refund.status == "succeeded" and refund.attempt == first
+    assert (
+        refund.origin == "double_charge"
+        and refund.status == "succeeded"
+        and refund.attempt == first
+    )
     first.refresh_from_db()
     assert first.flagged
     payment.refresh_from_db()
@@ -263,7 +305,9 @@ def test_lost_callback_is_recovered_by_the_query_task():
     payment = start()
     attempt = payment.attempts.get()
     FakeBackend.query_answers[attempt.out_trade_no] = "succeeded"
-    Attempt.objects.filter(pk=attempt.pk).update(next_query_at=timezone.now() - timedelta(seconds=1))
+    Attempt.objects.filter(pk=attempt.pk).update(
+        next_query_at=timezone.now() - timedelta(seconds=1)
+    )
     from payments.tasks import query_pending_attempts
 
     assert query_pending_attempts() == 1
@@ -293,7 +337,9 @@ def _paid_payment(client):
     return payment
 
 
-def test_partial_then_full_refund_and_nothing_above_what_was_paid(client, django_capture_on_commit_callbacks):
+def test_partial_then_full_refund_and_nothing_above_what_was_paid(
+    client, django_capture_on_commit_callbacks
+):
     payment = _paid_payment(client)
     with django_capture_on_commit_callbacks(execute=True):
         services.refund_request(payment=payment, amount=Decimal("30.00"), reason="one bad code")
@@ -319,12 +365,16 @@ def test_a_refund_on_its_way_is_owed_to_the_buyer_until_the_channel_answers(clie
 
     services.refund_send(refund_id=sent.pk)  # the channel confirms
     assert ledger.balance(ledger.REFUNDS_IN_FLIGHT) == 0
-    assert ledger.balance(ledger.channel_receivable("fa")) == Decimal("69.40")  # 99.40 received − 30 back
+    assert ledger.balance(ledger.channel_receivable("fa")) == Decimal(
+        "69.40"
+    )  # 99.40 received − 30 back
 
     refused = services.refund_request(payment=payment, amount=Decimal("20.00"), reason="another")
     services.refund_settle(refused.pk, "failed", error="REFUND_REJECTED")
     assert ledger.balance(ledger.REFUNDS_IN_FLIGHT) == 0
-    assert ledger.balance(ledger.CLEARING, natural=True) == clearing - Decimal("30.00")  # the 20 came back
+    assert ledger.balance(ledger.CLEARING, natural=True) == clearing - Decimal(
+        "30.00"
+    )  # the 20 came back
     assert journal_is_balanced()
 
 
@@ -335,10 +385,23 @@ def test_refund_of_an_unpaid_payment_is_refused():
         services.refund_request(payment=payment, amount=Decimal("1.00"), reason="x")
 
 
-def test_balance_wallet_pays_at_once_and_refunds_back_to_the_wallet(django_capture_on_commit_callbacks):
-    ChannelAccount.objects.create(code="balance", name="b", backend="balance", methods=["balance"], base_url="https://internal.invalid/", fee_percent=0)
+def test_balance_wallet_pays_at_once_and_refunds_back_to_the_wallet(
+    django_capture_on_commit_callbacks,
+):
+    ChannelAccount.objects.create(
+        code="balance",
+        name="b",
+        backend="balance",
+        methods=["balance"],
+        base_url="https://internal.invalid/",
+        fee_percent=0,
+    )
     buyer = UserFactory()
-    ledger.post(key="seed-topup", kind="wallet_topup", lines=[(ledger.CLEARING, Decimal("150")), (ledger.buyer_wallet(buyer.id), Decimal("-150"))])
+    ledger.post(
+        key="seed-topup",
+        kind="wallet_topup",
+        lines=[(ledger.CLEARING, Decimal("150")), (ledger.buyer_wallet(buyer.id), Decimal("-150"))],
+    )
     payment = start(buyer=buyer, method="balance")
     assert payment.status == "succeeded"
     assert ledger.balance(ledger.buyer_wallet(buyer.id), natural=True) == Decimal("50.00")

@@ -40,16 +40,25 @@ def _moves(legal: bool):
 
 def _row(kind: str, status: str):
     account = ChannelAccount.objects.create(
-        code="acct", name="acct", backend="alipay", methods=["alipay"],
-        base_url="https://channel.example/", merchant_id="M1", fee_percent=Decimal("0.60"),
+        code="acct",
+        name="acct",
+        backend="alipay",
+        methods=["alipay"],
+        base_url="https://channel.example/",
+        merchant_id="M1",
+        fee_percent=Decimal("0.60"),
     )
     paid = kind == "refund"
     payment = PaymentFactory(
         status=PaymentStatus.SUCCEEDED if paid else status, amount=Decimal("100.00")
     )
     attempt = Attempt.objects.create(
-        payment=payment, account=account, method="alipay", amount=payment.amount,
-        fee=Decimal("0.60"), status=AttemptStatus.SUCCEEDED if paid else status,
+        payment=payment,
+        account=account,
+        method="alipay",
+        amount=payment.amount,
+        fee=Decimal("0.60"),
+        status=AttemptStatus.SUCCEEDED if paid else status,
     )
     if kind == "payment":
         return payment
@@ -72,8 +81,11 @@ def announced():
         seen.append(signal)
 
     every = [
-        signals.payment_succeeded, signals.payment_failed, signals.payment_status_changed,
-        signals.refund_succeeded, signals.refund_failed,
+        signals.payment_succeeded,
+        signals.payment_failed,
+        signals.payment_status_changed,
+        signals.refund_succeeded,
+        signals.refund_failed,
     ]
     for signal in every:
         signal.connect(record, weak=False, dispatch_uid=f"transitions-test-{id(signal)}")

@@ -12,7 +12,11 @@ pytestmark = pytest.mark.django_db
 
 def test_wallet_page_shows_the_balance_from_the_journal(client):
     buyer = UserFactory()
-    ledger.post(key="t", kind="wallet_topup", lines=[(ledger.CLEARING, Decimal("42")), (ledger.buyer_wallet(buyer.id), Decimal("-42"))])
+    ledger.post(
+        key="t",
+        kind="wallet_topup",
+        lines=[(ledger.CLEARING, Decimal("42")), (ledger.buyer_wallet(buyer.id), Decimal("-42"))],
+    )
     client.force_login(buyer)
     page = client.get("/wallet/")
     assert page.status_code == 200 and "¥42.00" in page.content.decode()
@@ -20,7 +24,14 @@ def test_wallet_page_shows_the_balance_from_the_journal(client):
 
 def test_top_up_through_another_method_credits_the_wallet_once_paid(client):
     FakeBackend.reset()
-    ChannelAccount.objects.create(code="fa", name="fa", backend="fake", methods=["alipay"], base_url="https://fake.example/", fee_percent=0)
+    ChannelAccount.objects.create(
+        code="fa",
+        name="fa",
+        backend="fake",
+        methods=["alipay"],
+        base_url="https://fake.example/",
+        fee_percent=0,
+    )
     buyer = UserFactory()
     client.force_login(buyer)
     response = client.post("/wallet/", {"amount": "50.00", "method": "alipay"})
@@ -39,7 +50,9 @@ def test_someone_elses_top_up_is_not_found(client):
     client.force_login(UserFactory())
     from payments.models import Payment
 
-    payment = Payment.objects.create(reference="topup:x", buyer=other, method="alipay", amount=Decimal("1.00"))
+    payment = Payment.objects.create(
+        reference="topup:x", buyer=other, method="alipay", amount=Decimal("1.00")
+    )
     assert client.get(f"/wallet/topups/{payment.public_id}/").status_code == 404
 
 
@@ -48,12 +61,24 @@ def test_the_statement_names_each_movement_in_words_with_yuan_and_links_the_orde
 
     buyer = UserFactory()
     wallet = ledger.buyer_wallet(buyer.id)
-    ledger.post(key="t1", kind="wallet_topup", reference="topup:abc",
-                lines=[(ledger.CLEARING, Decimal("1500")), (wallet, Decimal("-1500"))])
-    ledger.post(key="t2", kind="payment_captured", reference="order:N0RDER1234",
-                lines=[(wallet, Decimal("880")), (ledger.CLEARING, Decimal("-880"))])
-    ledger.post(key="t3", kind="refund", reference="order:N0RDER1234",
-                lines=[(ledger.CLEARING, Decimal("88")), (wallet, Decimal("-88"))])
+    ledger.post(
+        key="t1",
+        kind="wallet_topup",
+        reference="topup:abc",
+        lines=[(ledger.CLEARING, Decimal("1500")), (wallet, Decimal("-1500"))],
+    )
+    ledger.post(
+        key="t2",
+        kind="payment_captured",
+        reference="order:N0RDER1234",
+        lines=[(wallet, Decimal("880")), (ledger.CLEARING, Decimal("-880"))],
+    )
+    ledger.post(
+        key="t3",
+        kind="refund",
+        reference="order:N0RDER1234",
+        lines=[(ledger.CLEARING, Decimal("88")), (wallet, Decimal("-88"))],
+    )
     client.force_login(buyer)
     with translation.override("en"):
         html = client.get("/wallet/", HTTP_ACCEPT_LANGUAGE="en").content.decode()

@@ -31,7 +31,9 @@ def brand(db):
 
 
 def listing_of(seller, brand, *, price: str, codes: int = 5):
-    listing = ListingFactory(seller=seller, brand=brand, face_value=Decimal("100.00"), price=Decimal(price))
+    listing = ListingFactory(
+        seller=seller, brand=brand, face_value=Decimal("100.00"), price=Decimal(price)
+    )
     listing.plains = stock(listing, codes)
     return listing
 
@@ -47,7 +49,10 @@ class Shop:
 
     def start(self, order: Order) -> Payment:
         payment = order_pay(
-            order=order, buyer=order.buyer, method="alipay", client=ClientInfo(ip="203.0.113.7", device="desktop"),
+            order=order,
+            buyer=order.buyer,
+            method="alipay",
+            client=ClientInfo(ip="203.0.113.7", device="desktop"),
             return_url=f"http://testserver/orders/{order.number}/",
         )
         assert payment.status == "pending", payment.status

@@ -10,18 +10,31 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def items():
-    file = SettlementFile.objects.create(channel_code="alipay", name="f", content=b"x", sha256="0" * 64, size=1)
-    return [Discrepancy.objects.create(file=file, kind=kind) for kind in ("missing_ours", "missing_channel")]
+    file = SettlementFile.objects.create(
+        channel_code="alipay", name="f", content=b"x", sha256="0" * 64, size=1
+    )
+    return [
+        Discrepancy.objects.create(file=file, kind=kind)
+        for kind in ("missing_ours", "missing_channel")
+    ]
 
 
 def act(admin_client, action, ids, note):
     url = reverse("admin:reconciliation_discrepancy_changelist")
-    return admin_client.post(url, {"action": action, "_selected_action": ids, "note": note}, follow=True, HTTP_ACCEPT_LANGUAGE="en")
+    return admin_client.post(
+        url,
+        {"action": action, "_selected_action": ids, "note": note},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
+    )
 
 
 def test_the_queue_and_statements_list(admin_client, items):
     for name in ("discrepancy", "statement", "settlementfile"):
-        response = admin_client.get(reverse(f"admin:reconciliation_{name}_changelist") + ("?status=open" if name == "discrepancy" else ""))
+        response = admin_client.get(
+            reverse(f"admin:reconciliation_{name}_changelist")
+            + ("?status=open" if name == "discrepancy" else "")
+        )
         assert response.status_code == 200
     assert Statement.objects.count() == 0
 
@@ -62,7 +75,9 @@ def lost_payment(shop, brand):
     from tests.accounts.factories import UserFactory
     from tests.reconciliation.conftest import listing_of, pull_today
 
-    order, payment = shop.buy(listing_of(UserFactory(username="sally-seller"), brand, price="92.00"), notified=False)
+    order, payment = shop.buy(
+        listing_of(UserFactory(username="sally-seller"), brand, price="92.00"), notified=False
+    )
     pull_today()
     return order, Discrepancy.objects.get(kind="status_mismatch")
 
@@ -76,7 +91,9 @@ def test_finance_confirms_a_payment_from_the_queue(finance_client, lost_payment,
     with shop.captured(execute=True):
         response = act(finance_client, "confirm_payment", [discrepancy.pk], "checked the file")
     assert response.status_code == 200
-    assert messages_of(response) == [f"Discrepancy #{discrepancy.pk} confirmed: applied: payment succeeded"]
+    assert messages_of(response) == [
+        f"Discrepancy #{discrepancy.pk} confirmed: applied: payment succeeded"
+    ]
     order.refresh_from_db()
     discrepancy.refresh_from_db()
     assert order.status == "delivered" and len(mailoutbox) == 1
@@ -85,14 +102,18 @@ def test_finance_confirms_a_payment_from_the_queue(finance_client, lost_payment,
 
     with shop.captured(execute=True):
         again = act(finance_client, "confirm_payment", [discrepancy.pk], "")
-    assert messages_of(again) == [f"Discrepancy #{discrepancy.pk} was not confirmed: It is already resolved."]
+    assert messages_of(again) == [
+        f"Discrepancy #{discrepancy.pk} was not confirmed: It is already resolved."
+    ]
     assert len(mailoutbox) == 1
 
 
 def test_the_action_refuses_other_kinds_with_a_message(finance_client, items):
     response = act(finance_client, "confirm_payment", [items[1].pk], "")
     [message] = messages_of(response)
-    assert message.startswith(f"Discrepancy #{items[1].pk} was not confirmed: Only a status mismatch")
+    assert message.startswith(
+        f"Discrepancy #{items[1].pk} was not confirmed: Only a status mismatch"
+    )
     items[1].refresh_from_db()
     assert items[1].status == "open" and items[1].resolved_by is None
 
@@ -125,12 +146,23 @@ def test_finance_sees_clearings_read_only_and_on_the_statement(finance_client, s
     statement = Statement.objects.get()
 
     listing = finance_client.get(reverse("admin:reconciliation_sellerclearing_changelist"))
-    assert listing.status_code == 200 and b"sally-seller" in listing.content and b"174.80" in listing.content
+    assert (
+        listing.status_code == 200
+        and b"sally-seller" in listing.content
+        and b"174.80" in listing.content
+    )
     clearing = statement.clearings.get()
-    change = finance_client.get(reverse("admin:reconciliation_sellerclearing_change", args=[clearing.pk]))
+    change = finance_client.get(
+        reverse("admin:reconciliation_sellerclearing_change", args=[clearing.pk])
+    )
     assert change.status_code == 200 and b'name="_save"' not in change.content
     assert finance_client.get(reverse("admin:reconciliation_sellerclearing_add")).status_code == 403
-    assert finance_client.get(reverse("admin:reconciliation_sellerclearing_delete", args=[clearing.pk])).status_code == 403
+    assert (
+        finance_client.get(
+            reverse("admin:reconciliation_sellerclearing_delete", args=[clearing.pk])
+        ).status_code
+        == 403
+    )
 
     page = finance_client.get(reverse("admin:reconciliation_statement_change", args=[statement.pk]))
     assert page.status_code == 200
@@ -147,23 +179,42 @@ def test_finance_exports_statements_as_csv(client, items):
     from payments.models import ChannelAccount
     from tests.accounts.factories import UserFactory
 
-    account = ChannelAccount.objects.create(code="alipay", name="Alipay", backend="alipay", methods=["alipay"], base_url="http://sandbox.invalid/")
+    account = ChannelAccount.objects.create(
+        code="alipay",
+        name="Alipay",
+        backend="alipay",
+        methods=["alipay"],
+        base_url="http://sandbox.invalid/",
+    )
     file = items[0].file
     for day, gross in ((dt.date(2026, 11, 23), "1000.00"), (dt.date(2026, 11, 24), "250.50")):
         Statement.objects.create(
-            account=account, day=day, file=file, count=3, gross=Decimal(gross), refunded=Decimal("10.00"),
-            fees=Decimal("6.00"), net=Decimal(gross) - Decimal("16.00"), expected_settlement_date=day + dt.timedelta(days=1),
-            matched=3, discrepancies=0,
+            account=account,
+            day=day,
+            file=file,
+            count=3,
+            gross=Decimal(gross),
+            refunded=Decimal("10.00"),
+            fees=Decimal("6.00"),
+            net=Decimal(gross) - Decimal("16.00"),
+            expected_settlement_date=day + dt.timedelta(days=1),
+            matched=3,
+            discrepancies=0,
         )
     client.force_login(UserFactory(is_staff=True, groups=["Finance"]))
     response = client.post(
         reverse("admin:reconciliation_statement_changelist"),
-        {"action": "export_csv", "_selected_action": list(Statement.objects.values_list("pk", flat=True))},
+        {
+            "action": "export_csv",
+            "_selected_action": list(Statement.objects.values_list("pk", flat=True)),
+        },
         HTTP_ACCEPT_LANGUAGE="en",
     )
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert "attachment" in response["Content-Disposition"]
-    body = b"".join(response.streaming_content).decode("utf-8-sig")  # a BOM, so spreadsheets read UTF-8
+    body = b"".join(response.streaming_content).decode(
+        "utf-8-sig"
+    )  # a BOM, so spreadsheets read UTF-8
     rows = list(csv.reader(io.StringIO(body)))
     assert rows[0][:3] == ["channel account", "day", "currency"]
     assert rows[1][:2] == ["alipay", "2026-11-23"] and "984.00" in rows[1]
@@ -179,14 +230,36 @@ def test_finance_exports_seller_clearings_as_csv(client, items):
     from reconciliation.models import SellerClearing
     from tests.accounts.factories import UserFactory
 
-    account = ChannelAccount.objects.create(code="alipay", name="Alipay", backend="alipay", methods=["alipay"], base_url="http://sandbox.invalid/")
-    statement = Statement.objects.create(account=account, day=dt.date(2026, 11, 24), file=items[0].file, expected_settlement_date=dt.date(2026, 11, 25))
+    account = ChannelAccount.objects.create(
+        code="alipay",
+        name="Alipay",
+        backend="alipay",
+        methods=["alipay"],
+        base_url="http://sandbox.invalid/",
+    )
+    statement = Statement.objects.create(
+        account=account,
+        day=dt.date(2026, 11, 24),
+        file=items[0].file,
+        expected_settlement_date=dt.date(2026, 11, 25),
+    )
     seller = UserFactory(username="=cmd|evil")  # a name a spreadsheet would run as a formula
-    SellerClearing.objects.create(statement=statement, seller=seller, currency="CNY", orders=2, gross=Decimal("184.00"), commission=Decimal("9.20"), net=Decimal("174.80"))
+    SellerClearing.objects.create(
+        statement=statement,
+        seller=seller,
+        currency="CNY",
+        orders=2,
+        gross=Decimal("184.00"),
+        commission=Decimal("9.20"),
+        net=Decimal("174.80"),
+    )
     client.force_login(UserFactory(is_staff=True, groups=["Finance"]))
     response = client.post(
         reverse("admin:reconciliation_sellerclearing_changelist"),
-        {"action": "export_csv", "_selected_action": list(SellerClearing.objects.values_list("pk", flat=True))},
+        {
+            "action": "export_csv",
+            "_selected_action": list(SellerClearing.objects.values_list("pk", flat=True)),
+        },
     )
     body = b"".join(response.streaming_content).decode("utf-8-sig")
     assert "alipay,2026-11-24,'=cmd|evil,CNY,2,184.00,9.20,174.80" in body

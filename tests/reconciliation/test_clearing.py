@@ -43,17 +43,26 @@ def clearings() -> dict[str, tuple]:
 
 
 def matched_order_amounts(statement: Statement) -> Decimal:
-    """What the file's matched payment lines add up to (every payment of these days is an order's)."""
-    lines = SettlementLine.objects.filter(file=statement.file, kind="payment", discrepancies__isnull=True)
+    """What the file's matched payment lines add up to (every payment of these days is an
+    order's)."""
+    lines = SettlementLine.objects.filter(
+        file=statement.file, kind="payment", discrepancies__isnull=True
+    )
     return sum((line.amount for line in lines), Decimal("0"))
 
 
 def top_up(client, captured, amount: str):
     """A payment that pays no order (a wallet top-up): settled, but nobody's sale."""
     payment = payment_services.payment_start(
-        buyer=UserFactory(), reference=f"topup:{uuid.uuid4().hex[:16]}", amount=Decimal(amount), currency="CNY",
-        method="alipay", subject="Top-up", client=ClientInfo(ip="203.0.113.9", device="desktop"),
-        return_url="http://testserver/wallet/", expires_at=timezone.now() + dt.timedelta(minutes=15),
+        buyer=UserFactory(),
+        reference=f"topup:{uuid.uuid4().hex[:16]}",
+        amount=Decimal(amount),
+        currency="CNY",
+        method="alipay",
+        subject="Top-up",
+        client=ClientInfo(ip="203.0.113.9", device="desktop"),
+        return_url="http://testserver/wallet/",
+        expires_at=timezone.now() + dt.timedelta(minutes=15),
         risk_facts=PayableFacts(account_age_days=400, good_orders=12),
     )
     with captured(execute=True):
@@ -87,13 +96,19 @@ def test_clearing_sums_to_the_statements_matched_order_amounts(shop, listings):
     sally_listing, sam_listing = listings
     shop.buy(sally_listing, 1)
     shop.buy(sam_listing, 2)
-    shop.buy(sam_listing, 1, notified=False)  # the channel took it, we did not hear: not settled for us
+    shop.buy(
+        sam_listing, 1, notified=False
+    )  # the channel took it, we did not hear: not settled for us
 
     pull_today()
 
     statement = Statement.objects.get()
     assert Discrepancy.objects.get().kind == "status_mismatch"
-    assert sum(c.gross for c in statement.clearings.all()) == matched_order_amounts(statement) == Decimal("183.00")
+    assert (
+        sum(c.gross for c in statement.clearings.all())
+        == matched_order_amounts(statement)
+        == Decimal("183.00")
+    )
     assert clearings()["sam-seller"][0] == 1
 
 
@@ -105,7 +120,9 @@ def test_a_payment_confirmed_from_the_queue_joins_the_days_clearing(shop, listin
     assert clearings()["sally-seller"][:2] == (1, Decimal("92.00"))
 
     with shop.captured(execute=True):
-        services.discrepancy_confirm_payment(discrepancy=Discrepancy.objects.get(), by=UserFactory(is_staff=True))
+        services.discrepancy_confirm_payment(
+            discrepancy=Discrepancy.objects.get(), by=UserFactory(is_staff=True)
+        )
 
     assert clearings()["sally-seller"][:2] == (2, Decimal("184.00"))
 
@@ -139,7 +156,9 @@ def test_a_refunded_late_payment_clears_nothing(shop, listings):
     shop.order(sally_listing, 1)
     pull_today()
     with shop.captured(execute=True):
-        services.discrepancy_confirm_payment(discrepancy=Discrepancy.objects.get(), by=UserFactory(is_staff=True))
+        services.discrepancy_confirm_payment(
+            discrepancy=Discrepancy.objects.get(), by=UserFactory(is_staff=True)
+        )
     order.refresh_from_db()
     assert order.status == "refunded"
     assert not SellerClearing.objects.exists()
@@ -151,6 +170,10 @@ def test_the_shop_answers_which_orders_a_payment_paid(shop, listings):
     assert list(shop_clearing.orders_paid_by([payment.public_id])) == [order]
     [row] = shop_clearing.seller_amounts([payment.public_id])
     assert (row.seller_id, row.orders, row.gross, row.commission, row.net) == (
-        sally_listing.seller_id, 1, Decimal("184.00"), Decimal("9.20"), Decimal("174.80"),
+        sally_listing.seller_id,
+        1,
+        Decimal("184.00"),
+        Decimal("9.20"),
+        Decimal("174.80"),
     )
     assert shop_clearing.seller_amounts([uuid.uuid4()]) == []

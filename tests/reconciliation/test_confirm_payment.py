@@ -42,11 +42,17 @@ def snapshot() -> tuple:
         sorted(CardCode.objects.values_list("pk", "status", "order_id")),
         JournalEntry.objects.count(),
         Refund.objects.count(),
-        sorted(Discrepancy.objects.values_list("pk", "status", "note", "resolution", "resolved_by", "attempt")),
+        sorted(
+            Discrepancy.objects.values_list(
+                "pk", "status", "note", "resolution", "resolved_by", "attempt"
+            )
+        ),
     )
 
 
-def test_confirming_a_paid_trade_we_never_heard_of_delivers_the_codes_exactly_once(shop, listing, finance, mailoutbox):
+def test_confirming_a_paid_trade_we_never_heard_of_delivers_the_codes_exactly_once(
+    shop, listing, finance, mailoutbox
+):
     order, payment = shop.buy(listing, 2, notified=False)
     assert payment.status == "pending" and order.status == "awaiting_payment"
     pull_today()
@@ -54,18 +60,27 @@ def test_confirming_a_paid_trade_we_never_heard_of_delivers_the_codes_exactly_on
     assert discrepancy.attempt.payment == payment
 
     with shop.captured(execute=True):
-        done = services.discrepancy_confirm_payment(discrepancy=discrepancy, by=finance, note="file of the day says paid")
+        done = services.discrepancy_confirm_payment(
+            discrepancy=discrepancy, by=finance, note="file of the day says paid"
+        )
 
     assert (done.result, done.payment_status) == ("applied", "succeeded")
     order.refresh_from_db()
     assert order.status == "delivered" and order.payment_public_id == payment.public_id
     assert order.codes.filter(status="sold").count() == 2
     assert JournalEntry.objects.filter(key=f"sale:{order.number}").count() == 1
-    assert JournalEntry.objects.filter(kind="payment_captured", reference=payment.reference).count() == 1
+    assert (
+        JournalEntry.objects.filter(kind="payment_captured", reference=payment.reference).count()
+        == 1
+    )
     assert len(mailoutbox) == 1  # the delivery e-mail
     assert ledger.balance(ledger.CLEARING) == 0 and journal_is_balanced()
     discrepancy.refresh_from_db()
-    assert discrepancy.status == "resolved" and discrepancy.resolved_by == finance and discrepancy.resolved_at
+    assert (
+        discrepancy.status == "resolved"
+        and discrepancy.resolved_by == finance
+        and discrepancy.resolved_at
+    )
     assert discrepancy.resolution == "applied: payment succeeded"
     assert "file of the day says paid" in discrepancy.note
 
@@ -78,13 +93,20 @@ def test_confirming_twice_changes_nothing_more(shop, listing, finance, mailoutbo
         services.discrepancy_confirm_payment(discrepancy=discrepancy, by=finance)
     before = snapshot()
 
-    with shop.captured(execute=True), pytest.raises(services.DiscrepancyRefused, match="already resolved"):
-        services.discrepancy_confirm_payment(discrepancy=discrepancy, by=UserFactory(), note="again")
+    with (
+        shop.captured(execute=True),
+        pytest.raises(services.DiscrepancyRefused, match="already resolved"),
+    ):
+        services.discrepancy_confirm_payment(
+            discrepancy=discrepancy, by=UserFactory(), note="again"
+        )
     assert snapshot() == before
     assert len(mailoutbox) == 1
 
 
-def test_a_paid_trade_whose_order_lapsed_and_sold_out_is_refunded_automatically(shop, listing, finance):
+def test_a_paid_trade_whose_order_lapsed_and_sold_out_is_refunded_automatically(
+    shop, listing, finance
+):
     order, payment = shop.buy(listing, 5, notified=False)
     expire(order)
     shop.order(listing, 1)  # the released stock is bought by someone else
@@ -96,7 +118,10 @@ def test_a_paid_trade_whose_order_lapsed_and_sold_out_is_refunded_automatically(
     assert done.result == "applied"
     # the shop's refund is asked for once the confirmation commits, and named on it then
     resolution = the_discrepancy().resolution
-    assert resolution.startswith("applied: payment succeeded; refund ") and "460.00 pending" in resolution
+    assert (
+        resolution.startswith("applied: payment succeeded; refund ")
+        and "460.00 pending" in resolution
+    )
     order.refresh_from_db()
     assert order.status == "refunded" and order.payment_public_id is None
     assert not order.codes.exists()
@@ -106,7 +131,9 @@ def test_a_paid_trade_whose_order_lapsed_and_sold_out_is_refunded_automatically(
     assert ledger.balance(ledger.CLEARING) == 0 and journal_is_balanced()
 
 
-def test_a_paid_trade_of_an_order_already_paid_by_another_payment_is_refunded(shop, listing, finance):
+def test_a_paid_trade_of_an_order_already_paid_by_another_payment_is_refunded(
+    shop, listing, finance
+):
     order = shop.order(listing, 1)
     lost = shop.pay(shop.start(order), notified=False)
     paid = shop.pay(shop.start(order))  # the buyer paid again, and that one got through
@@ -152,32 +179,55 @@ def test_a_payment_that_succeeded_meanwhile_is_resolved_as_duplicate(shop, listi
 @pytest.fixture
 def other_kinds(alipay):
     """Open discrepancies the action must not touch, each on its own line."""
-    file = SettlementFile.objects.create(channel_code="alipay", day="2026-01-02", name="f", content=b"x", sha256="1" * 64, size=1)
+    file = SettlementFile.objects.create(
+        channel_code="alipay", day="2026-01-02", name="f", content=b"x", sha256="1" * 64, size=1
+    )
     ours = Attempt.objects.filter(account=alipay).first()
 
     def line(no: int, out_trade_no: str, amount: str, kind: str = "payment") -> SettlementLine:
-        return SettlementLine.objects.create(file=file, line_no=no, kind=kind, out_trade_no=out_trade_no, amount=Decimal(amount), fee=Decimal("0"), currency="CNY")
+        return SettlementLine.objects.create(
+            file=file,
+            line_no=no,
+            kind=kind,
+            out_trade_no=out_trade_no,
+            amount=Decimal(amount),
+            fee=Decimal("0"),
+            currency="CNY",
+        )
 
     return file, ours, line
 
 
-@pytest.mark.parametrize("kind", ["amount_mismatch", "fee_mismatch", "duplicate", "missing_channel"])
+@pytest.mark.parametrize(
+    "kind", ["amount_mismatch", "fee_mismatch", "duplicate", "missing_channel"]
+)
 def test_other_kinds_are_refused_and_change_nothing(shop, listing, finance, other_kinds, kind):
     _order, payment = shop.buy(listing, notified=False)
     file, _, line = other_kinds
     attempt = payment.attempts.get()
-    discrepancy = Discrepancy.objects.create(file=file, kind=kind, attempt=attempt, line=line(1, attempt.out_trade_no, "92.00"))
+    discrepancy = Discrepancy.objects.create(
+        file=file, kind=kind, attempt=attempt, line=line(1, attempt.out_trade_no, "92.00")
+    )
     before = snapshot()
-    with pytest.raises(services.DiscrepancyRefused, match="Only a status mismatch or a payment missing on our side"):
+    with pytest.raises(
+        services.DiscrepancyRefused, match="Only a status mismatch or a payment missing on our side"
+    ):
         services.discrepancy_confirm_payment(discrepancy=discrepancy, by=finance)
     assert snapshot() == before
 
 
-def test_a_line_whose_amount_differs_from_our_attempt_is_for_a_human(shop, listing, finance, other_kinds):
+def test_a_line_whose_amount_differs_from_our_attempt_is_for_a_human(
+    shop, listing, finance, other_kinds
+):
     _order, payment = shop.buy(listing, notified=False)
     file, _, line = other_kinds
     attempt = payment.attempts.get()
-    discrepancy = Discrepancy.objects.create(file=file, kind="status_mismatch", attempt=attempt, line=line(1, attempt.out_trade_no, "91.00"))
+    discrepancy = Discrepancy.objects.create(
+        file=file,
+        kind="status_mismatch",
+        attempt=attempt,
+        line=line(1, attempt.out_trade_no, "91.00"),
+    )
     before = snapshot()
     with pytest.raises(services.DiscrepancyRefused, match="amount mismatch is for a person"):
         services.discrepancy_confirm_payment(discrepancy=discrepancy, by=finance)
@@ -185,12 +235,18 @@ def test_a_line_whose_amount_differs_from_our_attempt_is_for_a_human(shop, listi
     assert Attempt.objects.get(pk=attempt.pk).flagged == ""
 
 
-def test_missing_ours_is_confirmed_when_the_attempt_exists_and_refused_when_it_does_not(shop, listing, finance, other_kinds):
+def test_missing_ours_is_confirmed_when_the_attempt_exists_and_refused_when_it_does_not(
+    shop, listing, finance, other_kinds
+):
     order, payment = shop.buy(listing, notified=False)
     file, _, line = other_kinds
     attempt = payment.attempts.get()
-    stranger = Discrepancy.objects.create(file=file, kind="missing_ours", line=line(1, "NOT-OURS-1", "10.00"))
-    refund_line = Discrepancy.objects.create(file=file, kind="missing_ours", line=line(2, attempt.out_trade_no, "92.00", kind="refund"))
+    stranger = Discrepancy.objects.create(
+        file=file, kind="missing_ours", line=line(1, "NOT-OURS-1", "10.00")
+    )
+    refund_line = Discrepancy.objects.create(
+        file=file, kind="missing_ours", line=line(2, attempt.out_trade_no, "92.00", kind="refund")
+    )
     before = snapshot()
     with pytest.raises(services.DiscrepancyRefused, match="no attempt NOT-OURS-1"):
         services.discrepancy_confirm_payment(discrepancy=stranger, by=finance)
@@ -200,7 +256,9 @@ def test_missing_ours_is_confirmed_when_the_attempt_exists_and_refused_when_it_d
         services.discrepancy_confirm_payment(discrepancy=refund_line, by=finance)
     assert snapshot() == before
 
-    ours = Discrepancy.objects.create(file=file, kind="missing_ours", line=line(3, attempt.out_trade_no, "92.00"))
+    ours = Discrepancy.objects.create(
+        file=file, kind="missing_ours", line=line(3, attempt.out_trade_no, "92.00")
+    )
     with shop.captured(execute=True):
         done = services.discrepancy_confirm_payment(discrepancy=ours, by=finance)
     assert done.result == "applied"
@@ -226,10 +284,14 @@ def test_a_notice_the_platform_rejects_changes_nothing(shop, listing, finance, m
     shop.buy(listing, notified=False)
     pull_today()
     monkeypatch.setattr(
-        payment_services, "payment_confirm_settled", lambda **kwargs: ("rejected", "merchant mismatch")
+        payment_services,
+        "payment_confirm_settled",
+        lambda **kwargs: ("rejected", "merchant mismatch"),
     )
     before = snapshot()
-    with pytest.raises(services.DiscrepancyRefused, match="refused the channel's record: merchant mismatch"):
+    with pytest.raises(
+        services.DiscrepancyRefused, match="refused the channel's record: merchant mismatch"
+    ):
         services.discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
     assert snapshot() == before
 
@@ -239,7 +301,10 @@ def test_a_payment_that_cannot_take_the_success_rolls_everything_back(shop, list
     pull_today()
     Payment.objects.filter(pk=payment.pk).update(status="review")  # no success may land on it
     before = snapshot()
-    with shop.captured(execute=True), pytest.raises(services.DiscrepancyRefused, match="cannot take this success"):
+    with (
+        shop.captured(execute=True),
+        pytest.raises(services.DiscrepancyRefused, match="cannot take this success"),
+    ):
         services.discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
     assert snapshot() == before  # the capture posted on the way is gone too
     assert journal_is_balanced()

@@ -22,19 +22,36 @@ def day(db):
     for n, (code, gross, refunded, fees) in enumerate(
         [("alipay", "1000.00", "100.00", "6.00"), ("wechatpay", "500.50", "0.00", "3.00")]
     ):
-        account = ChannelAccount.objects.create(code=code, name=code, backend="alipay", base_url="http://t/")
-        file = SettlementFile.objects.create(channel_code=code, day=DAY, name=code, sha256=str(n) * 64, size=1)
+        account = ChannelAccount.objects.create(
+            code=code, name=code, backend="alipay", base_url="http://t/"
+        )
+        file = SettlementFile.objects.create(
+            channel_code=code, day=DAY, name=code, sha256=str(n) * 64, size=1
+        )
         gross, refunded, fees = Decimal(gross), Decimal(refunded), Decimal(fees)
         Statement.objects.create(
-            account=account, day=DAY, file=file, count=10 + n, gross=gross, refunded=refunded, fees=fees,
-            net=gross - refunded - fees, expected_settlement_date=DAY + dt.timedelta(days=1),
+            account=account,
+            day=DAY,
+            file=file,
+            count=10 + n,
+            gross=gross,
+            refunded=refunded,
+            fees=fees,
+            net=gross - refunded - fees,
+            expected_settlement_date=DAY + dt.timedelta(days=1),
         )
 
 
 def test_per_channel_and_total(day):
     header, rows = exports.daily_statement(DAY)
     assert [row[1] for row in rows] == ["alipay", "wechatpay", "total"]
-    assert rows[-1][3:] == [21, Decimal("1500.50"), Decimal("100.00"), Decimal("9.00"), Decimal("1391.50")]
+    assert rows[-1][3:] == [
+        21,
+        Decimal("1500.50"),
+        Decimal("100.00"),
+        Decimal("9.00"),
+        Decimal("1391.50"),
+    ]
 
 
 def test_csv_and_xlsx_exports(admin_client, day):

@@ -32,12 +32,20 @@ END_OF_DAY = timezone.make_aware(dt.datetime.combine(DAY + dt.timedelta(days=1),
 @pytest.fixture
 def wechat(db):
     account = ChannelAccount.objects.create(
-        code="wechatpay", name="WeChat Pay", backend="wechatpay", merchant_id=MCHID,
+        code="wechatpay",
+        name="WeChat Pay",
+        backend="wechatpay",
+        merchant_id=MCHID,
         base_url="http://testserver/sandbox/wechatpay/",
     )
     AccountPolicy.objects.create(
-        account=account, deadline_hours=10, first_retry_minutes=30, max_retry_minutes=120,
-        alert_discrepancies=2, alert_amount=1000, alert_emails="treasury@example.com",
+        account=account,
+        deadline_hours=10,
+        first_retry_minutes=30,
+        max_retry_minutes=120,
+        alert_discrepancies=2,
+        alert_amount=1000,
+        alert_emails="treasury@example.com",
     )
     return account
 
@@ -56,7 +64,9 @@ def hook(settings):
 
 @pytest.fixture
 def finance(db):
-    return UserFactory(username="fiona", email="fiona@example.com", is_staff=True, groups=["Finance"])
+    return UserFactory(
+        username="fiona", email="fiona@example.com", is_staff=True, groups=["Finance"]
+    )
 
 
 def bill(rows: int) -> bytes:
@@ -82,7 +92,9 @@ class Channel:
 def channel(monkeypatch):
     channel = Channel()
     monkeypatch.setattr(
-        backend_class("wechatpay"), "download_settlement", lambda backend, day: channel.download(day),
+        backend_class("wechatpay"),
+        "download_settlement",
+        lambda backend, day: channel.download(day),
     )
     return channel
 
@@ -114,7 +126,9 @@ def test_a_file_not_yet_published_is_retried_with_back_off(wechat, channel):
     assert not ReconciliationAlert.objects.filter(kind="file_missing").exists()
 
 
-def test_the_last_try_is_at_the_deadline_after_which_finance_is_alerted(wechat, channel, finance, hook):
+def test_the_last_try_is_at_the_deadline_after_which_finance_is_alerted(
+    wechat, channel, finance, hook
+):
     services.settlement_day_try(account=wechat, day=DAY, now=at(0))
     SettlementDay.objects.filter(account=wechat, day=DAY).update(next_try_at=at(9.5))
     services.settlement_retry_due(now=at(9.5))
@@ -141,9 +155,16 @@ def test_the_last_try_is_at_the_deadline_after_which_finance_is_alerted(wechat, 
 
 def test_admin_shows_the_missing_day(admin_client, wechat, channel):
     SettlementDay.objects.create(
-        account=wechat, day=DAY, status="missing", tries=7, deadline=at(10), last_error="NO_STATEMENT_EXIST",
+        account=wechat,
+        day=DAY,
+        status="missing",
+        tries=7,
+        deadline=at(10),
+        last_error="NO_STATEMENT_EXIST",
     )
-    page = admin_client.get(reverse("admin:reconciliation_settlementday_changelist"), HTTP_ACCEPT_LANGUAGE="en")
+    page = admin_client.get(
+        reverse("admin:reconciliation_settlementday_changelist"), HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert page.status_code == 200 and "missing" in page.content.decode()
 
 

@@ -29,7 +29,10 @@ class Terminal(io.StringIO):
 @pytest.fixture
 def wechat(db):
     return ChannelAccount.objects.create(
-        code="wechatpay", name="WeChat Pay", backend="wechatpay", merchant_id=MCHID,
+        code="wechatpay",
+        name="WeChat Pay",
+        backend="wechatpay",
+        merchant_id=MCHID,
         base_url="http://testserver/sandbox/wechatpay/",
     )
 
@@ -38,17 +41,24 @@ def bill_file(tmp_path, lines: int = 30):
     noon = dt.datetime.combine(DAY, dt.time(12))
     path = tmp_path / "bill.csv"
     with path.open("wb") as out:
-        write_bill(out, MCHID, (
-            BillRow("payment", f"U{i:08d}", 10 + i, 0, noon) for i in range(lines)
-        ))
+        write_bill(
+            out, MCHID, (BillRow("payment", f"U{i:08d}", 10 + i, 0, noon) for i in range(lines))
+        )
     return path
 
 
 def run_command(path, *extra, stderr):
     out = io.StringIO()
     call_command(
-        "reconcile_file", "--channel", "wechatpay", "--date", DAY.isoformat(), str(path), *extra,
-        stdout=out, stderr=stderr,
+        "reconcile_file",
+        "--channel",
+        "wechatpay",
+        "--date",
+        DAY.isoformat(),
+        str(path),
+        *extra,
+        stdout=out,
+        stderr=stderr,
     )
     return out.getvalue()
 
@@ -75,15 +85,26 @@ def test_json_or_no_terminal_stays_quiet(wechat, tmp_path):
 
 @pytest.mark.django_db
 def test_admin_shows_a_run_in_progress(admin_client, wechat):
-    file = SettlementFile.objects.create(channel_code="wechatpay", name="big.csv", sha256="a" * 64, size=1000)
+    file = SettlementFile.objects.create(
+        channel_code="wechatpay", name="big.csv", sha256="a" * 64, size=1000
+    )
     now = timezone.now()
     ReconcileRun.objects.create(
-        file=file, stage="reading", lines_read=123_456, bytes_read=420, size=1000,
-        started_at=now, updated_at=now,
+        file=file,
+        stage="reading",
+        lines_read=123_456,
+        bytes_read=420,
+        size=1000,
+        started_at=now,
+        updated_at=now,
     )
-    page = admin_client.get(reverse("admin:reconciliation_settlementfile_changelist"), HTTP_ACCEPT_LANGUAGE="en")
+    page = admin_client.get(
+        reverse("admin:reconciliation_settlementfile_changelist"), HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert "reading 42% · 123,456 lines" in page.content.decode()
-    page = admin_client.get(reverse("admin:reconciliation_reconcilerun_changelist"), HTTP_ACCEPT_LANGUAGE="en")
+    page = admin_client.get(
+        reverse("admin:reconciliation_reconcilerun_changelist"), HTTP_ACCEPT_LANGUAGE="en"
+    )
     assert "reading 42% · 123,456 lines" in page.content.decode()
 
 
@@ -95,7 +116,10 @@ def test_progress_is_seen_by_others_before_the_run_commits(wechat, tmp_path, mon
     monkeypatch.setattr(services.RunRecorder, "EVERY", 0)
     monkeypatch.setattr("reconciliation.loading.BATCH", 10)
     file = services.settlement_file_store(
-        account=wechat, content=bill_file(tmp_path, 50).read_bytes(), name="b.csv", day=DAY,
+        account=wechat,
+        content=bill_file(tmp_path, 50).read_bytes(),
+        name="b.csv",
+        day=DAY,
     )
     seen: list[int] = []
 

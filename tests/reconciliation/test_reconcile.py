@@ -31,14 +31,20 @@ DATA = Path(__file__).resolve().parents[1] / "data"
 UNIONPAY_ZIP = DATA / "unionpay" / "802310048993424_20150905.zip"
 UNIONPAY_ZM = DATA / "unionpay" / "INN15090588ZM_802310048993424"
 ALIPAY_GBK = DATA / "alipay" / "DERIVED_trade_detail_2019-09-16.gbk.csv"
-WECHAT_BILL = DATA / "wechatpay" / "v3_tradebill_ALL_2021-01-28__gunsluo_wechatpay-go_client_test.csv"
+WECHAT_BILL = (
+    DATA / "wechatpay" / "v3_tradebill_ALL_2021-01-28__gunsluo_wechatpay-go_client_test.csv"
+)
 ALIPAY_PID = "2088000000000000"
 
 
 def account(backend: str, merchant_id: str, code: str | None = None) -> ChannelAccount:
     return ChannelAccount.objects.create(
-        code=code or backend, name=backend, backend=backend, merchant_id=merchant_id,
-        base_url=f"http://testserver/sandbox/{backend}/", settlement_days=1,
+        code=code or backend,
+        name=backend,
+        backend=backend,
+        merchant_id=merchant_id,
+        base_url=f"http://testserver/sandbox/{backend}/",
+        settlement_days=1,
     )
 
 
@@ -65,8 +71,13 @@ def test_unionpay_official_zip_reconciles_to_its_own_totals():
     assert result["net"] == "13147.64" and result["file_totals_agree"] is True
     assert result["matched"] == 0
     assert result["discrepancies"] == {
-        "missing_ours": 8, "missing_channel": 0, "amount_mismatch": 0, "fee_mismatch": 0,
-        "status_mismatch": 0, "duplicate": 0, "refund_missing_channel": 0,
+        "missing_ours": 8,
+        "missing_channel": 0,
+        "amount_mismatch": 0,
+        "fee_mismatch": 0,
+        "status_mismatch": 0,
+        "duplicate": 0,
+        "refund_missing_channel": 0,
     }
     statement = Statement.objects.get(account=acct, day=dt.date(2015, 9, 5))
     assert statement.count == 8 and statement.net == Decimal("13147.64")
@@ -165,9 +176,15 @@ def test_another_merchants_unionpay_file_is_refused():
 
 def pay(client, captured, amount: str = "88.00") -> Attempt:
     payment = payment_services.payment_start(
-        buyer=UserFactory(), reference=f"test:{uuid.uuid4().hex[:16]}", amount=Decimal(amount), currency="CNY",
-        method="alipay", subject="Gift card", client=ClientInfo(ip="203.0.113.7", device="desktop"),
-        return_url="http://testserver/orders/R1/", expires_at=timezone.now() + dt.timedelta(minutes=15),
+        buyer=UserFactory(),
+        reference=f"test:{uuid.uuid4().hex[:16]}",
+        amount=Decimal(amount),
+        currency="CNY",
+        method="alipay",
+        subject="Gift card",
+        client=ClientInfo(ip="203.0.113.7", device="desktop"),
+        return_url="http://testserver/orders/R1/",
+        expires_at=timezone.now() + dt.timedelta(minutes=15),
         risk_facts=PayableFacts(account_age_days=400, good_orders=12),
     )
     attempt = payment.attempts.get()
@@ -181,13 +198,17 @@ def pay(client, captured, amount: str = "88.00") -> Attempt:
 @pytest.fixture
 def sandbox_day(client, django_capture_on_commit_callbacks):
     acct = sandbox_account("alipay")
-    attempts = [pay(client, django_capture_on_commit_callbacks, amount) for amount in ("88.00", "120.50")]
+    attempts = [
+        pay(client, django_capture_on_commit_callbacks, amount) for amount in ("88.00", "120.50")
+    ]
     return acct, attempts, timezone.localdate()
 
 
 def pull(day: dt.date) -> list[dict]:
     out = io.StringIO()
-    call_command("pull_settlements", "--channel", "alipay", "--date", day.isoformat(), "--json", stdout=out)
+    call_command(
+        "pull_settlements", "--channel", "alipay", "--date", day.isoformat(), "--json", stdout=out
+    )
     return json.loads(out.getvalue())
 
 
@@ -210,8 +231,12 @@ def test_a_changed_amount_and_an_attempt_the_channel_lacks_are_found(sandbox_day
     acct, attempts, day = sandbox_day
     Attempt.objects.filter(pk=attempts[0].pk).update(amount=Decimal("87.00"))
     lost = Attempt.objects.create(
-        payment=PaymentFactory(), account=acct, method="alipay", amount=Decimal("10.00"),
-        status="succeeded", succeeded_at=timezone.now(),
+        payment=PaymentFactory(),
+        account=acct,
+        method="alipay",
+        amount=Decimal("10.00"),
+        status="succeeded",
+        succeeded_at=timezone.now(),
     )
     result = pull(day)[0]["result"]
     assert result["matched"] == 1

@@ -33,23 +33,37 @@ NOON = timezone.make_aware(dt.datetime.combine(DAY, dt.time(12)))
 @pytest.fixture
 def wechat(db):
     return ChannelAccount.objects.create(
-        code="wechatpay", name="WeChat Pay", backend="wechatpay", merchant_id=MCHID,
-        base_url="http://testserver/sandbox/wechatpay/", settlement_days=1,
+        code="wechatpay",
+        name="WeChat Pay",
+        backend="wechatpay",
+        merchant_id=MCHID,
+        base_url="http://testserver/sandbox/wechatpay/",
+        settlement_days=1,
     )
 
 
-def attempt(account, no: str, amount: str, *, fee: str = "0.60", status: str = "succeeded",
-            when=NOON) -> Attempt:
+def attempt(
+    account, no: str, amount: str, *, fee: str = "0.60", status: str = "succeeded", when=NOON
+) -> Attempt:
     return Attempt.objects.create(
-        payment=PaymentFactory(amount=Decimal(amount)), account=account, method="wechatpay",
-        out_trade_no=no, amount=Decimal(amount), fee=Decimal(fee), status=status,
+        payment=PaymentFactory(amount=Decimal(amount)),
+        account=account,
+        method="wechatpay",
+        out_trade_no=no,
+        amount=Decimal(amount),
+        fee=Decimal(fee),
+        status=status,
         succeeded_at=when if status == "succeeded" else None,
     )
 
 
 def refund(of: Attempt, no: str, amount: str, *, status: str = "succeeded") -> Refund:
     return Refund.objects.create(
-        payment=of.payment, attempt=of, refund_no=no, amount=Decimal(amount), status=status,
+        payment=of.payment,
+        attempt=of,
+        refund_no=no,
+        amount=Decimal(amount),
+        status=status,
         settled_at=NOON if status == "succeeded" else None,
     )
 
@@ -78,11 +92,18 @@ def day(wechat):
     refund(refunded, "RF000003", "5.00", status="pending")
     gone = refund(refunded, "RF000004", "7.00")
     rows = [
-        pay("OK000001", "100.00"), pay("AMT00001", "51.00"), pay("STA00001", "30.00"),
-        pay("FEE00001", "40.00", fee="0.31"), pay("DUP00001", "20.00"), pay("DUP00001", "20.00"),
-        pay("NOTOURS1", "12.00"), pay("REF00001", "90.00"),
-        back("OK000001", "RF000001", "10.00"), back("REF00001", "RF000002", "16.00"),
-        back("REF00001", "RF000003", "5.00"), back("NOTOURS1", "RF999999", "2.00"),
+        pay("OK000001", "100.00"),
+        pay("AMT00001", "51.00"),
+        pay("STA00001", "30.00"),
+        pay("FEE00001", "40.00", fee="0.31"),
+        pay("DUP00001", "20.00"),
+        pay("DUP00001", "20.00"),
+        pay("NOTOURS1", "12.00"),
+        pay("REF00001", "90.00"),
+        back("OK000001", "RF000001", "10.00"),
+        back("REF00001", "RF000002", "16.00"),
+        back("REF00001", "RF000003", "5.00"),
+        back("NOTOURS1", "RF999999", "2.00"),
     ]
     return {"lost": lost, "gone": gone, "rows": rows}
 
@@ -101,8 +122,13 @@ def reconcile(wechat, content: bytes, name: str = "bill.csv"):
 def test_every_kind_is_found_in_one_pass(wechat, day):
     file, result = reconcile(wechat, bill(day["rows"]))
     assert result.discrepancies == {
-        "missing_ours": 2, "missing_channel": 1, "amount_mismatch": 2, "fee_mismatch": 1,
-        "status_mismatch": 2, "duplicate": 1, "refund_missing_channel": 1,
+        "missing_ours": 2,
+        "missing_channel": 1,
+        "amount_mismatch": 2,
+        "fee_mismatch": 1,
+        "status_mismatch": 2,
+        "duplicate": 1,
+        "refund_missing_channel": 1,
     }
     assert (result.lines, result.payments, result.refunds) == (12, 8, 4)
     # matched: OK000001, DUP00001 (first), REF00001 and refund RF000001
@@ -126,7 +152,8 @@ def test_every_kind_is_found_in_one_pass(wechat, day):
     ]
     unknown = Discrepancy.objects.filter(kind="missing_ours").order_by("line__line_no")
     assert [d.note for d in unknown] == [
-        "payment NOTOURS1 is not ours (dropped order?)", "refund RF999999 of NOTOURS1 is not ours",
+        "payment NOTOURS1 is not ours (dropped order?)",
+        "refund RF999999 of NOTOURS1 is not ours",
     ]
     statement = Statement.objects.get(account=wechat, day=DAY)
     assert statement.matched == 4 and statement.discrepancies == 10
@@ -145,9 +172,13 @@ def test_the_raw_file_is_kept_in_storage_and_read_from_there(wechat, day):
 
 def test_a_run_records_its_progress_and_end(wechat, day):
     seen = []
-    file = services.settlement_file_store(account=wechat, content=bill(day["rows"]), name="b", day=DAY)
+    file = services.settlement_file_store(
+        account=wechat, content=bill(day["rows"]), name="b", day=DAY
+    )
     services.settlement_file_reconcile(
-        settlement_file=file, account=wechat, progress=lambda run: seen.append(run.stage),
+        settlement_file=file,
+        account=wechat,
+        progress=lambda run: seen.append(run.stage),
     )
     run = ReconcileRun.objects.get(file=file)
     assert run.status == "done" and run.lines_read == 12 and run.matched == 4
@@ -192,7 +223,13 @@ def test_the_command_streams_a_file_from_disk(wechat, day, tmp_path):
     path.write_bytes(bill(day["rows"]))
     out = io.StringIO()
     call_command(
-        "reconcile_file", "--channel", "wechatpay", "--date", DAY.isoformat(), str(path), "--json",
+        "reconcile_file",
+        "--channel",
+        "wechatpay",
+        "--date",
+        DAY.isoformat(),
+        str(path),
+        "--json",
         stdout=out,
     )
     result = json.loads(out.getvalue())

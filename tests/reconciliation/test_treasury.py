@@ -31,12 +31,18 @@ DUE = dt.date(2026, 11, 25)
 
 @pytest.fixture
 def bank(db):
-    return BankAccount.objects.create(code="icbc-main", name="ICBC 基本户", bank="ICBC", number_tail="8821")
+    return BankAccount.objects.create(
+        code="icbc-main", name="ICBC 基本户", bank="ICBC", number_tail="8821"
+    )
 
 
 def channel(code: str, bank: BankAccount) -> ChannelAccount:
     account = ChannelAccount.objects.create(
-        code=code, name=code, backend="alipay", base_url="http://testserver/", merchant_id=f"M-{code}",
+        code=code,
+        name=code,
+        backend="alipay",
+        base_url="http://testserver/",
+        merchant_id=f"M-{code}",
     )
     AccountPolicy.objects.create(account=account, bank_account=bank)
     return account
@@ -44,26 +50,39 @@ def channel(code: str, bank: BankAccount) -> ChannelAccount:
 
 def statement(account, net: str, *, day=DAY, due=DUE) -> Statement:
     file = SettlementFile.objects.create(
-        channel_code=account.code, day=day, name=f"{account.code}-{day}", sha256=f"{account.pk}{day}".ljust(64, "0"), size=1,
+        channel_code=account.code,
+        day=day,
+        name=f"{account.code}-{day}",
+        sha256=f"{account.pk}{day}".ljust(64, "0"),
+        size=1,
     )
     return Statement.objects.create(
-        account=account, day=day, file=file, net=Decimal(net), gross=Decimal(net),
+        account=account,
+        day=day,
+        file=file,
+        net=Decimal(net),
+        gross=Decimal(net),
         expected_settlement_date=due,
     )
 
 
 def csv_file(*lines: str) -> io.BytesIO:
-    return io.BytesIO(("交易日期,贷方金额,借方金额,对方户名,摘要\n" + "\n".join(lines) + "\n").encode("gbk"))
+    return io.BytesIO(
+        ("交易日期,贷方金额,借方金额,对方户名,摘要\n" + "\n".join(lines) + "\n").encode("gbk")
+    )
 
 
 def test_a_bank_statement_import_marks_the_days_settlement_arrived(bank):
     alipay, wechat = channel("alipay", bank), channel("wechatpay", bank)
     ours = statement(alipay, "1234.56")
     other = statement(wechat, "1234.56")
-    arrivals = treasury.bank_statement_import(bank_account=bank, stream=csv_file(
-        "2026-11-25,\"1,234.56\",,支付宝（中国）网络技术有限公司,alipay 结算 20261124",
-        "2026-11-25,,300.00,某供应商,付款",  # a debit: not an arrival
-    ))
+    arrivals = treasury.bank_statement_import(
+        bank_account=bank,
+        stream=csv_file(
+            '2026-11-25,"1,234.56",,支付宝（中国）网络技术有限公司,alipay 结算 20261124',
+            "2026-11-25,,300.00,某供应商,付款",  # a debit: not an arrival
+        ),
+    )
     [arrival] = arrivals
     assert arrival.statement == ours and arrival.source == "import"
     assert treasury.statement_position(ours, today=DUE).status == "arrived"
@@ -71,16 +90,21 @@ def test_a_bank_statement_import_marks_the_days_settlement_arrived(bank):
     assert ledger.balance(ledger.bank_cash("icbc-main")) == Decimal("1234.56")
     assert ledger.balance(ledger.channel_receivable("alipay")) == Decimal("-1234.56")
     # the same statement again adds nothing
-    treasury.bank_statement_import(bank_account=bank, stream=csv_file(
-        "2026-11-25,\"1,234.56\",,支付宝（中国）网络技术有限公司,alipay 结算 20261124",
-    ))
+    treasury.bank_statement_import(
+        bank_account=bank,
+        stream=csv_file(
+            '2026-11-25,"1,234.56",,支付宝（中国）网络技术有限公司,alipay 结算 20261124',
+        ),
+    )
     assert FundsArrival.objects.count() == 1
 
 
 def test_a_short_arrival_is_flagged_and_alerts(bank):
     alipay = channel("alipay", bank)
     day = statement(alipay, "500.00")
-    arrival = treasury.arrival_record(bank_account=bank, value_date=DUE, amount=Decimal("480.00"), reference="alipay")
+    arrival = treasury.arrival_record(
+        bank_account=bank, value_date=DUE, amount=Decimal("480.00"), reference="alipay"
+    )
     assert arrival.statement == day
     assert treasury.statement_position(day).status == "short"
     alert = ReconciliationAlert.objects.get(kind="funds_short")
@@ -99,9 +123,13 @@ def test_money_not_arrived_by_its_date_alerts_once(bank):
 def test_a_statement_that_cannot_be_read_is_refused_whole(bank):
     channel("alipay", bank)
     with pytest.raises(treasury.ImportRefused, match="line 3"):
-        treasury.bank_statement_import(bank_account=bank, stream=csv_file(
-            "2026-11-25,100.00,,x,alipay", "yesterday,100.00,,x,alipay",
-        ))
+        treasury.bank_statement_import(
+            bank_account=bank,
+            stream=csv_file(
+                "2026-11-25,100.00,,x,alipay",
+                "yesterday,100.00,,x,alipay",
+            ),
+        )
     assert not FundsArrival.objects.exists()
     with pytest.raises(treasury.ImportRefused, match="交易日期"):
         treasury.bank_statement_import(bank_account=bank, stream=io.BytesIO(b"when,what\n1,2\n"))
@@ -113,11 +141,14 @@ def test_treasury_view_and_import_page(admin_client, bank):
     upload = SimpleUploadedFile("icbc.csv", csv_file("20261125,1234.56,,支付宝,alipay").getvalue())
     response = admin_client.post(
         reverse("admin:reconciliation_fundsarrival_import"),
-        {"bank_account": bank.pk, "statement": upload}, follow=True, HTTP_ACCEPT_LANGUAGE="en",
+        {"bank_account": bank.pk, "statement": upload},
+        follow=True,
+        HTTP_ACCEPT_LANGUAGE="en",
     )
     assert "1 arrivals imported, 1 matched to a settlement." in response.content.decode()
     page = admin_client.get(
-        reverse("admin:reconciliation_treasurystatement_changelist"), {"funds": "arrived"},
+        reverse("admin:reconciliation_treasurystatement_changelist"),
+        {"funds": "arrived"},
         HTTP_ACCEPT_LANGUAGE="en",
     ).content.decode()
     assert "¥1,234.56" in page and "arrived" in page and "ICBC 基本户" in page

@@ -53,7 +53,11 @@ def test_a_rate_below_the_lower_bound_opens_one_alert_per_channel_and_method():
     alert = Alert.objects.get()
     assert summary.opened == [alert.pk]
     assert alert.dimensions == {"channel": "ali-1", "method": "alipay"}
-    assert (alert.bound, alert.threshold, alert.value) == ("lower", Decimal("80.00"), Decimal("0.00"))
+    assert (alert.bound, alert.threshold, alert.value) == (
+        "lower",
+        Decimal("80.00"),
+        Decimal("0.00"),
+    )
     assert (alert.numerator, alert.denominator) == (0, 5) and alert.resolved_at is None
 
 
@@ -75,14 +79,24 @@ def test_the_alert_resolves_when_the_rate_is_back_within_bounds():
     attempts(40, status="succeeded")
     summary = alerts.monitors_evaluate()
     alert = Alert.objects.get()
-    assert summary.resolved == [alert.pk] and alert.resolved_at is not None and alert.resolved_by == ""
+    assert (
+        summary.resolved == [alert.pk] and alert.resolved_at is not None and alert.resolved_by == ""
+    )
     attempts(30, status="failed")
     alerts.monitors_evaluate()
-    assert Alert.objects.filter(resolved_at__isnull=True).count() == 1 and Alert.objects.count() == 2
+    assert (
+        Alert.objects.filter(resolved_at__isnull=True).count() == 1 and Alert.objects.count() == 2
+    )
 
 
 def test_an_upper_bound_alerts_on_a_dispute_rate_that_rises_too_high():
-    MonitorFactory(metric="marketplace.dispute_rate", lower_bound=None, upper_bound=Decimal("10"), min_sample=3, window_hours=72)
+    MonitorFactory(
+        metric="marketplace.dispute_rate",
+        lower_bound=None,
+        upper_bound=Decimal("10"),
+        min_sample=3,
+        window_hours=72,
+    )
     delivered_order(dispute="open")
     delivered_order()
     delivered_order()
@@ -122,7 +136,8 @@ def test_monitors_sharing_a_metric_and_window_query_it_once(django_assert_max_nu
     MonitorFactory(lower_bound=Decimal("80"))
     MonitorFactory(lower_bound=Decimal("50"))
     attempts(5, status="failed")
-    # 1 monitor list + 1 metric query + per monitor: lock, open alerts, one insert (+ savepoint pairs)
+    # 1 monitor list + 1 metric query + per monitor: lock, open alerts, one insert
+    # (+ savepoint pairs)
     with django_assert_max_num_queries(1 + 1 + 2 * 5):
         alerts.monitors_evaluate()
     assert Alert.objects.count() == 2
@@ -173,7 +188,10 @@ def test_the_webhook_gets_a_signed_json_post_when_an_alert_opens_and_resolves(we
     body = json.loads(opened.content)
     assert str(opened.url) == HOOK and opened.headers["content-type"] == "application/json"
     assert body["event"] == "alert.opened" and body["metric"] == "payments.success_rate"
-    assert body["dimensions"] == {"channel": "ali-1", "method": "alipay"} and body["value_percent"] == "0.00"
+    assert (
+        body["dimensions"] == {"channel": "ali-1", "method": "alipay"}
+        and body["value_percent"] == "0.00"
+    )
     expected = hmac.new(b"s3cret", opened.content, hashlib.sha256).hexdigest()
     assert opened.headers["x-cardex-signature"] == f"sha256={expected}"
     assert json.loads(resolved.content)["event"] == "alert.resolved"
@@ -226,7 +244,22 @@ def test_a_monitor_needs_a_known_metric_and_sensible_bounds():
         Monitor(name="x", metric="nope", lower_bound=None, upper_bound=None).full_clean()
     assert {"metric", "upper_bound"} <= set(error.value.message_dict)
     with pytest.raises(ValidationError):
-        Monitor(name="y", metric="payments.success_rate", lower_bound=Decimal("90"), upper_bound=Decimal("10")).full_clean()
+        Monitor(
+            name="y",
+            metric="payments.success_rate",
+            lower_bound=Decimal("90"),
+            upper_bound=Decimal("10"),
+        ).full_clean()
     with pytest.raises(ValidationError):
-        Monitor(name="z", metric="payments.success_rate", lower_bound=Decimal("90"), dimensions={"method": 3}).full_clean()
-    Monitor(name="ok", metric="payments.success_rate", lower_bound=Decimal("90"), dimensions={"method": "card"}).full_clean()
+        Monitor(
+            name="z",
+            metric="payments.success_rate",
+            lower_bound=Decimal("90"),
+            dimensions={"method": 3},
+        ).full_clean()
+    Monitor(
+        name="ok",
+        metric="payments.success_rate",
+        lower_bound=Decimal("90"),
+        dimensions={"method": "card"},
+    ).full_clean()

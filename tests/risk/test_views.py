@@ -25,7 +25,13 @@ def analyst(client):
 def test_risk_staff_see_success_and_dispute_rates_per_channel_and_method(analyst):
     attempts(3, status="succeeded", channel="ali-1")
     attempts(1, status="failed", channel="ali-1")
-    attempts(2, status="succeeded", channel="card-1", method="card", at=timezone.now() - dt.timedelta(days=3))
+    attempts(
+        2,
+        status="succeeded",
+        channel="card-1",
+        method="card",
+        at=timezone.now() - dt.timedelta(days=3),
+    )
     delivered_order(channel="wx-1", method="wechatpay", dispute="open")
     delivered_order(channel="wx-1", method="wechatpay")
     page = analyst.get(URL, HTTP_ACCEPT_LANGUAGE="en")
@@ -67,7 +73,9 @@ def test_a_superuser_may_look_too(client):
     assert client.get(URL).status_code == 200
 
 
-@pytest.mark.parametrize("groups,is_staff", [(["Support"], True), (["Finance"], False), (["Risk"], False), ([], False)])
+@pytest.mark.parametrize(
+    "groups,is_staff", [(["Support"], True), (["Finance"], False), (["Risk"], False), ([], False)]
+)
 def test_other_people_are_refused(client, groups, is_staff):
     client.force_login(UserFactory(is_staff=is_staff, groups=groups))
     assert client.get(URL).status_code == 403

@@ -70,7 +70,10 @@ def delivered(order):
 @pytest.fixture
 def dispute(delivered, buyer):
     return services.dispute_open(
-        order=delivered, buyer=buyer, code_id=delivered.codes.get().pk, reason="invalid",
+        order=delivered,
+        buyer=buyer,
+        code_id=delivered.codes.get().pk,
+        reason="invalid",
         note="Does not work",
     )
 

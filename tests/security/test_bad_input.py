@@ -39,8 +39,13 @@ def test_catalogue_filters_never_fail_on_odd_numbers(client, listing, value):
 @pytest.mark.parametrize("value", NON_FINITE + OUT_OF_RANGE)
 def test_api_listing_refuses_odd_amounts_and_saves_nothing(seller, listing, field, value):
     before = (Listing.objects.count(), CardCode.objects.count())
-    body = {"brand": listing.brand_id, "face_value": "100.00", "price": "90.00",
-            "codes": [{"code": "ODDNUMBER0000001"}], field: value}
+    body = {
+        "brand": listing.brand_id,
+        "face_value": "100.00",
+        "price": "90.00",
+        "codes": [{"code": "ODDNUMBER0000001"}],
+        field: value,
+    }
     response = api_as(seller).post("/api/v1/listings/", body, format="json")
     assert response.status_code == 400, (field, value, response.content)
     assert field in response.json()
@@ -81,7 +86,8 @@ def test_wallet_top_up_refuses_odd_amounts(buyer, value):
 
 def test_pay_refuses_a_non_numeric_instalment_plan(buyer, order):
     response = api_as(buyer).post(
-        f"/api/v1/orders/{order.number}/pay/", {"method": "card_instalments", "instalments": "NaN"},
+        f"/api/v1/orders/{order.number}/pay/",
+        {"method": "card_instalments", "instalments": "NaN"},
         format="json",
     )
     assert response.status_code == 400
@@ -91,8 +97,8 @@ def test_pay_refuses_a_non_numeric_instalment_plan(buyer, order):
 def test_a_code_file_over_2_mb_is_refused_unread(seller, listing):
     big = SimpleUploadedFile("codes.csv", b"A" * (2 * 1024 * 1024 + 1), content_type="text/csv")
     response = logged_in(seller).post(
-        "/sell/new/", {"brand": listing.brand_id, "face_value": "50.00", "price": "45.00",
-                       "codes_file": big},
+        "/sell/new/",
+        {"brand": listing.brand_id, "face_value": "50.00", "price": "45.00", "codes_file": big},
     )
     assert response.status_code == 400
     assert "2 MB" in response.content.decode()
@@ -102,9 +108,7 @@ def test_a_code_file_over_2_mb_is_refused_unread(seller, listing):
 def test_a_request_over_the_size_cap_is_refused_before_it_is_read(seller, listing, settings):
     settings.MAX_REQUEST_BYTES = 1024 * 1024
     big = SimpleUploadedFile("codes.csv", os.urandom(1024 * 1024 + 10), content_type="text/csv")
-    response = logged_in(seller).post(
-        f"/sell/listings/{listing.pk}/", {"codes_file": big}
-    )
+    response = logged_in(seller).post(f"/sell/listings/{listing.pk}/", {"codes_file": big})
     assert response.status_code == 413
     assert "MB" in response.content.decode()
     assert listing.codes.count() == 10
@@ -114,7 +118,7 @@ def test_a_request_over_the_size_cap_is_refused_before_it_is_read(seller, listin
     "content",
     [
         os.urandom(4096),
-        b"CODE0000000001,1234\n\"CODE0000000002,1234\nCODE0000000003,1234\n",
+        b'CODE0000000001,1234\n"CODE0000000002,1234\nCODE0000000003,1234\n',
         b"\xff\xfe\x00\x00garbage",
         b"",
         b",,,\n,,,\n",
@@ -130,7 +134,7 @@ def test_a_malformed_code_file_is_refused_with_a_message(seller, listing, conten
 
 
 def test_an_unterminated_quote_is_refused_naming_its_line(seller, listing):
-    content = b"CODE0000000001,1234\n\"CODE0000000002,1234\nCODE0000000003,1234\n"
+    content = b'CODE0000000001,1234\n"CODE0000000002,1234\nCODE0000000003,1234\n'
     upload = SimpleUploadedFile("codes.csv", content, content_type="text/csv")
     response = logged_in(seller).post(f"/sell/listings/{listing.pk}/", {"codes_file": upload})
     assert "第 2 行" in response.content.decode()

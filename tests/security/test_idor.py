@@ -18,8 +18,8 @@ def test_another_buyers_order_pages_are_404(order, stranger, path):
 
 
 @pytest.mark.parametrize(
-    "path", ["/orders/{n}/pay/", "/orders/{n}/challenge/", "/orders/{n}/check/",
-             "/orders/{n}/cancel/"]
+    "path",
+    ["/orders/{n}/pay/", "/orders/{n}/challenge/", "/orders/{n}/check/", "/orders/{n}/cancel/"],
 )
 def test_another_buyers_order_cannot_be_acted_on(order, stranger, path):
     response = logged_in(stranger).post(path.format(n=order.number), {"method": "alipay"})
@@ -29,9 +29,7 @@ def test_another_buyers_order_cannot_be_acted_on(order, stranger, path):
     assert not Payment.objects.exists()
 
 
-def test_another_buyers_codes_are_not_revealed_on_the_page_or_the_api(
-    delivered, listing, stranger
-):
+def test_another_buyers_codes_are_not_revealed_on_the_page_or_the_api(delivered, listing, stranger):
     plain = listing.plains
     page = logged_in(stranger).get(f"/orders/{delivered.number}/")
     api = api_as(stranger).get(f"/api/v1/orders/{delivered.number}/")
@@ -92,17 +90,19 @@ def test_another_sellers_listing_cannot_be_seen_or_changed(listing, stranger):
     client = logged_in(stranger)
     code = listing.codes.first()
     assert client.get(f"/sell/listings/{listing.pk}/").status_code == 404
-    assert client.post(
-        f"/sell/listings/{listing.pk}/", {"codes": "STOLENCODE000001"}
-    ).status_code == 404
-    assert client.post(
-        f"/sell/listings/{listing.pk}/update/", {"action": "reprice", "price": "1.00"}
-    ).status_code == 404
+    assert (
+        client.post(f"/sell/listings/{listing.pk}/", {"codes": "STOLENCODE000001"}).status_code
+        == 404
+    )
+    assert (
+        client.post(
+            f"/sell/listings/{listing.pk}/update/", {"action": "reprice", "price": "1.00"}
+        ).status_code
+        == 404
+    )
     withdraw = client.post(f"/sell/listings/{listing.pk}/update/", {"action": "withdraw"})
     assert withdraw.status_code == 404
-    assert client.post(
-        f"/sell/listings/{listing.pk}/codes/{code.pk}/withdraw/"
-    ).status_code == 404
+    assert client.post(f"/sell/listings/{listing.pk}/codes/{code.pk}/withdraw/").status_code == 404
     listing.refresh_from_db()
     code.refresh_from_db()
     assert listing.price == 92 and listing.status == Listing.Status.ACTIVE
@@ -127,9 +127,7 @@ def test_anonymous_visitors_are_sent_to_log_in_not_shown_a_listing(listing, clie
 
 def test_a_payout_cannot_go_to_another_sellers_account(seller, stranger):
     theirs = PayoutDestinationFactory(seller=seller)
-    logged_in(stranger).post(
-        "/sell/payouts/request/", {"destination": theirs.pk, "amount": "1.00"}
-    )
+    logged_in(stranger).post("/sell/payouts/request/", {"destination": theirs.pk, "amount": "1.00"})
     assert not Payout.objects.exists()
 
 
@@ -137,9 +135,10 @@ def test_another_persons_payment_is_404_on_the_api_and_the_wallet(buyer, strange
     payment = PaymentFactory(buyer=buyer, reference="topup:abc", status="challenge")
     api = api_as(stranger)
     assert api.get(f"/api/v1/payments/{payment.public_id}/").status_code == 404
-    assert api.post(
-        f"/api/v1/payments/{payment.public_id}/challenge/", {"code": "123456"}
-    ).status_code == 404
+    assert (
+        api.post(f"/api/v1/payments/{payment.public_id}/challenge/", {"code": "123456"}).status_code
+        == 404
+    )
     assert logged_in(stranger).get(f"/wallet/topups/{payment.public_id}/").status_code == 404
     payment.refresh_from_db()
     assert payment.status == "challenge" and not payment.risk

@@ -20,9 +20,7 @@ def _site_login(client, password):
 
 
 def _admin_login(client, password):
-    return client.post(
-        "/admin/login/?next=/admin/", {"username": "victim", "password": password}
-    )
+    return client.post("/admin/login/?next=/admin/", {"username": "victim", "password": password})
 
 
 def _api_login(client, password):

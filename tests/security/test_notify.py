@@ -33,17 +33,28 @@ def fake_channels():
 @pytest.fixture
 def fake_account():
     return ChannelAccount.objects.create(
-        code="fa", name="fa", backend="fake", methods=["alipay"], fee_percent=Decimal("0.60"),
-        base_url="https://fake.example/", merchant_id="M1",
+        code="fa",
+        name="fa",
+        backend="fake",
+        methods=["alipay"],
+        fee_percent=Decimal("0.60"),
+        base_url="https://fake.example/",
+        merchant_id="M1",
     )
 
 
 @pytest.fixture
 def attempt(fake_account):
     payment = services.payment_start(
-        buyer=UserFactory(), reference="test:N1", amount=Decimal("100.00"), currency="CNY",
-        method="alipay", subject="Test", client=ClientInfo(ip="10.0.0.1"),
-        return_url="http://testserver/", expires_at=timezone.now() + timedelta(minutes=15),
+        buyer=UserFactory(),
+        reference="test:N1",
+        amount=Decimal("100.00"),
+        currency="CNY",
+        method="alipay",
+        subject="Test",
+        client=ClientInfo(ip="10.0.0.1"),
+        return_url="http://testserver/",
+        expires_at=timezone.now() + timedelta(minutes=15),
     )
     return payment.attempts.get()
 
@@ -133,9 +144,7 @@ def test_an_address_sending_forgeries_is_refused_then_only_counted(
     assert attempt.status == "succeeded"
 
 
-def test_the_failure_rate_follows_the_client_behind_our_proxy(
-    fake_account, attempt, settings
-):
+def test_the_failure_rate_follows_the_client_behind_our_proxy(fake_account, attempt, settings):
     settings.TRUSTED_PROXY_COUNT = 1
     settings.PAYMENTS_NOTIFY_FAILURES_PER_MINUTE = 3
     proxy = Client(REMOTE_ADDR="10.0.0.2")

@@ -46,8 +46,11 @@ def test_changing_the_password_on_the_site_revokes_the_token():
     client.force_login(user)
     response = client.post(
         "/accounts/password_change/",
-        {"old_password": PASSWORD, "new_password1": "Zx-98-lkj-qwe",
-         "new_password2": "Zx-98-lkj-qwe"},
+        {
+            "old_password": PASSWORD,
+            "new_password1": "Zx-98-lkj-qwe",
+            "new_password2": "Zx-98-lkj-qwe",
+        },
     )
     assert response.status_code == 302
     assert not Token.objects.filter(key=token).exists()

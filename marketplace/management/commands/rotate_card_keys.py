@@ -17,7 +17,9 @@ class Command(BaseCommand):
     help = "Re-encrypt card codes and PINs with the newest key of CARD_VAULT_KEYS (resumable)."
 
     def add_arguments(self, parser):
-        parser.add_argument("--after-id", type=int, default=0, help="Resume after this card code id.")
+        parser.add_argument(
+            "--after-id", type=int, default=0, help="Resume after this card code id."
+        )
         parser.add_argument("--batch-size", type=int, default=500)
 
     def handle(self, *args, after_id, batch_size, **options):
@@ -36,7 +38,9 @@ class Command(BaseCommand):
                     break
                 stale = []
                 for code in batch:
-                    if vault.is_current(code.code_encrypted) and vault.is_current(code.pin_encrypted):
+                    if vault.is_current(code.code_encrypted) and vault.is_current(
+                        code.pin_encrypted
+                    ):
                         continue
                     code.code_encrypted = vault.rotate(code.code_encrypted)
                     code.pin_encrypted = vault.rotate(code.pin_encrypted)
@@ -46,4 +50,6 @@ class Command(BaseCommand):
             rotated += len(stale)
             last_id = batch[-1].pk
             self.stdout.write(f"{seen}/{total} checked, {rotated} re-encrypted; last id {last_id}")
-        self.stdout.write(self.style.SUCCESS(f"done: {rotated} of {seen} codes re-encrypted with the newest key"))
+        self.stdout.write(
+            self.style.SUCCESS(f"done: {rotated} of {seen} codes re-encrypted with the newest key")
+        )

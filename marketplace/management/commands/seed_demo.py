@@ -28,28 +28,142 @@ DEMO_USERS = {
     "support": ("support", "support-demo-pass", "Support Desk", "Support"),
     "admin": ("admin", "admin-demo-pass", "Administrator", None),
 }
-EXTRA_USERS = [("seller2", "seller2-demo-pass", "Second Seller"), ("buyer2", "buyer2-demo-pass", "Second Buyer")]
+EXTRA_USERS = [
+    ("seller2", "seller2-demo-pass", "Second Seller"),
+    ("buyer2", "buyer2-demo-pass", "Second Buyer"),
+]
 
-# slug, name (as shoppers in China say it), English name, category, min, max, charset, checksum, pin required, pin min, pin max, commission, guarantee h, high risk
+# slug, name (as shoppers in China say it), English name, category, code min, max, charset,
+# checksum, pin required, pin min, pin max, commission, guarantee hours, high risk
 DEMO_BRANDS = [
-    ("test-card", "测试卡", "Test Card", Category.VOUCHER, 10, 32, "A-Za-z0-9", "", False, 4, 8, "5.00", 72, False),
-    ("jd-ecard", "京东E卡", "JD E-Card", Category.ECOMMERCE, 16, 16, "A-Z0-9", "", True, 6, 6, "4.00", 72, False),
-    ("carrefour", "家乐福购物卡", "Carrefour Shopping Card", Category.SHOPPING, 16, 16, "0-9", "luhn", True, 6, 6, "5.00", 168, False),
-    ("steam-wallet", "Steam 钱包", "Steam Wallet", Category.GAME, 15, 15, "A-Z0-9", "", False, 4, 8, "6.00", 48, True),
-    ("netease-points", "网易一卡通", "NetEase Points", Category.GAME, 12, 12, "0-9", "", True, 8, 8, "6.00", 48, False),
-    ("china-mobile", "中国移动充值卡", "China Mobile Top-up", Category.TELECOM, 17, 17, "0-9", "", True, 18, 18, "3.00", 24, False),
-    ("starbucks", "星巴克星礼卡", "Starbucks Star Card", Category.VOUCHER, 16, 16, "0-9", "luhn", True, 8, 8, "5.00", 72, False),
+    (
+        "test-card",
+        "测试卡",
+        "Test Card",
+        Category.VOUCHER,
+        10,
+        32,
+        "A-Za-z0-9",
+        "",
+        False,
+        4,
+        8,
+        "5.00",
+        72,
+        False,
+    ),
+    (
+        "jd-ecard",
+        "京东E卡",
+        "JD E-Card",
+        Category.ECOMMERCE,
+        16,
+        16,
+        "A-Z0-9",
+        "",
+        True,
+        6,
+        6,
+        "4.00",
+        72,
+        False,
+    ),
+    (
+        "carrefour",
+        "家乐福购物卡",
+        "Carrefour Shopping Card",
+        Category.SHOPPING,
+        16,
+        16,
+        "0-9",
+        "luhn",
+        True,
+        6,
+        6,
+        "5.00",
+        168,
+        False,
+    ),
+    (
+        "steam-wallet",
+        "Steam 钱包",
+        "Steam Wallet",
+        Category.GAME,
+        15,
+        15,
+        "A-Z0-9",
+        "",
+        False,
+        4,
+        8,
+        "6.00",
+        48,
+        True,
+    ),
+    (
+        "netease-points",
+        "网易一卡通",
+        "NetEase Points",
+        Category.GAME,
+        12,
+        12,
+        "0-9",
+        "",
+        True,
+        8,
+        8,
+        "6.00",
+        48,
+        False,
+    ),
+    (
+        "china-mobile",
+        "中国移动充值卡",
+        "China Mobile Top-up",
+        Category.TELECOM,
+        17,
+        17,
+        "0-9",
+        "",
+        True,
+        18,
+        18,
+        "3.00",
+        24,
+        False,
+    ),
+    (
+        "starbucks",
+        "星巴克星礼卡",
+        "Starbucks Star Card",
+        Category.VOUCHER,
+        16,
+        16,
+        "0-9",
+        "luhn",
+        True,
+        8,
+        8,
+        "5.00",
+        72,
+        False,
+    ),
 ]
 # seller username → [(brand slug, face value, price)]
 DEMO_LISTINGS = {
     "seller": [
-        ("test-card", "100.00", "92.00"), ("test-card", "50.00", "47.50"),
-        ("jd-ecard", "200.00", "186.00"), ("carrefour", "500.00", "455.00"),
-        ("steam-wallet", "100.00", "88.00"), ("starbucks", "100.00", "90.00"),
+        ("test-card", "100.00", "92.00"),
+        ("test-card", "50.00", "47.50"),
+        ("jd-ecard", "200.00", "186.00"),
+        ("carrefour", "500.00", "455.00"),
+        ("steam-wallet", "100.00", "88.00"),
+        ("starbucks", "100.00", "90.00"),
     ],
     "seller2": [
-        ("test-card", "100.00", "94.00"), ("jd-ecard", "100.00", "95.00"),
-        ("netease-points", "50.00", "45.00"), ("china-mobile", "100.00", "97.00"),
+        ("test-card", "100.00", "94.00"),
+        ("jd-ecard", "100.00", "95.00"),
+        ("netease-points", "50.00", "45.00"),
+        ("china-mobile", "100.00", "97.00"),
         ("carrefour", "1000.00", "920.00"),
     ],
 }
@@ -76,10 +190,15 @@ def _random_pin(brand: Brand) -> str:
 
 
 class Command(BaseCommand):
-    help = "Load idempotent demo data: brands, sellers with stocked listings, buyers, staff, sandbox channels."
+    help = (
+        "Load idempotent demo data: brands, sellers with stocked listings, buyers, staff, "
+        "sandbox channels."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--json", action="store_true", help="Print only the demo logins as JSON.")
+        parser.add_argument(
+            "--json", action="store_true", help="Print only the demo logins as JSON."
+        )
 
     def handle(self, *args, **options):
         from accounts.roles import sync_staff_groups
@@ -92,11 +211,18 @@ class Command(BaseCommand):
             self._known_sellers(users)
             self._monitors()
         channels = self._channels()
-        logins = {role: {"username": username, "password": password} for role, (username, password, *_rest) in DEMO_USERS.items()}
+        logins = {
+            role: {"username": username, "password": password}
+            for role, (username, password, *_rest) in DEMO_USERS.items()
+        }
         if options["json"]:
             self.stdout.write(json.dumps({"users": logins}))
             return
-        self.stdout.write(self.style.SUCCESS(f"Demo data ready: {len(brands)} brands, {channels} channel accounts."))
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo data ready: {len(brands)} brands, {channels} channel accounts."
+            )
+        )
         self.stdout.write(f"Demo logins ({settings.SITE_URL}/accounts/login/):")
         for role, login in logins.items():
             self.stdout.write(f"  {role:<8} {login['username']:<10} / {login['password']}")
@@ -107,7 +233,9 @@ class Command(BaseCommand):
         rows = [(u, p, n, g, role) for role, (u, p, n, g) in DEMO_USERS.items()]
         rows += [(u, p, n, None, u) for u, p, n in EXTRA_USERS]
         for username, password, name, group, role in rows:
-            user, _created = User.objects.get_or_create(username=username, defaults={"email": f"{username}@cardex.local"})
+            user, _created = User.objects.get_or_create(
+                username=username, defaults={"email": f"{username}@cardex.local"}
+            )
             user.display_name = user.display_name or name
             user.email = user.email or f"{username}@cardex.local"
             user.is_staff = bool(group) or role == "admin"
@@ -126,7 +254,9 @@ class Command(BaseCommand):
 
         for username in DEMO_LISTINGS:
             ListEntry.objects.get_or_create(
-                kind=ListEntry.Kind.ALLOW, field="user", value=str(users[username].pk),
+                kind=ListEntry.Kind.ALLOW,
+                field="user",
+                value=str(users[username].pk),
                 defaults={"note": "demo seller"},
             )
 
@@ -135,24 +265,62 @@ class Command(BaseCommand):
         from risk.models import Monitor
 
         for name, metric, bounds, window, sample in (
-            ("Channel success rate", "payments.success_rate", {"lower_bound": Decimal("85")}, 1, 30),
+            (
+                "Channel success rate",
+                "payments.success_rate",
+                {"lower_bound": Decimal("85")},
+                1,
+                30,
+            ),
             ("Dispute rate", "marketplace.dispute_rate", {"upper_bound": Decimal("3")}, 72, 50),
             ("Fraud rate", "marketplace.fraud_rate", {"upper_bound": Decimal("1")}, 168, 50),
         ):
             Monitor.objects.get_or_create(
-                name=name, defaults={"metric": metric, "window_hours": window, "min_sample": sample, "per_dimension": True, **bounds},
+                name=name,
+                defaults={
+                    "metric": metric,
+                    "window_hours": window,
+                    "min_sample": sample,
+                    "per_dimension": True,
+                    **bounds,
+                },
             )
 
     def _brands(self) -> dict[str, Brand]:
         brands = {}
-        for slug, name, name_en, category, cmin, cmax, charset, checksum, pin_req, pmin, pmax, commission, hours, risky in DEMO_BRANDS:
+        for (
+            slug,
+            name,
+            name_en,
+            category,
+            cmin,
+            cmax,
+            charset,
+            checksum,
+            pin_req,
+            pmin,
+            pmax,
+            commission,
+            hours,
+            risky,
+        ) in DEMO_BRANDS:
             brand, _created = Brand.objects.update_or_create(
                 slug=slug,
                 defaults={
-                    "name": name, "name_en": name_en, "category": category, "code_min_length": cmin, "code_max_length": cmax,
-                    "code_charset": charset, "code_checksum": checksum, "pin_required": pin_req,
-                    "pin_min_length": pmin, "pin_max_length": pmax, "commission_percent": Decimal(commission),
-                    "guarantee_hours": hours, "high_risk": risky, "active": True,
+                    "name": name,
+                    "name_en": name_en,
+                    "category": category,
+                    "code_min_length": cmin,
+                    "code_max_length": cmax,
+                    "code_charset": charset,
+                    "code_checksum": checksum,
+                    "pin_required": pin_req,
+                    "pin_min_length": pmin,
+                    "pin_max_length": pmax,
+                    "commission_percent": Decimal(commission),
+                    "guarantee_hours": hours,
+                    "high_risk": risky,
+                    "active": True,
                 },
             )
             brands[slug] = brand
@@ -164,15 +332,33 @@ class Command(BaseCommand):
             for slug, face, price in rows:
                 brand = brands[slug]
                 listing = Listing.objects.filter(
-                    seller=seller, brand=brand, face_value=Decimal(face), status=Listing.Status.ACTIVE
+                    seller=seller,
+                    brand=brand,
+                    face_value=Decimal(face),
+                    status=Listing.Status.ACTIVE,
                 ).first()
                 if listing is None:
-                    codes = [CodeInput(code=_random_code(brand), pin=_random_pin(brand)) for _ in range(DEMO_STOCK)]
-                    listing_create(seller=seller, brand=brand, face_value=Decimal(face), price=Decimal(price), codes=codes, screen=False)
+                    codes = [
+                        CodeInput(code=_random_code(brand), pin=_random_pin(brand))
+                        for _ in range(DEMO_STOCK)
+                    ]
+                    listing_create(
+                        seller=seller,
+                        brand=brand,
+                        face_value=Decimal(face),
+                        price=Decimal(price),
+                        codes=codes,
+                        screen=False,
+                    )
                     continue
-                missing = DEMO_STOCK - listing.codes.filter(status=CardCode.Status.AVAILABLE).count()
+                missing = (
+                    DEMO_STOCK - listing.codes.filter(status=CardCode.Status.AVAILABLE).count()
+                )
                 if missing > 0:
-                    codes = [CodeInput(code=_random_code(brand), pin=_random_pin(brand)) for _ in range(missing)]
+                    codes = [
+                        CodeInput(code=_random_code(brand), pin=_random_pin(brand))
+                        for _ in range(missing)
+                    ]
                     listing_codes_add(listing=listing, seller=seller, codes=codes, screen=False)
 
     def _channels(self) -> int:

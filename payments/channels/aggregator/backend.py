@@ -86,19 +86,26 @@ class AggregatorBackend(ChannelBackend):
                 f"the aggregator's answer to {what} is not JSON", code="BAD_RESPONSE"
             ) from None
         if not isinstance(answer, dict):
-            raise ChannelUnavailable(f"the aggregator's answer to {what} is not an object",
-                                     code="BAD_RESPONSE")
+            raise ChannelUnavailable(
+                f"the aggregator's answer to {what} is not an object", code="BAD_RESPONSE"
+            )
         return answer
 
     def _api(self, act: str, params: Mapping[str, str], *, post: bool = False) -> dict:
         """``api.php?act=…``: authenticated by pid and key (epay's v1 query API)."""
         query = {"act": act, "pid": self.account.merchant_id, "key": self._key, **params}
         if post:
-            response = http.send(self.account.base_url, "POST", self._url(f"api.php?act={act}"),
-                                 idempotent=True, data=query)
+            response = http.send(
+                self.account.base_url,
+                "POST",
+                self._url(f"api.php?act={act}"),
+                idempotent=True,
+                data=query,
+            )
         else:
-            response = http.send(self.account.base_url, "GET", self._url("api.php"),
-                                 idempotent=True, params=query)
+            response = http.send(
+                self.account.base_url, "GET", self._url("api.php"), idempotent=True, params=query
+            )
         return self._json(response, f"act={act}")
 
     # -- paying --------------------------------------------------------------------------------
@@ -106,12 +113,14 @@ class AggregatorBackend(ChannelBackend):
         """Desktop: ``mapi.php`` (QR or pay URL from the API); phone and unknown devices: a
         signed ``submit.php`` link the buyer's browser opens (the page jump)."""
         if request.currency != "CNY":
-            raise ChannelDeclined(f"epay takes CNY, not {request.currency}",
-                                  code="TYPE_NOT_SUPPORTED")
+            raise ChannelDeclined(
+                f"epay takes CNY, not {request.currency}", code="TYPE_NOT_SUPPORTED"
+            )
         pay_type = PAY_TYPES.get(request.method)
         if pay_type is None:
-            raise ChannelDeclined(f"epay has no type for method {request.method!r}",
-                                  code="TYPE_NOT_SUPPORTED")
+            raise ChannelDeclined(
+                f"epay has no type for method {request.method!r}", code="TYPE_NOT_SUPPORTED"
+            )
         order = {
             "pid": self.account.merchant_id,
             "type": pay_type,
@@ -124,24 +133,26 @@ class AggregatorBackend(ChannelBackend):
         if request.client.device != "desktop":
             link = f"{self._url('submit.php')}?{urlencode(self.signed(order))}"
             return CreateResult(action=Action(type="redirect", url=link))
-        params = self.signed({**order, "clientip": request.client.ip or "127.0.0.1",
-                              "device": "pc"})
+        params = self.signed(
+            {**order, "clientip": request.client.ip or "127.0.0.1", "device": "pc"}
+        )
         answer = self._json(
             http.send(self.account.base_url, "POST", self._url("mapi.php"), data=params),
             "mapi.php",
         )
         if str(answer.get("code")) != "1":
-            raise ChannelDeclined(f"the aggregator refused the order: {answer.get('msg')}",
-                                  code="REFUSED", raw=answer)
+            raise ChannelDeclined(
+                f"the aggregator refused the order: {answer.get('msg')}", code="REFUSED", raw=answer
+            )
         trade_no = str(answer.get("trade_no", ""))
         if answer.get("qrcode"):
             qr = str(answer["qrcode"])
             return CreateResult(action=Action(type="qr", url=qr, qr=qr), channel_trade_no=trade_no)
         if answer.get("payurl"):
-            return CreateResult(action=Action(type="redirect", url=str(answer["payurl"])),
-                                channel_trade_no=trade_no)
-        raise ChannelUnavailable("mapi.php answered without payurl or qrcode",
-                                 code="BAD_RESPONSE")
+            return CreateResult(
+                action=Action(type="redirect", url=str(answer["payurl"])), channel_trade_no=trade_no
+            )
+        raise ChannelUnavailable("mapi.php answered without payurl or qrcode", code="BAD_RESPONSE")
 
     def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notice:
         """The GET notice (its query string is the body): sign, pid, status, then the order
@@ -185,9 +196,15 @@ class AggregatorBackend(ChannelBackend):
                 f"contradicts the notice ({amount}, {params['trade_no']!r})"
             )
         return Notice(
-            kind="payment", out_trade_no=params["out_trade_no"], outcome="succeeded",
-            amount=amount, currency="CNY", merchant_id=params["pid"],
-            channel_trade_no=params["trade_no"], occurred_at=confirmed.paid_at, raw=params,
+            kind="payment",
+            out_trade_no=params["out_trade_no"],
+            outcome="succeeded",
+            amount=amount,
+            currency="CNY",
+            merchant_id=params["pid"],
+            channel_trade_no=params["trade_no"],
+            occurred_at=confirmed.paid_at,
+            raw=params,
         )
 
     def notification_reply(self, *, accepted: bool, message: str = "") -> NotifyReply:
@@ -197,47 +214,65 @@ class AggregatorBackend(ChannelBackend):
     def query(self, *, out_trade_no: str, channel_trade_no: str = "") -> QueryResult:
         """``api.php?act=order``: ``status`` 1 is paid, 0 waiting; an order the aggregator
         does not know yet is still pending (the page jump opens it)."""
-        answer = self._api("order", {"out_trade_no": out_trade_no} if out_trade_no
-                           else {"trade_no": channel_trade_no})
+        answer = self._api(
+            "order",
+            {"out_trade_no": out_trade_no} if out_trade_no else {"trade_no": channel_trade_no},
+        )
         if str(answer.get("code")) != "1":
             return QueryResult(outcome="pending", error_code="NOT_FOUND", raw=answer)
         if str(answer.get("pid", self.account.merchant_id)) != self.account.merchant_id or (
             out_trade_no and answer.get("out_trade_no") != out_trade_no
         ):
-            raise ChannelUnavailable("the order query answered about another order",
-                                     code="BAD_RESPONSE")
+            raise ChannelUnavailable(
+                "the order query answered about another order", code="BAD_RESPONSE"
+            )
         try:
             amount = parse_money(str(answer.get("money", "")))
         except ValueError:
-            raise ChannelUnavailable("the order query's money is not an amount",
-                                     code="BAD_RESPONSE") from None
+            raise ChannelUnavailable(
+                "the order query's money is not an amount", code="BAD_RESPONSE"
+            ) from None
         paid = str(answer.get("status")) == "1"
         return QueryResult(
-            outcome="succeeded" if paid else "pending", amount=amount, currency="CNY",
+            outcome="succeeded" if paid else "pending",
+            amount=amount,
+            currency="CNY",
             channel_trade_no=str(answer.get("trade_no", "")),
-            paid_at=parse_beijing(str(answer.get("endtime", ""))) if paid else None, raw=answer,
+            paid_at=parse_beijing(str(answer.get("endtime", ""))) if paid else None,
+            raw=answer,
         )
 
     # -- refunds -------------------------------------------------------------------------------
     def refund(self, request: RefundRequest) -> RefundResult:
         """``api.php?act=refund`` (offered by most epay deployments), keyed by
         ``out_refund_no`` so a repeat answers the same refund."""
-        answer = self._api("refund", {
-            "out_trade_no": request.out_trade_no, "money": yuan(request.amount),
-            "out_refund_no": request.refund_no,
-        }, post=True)
+        answer = self._api(
+            "refund",
+            {
+                "out_trade_no": request.out_trade_no,
+                "money": yuan(request.amount),
+                "out_refund_no": request.refund_no,
+            },
+            post=True,
+        )
         if str(answer.get("code")) == "1":
-            return RefundResult(outcome="succeeded",
-                                channel_refund_no=str(answer.get("refund_no", "")), raw=answer)
+            return RefundResult(
+                outcome="succeeded", channel_refund_no=str(answer.get("refund_no", "")), raw=answer
+            )
         return RefundResult(outcome="failed", error_code="REFUSED", raw=answer)
 
     # -- settlement ----------------------------------------------------------------------------
     def download_settlement(self, day: dt.date) -> bytes:
         """The day's export (``api.php?act=bill``), exactly as served."""
-        query = {"act": "bill", "pid": self.account.merchant_id, "key": self._key,
-                 "date": day.isoformat()}
-        response = http.send(self.account.base_url, "GET", self._url("api.php"),
-                             idempotent=True, params=query)
+        query = {
+            "act": "bill",
+            "pid": self.account.merchant_id,
+            "key": self._key,
+            "date": day.isoformat(),
+        }
+        response = http.send(
+            self.account.base_url, "GET", self._url("api.php"), idempotent=True, params=query
+        )
         if response.status_code != 200 or not response.content.startswith(b"# epay export"):
             raise ChannelUnavailable(
                 f"the aggregator's export answered HTTP {response.status_code}",

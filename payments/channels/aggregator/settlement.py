@@ -36,7 +36,7 @@ TOTALS = "# totals"
 
 def _pairs(line: str, prefix: str, line_no: int) -> dict[str, str]:
     found = {}
-    for part in line[len(prefix):].split(","):
+    for part in line[len(prefix) :].split(","):
         if not part:
             continue
         name, eq, value = part.partition("=")
@@ -115,15 +115,24 @@ class AggregatorExport(SettlementFile):
             sums[kind] += amount
             sums["fee"] += fee
             yield SettlementLine(
-                line_no=index, kind=kind, out_trade_no=row["out_trade_no"],
-                channel_trade_no=row["trade_no"], amount=amount, fee=fee, currency="CNY",
-                occurred_at=parse_beijing(row["time"]), refund_no=row["refund_no"], raw=row,
+                line_no=index,
+                kind=kind,
+                out_trade_no=row["out_trade_no"],
+                channel_trade_no=row["trade_no"],
+                amount=amount,
+                fee=fee,
+                currency="CNY",
+                occurred_at=parse_beijing(row["time"]),
+                refund_no=row["refund_no"],
+                raw=row,
             )
         if stated is None:
             raise SettlementFileError("the export ends without its totals line (truncated?)")
         expected = {
-            "payments": str(count["payment"]), "refunds": str(count["refund"]),
-            "gross": f"{sums['payment']:.2f}", "refunded": f"{sums['refund']:.2f}",
+            "payments": str(count["payment"]),
+            "refunds": str(count["refund"]),
+            "gross": f"{sums['payment']:.2f}",
+            "refunded": f"{sums['refund']:.2f}",
             "fees": f"{sums['fee']:.2f}",
         }
         for name, value in expected.items():
@@ -132,7 +141,12 @@ class AggregatorExport(SettlementFile):
                     f"totals line says {name}={stated.get(name)!r}, the rows sum to {value}"
                 )
         self._totals = FileTotals(
-            merchant_id=pid, day=day, payments=count["payment"], refunds=count["refund"],
-            lines=count["payment"] + count["refund"], gross=sums["payment"],
-            refunded=sums["refund"], fees=sums["fee"],
+            merchant_id=pid,
+            day=day,
+            payments=count["payment"],
+            refunds=count["refund"],
+            lines=count["payment"] + count["refund"],
+            gross=sums["payment"],
+            refunded=sums["refund"],
+            fees=sums["fee"],
         )

@@ -92,7 +92,7 @@ def normalise_fingerprint(value: str) -> str:
     value = value.strip()
     if not value.upper().startswith("SHA256:"):
         value = "SHA256:" + value
-    return "SHA256:" + value[len("SHA256:"):].rstrip("=")
+    return "SHA256:" + value[len("SHA256:") :].rstrip("=")
 
 
 def fetch_report(
@@ -132,7 +132,8 @@ def fetch_report(
             name = _report_name(sftp, settings.directory, day, where)
             try:
                 sftp.getfo(
-                    f"{settings.directory}/{name}", dest,
+                    f"{settings.directory}/{name}",
+                    dest,
                     max_concurrent_prefetch_requests=PREFETCH_REQUESTS,
                 )
             except FileNotFoundError:

@@ -47,7 +47,9 @@ class AggregatorSandbox(SandboxProvider):
     def provision(self, *, merchant_id: str, app_id: str = "") -> dict:
         """Open merchant ``merchant_id`` (the pid) with every type enabled; the key the
         aggregator's console shows is kept, so provisioning again returns it."""
-        merchant, _ = SandboxMerchant.objects.get_or_create(channel=CHANNEL, merchant_id=merchant_id)
+        merchant, _ = SandboxMerchant.objects.get_or_create(
+            channel=CHANNEL, merchant_id=merchant_id
+        )
         if not merchant.config.get("key"):
             merchant.config = {"key": secrets.token_hex(16), "types": list(TYPES)}
             merchant.save(update_fields=["config"])
@@ -59,9 +61,13 @@ class AggregatorSandbox(SandboxProvider):
             return None
         merchant = self.merchant(trade.merchant_id)
         params = {
-            "pid": trade.merchant_id, "trade_no": trade.trade_no,
-            "out_trade_no": trade.out_trade_no, "type": trade.extra.get("type", ""),
-            "name": trade.subject, "money": yuan(trade.amount), "trade_status": "TRADE_SUCCESS",
+            "pid": trade.merchant_id,
+            "trade_no": trade.trade_no,
+            "out_trade_no": trade.out_trade_no,
+            "type": trade.extra.get("type", ""),
+            "name": trade.subject,
+            "money": yuan(trade.amount),
+            "trade_status": "TRADE_SUCCESS",
             "param": "",
         }
         params["sign"] = epay_sign(params, merchant.config["key"] if merchant else "")
@@ -119,9 +125,13 @@ def _open_trade(merchant: SandboxMerchant, params: Mapping[str, str]) -> Sandbox
     try:
         with transaction.atomic():
             return SandboxTrade.objects.create(
-                channel=CHANNEL, merchant_id=merchant.merchant_id,
-                out_trade_no=params["out_trade_no"], amount=amount, subject=params["name"],
-                notify_url=params["notify_url"], return_url=params.get("return_url", ""),
+                channel=CHANNEL,
+                merchant_id=merchant.merchant_id,
+                out_trade_no=params["out_trade_no"],
+                amount=amount,
+                subject=params["name"],
+                notify_url=params["notify_url"],
+                return_url=params.get("return_url", ""),
                 extra={"type": params["type"]},
             )
     except IntegrityError:
@@ -153,8 +163,14 @@ def mapi(request: HttpRequest) -> HttpResponse:
     trade = _open_trade(merchant, params) if merchant else error
     if isinstance(trade, str):
         return JsonResponse({"code": -1, "msg": trade})
-    return JsonResponse({"code": 1, "msg": "", "trade_no": trade.trade_no,
-                         "qrcode": AggregatorSandbox().cashier_url(trade)})
+    return JsonResponse(
+        {
+            "code": 1,
+            "msg": "",
+            "trade_no": trade.trade_no,
+            "qrcode": AggregatorSandbox().cashier_url(trade),
+        }
+    )
 
 
 @csrf_exempt
@@ -194,11 +210,20 @@ def _order(merchant: SandboxMerchant, params: Mapping[str, str]) -> dict:
         return {"code": -1, "msg": "订单号不存在"}
     paid = trade.status == SandboxTrade.Status.PAID
     return {
-        "code": 1, "msg": "查询订单号成功！", "trade_no": trade.trade_no,
-        "out_trade_no": trade.out_trade_no, "api_trade_no": "", "type": trade.extra.get("type"),
-        "pid": merchant.merchant_id, "addtime": beijing(trade.created_at),
-        "endtime": beijing(trade.paid_at) if paid else "", "name": trade.subject,
-        "money": yuan(trade.amount), "status": 1 if paid else 0, "param": "", "buyer": "",
+        "code": 1,
+        "msg": "查询订单号成功！",
+        "trade_no": trade.trade_no,
+        "out_trade_no": trade.out_trade_no,
+        "api_trade_no": "",
+        "type": trade.extra.get("type"),
+        "pid": merchant.merchant_id,
+        "addtime": beijing(trade.created_at),
+        "endtime": beijing(trade.paid_at) if paid else "",
+        "name": trade.subject,
+        "money": yuan(trade.amount),
+        "status": 1 if paid else 0,
+        "param": "",
+        "buyer": "",
     }
 
 
@@ -233,33 +258,64 @@ def export(pid: str, day: dt.date) -> bytes:
     out = io.StringIO()
     out.write(f"# epay export,pid={pid},date={day.isoformat()}\n")
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(["kind", "trade_no", "out_trade_no", "refund_no", "type", "money", "fee",
-                     "time"])
+    writer.writerow(
+        ["kind", "trade_no", "out_trade_no", "refund_no", "type", "money", "fee", "time"]
+    )
     payments = SandboxTrade.objects.filter(
-        channel=CHANNEL, merchant_id=pid, status=SandboxTrade.Status.PAID,
-        paid_at__gte=start, paid_at__lt=end,
+        channel=CHANNEL,
+        merchant_id=pid,
+        status=SandboxTrade.Status.PAID,
+        paid_at__gte=start,
+        paid_at__lt=end,
     ).order_by("paid_at", "pk")
     gross = fees = refunded = Decimal("0.00")
     count = 0
     for trade in payments:
         fee = fee_of(trade.amount)
-        writer.writerow(["payment", trade.trade_no, trade.out_trade_no, "",
-                         trade.extra.get("type", ""), yuan(trade.amount), yuan(fee),
-                         beijing(trade.paid_at)])
+        writer.writerow(
+            [
+                "payment",
+                trade.trade_no,
+                trade.out_trade_no,
+                "",
+                trade.extra.get("type", ""),
+                yuan(trade.amount),
+                yuan(fee),
+                beijing(trade.paid_at),
+            ]
+        )
         gross, fees, count = gross + trade.amount, fees + fee, count + 1
-    refunds = SandboxRefund.objects.filter(
-        trade__channel=CHANNEL, trade__merchant_id=pid, status=SandboxRefund.Status.SUCCESS,
-        created_at__gte=start, created_at__lt=end,
-    ).select_related("trade").order_by("created_at", "pk")
+    refunds = (
+        SandboxRefund.objects.filter(
+            trade__channel=CHANNEL,
+            trade__merchant_id=pid,
+            status=SandboxRefund.Status.SUCCESS,
+            created_at__gte=start,
+            created_at__lt=end,
+        )
+        .select_related("trade")
+        .order_by("created_at", "pk")
+    )
     refund_count = 0
     for refund in refunds:
         fee = -fee_of(refund.amount)
-        writer.writerow(["refund", refund.trade.trade_no, refund.trade.out_trade_no,
-                         refund.out_refund_no, refund.trade.extra.get("type", ""),
-                         yuan(refund.amount), yuan(fee), beijing(refund.created_at)])
+        writer.writerow(
+            [
+                "refund",
+                refund.trade.trade_no,
+                refund.trade.out_trade_no,
+                refund.out_refund_no,
+                refund.trade.extra.get("type", ""),
+                yuan(refund.amount),
+                yuan(fee),
+                beijing(refund.created_at),
+            ]
+        )
         refunded, fees, refund_count = refunded + refund.amount, fees + fee, refund_count + 1
-    out.write(f"# totals,payments={count},refunds={refund_count},gross={yuan(gross)},"
-              f"refunded={yuan(refunded)},fees={yuan(fees)}\n")
+    out.write(
+        f"# totals,payments={count},refunds={refund_count},gross={yuan(gross)},"
+        f"refunded={yuan(refunded)},fees={yuan(fees)}\n"
+    )
     return out.getvalue().encode("utf-8")
 
 

@@ -51,7 +51,6 @@ ALWAYS_3DS = frozenset({"4000000000003220", "4000002760003184"})
 # The buyer's pages: hosted card form and 3-D Secure challenge
 
 
-
 # The PaymentIntent's status as the payer reads it on the simulated page.
 INTENT_STATUS_LABELS = {
     "requires_payment_method": gettext_lazy("waiting for the card"),
@@ -59,6 +58,7 @@ INTENT_STATUS_LABELS = {
     "succeeded": gettext_lazy("paid"),
     "canceled": gettext_lazy("cancelled"),
 }
+
 
 def _render(
     request: HttpRequest,

@@ -451,9 +451,7 @@ def qr_payload(trade: SandboxTrade) -> str:
     wallet = QR_WALLETS.get(pay_method_of(trade))
     if wallet is None:
         return core.own_url() + reverse(f"sandbox:{CHANNEL}:qr", args=[trade.trade_no])
-    return core.own_url() + reverse(
-        f"sandbox:{CHANNEL}:wallet-qr", args=[wallet, trade.trade_no]
-    )
+    return core.own_url() + reverse(f"sandbox:{CHANNEL}:wallet-qr", args=[wallet, trade.trade_no])
 
 
 @require_GET

@@ -40,13 +40,23 @@ class ProgressBar:
 
         out = getattr(stream, "_out", stream)
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), TaskProgressColumn(),
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TaskProgressColumn(),
             TextColumn("{task.fields[lines]:,} lines · {task.fields[rate]:,.0f}/s"),
-            TextColumn("{task.fields[matched]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-            console=Console(file=out, force_terminal=True), auto_refresh=False, transient=False,
+            TextColumn("{task.fields[matched]}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=Console(file=out, force_terminal=True),
+            auto_refresh=False,
+            transient=False,
         )
         self.task = self.progress.add_task(
-            file.name, total=file.size or 1, lines=0, rate=0.0, matched="",
+            file.name,
+            total=file.size or 1,
+            lines=0,
+            rate=0.0,
+            matched="",
         )
         self.started = time.monotonic()
 
@@ -62,8 +72,12 @@ class ProgressBar:
         elapsed = max(time.monotonic() - self.started, 1e-6)
         matched = f"matched {run.matched:,}" if run.status == "done" else run.stage
         self.progress.update(
-            self.task, completed=run.bytes_read, lines=run.lines_read,
-            rate=run.lines_read / elapsed, matched=matched, refresh=True,
+            self.task,
+            completed=run.bytes_read,
+            lines=run.lines_read,
+            rate=run.lines_read / elapsed,
+            matched=matched,
+            refresh=True,
         )
 
 
@@ -84,15 +98,22 @@ class Command(BaseCommand):
         try:
             with path.open("rb") as stream:
                 file = services.settlement_file_store(
-                    account=account, content=stream, name=path.name, day=options["date"],
+                    account=account,
+                    content=stream,
+                    name=path.name,
+                    day=options["date"],
                 )
         except OSError as exc:
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
-        bar = None if options["json"] or not _is_tty(self.stderr) else ProgressBar(self.stderr, file)
+        bar = (
+            None if options["json"] or not _is_tty(self.stderr) else ProgressBar(self.stderr, file)
+        )
         try:
             with bar or nullcontext():
                 result = services.settlement_file_reconcile(
-                    settlement_file=file, account=account, progress=bar.show if bar else None,
+                    settlement_file=file,
+                    account=account,
+                    progress=bar.show if bar else None,
                 )
         except services.ReconcileError as exc:
             raise CommandError(str(exc)) from None
@@ -102,7 +123,8 @@ class Command(BaseCommand):
         d = result
         self.stdout.write(
             f"{d.channel} {d.date}: {d.lines} lines ({d.payments} payments, {d.refunds} refunds), "
-            f"gross {d.gross}, refunded {d.refunded}, fees {d.fees}, net {d.net}; matched {d.matched}"
+            f"gross {d.gross}, refunded {d.refunded}, fees {d.fees}, net {d.net}; matched "
+            f"{d.matched}"
         )
         for kind, n in d.discrepancies.items():
             if n:

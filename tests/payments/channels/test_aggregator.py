@@ -74,9 +74,12 @@ def test_the_md5_sign_is_md5_of_the_sorted_non_empty_params_with_the_key_appende
 
 def test_a_published_style_vector():
     params = {"pid": "1", "type": "alipay", "money": "1.00", "name": "a", "out_trade_no": "1"}
-    assert wire.md5_sign(params, "k") == hashlib.md5(  # noqa: S324
-        b"money=1.00&name=a&out_trade_no=1&pid=1&type=alipayk"
-    ).hexdigest()
+    assert (
+        wire.md5_sign(params, "k")
+        == hashlib.md5(  # noqa: S324
+            b"money=1.00&name=a&out_trade_no=1&pid=1&type=alipayk"
+        ).hexdigest()
+    )
     assert wire.md5_verify({**params, "sign": wire.md5_sign(params, "k").upper()}, "k")
     assert not wire.md5_verify({**params, "sign": wire.md5_sign(params, "other")}, "k")
     assert not wire.md5_verify(params, "k")  # no sign at all
@@ -93,9 +96,14 @@ def agg():
 
 def start(method: str, amount: str = "88.00", device: str = "desktop"):
     return services.payment_start(
-        buyer=UserFactory(), reference=f"test:{uuid.uuid4().hex[:16]}", amount=Decimal(amount),
-        currency="CNY", method=method, subject="Gift card",
-        client=ClientInfo(ip="203.0.113.7", device=device), return_url=RETURN_URL,
+        buyer=UserFactory(),
+        reference=f"test:{uuid.uuid4().hex[:16]}",
+        amount=Decimal(amount),
+        currency="CNY",
+        method=method,
+        subject="Gift card",
+        client=ClientInfo(ip="203.0.113.7", device=device),
+        return_url=RETURN_URL,
         expires_at=timezone.now() + dt.timedelta(minutes=15),
         risk_facts=PayableFacts(account_age_days=400, good_orders=12),
     )
@@ -111,8 +119,12 @@ def state():
 
 def notice_params(trade: SandboxTrade, key: str, **changes) -> dict[str, str]:
     params = {
-        "pid": trade.merchant_id, "trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no,
-        "type": trade.extra["type"], "name": trade.subject, "money": f"{trade.amount:.2f}",
+        "pid": trade.merchant_id,
+        "trade_no": trade.trade_no,
+        "out_trade_no": trade.out_trade_no,
+        "type": trade.extra["type"],
+        "name": trade.subject,
+        "money": f"{trade.amount:.2f}",
         "trade_status": "TRADE_SUCCESS",
     }
     params.update(changes)
@@ -134,21 +146,33 @@ def get_notice(client, params: dict[str, str], code: str = "aggregator"):
 def test_desktop_creation_goes_through_mapi_and_phone_through_the_submit_page(client, agg):
     backend = backend_for(agg)
     request = CreateRequest(
-        out_trade_no="20261203AGG00001", amount=Decimal("12.30"), currency="CNY",
-        subject="礼品卡", method="qqpay", expires_at=timezone.now() + dt.timedelta(minutes=5),
+        out_trade_no="20261203AGG00001",
+        amount=Decimal("12.30"),
+        currency="CNY",
+        subject="礼品卡",
+        method="qqpay",
+        expires_at=timezone.now() + dt.timedelta(minutes=5),
         client=ClientInfo(device="desktop"),
     )
     result = backend.create(request)
     assert result.action.type == "qr" and "/sandbox/aggregator/cashier/" in result.action.qr
     trade = SandboxTrade.objects.get(channel="aggregator", out_trade_no="20261203AGG00001")
     assert (trade.amount, trade.extra["type"], result.channel_trade_no) == (
-        Decimal("12.30"), "qqpay", trade.trade_no,
+        Decimal("12.30"),
+        "qqpay",
+        trade.trade_no,
     )
     assert trade.notify_url == "http://testserver/payments/notify/aggregator/"
 
     phone = backend.create(
-        CreateRequest(**{**request.__dict__, "out_trade_no": "20261203AGG00002",
-                         "method": "wechatpay", "client": ClientInfo(device="phone")})
+        CreateRequest(
+            **{
+                **request.__dict__,
+                "out_trade_no": "20261203AGG00002",
+                "method": "wechatpay",
+                "client": ClientInfo(device="phone"),
+            }
+        )
     )
     url = urlsplit(phone.action.url)
     assert phone.action.type == "redirect" and url.path.endswith("/sandbox/aggregator/submit.php")
@@ -161,10 +185,16 @@ def test_desktop_creation_goes_through_mapi_and_phone_through_the_submit_page(cl
 
 def test_a_method_epay_has_no_type_for_is_refused_before_any_call(agg):
     with pytest.raises(ChannelDeclined) as caught:
-        backend_for(agg).create(CreateRequest(
-            out_trade_no="X1", amount=Decimal("1.00"), currency="CNY", subject="x",
-            method="paypal", expires_at=timezone.now(),
-        ))
+        backend_for(agg).create(
+            CreateRequest(
+                out_trade_no="X1",
+                amount=Decimal("1.00"),
+                currency="CNY",
+                subject="x",
+                method="paypal",
+                expires_at=timezone.now(),
+            )
+        )
     assert caught.value.code == "TYPE_NOT_SUPPORTED"
     assert not SandboxTrade.objects.exists()
 
@@ -255,7 +285,9 @@ def test_a_notice_for_another_pid_is_refused(client, agg, waiting):
     assert "pid" in Notification.objects.get().detail
 
 
-def test_a_replayed_notice_changes_nothing(client, agg, waiting, django_capture_on_commit_callbacks):
+def test_a_replayed_notice_changes_nothing(
+    client, agg, waiting, django_capture_on_commit_callbacks
+):
     payment, _, trade = waiting
     with django_capture_on_commit_callbacks(execute=True):
         AggregatorSandbox().settle(trade, approve=True)
@@ -325,15 +357,19 @@ def test_a_refund_is_idempotent_by_its_number_and_bounded_by_what_was_paid(
     attempt = paid(client, django_capture_on_commit_callbacks)
     backend = backend_for(agg)
     request = RefundRequest(
-        refund_no="RF1", out_trade_no=attempt.out_trade_no,
-        channel_trade_no=attempt.channel_trade_no, amount=Decimal("8.00"),
-        total_amount=Decimal("88.00"), currency="CNY",
+        refund_no="RF1",
+        out_trade_no=attempt.out_trade_no,
+        channel_trade_no=attempt.channel_trade_no,
+        amount=Decimal("8.00"),
+        total_amount=Decimal("88.00"),
+        currency="CNY",
     )
     first = backend.refund(request)
     assert first.outcome == "succeeded" and first.channel_refund_no
     assert backend.refund(request).channel_refund_no == first.channel_refund_no
-    too_much = backend.refund(RefundRequest(**{**request.__dict__, "refund_no": "RF2",
-                                               "amount": Decimal("80.01")}))
+    too_much = backend.refund(
+        RefundRequest(**{**request.__dict__, "refund_no": "RF2", "amount": Decimal("80.01")})
+    )
     assert too_much.outcome == "failed"
     trade = SandboxTrade.objects.get(out_trade_no=attempt.out_trade_no)
     assert trade.refunds.count() == 1
@@ -404,12 +440,24 @@ def test_an_export_of_another_pid_is_refused():
 def account_form(backend: str, methods: list[str]):
     from payments.admin import ChannelAccountForm
 
-    return ChannelAccountForm(data={
-        "code": f"{backend}-x", "name": "x", "backend": backend, "methods": methods,
-        "enabled": "on", "weight": "1.00", "currency": "CNY", "fee_percent": "1.000",
-        "fee_fixed": "0.00", "min_amount": "0.01", "max_amount": "50000.00",
-        "settlement_days": "1", "merchant_id": "1001", "base_url": "https://pay.example/",
-    })
+    return ChannelAccountForm(
+        data={
+            "code": f"{backend}-x",
+            "name": "x",
+            "backend": backend,
+            "methods": methods,
+            "enabled": "on",
+            "weight": "1.00",
+            "currency": "CNY",
+            "fee_percent": "1.000",
+            "fee_fixed": "0.00",
+            "min_amount": "0.01",
+            "max_amount": "50000.00",
+            "settlement_days": "1",
+            "merchant_id": "1001",
+            "base_url": "https://pay.example/",
+        }
+    )
 
 
 def test_only_an_aggregator_account_may_serve_qq_wallet():

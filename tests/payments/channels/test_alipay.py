@@ -39,7 +39,9 @@ from tests.payments.factories import sandbox_account
 PID = "2088101122136241"
 
 
-def _request(out_trade_no="CX20261123000001", amount="88.00", device="desktop", **kw) -> CreateRequest:
+def _request(
+    out_trade_no="CX20261123000001", amount="88.00", device="desktop", **kw
+) -> CreateRequest:
     return CreateRequest(
         out_trade_no=out_trade_no,
         amount=Decimal(amount),
@@ -53,7 +55,12 @@ def _request(out_trade_no="CX20261123000001", amount="88.00", device="desktop", 
 
 
 def _sdk(private_pem: str, public_pem: str) -> AliPay:
-    return AliPay(appid="2021000000000001", app_notify_url=None, app_private_key_string=private_pem, alipay_public_key_string=public_pem)
+    return AliPay(
+        appid="2021000000000001",
+        app_notify_url=None,
+        app_private_key_string=private_pem,
+        alipay_public_key_string=public_pem,
+    )
 
 
 @pytest.fixture
@@ -83,7 +90,9 @@ def _notification(trade: SandboxTrade) -> SandboxNotification:
 def _resign(params: dict) -> bytes:
     """Sign altered notification params with the sandbox's Alipay key (a "genuine" message)."""
     params = {k: v for k, v in params.items() if k != "sign"}
-    params["sign"] = sandbox_protocol.sign(sandbox_protocol.string_to_sign(params, exclude=("sign", "sign_type")))
+    params["sign"] = sandbox_protocol.sign(
+        sandbox_protocol.string_to_sign(params, exclude=("sign", "sign_type"))
+    )
     return urlencode(params).encode()
 
 
@@ -98,8 +107,13 @@ def test_backend_is_registered_for_the_alipay_method():
 
 def test_request_string_to_sign_keeps_sign_type_drops_sign_and_empties_and_does_not_encode():
     params = {
-        "sign": "xxx", "sign_type": "RSA2", "app_id": "2021", "notify_url": "", "method": "alipay.trade.query",
-        "biz_content": {"out_trade_no": "A&B=1", "total_amount": "8.80"}, "timestamp": "2026-11-23 10:00:00",
+        "sign": "xxx",
+        "sign_type": "RSA2",
+        "app_id": "2021",
+        "notify_url": "",
+        "method": "alipay.trade.query",
+        "biz_content": {"out_trade_no": "A&B=1", "total_amount": "8.80"},
+        "timestamp": "2026-11-23 10:00:00",
     }
     assert sign_content(params) == (
         'app_id=2021&biz_content={"out_trade_no":"A&B=1","total_amount":"8.80"}'
@@ -108,7 +122,13 @@ def test_request_string_to_sign_keeps_sign_type_drops_sign_and_empties_and_does_
 
 
 def test_notification_string_to_sign_excludes_sign_and_sign_type_and_keeps_empty_values():
-    params = {"sign": "x", "sign_type": "RSA2", "trade_status": "TRADE_SUCCESS", "app_id": "1", "body": ""}
+    params = {
+        "sign": "x",
+        "sign_type": "RSA2",
+        "trade_status": "TRADE_SUCCESS",
+        "app_id": "1",
+        "body": "",
+    }
     assert notification_content(params) == "app_id=1&body=&trade_status=TRADE_SUCCESS"
 
 
@@ -125,7 +145,7 @@ def test_signature_of_sdk_verifies_with_ours(db):
     private_pem = keys.generate_rsa_private_pem()
     public_pem = keys.public_pem_of(private_pem)
     sdk = _sdk(private_pem, public_pem)
-    message = "a=1&b=中文&c={\"x\":1}"
+    message = 'a=1&b=中文&c={"x":1}'
     assert rsa2_verify(message, sdk._sign(message), public_pem)
     assert sdk._verify(message, rsa2_sign(message, private_pem))
     assert not rsa2_verify(message + "&d=2", sdk._sign(message), public_pem)
@@ -140,8 +160,14 @@ def test_bare_base64_keys_as_pasted_from_alipays_key_tool_work():
 
 
 def test_response_content_is_the_raw_object_even_with_braces_inside_strings():
-    raw = '{"alipay_trade_query_response":{"code":"10000","subject":"}{ odd \\" }","n":{"a":1}},"sign":"S"}'
-    assert response_content(raw, "alipay_trade_query_response") == '{"code":"10000","subject":"}{ odd \\" }","n":{"a":1}}'
+    raw = (
+        '{"alipay_trade_query_response":{"code":"10000","subject":"}{ odd \\" }",'
+        '"n":{"a":1}},"sign":"S"}'
+    )
+    assert (
+        response_content(raw, "alipay_trade_query_response")
+        == '{"code":"10000","subject":"}{ odd \\" }","n":{"a":1}}'
+    )
     assert response_content(raw, "missing_response") is None
 
 
@@ -153,7 +179,9 @@ def test_sandbox_answers_verify_with_python_alipay_sdk(client, backend, account)
     sdk = _sdk(account.credentials["app_private_key"], account.credentials["alipay_public_key"])
     answer = sdk._verify_and_return_sync_response(raw, "alipay_trade_query_response")
     assert answer["trade_status"] == "WAIT_BUYER_PAY"
-    assert response_content(raw, "alipay_trade_query_response") == sdk._get_string_to_be_signed(raw, "alipay_trade_query_response")
+    assert response_content(raw, "alipay_trade_query_response") == sdk._get_string_to_be_signed(
+        raw, "alipay_trade_query_response"
+    )
 
 
 @pytest.mark.django_db
@@ -180,23 +208,39 @@ def test_desktop_gets_a_precreate_qr_that_leads_to_the_cashier(client, backend):
     assert trade.notify_url == "http://testserver/payments/notify/alipay/"
     page = client.get(urlsplit(result.action.url).path)
     assert page.status_code == 200
-    assert b'data-testid="sandbox-approve"' in page.content and b'data-testid="sandbox-decline"' in page.content
+    assert (
+        b'data-testid="sandbox-approve"' in page.content
+        and b'data-testid="sandbox-decline"' in page.content
+    )
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(("device", "method", "product"), [("phone", "alipay.trade.wap.pay", "QUICK_WAP_WAY"), ("unknown", "alipay.trade.page.pay", "FAST_INSTANT_TRADE_PAY")])
-def test_phone_and_unknown_devices_get_a_signed_gateway_redirect(client, backend, device, method, product):
+@pytest.mark.parametrize(
+    ("device", "method", "product"),
+    [
+        ("phone", "alipay.trade.wap.pay", "QUICK_WAP_WAY"),
+        ("unknown", "alipay.trade.page.pay", "FAST_INSTANT_TRADE_PAY"),
+    ],
+)
+def test_phone_and_unknown_devices_get_a_signed_gateway_redirect(
+    client, backend, device, method, product
+):
     result = backend.create(_request(device=device, return_url="http://testserver/orders/1/"))
     assert result.action.type == "redirect"
     url = urlsplit(result.action.url)
     assert url.path == "/sandbox/alipay/gateway.do"
     params = dict(parse_qsl(url.query))
-    assert params["method"] == method and json.loads(params["biz_content"])["product_code"] == product
+    assert (
+        params["method"] == method and json.loads(params["biz_content"])["product_code"] == product
+    )
     assert params["return_url"] == "http://testserver/orders/1/"
     assert not SandboxTrade.objects.exists()  # Alipay opens the trade when the buyer arrives
     response = client.get(url.path + "?" + url.query)
     trade = SandboxTrade.objects.get(out_trade_no="CX20261123000001")
-    assert response.status_code == 302 and response["Location"] == f"/sandbox/alipay/cashier/{trade.trade_no}/"
+    assert (
+        response.status_code == 302
+        and response["Location"] == f"/sandbox/alipay/cashier/{trade.trade_no}/"
+    )
     approved = client.post(response["Location"], {"decision": "approve"})
     assert approved.status_code == 302 and approved["Location"] == "http://testserver/orders/1/"
 
@@ -220,7 +264,14 @@ def test_reopening_the_same_out_trade_no_with_another_amount_is_refused(backend)
 
 @pytest.mark.django_db
 def test_non_cny_is_declined_before_calling_alipay(backend):
-    request = CreateRequest(out_trade_no="X1", amount=Decimal("1.00"), currency="USD", subject="x", method="alipay", expires_at=timezone.now())
+    request = CreateRequest(
+        out_trade_no="X1",
+        amount=Decimal("1.00"),
+        currency="USD",
+        subject="x",
+        method="alipay",
+        expires_at=timezone.now(),
+    )
     with pytest.raises(ChannelDeclined) as caught:
         backend.create(request)
     assert caught.value.code == "CURRENCY_NOT_SUPPORTED"
@@ -229,7 +280,15 @@ def test_non_cny_is_declined_before_calling_alipay(backend):
 @pytest.mark.django_db
 def test_a_wrong_application_key_is_refused_by_the_gateway(account):
     config = config_for(account)
-    wrong = AccountConfig(**{**config.__dict__, "credentials": {**config.credentials, "app_private_key": keys.generate_rsa_private_pem()}})
+    wrong = AccountConfig(
+        **{
+            **config.__dict__,
+            "credentials": {
+                **config.credentials,
+                "app_private_key": keys.generate_rsa_private_pem(),
+            },
+        }
+    )
     with pytest.raises(ChannelDeclined) as caught:
         AlipayBackend(wrong).create(_request())
     assert caught.value.code == "isv.invalid-signature"
@@ -239,7 +298,12 @@ def test_a_wrong_application_key_is_refused_by_the_gateway(account):
 def test_an_answer_that_does_not_verify_with_alipays_key_is_not_trusted(account):
     config = config_for(account)
     other_public = keys.public_pem_of(keys.generate_rsa_private_pem())
-    wrong = AccountConfig(**{**config.__dict__, "credentials": {**config.credentials, "alipay_public_key": other_public}})
+    wrong = AccountConfig(
+        **{
+            **config.__dict__,
+            "credentials": {**config.credentials, "alipay_public_key": other_public},
+        }
+    )
     with pytest.raises(ChannelUnavailable) as caught:
         AlipayBackend(wrong).create(_request())
     assert caught.value.code == "RESPONSE_SIGNATURE_INVALID"
@@ -276,7 +340,10 @@ def test_approval_enqueues_a_signed_trade_success_notification(client, backend):
 def test_declining_closes_the_trade_and_notifies_trade_closed(client, backend):
     backend.create(_request())
     trade = SandboxTrade.objects.get()
-    client.post(f"/sandbox/alipay/cashier/{trade.trade_no}/", {"decision": "decline", "reason": "insufficient_funds"})
+    client.post(
+        f"/sandbox/alipay/cashier/{trade.trade_no}/",
+        {"decision": "decline", "reason": "insufficient_funds"},
+    )
     trade.refresh_from_db()
     assert trade.decline_code == "ACQ.BUYER_BALANCE_NOT_ENOUGH"
     notice = backend.parse_notification(headers={}, body=bytes(_notification(trade).body))
@@ -288,7 +355,9 @@ def test_declining_closes_the_trade_and_notifies_trade_closed(client, backend):
 def test_a_timeout_sends_nothing_and_the_trade_keeps_waiting(client, backend):
     backend.create(_request())
     trade = SandboxTrade.objects.get()
-    client.post(f"/sandbox/alipay/cashier/{trade.trade_no}/", {"decision": "decline", "reason": "timeout"})
+    client.post(
+        f"/sandbox/alipay/cashier/{trade.trade_no}/", {"decision": "decline", "reason": "timeout"}
+    )
     assert not SandboxNotification.objects.exists()
     assert backend.query(out_trade_no=trade.out_trade_no).outcome == "pending"
 
@@ -297,7 +366,9 @@ def test_a_timeout_sends_nothing_and_the_trade_keeps_waiting(client, backend):
 def test_approving_notifies_whatever_decline_reason_the_form_also_carries(client, backend):
     backend.create(_request())
     trade = SandboxTrade.objects.get()
-    client.post(f"/sandbox/alipay/cashier/{trade.trade_no}/", {"decision": "approve", "reason": "timeout"})
+    client.post(
+        f"/sandbox/alipay/cashier/{trade.trade_no}/", {"decision": "approve", "reason": "timeout"}
+    )
     trade.refresh_from_db()
     assert trade.status == "paid" and SandboxNotification.objects.count() == 1
 
@@ -343,13 +414,19 @@ def test_notification_with_an_unknown_status_or_type_is_rejected(client, backend
     _pay(client, backend)
     params = dict(parse_qsl(bytes(_notification(None).body).decode()))
     with pytest.raises(NotificationRejected, match="unknown trade_status"):
-        backend.parse_notification(headers={}, body=_resign({**params, "trade_status": "TRADE_PENDING"}))
+        backend.parse_notification(
+            headers={}, body=_resign({**params, "trade_status": "TRADE_PENDING"})
+        )
     with pytest.raises(NotificationRejected, match="unknown notify_type"):
-        backend.parse_notification(headers={}, body=_resign({**params, "notify_type": "batch_trans_notify"}))
+        backend.parse_notification(
+            headers={}, body=_resign({**params, "notify_type": "batch_trans_notify"})
+        )
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("body", [b"", b"\xff\xfe\x00", b"not a form", b"trade_status=TRADE_SUCCESS&out_trade_no=1"])
+@pytest.mark.parametrize(
+    "body", [b"", b"\xff\xfe\x00", b"not a form", b"trade_status=TRADE_SUCCESS&out_trade_no=1"]
+)
 def test_malformed_notifications_are_rejected(backend, body):
     with pytest.raises(NotificationRejected, match="malformed"):
         backend.parse_notification(headers={}, body=body)
@@ -368,14 +445,30 @@ def test_a_refund_flavoured_trade_status_sync_becomes_a_refund_notice(client, ba
     trade = _pay(client, backend)
     backend.refund(_refund(trade, "RF1", "8.00"))
     params = {
-        "notify_time": "2026-11-23 10:00:00", "notify_type": "trade_status_sync", "notify_id": "n1", "app_id": account.app_id,
-        "charset": "utf-8", "version": "1.0", "sign_type": "RSA2", "trade_no": trade.trade_no,
-        "out_trade_no": trade.out_trade_no, "seller_id": PID, "trade_status": "TRADE_SUCCESS", "total_amount": "88.00",
-        "refund_fee": "8.00", "gmt_refund": "2026-11-23 09:59:58.123", "out_biz_no": "RF1", "gmt_payment": "2026-11-23 09:00:00",
+        "notify_time": "2026-11-23 10:00:00",
+        "notify_type": "trade_status_sync",
+        "notify_id": "n1",
+        "app_id": account.app_id,
+        "charset": "utf-8",
+        "version": "1.0",
+        "sign_type": "RSA2",
+        "trade_no": trade.trade_no,
+        "out_trade_no": trade.out_trade_no,
+        "seller_id": PID,
+        "trade_status": "TRADE_SUCCESS",
+        "total_amount": "88.00",
+        "refund_fee": "8.00",
+        "gmt_refund": "2026-11-23 09:59:58.123",
+        "out_biz_no": "RF1",
+        "gmt_payment": "2026-11-23 09:00:00",
     }
     notice = backend.parse_notification(headers={}, body=_resign(params))
-    assert notice.kind == "refund" and notice.refund_no == "RF1" and notice.amount == Decimal("8.00")
-    assert notice.occurred_at == dt.datetime(2026, 11, 23, 9, 59, 58, 123000, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    assert (
+        notice.kind == "refund" and notice.refund_no == "RF1" and notice.amount == Decimal("8.00")
+    )
+    assert notice.occurred_at == dt.datetime(
+        2026, 11, 23, 9, 59, 58, 123000, tzinfo=dt.timezone(dt.timedelta(hours=8))
+    )
 
 
 def test_reply_is_the_literal_success_or_fail():
@@ -391,7 +484,12 @@ def test_sandbox_retries_on_alipays_schedule_until_success():
     assert not provider.notification_accepted(200, b"fail")
     assert not provider.notification_accepted(200, b'{"status":"success"}')
     assert not provider.notification_accepted(500, b"success")
-    assert {d.key for d in provider.declines} == {"insufficient_funds", "phone_mismatch", "risk", "timeout"}
+    assert {d.key for d in provider.declines} == {
+        "insufficient_funds",
+        "phone_mismatch",
+        "risk",
+        "timeout",
+    }
 
 
 # ---------------------------------------------------------------------------------------------
@@ -406,7 +504,11 @@ def test_query_follows_the_trade(client, backend):
     assert waiting.outcome == "pending" and waiting.amount == Decimal("88.00")
     trade = _pay(client, backend, out_trade_no="CX2")
     paid = backend.query(out_trade_no="CX2")
-    assert paid.outcome == "succeeded" and paid.channel_trade_no == trade.trade_no and paid.paid_at is not None
+    assert (
+        paid.outcome == "succeeded"
+        and paid.channel_trade_no == trade.trade_no
+        and paid.paid_at is not None
+    )
     assert backend.query(out_trade_no="", channel_trade_no=trade.trade_no).outcome == "succeeded"
 
 
@@ -424,8 +526,13 @@ def test_close_closes_an_unpaid_trade_and_refuses_a_paid_one(client, backend):
 
 def _refund(trade: SandboxTrade, refund_no: str, amount: str) -> RefundRequest:
     return RefundRequest(
-        refund_no=refund_no, out_trade_no=trade.out_trade_no, channel_trade_no=trade.trade_no,
-        amount=Decimal(amount), total_amount=trade.amount, currency="CNY", reason="卡密无效",
+        refund_no=refund_no,
+        out_trade_no=trade.out_trade_no,
+        channel_trade_no=trade.trade_no,
+        amount=Decimal(amount),
+        total_amount=trade.amount,
+        currency="CNY",
+        reason="卡密无效",
     )
 
 
@@ -433,7 +540,9 @@ def _refund(trade: SandboxTrade, refund_no: str, amount: str) -> RefundRequest:
 def test_partial_then_full_refund_is_idempotent_by_refund_no(client, backend):
     trade = _pay(client, backend)
     assert backend.refund(_refund(trade, "RF1", "8.00")).outcome == "succeeded"
-    assert backend.refund(_refund(trade, "RF1", "8.00")).outcome == "succeeded"  # repeat: fund_change N, confirmed by query
+    assert (
+        backend.refund(_refund(trade, "RF1", "8.00")).outcome == "succeeded"
+    )  # repeat: fund_change N, confirmed by query
     assert SandboxRefund.objects.filter(trade=trade).count() == 1
     assert backend.refund(_refund(trade, "RF2", "80.00")).outcome == "succeeded"
     assert trade.refunded == Decimal("88.00")
@@ -459,7 +568,12 @@ def test_refund_of_an_unpaid_trade_fails(backend):
 
 
 def test_every_decline_code_and_refusal_has_a_bilingual_reason():
-    for key in ("ACQ.BUYER_BALANCE_NOT_ENOUGH", "ACQ.ERROR_BUYER_CERTIFY_LEVEL_LIMIT", "ACQ.PAYMENT_REQUEST_HAS_RISK", "ACQ.TRADE_HAS_CLOSE"):
+    for key in (
+        "ACQ.BUYER_BALANCE_NOT_ENOUGH",
+        "ACQ.ERROR_BUYER_CERTIFY_LEVEL_LIMIT",
+        "ACQ.PAYMENT_REQUEST_HAS_RISK",
+        "ACQ.TRADE_HAS_CLOSE",
+    ):
         spec = AlipayBackend.error_codes[key]
         assert spec.reason_zh and spec.reason_en and spec.guidance_zh and spec.guidance_en
         assert spec.counts_against_channel is False
@@ -474,11 +588,21 @@ def test_every_decline_code_and_refusal_has_a_bilingual_reason():
 
 def _refund_notice_params(account, trade: SandboxTrade, refund_no: str, refund_fee: str) -> dict:
     return {
-        "notify_time": "2026-11-23 10:00:00", "notify_type": "trade_status_sync", "notify_id": "n2",
-        "app_id": account.app_id, "charset": "utf-8", "version": "1.0", "sign_type": "RSA2",
-        "trade_no": trade.trade_no, "out_trade_no": trade.out_trade_no, "seller_id": PID,
-        "trade_status": "TRADE_SUCCESS", "total_amount": "88.00", "refund_fee": refund_fee,
-        "gmt_refund": "2026-11-23 09:59:58.123", "out_biz_no": refund_no,
+        "notify_time": "2026-11-23 10:00:00",
+        "notify_type": "trade_status_sync",
+        "notify_id": "n2",
+        "app_id": account.app_id,
+        "charset": "utf-8",
+        "version": "1.0",
+        "sign_type": "RSA2",
+        "trade_no": trade.trade_no,
+        "out_trade_no": trade.out_trade_no,
+        "seller_id": PID,
+        "trade_status": "TRADE_SUCCESS",
+        "total_amount": "88.00",
+        "refund_fee": refund_fee,
+        "gmt_refund": "2026-11-23 09:59:58.123",
+        "out_biz_no": refund_no,
         "gmt_payment": "2026-11-23 09:00:00",
     }
 
@@ -501,7 +625,10 @@ def test_a_second_partial_refund_notice_with_the_running_total_is_this_refunds_a
     params = _refund_notice_params(account, trade, "RF2", "50.00")
     notice = backend.parse_notification(headers={}, body=_resign(params))
     assert (notice.kind, notice.refund_no, notice.outcome, notice.amount) == (
-        "refund", "RF2", "succeeded", Decimal("20.00")
+        "refund",
+        "RF2",
+        "succeeded",
+        Decimal("20.00"),
     )
 
 
@@ -545,4 +672,3 @@ def test_a_notice_signed_without_its_empty_value_is_rejected(client, backend):
     params["body"] = ""
     with pytest.raises(NotificationRejected, match="bad signature"):
         backend.parse_notification(headers={}, body=_resign(params))
-

@@ -41,14 +41,23 @@ def sample_zip(detail: bytes, summary: str | None = None) -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr(sandbox_bill._GbkName(f"{SAMPLE_PID}0156_20190916_业务明细.csv"), detail)
         if summary is not None:
-            archive.writestr(sandbox_bill._GbkName(f"{SAMPLE_PID}0156_20190916_业务明细(汇总).csv"), summary.encode("gbk"))
+            archive.writestr(
+                sandbox_bill._GbkName(f"{SAMPLE_PID}0156_20190916_业务明细(汇总).csv"),
+                summary.encode("gbk"),
+            )
     return buffer.getvalue()
 
 
-SAMPLE_SUMMARY = "\r\n".join([
-    "#支付宝业务汇总查询", f"#账号：[{SAMPLE_PID}0156]", sandbox_bill.SUMMARY_BEGIN, sandbox_bill.SUMMARY_COLUMNS,
-    "合计,,6,4,0.02,0.02,0.00,0.00,0.00,0.00,0.00,0.02", sandbox_bill.SUMMARY_END,
-])
+SAMPLE_SUMMARY = "\r\n".join(
+    [
+        "#支付宝业务汇总查询",
+        f"#账号：[{SAMPLE_PID}0156]",
+        sandbox_bill.SUMMARY_BEGIN,
+        sandbox_bill.SUMMARY_COLUMNS,
+        "合计,,6,4,0.02,0.02,0.00,0.00,0.00,0.00,0.00,0.02",
+        sandbox_bill.SUMMARY_END,
+    ]
+)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -76,9 +85,17 @@ def test_sample_lines_are_normalised_without_tab_suffixes():
     assert first.line_no == 6
     assert first.channel_trade_no == "2019091622001458860515315453"
     assert first.out_trade_no == "service_1568601259302"
-    assert first.amount == Decimal("0.01") and first.fee == Decimal("0.00") and first.currency == "CNY"
-    assert first.occurred_at == dt.datetime(2019, 9, 16, 10, 55, 23, tzinfo=dt.timezone(dt.timedelta(hours=8)))
-    assert refund.kind == "refund" and refund.refund_no == "re_test_1568602607356" and refund.amount == Decimal("0.01")
+    assert (
+        first.amount == Decimal("0.01") and first.fee == Decimal("0.00") and first.currency == "CNY"
+    )
+    assert first.occurred_at == dt.datetime(
+        2019, 9, 16, 10, 55, 23, tzinfo=dt.timezone(dt.timedelta(hours=8))
+    )
+    assert (
+        refund.kind == "refund"
+        and refund.refund_no == "re_test_1568602607356"
+        and refund.amount == Decimal("0.01")
+    )
     assert refund.raw["业务类型"] == "退款"
 
 
@@ -120,7 +137,9 @@ def test_a_non_seekable_stream_is_accepted():
 
 
 def test_another_merchants_bill_is_refused_at_the_account_line():
-    with pytest.raises(SettlementFileError, match="merchant 2088000000000000, not 2088101122136241") as caught:
+    with pytest.raises(
+        SettlementFileError, match="merchant 2088000000000000, not 2088101122136241"
+    ) as caught:
         parse(GBK_SAMPLE.read_bytes(), merchant_id="2088101122136241")
     assert caught.value.line_no == 2
 
@@ -142,7 +161,9 @@ def test_a_line_that_is_not_gbk_is_refused_with_its_number():
 
 def test_totals_that_do_not_add_up_are_refused_at_the_footer():
     text = UTF8_SAMPLE.read_text(encoding="utf-8").replace("0.01,0.01,0.00", "0.02,0.02,0.00", 1)
-    with pytest.raises(SettlementFileError, match="交易 total 0.06, the rows add up to 0.07") as caught:
+    with pytest.raises(
+        SettlementFileError, match="交易 total 0.06, the rows add up to 0.07"
+    ) as caught:
         parse(text.encode("gbk"))
     assert caught.value.line_no == 17
 
@@ -155,7 +176,9 @@ def test_a_footer_count_that_does_not_match_is_refused():
 
 
 def test_a_summary_whose_fees_disagree_is_refused():
-    data = sample_zip(GBK_SAMPLE.read_bytes(), SAMPLE_SUMMARY.replace(",0.00,0.00,0.02", ",-0.01,0.00,0.02"))
+    data = sample_zip(
+        GBK_SAMPLE.read_bytes(), SAMPLE_SUMMARY.replace(",0.00,0.00,0.02", ",-0.01,0.00,0.02")
+    )
     with pytest.raises(SettlementFileError, match="服务费"):
         parse(data)
 
@@ -209,8 +232,13 @@ def test_other_files_are_refused(data):
 
 def _request(out_trade_no, amount):
     return CreateRequest(
-        out_trade_no=out_trade_no, amount=Decimal(amount), currency="CNY", subject="礼品卡, 面值100", method="alipay",
-        expires_at=timezone.now() + dt.timedelta(minutes=15), client=ClientInfo(device="desktop"),
+        out_trade_no=out_trade_no,
+        amount=Decimal(amount),
+        currency="CNY",
+        subject="礼品卡, 面值100",
+        method="alipay",
+        expires_at=timezone.now() + dt.timedelta(minutes=15),
+        client=ClientInfo(device="desktop"),
     )
 
 
@@ -227,8 +255,16 @@ def paid_day(db, client):
         trades.append(trade)
     backend.create(_request("CX-UNPAID", "9.99"))
     for trade, refund_no, amount in ((trades[0], "RF-A1", "30.00"), (trades[1], "RF-B1", "58.50")):
-        result = backend.refund(RefundRequest(refund_no=refund_no, out_trade_no=trade.out_trade_no, channel_trade_no=trade.trade_no,
-                                              amount=Decimal(amount), total_amount=trade.amount, currency="CNY"))
+        result = backend.refund(
+            RefundRequest(
+                refund_no=refund_no,
+                out_trade_no=trade.out_trade_no,
+                channel_trade_no=trade.trade_no,
+                amount=Decimal(amount),
+                total_amount=trade.amount,
+                currency="CNY",
+            )
+        )
         assert result.outcome == "succeeded"
     return backend
 
@@ -242,7 +278,10 @@ def test_download_is_the_real_zip_layout_with_gbk_entry_names(paid_day):
         assert all(info.flag_bits & 0x800 == 0 for info in infos)
         names = [info.orig_filename.encode("cp437").decode("gbk") for info in infos]
         detail = archive.read(infos[0])
-    assert names == [f"20881011221362410156_{stamp}_业务明细.csv", f"20881011221362410156_{stamp}_业务明细(汇总).csv"]
+    assert names == [
+        f"20881011221362410156_{stamp}_业务明细.csv",
+        f"20881011221362410156_{stamp}_业务明细(汇总).csv",
+    ]
     text = detail.decode("gbk")
     assert text.startswith("#支付宝业务明细查询\r\n#账号：[20881011221362410156]\r\n#起始日期：[")
     assert "]   终止日期：[" in text
@@ -253,15 +292,28 @@ def test_download_is_the_real_zip_layout_with_gbk_entry_names(paid_day):
 
 @pytest.mark.django_db
 def test_downloaded_bill_parses_and_its_totals_agree(paid_day):
-    bill = paid_day.open_settlement(io.BytesIO(paid_day.download_settlement(timezone.localdate())), merchant_id="2088101122136241")
+    bill = paid_day.open_settlement(
+        io.BytesIO(paid_day.download_settlement(timezone.localdate())),
+        merchant_id="2088101122136241",
+    )
     lines = list(bill.lines())
     totals = bill.totals
-    assert totals.merchant_id == "2088101122136241" and totals.day == timezone.now().astimezone(sandbox_protocol.BEIJING).date()
+    assert (
+        totals.merchant_id == "2088101122136241"
+        and totals.day == timezone.now().astimezone(sandbox_protocol.BEIJING).date()
+    )
     assert (totals.payments, totals.refunds) == (3, 2)
     assert totals.gross == Decimal("158.51") and totals.refunded == Decimal("88.50")
     # 0.6 %: 0.60 + 0.35 + 0.00 charged, 0.18 + 0.35 returned
-    assert [line.fee for line in lines if line.kind == "payment"] == [Decimal("0.60"), Decimal("0.35"), Decimal("0.00")]
-    assert sorted(line.fee for line in lines if line.kind == "refund") == [Decimal("-0.35"), Decimal("-0.18")]
+    assert [line.fee for line in lines if line.kind == "payment"] == [
+        Decimal("0.60"),
+        Decimal("0.35"),
+        Decimal("0.00"),
+    ]
+    assert sorted(line.fee for line in lines if line.kind == "refund") == [
+        Decimal("-0.35"),
+        Decimal("-0.18"),
+    ]
     assert totals.fees == sum(line.fee for line in lines) == Decimal("0.42")
     refund = next(line for line in lines if line.refund_no == "RF-A1")
     assert refund.out_trade_no == "CX-A" and refund.amount == Decimal("30.00")
@@ -285,7 +337,10 @@ def test_a_future_bill_does_not_exist(db):
 
 @pytest.mark.django_db
 def test_the_bill_link_expires_after_thirty_seconds(client, monkeypatch, paid_day):
-    answer = paid_day.call("alipay.data.dataservice.bill.downloadurl.query", {"bill_type": "trade", "bill_date": timezone.localdate().isoformat()})
+    answer = paid_day.call(
+        "alipay.data.dataservice.bill.downloadurl.query",
+        {"bill_type": "trade", "bill_date": timezone.localdate().isoformat()},
+    )
     url = answer["bill_download_url"].replace("http://testserver", "")
     assert client.get(url).status_code == 200
     later = signing.time.time() + 31

@@ -31,11 +31,16 @@ from payments.sandbox.models import SandboxFault, SandboxNotification, SandboxTr
 from tests.payments.factories import sandbox_account
 
 MERCHANT = "acct_1CardexTEST0001"
-BODY = b'{"id":"evt_test_webhook","object":"event","data":{"object":{"id":"rdr_123","object":"terminal.reader"}}}'
+BODY = (
+    b'{"id":"evt_test_webhook","object":"event",'
+    b'"data":{"object":{"id":"rdr_123","object":"terminal.reader"}}}'
+)
 SECRET = "whsec_test_secret"
 
 
-def stripe_test_header(*, payload: str, secret: str, timestamp: int | None = None, scheme: str = "v1") -> str:
+def stripe_test_header(
+    *, payload: str, secret: str, timestamp: int | None = None, scheme: str = "v1"
+) -> str:
     """The header stripe-python's own tests build (tests/test_webhook.py ``generate_header``)."""
     timestamp = int(time.time()) if timestamp is None else timestamp
     signature = stripe.WebhookSignature._compute_signature("%d.%s" % (timestamp, payload), secret)  # noqa: UP031 - as the SDK writes it
@@ -52,7 +57,9 @@ def backend(account) -> CardBackend:
     return backend_for(account)
 
 
-def _request(out_trade_no="CX20261123CD0001", amount="88.00", method="card", instalments=None, currency="USD") -> CreateRequest:
+def _request(
+    out_trade_no="CX20261123CD0001", amount="88.00", method="card", instalments=None, currency="USD"
+) -> CreateRequest:
     return CreateRequest(
         out_trade_no=out_trade_no,
         amount=Decimal(amount),
@@ -70,10 +77,26 @@ def _page(url: str) -> tuple[str, dict]:
     return parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()}
 
 
-def _pay(client, result, *, number="4242 4242 4242 4242", decision="approve", reason="insufficient_funds", exp="12/34", cvc="123"):
+def _pay(
+    client,
+    result,
+    *,
+    number="4242 4242 4242 4242",
+    decision="approve",
+    reason="insufficient_funds",
+    exp="12/34",
+    cvc="123",
+):
     path, query = _page(result.action.url)
     query.pop("return_url", None)  # stay on the acquirer's page so tests can read it
-    data = {**query, "decision": decision, "reason": reason, "number": number, "exp": exp, "cvc": cvc}
+    data = {
+        **query,
+        "decision": decision,
+        "reason": reason,
+        "number": number,
+        "exp": exp,
+        "cvc": cvc,
+    }
     return client.post(path, data)
 
 
@@ -96,11 +119,15 @@ def test_we_accept_headers_made_the_sdk_way():
     assert verify_signature(BODY, header, [SECRET])
     header = stripe_test_header(payload=BODY.decode(), secret=SECRET)
     assert verify_signature(BODY, header, [SECRET])
-    assert compute_signature(SECRET, 1700000000, BODY) == stripe.WebhookSignature._compute_signature(f"1700000000.{BODY.decode()}", SECRET)
+    assert compute_signature(
+        SECRET, 1700000000, BODY
+    ) == stripe.WebhookSignature._compute_signature(f"1700000000.{BODY.decode()}", SECRET)
 
 
 def test_any_matching_v1_is_enough():
-    header = stripe_test_header(payload=BODY.decode(), secret=SECRET) + ",v1=bad_signature,v0=whatever"
+    header = (
+        stripe_test_header(payload=BODY.decode(), secret=SECRET) + ",v1=bad_signature,v0=whatever"
+    )
     assert verify_signature(BODY, header, [SECRET])
     rotated = signature_header("whsec_old", BODY)
     assert verify_signature(BODY, rotated, ["whsec_new", "whsec_old"])
@@ -124,7 +151,12 @@ def test_timestamps_outside_300_seconds_are_rejected():
     old = stripe_test_header(payload=BODY.decode(), secret=SECRET, timestamp=int(now) - 301)
     with pytest.raises(NotificationRejected, match="stale"):
         verify_signature(BODY, old, [SECRET], now=now)
-    assert verify_signature(BODY, stripe_test_header(payload=BODY.decode(), secret=SECRET, timestamp=int(now) - 299), [SECRET], now=now)
+    assert verify_signature(
+        BODY,
+        stripe_test_header(payload=BODY.decode(), secret=SECRET, timestamp=int(now) - 299),
+        [SECRET],
+        now=now,
+    )
     with pytest.raises(NotificationRejected, match="future"):
         verify_signature(BODY, signature_header(SECRET, BODY, int(now) + 400), [SECRET], now=now)
 
@@ -154,7 +186,10 @@ def test_create_returns_widget_params_without_the_secret_key(account, backend):
     assert account.credentials["secret_key"] not in json.dumps(result.action.as_dict())
     path, query = _page(result.action.url)
     assert path == f"/sandbox/card/elements/{intent.trade_no}/"
-    assert query["client_secret"] == widget["client_secret"] and query["return_url"] == "http://testserver/orders/7/"
+    assert (
+        query["client_secret"] == widget["client_secret"]
+        and query["return_url"] == "http://testserver/orders/7/"
+    )
     assert (intent.amount, intent.currency) == (Decimal("88.00"), "USD")
     assert intent.extra["metadata"] == {"out_trade_no": "CX20261123CD0001", "merchant_id": MERCHANT}
 
@@ -178,12 +213,19 @@ def test_instalments_enable_the_option_and_carry_the_plan(client, backend):
     result = backend.create(_request(method="card_instalments", instalments=6, amount="600.00"))
     trade = SandboxTrade.objects.get(channel="card")
     assert trade.extra["installments_enabled"] is True
-    assert result.action.widget["installments"] == {"enabled": True, "plan": {"count": 6, "interval": "month", "type": "fixed_count"}}
+    assert result.action.widget["installments"] == {
+        "enabled": True,
+        "plan": {"count": 6, "interval": "month", "type": "fixed_count"},
+    }
     assert _page(result.action.url)[1]["installments"] == "6"
     assert _pay(client, result).status_code == 200
     trade.refresh_from_db()
     assert trade.status == SandboxTrade.Status.PAID
-    assert trade.extra["installments_plan"] == {"count": 6, "interval": "month", "type": "fixed_count"}
+    assert trade.extra["installments_plan"] == {
+        "count": 6,
+        "interval": "month",
+        "type": "fixed_count",
+    }
 
 
 def test_card_instalments_need_a_plan(backend):
@@ -196,7 +238,13 @@ def test_hosted_page_has_the_sandbox_controls(client, backend):
     result = backend.create(_request())
     path, query = _page(result.action.url)
     html = client.get(path, query).content.decode()
-    for field in ('name="number"', 'name="exp"', 'name="cvc"', 'data-testid="sandbox-approve"', 'data-testid="sandbox-decline"'):
+    for field in (
+        'name="number"',
+        'name="exp"',
+        'name="cvc"',
+        'data-testid="sandbox-approve"',
+        'data-testid="sandbox-decline"',
+    ):
         assert field in html
     assert client.get(path, {"client_secret": "pi_wrong_secret_x"}).status_code == 404
 
@@ -206,16 +254,39 @@ def test_approved_card_sends_a_signed_succeeded_event(client, account, backend):
     _pay(client, result)
     note = _latest()
     assert note.url == "http://testserver/payments/notify/card/"
-    assert stripe.WebhookSignature.verify_header(bytes(note.body), note.headers["Stripe-Signature"], account.credentials["webhook_secret"], tolerance=300)
+    assert stripe.WebhookSignature.verify_header(
+        bytes(note.body),
+        note.headers["Stripe-Signature"],
+        account.credentials["webhook_secret"],
+        tolerance=300,
+    )
     notice = backend.parse_notification(headers=note.headers, body=bytes(note.body))
-    assert (notice.kind, notice.outcome, notice.out_trade_no, notice.channel_trade_no) == ("payment", "succeeded", "CX20261123CD0001", result.channel_trade_no)
-    assert (notice.amount, notice.currency, notice.merchant_id) == (Decimal("88.00"), "USD", MERCHANT)
+    assert (notice.kind, notice.outcome, notice.out_trade_no, notice.channel_trade_no) == (
+        "payment",
+        "succeeded",
+        "CX20261123CD0001",
+        result.channel_trade_no,
+    )
+    assert (notice.amount, notice.currency, notice.merchant_id) == (
+        Decimal("88.00"),
+        "USD",
+        MERCHANT,
+    )
 
 
 def test_return_url_gets_stripes_redirect_parameters(client, backend):
     result = backend.create(_request())
     path, query = _page(result.action.url)
-    response = client.post(path, {**query, "decision": "approve", "number": "4242424242424242", "exp": "12/34", "cvc": "123"})
+    response = client.post(
+        path,
+        {
+            **query,
+            "decision": "approve",
+            "number": "4242424242424242",
+            "exp": "12/34",
+            "cvc": "123",
+        },
+    )
     assert response.status_code == 302
     target = urlsplit(response["Location"])
     assert target.path == "/orders/7/"
@@ -235,7 +306,9 @@ def test_return_url_gets_stripes_redirect_parameters(client, backend):
         ("4242 4242 4242 4242", "decline", "do_not_honor", "do_not_honor"),
     ],
 )
-def test_declines_arrive_as_failed_notices_with_the_decline_code(client, backend, number, decision, reason, code):
+def test_declines_arrive_as_failed_notices_with_the_decline_code(
+    client, backend, number, decision, reason, code
+):
     result = backend.create(_request())
     _pay(client, result, number=number, decision=decision, reason=reason)
     note = _latest()
@@ -243,12 +316,20 @@ def test_declines_arrive_as_failed_notices_with_the_decline_code(client, backend
     notice = backend.parse_notification(headers=note.headers, body=bytes(note.body))
     assert (notice.outcome, notice.error_code) == ("failed", code)
     assert code in CardBackend.error_codes
-    answer = backend.query(out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no)
+    answer = backend.query(
+        out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no
+    )
     assert (answer.outcome, answer.error_code) == ("failed", code)
 
 
 def test_buyer_problems_do_not_count_against_the_channel():
-    for code in ("insufficient_funds", "incorrect_cvc", "expired_card", "do_not_honor", "fraudulent"):
+    for code in (
+        "insufficient_funds",
+        "incorrect_cvc",
+        "expired_card",
+        "do_not_honor",
+        "fraudulent",
+    ):
         assert CardBackend.error_codes[code].counts_against_channel is False
     assert CardBackend.error_codes["authentication_required"].action == "step_up"
     assert CardBackend.error_codes["processing_error"].action == "failover"
@@ -259,11 +340,16 @@ def test_large_amounts_step_up_to_3d_secure(client, backend):
     response = _pay(client, result)
     assert response.status_code == 302
     assert urlsplit(response["Location"]).path == f"/sandbox/card/3ds/{result.channel_trade_no}/"
-    pending = backend.query(out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no)
+    pending = backend.query(
+        out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no
+    )
     assert (pending.outcome, pending.raw["status"]) == ("pending", "requires_action")
     assert pending.raw["next_action"]["type"] == "redirect_to_url"
     challenge = client.get(response["Location"])
-    assert b'data-testid="sandbox-approve"' in challenge.content and b'data-testid="sandbox-decline"' in challenge.content
+    assert (
+        b'data-testid="sandbox-approve"' in challenge.content
+        and b'data-testid="sandbox-decline"' in challenge.content
+    )
     _path, query = _page(response["Location"])
     client.post(urlsplit(response["Location"]).path, {**query, "decision": "approve"})
     done = backend.query(out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no)
@@ -276,14 +362,26 @@ def test_failed_3d_secure_is_an_authentication_failure(client, backend):
     _path, query = _page(response["Location"])
     client.post(urlsplit(response["Location"]).path, {**query, "decision": "decline"})
     notice = backend.parse_notification(headers=_latest().headers, body=bytes(_latest().body))
-    assert (notice.outcome, notice.error_code) == ("failed", "payment_intent_authentication_failure")
+    assert (notice.outcome, notice.error_code) == (
+        "failed",
+        "payment_intent_authentication_failure",
+    )
 
 
 def test_each_delivery_try_is_signed_afresh(client, backend):
     result = backend.create(_request())
     _pay(client, result)
     note = _latest()
-    stale = dict(note.headers, **{"Stripe-Signature": sandbox_protocol.sign(backend.account.credentials["webhook_secret"], bytes(note.body), int(time.time()) - 3600)})
+    stale = dict(
+        note.headers,
+        **{
+            "Stripe-Signature": sandbox_protocol.sign(
+                backend.account.credentials["webhook_secret"],
+                bytes(note.body),
+                int(time.time()) - 3600,
+            )
+        },
+    )
     note.headers = stale
     with pytest.raises(NotificationRejected, match="stale"):
         backend.parse_notification(headers=stale, body=bytes(note.body))
@@ -324,13 +422,17 @@ def test_swapped_amount_is_rejected(client, backend):
 
 def test_stale_timestamp_is_rejected(client, account, backend):
     note = _succeeded_note(client, backend)
-    header = signature_header(account.credentials["webhook_secret"], bytes(note.body), int(time.time()) - 301)
+    header = signature_header(
+        account.credentials["webhook_secret"], bytes(note.body), int(time.time()) - 301
+    )
     with pytest.raises(NotificationRejected, match="stale"):
         backend.parse_notification(headers={"Stripe-Signature": header}, body=bytes(note.body))
 
 
 def test_event_of_another_endpoint_is_rejected(client, backend):
-    other = backend_for(sandbox_account("card", code="card-2", merchant_id="acct_other", currency="USD"))
+    other = backend_for(
+        sandbox_account("card", code="card-2", merchant_id="acct_other", currency="USD")
+    )
     result = other.create(_request("CX20261123CD0009"))
     _pay(client, result)
     note = _latest()
@@ -367,11 +469,25 @@ def test_live_event_on_a_test_account_is_rejected(client, account, backend):
 def test_malformed_body_is_rejected(account, backend):
     body = b"this is not valid JSON"
     with pytest.raises(NotificationRejected, match="not JSON"):
-        backend.parse_notification(headers={"Stripe-Signature": signature_header(account.credentials["webhook_secret"], body)}, body=body)
+        backend.parse_notification(
+            headers={
+                "Stripe-Signature": signature_header(account.credentials["webhook_secret"], body)
+            },
+            body=body,
+        )
 
 
 def test_unknown_event_is_rejected(account, backend):
-    headers, body = _resign(account, {"id": "evt_1", "object": "event", "livemode": False, "type": "customer.created", "data": {"object": {"id": "cus_1"}}})
+    headers, body = _resign(
+        account,
+        {
+            "id": "evt_1",
+            "object": "event",
+            "livemode": False,
+            "type": "customer.created",
+            "data": {"object": {"id": "cus_1"}},
+        },
+    )
     with pytest.raises(NotificationRejected, match="unknown card webhook event type"):
         backend.parse_notification(headers=headers, body=body)
 
@@ -386,7 +502,9 @@ def test_missing_signature_header_is_rejected(backend):
 
 def test_query_before_payment_is_pending(backend):
     result = backend.create(_request())
-    answer = backend.query(out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no)
+    answer = backend.query(
+        out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no
+    )
     assert (answer.outcome, answer.amount, answer.currency) == ("pending", Decimal("88.00"), "USD")
 
 
@@ -402,7 +520,9 @@ def test_close_cancels_and_is_repeatable(client, backend):
     result = backend.create(_request())
     backend.close(out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no)
     backend.close(out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no)
-    answer = backend.query(out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no)
+    answer = backend.query(
+        out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no
+    )
     assert (answer.outcome, answer.error_code) == ("closed", "abandoned")
     path, query = _page(result.action.url)
     assert b'data-testid="sandbox-approve"' not in client.get(path, query).content
@@ -412,9 +532,19 @@ def test_walked_away_buyer_stays_pending_until_closed(client, backend):
     result = backend.create(_request())
     _pay(client, result, decision="decline", reason="timeout")
     assert not SandboxNotification.objects.filter(channel="card").exists()
-    assert backend.query(out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no).outcome == "pending"
+    assert (
+        backend.query(
+            out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no
+        ).outcome
+        == "pending"
+    )
     backend.close(out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no)
-    assert backend.query(out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no).outcome == "closed"
+    assert (
+        backend.query(
+            out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no
+        ).outcome
+        == "closed"
+    )
 
 
 def test_closing_a_paid_intent_is_declined(client, backend):
@@ -427,8 +557,13 @@ def test_closing_a_paid_intent_is_declined(client, backend):
 
 def _refund(result, refund_no, amount) -> RefundRequest:
     return RefundRequest(
-        refund_no=refund_no, out_trade_no="CX20261123CD0001", channel_trade_no=result.channel_trade_no,
-        amount=Decimal(amount), total_amount=Decimal("88.00"), currency="USD", reason="code already used",
+        refund_no=refund_no,
+        out_trade_no="CX20261123CD0001",
+        channel_trade_no=result.channel_trade_no,
+        amount=Decimal(amount),
+        total_amount=Decimal("88.00"),
+        currency="USD",
+        reason="code already used",
     )
 
 
@@ -437,7 +572,10 @@ def test_partial_and_full_refunds_are_idempotent(client, backend):
     _pay(client, result)
     first = backend.refund(_refund(result, "RF20261123000001", "30.00"))
     assert first.outcome == "succeeded" and first.channel_refund_no.startswith("re_")
-    assert backend.refund(_refund(result, "RF20261123000001", "30.00")).channel_refund_no == first.channel_refund_no
+    assert (
+        backend.refund(_refund(result, "RF20261123000001", "30.00")).channel_refund_no
+        == first.channel_refund_no
+    )
     with pytest.raises(ChannelDeclined) as err:
         backend.refund(_refund(result, "RF20261123000001", "31.00"))
     assert err.value.code == "idempotency_error"
@@ -449,7 +587,10 @@ def test_partial_and_full_refunds_are_idempotent(client, backend):
     with pytest.raises(ChannelDeclined) as err:
         backend.refund(_refund(result, "RF20261123000003", "1.00"))
     assert err.value.code == "charge_already_refunded"
-    assert backend.query_refund(_refund(result, "RF20261123000002", "58.00")).channel_refund_no == rest.channel_refund_no
+    assert (
+        backend.query_refund(_refund(result, "RF20261123000002", "58.00")).channel_refund_no
+        == rest.channel_refund_no
+    )
     assert backend.query_refund(_refund(result, "RF20261123000099", "1.00")).outcome == "failed"
 
 
@@ -465,21 +606,46 @@ def test_charge_refunded_event_becomes_a_refund_notice(client, backend):
     _pay(client, result)
     backend.refund(_refund(result, "RF20261123000001", "30.00"))
     backend.refund(_refund(result, "RF20261123000002", "8.00"))
-    first_event, second_event = [n for n in SandboxNotification.objects.filter(channel="card").order_by("pk") if json.loads(bytes(n.body))["type"] == "charge.refunded"]
+    first_event, second_event = [
+        n
+        for n in SandboxNotification.objects.filter(channel="card").order_by("pk")
+        if json.loads(bytes(n.body))["type"] == "charge.refunded"
+    ]
     first = backend.parse_notification(headers=first_event.headers, body=bytes(first_event.body))
     second = backend.parse_notification(headers=second_event.headers, body=bytes(second_event.body))
-    assert (first.kind, first.refund_no, first.amount, first.outcome) == ("refund", "RF20261123000001", Decimal("30.00"), "succeeded")
-    assert (second.refund_no, second.amount, second.out_trade_no) == ("RF20261123000002", Decimal("8.00"), "CX20261123CD0001")
+    assert (first.kind, first.refund_no, first.amount, first.outcome) == (
+        "refund",
+        "RF20261123000001",
+        Decimal("30.00"),
+        "succeeded",
+    )
+    assert (second.refund_no, second.amount, second.out_trade_no) == (
+        "RF20261123000002",
+        Decimal("8.00"),
+        "CX20261123CD0001",
+    )
 
 
 def test_refund_updated_event_is_understood(client, account, backend):
     result = backend.create(_request())
     _pay(client, result)
     refund = backend.refund(_refund(result, "RF20261123000001", "30.00"))
-    event = {"id": "evt_1", "object": "event", "livemode": False, "created": int(time.time()), "type": "refund.updated", "data": {"object": dict(refund.raw)}}
+    event = {
+        "id": "evt_1",
+        "object": "event",
+        "livemode": False,
+        "created": int(time.time()),
+        "type": "refund.updated",
+        "data": {"object": dict(refund.raw)},
+    }
     headers, body = _resign(account, event)
     notice = backend.parse_notification(headers=headers, body=body)
-    assert (notice.kind, notice.refund_no, notice.channel_refund_no, notice.channel_trade_no) == ("refund", "RF20261123000001", refund.channel_refund_no, result.channel_trade_no)
+    assert (notice.kind, notice.refund_no, notice.channel_refund_no, notice.channel_trade_no) == (
+        "refund",
+        "RF20261123000001",
+        refund.channel_refund_no,
+        result.channel_trade_no,
+    )
 
 
 def test_charge_refunded_without_the_refund_list_asks_the_api(client, account, backend):
@@ -513,10 +679,16 @@ def test_settlement_report_run_downloads_and_parses(client, backend):
         result = backend.create(_request(number, amount))
         _pay(client, result)
     first = SandboxTrade.objects.get(out_trade_no="CX20261123CD0001")
-    backend.refund(RefundRequest(
-        refund_no="RF20261123000001", out_trade_no="CX20261123CD0001", channel_trade_no=first.trade_no,
-        amount=Decimal("20.00"), total_amount=Decimal("88.00"), currency="USD",
-    ))
+    backend.refund(
+        RefundRequest(
+            refund_no="RF20261123000001",
+            out_trade_no="CX20261123CD0001",
+            channel_trade_no=first.trade_no,
+            amount=Decimal("20.00"),
+            total_amount=Decimal("88.00"),
+            currency="USD",
+        )
+    )
     day = timezone.localdate()
     data = backend.download_settlement(day)
     assert data.splitlines()[0].decode().startswith("balance_transaction_id,created_utc,created")
@@ -528,7 +700,11 @@ def test_settlement_report_run_downloads_and_parses(client, backend):
     assert (totals.gross, totals.refunded) == (Decimal("100.34"), Decimal("20.00"))
     assert totals.fees == Decimal("0.60")  # 0.53 + 0.07; no fee returned on refunds
     refund = next(line for line in lines if line.kind == "refund")
-    assert (refund.refund_no, refund.out_trade_no, refund.channel_trade_no) == ("RF20261123000001", "CX20261123CD0001", first.trade_no)
+    assert (refund.refund_no, refund.out_trade_no, refund.channel_trade_no) == (
+        "RF20261123000001",
+        "CX20261123CD0001",
+        first.trade_no,
+    )
 
 
 def test_report_of_a_quiet_day_is_header_only(backend):

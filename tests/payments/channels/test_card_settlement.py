@@ -19,7 +19,12 @@ from payments.channels.card import CardBackend
 from payments.channels.card.settlement import REPORT_COLUMNS
 from payments.channels.card.wire import from_units, to_units
 
-REPORT = Path(__file__).resolve().parents[2] / "data" / "card" / "DERIVED_balance_change_from_activity.itemized.3_2026-11-23.csv"
+REPORT = (
+    Path(__file__).resolve().parents[2]
+    / "data"
+    / "card"
+    / "DERIVED_balance_change_from_activity.itemized.3_2026-11-23.csv"
+)
 ACCOUNT = "acct_1CardexTEST0001"
 
 
@@ -40,15 +45,34 @@ def test_report_parses_to_lines_and_totals():
     lines, totals = parse(REPORT.read_bytes())
     assert [line.kind for line in lines] == ["payment", "payment", "refund"]
     first, _second, refund = lines
-    assert (first.out_trade_no, first.channel_trade_no, first.amount, first.fee, first.currency) == (
-        "CX20261123000001", "pi_3QAbCdEfGhIjKlMnOpQrStU1", Decimal("100.00"), Decimal("0.60"), "USD"
+    assert (
+        first.out_trade_no,
+        first.channel_trade_no,
+        first.amount,
+        first.fee,
+        first.currency,
+    ) == (
+        "CX20261123000001",
+        "pi_3QAbCdEfGhIjKlMnOpQrStU1",
+        Decimal("100.00"),
+        Decimal("0.60"),
+        "USD",
     )
     assert first.occurred_at == dt.datetime(2026, 11, 23, 2, 15, tzinfo=dt.UTC)
     assert first.raw["description"] == "Gift card, 100 USD"
-    assert (refund.amount, refund.fee, refund.refund_no, refund.out_trade_no) == (Decimal("40.00"), Decimal("0.00"), "RF20261123000001", "CX20261123000001")
+    assert (refund.amount, refund.fee, refund.refund_no, refund.out_trade_no) == (
+        Decimal("40.00"),
+        Decimal("0.00"),
+        "RF20261123000001",
+        "CX20261123000001",
+    )
     assert (totals.merchant_id, totals.day) == (ACCOUNT, dt.date(2026, 11, 23))
     assert (totals.payments, totals.refunds, totals.lines) == (2, 1, 3)
-    assert (totals.gross, totals.refunded, totals.fees) == (Decimal("125.50"), Decimal("40.00"), Decimal("0.75"))
+    assert (totals.gross, totals.refunded, totals.fees) == (
+        Decimal("125.50"),
+        Decimal("40.00"),
+        Decimal("0.75"),
+    )
 
 
 def test_bom_and_crlf_are_accepted():
@@ -59,19 +83,25 @@ def test_bom_and_crlf_are_accepted():
 
 def test_gross_minus_fee_must_be_net():
     bad = text().replace("25.50,0.15,25.35", "25.50,0.15,25.30")
-    with pytest.raises(SettlementFileError, match=r"gross 25.50 − fee 0.15 is not net 25.30") as err:
+    with pytest.raises(
+        SettlementFileError, match=r"gross 25.50 − fee 0.15 is not net 25.30"
+    ) as err:
         parse(bad.encode())
     assert err.value.line_no == 3
 
 
 def test_another_account_is_refused():
-    with pytest.raises(SettlementFileError, match="row of account acct_1CardexTEST0001, not acct_other") as err:
+    with pytest.raises(
+        SettlementFileError, match="row of account acct_1CardexTEST0001, not acct_other"
+    ) as err:
         parse(REPORT.read_bytes(), merchant_id="acct_other")
     assert err.value.line_no == 2
 
 
 def test_rows_of_two_accounts_are_refused():
-    bad = text().replace("CX20261123000002,acct_1CardexTEST0001", "CX20261123000002,acct_someone_else")
+    bad = text().replace(
+        "CX20261123000002,acct_1CardexTEST0001", "CX20261123000002,acct_someone_else"
+    )
     with pytest.raises(SettlementFileError, match="rows of two accounts"):
         parse(bad.encode())
 
@@ -88,7 +118,9 @@ def test_cut_off_report_is_refused():
     with pytest.raises(SettlementFileError, match="truncated") as err:
         parse(data[:-30])
     assert err.value.line_no == 5
-    with pytest.raises(SettlementFileError, match="truncated report: the last line has no line end"):
+    with pytest.raises(
+        SettlementFileError, match="truncated report: the last line has no line end"
+    ):
         parse(data[:-1])
     with pytest.raises(SettlementFileError, match="fields"):
         parse(data[: data.index(b"Steam Wallet")] + b"\n")
@@ -101,10 +133,20 @@ def test_more_decimals_than_the_currency_has_are_refused():
 
 
 def test_zero_decimal_currency_in_major_units():
-    jpy = text().replace("usd,100.00,0.60,99.40", "jpy,1500,9,1491").replace("usd,25.50,0.15,25.35", "jpy,500,3,497")
-    jpy = jpy.replace("usd,-40.00,0.00,-40.00", "jpy,-400,0,-400").replace("usd,-2.00,0.00,-2.00", "jpy,-2,0,-2")
+    jpy = (
+        text()
+        .replace("usd,100.00,0.60,99.40", "jpy,1500,9,1491")
+        .replace("usd,25.50,0.15,25.35", "jpy,500,3,497")
+    )
+    jpy = jpy.replace("usd,-40.00,0.00,-40.00", "jpy,-400,0,-400").replace(
+        "usd,-2.00,0.00,-2.00", "jpy,-2,0,-2"
+    )
     _lines, totals = parse(jpy.encode())
-    assert (totals.gross, totals.refunded, totals.fees) == (Decimal("2000.00"), Decimal("400.00"), Decimal("12.00"))
+    assert (totals.gross, totals.refunded, totals.fees) == (
+        Decimal("2000.00"),
+        Decimal("400.00"),
+        Decimal("12.00"),
+    )
 
 
 def test_rows_from_two_days_are_refused():

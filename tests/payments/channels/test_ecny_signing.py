@@ -13,7 +13,10 @@ from payments.channels.ecny import wire
 from payments.sandbox.ecny import bank
 from payments.sandbox.ecny import protocol as bank_protocol
 
-MESSAGE = b'appId=&bizContent={"orderId":"A1"}&merId=ECNYTEST001&nonce=ab&reqTime=20261125101500&version=1.0'
+MESSAGE = (
+    b'appId=&bizContent={"orderId":"A1"}&merId=ECNYTEST001&nonce=ab'
+    b"&reqTime=20261125101500&version=1.0"
+)
 
 
 @pytest.fixture(scope="module")

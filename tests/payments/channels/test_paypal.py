@@ -56,7 +56,9 @@ def backend(account) -> PayPalBackend:
     return backend_for(account)
 
 
-def _request(out_trade_no="CX20261123PP0001", amount="25.00", currency="USD", **kw) -> CreateRequest:
+def _request(
+    out_trade_no="CX20261123PP0001", amount="25.00", currency="USD", **kw
+) -> CreateRequest:
     return CreateRequest(
         out_trade_no=out_trade_no,
         amount=Decimal(amount),
@@ -70,7 +72,11 @@ def _request(out_trade_no="CX20261123PP0001", amount="25.00", currency="USD", **
 
 
 def _cashier(client, url_or_order: str, decision="approve", reason="insufficient_funds"):
-    path = urlsplit(url_or_order).path if url_or_order.startswith("http") else f"/sandbox/paypal/cashier/{url_or_order}/"
+    path = (
+        urlsplit(url_or_order).path
+        if url_or_order.startswith("http")
+        else f"/sandbox/paypal/cashier/{url_or_order}/"
+    )
     response = client.post(path, {"decision": decision, "reason": reason, "return": "0"})
     assert response.status_code == 200
     return response
@@ -84,10 +90,20 @@ def _paid(client, backend, out_trade_no="CX20261123PP0001", amount="25.00"):
 
 
 def _events(event_type: str) -> list[SandboxNotification]:
-    return [n for n in SandboxNotification.objects.filter(channel="paypal").order_by("pk") if json.loads(bytes(n.body))["event_type"] == event_type]
+    return [
+        n
+        for n in SandboxNotification.objects.filter(channel="paypal").order_by("pk")
+        if json.loads(bytes(n.body))["event_type"] == event_type
+    ]
 
 
-def _sign(body: bytes, webhook_id: str, *, when: dt.datetime | None = None, transmission_id="8d2b6f30-0000-4000-8000-000000000001") -> dict:
+def _sign(
+    body: bytes,
+    webhook_id: str,
+    *,
+    when: dt.datetime | None = None,
+    transmission_id="8d2b6f30-0000-4000-8000-000000000001",
+) -> dict:
     """Headers signed with the sandbox's PayPal signer, for hand-built transmissions."""
     key, _pem, _name = sandbox_certs.signer_material()
     sent = (when or timezone.now()).astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -96,7 +112,9 @@ def _sign(body: bytes, webhook_id: str, *, when: dt.datetime | None = None, tran
         "Content-Type": "application/json",
         "PAYPAL-TRANSMISSION-ID": transmission_id,
         "PAYPAL-TRANSMISSION-TIME": sent,
-        "PAYPAL-TRANSMISSION-SIG": base64.b64encode(key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())).decode(),
+        "PAYPAL-TRANSMISSION-SIG": base64.b64encode(
+            key.sign(message.encode(), padding.PKCS1v15(), hashes.SHA256())
+        ).decode(),
         "PAYPAL-CERT-URL": sandbox_certs.cert_url(),
         "PAYPAL-AUTH-ALGO": "SHA256withRSA",
     }
@@ -117,11 +135,13 @@ def test_registered_under_its_channel_code():
 
 def test_expected_string_matches_the_sdk():
     body = '{"id":"WH-1","event_type":"CHECKOUT.ORDER.APPROVED","summary":"订单"}'
-    assert expected_signature_string("tid", "2026-11-23T10:00:00Z", "WHID", body.encode()) == sdk_get_expected_sig(
-        "tid", "2026-11-23T10:00:00Z", "WHID", body
-    )
+    assert expected_signature_string(
+        "tid", "2026-11-23T10:00:00Z", "WHID", body.encode()
+    ) == sdk_get_expected_sig("tid", "2026-11-23T10:00:00Z", "WHID", body)
     # CRC32 is the unsigned decimal even when the signed value would be negative
-    assert binascii.crc32(b"a") & 0xFFFFFFFF == int(expected_signature_string("t", "s", "w", b"a").rsplit("|", 1)[1])
+    assert binascii.crc32(b"a") & 0xFFFFFFFF == int(
+        expected_signature_string("t", "s", "w", b"a").rsplit("|", 1)[1]
+    )
 
 
 def test_sandbox_webhook_verifies_the_way_the_sdk_checks_it(client, account, backend):
@@ -129,11 +149,23 @@ def test_sandbox_webhook_verifies_the_way_the_sdk_checks_it(client, account, bac
     headers = note.headers
     cert_path = urlsplit(headers["PAYPAL-CERT-URL"]).path
     cert = x509.load_pem_x509_certificate(client.get(cert_path).content)
-    assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value.lower().endswith(".paypal.com")
-    expected = sdk_get_expected_sig(
-        headers["PAYPAL-TRANSMISSION-ID"], headers["PAYPAL-TRANSMISSION-TIME"], account.credentials["webhook_id"], bytes(note.body).decode()
+    assert (
+        cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0]
+        .value.lower()
+        .endswith(".paypal.com")
     )
-    cert.public_key().verify(base64.b64decode(headers["PAYPAL-TRANSMISSION-SIG"]), expected.encode(), padding.PKCS1v15(), hashes.SHA256())
+    expected = sdk_get_expected_sig(
+        headers["PAYPAL-TRANSMISSION-ID"],
+        headers["PAYPAL-TRANSMISSION-TIME"],
+        account.credentials["webhook_id"],
+        bytes(note.body).decode(),
+    )
+    cert.public_key().verify(
+        base64.b64decode(headers["PAYPAL-TRANSMISSION-SIG"]),
+        expected.encode(),
+        padding.PKCS1v15(),
+        hashes.SHA256(),
+    )
     ca = x509.load_pem_x509_certificate(account.credentials["webhook_ca_pem"].encode())
     cert.verify_directly_issued_by(ca)
 
@@ -148,7 +180,9 @@ def test_create_redirects_to_the_approve_link(backend):
     assert result.channel_trade_no == trade.trade_no
     assert urlsplit(result.action.url).path == f"/sandbox/paypal/cashier/{trade.trade_no}/"
     assert (trade.amount, trade.currency, trade.merchant_id) == (Decimal("25.00"), "USD", MERCHANT)
-    assert trade.return_url.startswith(f"http://testserver/orders/1/?token={trade.trade_no}&PayerID=")
+    assert trade.return_url.startswith(
+        f"http://testserver/orders/1/?token={trade.trade_no}&PayerID="
+    )
 
 
 def test_create_is_idempotent_by_request_id(backend):
@@ -249,14 +283,29 @@ def test_approve_sends_a_signed_order_approved_webhook(client, account, backend)
     assert event["event_type"] == "CHECKOUT.ORDER.APPROVED"
     assert event["resource"]["id"] == result.channel_trade_no
     assert note.url == "http://testserver/payments/notify/paypal/"
-    assert {"PAYPAL-TRANSMISSION-ID", "PAYPAL-TRANSMISSION-TIME", "PAYPAL-TRANSMISSION-SIG", "PAYPAL-CERT-URL", "PAYPAL-AUTH-ALGO"} <= set(note.headers)
+    assert {
+        "PAYPAL-TRANSMISSION-ID",
+        "PAYPAL-TRANSMISSION-TIME",
+        "PAYPAL-TRANSMISSION-SIG",
+        "PAYPAL-CERT-URL",
+        "PAYPAL-AUTH-ALGO",
+    } <= set(note.headers)
 
 
 def test_order_approved_notice_captures_and_succeeds(client, backend):
     result, note = _paid(client, backend)
     notice = backend.parse_notification(headers=note.headers, body=bytes(note.body))
-    assert (notice.kind, notice.outcome, notice.out_trade_no) == ("payment", "succeeded", "CX20261123PP0001")
-    assert (notice.amount, notice.currency, notice.channel_trade_no, notice.merchant_id) == (Decimal("25.00"), "USD", result.channel_trade_no, MERCHANT)
+    assert (notice.kind, notice.outcome, notice.out_trade_no) == (
+        "payment",
+        "succeeded",
+        "CX20261123PP0001",
+    )
+    assert (notice.amount, notice.currency, notice.channel_trade_no, notice.merchant_id) == (
+        Decimal("25.00"),
+        "USD",
+        result.channel_trade_no,
+        MERCHANT,
+    )
     trade = SandboxTrade.objects.get(trade_no=result.channel_trade_no)
     assert trade.extra["capture_id"]
     # a redelivery captures nothing twice and still reports success
@@ -269,7 +318,11 @@ def test_capture_completed_webhook_is_a_success_too(client, backend):
     backend.parse_notification(headers=note.headers, body=bytes(note.body))
     [completed] = _events("PAYMENT.CAPTURE.COMPLETED")
     notice = backend.parse_notification(headers=completed.headers, body=bytes(completed.body))
-    assert (notice.outcome, notice.out_trade_no, notice.amount) == ("succeeded", "CX20261123PP0001", Decimal("25.00"))
+    assert (notice.outcome, notice.out_trade_no, notice.amount) == (
+        "succeeded",
+        "CX20261123PP0001",
+        Decimal("25.00"),
+    )
 
 
 def test_declined_funding_source_yields_a_failed_notice(client, backend):
@@ -317,23 +370,31 @@ def test_swapped_amount_is_rejected(client, backend):
 def test_stale_transmission_is_rejected(client, account, backend):
     _result, note = _paid(client, backend)
     body = bytes(note.body)
-    headers = _sign(body, account.credentials["webhook_id"], when=timezone.now() - dt.timedelta(minutes=16))
+    headers = _sign(
+        body, account.credentials["webhook_id"], when=timezone.now() - dt.timedelta(minutes=16)
+    )
     with pytest.raises(NotificationRejected, match="stale PayPal transmission"):
         backend.parse_notification(headers=headers, body=body)
-    fresh = _sign(body, account.credentials["webhook_id"], when=timezone.now() - dt.timedelta(minutes=14))
+    fresh = _sign(
+        body, account.credentials["webhook_id"], when=timezone.now() - dt.timedelta(minutes=14)
+    )
     assert backend.parse_notification(headers=fresh, body=body).outcome == "succeeded"
 
 
 def test_transmission_from_the_future_is_rejected(client, account, backend):
     _result, note = _paid(client, backend)
     body = bytes(note.body)
-    headers = _sign(body, account.credentials["webhook_id"], when=timezone.now() + dt.timedelta(minutes=10))
+    headers = _sign(
+        body, account.credentials["webhook_id"], when=timezone.now() + dt.timedelta(minutes=10)
+    )
     with pytest.raises(NotificationRejected, match="future"):
         backend.parse_notification(headers=headers, body=body)
 
 
 def test_webhook_of_another_merchants_app_is_rejected(client, backend):
-    other = backend_for(sandbox_account("paypal", code="paypal-2", merchant_id="PAYPALOTHER01", currency="USD"))
+    other = backend_for(
+        sandbox_account("paypal", code="paypal-2", merchant_id="PAYPALOTHER01", currency="USD")
+    )
     result = other.create(_request("CX20261123PP0009"))
     _cashier(client, result.action.url)
     note = SandboxNotification.objects.filter(channel="paypal").latest("pk")
@@ -347,19 +408,27 @@ def test_event_naming_another_payee_is_rejected(client, account, backend):
     event["resource"]["purchase_units"][0]["payee"]["merchant_id"] = "PAYPALOTHER01"
     body = json.dumps(event).encode()
     with pytest.raises(NotificationRejected, match="merchant PAYPALOTHER01"):
-        backend.parse_notification(headers=_sign(body, account.credentials["webhook_id"]), body=body)
+        backend.parse_notification(
+            headers=_sign(body, account.credentials["webhook_id"]), body=body
+        )
 
 
 def test_malformed_body_is_rejected(account, backend):
     body = b"<xml>not json</xml>"
     with pytest.raises(NotificationRejected, match="not JSON"):
-        backend.parse_notification(headers=_sign(body, account.credentials["webhook_id"]), body=body)
+        backend.parse_notification(
+            headers=_sign(body, account.credentials["webhook_id"]), body=body
+        )
 
 
 def test_unknown_event_is_rejected(account, backend):
-    body = json.dumps({"id": "WH-1", "event_type": "BILLING.SUBSCRIPTION.CREATED", "resource": {"id": "I-1"}}).encode()
+    body = json.dumps(
+        {"id": "WH-1", "event_type": "BILLING.SUBSCRIPTION.CREATED", "resource": {"id": "I-1"}}
+    ).encode()
     with pytest.raises(NotificationRejected, match="unknown PayPal event type"):
-        backend.parse_notification(headers=_sign(body, account.credentials["webhook_id"]), body=body)
+        backend.parse_notification(
+            headers=_sign(body, account.credentials["webhook_id"]), body=body
+        )
 
 
 def test_missing_headers_are_rejected(backend):
@@ -369,7 +438,11 @@ def test_missing_headers_are_rejected(backend):
 
 def test_cert_url_outside_paypal_and_the_account_is_refused(client, backend):
     _result, note = _paid(client, backend)
-    for url in ("https://evil.example.com/cert.pem", "http://api.paypal.com/v1/notifications/certs/X", "https://user@api.paypal.com.evil.com/x"):
+    for url in (
+        "https://evil.example.com/cert.pem",
+        "http://api.paypal.com/v1/notifications/certs/X",
+        "https://user@api.paypal.com.evil.com/x",
+    ):
         headers = dict(note.headers, **{"PAYPAL-CERT-URL": url})
         with pytest.raises(NotificationRejected, match="PAYPAL-CERT-URL"):
             backend.parse_notification(headers=headers, body=bytes(note.body))
@@ -381,7 +454,12 @@ def test_certificate_must_chain_to_the_configured_ca(client, account):
     _result, note = _paid(client, backend_for(account))
     other_key = sandbox_certs.load_key(keys.generate_rsa_private_pem())
     name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "Some Other CA")])
-    account.credentials = dict(account.credentials, webhook_ca_pem=sandbox_certs.issue_certificate(name, name, other_key.public_key(), other_key, ca=True))
+    account.credentials = dict(
+        account.credentials,
+        webhook_ca_pem=sandbox_certs.issue_certificate(
+            name, name, other_key.public_key(), other_key, ca=True
+        ),
+    )
     with pytest.raises(NotificationRejected, match="does not chain"):
         backend_for(account).parse_notification(headers=note.headers, body=bytes(note.body))
 
@@ -404,7 +482,9 @@ def test_header_names_are_case_insensitive(client, backend):
 
 def test_query_reports_pending_before_approval(backend):
     result = backend.create(_request())
-    answer = backend.query(out_trade_no="CX20261123PP0001", channel_trade_no=result.channel_trade_no)
+    answer = backend.query(
+        out_trade_no="CX20261123PP0001", channel_trade_no=result.channel_trade_no
+    )
     assert (answer.outcome, answer.amount, answer.currency) == ("pending", Decimal("25.00"), "USD")
 
 
@@ -413,7 +493,9 @@ def test_query_captures_an_approved_order_whose_webhook_was_lost(client, backend
     result = backend.create(_request())
     _cashier(client, result.action.url)
     SandboxFault.objects.filter(channel="paypal").delete()
-    answer = backend.query(out_trade_no="CX20261123PP0001", channel_trade_no=result.channel_trade_no)
+    answer = backend.query(
+        out_trade_no="CX20261123PP0001", channel_trade_no=result.channel_trade_no
+    )
     assert (answer.outcome, answer.amount) == ("succeeded", Decimal("25.00"))
     assert answer.paid_at is not None
     assert SandboxTrade.objects.get(trade_no=result.channel_trade_no).extra["capture_id"]
@@ -423,7 +505,9 @@ def test_query_reports_a_walked_away_order_as_closed(client, backend):
     result = backend.create(_request())
     _cashier(client, result.action.url, decision="decline", reason="timeout")
     assert not SandboxNotification.objects.filter(channel="paypal").exists()
-    answer = backend.query(out_trade_no="CX20261123PP0001", channel_trade_no=result.channel_trade_no)
+    answer = backend.query(
+        out_trade_no="CX20261123PP0001", channel_trade_no=result.channel_trade_no
+    )
     assert answer.outcome == "closed"
 
 
@@ -432,20 +516,30 @@ def test_query_without_order_id_is_unknown(backend):
 
 
 def test_query_of_an_unknown_order_is_closed(backend):
-    assert backend.query(out_trade_no="CX1", channel_trade_no="NOSUCHORDER00000").outcome == "closed"
+    assert (
+        backend.query(out_trade_no="CX1", channel_trade_no="NOSUCHORDER00000").outcome == "closed"
+    )
 
 
 def test_close_is_a_no_op(backend):
     result = backend.create(_request())
     assert PayPalBackend.supports_close is False
     backend.close(out_trade_no="CX20261123PP0001", channel_trade_no=result.channel_trade_no)
-    assert SandboxTrade.objects.get(trade_no=result.channel_trade_no).status == SandboxTrade.Status.WAITING
+    assert (
+        SandboxTrade.objects.get(trade_no=result.channel_trade_no).status
+        == SandboxTrade.Status.WAITING
+    )
 
 
 def _refund(result, refund_no, amount, total="25.00") -> RefundRequest:
     return RefundRequest(
-        refund_no=refund_no, out_trade_no="CX20261123PP0001", channel_trade_no=result.channel_trade_no,
-        amount=Decimal(amount), total_amount=Decimal(total), currency="USD", reason="card did not work",
+        refund_no=refund_no,
+        out_trade_no="CX20261123PP0001",
+        channel_trade_no=result.channel_trade_no,
+        amount=Decimal(amount),
+        total_amount=Decimal(total),
+        currency="USD",
+        reason="card did not work",
     )
 
 
@@ -485,7 +579,11 @@ def test_refund_notification_and_query(client, backend):
     [note] = _events("PAYMENT.CAPTURE.REFUNDED")
     notice = backend.parse_notification(headers=note.headers, body=bytes(note.body))
     assert (notice.kind, notice.outcome, notice.refund_no, notice.out_trade_no, notice.amount) == (
-        "refund", "succeeded", "RF20261123000001", "CX20261123PP0001", Decimal("10.00")
+        "refund",
+        "succeeded",
+        "RF20261123000001",
+        "CX20261123PP0001",
+        Decimal("10.00"),
     )
     found = backend.query_refund(_refund(result, "RF20261123000001", "10.00"))
     assert (found.outcome, found.channel_refund_no) == ("succeeded", notice.channel_refund_no)
@@ -516,7 +614,7 @@ def test_settlement_download_parses_to_its_own_totals(client, backend):
     backend.refund(_refund(result, "RF20261123000001", "10.00"))
     day = timezone.localdate()
     data = backend.download_settlement(day)
-    assert data.startswith(b"\xef\xbb\xbf\"RH\"")
+    assert data.startswith(b'\xef\xbb\xbf"RH"')
     report = PayPalBackend.open_settlement(__import__("io").BytesIO(data), merchant_id=MERCHANT)
     lines = list(report.lines())
     totals = report.totals
@@ -525,10 +623,16 @@ def test_settlement_download_parses_to_its_own_totals(client, backend):
     assert (totals.gross, totals.refunded) == (Decimal("37.34"), Decimal("10.00"))
     # 0.6 %: 0.15 + 0.07 charged, 0.06 returned pro rata on the 10.00 refund
     assert totals.fees == Decimal("0.16")
-    payment = next(line for line in lines if line.out_trade_no == "CX20261123PP0001" and line.kind == "payment")
+    payment = next(
+        line for line in lines if line.out_trade_no == "CX20261123PP0001" and line.kind == "payment"
+    )
     assert payment.channel_trade_no == result.channel_trade_no
     refund = next(line for line in lines if line.kind == "refund")
-    assert (refund.refund_no, refund.amount, refund.fee) == ("RF20261123000001", Decimal("10.00"), Decimal("-0.06"))
+    assert (refund.refund_no, refund.amount, refund.fee) == (
+        "RF20261123000001",
+        Decimal("10.00"),
+        Decimal("-0.06"),
+    )
 
 
 def test_settlement_of_a_quiet_day_is_an_empty_valid_report(backend):

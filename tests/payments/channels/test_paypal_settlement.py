@@ -58,17 +58,31 @@ def test_derived_report_parses_to_its_own_trailer_totals():
     lines, totals = parse(DERIVED.read_bytes())
     assert [line.kind for line in lines] == ["payment", "payment", "refund"]
     first, second, refund = lines
-    assert (first.out_trade_no, first.channel_trade_no, first.amount, first.fee, first.currency) == (
-        "INV-0001", "0AX12345B6789012C", Decimal("100.00"), Decimal("3.20"), "USD"
+    assert (
+        first.out_trade_no,
+        first.channel_trade_no,
+        first.amount,
+        first.fee,
+        first.currency,
+    ) == ("INV-0001", "0AX12345B6789012C", Decimal("100.00"), Decimal("3.20"), "USD")
+    assert first.occurred_at == dt.datetime(
+        2024, 8, 20, 9, 15, 3, tzinfo=dt.timezone(dt.timedelta(hours=-7))
     )
-    assert first.occurred_at == dt.datetime(2024, 8, 20, 9, 15, 3, tzinfo=dt.timezone(dt.timedelta(hours=-7)))
     assert (second.amount, second.fee) == (Decimal("25.50"), Decimal("1.04"))
-    assert (refund.out_trade_no, refund.refund_no, refund.channel_trade_no) == ("INV-0001", "RF-0001", "5TY05013RG002845M")
+    assert (refund.out_trade_no, refund.refund_no, refund.channel_trade_no) == (
+        "INV-0001",
+        "RF-0001",
+        "5TY05013RG002845M",
+    )
     assert (refund.amount, refund.fee) == (Decimal("40.00"), Decimal("-1.28"))
     assert totals.merchant_id == "PAYPALTEST001"
     assert totals.day == dt.date(2024, 8, 20)
     assert (totals.payments, totals.refunds, totals.lines) == (2, 1, 3)
-    assert (totals.gross, totals.refunded, totals.fees) == (Decimal("125.50"), Decimal("40.00"), Decimal("2.96"))
+    assert (totals.gross, totals.refunded, totals.fees) == (
+        Decimal("125.50"),
+        Decimal("40.00"),
+        Decimal("2.96"),
+    )
 
 
 def test_lf_and_no_bom_parse_the_same():
@@ -110,7 +124,10 @@ def test_truncated_file_is_refused():
 
 def test_section_totals_that_do_not_add_up_are_refused():
     text = derived_text().replace('"SF","USD",12550', '"SF","USD",12551')
-    with pytest.raises(SettlementFileError, match="SF USD total gross credit is 12551 but the SB rows add up to 12550") as err:
+    with pytest.raises(
+        SettlementFileError,
+        match="SF USD total gross credit is 12551 but the SB rows add up to 12550",
+    ) as err:
         parse(text.encode())
     assert err.value.line_no == 9
 

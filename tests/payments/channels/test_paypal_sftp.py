@@ -71,7 +71,9 @@ def test_a_report_larger_than_the_read_ahead_arrives_whole(account, sftp_server)
 def test_a_private_key_logs_in_instead_of_a_password(account, sftp_server):
     sftp_server.publish("STL-20240820.01.009.CSV", DERIVED.read_bytes())
     backend = configure(
-        account, sftp_server, sftp_password="",
+        account,
+        sftp_server,
+        sftp_password="",
         sftp_private_key=private_key_text(sftp_server.client_key),
     )
     assert backend.download_settlement(DAY) == DERIVED.read_bytes()
@@ -138,8 +140,12 @@ def test_an_unreachable_server_is_unavailable(account, sftp_server):
 
 def pay(client, captured, amount: str):
     payment = payment_services.payment_start(
-        buyer=UserFactory(), reference=f"test:{uuid.uuid4().hex[:16]}", amount=Decimal(amount),
-        currency="CNY", method="paypal", subject="Gift card",
+        buyer=UserFactory(),
+        reference=f"test:{uuid.uuid4().hex[:16]}",
+        amount=Decimal(amount),
+        currency="CNY",
+        method="paypal",
+        subject="Gift card",
         client=ClientInfo(ip="203.0.113.7", device="desktop"),
         return_url="http://testserver/orders/R1/",
         expires_at=timezone.now() + dt.timedelta(minutes=15),
@@ -169,9 +175,7 @@ def test_a_report_arrives_by_sftp_and_reconciles(
     assert Statement.objects.filter(account=account, day=day).exists()
 
 
-def test_a_pull_before_the_report_is_published_stores_nothing_and_says_so(
-    account, sftp_server
-):
+def test_a_pull_before_the_report_is_published_stores_nothing_and_says_so(account, sftp_server):
     configure(account, sftp_server)
     entry = pull(DAY)
     assert entry["status"] == "no_file"

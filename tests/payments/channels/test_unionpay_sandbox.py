@@ -181,7 +181,11 @@ def paid_note(client, backend):
 def test_notice_carrying_an_empty_value_is_accepted(backend, paid_note):
     body = urlencode({**paid_note, "reqReserved": ""}).encode()
     notice = backend.parse_notification(headers={}, body=body)
-    assert (notice.kind, notice.outcome, notice.amount) == ("payment", "succeeded", Decimal("50.00"))
+    assert (notice.kind, notice.outcome, notice.amount) == (
+        "payment",
+        "succeeded",
+        Decimal("50.00"),
+    )
 
 
 def test_swapped_amount_is_rejected(backend, paid_note):

@@ -133,7 +133,10 @@ def test_simulator_does_not_borrow_the_backends_protocol_code():
 
 
 def test_raw_response_parsing_keeps_braced_values_and_pem_whole():
-    text = "respCode=00&reserved={a=1&b=2}&signPubKeyCert=-----BEGIN CERTIFICATE-----\r\nMII+/=\r\n-----END CERTIFICATE-----&x="
+    text = (
+        "respCode=00&reserved={a=1&b=2}&signPubKeyCert=-----BEGIN CERTIFICATE-----\r\n"
+        "MII+/=\r\n-----END CERTIFICATE-----&x="
+    )
     parsed = acp.parse_response(text)
     assert parsed == {
         "respCode": "00",

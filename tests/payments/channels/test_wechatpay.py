@@ -50,10 +50,18 @@ DATA = Path(__file__).resolve().parents[2] / "data" / "wechatpay"
 MCHID = "1900000109"
 
 
-def _request(out_trade_no="CX20261123000001", amount="88.00", device="desktop", ip="", **kw) -> CreateRequest:
+def _request(
+    out_trade_no="CX20261123000001", amount="88.00", device="desktop", ip="", **kw
+) -> CreateRequest:
     return CreateRequest(
-        out_trade_no=out_trade_no, amount=Decimal(amount), currency="CNY", subject="京东E卡 100元", method="wechatpay",
-        expires_at=timezone.now() + dt.timedelta(minutes=15), client=ClientInfo(device=device, ip=ip), **kw,
+        out_trade_no=out_trade_no,
+        amount=Decimal(amount),
+        currency="CNY",
+        subject="京东E卡 100元",
+        method="wechatpay",
+        expires_at=timezone.now() + dt.timedelta(minutes=15),
+        client=ClientInfo(device=device, ip=ip),
+        **kw,
     )
 
 
@@ -77,20 +85,38 @@ def _pay(client, backend, out_trade_no="CX20261123000001", amount="88.00") -> Sa
 
 
 def _latest(event_type: str) -> SandboxNotification:
-    notes = [n for n in SandboxNotification.objects.filter(channel="wechatpay").order_by("pk") if json.loads(bytes(n.body))["event_type"] == event_type]
+    notes = [
+        n
+        for n in SandboxNotification.objects.filter(channel="wechatpay").order_by("pk")
+        if json.loads(bytes(n.body))["event_type"] == event_type
+    ]
     return notes[-1]
 
 
 def _signed(body: bytes, *, timestamp: int | None = None) -> dict[str, str]:
-    return {"Content-Type": "application/json", **sandbox_protocol.sign_headers(body, timestamp=timestamp)}
+    return {
+        "Content-Type": "application/json",
+        **sandbox_protocol.sign_headers(body, timestamp=timestamp),
+    }
 
 
-def _envelope(resource: dict, apiv3_key: str, event_type="TRANSACTION.SUCCESS", original_type="transaction") -> bytes:
-    sealed = sandbox_protocol.encrypt_resource(json.dumps(resource, ensure_ascii=False).encode(), apiv3_key, original_type)
-    return json.dumps({
-        "id": "e1", "create_time": "2026-11-23T10:00:00+08:00", "resource_type": "encrypt-resource",
-        "event_type": event_type, "summary": "支付成功", "resource": {"original_type": original_type, **sealed},
-    }, ensure_ascii=False).encode()
+def _envelope(
+    resource: dict, apiv3_key: str, event_type="TRANSACTION.SUCCESS", original_type="transaction"
+) -> bytes:
+    sealed = sandbox_protocol.encrypt_resource(
+        json.dumps(resource, ensure_ascii=False).encode(), apiv3_key, original_type
+    )
+    return json.dumps(
+        {
+            "id": "e1",
+            "create_time": "2026-11-23T10:00:00+08:00",
+            "resource_type": "encrypt-resource",
+            "event_type": event_type,
+            "summary": "支付成功",
+            "resource": {"original_type": original_type, **sealed},
+        },
+        ensure_ascii=False,
+    ).encode()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -103,19 +129,37 @@ def test_backend_is_registered_for_the_wechatpay_method():
 
 
 def test_request_message_ends_every_line_with_a_newline_even_for_an_empty_body():
-    assert request_message("GET", "/v3/bill/tradebill?bill_date=2026-11-22", "1700000000", "N1", "") == (
-        "GET\n/v3/bill/tradebill?bill_date=2026-11-22\n1700000000\nN1\n\n")
-    assert canonical_url("https://api.mch.weixin.qq.com/v3/pay/transactions/out-trade-no/A1?mchid=1900000109") == (
-        "/v3/pay/transactions/out-trade-no/A1?mchid=1900000109")
+    assert request_message(
+        "GET", "/v3/bill/tradebill?bill_date=2026-11-22", "1700000000", "N1", ""
+    ) == ("GET\n/v3/bill/tradebill?bill_date=2026-11-22\n1700000000\nN1\n\n")
+    assert canonical_url(
+        "https://api.mch.weixin.qq.com/v3/pay/transactions/out-trade-no/A1?mchid=1900000109"
+    ) == ("/v3/pay/transactions/out-trade-no/A1?mchid=1900000109")
 
 
 def test_authorization_is_identical_to_wechatpayv3(monkeypatch):
     private_pem = keys.generate_rsa_private_pem()
     body = json.dumps({"mchid": MCHID, "description": "礼品卡"}, ensure_ascii=False)
     monkeypatch.setattr(sdk.time, "time", lambda: 1700000000)
-    theirs = sdk.build_authorization("/v3/pay/transactions/native", "POST", MCHID, "SERIAL1", sdk.load_private_key(private_pem), data=body, nonce_str="NONCE1")
-    ours = authorization(mchid=MCHID, serial_no="SERIAL1", private_key=private_pem, method="POST",
-                         url="https://api.mch.weixin.qq.com/v3/pay/transactions/native", body=body, timestamp="1700000000", nonce="NONCE1")
+    theirs = sdk.build_authorization(
+        "/v3/pay/transactions/native",
+        "POST",
+        MCHID,
+        "SERIAL1",
+        sdk.load_private_key(private_pem),
+        data=body,
+        nonce_str="NONCE1",
+    )
+    ours = authorization(
+        mchid=MCHID,
+        serial_no="SERIAL1",
+        private_key=private_pem,
+        method="POST",
+        url="https://api.mch.weixin.qq.com/v3/pay/transactions/native",
+        body=body,
+        timestamp="1700000000",
+        nonce="NONCE1",
+    )
     attrs = lambda header: dict(part.split("=", 1) for part in header.split(" ", 1)[1].split(","))  # noqa: E731
     assert ours.split(" ", 1)[0] == theirs.split(" ", 1)[0] == "WECHATPAY2-SHA256-RSA2048"
     assert attrs(ours) == attrs(theirs)
@@ -125,13 +169,24 @@ def test_authorization_is_identical_to_wechatpayv3(monkeypatch):
 def test_sandbox_answers_verify_with_wechatpayv3(client, backend, account):
     backend.create(_request())
     url = "http://testserver/sandbox/wechatpay/v3/pay/transactions/out-trade-no/CX20261123000001?mchid=1900000109"
-    header = authorization(mchid=MCHID, serial_no=account.credentials["serial_no"], private_key=account.credentials["private_key"],
-                           method="GET", url=url, body="")
+    header = authorization(
+        mchid=MCHID,
+        serial_no=account.credentials["serial_no"],
+        private_key=account.credentials["private_key"],
+        method="GET",
+        url=url,
+        body="",
+    )
     response = client.get(urlsplit(url).path + "?" + urlsplit(url).query, HTTP_AUTHORIZATION=header)
     assert response.status_code == 200
     public_key = sdk.load_public_key(account.credentials["platform_public_key"])
-    assert sdk.rsa_verify(response["Wechatpay-Timestamp"], response["Wechatpay-Nonce"], response.content.decode(),
-                          response["Wechatpay-Signature"], public_key)
+    assert sdk.rsa_verify(
+        response["Wechatpay-Timestamp"],
+        response["Wechatpay-Nonce"],
+        response.content.decode(),
+        response["Wechatpay-Signature"],
+        public_key,
+    )
     assert response["Wechatpay-Serial"] == account.credentials["platform_public_key_id"]
 
 
@@ -141,36 +196,82 @@ def test_sandbox_notification_verifies_and_decrypts_with_wechatpayv3(client, bac
     note = _latest("TRANSACTION.SUCCESS")
     body = bytes(note.body).decode()
     public_key = sdk.load_public_key(account.credentials["platform_public_key"])
-    assert sdk.rsa_verify(note.headers["Wechatpay-Timestamp"], note.headers["Wechatpay-Nonce"], body, note.headers["Wechatpay-Signature"], public_key)
+    assert sdk.rsa_verify(
+        note.headers["Wechatpay-Timestamp"],
+        note.headers["Wechatpay-Nonce"],
+        body,
+        note.headers["Wechatpay-Signature"],
+        public_key,
+    )
     resource = json.loads(body)["resource"]
-    plain = sdk.aes_decrypt(resource["nonce"], resource["ciphertext"], resource["associated_data"], account.credentials["apiv3_key"])
+    plain = sdk.aes_decrypt(
+        resource["nonce"],
+        resource["ciphertext"],
+        resource["associated_data"],
+        account.credentials["apiv3_key"],
+    )
     assert json.loads(plain)["out_trade_no"] == "CX20261123000001"
 
 
 def test_aead_test_vector_of_wechatpay_java_decrypts():
     vector = json.loads((DATA / "aead_aes_256_gcm_test_vector__wechatpay-java.json").read_text())
-    plain = decrypt_resource(ciphertext=vector["ciphertext_b64"], nonce=vector["nonce"], associated_data=vector["associated_data"], apiv3_key=vector["apiv3_key"])
+    plain = decrypt_resource(
+        ciphertext=vector["ciphertext_b64"],
+        nonce=vector["nonce"],
+        associated_data=vector["associated_data"],
+        apiv3_key=vector["apiv3_key"],
+    )
     assert plain.decode() == vector["plaintext"]
 
 
-@pytest.mark.parametrize(("body", "plaintext"), [
-    ("DERIVED_v3_notification_TRANSACTION.SUCCESS_body.json", "DERIVED_v3_notification_TRANSACTION.SUCCESS_plaintext.json"),
-    ("v3_notification_REFUND.SUCCESS_body__gunsluo_wechatpay-go_notify_test.json", "v3_notification_REFUND.SUCCESS_plaintext.json"),
-])
+@pytest.mark.parametrize(
+    ("body", "plaintext"),
+    [
+        (
+            "DERIVED_v3_notification_TRANSACTION.SUCCESS_body.json",
+            "DERIVED_v3_notification_TRANSACTION.SUCCESS_plaintext.json",
+        ),
+        (
+            "v3_notification_REFUND.SUCCESS_body__gunsluo_wechatpay-go_notify_test.json",
+            "v3_notification_REFUND.SUCCESS_plaintext.json",
+        ),
+    ],
+)
 def test_the_real_notification_samples_decrypt_with_the_published_apiv3_key(body, plaintext):
-    key = json.loads((DATA / "v3_notification_apiv3_key__gunsluo_wechatpay-go.json").read_text())["apiv3_key"]
+    key = json.loads((DATA / "v3_notification_apiv3_key__gunsluo_wechatpay-go.json").read_text())[
+        "apiv3_key"
+    ]
     resource = json.loads((DATA / body).read_text())["resource"]
-    ours = decrypt_resource(ciphertext=resource["ciphertext"], nonce=resource["nonce"], associated_data=resource["associated_data"], apiv3_key=key)
-    theirs = sdk.aes_decrypt(resource["nonce"], resource["ciphertext"], resource["associated_data"], key)
+    ours = decrypt_resource(
+        ciphertext=resource["ciphertext"],
+        nonce=resource["nonce"],
+        associated_data=resource["associated_data"],
+        apiv3_key=key,
+    )
+    theirs = sdk.aes_decrypt(
+        resource["nonce"], resource["ciphertext"], resource["associated_data"], key
+    )
     assert json.loads(ours) == json.loads(theirs) == json.loads((DATA / plaintext).read_text())
 
 
 def _sample_backend(db) -> WechatPayBackend:
     """An account of the sample's merchant, verifying with the sandbox platform key."""
-    credentials = sandbox.WechatPaySandbox().provision(merchant_id="1601959334", app_id="wx81be3101902f7cb2")
-    credentials["apiv3_key"] = json.loads((DATA / "v3_notification_apiv3_key__gunsluo_wechatpay-go.json").read_text())["apiv3_key"]
-    return WechatPayBackend(AccountConfig(code="wx-sample", backend="wechatpay", base_url="http://testserver/sandbox/wechatpay/",
-                                          merchant_id="1601959334", app_id="wx81be3101902f7cb2", credentials=credentials))
+    credentials = sandbox.WechatPaySandbox().provision(
+        merchant_id="1601959334", app_id="wx81be3101902f7cb2"
+    )
+    credentials["apiv3_key"] = json.loads(
+        (DATA / "v3_notification_apiv3_key__gunsluo_wechatpay-go.json").read_text()
+    )["apiv3_key"]
+    return WechatPayBackend(
+        AccountConfig(
+            code="wx-sample",
+            backend="wechatpay",
+            base_url="http://testserver/sandbox/wechatpay/",
+            merchant_id="1601959334",
+            app_id="wx81be3101902f7cb2",
+            credentials=credentials,
+        )
+    )
 
 
 def test_the_real_transaction_sample_parses_into_a_payment_notice(db):
@@ -178,23 +279,45 @@ def test_the_real_transaction_sample_parses_into_a_payment_notice(db):
     body = (DATA / "DERIVED_v3_notification_TRANSACTION.SUCCESS_body.json").read_bytes()
     notice = backend.parse_notification(headers=_signed(body), body=body)
     assert notice.kind == "payment" and notice.outcome == "succeeded"
-    assert notice.out_trade_no == "S20210128170702357723" and notice.channel_trade_no == "4200000925202101284997714292"
-    assert notice.amount == Decimal("0.01") and notice.currency == "CNY" and notice.merchant_id == "1601959334"
-    assert notice.occurred_at == dt.datetime(2021, 1, 28, 17, 7, 11, tzinfo=dt.timezone(dt.timedelta(hours=8)))
+    assert (
+        notice.out_trade_no == "S20210128170702357723"
+        and notice.channel_trade_no == "4200000925202101284997714292"
+    )
+    assert (
+        notice.amount == Decimal("0.01")
+        and notice.currency == "CNY"
+        and notice.merchant_id == "1601959334"
+    )
+    assert notice.occurred_at == dt.datetime(
+        2021, 1, 28, 17, 7, 11, tzinfo=dt.timezone(dt.timedelta(hours=8))
+    )
 
 
 def test_the_real_refund_sample_parses_into_a_refund_notice(db):
     backend = _sample_backend(db)
-    body = (DATA / "v3_notification_REFUND.SUCCESS_body__gunsluo_wechatpay-go_notify_test.json").read_bytes()
+    body = (
+        DATA / "v3_notification_REFUND.SUCCESS_body__gunsluo_wechatpay-go_notify_test.json"
+    ).read_bytes()
     notice = backend.parse_notification(headers=_signed(body), body=body)
-    assert notice.kind == "refund" and notice.outcome == "succeeded" and notice.amount == Decimal("0.01")
-    assert notice.refund_no == "S20210201151309277501" and notice.channel_refund_no == "50300807092021020105990201735"
+    assert (
+        notice.kind == "refund"
+        and notice.outcome == "succeeded"
+        and notice.amount == Decimal("0.01")
+    )
+    assert (
+        notice.refund_no == "S20210201151309277501"
+        and notice.channel_refund_no == "50300807092021020105990201735"
+    )
 
 
 def test_the_real_sample_with_the_wrong_apiv3_key_is_rejected(db):
     backend = _sample_backend(db)
     config = backend.account
-    wrong = WechatPayBackend(AccountConfig(**{**config.__dict__, "credentials": {**config.credentials, "apiv3_key": "X" * 32}}))
+    wrong = WechatPayBackend(
+        AccountConfig(
+            **{**config.__dict__, "credentials": {**config.credentials, "apiv3_key": "X" * 32}}
+        )
+    )
     body = (DATA / "DERIVED_v3_notification_TRANSACTION.SUCCESS_body.json").read_bytes()
     with pytest.raises(NotificationRejected, match="decrypt"):
         wrong.parse_notification(headers=_signed(body), body=body)
@@ -212,14 +335,21 @@ def test_desktop_gets_a_native_code_url_that_leads_to_the_cashier(client, backen
     assert trade.amount == Decimal("88.00") and trade.extra["trade_type"] == "NATIVE"
     assert trade.notify_url == "http://testserver/payments/notify/wechatpay/"
     page = client.get(urlsplit(result.action.url).path)
-    assert b'data-testid="sandbox-approve"' in page.content and b'data-testid="sandbox-decline"' in page.content
+    assert (
+        b'data-testid="sandbox-approve"' in page.content
+        and b'data-testid="sandbox-decline"' in page.content
+    )
 
 
 @pytest.mark.django_db
 def test_a_phone_with_a_known_ip_gets_an_h5_redirect(backend):
-    result = backend.create(_request(device="phone", ip="203.0.113.7", return_url="http://testserver/orders/1/"))
+    result = backend.create(
+        _request(device="phone", ip="203.0.113.7", return_url="http://testserver/orders/1/")
+    )
     assert result.action.type == "redirect"
-    assert parse_qs(urlsplit(result.action.url).query)["redirect_url"] == ["http://testserver/orders/1/"]
+    assert parse_qs(urlsplit(result.action.url).query)["redirect_url"] == [
+        "http://testserver/orders/1/"
+    ]
     assert SandboxTrade.objects.get().extra["trade_type"] == "MWEB"
 
 
@@ -240,7 +370,12 @@ def test_the_same_order_number_with_other_details_is_refused(backend):
 @pytest.mark.django_db
 def test_a_wrong_merchant_key_is_refused_with_sign_error(account):
     config = config_for(account)
-    wrong = AccountConfig(**{**config.__dict__, "credentials": {**config.credentials, "private_key": keys.generate_rsa_private_pem()}})
+    wrong = AccountConfig(
+        **{
+            **config.__dict__,
+            "credentials": {**config.credentials, "private_key": keys.generate_rsa_private_pem()},
+        }
+    )
     with pytest.raises(ChannelDeclined) as caught:
         WechatPayBackend(wrong).create(_request())
     assert caught.value.code == "SIGN_ERROR"
@@ -248,19 +383,42 @@ def test_a_wrong_merchant_key_is_refused_with_sign_error(account):
 
 @pytest.mark.django_db
 def test_a_stale_request_timestamp_is_refused(client, account):
-    url = "http://testserver/sandbox/wechatpay/v3/pay/transactions/out-trade-no/CX1?mchid=1900000109"
-    header = authorization(mchid=MCHID, serial_no=account.credentials["serial_no"], private_key=account.credentials["private_key"],
-                           method="GET", url=url, body="", timestamp=str(int(time.time()) - 301))
-    response = client.get("/sandbox/wechatpay/v3/pay/transactions/out-trade-no/CX1?mchid=1900000109", HTTP_AUTHORIZATION=header)
+    url = (
+        "http://testserver/sandbox/wechatpay/v3/pay/transactions/out-trade-no/CX1?mchid=1900000109"
+    )
+    header = authorization(
+        mchid=MCHID,
+        serial_no=account.credentials["serial_no"],
+        private_key=account.credentials["private_key"],
+        method="GET",
+        url=url,
+        body="",
+        timestamp=str(int(time.time()) - 301),
+    )
+    response = client.get(
+        "/sandbox/wechatpay/v3/pay/transactions/out-trade-no/CX1?mchid=1900000109",
+        HTTP_AUTHORIZATION=header,
+    )
     assert response.status_code == 401 and response.json()["code"] == "SIGN_ERROR"
 
 
 @pytest.mark.django_db
 def test_a_request_signed_for_another_url_is_refused(client, account):
-    url = "http://testserver/sandbox/wechatpay/v3/pay/transactions/out-trade-no/CX1?mchid=1900000109"
-    header = authorization(mchid=MCHID, serial_no=account.credentials["serial_no"], private_key=account.credentials["private_key"],
-                           method="GET", url=url, body="")
-    response = client.get("/sandbox/wechatpay/v3/pay/transactions/out-trade-no/CX2?mchid=1900000109", HTTP_AUTHORIZATION=header)
+    url = (
+        "http://testserver/sandbox/wechatpay/v3/pay/transactions/out-trade-no/CX1?mchid=1900000109"
+    )
+    header = authorization(
+        mchid=MCHID,
+        serial_no=account.credentials["serial_no"],
+        private_key=account.credentials["private_key"],
+        method="GET",
+        url=url,
+        body="",
+    )
+    response = client.get(
+        "/sandbox/wechatpay/v3/pay/transactions/out-trade-no/CX2?mchid=1900000109",
+        HTTP_AUTHORIZATION=header,
+    )
     assert response.status_code == 401
 
 
@@ -268,7 +426,9 @@ def test_a_request_signed_for_another_url_is_refused(client, account):
 def test_an_answer_signed_by_another_platform_key_is_not_trusted(account):
     config = config_for(account)
     other = keys.public_pem_of(keys.generate_rsa_private_pem())
-    wrong = AccountConfig(**{**config.__dict__, "credentials": {**config.credentials, "platform_public_key": other}})
+    wrong = AccountConfig(
+        **{**config.__dict__, "credentials": {**config.credentials, "platform_public_key": other}}
+    )
     with pytest.raises(ChannelUnavailable) as caught:
         WechatPayBackend(wrong).create(_request())
     assert caught.value.code == "RESPONSE_SIGNATURE_INVALID"
@@ -310,7 +470,10 @@ def test_django_meta_style_headers_are_understood(client, backend):
 def test_a_decline_sends_nothing_and_the_order_reads_payerror(client, backend):
     backend.create(_request())
     trade = SandboxTrade.objects.get()
-    client.post(f"/sandbox/wechatpay/cashier/{trade.trade_no}/", {"decision": "decline", "reason": "insufficient_funds"})
+    client.post(
+        f"/sandbox/wechatpay/cashier/{trade.trade_no}/",
+        {"decision": "decline", "reason": "insufficient_funds"},
+    )
     assert not SandboxNotification.objects.exists()
     result = backend.query(out_trade_no=trade.out_trade_no)
     assert result.outcome == "failed" and result.error_code == "PAYERROR"
@@ -321,7 +484,10 @@ def test_a_decline_sends_nothing_and_the_order_reads_payerror(client, backend):
 def test_a_timeout_leaves_the_order_userpaying(client, backend):
     backend.create(_request())
     trade = SandboxTrade.objects.get()
-    client.post(f"/sandbox/wechatpay/cashier/{trade.trade_no}/", {"decision": "decline", "reason": "timeout"})
+    client.post(
+        f"/sandbox/wechatpay/cashier/{trade.trade_no}/",
+        {"decision": "decline", "reason": "timeout"},
+    )
     assert backend.query(out_trade_no=trade.out_trade_no).outcome == "pending"
 
 
@@ -330,10 +496,19 @@ def test_a_stale_notification_is_rejected(client, backend):
     _pay(client, backend)
     body = bytes(_latest("TRANSACTION.SUCCESS").body)
     with pytest.raises(NotificationRejected, match="stale timestamp"):
-        backend.parse_notification(headers=_signed(body, timestamp=int(time.time()) - 300), body=body)
+        backend.parse_notification(
+            headers=_signed(body, timestamp=int(time.time()) - 300), body=body
+        )
     with pytest.raises(NotificationRejected, match="stale timestamp"):
-        backend.parse_notification(headers=_signed(body, timestamp=int(time.time()) + 330), body=body)
-    assert backend.parse_notification(headers=_signed(body, timestamp=int(time.time()) - 290), body=body).outcome == "succeeded"
+        backend.parse_notification(
+            headers=_signed(body, timestamp=int(time.time()) + 330), body=body
+        )
+    assert (
+        backend.parse_notification(
+            headers=_signed(body, timestamp=int(time.time()) - 290), body=body
+        ).outcome
+        == "succeeded"
+    )
 
 
 @pytest.mark.django_db
@@ -364,8 +539,14 @@ def test_a_swapped_amount_is_rejected(client, backend, account):
     _pay(client, backend)
     note = _latest("TRANSACTION.SUCCESS")
     resource = json.loads(bytes(note.body))["resource"]
-    data = json.loads(decrypt_resource(ciphertext=resource["ciphertext"], nonce=resource["nonce"],
-                                       associated_data=resource["associated_data"], apiv3_key=account.credentials["apiv3_key"]))
+    data = json.loads(
+        decrypt_resource(
+            ciphertext=resource["ciphertext"],
+            nonce=resource["nonce"],
+            associated_data=resource["associated_data"],
+            apiv3_key=account.credentials["apiv3_key"],
+        )
+    )
     data["amount"]["total"] = 1
     forged = _envelope(data, account.credentials["apiv3_key"])
     with pytest.raises(NotificationRejected, match="bad signature"):
@@ -377,13 +558,21 @@ def test_an_unknown_platform_serial_is_rejected(client, backend):
     _pay(client, backend)
     note = _latest("TRANSACTION.SUCCESS")
     with pytest.raises(NotificationRejected, match="serial"):
-        backend.parse_notification(headers={**note.headers, "Wechatpay-Serial": "PUB_KEY_ID_0000"}, body=bytes(note.body))
+        backend.parse_notification(
+            headers={**note.headers, "Wechatpay-Serial": "PUB_KEY_ID_0000"}, body=bytes(note.body)
+        )
 
 
 @pytest.mark.django_db
 def test_another_merchants_notification_is_rejected(backend, account):
-    resource = {"appid": account.app_id, "mchid": "1230000109", "out_trade_no": "CX1", "transaction_id": "4200000000",
-                "trade_state": "SUCCESS", "amount": {"total": 8800, "currency": "CNY"}}
+    resource = {
+        "appid": account.app_id,
+        "mchid": "1230000109",
+        "out_trade_no": "CX1",
+        "transaction_id": "4200000000",
+        "trade_state": "SUCCESS",
+        "amount": {"total": 8800, "currency": "CNY"},
+    }
     body = _envelope(resource, account.credentials["apiv3_key"])
     with pytest.raises(NotificationRejected, match="another merchant"):
         backend.parse_notification(headers=_signed(body), body=body)
@@ -394,10 +583,14 @@ def test_malformed_and_unknown_notifications_are_rejected(backend, account):
     garbage = b"{not json"
     with pytest.raises(NotificationRejected, match="malformed"):
         backend.parse_notification(headers=_signed(garbage), body=garbage)
-    unknown = _envelope({"mchid": MCHID}, account.credentials["apiv3_key"], event_type="PROFITSHARING.SUCCESS")
+    unknown = _envelope(
+        {"mchid": MCHID}, account.credentials["apiv3_key"], event_type="PROFITSHARING.SUCCESS"
+    )
     with pytest.raises(NotificationRejected, match="unknown event"):
         backend.parse_notification(headers=_signed(unknown), body=unknown)
-    incomplete = _envelope({"mchid": MCHID, "out_trade_no": "CX1"}, account.credentials["apiv3_key"])
+    incomplete = _envelope(
+        {"mchid": MCHID, "out_trade_no": "CX1"}, account.credentials["apiv3_key"]
+    )
     with pytest.raises(NotificationRejected, match="malformed TRANSACTION.SUCCESS"):
         backend.parse_notification(headers=_signed(incomplete), body=incomplete)
     with pytest.raises(NotificationRejected, match="missing"):
@@ -405,30 +598,67 @@ def test_malformed_and_unknown_notifications_are_rejected(backend, account):
 
 
 def test_reply_is_204_or_a_fail_body():
-    backend = WechatPayBackend(AccountConfig(code="wechatpay", backend="wechatpay", base_url="http://x/"))
+    backend = WechatPayBackend(
+        AccountConfig(code="wechatpay", backend="wechatpay", base_url="http://x/")
+    )
     ok = backend.notification_reply(accepted=True)
     assert ok.status == 204 and ok.body == b""
     refused = backend.notification_reply(accepted=False, message="bad signature")
-    assert refused.status == 400 and json.loads(refused.body) == {"code": "FAIL", "message": "bad signature"}
+    assert refused.status == 400 and json.loads(refused.body) == {
+        "code": "FAIL",
+        "message": "bad signature",
+    }
 
 
 def test_sandbox_retries_on_wechats_schedule_until_200_or_204():
     provider = sandbox.WechatPaySandbox()
-    assert provider.retry_schedule == (15, 15, 30, 180, 600, 1200, 1800, 1800, 1800, 3600, 10800, 10800, 10800, 21600, 21600)
+    assert provider.retry_schedule == (
+        15,
+        15,
+        30,
+        180,
+        600,
+        1200,
+        1800,
+        1800,
+        1800,
+        3600,
+        10800,
+        10800,
+        10800,
+        21600,
+        21600,
+    )
     assert sum(provider.retry_schedule) == 24 * 3600 + 4 * 60
-    assert provider.notification_accepted(204, b"") and provider.notification_accepted(200, b"anything")
-    assert not provider.notification_accepted(400, b'{"code":"FAIL"}') and not provider.notification_accepted(500, b"")
-    assert {d.key for d in provider.declines} == {"insufficient_funds", "phone_mismatch", "risk", "timeout"}
+    assert provider.notification_accepted(204, b"") and provider.notification_accepted(
+        200, b"anything"
+    )
+    assert not provider.notification_accepted(
+        400, b'{"code":"FAIL"}'
+    ) and not provider.notification_accepted(500, b"")
+    assert {d.key for d in provider.declines} == {
+        "insufficient_funds",
+        "phone_mismatch",
+        "risk",
+        "timeout",
+    }
 
 
 @pytest.mark.django_db
 def test_provisioning_registers_only_the_merchants_public_key(db):
-    credentials = sandbox.WechatPaySandbox().provision(merchant_id=MCHID, app_id="wxd678efh567hg6787")
+    credentials = sandbox.WechatPaySandbox().provision(
+        merchant_id=MCHID, app_id="wxd678efh567hg6787"
+    )
     config = SandboxMerchant.objects.get(channel="wechatpay", merchant_id=MCHID).config
     assert "PRIVATE" not in json.dumps(config)
     assert config["public_key"] == keys.public_pem_of(credentials["private_key"])
-    assert len(credentials["apiv3_key"]) == 32 and credentials["platform_public_key_id"].startswith("PUB_KEY_ID_")
-    assert sandbox.WechatPaySandbox().provision(merchant_id=MCHID, app_id="wxd678efh567hg6787") == credentials
+    assert len(credentials["apiv3_key"]) == 32 and credentials["platform_public_key_id"].startswith(
+        "PUB_KEY_ID_"
+    )
+    assert (
+        sandbox.WechatPaySandbox().provision(merchant_id=MCHID, app_id="wxd678efh567hg6787")
+        == credentials
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -443,7 +673,11 @@ def test_query_follows_the_order(client, backend):
     assert waiting.outcome == "pending" and waiting.amount == Decimal("88.00")
     trade = _pay(client, backend, out_trade_no="CX00000002")
     paid = backend.query(out_trade_no="CX00000002")
-    assert paid.outcome == "succeeded" and paid.channel_trade_no == trade.trade_no and paid.paid_at is not None
+    assert (
+        paid.outcome == "succeeded"
+        and paid.channel_trade_no == trade.trade_no
+        and paid.paid_at is not None
+    )
     assert backend.query(out_trade_no="", channel_trade_no=trade.trade_no).outcome == "succeeded"
 
 
@@ -460,8 +694,15 @@ def test_close_closes_an_unpaid_order_and_refuses_a_paid_one(client, backend):
 
 
 def _refund(trade, refund_no, amount) -> RefundRequest:
-    return RefundRequest(refund_no=refund_no, out_trade_no=trade.out_trade_no, channel_trade_no=trade.trade_no,
-                         amount=Decimal(amount), total_amount=trade.amount, currency="CNY", reason="卡密无效")
+    return RefundRequest(
+        refund_no=refund_no,
+        out_trade_no=trade.out_trade_no,
+        channel_trade_no=trade.trade_no,
+        amount=Decimal(amount),
+        total_amount=trade.amount,
+        currency="CNY",
+        reason="卡密无效",
+    )
 
 
 @pytest.mark.django_db
@@ -473,8 +714,12 @@ def test_partial_then_full_refund_is_idempotent_and_notified(client, backend):
     assert repeat.outcome == "succeeded" and repeat.channel_refund_no == first.channel_refund_no
     assert SandboxRefund.objects.filter(trade=trade).count() == 1
     assert backend.query_refund(_refund(trade, "RF1", "8.00")).outcome == "succeeded"
-    notice = backend.parse_notification(headers=_latest("REFUND.SUCCESS").headers, body=bytes(_latest("REFUND.SUCCESS").body))
-    assert notice.kind == "refund" and notice.refund_no == "RF1" and notice.amount == Decimal("8.00")
+    notice = backend.parse_notification(
+        headers=_latest("REFUND.SUCCESS").headers, body=bytes(_latest("REFUND.SUCCESS").body)
+    )
+    assert (
+        notice.kind == "refund" and notice.refund_no == "RF1" and notice.amount == Decimal("8.00")
+    )
     assert backend.refund(_refund(trade, "RF2", "80.00")).outcome == "pending"
     assert trade.refunded == Decimal("88.00")
     after = backend.query(out_trade_no=trade.out_trade_no)
@@ -486,7 +731,9 @@ def test_refund_beyond_what_is_left_fails(client, backend):
     trade = _pay(client, backend)
     result = backend.refund(_refund(trade, "RF1", "88.01"))
     assert result.outcome == "failed" and result.error_code == "INVALID_REQUEST"
-    assert backend.query_refund(_refund(trade, "RF-NONE", "1.00")).error_code == "RESOURCE_NOT_EXISTS"
+    assert (
+        backend.query_refund(_refund(trade, "RF-NONE", "1.00")).error_code == "RESOURCE_NOT_EXISTS"
+    )
 
 
 @pytest.mark.django_db

@@ -12,6 +12,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from payments.admin import ReadOnlyMixin, money_column
+from payments.money import format_money
 from reconciliation import exports, services, treasury
 from reconciliation.models import (
     AccountPolicy,
@@ -31,7 +32,7 @@ from reconciliation.models import (
 
 def yuan(amount) -> str:
     """An amount as staff read it: ¥1,234.56."""
-    return f"¥{amount:,.2f}"
+    return format_money(amount)
 
 
 def run_progress(run: ReconcileRun | None) -> str:

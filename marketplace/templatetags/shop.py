@@ -3,26 +3,19 @@
 
 from __future__ import annotations
 
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from django import template
 from django.utils.translation import get_language, ngettext
 
-register = template.Library()
+from payments.money import format_money
 
-CENT = Decimal("0.01")
+register = template.Library()
 
 
 def yuan(value) -> str:
     """``¥1,234.56`` (two places, thousands separated); an unknown amount is a dash."""
-    if value is None or value == "":
-        return "—"
-    try:
-        amount = Decimal(value).quantize(CENT)
-    except (InvalidOperation, TypeError, ValueError):
-        return str(value)
-    sign = "-" if amount < 0 else ""
-    return f"{sign}¥{abs(amount):,.2f}"
+    return format_money(value, "CNY")
 
 
 def discount(listing) -> str:

@@ -27,6 +27,20 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(BASE_DIR))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 warnings.filterwarnings("ignore", message="CARD_VAULT_KEYS is not set")
+# Production-shaped settings: no debug query log, persistent connections (a psycopg pool
+# cannot cross the fork that starts each worker process).
+os.environ.update(
+    DEBUG="false",
+    DB_POOL="false",
+    CONN_MAX_AGE="60",
+    SECURE_SSL_REDIRECT="false",
+    ALLOWED_HOSTS="testserver",
+    CELERY_BROKER_URL="memory://",
+    LOG_LEVEL="ERROR",
+    SECRET_KEY=os.environ.get("SECRET_KEY") or "bench-" + "x7Qp2" * 12,
+    CARD_VAULT_KEYS=os.environ.get("CARD_VAULT_KEYS")
+    or "YmVuY2gtb25seS1jYXJkLXZhdWx0LWtleS0xMjM0NTY=",
+)
 
 from bench.benchdb import drop_database, scratch_database  # noqa: E402
 
@@ -89,7 +103,36 @@ def reserve_loop(listing_id: int, buyer_id: int, seconds: float, start_at: float
     results.put((len(latencies), latencies[:: max(1, len(latencies) // 2000)], sold_out))
 
 
-def run(mode: str, workers: int, seconds: float, listing_id: int, buyers: list[int]) -> dict:
+def floor_loop(listing_id: int, buyer_id: int, seconds: float, start_at: float, results) -> None:
+    """The floor: the smallest transaction of the same durability — one row inserted and
+    committed (one WAL flush), through the same Django connection, no business logic."""
+    import django
+    from django.db import connections, transaction
+
+    django.setup()
+    from django.db import connection
+
+    latencies: list[float] = []
+    while time.time() < start_at:
+        time.sleep(0.001)
+    deadline = start_at + seconds
+    while time.time() < deadline:
+        began = time.perf_counter()
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("INSERT INTO bench_floor (buyer) VALUES (%s)", [buyer_id])
+        latencies.append(time.perf_counter() - began)
+    connections.close_all()
+    results.put((len(latencies), latencies[:: max(1, len(latencies) // 2000)], False))
+
+
+def run(
+    mode: str,
+    workers: int,
+    seconds: float,
+    listing_id: int,
+    buyers: list[int],
+    target=None,
+) -> dict:
     from django.db import connections
 
     connections.close_all()
@@ -99,7 +142,8 @@ def run(mode: str, workers: int, seconds: float, listing_id: int, buyers: list[i
         results = context.Queue()
         runners = [
             context.Process(
-                target=reserve_loop, args=(listing_id, buyers[i], seconds, start_at, results)
+                target=target or reserve_loop,
+                args=(listing_id, buyers[i], seconds, start_at, results),
             )
             for i in range(workers)
         ]
@@ -109,7 +153,8 @@ def run(mode: str, workers: int, seconds: float, listing_id: int, buyers: list[i
         results = queue.Queue()
         runners = [
             threading.Thread(
-                target=reserve_loop, args=(listing_id, buyers[i], seconds, start_at, results)
+                target=target or reserve_loop,
+                args=(listing_id, buyers[i], seconds, start_at, results),
             )
             for i in range(workers)
         ]
@@ -164,12 +209,22 @@ def main() -> None:
         f"PostgreSQL scratch DB {args.db_name}: one listing, {args.stock} codes, {os.cpu_count()} "
         f"CPUs, mode={args.mode}"
     )
-    print(f"{'workers':>7} {'reservations':>12} {'per second':>11} {'p50 ms':>7} {'p95 ms':>7}")
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY, buyer bigint)")
+    print(
+        f"{'workers':>7} {'reservations':>12} {'per second':>11} {'p50 ms':>7} {'p95 ms':>7}"
+        f" {'floor/s':>8} {'floor p50':>9} {'÷ floor':>7}"
+    )
     for workers in args.workers:
+        floor = run(args.mode, workers, args.seconds, listing_id, buyers, target=floor_loop)
         figures = run(args.mode, workers, args.seconds, listing_id, buyers)
         print(
             f"{figures['workers']:>7} {figures['reservations']:>12} {figures['per_second']:>11.0f} "
             f"{figures['p50_ms']:>7.1f} {figures['p95_ms']:>7.1f}"
+            f" {floor['per_second']:>8.0f} {floor['p50_ms']:>9.1f}"
+            f" {figures['per_second'] / floor['per_second']:>7.2f}"
             + ("  (stock ran out)" if figures["sold_out"] else "")
         )
     orders, reserved, wrong = check_integrity(listing_id)

@@ -1,5 +1,5 @@
 """The acquirer protocol's envelope: constants, SM2/SM3 signing and verification (on
-gmssl), Beijing timestamps, merchant credentials and a parsed answer
+Tongsuo), Beijing timestamps, merchant credentials and a parsed answer
 (docs/channels/ecny.md)."""
 
 from __future__ import annotations
@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import functools
 import json
 import re
 import secrets
@@ -15,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from cryptography.hazmat.primitives.asymmetric.utils import (
-    decode_dss_signature,
-    encode_dss_signature,
-)
-from gmssl import func, sm2, sm3
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from tongsuopy.crypto import hashes as sm_hashes
+from tongsuopy.crypto.asymciphers import ec
+from tongsuopy.crypto.exceptions import InvalidSignature as SMInvalidSignature
+from tongsuopy.crypto.serialization import Encoding, PublicFormat
 
 from payments.channels.base import (
     ChannelError,
@@ -50,11 +53,15 @@ CLOCK_SKEW = dt.timedelta(minutes=5)
 REQUEST_TOLERANCE = dt.timedelta(minutes=5)
 
 # ---------------------------------------------------------------------------------------------
-# SM2 / SM3 (GB/T 32918, GB/T 32905) on top of gmssl
+# SM2 / SM3 (GB/T 32918, GB/T 32905) on Tongsuo's C implementation (tongsuopy). Its signature
+# covers Z_A with the default signer id of GB/T 35276 ("1234567812345678"), as banks and
+# OpenSSL's ``distid`` do.
 
-_CURVE = sm2.default_ecc_table
-SM2_N = int(_CURVE["n"], 16)
-_P, _A, _B = int(_CURVE["p"], 16), int(_CURVE["a"], 16), int(_CURVE["b"], 16)
+SM2_N = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFF7203DF6B21C6052B53BBF40939D54123
+_P = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFF
+_A = 0xFFFFFFFEFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFF00000000FFFFFFFFFFFFFFFC
+_B = 0x28E9FA9E9D9F5E344D5A9E4BCF6509A7F39789F515AB8F92DDBCBD414D940E93
+_SM3WITHSM2 = ec.ECDSA(sm_hashes.SM3())
 
 
 def public_point(public_hex: str) -> str:
@@ -71,19 +78,23 @@ def public_point(public_hex: str) -> str:
     return text
 
 
-def _crypt(private_hex: str, public_hex: str) -> sm2.CryptSM2:
-    crypt = sm2.CryptSM2(private_key=private_hex, public_key="00")
-    # set after construction: gmssl's constructor lstrips "04" characters, which corrupts
-    # keys whose x coordinate starts with 0 or 4
-    crypt.public_key = public_point(public_hex)
-    return crypt
-
-
-def sm2_public_of(private_hex: str) -> str:
+@functools.lru_cache(maxsize=64)
+def _private_key(private_hex: str) -> ec.EllipticCurvePrivateKey:
     d = int(private_hex, 16)
     if not 1 <= d < SM2_N - 1:
         raise ValueError("SM2 private key out of range")
-    return "04" + sm2.CryptSM2(private_key=private_hex, public_key="00")._kg(d, _CURVE["g"])
+    return ec.derive_private_key(d, ec.SM2())
+
+
+@functools.lru_cache(maxsize=64)
+def _public_key(public_hex: str) -> ec.EllipticCurvePublicKey:
+    point = bytes.fromhex("04" + public_point(public_hex))
+    return ec.EllipticCurvePublicKey.from_encoded_point(ec.SM2(), point)
+
+
+def sm2_public_of(private_hex: str) -> str:
+    public = _private_key(private_hex).public_key()
+    return public.public_bytes(Encoding.X962, PublicFormat.UncompressedPoint).hex()
 
 
 def sm2_keypair() -> tuple[str, str]:
@@ -93,34 +104,34 @@ def sm2_keypair() -> tuple[str, str]:
 
 
 def sm2_sign(private_hex: str, public_hex: str, message: bytes) -> str:
-    """SM3withSM2 over ``message``; base64 of DER SEQUENCE{r, s}. The per-signature nonce
-    comes from ``secrets`` (gmssl's own default uses ``random``)."""
-    crypt = _crypt(private_hex, public_hex)
-    while True:
-        nonce = f"{secrets.randbelow(SM2_N - 1) + 1:064x}"
-        raw = crypt.sign_with_sm3(message, nonce)
-        if raw:
-            break
-    r, s = int(raw[:64], 16), int(raw[64:], 16)
-    return base64.b64encode(encode_dss_signature(r, s)).decode("ascii")
+    """SM3withSM2 over ``message``; base64 of DER SEQUENCE{r, s}. ``public_hex`` must be the
+    key's own public half (Z_A is computed from it)."""
+    key = _private_key(private_hex)
+    if sm2_public_of(private_hex) != "04" + public_point(public_hex):
+        raise ValueError("the SM2 public key does not belong to the private key")
+    return base64.b64encode(key.sign(message, _SM3WITHSM2)).decode("ascii")
 
 
 def sm2_verify(public_hex: str, message: bytes, signature: str) -> bool:
     try:
-        r, s = decode_dss_signature(base64.b64decode(signature, validate=True))
-        crypt = _crypt("00", public_hex)
+        der = base64.b64decode(signature, validate=True)
+        r, s = decode_dss_signature(der)
+        key = _public_key(public_hex)
     except (ValueError, binascii.Error, TypeError):
         return False
     if not (1 <= r < SM2_N and 1 <= s < SM2_N):
         return False
     try:
-        return bool(crypt.verify_with_sm3(f"{r:064x}{s:064x}", message))
-    except (ValueError, TypeError):
+        key.verify(der, message, _SM3WITHSM2)
+    except (SMInvalidSignature, InvalidSignature, ValueError, TypeError):
         return False
+    return True
 
 
 def sm3_hex(data: bytes) -> str:
-    return sm3.sm3_hash(func.bytes_to_list(data))
+    digest = hashes.Hash(hashes.SM3())
+    digest.update(data)
+    return digest.finalize().hex()
 
 
 def sign_string(envelope: Mapping[str, Any]) -> str:

@@ -1,4 +1,4 @@
-"""SM2/SM3 signing of the e-CNY acquirer protocol (docs/channels/ecny.md): gmssl under the
+"""SM2/SM3 signing of the e-CNY acquirer protocol (docs/channels/ecny.md): Tongsuo under the
 hood, cross-checked against OpenSSL's independent SM2 and SM3 (no PyPI SDK exists)."""
 
 import base64
@@ -96,7 +96,7 @@ def test_off_curve_public_key_is_refused():
 
 
 def test_keys_whose_x_starts_with_0_or_4_still_work():
-    # gmssl's constructor lstrips "04" characters from the public key; the wrapper must not.
+    # Leading 0 or 4 hex digits in x must survive the '04' prefix handling.
     for _ in range(200):
         private, public = wire.sm2_keypair()
         if public[2] in "04":

@@ -302,8 +302,10 @@ def child_real(path: str) -> dict:
     from django.conf import settings
     from django.core.management import call_command
 
+    # A re-run of the same file (--kill-halfway) finds the raw file its first run stored.
+    shared = os.environ.get("BENCH_MEDIA_ROOT")
     with tempfile.TemporaryDirectory() as media:
-        settings.MEDIA_ROOT = media
+        settings.MEDIA_ROOT = shared or media
         out = io.StringIO()
         started = time.perf_counter()
         call_command(
@@ -335,6 +337,96 @@ def measure(phase: str, path: str) -> tuple[dict, float]:
     return json.loads(output), usage.ru_maxrss / 1024
 
 
+def day_state() -> dict:
+    """What the day's reconciliation holds in the database: the statement, its discrepancies
+    by kind, the lines loaded and the runs by status."""
+    from django.db.models import Count
+
+    from reconciliation.models import Discrepancy, ReconcileRun, SettlementLine, Statement
+
+    statement = (
+        Statement.objects.filter(day=DAY)
+        .values("count", "gross", "refunded", "fees", "net", "matched", "discrepancies")
+        .first()
+    )
+    kinds = Discrepancy.objects.values("kind").annotate(n=Count("pk")).order_by("kind")
+    runs = ReconcileRun.objects.values("status").annotate(n=Count("pk")).order_by("status")
+    return {
+        "statement": statement,
+        "statements": Statement.objects.filter(day=DAY).count(),
+        "discrepancies": {row["kind"]: row["n"] for row in kinds},
+        "lines": SettlementLine.objects.count(),
+        "runs": {row["status"]: row["n"] for row in runs},
+    }
+
+
+def kill_halfway(plan: Plan, path: str, written: int) -> bool:
+    """The day reconciled once; a re-run SIGKILLed when it has read half the file must leave
+    the first result exactly as it was; a last run replaces it with the same counts, and the
+    books stay balanced (``integrity_check``)."""
+    import signal
+
+    from django.core.management import call_command
+    from django.db import connection
+
+    from reconciliation.models import ReconcileRun
+
+    os.environ["BENCH_MEDIA_ROOT"] = str(Path(path).parent / "media")
+    first, _ = measure("real", path)
+    before = day_state()
+    print(f"1. reconciled once in {first['seconds']:.1f} s: {before}")
+    process = subprocess.Popen(
+        [sys.executable, __file__, "--child", "real", path],
+        stdout=subprocess.DEVNULL,
+        env=os.environ,
+    )
+    started, killed_at = time.perf_counter(), None
+    while process.poll() is None:
+        run = ReconcileRun.objects.filter(status="running").order_by("-id").first()
+        if run and run.size and run.bytes_read * 2 >= run.size:
+            os.kill(process.pid, signal.SIGKILL)
+            killed_at = (run.lines_read, time.perf_counter() - started)
+            break
+        connection.close()
+        time.sleep(0.2)
+    process.wait()
+    if killed_at is None:
+        print("the re-run finished before it could be killed: use more --lines")
+        return False
+    after_kill = day_state()
+    print(
+        f"2. re-run SIGKILLed after {killed_at[1]:.1f} s, {killed_at[0]:,} lines read: {after_kill}"
+    )
+    kept = {k: v for k, v in after_kill.items() if k != "runs"} == {
+        k: v for k, v in before.items() if k != "runs"
+    }
+    last, _ = measure("real", path)
+    result = last["result"]
+    final = day_state()
+    print(f"3. re-run to the end in {last['seconds']:.1f} s: {final}")
+    planned = (
+        result["lines"] == written
+        and result["discrepancies"] == plan.expected
+        and result["matched"] == plan.matched
+        and final["statements"] == 1
+        and final["lines"] == written
+    )
+    interrupted = final["runs"].get("running", 0) == 0
+    out = io.StringIO()
+    try:
+        call_command("integrity_check", stdout=out)
+        books = True
+    except SystemExit as exc:
+        books = not exc.code
+    print(f"integrity_check: {'green' if books else 'RED'} {out.getvalue().strip()}")
+    print(
+        f"first result kept through the kill: {'yes' if kept else 'NO'}; last run as planned: "
+        f"{'yes' if planned else 'NO'}; the killed run no longer shows as running: "
+        f"{'yes' if interrupted else 'NO'}"
+    )
+    return kept and planned and interrupted and books
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -344,6 +436,11 @@ def main() -> None:
     parser.add_argument("--child", choices=("floor", "real"))
     parser.add_argument("path", nargs="?")
     parser.add_argument("--keep", action="store_true", help="keep the scratch database")
+    parser.add_argument(
+        "--kill-halfway",
+        action="store_true",
+        help="fault scenario: reconcile once, SIGKILL a re-run halfway, re-run to the end",
+    )
     args = parser.parse_args()
     if args.child:
         answer = child_floor(args.path) if args.child == "floor" else child_real(args.path)
@@ -370,6 +467,11 @@ def main() -> None:
             f"seeded and wrote {written:,} lines ({os.path.getsize(path) / 2**20:.0f} MB) "
             f"in {time.perf_counter() - started:.1f} s"
         )
+        if args.kill_halfway:
+            ok = kill_halfway(plan, path, written)
+            if not args.keep:
+                drop_database(base, DB_NAME)
+            sys.exit(0 if ok else 1)
         floor, floor_rss = measure("floor", path)
         real, real_rss = measure("real", path)
     result = real["result"]

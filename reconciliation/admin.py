@@ -13,7 +13,7 @@ from django.utils.translation import gettext_lazy as _
 
 from payments.admin import ReadOnlyMixin, money_column
 from payments.money import format_money
-from reconciliation import exports, services, treasury
+from reconciliation import exceptions_queue, exports, treasury
 from reconciliation.models import (
     AccountPolicy,
     BankAccount,
@@ -503,10 +503,10 @@ class DiscrepancyAdmin(admin.ModelAdmin):
         note = (request.POST.get("note") or "").strip()
         for item in queryset.order_by("pk"):
             try:
-                done = services.discrepancy_confirm_payment(
+                done = exceptions_queue.discrepancy_confirm_payment(
                     discrepancy=item, by=request.user, note=note
                 )
-            except services.DiscrepancyRefused as exc:
+            except exceptions_queue.DiscrepancyRefused as exc:
                 self.message_user(
                     request,
                     _("Discrepancy #%(id)s was not confirmed: %(reason)s")

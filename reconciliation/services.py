@@ -9,7 +9,6 @@ import inspect
 import io
 import shutil
 import tempfile
-import time
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -20,18 +19,16 @@ from pathlib import PurePath
 from typing import IO
 
 from django.core.files import File
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.utils import timezone
-from django.utils.translation import gettext as _
 
 from marketplace import clearing as shop_clearing
-from payments import services as payment_services
 from payments.accounts import backend_for
 from payments.channels.base import ChannelError, SettlementFileError
 from payments.channels.registry import backend_class
-from payments.models import Attempt, ChannelAccount, Payment, Refund
-from payments.states import AttemptStatus, IllegalTransition
+from payments.models import Attempt, ChannelAccount, Refund
+from payments.states import AttemptStatus
 from reconciliation import alerts, loading, matching
 from reconciliation.calendar import business_day_add
 from reconciliation.models import (
@@ -44,6 +41,7 @@ from reconciliation.models import (
     SettlementLine,
     Statement,
 )
+from reconciliation.runs import RunRecorder, runs_of_file_serialised
 
 CENT = Decimal("0.01")
 ZERO = Decimal("0.00")
@@ -227,90 +225,6 @@ def _failed(
     )
 
 
-class RunRecorder:
-    """Keeps a :class:`ReconcileRun` up to date while a file is reconciled. Outside any
-    transaction on PostgreSQL it writes through a connection of its own, so the progress is
-    seen before the run commits and the run's end survives its rollback."""
-
-    EVERY = 0.5  # seconds between writes
-
-    def __init__(self, file: SettlementFile, *, callback=None):
-        self.callback = callback
-        self._side = None
-        if connection.vendor == "postgresql" and not connection.in_atomic_block:
-            self._side = connections.create_connection(DEFAULT_DB_ALIAS)
-        now = timezone.now()
-        self.run = ReconcileRun(
-            file_id=file.pk,
-            size=file.size,
-            started_at=now,
-            updated_at=now,
-            stage="reading",
-        )
-        self._written = 0.0
-        self._save(insert=True)
-
-    def _save(self, *, insert: bool = False) -> None:
-        run = self.run
-        run.updated_at = timezone.now()
-        if insert:  # before the run's transaction: committed at once when nothing encloses it
-            run.save(force_insert=True)
-        elif self._side is None:
-            ReconcileRun.objects.filter(pk=run.pk).update(**self._values())
-        else:
-            values = self._values()
-            table = self._side.ops.quote_name(ReconcileRun._meta.db_table)
-            sets = ", ".join(f"{column} = %s" for column in values)
-            with self._side.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {table} SET {sets} WHERE id = %s",  # noqa: S608 -- model metadata
-                    [*values.values(), run.pk],
-                )
-
-    def _values(self) -> dict:
-        run = self.run
-        return {
-            "status": run.status,
-            "stage": run.stage,
-            "lines_read": run.lines_read,
-            "bytes_read": run.bytes_read,
-            "matched": run.matched,
-            "error": run.error,
-            "updated_at": run.updated_at,
-            "finished_at": run.finished_at,
-        }
-
-    def read(self, lines: int, bytes_read: int) -> None:
-        self.run.lines_read, self.run.bytes_read = lines, bytes_read
-        now = time.monotonic()
-        if now - self._written >= self.EVERY:
-            self._written = now
-            self._save()
-        if self.callback is not None:
-            self.callback(self.run)
-
-    def stage(self, name: str) -> None:
-        self.run.stage = name
-        self._save()
-        if self.callback is not None:
-            self.callback(self.run)
-
-    def finish(self, *, status: str, matched: int = 0, error: str = "") -> None:
-        run = self.run
-        run.status, run.matched, run.error, run.finished_at = status, matched, error, timezone.now()
-        run.stage = "" if status == ReconcileRun.Status.DONE else run.stage
-        if status == ReconcileRun.Status.DONE:
-            run.bytes_read = run.size
-        try:
-            self._save()  # the row was written before the run's transaction: it stays
-        finally:
-            if self._side is not None:
-                self._side.close()
-                self._side = None
-        if self.callback is not None:
-            self.callback(run)
-
-
 class _NamedStream:
     """The stored stream under the file's own name, which some parsers read (a bare UnionPay
     ZM file states its day only there); everything else is the stream's."""
@@ -344,6 +258,7 @@ def _states_totals(totals) -> bool:
 def _reconcile(
     file: SettlementFile, account: ChannelAccount, day: dt.date | None, recorder: RunRecorder
 ) -> ReconcileResult:
+    runs_of_file_serialised(file, recorder.run)
     matching.file_clear(file_ids=[file.pk])
     with file.open_raw() as raw:
         parsed = _open(account, raw, file.name)
@@ -481,153 +396,6 @@ def seller_clearing_build(*, statement: Statement) -> list[SellerClearing]:
             for row in rows
         ]
     )
-
-
-# ---------------------------------------------------------------------------------------------
-# The exceptions queue: confirm a payment the channel says it took
-
-
-CONFIRMABLE = {Discrepancy.Kind.STATUS_MISMATCH, Discrepancy.Kind.MISSING_OURS}
-
-
-class DiscrepancyRefused(Exception):
-    """The action cannot apply to this discrepancy; the message says why (for staff)."""
-
-
-@dataclass(frozen=True)
-class Confirmation:
-    result: str  # "applied" or "duplicate" (a rejected notice is refused, nothing kept)
-    payment_status: str
-    resolution: str
-
-
-def discrepancy_confirm_payment(*, discrepancy: Discrepancy, by, note: str = "") -> Confirmation:
-    """Apply the channel's settlement line as the payment notice we never received — once.
-
-    ``payments.services.payment_confirm_settled`` records the success (journal capture
-    included) and announces it; the shop then delivers the order, or asks for a refund once
-    this commits if it can no longer take it. The discrepancy is resolved with who, when, the
-    note and what happened. Anything that cannot be confirmed raises
-    :class:`DiscrepancyRefused` and changes nothing: the whole of it is one transaction
-    (delivery included)."""
-    try:
-        with transaction.atomic():
-            item = (
-                Discrepancy.objects.select_for_update(of=("self",))
-                .select_related("file", "line")
-                .get(pk=discrepancy.pk)
-            )
-            account, attempt = _confirmable(item)
-            line = item.line
-            result, detail = payment_services.payment_confirm_settled(
-                attempt=attempt,
-                amount=line.amount,
-                currency=line.currency,
-                channel_trade_no=line.channel_trade_no,
-                settled_at=line.occurred_at,
-                evidence={"settlement_file": item.file_id, "line_no": line.line_no},
-            )
-            if result == "rejected":
-                raise DiscrepancyRefused(
-                    _("The payment platform refused the channel's record: %(detail)s")
-                    % {"detail": detail}
-                )
-            payment = Payment.objects.get(pk=attempt.payment_id)
-            resolution = _resolution(result, payment)
-            text = resolution + (f" — {note.strip()}" if note.strip() else "")
-            item.status, item.resolved_by, item.resolved_at = (
-                Discrepancy.Status.RESOLVED,
-                by,
-                timezone.now(),
-            )
-            item.attempt, item.resolution = attempt, resolution[:255]
-            item.note = f"{item.note}\nconfirmed payment: {text}".strip()
-            item.save(
-                update_fields=[
-                    "status",
-                    "resolved_by",
-                    "resolved_at",
-                    "attempt",
-                    "resolution",
-                    "note",
-                ]
-            )
-            # The shop asks for a refund it needs once this commits: name it then.
-            transaction.on_commit(lambda: _resolution_refresh(item.pk, result, attempt.payment_id))
-            # The line now confirms a settled payment: the day's clearing takes it in.
-            statement = Statement.objects.filter(file_id=item.file_id, account=account).first()
-            if statement is not None:
-                seller_clearing_build(statement=statement)
-    except IllegalTransition as exc:
-        raise DiscrepancyRefused(
-            _("The payment cannot take this success (%(error)s); handle it by hand.")
-            % {"error": exc}
-        ) from exc
-    item.refresh_from_db(fields=["resolution"])
-    return Confirmation(result=result, payment_status=payment.status, resolution=item.resolution)
-
-
-def _confirmable(item: Discrepancy) -> tuple[ChannelAccount, Attempt]:
-    if item.status != Discrepancy.Status.OPEN:
-        raise DiscrepancyRefused(
-            _("It is already %(status)s.") % {"status": item.get_status_display()}
-        )
-    if item.kind not in CONFIRMABLE:
-        raise DiscrepancyRefused(
-            _(
-                "Only a status mismatch or a payment missing on our side can be confirmed; this "
-                "is %(kind)s."
-            )
-            % {"kind": item.get_kind_display()}
-        )
-    line = item.line
-    if line is None or line.kind != SettlementLine.Kind.PAYMENT:
-        raise DiscrepancyRefused(
-            _(
-                "Only a payment line of the channel's file can be confirmed (refunds settle "
-                "through the platform)."
-            )
-        )
-    account = ChannelAccount.objects.filter(code=item.file.channel_code).first()
-    if account is None:
-        raise DiscrepancyRefused(
-            _("No channel account %(code)s.") % {"code": item.file.channel_code}
-        )
-    attempt = Attempt.objects.filter(account=account, out_trade_no=line.out_trade_no).first()
-    if attempt is None:
-        raise DiscrepancyRefused(
-            _(
-                "We have no attempt %(no)s on %(code)s: a dropped order without a record of ours "
-                "must be handled by hand."
-            )
-            % {"no": line.out_trade_no, "code": account.code}
-        )
-    if attempt.amount != line.amount or attempt.currency != line.currency:
-        raise DiscrepancyRefused(
-            _(
-                "The channel's amount %(line)s differs from our attempt's %(ours)s: an amount "
-                "mismatch is for a person to decide."
-            )
-            % {
-                "line": f"{line.amount} {line.currency}",
-                "ours": f"{attempt.amount} {attempt.currency}",
-            }
-        )
-    return account, attempt
-
-
-def _resolution_refresh(discrepancy_id: int, result: str, payment_id: int) -> None:
-    payment = Payment.objects.get(pk=payment_id)
-    resolution = _resolution(result, payment)[:255]
-    Discrepancy.objects.filter(pk=discrepancy_id).update(resolution=resolution)
-
-
-def _resolution(result: str, payment: Payment) -> str:
-    text = f"{result}: payment {payment.status}"
-    refunds = list(payment.refunds.order_by("pk").values_list("refund_no", "amount", "status"))
-    if refunds:
-        text += "; " + ", ".join(f"refund {no} {amount} {status}" for no, amount, status in refunds)
-    return text
 
 
 # ---------------------------------------------------------------------------------------------

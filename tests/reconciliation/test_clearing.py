@@ -15,7 +15,7 @@ from payments import services as payment_services
 from payments.channels.base import ClientInfo
 from payments.models import JournalEntry
 from payments.payables import PayableFacts
-from reconciliation import services
+from reconciliation import exceptions_queue
 from reconciliation.models import Discrepancy, SellerClearing, SettlementLine, Statement
 from tests.accounts.factories import UserFactory
 from tests.payments.sandbox_payer import Payer
@@ -120,7 +120,7 @@ def test_a_payment_confirmed_from_the_queue_joins_the_days_clearing(shop, listin
     assert clearings()["sally-seller"][:2] == (1, Decimal("92.00"))
 
     with shop.captured(execute=True):
-        services.discrepancy_confirm_payment(
+        exceptions_queue.discrepancy_confirm_payment(
             discrepancy=Discrepancy.objects.get(), by=UserFactory(is_staff=True)
         )
 
@@ -156,7 +156,7 @@ def test_a_refunded_late_payment_clears_nothing(shop, listings):
     shop.order(sally_listing, 1)
     pull_today()
     with shop.captured(execute=True):
-        services.discrepancy_confirm_payment(
+        exceptions_queue.discrepancy_confirm_payment(
             discrepancy=Discrepancy.objects.get(), by=UserFactory(is_staff=True)
         )
     order.refresh_from_db()

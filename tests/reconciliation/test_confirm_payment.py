@@ -10,7 +10,7 @@ import pytest
 from marketplace.models import CardCode, Order
 from payments import ledger
 from payments.models import Attempt, JournalEntry, Payment, Refund
-from reconciliation import services
+from reconciliation.exceptions_queue import DiscrepancyRefused, discrepancy_confirm_payment
 from reconciliation.models import Discrepancy, SettlementFile, SettlementLine
 from tests.accounts.factories import UserFactory
 from tests.marketplace.conftest import journal_is_balanced
@@ -60,7 +60,7 @@ def test_confirming_a_paid_trade_we_never_heard_of_delivers_the_codes_exactly_on
     assert discrepancy.attempt.payment == payment
 
     with shop.captured(execute=True):
-        done = services.discrepancy_confirm_payment(
+        done = discrepancy_confirm_payment(
             discrepancy=discrepancy, by=finance, note="file of the day says paid"
         )
 
@@ -90,16 +90,14 @@ def test_confirming_twice_changes_nothing_more(shop, listing, finance, mailoutbo
     pull_today()
     discrepancy = the_discrepancy()
     with shop.captured(execute=True):
-        services.discrepancy_confirm_payment(discrepancy=discrepancy, by=finance)
+        discrepancy_confirm_payment(discrepancy=discrepancy, by=finance)
     before = snapshot()
 
     with (
         shop.captured(execute=True),
-        pytest.raises(services.DiscrepancyRefused, match="already resolved"),
+        pytest.raises(DiscrepancyRefused, match="already resolved"),
     ):
-        services.discrepancy_confirm_payment(
-            discrepancy=discrepancy, by=UserFactory(), note="again"
-        )
+        discrepancy_confirm_payment(discrepancy=discrepancy, by=UserFactory(), note="again")
     assert snapshot() == before
     assert len(mailoutbox) == 1
 
@@ -113,7 +111,7 @@ def test_a_paid_trade_whose_order_lapsed_and_sold_out_is_refunded_automatically(
     pull_today()
 
     with shop.captured(execute=True):
-        done = services.discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
+        done = discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
 
     assert done.result == "applied"
     # the shop's refund is asked for once the confirmation commits, and named on it then
@@ -143,7 +141,7 @@ def test_a_paid_trade_of_an_order_already_paid_by_another_payment_is_refunded(
 
     discrepancy = Discrepancy.objects.get(attempt__payment=lost)
     with shop.captured(execute=True):
-        done = services.discrepancy_confirm_payment(discrepancy=discrepancy, by=finance)
+        done = discrepancy_confirm_payment(discrepancy=discrepancy, by=finance)
 
     assert done.result == "applied"
     lost.refresh_from_db()
@@ -165,7 +163,7 @@ def test_a_payment_that_succeeded_meanwhile_is_resolved_as_duplicate(shop, listi
     assert order.status == "delivered"
     entries = JournalEntry.objects.count()
 
-    done = services.discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
+    done = discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
 
     assert (done.result, done.resolution) == ("duplicate", "duplicate: payment succeeded")
     assert JournalEntry.objects.count() == entries
@@ -210,9 +208,9 @@ def test_other_kinds_are_refused_and_change_nothing(shop, listing, finance, othe
     )
     before = snapshot()
     with pytest.raises(
-        services.DiscrepancyRefused, match="Only a status mismatch or a payment missing on our side"
+        DiscrepancyRefused, match="Only a status mismatch or a payment missing on our side"
     ):
-        services.discrepancy_confirm_payment(discrepancy=discrepancy, by=finance)
+        discrepancy_confirm_payment(discrepancy=discrepancy, by=finance)
     assert snapshot() == before
 
 
@@ -229,8 +227,8 @@ def test_a_line_whose_amount_differs_from_our_attempt_is_for_a_human(
         line=line(1, attempt.out_trade_no, "91.00"),
     )
     before = snapshot()
-    with pytest.raises(services.DiscrepancyRefused, match="amount mismatch is for a person"):
-        services.discrepancy_confirm_payment(discrepancy=discrepancy, by=finance)
+    with pytest.raises(DiscrepancyRefused, match="amount mismatch is for a person"):
+        discrepancy_confirm_payment(discrepancy=discrepancy, by=finance)
     assert snapshot() == before
     assert Attempt.objects.get(pk=attempt.pk).flagged == ""
 
@@ -248,19 +246,19 @@ def test_missing_ours_is_confirmed_when_the_attempt_exists_and_refused_when_it_d
         file=file, kind="missing_ours", line=line(2, attempt.out_trade_no, "92.00", kind="refund")
     )
     before = snapshot()
-    with pytest.raises(services.DiscrepancyRefused, match="no attempt NOT-OURS-1"):
-        services.discrepancy_confirm_payment(discrepancy=stranger, by=finance)
+    with pytest.raises(DiscrepancyRefused, match="no attempt NOT-OURS-1"):
+        discrepancy_confirm_payment(discrepancy=stranger, by=finance)
     assert snapshot() == before
 
-    with pytest.raises(services.DiscrepancyRefused, match="Only a payment line"):
-        services.discrepancy_confirm_payment(discrepancy=refund_line, by=finance)
+    with pytest.raises(DiscrepancyRefused, match="Only a payment line"):
+        discrepancy_confirm_payment(discrepancy=refund_line, by=finance)
     assert snapshot() == before
 
     ours = Discrepancy.objects.create(
         file=file, kind="missing_ours", line=line(3, attempt.out_trade_no, "92.00")
     )
     with shop.captured(execute=True):
-        done = services.discrepancy_confirm_payment(discrepancy=ours, by=finance)
+        done = discrepancy_confirm_payment(discrepancy=ours, by=finance)
     assert done.result == "applied"
     ours.refresh_from_db()
     assert ours.attempt == attempt and ours.status == "resolved"
@@ -273,8 +271,8 @@ def test_written_off_items_are_refused(shop, listing, finance):
     pull_today()
     Discrepancy.objects.update(status="written_off")
     before = snapshot()
-    with pytest.raises(services.DiscrepancyRefused, match="already written off"):
-        services.discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
+    with pytest.raises(DiscrepancyRefused, match="already written off"):
+        discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
     assert snapshot() == before
 
 
@@ -289,10 +287,8 @@ def test_a_notice_the_platform_rejects_changes_nothing(shop, listing, finance, m
         lambda **kwargs: ("rejected", "merchant mismatch"),
     )
     before = snapshot()
-    with pytest.raises(
-        services.DiscrepancyRefused, match="refused the channel's record: merchant mismatch"
-    ):
-        services.discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
+    with pytest.raises(DiscrepancyRefused, match="refused the channel's record: merchant mismatch"):
+        discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
     assert snapshot() == before
 
 
@@ -303,8 +299,8 @@ def test_a_payment_that_cannot_take_the_success_rolls_everything_back(shop, list
     before = snapshot()
     with (
         shop.captured(execute=True),
-        pytest.raises(services.DiscrepancyRefused, match="cannot take this success"),
+        pytest.raises(DiscrepancyRefused, match="cannot take this success"),
     ):
-        services.discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
+        discrepancy_confirm_payment(discrepancy=the_discrepancy(), by=finance)
     assert snapshot() == before  # the capture posted on the way is gone too
     assert journal_is_balanced()

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from bench.wechat_bill import BillRow, write_bill
 from payments.models import ChannelAccount
-from reconciliation import services
+from reconciliation import runs, services
 from reconciliation.models import ReconcileRun, SettlementFile
 
 MCHID = "1900000109"
@@ -113,7 +113,7 @@ def test_admin_shows_a_run_in_progress(admin_client, wechat):
 def test_progress_is_seen_by_others_before_the_run_commits(wechat, tmp_path, monkeypatch):
     if connection.vendor != "postgresql":
         pytest.skip("needs PostgreSQL")
-    monkeypatch.setattr(services.RunRecorder, "EVERY", 0)
+    monkeypatch.setattr(runs.RunRecorder, "EVERY", 0)
     monkeypatch.setattr("reconciliation.loading.BATCH", 10)
     file = services.settlement_file_store(
         account=wechat,
@@ -136,3 +136,38 @@ def test_progress_is_seen_by_others_before_the_run_commits(wechat, tmp_path, mon
 
     services.settlement_file_reconcile(settlement_file=file, account=wechat, progress=look)
     assert seen and seen[0] >= 10 and seen == sorted(seen)
+
+
+@pytest.mark.django_db
+def test_a_run_that_was_killed_shows_as_interrupted_once_the_file_is_run_again(wechat, tmp_path):
+    file = services.settlement_file_store(
+        account=wechat, content=bill_file(tmp_path).read_bytes(), name="b.csv", day=DAY
+    )
+    long_ago = timezone.now() - dt.timedelta(minutes=10)
+    killed = ReconcileRun.objects.create(
+        file=file,
+        stage="reading",
+        lines_read=12,
+        size=file.size,
+        started_at=long_ago,
+        updated_at=long_ago,
+    )
+    services.settlement_file_reconcile(settlement_file=file, account=wechat)
+    killed.refresh_from_db()
+    assert killed.status == ReconcileRun.Status.FAILED and killed.finished_at
+    assert killed.error.startswith("interrupted")
+    assert list(file.runs.values_list("status", flat=True)) == ["done", "failed"]
+
+
+@pytest.mark.django_db
+def test_a_run_still_making_progress_is_left_alone(wechat, tmp_path):
+    file = services.settlement_file_store(
+        account=wechat, content=bill_file(tmp_path).read_bytes(), name="b.csv", day=DAY
+    )
+    now = timezone.now()
+    other = ReconcileRun.objects.create(
+        file=file, stage="reading", size=file.size, started_at=now, updated_at=now
+    )
+    services.settlement_file_reconcile(settlement_file=file, account=wechat)
+    other.refresh_from_db()
+    assert other.status == ReconcileRun.Status.RUNNING

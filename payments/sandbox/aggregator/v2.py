@@ -70,8 +70,6 @@ def answer(fields: Mapping[str, object]) -> dict:
 @csrf_exempt
 def submit(request: HttpRequest) -> HttpResponse:
     """v2 page jump: the buyer's browser brings the signed order, the cashier opens."""
-    from payments.sandbox.aggregator.gateway import AggregatorSandbox
-
     fault = core.fault_response(CHANNEL)
     if fault is not None:
         return fault
@@ -80,14 +78,12 @@ def submit(request: HttpRequest) -> HttpResponse:
     trade = open_trade(merchant, params, sign_type=RSA) if merchant else error
     if isinstance(trade, str):
         return HttpResponse(f"<p>{trade}</p>", status=400)
-    return redirect(AggregatorSandbox().cashier_url(trade))
+    return redirect(core.provider(CHANNEL).cashier_url(trade))
 
 
 @csrf_exempt
 def create(request: HttpRequest) -> HttpResponse:
     """v2 API creation: ``pay_type`` qrcode, ``pay_info`` the cashier as a QR payload."""
-    from payments.sandbox.aggregator.gateway import AggregatorSandbox
-
     fault = core.fault_response(CHANNEL)
     if fault is not None:
         return fault
@@ -102,7 +98,7 @@ def create(request: HttpRequest) -> HttpResponse:
         "msg": "",
         "trade_no": trade.trade_no,
         "pay_type": "qrcode",
-        "pay_info": AggregatorSandbox().cashier_url(trade),
+        "pay_info": core.provider(CHANNEL).cashier_url(trade),
     }
     return JsonResponse(answer(fields))
 

@@ -9,16 +9,21 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from decimal import Decimal
+from urllib.parse import urlencode
 
 import pytest
 from django.utils import timezone
 
 from payments import ledger, services
-from payments.channels.base import ClientInfo, Notice
+from payments.accounts import backend_for
+from payments.channels.base import ClientInfo, Notice, RefundRequest
 from payments.models import ChannelAccount, JournalEntry, Notification, Refund
 from payments.payables import PayableFacts
+from payments.sandbox.alipay import protocol as alipay_protocol
 from tests.accounts.factories import UserFactory
+from tests.payments.factories import sandbox_account
 from tests.payments.fakes import FakeBackend, notification
+from tests.payments.sandbox_payer import Payer
 
 pytestmark = pytest.mark.django_db
 
@@ -179,3 +184,83 @@ def test_a_refund_word_from_a_query_or_a_file_about_an_unsent_refund_is_refused_
     )
     assert result == "rejected" and "never sent" in detail
     assert snapshot(paid) == before
+
+
+# ---------------------------------------------------------------------------------------------
+# End to end: the channel itself says it refunded what Cardex never sent
+
+
+REFUND_NOTIFYING_CHANNELS = ["alipay", "wechatpay", "unionpay", "ecny", "paypal", "card"]
+
+
+def alipay_refund_notice(account, attempt, refund: Refund) -> bytes:
+    """Alipay's refund notice (the trade's notice with ``out_biz_no``, ``gmt_refund`` and the
+    running ``refund_fee``), signed with the Alipay simulator's key: its simulator sends no
+    refund notices of its own, as Alipay sends them only where the merchant asked."""
+    params = {
+        "notify_time": "2026-12-04 10:00:00",
+        "notify_type": "trade_status_sync",
+        "notify_id": "n-refund",
+        "app_id": account.app_id,
+        "charset": "utf-8",
+        "version": "1.0",
+        "trade_no": attempt.channel_trade_no,
+        "out_trade_no": attempt.out_trade_no,
+        "seller_id": account.merchant_id,
+        "trade_status": "TRADE_SUCCESS",
+        "total_amount": f"{attempt.amount:.2f}",
+        "refund_fee": f"{refund.amount:.2f}",
+        "gmt_refund": "2026-12-04 09:59:58.123",
+        "out_biz_no": refund.refund_no,
+        "gmt_payment": "2026-12-04 09:00:00",
+    }
+    content = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+    signed = {**params, "sign_type": "RSA2", "sign": alipay_protocol.sign(content)}
+    return urlencode(signed).encode()
+
+
+@pytest.mark.parametrize("channel", REFUND_NOTIFYING_CHANNELS)
+def test_a_channels_refund_notice_for_a_refund_awaiting_approval_is_flagged_end_to_end(
+    client, django_capture_on_commit_callbacks, channel
+):
+    account = sandbox_account(channel)
+    payment = start(method=channel, amount="88.00")
+    with django_capture_on_commit_callbacks(execute=True):
+        Payer(client).decide(payment.attempts.get().action, "approve")
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    refund = awaiting_approval(payment, "20.00")
+    before = snapshot(payment)
+    last = Notification.objects.order_by("-pk").values_list("pk", flat=True).first()
+
+    # The refund reaches the channel under Cardex's refund number though Cardex never sent
+    # it (someone holding the merchant's credentials, or the provider's console), and the
+    # channel's correctly signed notice says it succeeded.
+    attempt = payment.attempts.get()
+    with django_capture_on_commit_callbacks(execute=True):
+        backend_for(account).refund(
+            RefundRequest(
+                refund_no=refund.refund_no,
+                out_trade_no=attempt.out_trade_no,
+                channel_trade_no=attempt.channel_trade_no,
+                amount=Decimal("20.00"),
+                total_amount=attempt.amount,
+                currency="CNY",
+                reason="not through Cardex",
+            )
+        )
+    if channel == "alipay":
+        response = client.post(
+            f"/payments/notify/{account.code}/",
+            alipay_refund_notice(account, attempt, refund),
+            content_type="application/x-www-form-urlencoded",
+        )
+        assert response.content == b"fail"
+    notes = Notification.objects.filter(pk__gt=last or 0)
+    assert notes.exists(), "the channel sent no refund notice"
+    assert {(n.outcome, n.flagged, n.refund_id) for n in notes} == {("rejected", True, refund.pk)}
+    assert all("never sent" in n.detail for n in notes)
+    assert snapshot(payment) == before
+    refund.refresh_from_db()
+    assert refund.status == "requested" and refund.settled_at is None
+    assert ledger.journal_total() == 0

@@ -101,7 +101,14 @@ class AggregatorBackend(ChannelBackend):
         data = {k: v for k, v in params.items() if v}
         if self.v2:
             data["timestamp"] = unix_timestamp(dt.datetime.now(tz=dt.UTC))
-            data["sign"] = rsa_sign(data, self._secret("merchant_private_key"))
+            try:
+                data["sign"] = rsa_sign(data, self._secret("merchant_private_key"))
+            except (ValueError, TypeError):
+                raise ChannelDeclined(
+                    f"aggregator account {self.account.code!r}: merchant_private_key is not an "
+                    "RSA private key (PEM or base64 PKCS#8/PKCS#1)",
+                    code="MISCONFIGURED",
+                ) from None
             data["sign_type"] = RSA_SIGN_TYPE
         else:
             data["sign"] = md5_sign(data, self._key)

@@ -221,6 +221,15 @@ def test_an_rsa_account_without_its_private_key_is_a_misconfiguration(agg):
     assert caught.value.code == "MISCONFIGURED" and "merchant_private_key" in str(caught.value)
 
 
+def test_a_private_key_that_is_not_one_is_a_misconfiguration_not_a_crash(agg):
+    agg.credentials = {**agg.credentials, "merchant_private_key": "not a key"}
+    agg.save()
+    with pytest.raises(ChannelDeclined) as caught:
+        backend_for(agg).create(request("20261203V2BAD003"))
+    assert caught.value.code == "MISCONFIGURED" and "not an RSA private key" in str(caught.value)
+    assert not SandboxTrade.objects.exists()
+
+
 # ---------------------------------------------------------------------------------------------
 # Creation, query and refund through api/pay/*
 

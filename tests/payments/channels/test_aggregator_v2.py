@@ -412,3 +412,15 @@ def test_a_replayed_v2_notice_changes_nothing(client, agg, django_capture_on_com
             assert client.get(f"/payments/notify/aggregator/?{genuine}").content == b"success"
     assert state() == before
     assert Notification.objects.filter(outcome="applied").count() == 1
+
+
+def test_a_v2_account_fetches_the_export_with_its_md5_key_and_without_one_is_misconfigured(
+    agg,
+):
+    day = timezone.now().date()
+    assert backend_for(agg).download_settlement(day).startswith(b"# epay export,pid=1001")
+    agg.credentials = {k: v for k, v in agg.credentials.items() if k != "key"}
+    agg.save()
+    with pytest.raises(ChannelDeclined) as caught:
+        backend_for(agg).download_settlement(day)
+    assert caught.value.code == "MISCONFIGURED" and "key" in str(caught.value)

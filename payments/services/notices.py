@@ -18,13 +18,13 @@ from payments import health
 from payments.accounts import notification_account
 from payments.channels.base import Notice, NotificationRejected, NotifyReply
 from payments.errors import buyer_message, error_spec
-from payments.models import Attempt, ChannelAccount, Notification, Payment
+from payments.models import Attempt, ChannelAccount, Notification, Payment, Refund
 from payments.services import transitions
 from payments.services.closing import close_quietly
 from payments.services.common import ApplyResult
 from payments.services.notes import note_result, reject
 from payments.services.refunds import refund_double_charge, refund_notice_apply
-from payments.states import ATTEMPT_OPEN, AttemptStatus, PaymentStatus
+from payments.states import ATTEMPT_OPEN, AttemptStatus, PaymentStatus, RefundStatus
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +90,9 @@ def notice_apply(
     acknowledged and change nothing; a notice that does not match our records is refused and
     flagged."""
     if notice.kind == "refund":
+        never_sent = _refund_never_sent(account, notice, notification)
+        if never_sent is not None:
+            return never_sent
         return refund_notice_apply(account, notice, notification)
     with transaction.atomic():
         # The trade's payment, found and locked in one statement, then all its attempts,
@@ -155,6 +158,34 @@ def notice_apply(
             # no notification row to carry it, and no notification delay to report.
             health.health_record(attempt.account, attempt.method, attempt.amount, health_outcome)
     return result
+
+
+#: refunds Cardex has not sent to the channel: still awaiting Finance, or declined by it
+REFUND_NEVER_SENT = (RefundStatus.REQUESTED, RefundStatus.DECLINED)
+
+
+def _refund_never_sent(
+    account: ChannelAccount, notice: Notice, notification: Notification | None
+) -> tuple[ApplyResult, str] | None:
+    """A channel's word on a refund Cardex never sent it (awaiting approval or declined) is
+    not a repeat to acknowledge: the refund cannot have reached the channel, so the notice
+    is refused and flagged for staff, and no money or refund state moves. A refund is
+    only sent once it is pending (refunds.refund_decide commits that before sending), so a
+    genuine notice never finds one of these. None when the refund was sent (or is unknown:
+    refund_notice_apply refuses those)."""
+    refund = (
+        Refund.objects.filter(refund_no=notice.refund_no, attempt__account=account)
+        .only("pk", "status", "refund_no")
+        .first()
+    )
+    if refund is None or refund.status not in REFUND_NEVER_SENT:
+        return None
+    return reject(
+        notification,
+        f"a {notice.outcome} notice for refund {notice.refund_no!r}, which was never sent to "
+        f"the channel (it is {refund.status})",
+        refund=refund,
+    )
 
 
 def payment_confirm_settled(

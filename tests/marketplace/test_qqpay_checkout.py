@@ -7,6 +7,7 @@ import pytest
 from rest_framework.test import APIClient
 
 from payments.models import Method, Notification
+from payments.sandbox.aggregator.gateway import AggregatorSandbox
 from tests.accounts.factories import PASSWORD
 from tests.marketplace.conftest import journal_is_balanced
 from tests.payments.factories import sandbox_account
@@ -28,10 +29,15 @@ def test_qq_wallet_is_a_checkout_method_labelled_for_buyers():
     assert Method.QQPAY == "qqpay" and str(Method.QQPAY.label) in ("QQ Wallet", "QQ钱包")
 
 
+@pytest.mark.parametrize("sign_type", ["MD5", "RSA"])
 def test_a_buyer_pays_with_qq_wallet_through_the_aggregator_and_receives_the_code(
-    client, listing, buyer, django_capture_on_commit_callbacks, mailoutbox
+    client, listing, buyer, django_capture_on_commit_callbacks, mailoutbox, sign_type
 ):
-    sandbox_account("aggregator", fee_percent=Decimal("1.000"))
+    """MD5 (epay v1) or, where the aggregator account chose it, RSA (v2)."""
+    account = sandbox_account("aggregator", fee_percent=Decimal("1.000"))
+    if sign_type == "RSA":
+        account.credentials = AggregatorSandbox().provision(merchant_id="1001", sign_type="RSA")
+        account.save()
     api = api_as(buyer)
     order = api.post(
         "/api/v1/orders/", {"listing": listing.pk, "quantity": 1}, format="json"
@@ -49,6 +55,7 @@ def test_a_buyer_pays_with_qq_wallet_through_the_aggregator_and_receives_the_cod
     assert len(mailoutbox) == 1
     note = Notification.objects.get(outcome="applied")
     assert note.channel_code == "aggregator" and note.method == "GET"
+    assert f"sign_type={sign_type}".encode() in bytes(note.body)
     assert journal_is_balanced()
 
 

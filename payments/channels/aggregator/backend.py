@@ -1,5 +1,6 @@
 """The epay aggregator backend: creation by page jump (``submit.php``) or API (``mapi.php``),
-the GET notification confirmed by an order query, refunds and the daily export."""
+the GET notification confirmed by an order query, refunds and the daily export — in the MD5
+protocol (v1) or, where the account chooses it, the SHA256withRSA one (v2, ``api/pay/*``)."""
 
 from __future__ import annotations
 
@@ -14,12 +15,18 @@ from payments.channels.aggregator.errors import ERROR_CODES
 from payments.channels.aggregator.settlement import AggregatorExport
 from payments.channels.aggregator.wire import (
     PAY_TYPES,
+    RSA_SIGN_TYPE,
     SIGN_TYPE,
+    SIGN_TYPES,
     TRADE_SUCCESS,
     md5_sign,
     md5_verify,
     parse_beijing,
     parse_money,
+    rsa_sign,
+    rsa_verify,
+    timestamp_fresh,
+    unix_timestamp,
     yuan,
 )
 from payments.channels.base import (
@@ -40,8 +47,11 @@ from payments.channels.base import (
 
 
 class AggregatorBackend(ChannelBackend):
-    """One merchant at an epay aggregator: ``merchant_id`` is the ``pid`` and the credential
-    ``key`` the MD5 merchant key. Which methods it serves is the account's ``methods``.
+    """One merchant at an epay aggregator: ``merchant_id`` is the ``pid``. Which methods it
+    serves is the account's ``methods``. The credentials choose the protocol:
+    ``sign_type`` ``MD5`` (the default, v1) signs with the merchant ``key``; ``RSA`` (v2)
+    signs with ``merchant_private_key`` and verifies notices and answers with
+    ``platform_public_key`` (PEM or bare base64, as the aggregator's console shows them).
 
     MD5 is weak and the notice arrives by GET, so a notice is only trusted after its sign,
     pid and amount check out AND the aggregator's order query says the same trade is paid
@@ -57,21 +67,77 @@ class AggregatorBackend(ChannelBackend):
     def _url(self, name: str) -> str:
         return self.account.base_url.rstrip("/") + "/" + name
 
-    @property
-    def _key(self) -> str:
-        key = self.account.credentials.get("key")
-        if not key:
+    def _secret(self, name: str) -> str:
+        value = self.account.credentials.get(name)
+        if not value:
             raise ChannelDeclined(
-                f"aggregator account {self.account.code!r} has no key credential",
+                f"aggregator account {self.account.code!r} has no {name} credential",
                 code="MISCONFIGURED",
             )
-        return str(key)
+        return str(value)
+
+    @property
+    def _key(self) -> str:
+        return self._secret("key")
+
+    @property
+    def sign_type(self) -> str:
+        """The account's choice: ``MD5`` (v1, the default) or ``RSA`` (v2)."""
+        value = str(self.account.credentials.get("sign_type") or SIGN_TYPE).upper()
+        if value not in SIGN_TYPES:
+            raise ChannelDeclined(
+                f"aggregator account {self.account.code!r}: sign_type {value!r} is neither "
+                "MD5 nor RSA",
+                code="MISCONFIGURED",
+            )
+        return value
+
+    @property
+    def v2(self) -> bool:
+        return self.sign_type == RSA_SIGN_TYPE
 
     def signed(self, params: Mapping[str, str]) -> dict[str, str]:
+        """The non-empty ``params`` with ``sign`` and ``sign_type`` (v2: and ``timestamp``)."""
         data = {k: v for k, v in params.items() if v}
-        data["sign"] = md5_sign(data, self._key)
-        data["sign_type"] = SIGN_TYPE
+        if self.v2:
+            data["timestamp"] = unix_timestamp(dt.datetime.now(tz=dt.UTC))
+            try:
+                data["sign"] = rsa_sign(data, self._secret("merchant_private_key"))
+            except (ValueError, TypeError):
+                raise ChannelDeclined(
+                    f"aggregator account {self.account.code!r}: merchant_private_key is not an "
+                    "RSA private key (PEM or base64 PKCS#8/PKCS#1)",
+                    code="MISCONFIGURED",
+                ) from None
+            data["sign_type"] = RSA_SIGN_TYPE
+        else:
+            data["sign"] = md5_sign(data, self._key)
+            data["sign_type"] = SIGN_TYPE
         return data
+
+    def _v2_call(self, name: str, params: Mapping[str, str], *, idempotent: bool = True) -> dict:
+        """``POST api/pay/<name>``, signed; a successful answer (``code`` 0) is believed only
+        when it verifies with the platform public key and its timestamp is fresh."""
+        response = http.send(
+            self.account.base_url,
+            "POST",
+            self._url(f"api/pay/{name}"),
+            idempotent=idempotent,
+            data=self.signed({"pid": self.account.merchant_id, **params}),
+        )
+        answer = self._json(response, f"api/pay/{name}")
+        if str(answer.get("code")) == "0":
+            if not rsa_verify(answer, self._secret("platform_public_key")):
+                raise ChannelUnavailable(
+                    f"the answer to api/pay/{name} does not verify with the platform public key",
+                    code="BAD_RESPONSE",
+                )
+            if not timestamp_fresh(answer.get("timestamp"), dt.datetime.now(tz=dt.UTC)):
+                raise ChannelUnavailable(
+                    f"the answer to api/pay/{name} carries a stale or no timestamp",
+                    code="BAD_RESPONSE",
+                )
+        return answer
 
     def _json(self, response, what: str) -> dict[str, Any]:
         if response.status_code != 200:
@@ -131,8 +197,11 @@ class AggregatorBackend(ChannelBackend):
             "money": yuan(request.amount),
         }
         if request.client.device != "desktop":
-            link = f"{self._url('submit.php')}?{urlencode(self.signed(order))}"
+            page = "api/pay/submit" if self.v2 else "submit.php"
+            link = f"{self._url(page)}?{urlencode(self.signed(order))}"
             return CreateResult(action=Action(type="redirect", url=link))
+        if self.v2:
+            return self._create_v2(order, request)
         params = self.signed(
             {**order, "clientip": request.client.ip or "127.0.0.1", "device": "pc"}
         )
@@ -154,6 +223,36 @@ class AggregatorBackend(ChannelBackend):
             )
         raise ChannelUnavailable("mapi.php answered without payurl or qrcode", code="BAD_RESPONSE")
 
+    def _create_v2(self, order: Mapping[str, str], request: CreateRequest) -> CreateResult:
+        """v2 ``api/pay/create`` (``method=web``): ``pay_type`` says what ``pay_info`` is —
+        a QR payload or a page to send the buyer to."""
+        answer = self._v2_call(
+            "create",
+            {
+                **order,
+                "method": "web",
+                "device": "pc",
+                "clientip": request.client.ip or "127.0.0.1",
+            },
+            idempotent=False,
+        )
+        if str(answer.get("code")) != "0":
+            raise ChannelDeclined(
+                f"the aggregator refused the order: {answer.get('msg')}", code="REFUSED", raw=answer
+            )
+        trade_no, info = str(answer.get("trade_no", "")), str(answer.get("pay_info", ""))
+        pay_type = answer.get("pay_type")
+        if pay_type == "qrcode" and info:
+            return CreateResult(
+                action=Action(type="qr", url=info, qr=info), channel_trade_no=trade_no
+            )
+        if pay_type in {"jump", "urlscheme"} and info:
+            return CreateResult(action=Action(type="redirect", url=info), channel_trade_no=trade_no)
+        raise ChannelUnavailable(
+            f"api/pay/create answered pay_type {pay_type!r}, which Cardex cannot show",
+            code="BAD_RESPONSE",
+        )
+
     def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notice:
         """The GET notice (its query string is the body): sign, pid, status, then the order
         query must confirm the same trade paid for the same money before it is believed."""
@@ -167,13 +266,7 @@ class AggregatorBackend(ChannelBackend):
         for name in ("pid", "trade_no", "out_trade_no", "type", "money", "trade_status", "sign"):
             if not params.get(name):
                 raise NotificationRejected(f"malformed notification: missing {name}")
-        if params.get("sign_type", SIGN_TYPE).upper() != SIGN_TYPE:
-            raise NotificationRejected(f"unsupported sign_type {params['sign_type']!r}")
-        key = self.account.credentials.get("key")
-        if not key:
-            raise NotificationRejected(f"account {self.account.code!r} has no key to verify with")
-        if not md5_verify(params, str(key)):
-            raise NotificationRejected("bad signature: the notice does not verify with the key")
+        self._verify_notice(params)
         if params["pid"] != self.account.merchant_id:
             raise NotificationRejected(
                 f"notice for pid {params['pid']!r}, not this account's {self.account.merchant_id!r}"
@@ -207,18 +300,51 @@ class AggregatorBackend(ChannelBackend):
             raw=params,
         )
 
+    def _verify_notice(self, params: Mapping[str, str]) -> None:
+        """The notice must be signed the way the account chose (an MD5 notice to an RSA
+        account is refused: no downgrade) and verify with the account's key."""
+        try:
+            expected = self.sign_type
+        except ChannelDeclined as exc:
+            raise NotificationRejected(str(exc)) from None
+        given = params.get("sign_type", SIGN_TYPE).upper()
+        if given != expected:
+            raise NotificationRejected(
+                f"sign_type {params.get('sign_type')!r}: this account signs with {expected}"
+            )
+        if expected == RSA_SIGN_TYPE:
+            public_key = self.account.credentials.get("platform_public_key")
+            if not public_key:
+                raise NotificationRejected(
+                    f"account {self.account.code!r} has no platform_public_key to verify with"
+                )
+            if not params.get("timestamp"):
+                raise NotificationRejected("malformed notification: missing timestamp")
+            if not rsa_verify(params, str(public_key)):
+                raise NotificationRejected(
+                    "bad signature: the notice does not verify with the platform public key"
+                )
+            return
+        key = self.account.credentials.get("key")
+        if not key:
+            raise NotificationRejected(f"account {self.account.code!r} has no key to verify with")
+        if not md5_verify(params, str(key)):
+            raise NotificationRejected("bad signature: the notice does not verify with the key")
+
     def notification_reply(self, *, accepted: bool, message: str = "") -> NotifyReply:
         """epay stops re-sending on the literal ``success``."""
         return NotifyReply(status=200, body=b"success" if accepted else b"fail")
 
     def query(self, *, out_trade_no: str, channel_trade_no: str = "") -> QueryResult:
         """``api.php?act=order``: ``status`` 1 is paid, 0 waiting; an order the aggregator
-        does not know yet is still pending (the page jump opens it)."""
-        answer = self._api(
-            "order",
-            {"out_trade_no": out_trade_no} if out_trade_no else {"trade_no": channel_trade_no},
-        )
-        if str(answer.get("code")) != "1":
+        does not know yet is still pending (the page jump opens it). v2: ``api/pay/query``,
+        ``code`` 0, its answer signed by the platform."""
+        which = {"out_trade_no": out_trade_no} if out_trade_no else {"trade_no": channel_trade_no}
+        if self.v2:
+            answer, found = self._v2_call("query", which), "0"
+        else:
+            answer, found = self._api("order", which), "1"
+        if str(answer.get("code")) != found:
             return QueryResult(outcome="pending", error_code="NOT_FOUND", raw=answer)
         if str(answer.get("pid", self.account.merchant_id)) != self.account.merchant_id or (
             out_trade_no and answer.get("out_trade_no") != out_trade_no
@@ -245,17 +371,17 @@ class AggregatorBackend(ChannelBackend):
     # -- refunds -------------------------------------------------------------------------------
     def refund(self, request: RefundRequest) -> RefundResult:
         """``api.php?act=refund`` (offered by most epay deployments), keyed by
-        ``out_refund_no`` so a repeat answers the same refund."""
-        answer = self._api(
-            "refund",
-            {
-                "out_trade_no": request.out_trade_no,
-                "money": yuan(request.amount),
-                "out_refund_no": request.refund_no,
-            },
-            post=True,
-        )
-        if str(answer.get("code")) == "1":
+        ``out_refund_no`` so a repeat answers the same refund. v2: ``api/pay/refund``."""
+        refund = {
+            "out_trade_no": request.out_trade_no,
+            "money": yuan(request.amount),
+            "out_refund_no": request.refund_no,
+        }
+        if self.v2:
+            answer, done = self._v2_call("refund", refund), "0"
+        else:
+            answer, done = self._api("refund", refund, post=True), "1"
+        if str(answer.get("code")) == done:
             return RefundResult(
                 outcome="succeeded", channel_refund_no=str(answer.get("refund_no", "")), raw=answer
             )
@@ -263,7 +389,9 @@ class AggregatorBackend(ChannelBackend):
 
     # -- settlement ----------------------------------------------------------------------------
     def download_settlement(self, day: dt.date) -> bytes:
-        """The day's export (``api.php?act=bill``), exactly as served."""
+        """The day's export (``api.php?act=bill``), exactly as served. It is keyed by the MD5
+        merchant key in either protocol (v2 defines no export), so a v2 account that wants
+        its export reconciled keeps ``key`` in its credentials too."""
         query = {
             "act": "bill",
             "pid": self.account.merchant_id,

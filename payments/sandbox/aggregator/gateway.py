@@ -1,6 +1,7 @@
 """The simulated epay aggregator: ``submit.php`` (page jump to the cashier), ``mapi.php``
-(API creation), ``api.php`` (``act=order`` query, ``act=refund``, ``act=bill`` export) and the
-success notice sent by GET to the merchant's notify_url."""
+(API creation), ``api.php`` (``act=order`` query, ``act=refund``, ``act=bill`` export), the
+v2 ``api/pay/*`` endpoints (``v2``) and the success notice sent by GET to the merchant's
+notify_url — MD5-signed, or RSA-signed for a trade opened through v2."""
 
 from __future__ import annotations
 
@@ -9,26 +10,29 @@ import datetime as dt
 import io
 import secrets
 from collections.abc import Mapping
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from urllib.parse import urlencode
 
-from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from payments.sandbox import core
+from payments.sandbox import core, keys
+from payments.sandbox.aggregator import v2
 from payments.sandbox.aggregator.protocol import (
     BEIJING,
-    CENT,
     CHANNEL,
     TYPES,
     beijing,
     epay_sign,
     fee_of,
+    platform_public_pem,
+    platform_sign,
+    timestamp_now,
     yuan,
 )
+from payments.sandbox.aggregator.trades import open_trade, order_fields, refund_trade
 from payments.sandbox.core import DeclineReason, SandboxProvider
 from payments.sandbox.models import SandboxMerchant, SandboxRefund, SandboxTrade
 
@@ -44,19 +48,38 @@ class AggregatorSandbox(SandboxProvider):
         DeclineReason("timeout", "超时未支付 · payer walked away", "NOT_PAID"),
     )
 
-    def provision(self, *, merchant_id: str, app_id: str = "") -> dict:
+    def provision(self, *, merchant_id: str, app_id: str = "", sign_type: str = "MD5") -> dict:
         """Open merchant ``merchant_id`` (the pid) with every type enabled; the key the
-        aggregator's console shows is kept, so provisioning again returns it."""
+        aggregator's console shows is kept, so provisioning again returns it. With
+        ``sign_type="RSA"`` the merchant also turns on v2: its key pair is made once per
+        machine (like running the console's key tool), the PUBLIC half registered here, and
+        the credentials carry the platform's public key (and the MD5 key, for the export)."""
         merchant, _ = SandboxMerchant.objects.get_or_create(
             channel=CHANNEL, merchant_id=merchant_id
         )
         if not merchant.config.get("key"):
             merchant.config = {"key": secrets.token_hex(16), "types": list(TYPES)}
             merchant.save(update_fields=["config"])
-        return {"key": merchant.config["key"]}
+        if sign_type.upper() != "RSA":
+            return {"key": merchant.config["key"]}
+        private_pem = keys.provider_file(
+            f"aggregator-merchant-{merchant_id}.key.pem", keys.generate_rsa_private_pem
+        )
+        merchant.config = {
+            **merchant.config,
+            "merchant_public_key": keys.public_pem_of(private_pem),
+        }
+        merchant.save(update_fields=["config"])
+        return {
+            "sign_type": "RSA",
+            "merchant_private_key": private_pem,
+            "platform_public_key": platform_public_pem(),
+            "key": merchant.config["key"],
+        }
 
     def payment_notification(self, trade: SandboxTrade) -> tuple[Mapping[str, str], bytes] | None:
-        """epay notifies successes only; the body is the GET query string."""
+        """epay notifies successes only; the body is the GET query string. A trade opened
+        through v2 is notified v2-style: ``timestamp``, signed with the platform's key."""
         if trade.status != SandboxTrade.Status.PAID:
             return None
         merchant = self.merchant(trade.merchant_id)
@@ -70,8 +93,13 @@ class AggregatorSandbox(SandboxProvider):
             "trade_status": "TRADE_SUCCESS",
             "param": "",
         }
-        params["sign"] = epay_sign(params, merchant.config["key"] if merchant else "")
-        params["sign_type"] = "MD5"
+        if trade.extra.get("sign_type") == "RSA":
+            params.update({"api_trade_no": "", "buyer": "", "timestamp": timestamp_now()})
+            params["sign"] = platform_sign(params)
+            params["sign_type"] = "RSA"
+        else:
+            params["sign"] = epay_sign(params, merchant.config["key"] if merchant else "")
+            params["sign_type"] = "MD5"
         return {}, urlencode(params).encode()
 
     def notification_accepted(self, status_code: int, body: bytes) -> bool:
@@ -104,40 +132,6 @@ def _merchant_keyed(params: Mapping[str, str]) -> SandboxMerchant | None:
     return merchant
 
 
-def _open_trade(merchant: SandboxMerchant, params: Mapping[str, str]) -> SandboxTrade | str:
-    """The trade of a signed creation; the same out_trade_no again returns it if it agrees."""
-    for name in ("type", "out_trade_no", "notify_url", "name", "money"):
-        if not params.get(name):
-            return f"缺少参数 {name}"
-    if params["type"] not in merchant.config.get("types", []):
-        return "支付方式未开通"
-    try:
-        amount = Decimal(params["money"])
-    except InvalidOperation:
-        return "金额不合法"
-    if not amount.is_finite() or amount <= 0 or amount.quantize(CENT) != amount:
-        return "金额不合法"
-    found = SandboxTrade.objects.filter(
-        channel=CHANNEL, merchant_id=merchant.merchant_id, out_trade_no=params["out_trade_no"]
-    ).first()
-    if found is not None:
-        return found if found.amount == amount else "订单号重复"
-    try:
-        with transaction.atomic():
-            return SandboxTrade.objects.create(
-                channel=CHANNEL,
-                merchant_id=merchant.merchant_id,
-                out_trade_no=params["out_trade_no"],
-                amount=amount,
-                subject=params["name"],
-                notify_url=params["notify_url"],
-                return_url=params.get("return_url", ""),
-                extra={"type": params["type"]},
-            )
-    except IntegrityError:
-        return "订单号重复"
-
-
 @csrf_exempt
 def submit(request: HttpRequest) -> HttpResponse:
     """The page jump: the buyer's browser brings the signed order, the cashier opens."""
@@ -146,7 +140,7 @@ def submit(request: HttpRequest) -> HttpResponse:
         return fault
     params = _params(request)
     merchant, error = _merchant_signed(params)
-    trade = _open_trade(merchant, params) if merchant else error
+    trade = open_trade(merchant, params) if merchant else error
     if isinstance(trade, str):
         return HttpResponse(f"<p>{trade}</p>", status=400)
     return redirect(AggregatorSandbox().cashier_url(trade))
@@ -160,7 +154,7 @@ def mapi(request: HttpRequest) -> HttpResponse:
         return fault
     params = _params(request)
     merchant, error = _merchant_signed(params)
-    trade = _open_trade(merchant, params) if merchant else error
+    trade = open_trade(merchant, params) if merchant else error
     if isinstance(trade, str):
         return JsonResponse({"code": -1, "msg": trade})
     return JsonResponse(
@@ -185,9 +179,9 @@ def api(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"code": -3, "msg": "KEY校验失败"})
     act = params.get("act")
     if act == "order":
-        return JsonResponse(_order(merchant, params))
+        return JsonResponse(order_fields(merchant, params))
     if act == "refund":
-        return JsonResponse(_refund(merchant, params))
+        return JsonResponse(refund_trade(merchant, params))
     if act == "bill":
         try:
             day = dt.date.fromisoformat(params.get("date", ""))
@@ -195,60 +189,6 @@ def api(request: HttpRequest) -> HttpResponse:
             return JsonResponse({"code": -1, "msg": "日期格式错误"})
         return HttpResponse(export(merchant.merchant_id, day), content_type="text/csv")
     return JsonResponse({"code": -5, "msg": "不支持的操作"})
-
-
-def _find(merchant: SandboxMerchant, params: Mapping[str, str]) -> SandboxTrade | None:
-    trades = SandboxTrade.objects.filter(channel=CHANNEL, merchant_id=merchant.merchant_id)
-    if params.get("out_trade_no"):
-        return trades.filter(out_trade_no=params["out_trade_no"]).first()
-    return trades.filter(trade_no=params.get("trade_no", "")).first()
-
-
-def _order(merchant: SandboxMerchant, params: Mapping[str, str]) -> dict:
-    trade = _find(merchant, params)
-    if trade is None:
-        return {"code": -1, "msg": "订单号不存在"}
-    paid = trade.status == SandboxTrade.Status.PAID
-    return {
-        "code": 1,
-        "msg": "查询订单号成功！",
-        "trade_no": trade.trade_no,
-        "out_trade_no": trade.out_trade_no,
-        "api_trade_no": "",
-        "type": trade.extra.get("type"),
-        "pid": merchant.merchant_id,
-        "addtime": beijing(trade.created_at),
-        "endtime": beijing(trade.paid_at) if paid else "",
-        "name": trade.subject,
-        "money": yuan(trade.amount),
-        "status": 1 if paid else 0,
-        "param": "",
-        "buyer": "",
-    }
-
-
-def _refund(merchant: SandboxMerchant, params: Mapping[str, str]) -> dict:
-    with transaction.atomic():
-        trade = _find(merchant, params)
-        if trade is None:
-            return {"code": -1, "msg": "订单号不存在"}
-        trade = SandboxTrade.objects.select_for_update().get(pk=trade.pk)
-        if trade.status != SandboxTrade.Status.PAID:
-            return {"code": -1, "msg": "订单未支付"}
-        number = params.get("out_refund_no") or secrets.token_hex(8)
-        try:
-            amount = Decimal(params.get("money", ""))
-        except InvalidOperation:
-            return {"code": -1, "msg": "金额不合法"}
-        existing = trade.refunds.filter(out_refund_no=number).first()
-        if existing is not None:
-            if existing.amount != amount:
-                return {"code": -1, "msg": "退款单号重复"}
-            return {"code": 1, "msg": "退款成功", "refund_no": existing.refund_id}
-        if not amount.is_finite() or amount <= 0 or amount > trade.amount - trade.refunded:
-            return {"code": -1, "msg": "退款金额超过可退金额"}
-        refund = SandboxRefund.objects.create(trade=trade, out_refund_no=number, amount=amount)
-    return {"code": 1, "msg": "退款成功", "refund_no": refund.refund_id}
 
 
 def export(pid: str, day: dt.date) -> bytes:
@@ -323,6 +263,10 @@ urlpatterns = [
     path("submit.php", submit, name="submit"),
     path("mapi.php", mapi, name="mapi"),
     path("api.php", api, name="api"),
+    path("api/pay/submit", v2.submit, name="v2-submit"),
+    path("api/pay/create", v2.create, name="v2-create"),
+    path("api/pay/query", v2.query, name="v2-query"),
+    path("api/pay/refund", v2.refund, name="v2-refund"),
 ]
 
 __all__ = ["AggregatorSandbox", "export", "urlpatterns"]

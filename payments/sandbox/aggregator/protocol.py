@@ -1,15 +1,23 @@
 """The simulated aggregator's own epay protocol code (independent of the backend's): the
-MD5 sign over sorted, non-empty parameters, its fee, times and the export rows."""
+MD5 (v1) and SHA256withRSA (v2) signs over sorted, non-empty parameters, its fee, times and
+the export rows."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
+import time
 from collections.abc import Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from zoneinfo import ZoneInfo
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import padding
 from django.utils import timezone
+
+from payments.sandbox import keys
 
 CHANNEL = "aggregator"
 BEIJING = ZoneInfo("Asia/Shanghai")
@@ -20,16 +28,66 @@ TYPES = ("alipay", "wxpay", "qqpay")
 FEE_RATE = Decimal("0.01")
 
 
-def epay_sign(params: Mapping[str, str], key: str) -> str:
-    """md5(a=1&b=2…KEY): parameters sorted by name, empty ones, sign and sign_type left out."""
+#: v2: how far a request's ``timestamp`` may be from the aggregator's clock
+TIMESTAMP_WINDOW = 300
+
+
+def epay_content(params: Mapping[str, object]) -> str:
+    """a=1&b=2…: parameters sorted by name, empty ones, sign and sign_type left out."""
     kept = []
     for name, value in sorted(params.items(), key=lambda item: item[0]):
-        if name in {"sign", "sign_type"} or value in (None, ""):
+        if name in {"sign", "sign_type"} or value is None or str(value) == "":
             continue
         kept.append(name + "=" + str(value))
+    return "&".join(kept)
+
+
+def epay_sign(params: Mapping[str, object], key: str) -> str:
+    """v1: md5(a=1&b=2…KEY)."""
     digest = hashlib.new("md5", usedforsecurity=False)
-    digest.update(("&".join(kept) + key).encode("utf-8"))
+    digest.update((epay_content(params) + key).encode("utf-8"))
     return digest.hexdigest()
+
+
+def platform_sign(params: Mapping[str, object]) -> str:
+    """v2: the aggregator signs its answers and notices with its platform private key."""
+    private = serialization.load_pem_private_key(
+        keys.provider_private_pem(CHANNEL).encode(), password=None
+    )
+    signature = private.sign(
+        epay_content(params).encode("utf-8"), padding.PKCS1v15(), hashes.SHA256()
+    )
+    return base64.b64encode(signature).decode("ascii")
+
+
+def platform_public_pem() -> str:
+    return keys.provider_public_pem(CHANNEL)
+
+
+def merchant_verify(params: Mapping[str, object], public_pem: str) -> bool:
+    """v2: a request's sign must verify with the public key the merchant registered."""
+    try:
+        public = serialization.load_pem_public_key(public_pem.encode())
+        public.verify(
+            base64.b64decode(str(params.get("sign", "")), validate=True),
+            epay_content(params).encode("utf-8"),
+            padding.PKCS1v15(),
+            hashes.SHA256(),
+        )
+    except (InvalidSignature, ValueError, TypeError):
+        return False
+    return True
+
+
+def timestamp_now() -> str:
+    return str(int(time.time()))
+
+
+def timestamp_ok(text: object) -> bool:
+    try:
+        return abs(time.time() - int(str(text))) <= TIMESTAMP_WINDOW
+    except ValueError:
+        return False
 
 
 def fee_of(amount: Decimal) -> Decimal:

@@ -1,0 +1,135 @@
+"""The simulated aggregator's epay v2 endpoints (``api/pay/submit``, ``api/pay/create``,
+``api/pay/query``, ``api/pay/refund``): requests signed SHA256withRSA with the merchant's
+private key and a fresh ``timestamp``, answers (``code`` 0) signed with the platform's key.
+The signing is this simulator's own (``protocol``), not the backend's."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.views.decorators.csrf import csrf_exempt
+
+from payments.sandbox import core
+from payments.sandbox.aggregator.protocol import (
+    CHANNEL,
+    merchant_verify,
+    platform_sign,
+    timestamp_now,
+    timestamp_ok,
+)
+from payments.sandbox.aggregator.trades import (
+    open_trade,
+    order_fields,
+    refund_trade,
+)
+from payments.sandbox.models import SandboxMerchant, SandboxTrade
+
+RSA = "RSA"
+
+
+def _params(request: HttpRequest) -> dict[str, str]:
+    data = request.GET.dict()
+    data.update(request.POST.dict())
+    return data
+
+
+def _merchant(params: Mapping[str, str]) -> tuple[SandboxMerchant | None, str]:
+    """The merchant whose registered public key verifies this fresh, RSA-signed request."""
+    merchant = SandboxMerchant.objects.filter(
+        channel=CHANNEL, merchant_id=params.get("pid", "")
+    ).first()
+    if merchant is None:
+        return None, "商户不存在"
+    if params.get("sign_type", "").upper() != RSA:
+        return None, "签名类型错误"
+    public_pem = merchant.config.get("merchant_public_key", "")
+    if not public_pem:
+        return None, "商户未配置RSA公钥"
+    if not timestamp_ok(params.get("timestamp", "")):
+        return None, "时间戳无效"
+    if not merchant_verify(params, public_pem):
+        return None, "签名校验失败"
+    return merchant, ""
+
+
+def answer(fields: Mapping[str, object]) -> dict:
+    """A v1 answer restated for v2: success is ``code`` 0 and carries the platform's sign;
+    a refusal is a negative code with its ``msg``, unsigned."""
+    data = dict(fields)
+    if str(data.get("code")) != "1":
+        return {"code": data.get("code", -1), "msg": data.get("msg", "")}
+    data["code"] = 0
+    data["timestamp"] = timestamp_now()
+    data["sign"] = platform_sign(data)
+    data["sign_type"] = RSA
+    return data
+
+
+@csrf_exempt
+def submit(request: HttpRequest) -> HttpResponse:
+    """v2 page jump: the buyer's browser brings the signed order, the cashier opens."""
+    fault = core.fault_response(CHANNEL)
+    if fault is not None:
+        return fault
+    params = _params(request)
+    merchant, error = _merchant(params)
+    trade = open_trade(merchant, params, sign_type=RSA) if merchant else error
+    if isinstance(trade, str):
+        return HttpResponse(f"<p>{trade}</p>", status=400)
+    return redirect(core.provider(CHANNEL).cashier_url(trade))
+
+
+@csrf_exempt
+def create(request: HttpRequest) -> HttpResponse:
+    """v2 API creation: ``pay_type`` qrcode, ``pay_info`` the cashier as a QR payload."""
+    fault = core.fault_response(CHANNEL)
+    if fault is not None:
+        return fault
+    params = _params(request)
+    merchant, error = _merchant(params)
+    trade = open_trade(merchant, params, sign_type=RSA) if merchant else error
+    if isinstance(trade, str):
+        return JsonResponse({"code": -1, "msg": trade})
+    assert isinstance(trade, SandboxTrade)
+    fields = {
+        "code": 1,
+        "msg": "",
+        "trade_no": trade.trade_no,
+        "pay_type": "qrcode",
+        "pay_info": core.provider(CHANNEL).cashier_url(trade),
+    }
+    return JsonResponse(answer(fields))
+
+
+@csrf_exempt
+def query(request: HttpRequest) -> HttpResponse:
+    fault = core.fault_response(CHANNEL)
+    if fault is not None:
+        return fault
+    params = _params(request)
+    merchant, error = _merchant(params)
+    if merchant is None:
+        return JsonResponse({"code": -3, "msg": error})
+    return JsonResponse(answer(order_fields(merchant, params)))
+
+
+@csrf_exempt
+def refund(request: HttpRequest) -> HttpResponse:
+    fault = core.fault_response(CHANNEL)
+    if fault is not None:
+        return fault
+    params = _params(request)
+    merchant, error = _merchant(params)
+    if merchant is None:
+        return JsonResponse({"code": -3, "msg": error})
+    fields = refund_trade(merchant, params)
+    if str(fields.get("code")) == "1":
+        fields = {
+            **fields,
+            "out_trade_no": params.get("out_trade_no", ""),
+            "out_refund_no": params.get("out_refund_no", ""),
+            "money": params.get("money", ""),
+        }
+    return JsonResponse(answer(fields))

@@ -117,8 +117,9 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
         ]
 
     def refund_view(self, request, pk):
-        """Finance refunds part or all of a paid payment; Support opens a refund for Finance to
-        approve. The service enforces the limits."""
+        """Staff ask for a refund of part or all of a paid payment. The service decides
+        whether it leaves at once (Finance, up to the self-approval limit) or waits for
+        Finance's approval, and enforces the limits."""
         from django.core.exceptions import PermissionDenied
         from django.shortcuts import get_object_or_404, redirect
         from django.template.response import TemplateResponse
@@ -135,19 +136,11 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
                     reason=form.cleaned_data["reason"],
                     origin=Refund.Origin.STAFF,
                     requested_by=request.user,
-                    needs_approval=self._needs_approval(request),
                 )
             except services.PaymentError as exc:
                 form.add_error("amount", str(exc))
             else:
-                if refund.status == RefundStatus.REQUESTED:
-                    self.message_user(
-                        request,
-                        _("Refund opened; Finance will approve it before it is sent."),
-                        messages.SUCCESS,
-                    )
-                else:
-                    self.message_user(request, _("Refund requested."), messages.SUCCESS)
+                self.message_user(request, _refund_outcome(refund), messages.SUCCESS)
                 return redirect("admin:payments_payment_change", payment.pk)
         context = {
             **self.admin_site.each_context(request),
@@ -155,12 +148,12 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
             "payment": payment,
             "form": form,
             "opts": self.model._meta,
+            "self_approval_limit": services.self_approval_limit(),
         }
         return TemplateResponse(request, "admin/payments/payment/refund.html", context)
 
     @admin.action(description=_("Refund in full (what is left)"), permissions=["refund"])
     def refund_in_full(self, request, queryset):
-        needs_approval = self._needs_approval(request)
         _each(
             self,
             request,
@@ -168,20 +161,16 @@ class PaymentAdmin(ReadOnlyMixin, admin.ModelAdmin):
             lambda payment: services.refund_request(
                 payment=payment,
                 amount=payment.refundable_amount,
-                reason="refund in full",
+                reason=str(_("refund in full")),
                 origin=Refund.Origin.STAFF,
                 requested_by=request.user,
-                needs_approval=needs_approval,
             ),
-            _("%(n)d refund(s) requested."),
+            _("%(n)d refund(s) asked for; those above your own limit wait for approval."),
             name=lambda payment: payment.reference,
         )
 
     def has_refund_permission(self, request):
         return request.user.has_perm("payments.add_refund")
-
-    def _needs_approval(self, request) -> bool:
-        return not request.user.has_perm("payments.approve_refund")
 
     @admin.display(description=_("risk"))
     def risk_summary(self, obj):
@@ -241,3 +230,9 @@ class AttemptAdmin(ReadOnlyMixin, admin.ModelAdmin):
     @admin.display(description=_("routing decision"))
     def routing_pretty(self, obj):
         return routing_table(obj.routing or {})
+
+
+def _refund_outcome(refund: Refund) -> str:
+    if refund.status == RefundStatus.REQUESTED:
+        return _("Refund asked for; it is sent once another member of Finance approves it.")
+    return _("Refund sent.")

@@ -37,8 +37,14 @@ def paid_payment(amount="800.00", reference=None):
 
 
 @pytest.fixture(autouse=True)
-def _fresh_channel():
+def _fresh_channel_in_english(settings):
+    """A channel with no refunds yet; the service's refusals asserted in English."""
+    from django.utils import translation
+
     FakeBackend.reset()
+    settings.LANGUAGE_CODE = "en"
+    with translation.override("en"):
+        yield
 
 
 def staff(group, name=None):

@@ -71,9 +71,11 @@ def test_supports_decision_asks_for_a_refund_and_sends_nothing(client, dispute, 
     )
     assert [e.additional_data["event"] for e in events] == ["refund_request"]
     # auditlog's own row of the change names the same person
-    assert LogEntry.objects.get_for_object(refund).filter(
-        actor=support, action=LogEntry.Action.CREATE
-    ).exists()
+    assert (
+        LogEntry.objects.get_for_object(refund)
+        .filter(actor=support, action=LogEntry.Action.CREATE)
+        .exists()
+    )
 
 
 def test_finance_approves_and_only_then_the_refund_goes_to_the_channel(client, dispute):

@@ -98,7 +98,7 @@ class RefundAdmin(ReadOnlyMixin, admin.ModelAdmin):
         url = reference_admin_url(reference)
         return format_html('<a href="{}">{}</a>', url, label) if url else label
 
-    @admin.display(description=_("asked by, when"), ordering="created_at")
+    @admin.display(description=_("asked by, when"))
     def asked_by(self, obj):
         if obj.requested_by_system:
             who = _("the system (automatic)")

@@ -49,11 +49,22 @@ class RefundInline(admin.TabularInline):
         "status",
         "origin",
         "reason",
+        "requested_by",
+        "approved_by",
+        "declined_by",
+        "decision_note",
         "error",
         "created_at",
         "settled_at",
     )
     readonly_fields = fields
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("requested_by", "approved_by", "declined_by")
+        )
 
     def has_add_permission(self, request, obj=None):
         return False

@@ -373,3 +373,15 @@ def test_the_dashboards_pending_refunds_number_links_to_the_queue(client):
     client.force_login(staff("Finance"))
     page = client.get("/admin/").content.decode()
     assert "/admin/payments/refund/?status__exact=requested" in page
+
+
+def test_a_decided_refunds_page_says_who_asked_who_declined_and_why(client):
+    refund = ask(staff("Support", "chen"))
+    services.refund_decide(
+        refund=refund, approve=False, by=staff("Finance", "wang"), reason="the code works"
+    )
+    client.force_login(staff("Finance", "li"))
+    page = client.get(f"/admin/payments/refund/{refund.pk}/change/").content.decode()
+    assert "chen" in page and "wang" in page and "the code works" in page
+    decided = client.get("/admin/payments/refund/?status__exact=declined").content.decode()
+    assert "wang · the code works" in decided

@@ -385,3 +385,25 @@ def test_a_decided_refunds_page_says_who_asked_who_declined_and_why(client):
     assert "chen" in page and "wang" in page and "the code works" in page
     decided = client.get("/admin/payments/refund/?status__exact=declined").content.decode()
     assert "wang · the code works" in decided
+
+
+def test_the_refund_form_says_the_rule_and_the_limit_in_yuan(client, settings):
+    settings.REFUND_SELF_APPROVAL_LIMIT = Decimal("1500.00")
+    payment = paid_payment("2000.00")
+    client.force_login(staff("Finance"))
+    page = client.get(f"/admin/payments/payment/{payment.pk}/refund/").content.decode()
+    assert "¥1,500.00" in page and "¥2,000.00" in page
+
+
+def test_a_refund_without_a_reason_is_refused_and_nothing_is_recorded():
+    with pytest.raises(services.PaymentError, match="why"):
+        services.refund_request(
+            payment=paid_payment(),
+            amount=Decimal("10.00"),
+            reason=" ",
+            requested_by=staff("Finance"),
+        )
+    assert (
+        not Refund.objects.exists()
+        and not LogEntry.objects.filter(action=LogEntry.Action.ACCESS).exists()
+    )

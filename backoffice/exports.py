@@ -119,14 +119,24 @@ EXPORTS: dict[str, Export] = {
             Column(_("currency"), lambda r: r.currency),
             Column(_("amount"), lambda r: r.amount, money=True),
             Column(_("reason"), lambda r: r.reason),
-            Column(_("requested by"), lambda r: _user(r.requested_by)),
+            Column(
+                _("requested by"),
+                lambda r: (
+                    str(_("the system (automatic)"))
+                    if r.requested_by_system
+                    else _user(r.requested_by)
+                ),
+            ),
             Column(_("approved by"), lambda r: _user(r.approved_by)),
+            Column(_("declined by"), lambda r: _user(r.declined_by)),
+            Column(_("decided at"), lambda r: r.decided_at),
+            Column(_("reason for the decision"), lambda r: r.decision_note),
             Column(_("settled at"), lambda r: r.settled_at),
         ],
         "created_at",
-        rows=lambda qs: qs.select_related("payment", "requested_by", "approved_by").iterator(
-            chunk_size=CHUNK
-        ),
+        rows=lambda qs: qs.select_related(
+            "payment", "requested_by", "approved_by", "declined_by"
+        ).iterator(chunk_size=CHUNK),
     ),
     "payments.journalentry": Export(
         "journal-lines",

@@ -8,6 +8,7 @@ secrets.
 import os
 import warnings
 from datetime import timedelta
+from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
 import environ
@@ -431,6 +432,15 @@ CELERY_BEAT_SCHEDULE = {
 # Business defaults (per-brand values override where the model has them).
 ORDER_RESERVATION_MINUTES = env.int("ORDER_RESERVATION_MINUTES", default=15)
 PAYMENTS_MAX_ATTEMPTS = env.int("PAYMENTS_MAX_ATTEMPTS", default=3)
+# Four eyes on refunds (docs/backoffice.md): a refund Finance asks for up to this amount
+# (yuan) is sent at once; above it, and any refund someone else asks for, waits for another
+# member of Finance. 0 means every staff refund needs a second person.
+try:
+    REFUND_SELF_APPROVAL_LIMIT = Decimal(env.str("REFUND_SELF_APPROVAL_LIMIT", default="500.00"))
+except InvalidOperation:
+    raise ImproperlyConfigured("REFUND_SELF_APPROVAL_LIMIT must be an amount: 500.00") from None
+if not REFUND_SELF_APPROVAL_LIMIT.is_finite() or REFUND_SELF_APPROVAL_LIMIT < 0:
+    raise ImproperlyConfigured("REFUND_SELF_APPROVAL_LIMIT must be an amount of 0 or more")
 PAYMENTS_HTTP_TIMEOUT = env.float("PAYMENTS_HTTP_TIMEOUT", default=10.0)
 # Risk monitoring alerts (docs/risk.md): site-wide recipients on top of each monitor's own.
 RISK_ALERT_EMAILS = env.list("RISK_ALERT_EMAILS", default=[])

@@ -319,14 +319,14 @@ class DisputeAdmin(admin.ModelAdmin):
         "order",
         "code_id",
         "reason",
-        "status",
+        "status_shown",
         "created_at",
         "seller_answered_at",
         "decided_by",
     )
     list_filter = ("status", "reason", "created_at")
     search_fields = ("=order__number", "order__buyer__username", "order__listing__seller__username")
-    list_select_related = ("order", "decided_by")
+    list_select_related = ("order", "decided_by", "refund")
     readonly_fields = (
         "order",
         "code",
@@ -335,7 +335,7 @@ class DisputeAdmin(admin.ModelAdmin):
         "screenshots",
         "seller_answer",
         "seller_answered_at",
-        "status",
+        "status_shown",
         "decided_by",
         "decided_at",
         "created_at",
@@ -354,6 +354,14 @@ class DisputeAdmin(admin.ModelAdmin):
         ]
         return format_html_join(" · ", "{}", ((link,) for link in links)) if links else "—"
 
+    @admin.display(description=_("status"), ordering="status")
+    def status_shown(self, obj):
+        """ "Refund awaiting approval" (a link to the refund) until Finance approves it."""
+        if obj.refund_id is None:
+            return obj.get_status_shown()
+        url = reverse("admin:payments_refund_change", args=[obj.refund_id])
+        return format_html('<a href="{}">{}</a>', url, obj.get_status_shown())
+
     actions = ["refund_buyer", "reject"]
 
     def has_add_permission(self, request):
@@ -369,7 +377,7 @@ class DisputeAdmin(admin.ModelAdmin):
             request,
             queryset,
             lambda d, staff: services.dispute_refund(dispute=d, staff=staff, note=d.decision_note),
-            _("%(n)d dispute(s) refunded."),
+            _("%(n)d dispute(s) decided for the buyer; a refund is sent once Finance approves it."),
         )
 
     @admin.action(description=_("Reject (the code was fine)"), permissions=["change"])

@@ -478,6 +478,15 @@ class Dispute(models.Model):
     )
     decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
     decision_note = models.CharField(_("decision note"), max_length=255, blank=True)
+    refund = models.ForeignKey(
+        "payments.Refund",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text=_("The refund asked for when the dispute was decided for the buyer."),
+        verbose_name=_("refund"),
+    )
     created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
 
     class Meta:
@@ -492,6 +501,24 @@ class Dispute(models.Model):
     @property
     def is_open(self) -> bool:
         return self.status in {self.Status.OPEN, self.Status.ANSWERED}
+
+    @property
+    def refund_awaiting_approval(self) -> bool:
+        """Decided for the buyer, the refund not yet approved by Finance (no money left)."""
+        from payments.states import RefundStatus
+
+        return (
+            self.status == self.Status.REFUNDED
+            and self.refund_id is not None
+            and self.refund.status == RefundStatus.REQUESTED
+        )
+
+    def get_status_shown(self) -> str:
+        """The status as staff and buyer read it: "refund awaiting approval" until Finance
+        approves the refund of a decision for the buyer."""
+        if self.refund_awaiting_approval:
+            return str(_("refund awaiting approval"))
+        return str(self.get_status_display())
 
 
 def _evidence_storage():

@@ -79,9 +79,12 @@ def sale_post(*, order: Order, codes: int) -> JournalEntry:
 
 
 def dispute_refund_post(*, dispute: Dispute) -> JournalEntry:
+    """The dispute decided for the buyer. A dispute decided again after Finance declined its
+    first refund posts under a key of its own (the declined refund's id)."""
     order = dispute.order
+    again = f":after-{dispute.refund_id}" if dispute.refund_id else ""
     return ledger.post(
-        key=f"dispute-refund:{dispute.pk}",
+        key=f"dispute-refund:{dispute.pk}{again}",
         kind="dispute_refund",
         lines=[
             (seller_pending(_seller_id(order)), order.seller_net_per_code),
@@ -89,6 +92,24 @@ def dispute_refund_post(*, dispute: Dispute) -> JournalEntry:
             (ledger.CLEARING, -order.unit_price),
         ],
         memo=f"order {order.number}: code #{dispute.code_id} refunded after dispute",
+        reference=order.payment_reference,
+        currency=order.currency,
+    )
+
+
+def dispute_refund_declined_post(*, dispute: Dispute, refund_id: int) -> JournalEntry:
+    """Finance declined the dispute's refund: undo ``dispute_refund_post`` (the seller's
+    money for the code back in pending, the commission back in revenue)."""
+    order = dispute.order
+    return ledger.post(
+        key=f"dispute-refund-declined:{refund_id}",
+        kind="dispute_refund",
+        lines=[
+            (seller_pending(_seller_id(order)), -order.seller_net_per_code),
+            (ledger.PLATFORM_REVENUE, -order.unit_commission),
+            (ledger.CLEARING, order.unit_price),
+        ],
+        memo=f"order {order.number}: refund for code #{dispute.code_id} declined by Finance",
         reference=order.payment_reference,
         currency=order.currency,
     )

@@ -41,6 +41,13 @@ def on_refund_succeeded(sender, refund, **kwargs):
         services.order_refund_succeeded(refund=refund)
 
 
+@receiver(signals.refund_declined, dispatch_uid="marketplace.refund_declined")
+def on_refund_declined(sender, refund, **kwargs):
+    # A dispute decided for the buyer whose refund Finance declined is open again.
+    if order_number_of(refund.payment.reference):
+        services.dispute_refund_declined(refund=refund)
+
+
 @receiver(signals.refund_failed, dispatch_uid="marketplace.refund_failed")
 def on_refund_failed(sender, refund, **kwargs):
     if order_number_of(refund.payment.reference):

@@ -144,7 +144,7 @@ def order_for_buyer(*, buyer, number: str) -> Order:
 
 
 def order_disputes_by_code(*, order: Order) -> dict[int, Dispute]:
-    disputes = order.disputes.select_related("code").prefetch_related("evidence")
+    disputes = order.disputes.select_related("code", "refund").prefetch_related("evidence")
     return {dispute.code_id: dispute for dispute in disputes}
 
 
@@ -215,7 +215,7 @@ def seller_dashboard(*, seller) -> SellerDashboard:
         destinations=list(PayoutDestination.objects.filter(seller=seller)),
         disputes=list(
             Dispute.objects.filter(order__listing__seller=seller)
-            .select_related("order__listing__brand", "code")
+            .select_related("order__listing__brand", "code", "refund")
             .prefetch_related("evidence")
             .order_by("status", "-created_at")[:50]
         ),

@@ -316,8 +316,25 @@ class Refund(models.Model):
         blank=True,
         on_delete=models.SET_NULL,
         related_name="+",
-        help_text=_("Finance, for a refund Support opened."),
+        help_text=_("Who let the money leave: Finance, never the person who asked."),
         verbose_name=_("approved by"),
+    )
+    requested_by_system = models.BooleanField(
+        default=False,
+        help_text=_("Nobody asked: the platform gave back money it could not keep."),
+        verbose_name=_("requested by the system"),
+    )
+    declined_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        verbose_name=_("declined by"),
+    )
+    decided_at = models.DateTimeField(null=True, blank=True, verbose_name=_("decided at"))
+    decision_note = models.CharField(
+        max_length=255, blank=True, verbose_name=_("reason for the decision")
     )
     channel_refund_no = models.CharField(
         max_length=64, blank=True, verbose_name=_("channel refund no")
@@ -334,7 +351,10 @@ class Refund(models.Model):
             models.CheckConstraint(condition=Q(amount__gt=0), name="refund_amount_positive")
         ]
         permissions = [
-            ("approve_refund", _("Can send refunds straight away and approve those Support opens"))
+            (
+                "approve_refund",
+                _("Can approve refunds others asked for (and send small ones of their own)"),
+            )
         ]
 
     def __str__(self):

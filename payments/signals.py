@@ -14,3 +14,4 @@ payment_status_changed = (
 )  # payment: any other change the shop may show (challenge, review…)
 refund_succeeded = Signal()  # refund: money went back to the buyer
 refund_failed = Signal()  # refund: the channel refused; staff must act
+refund_declined = Signal()  # refund: Finance declined it; no money left, the asker reverts

@@ -18,6 +18,7 @@ from marketplace.services.disputes import (
     dispute_answer,
     dispute_open,
     dispute_refund,
+    dispute_refund_declined,
     dispute_reject,
 )
 from marketplace.services.listings import (
@@ -55,6 +56,7 @@ __all__ = [
     "dispute_answer",
     "dispute_open",
     "dispute_refund",
+    "dispute_refund_declined",
     "dispute_reject",
     "listing_codes_add",
     "listing_create",

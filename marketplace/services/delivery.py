@@ -17,7 +17,7 @@ from decimal import Decimal
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.db import connection, transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.template.loader import render_to_string
 from django.utils import timezone, translation
 from django.utils.translation import gettext as _
@@ -29,6 +29,7 @@ from marketplace.models import HOLDING_STATUSES, CardCode, Dispute, Listing, Ord
 from marketplace.services.orders import codes_release, codes_take
 from payments import services as payment_services
 from payments.payables import order_number_of
+from payments.states import RefundStatus
 
 logger = logging.getLogger(__name__)
 
@@ -58,8 +59,14 @@ def _refund_after_commit(*, payment, reason: str, order_id: int | None = None) -
 
     def request() -> None:
         try:
+            # Nobody asked: the buyer paid and got nothing, and the money goes back to the
+            # source it came from — exempt from four eyes, recorded as the system's request.
             payment_services.refund_request(
-                payment=payment, amount=payment.amount, reason=reason[:255], origin="shop"
+                payment=payment,
+                amount=payment.amount,
+                reason=reason[:255],
+                origin="shop",
+                requested_by=payment_services.SYSTEM,
             )
         except Exception:
             logger.exception("refund request for payment %s failed", payment.public_id)
@@ -379,9 +386,12 @@ def seller_funds_mature_one(*, order_id: int, now: dt.datetime | None = None) ->
         order = candidates.select_related("listing").first()
         if order is None:
             return False
-        if Dispute.objects.filter(
-            order=order, status__in=[Dispute.Status.OPEN, Dispute.Status.ANSWERED]
-        ).exists():
+        undecided = Q(status__in=[Dispute.Status.OPEN, Dispute.Status.ANSWERED]) | Q(
+            status=Dispute.Status.REFUNDED, refund__status=RefundStatus.REQUESTED
+        )
+        if Dispute.objects.filter(undecided, order=order).exists():
+            # Open, or decided for the buyer with the refund still awaiting Finance (a
+            # decline reopens it).
             return False
         good = order.codes.filter(status=CardCode.Status.SOLD).count()
         amount = order.seller_net_per_code * good

@@ -144,8 +144,11 @@ def _order_settle_after_decision(order: Order) -> None:
 
 
 def dispute_refund(*, dispute: Dispute, staff, note: str = "") -> Dispute:
-    """Decide for the buyer: code marked bad, seller's pending money for it reversed, the
-    code's price refunded through the payment platform. All or nothing."""
+    """Decide for the buyer: code marked bad, seller's pending money for it reversed, and a
+    refund of the code's price asked of the payment platform in ``staff``'s name — it waits
+    for Finance's approval unless ``staff`` may send it on their own word (four eyes,
+    docs/backoffice.md). All or nothing. Finance declining the refund reopens the dispute
+    (``dispute_refund_declined``)."""
     from payments import services as payment_services
     from payments.models import Payment
 
@@ -171,12 +174,16 @@ def dispute_refund(*, dispute: Dispute, staff, note: str = "") -> Dispute:
         postings.dispute_refund_post(dispute=dispute)
         try:
             with transaction.atomic():
-                payment_services.refund_request(
+                refund = payment_services.refund_request(
                     payment=payment,
                     amount=order.unit_price,
                     reason=f"dispute #{dispute.pk} on order {order.number}",
                     origin="shop",
+                    requested_by=staff,
                 )
+                if refund is not None:
+                    Dispute.objects.filter(pk=dispute.pk).update(refund=refund)
+                    dispute.refund = refund
         except Exception as exc:
             logger.warning("refund for dispute %s refused: %s", dispute.pk, exc)
             raise DisputeRefused(
@@ -200,4 +207,35 @@ def dispute_reject(*, dispute: Dispute, staff, note: str = "") -> Dispute:
         dispute.decision_note = note[:255]
         dispute.save()
         _order_settle_after_decision(order)
+    return dispute
+
+
+def dispute_refund_declined(*, refund) -> Dispute | None:
+    """Finance declined the refund a decision for the buyer asked for: no money left, so the
+    decision is undone — the code is sold again, the seller's money for it back in pending,
+    the dispute open again for Support with Finance's reason in its note (the audit trail
+    keeps the first decision)."""
+    with transaction.atomic():
+        dispute = Dispute.objects.select_for_update(of=("self",)).filter(refund=refund).first()
+        if dispute is None or dispute.status != Dispute.Status.REFUNDED:
+            return dispute
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("listing")
+            .get(pk=dispute.order_id)
+        )
+        dispute.order = order
+        postings.dispute_refund_declined_post(dispute=dispute, refund_id=refund.pk)
+        CardCode.objects.filter(pk=dispute.code_id).update(status=CardCode.Status.SOLD)
+        dispute.status = (
+            Dispute.Status.ANSWERED if dispute.seller_answered_at else Dispute.Status.OPEN
+        )
+        declined = _("Finance declined the refund: %(reason)s") % {"reason": refund.decision_note}
+        dispute.decision_note = f"{dispute.decision_note} · {declined}".strip(" ·")[:255]
+        dispute.decided_by = None
+        dispute.decided_at = None
+        dispute.save()
+        if order.status == Order.Status.DELIVERED:
+            order.transition(Order.Status.DISPUTED)
+            order.save(update_fields=["status"])
     return dispute

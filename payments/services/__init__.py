@@ -7,10 +7,12 @@ Channel calls never run inside a database transaction: a slow provider must not 
 locks. State changes are short transactions that lock Payment first, then Attempt.
 
 The modules depend on each other one way: ``start`` and ``review`` → ``failover`` →
-``queries`` → ``notices`` → ``refunds`` → ``transitions`` → ``postings``.
+``queries`` → ``notices`` → ``refunds`` → (``four_eyes``, ``transitions`` →
+``postings``).
 """
 
 from payments.services.common import CENT, ApplyResult, PaymentError
+from payments.services.four_eyes import SYSTEM, may_approve, self_approval_limit
 from payments.services.notices import (
     notice_apply,
     notification_receive,
@@ -24,9 +26,11 @@ from payments.services.start import payment_start
 
 __all__ = [
     "CENT",
+    "SYSTEM",
     "ApplyResult",
     "PaymentError",
     "attempt_query",
+    "may_approve",
     "attempts_due_for_query",
     "notice_apply",
     "notification_receive",
@@ -38,5 +42,6 @@ __all__ = [
     "refund_request",
     "refund_send",
     "refund_settle",
+    "self_approval_limit",
     "settlement_funds_receive",
 ]

@@ -15,7 +15,8 @@ from django.utils.translation import gettext as _
 from payments.accounts import backend_for
 from payments.channels.base import ChannelError, Notice, RefundRequest
 from payments.models import Attempt, ChannelAccount, Notification, Payment, Refund
-from payments.services import postings, transitions
+from payments.money import format_money
+from payments.services import four_eyes, postings, transitions
 from payments.services.common import CENT, ApplyResult, PaymentError
 from payments.services.notes import note_result, reject
 from payments.states import AttemptStatus, RefundStatus
@@ -28,18 +29,25 @@ def refund_request(
     payment: Payment,
     amount: Decimal,
     reason: str,
+    requested_by,
     origin: str = Refund.Origin.STAFF,
-    requested_by=None,
-    needs_approval: bool = False,
 ) -> Refund:
-    """Record a refund of (part of) a paid payment and send it to the attempt's channel — or,
-    with ``needs_approval`` (Support opened it), keep it for Finance to approve or decline.
+    """Record a refund of (part of) a paid payment, asked for by ``requested_by`` (a user, or
+    ``four_eyes.SYSTEM`` when nobody asked). It is sent to the attempt's channel at once only
+    when the four-eyes rule allows (:mod:`payments.services.four_eyes`); otherwise it waits,
+    "awaiting approval", for ``refund_decide``.
 
     Refused when it would take the refunded total above the paid amount (pending and
     requested refunds count, so two clicks cannot refund twice)."""
+    four_eyes.check_requester(requested_by)
     amount = Decimal(amount).quantize(CENT)
     if amount <= 0:
         raise PaymentError(_("The refund amount must be positive."))
+    reason = (reason or "").strip()
+    if not reason:
+        raise PaymentError(_("Say why the money goes back."))
+    system = requested_by is four_eyes.SYSTEM
+    at_once = four_eyes.goes_at_once(requested_by, amount)
     with transaction.atomic():
         locked = Payment.objects.select_for_update().get(pk=payment.pk)
         if not locked.is_paid:
@@ -55,11 +63,15 @@ def refund_request(
         if committed + amount > locked.amount:
             raise PaymentError(
                 _("A refund of %(amount)s exceeds what is left to refund (%(left)s).")
-                % {"amount": amount, "left": locked.amount - committed}
+                % {
+                    "amount": format_money(amount, locked.currency),
+                    "left": format_money(locked.amount - committed, locked.currency),
+                }
             )
         attempt = (
             locked.attempts.filter(status=AttemptStatus.SUCCEEDED).order_by("succeeded_at").first()
         )
+        self_approved = at_once and not system
         refund = Refund.objects.create(
             payment=locked,
             attempt=attempt,
@@ -67,10 +79,19 @@ def refund_request(
             currency=locked.currency,
             origin=origin,
             reason=reason[:255],
-            requested_by=requested_by,
-            status=RefundStatus.REQUESTED if needs_approval else RefundStatus.PENDING,
+            requested_by=None if system else requested_by,
+            requested_by_system=system,
+            approved_by=requested_by if self_approved else None,
+            decided_at=timezone.now() if self_approved else None,
+            decision_note=_("within the self-approval limit") if self_approved else "",
+            status=RefundStatus.PENDING if at_once else RefundStatus.REQUESTED,
         )
-        if not needs_approval:
+        four_eyes.record(refund, actor=requested_by, event="refund_request", detail=reason)
+        if self_approved:
+            four_eyes.record(
+                refund, actor=requested_by, event="refund_approve", detail=refund.decision_note
+            )
+        if at_once:
             _send_after_commit(refund, locked)
     return refund
 
@@ -87,6 +108,7 @@ def refund_double_charge(payment: Payment, attempt: Attempt) -> Refund:
         currency=attempt.currency,
         origin=Refund.Origin.DOUBLE_CHARGE,
         reason="duplicate success on another channel",
+        requested_by_system=True,
     )
     _send_after_commit(refund, payment)
     return refund
@@ -98,22 +120,36 @@ def _send_after_commit(refund: Refund, payment: Payment) -> None:
     transaction.on_commit(lambda: refund_send(refund_id=refund.pk))
 
 
-def refund_decide(*, refund: Refund, approve: bool, by) -> Refund:
-    """Finance approves a refund Support opened (it is sent to the channel at once) or declines
-    it (nothing reaches the channel, and the amount is free to refund again)."""
+def refund_decide(*, refund: Refund, approve: bool, by, reason: str = "") -> Refund:
+    """Someone allowed to approve (never the person who asked) approves a waiting refund —
+    it is sent to the channel at once — or declines it, saying why: nothing reaches the
+    channel and the amount is free to refund again. The decision is final: a second one is
+    refused and never overwrites the first."""
+    reason = (reason or "").strip()
+    four_eyes.check_decider(refund, by, approve=approve, reason=reason)
     with transaction.atomic():
         # The payment before its refund: the order every writer takes the locks in.
         payment = Payment.objects.select_for_update().get(pk=refund.payment_id)
         locked = Refund.objects.select_for_update().get(pk=refund.pk)
         if locked.status != RefundStatus.REQUESTED:
             raise PaymentError(
-                _("This refund is not awaiting approval; it is %(status)s.")
+                _("This refund is not awaiting approval; it is %(status)s. A decision is final.")
                 % {"status": locked.get_status_display()}
             )
+        four_eyes.check_decider(locked, by, approve=approve, reason=reason)
         locked.payment = payment
-        transitions.apply(locked, "approve" if approve else "decline", approved_by=by)
+        decided = {"decided_at": timezone.now(), "decision_note": reason[:255]}
         if approve:
+            transitions.apply(locked, "approve", approved_by=by, **decided)
             transaction.on_commit(lambda: refund_send(refund_id=locked.pk))
+        else:
+            transitions.apply(locked, "decline", declined_by=by, **decided)
+        four_eyes.record(
+            locked,
+            actor=by,
+            event="refund_approve" if approve else "refund_decline",
+            detail=reason,
+        )
     return locked
 
 

@@ -63,7 +63,7 @@ ATTEMPT: dict[str, Transition] = {
 
 REFUND: dict[str, Transition] = {
     "approve": Transition(R.PENDING, post=postings.refund_sent_post),
-    "decline": Transition(R.DECLINED),
+    "decline": Transition(R.DECLINED, signal=signals.refund_declined),
     "succeed": Transition(R.SUCCEEDED, post=postings.refund_post, signal=signals.refund_succeeded),
     "fail": Transition(R.FAILED, post=postings.refund_failed_post, signal=signals.refund_failed),
 }

@@ -24,7 +24,7 @@ def books():
     from marketplace import postings
     from marketplace.models import Order
     from payments import ledger
-    from payments.models import Attempt, ChannelAccount, Refund
+    from payments.models import Attempt, ChannelAccount
     from tests.accounts.factories import UserFactory
     from tests.marketplace.factories import ListingFactory
     from tests.payments.factories import PaymentFactory
@@ -37,7 +37,7 @@ def books():
         methods=["alipay"],
         base_url="https://fake.example/",
     )
-    entry = None
+    entry, payments = None, []
     for n, amount in enumerate(["1234.56", "92.00", "460.00"]):
         number = f"CX2026120{n}"
         now = timezone.now() - timezone.timedelta(days=n * 3)
@@ -56,7 +56,8 @@ def books():
         payment = PaymentFactory(
             status="succeeded", amount=Decimal(amount), reference=f"order:{number}"
         )
-        attempt = Attempt.objects.create(
+        payments.append(payment)
+        Attempt.objects.create(
             payment=payment,
             account=account,
             method="alipay",
@@ -82,20 +83,22 @@ def books():
                 (ledger.PLATFORM_REVENUE, Decimal("-5.00")),
             ],
         )
+    # Support asks for a refund of the largest order: it waits in Finance's queue.
+    from payments import services
+
     support = UserFactory(username="support-chen", is_staff=True, groups=["Support"])
-    Refund.objects.create(
-        payment=payment,
-        attempt=attempt,
-        amount=Decimal("30.00"),
-        status="requested",
-        reason="一张卡密无效",
-        requested_by=support,
+    services.refund_request(
+        payment=payments[0], amount=Decimal("1234.56"), reason="一张卡密无效", requested_by=support
     )
     return entry
 
 
 def test_finance_reads_the_books_in_chinese(browser, live_server):
+    from payments.models import Refund
     from tests.accounts.factories import UserFactory
+    from tests.payments.fakes import FakeBackend
+
+    FakeBackend.reset()
 
     entry = books()
     UserFactory(username="finance-wang", is_staff=True, groups=["Finance"], password=PASSWORD)
@@ -121,9 +124,29 @@ def test_finance_reads_the_books_in_chinese(browser, live_server):
     )
     shot(page, "backoffice-trial-balance")
 
-    page.goto(f"{live_server.url}/admin/payments/refund/?status__exact=requested")
+    # The dashboard's "pending refunds" figure leads to Finance's queue.
+    page.goto(f"{live_server.url}/admin/")
+    page.locator("a[href*='/admin/payments/refund/?status__exact=requested']").first.click()
+    page.wait_for_url("**/admin/payments/refund/**")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1
+    row = rows.first.inner_text()
+    # What a clerk reads: the order number, ¥ with two decimals, who asked, why, the state
+    # by its label — no raw codes.
+    assert "CX20261200" in row and "order:" not in row
+    assert "¥1,234.56" in row and "support-chen" in row and "一张卡密无效" in row
+    assert "等待财务审批" in row and "requested" not in row
+    fits = "() => { const r = document.querySelector('#changelist .results');"
+    fits += " return r.scrollWidth <= r.clientWidth; }"
+    assert page.evaluate(fits), "the queue's columns must fit at 1280 px"
     page.locator("input[name=_selected_action]").first.check()
     page.select_option("select[name=action]", "approve_requested")
-    assert "一张卡密无效" in page.content() and "support-chen" in page.content()
     shot(page, "backoffice-refund-approval")
+
+    with page.expect_navigation():
+        page.locator("button[name=index]").click()
+    assert "已批准并发出 1 笔退款" in page.content()
+    refund = Refund.objects.get()
+    assert refund.approved_by.username == "finance-wang"
+    assert FakeBackend.refunds == {refund.refund_no: Decimal("1234.56")}
     context.close()

@@ -239,7 +239,10 @@ def test_a_full_refund_of_a_delivered_order_reverses_the_sale(order, listing):
     with_attempt(payment)
     announce_success(payment)
     refund = payment_services.refund_request(
-        payment=payment, amount=order.amount, reason="staff goodwill"
+        payment=payment,
+        amount=order.amount,
+        reason="staff goodwill",
+        requested_by=payment_services.SYSTEM,
     )
     payment_services.refund_settle(refund.pk, "succeeded")
     order.refresh_from_db()

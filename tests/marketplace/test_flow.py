@@ -12,6 +12,7 @@ from marketplace.models import Dispute, Order
 from marketplace.selectors import seller_balances
 from marketplace.services import dispute_open, dispute_refund, payout_request, seller_funds_mature
 from payments import ledger
+from payments import services as payment_services
 from payments.models import Attempt, ChannelAccount, Payment
 from tests.accounts.factories import PASSWORD, UserFactory
 from tests.marketplace.conftest import journal_is_balanced
@@ -77,8 +78,14 @@ def test_buy_pay_receive_dispute_mature_and_pay_out(
         order=the_order, buyer=buyer, code_id=the_order.codes.first().pk, reason="used", note="used"
     )
     with django_capture_on_commit_callbacks(execute=True):
-        dispute_refund(dispute=dispute, staff=UserFactory(is_staff=True))
-    assert Dispute.objects.get().status == "refunded"
+        dispute_refund(dispute=dispute, staff=UserFactory(is_staff=True, groups=["Support"]))
+    # Support's decision asks for the refund; no money leaves before Finance approves it.
+    decided = Dispute.objects.get()
+    assert decided.status == "refunded" and decided.refund.status == "requested"
+    assert Payment.objects.get(public_id=payment["id"]).refunded_amount == 0
+    finance = UserFactory(is_staff=True, groups=["Finance"])
+    with django_capture_on_commit_callbacks(execute=True):
+        payment_services.refund_decide(refund=decided.refund, approve=True, by=finance)
     assert Payment.objects.get(public_id=payment["id"]).refunded_amount == Decimal("92.00")
     assert ledger.balance(ledger.CLEARING) == 0
     assert journal_is_balanced()

@@ -392,7 +392,9 @@ def test_partial_then_full_refund_reaches_the_channel_and_balances(
     part = (amount / 4).quantize(Decimal("0.01"))
     for value in (part, amount - part):
         with django_capture_on_commit_callbacks(execute=True):
-            refund = services.refund_request(payment=payment, amount=value, reason="acceptance")
+            refund = services.refund_request(
+                payment=payment, amount=value, reason="acceptance", requested_by=services.SYSTEM
+            )
         refund.refresh_from_db()
         if refund.status == "pending":  # answered PROCESSING: the chase task settles it
             with django_capture_on_commit_callbacks(execute=True):

@@ -279,10 +279,15 @@ def test_finance_declines_a_requested_refund(support, client):
     client.force_login(UserFactory(is_staff=True, groups=["Finance"]))
     client.post(
         "/admin/payments/refund/",
-        {"action": "decline_requested", "_selected_action": [Refund.objects.get().pk]},
+        {
+            "action": "decline_requested",
+            "_selected_action": [Refund.objects.get().pk],
+            "reason": "the code works",
+        },
     )
     refund = Refund.objects.get()
     assert refund.status == "declined" and FakeBackend.refunds == {}
+    assert refund.decision_note == "the code works"
     # Declined money is free to refund again.
     client.force_login(UserFactory(is_staff=True, groups=["Support"]))
     client.post(

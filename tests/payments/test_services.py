@@ -342,13 +342,25 @@ def test_partial_then_full_refund_and_nothing_above_what_was_paid(
 ):
     payment = _paid_payment(client)
     with django_capture_on_commit_callbacks(execute=True):
-        services.refund_request(payment=payment, amount=Decimal("30.00"), reason="one bad code")
+        services.refund_request(
+            payment=payment,
+            amount=Decimal("30.00"),
+            reason="one bad code",
+            requested_by=services.SYSTEM,
+        )
     payment.refresh_from_db()
     assert payment.status == "partially_refunded" and payment.refunded_amount == Decimal("30.00")
     with pytest.raises(services.PaymentError):
-        services.refund_request(payment=payment, amount=Decimal("70.01"), reason="too much")
+        services.refund_request(
+            payment=payment,
+            amount=Decimal("70.01"),
+            reason="too much",
+            requested_by=services.SYSTEM,
+        )
     with django_capture_on_commit_callbacks(execute=True):
-        services.refund_request(payment=payment, amount=Decimal("70.00"), reason="rest")
+        services.refund_request(
+            payment=payment, amount=Decimal("70.00"), reason="rest", requested_by=services.SYSTEM
+        )
     payment.refresh_from_db()
     assert payment.status == "refunded" and payment.refunded_amount == payment.amount
     assert sum(FakeBackend.refunds.values()) == Decimal("100.00")
@@ -358,7 +370,12 @@ def test_partial_then_full_refund_and_nothing_above_what_was_paid(
 def test_a_refund_on_its_way_is_owed_to_the_buyer_until_the_channel_answers(client):
     payment = _paid_payment(client)
     clearing = ledger.balance(ledger.CLEARING, natural=True)
-    sent = services.refund_request(payment=payment, amount=Decimal("30.00"), reason="one bad code")
+    sent = services.refund_request(
+        payment=payment,
+        amount=Decimal("30.00"),
+        reason="one bad code",
+        requested_by=services.SYSTEM,
+    )
     # Not sent yet (the test's transaction never commits): owed, out of clearing.
     assert ledger.balance(ledger.REFUNDS_IN_FLIGHT, natural=True) == Decimal("30.00")
     assert ledger.balance(ledger.CLEARING, natural=True) == clearing - Decimal("30.00")
@@ -369,7 +386,9 @@ def test_a_refund_on_its_way_is_owed_to_the_buyer_until_the_channel_answers(clie
         "69.40"
     )  # 99.40 received − 30 back
 
-    refused = services.refund_request(payment=payment, amount=Decimal("20.00"), reason="another")
+    refused = services.refund_request(
+        payment=payment, amount=Decimal("20.00"), reason="another", requested_by=services.SYSTEM
+    )
     services.refund_settle(refused.pk, "failed", error="REFUND_REJECTED")
     assert ledger.balance(ledger.REFUNDS_IN_FLIGHT) == 0
     assert ledger.balance(ledger.CLEARING, natural=True) == clearing - Decimal(
@@ -382,7 +401,9 @@ def test_refund_of_an_unpaid_payment_is_refused():
     account("fa")
     payment = start()
     with pytest.raises(services.PaymentError):
-        services.refund_request(payment=payment, amount=Decimal("1.00"), reason="x")
+        services.refund_request(
+            payment=payment, amount=Decimal("1.00"), reason="x", requested_by=services.SYSTEM
+        )
 
 
 def test_balance_wallet_pays_at_once_and_refunds_back_to_the_wallet(
@@ -408,7 +429,12 @@ def test_balance_wallet_pays_at_once_and_refunds_back_to_the_wallet(
     second = start(buyer=buyer, method="balance", reference="test:T2")
     assert second.status == "failed" and second.failure_code == "INSUFFICIENT_BALANCE"
     with django_capture_on_commit_callbacks(execute=True):
-        services.refund_request(payment=payment, amount=Decimal("100.00"), reason="dispute")
+        services.refund_request(
+            payment=payment,
+            amount=Decimal("100.00"),
+            reason="dispute",
+            requested_by=services.SYSTEM,
+        )
     assert ledger.balance(ledger.buyer_wallet(buyer.id), natural=True) == Decimal("150.00")
     assert journal_is_balanced()
 

@@ -86,6 +86,7 @@ def announced():
         signals.payment_status_changed,
         signals.refund_succeeded,
         signals.refund_failed,
+        signals.refund_declined,
     ]
     for signal in every:
         signal.connect(record, weak=False, dispatch_uid=f"transitions-test-{id(signal)}")

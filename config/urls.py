@@ -7,6 +7,9 @@ from backoffice import views as backoffice_views
 from config import metrics, views
 from payments import urls as payments_urls
 
+# A database that is away answers 503 with Retry-After, not a bare 500 (config/errors.py).
+handler500 = "config.errors.server_error"
+
 urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("metrics", metrics.metrics_view, name="metrics"),

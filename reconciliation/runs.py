@@ -7,26 +7,28 @@ import datetime as dt
 import time
 
 from django.db import DEFAULT_DB_ALIAS, connection, connections
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from reconciliation.models import ReconcileRun, SettlementFile
 
-#: a run that has written no progress for this long while another holds the file is dead
-STALE_RUN = dt.timedelta(seconds=5)
+#: a run that never got to read a line and has written nothing for this long is dead
+STALE_RUN = dt.timedelta(minutes=2)
 
 
 def runs_of_file_serialised(file: SettlementFile, run: ReconcileRun) -> None:
     """One run of a file at a time: the file's row is locked until this run commits or rolls
-    back. Once we hold it, an earlier run of the file still marked running with no recent
-    progress died without finishing (its process was killed; its transaction was rolled
-    back), so it is marked interrupted. A run that was merely waiting for the lock sets its
-    own status when it finishes."""
+    back, and a run takes it before it reads a line. So once we hold it, an earlier run of
+    the file still marked running that has read anything has ended — killed without
+    finishing, its transaction rolled back — and is marked interrupted; so is one that never
+    read a line and has been silent for :data:`STALE_RUN`. (A run that finishes at this very
+    moment sets its own status after us, so the mark cannot stick on a run that worked.)"""
     SettlementFile.objects.select_for_update().filter(pk=file.pk).first()
-    before = run.started_at - STALE_RUN
+    silent_since = run.started_at - STALE_RUN
     ReconcileRun.objects.filter(
-        file_id=file.pk, status=ReconcileRun.Status.RUNNING, pk__lt=run.pk, updated_at__lt=before
-    ).update(
+        file_id=file.pk, status=ReconcileRun.Status.RUNNING, pk__lt=run.pk
+    ).filter(Q(bytes_read__gt=0) | ~Q(stage="reading") | Q(updated_at__lt=silent_since)).update(
         status=ReconcileRun.Status.FAILED,
         error=_("interrupted: the run stopped without finishing (nothing of it was kept)"),
         finished_at=timezone.now(),

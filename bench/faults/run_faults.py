@@ -8,6 +8,7 @@ purchase was lost or doubled or the check fails.
     .venv/bin/python bench/faults/run_faults.py worker-kill --purchases 30
     .venv/bin/python bench/faults/run_faults.py redis-restart --purchases 30 --redis-port 6391
     .venv/bin/python bench/faults/run_faults.py channel-down --purchases 30
+    .venv/bin/python bench/faults/run_faults.py pg-restart --purchases 20 --pg-data /tmp/pgfault
 
 Run it in the environment `make serve` has (DATABASE_URL, CARD_VAULT_KEYS…): it reads and
 toggles sandbox faults in the same database. `worker-kill` wants `make serve` started with a
@@ -311,8 +312,48 @@ def channel_down(args) -> int:
     return report("channel-down", group, *outcome)
 
 
+def pg_restart(args) -> int:
+    """Restart PostgreSQL (a cluster of the run's own, ``--pg-data``) between two halves of
+    purchases, and try purchases while it is down: each must fail with an answer (no hang, no
+    half-made order), and once it is back Cardex serves again without a restart of its own."""
+    django_setup()
+    from django.db import connections
+
+    pg_ctl = [args.pg_ctl, "-D", args.pg_data, "-w", "-t", "60"]
+    group = buyers(args.purchases, args.base, args.offset)
+    half = len(group) // 2
+    with ThreadPoolExecutor(args.concurrency) as pool:
+        list(pool.map(lambda b: b.approve(b.start()), group[:half]))
+        connections.close_all()
+        subprocess.run([*pg_ctl, "stop", "-m", "fast"], check=True, capture_output=True)
+        answers: dict[str, int] = {}
+        outage = buyers(args.concurrency, args.base, args.offset + len(group))
+        started = time.monotonic()
+        for buyer in outage:
+            try:
+                buyer.start()
+                answers["ok"] = answers.get("ok", 0) + 1
+            except Exception as exc:  # what a client sees while the database is away
+                status = getattr(getattr(exc, "response", None), "status_code", None)
+                key = str(status or type(exc).__name__)
+                answers[key] = answers.get(key, 0) + 1
+        answered_in = (time.monotonic() - started) / max(1, len(outage))
+        time.sleep(args.down)
+        subprocess.run([*pg_ctl, "start", "-l", f"{args.pg_data}/restart.log"], check=True)
+        back = time.monotonic()
+        list(pool.map(lambda b: b.approve(b.start()), group[half:]))
+        recovered_in = time.monotonic() - back
+    print(
+        f"pg-restart: PostgreSQL down {args.down:.0f} s; {len(outage)} purchases tried during "
+        f"the outage answered {answers} ({answered_in * 1000:.0f} ms each); the second half "
+        f"of {len(group) - half} purchases went through {recovered_in:.1f} s after it was back"
+    )
+    return report("pg-restart", group, *wait_delivered(group, args.wait))
+
+
 SCENARIOS = {
     "channel-down": channel_down,
+    "pg-restart": pg_restart,
     "lost": lost,
     "duplicates": duplicates,
     "worker-kill": worker_kill,
@@ -334,6 +375,8 @@ def main() -> None:
     parser.add_argument("--kill-after", type=float, default=1.0)
     parser.add_argument("--redis-port", type=int, default=6391)
     parser.add_argument("--down", type=float, default=5.0)
+    parser.add_argument("--pg-data", help="pg-restart: the data directory of the run's cluster")
+    parser.add_argument("--pg-ctl", default="pg_ctl", help="pg-restart: the pg_ctl to use")
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
     if args.offset is None:

@@ -90,9 +90,16 @@ def refund_notice(client, payment, refund_no: str, outcome: str = "succeeded", a
     return post(client, body, headers)
 
 
+def finance_clerk():
+    return UserFactory(is_staff=True, groups=["Finance"])
+
+
 def awaiting_approval(payment, amount="30.00") -> Refund:
     refund = services.refund_request(
-        payment=payment, amount=Decimal(amount), reason="support", needs_approval=True
+        payment=payment,
+        amount=Decimal(amount),
+        reason="support",
+        requested_by=UserFactory(is_staff=True, groups=["Support"]),
     )
     assert refund.status == "requested"
     return refund
@@ -132,7 +139,9 @@ def test_a_notice_for_a_refund_awaiting_approval_is_refused_flagged_and_changes_
 
 def test_a_success_notice_for_a_refund_finance_declined_is_refused_and_flagged(client, paid):
     refund = awaiting_approval(paid)
-    services.refund_decide(refund=refund, approve=False, by=UserFactory())
+    services.refund_decide(
+        refund=refund, approve=False, by=finance_clerk(), reason="no proof of a bad code"
+    )
     before = snapshot(paid)
     response = refund_notice(client, paid, refund.refund_no)
     assert response.content == b"FAIL" and snapshot(paid) == before
@@ -157,7 +166,7 @@ def test_a_refund_that_was_sent_is_settled_by_the_channel_and_its_repeat_acknowl
     at once) and the channel's notice about it is a harmless repeat, not flagged."""
     refund = awaiting_approval(paid)
     with django_capture_on_commit_callbacks(execute=True):
-        services.refund_decide(refund=refund, approve=True, by=UserFactory())
+        services.refund_decide(refund=refund, approve=True, by=finance_clerk())
     refund.refresh_from_db()
     paid.refresh_from_db()
     assert refund.status == "succeeded" and paid.refunded_amount == Decimal("30.00")

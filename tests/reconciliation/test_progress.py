@@ -160,7 +160,27 @@ def test_a_run_that_was_killed_shows_as_interrupted_once_the_file_is_run_again(w
 
 
 @pytest.mark.django_db
-def test_a_run_still_making_progress_is_left_alone(wechat, tmp_path):
+def test_a_run_killed_seconds_ago_halfway_through_is_interrupted_too(wechat, tmp_path):
+    file = services.settlement_file_store(
+        account=wechat, content=bill_file(tmp_path).read_bytes(), name="b.csv", day=DAY
+    )
+    now = timezone.now()
+    killed = ReconcileRun.objects.create(
+        file=file,
+        stage="reading",
+        lines_read=15,
+        bytes_read=file.size // 2,
+        size=file.size,
+        started_at=now,
+        updated_at=now,
+    )
+    services.settlement_file_reconcile(settlement_file=file, account=wechat)
+    killed.refresh_from_db()
+    assert killed.status == ReconcileRun.Status.FAILED
+
+
+@pytest.mark.django_db
+def test_a_run_still_waiting_for_the_file_is_left_alone(wechat, tmp_path):
     file = services.settlement_file_store(
         account=wechat, content=bill_file(tmp_path).read_bytes(), name="b.csv", day=DAY
     )

@@ -78,7 +78,10 @@ class Buyer:
             headers=self.headers,
         )
         pay.raise_for_status()
-        return pay.json()["payment"]["action"]["url"]
+        payment = pay.json()["payment"]
+        if not payment.get("action"):
+            raise RuntimeError(f"order {self.number}: payment {payment['status']}, no cashier")
+        return payment["action"]["url"]
 
     def approve(self, url: str) -> None:
         page = self.client.get(url, follow_redirects=True)

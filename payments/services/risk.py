@@ -10,18 +10,40 @@ import secrets
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Count, Q, Sum
+from django.dispatch import receiver
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from payments.models import Payment
+from payments import signals
+from payments.models import Attempt, Payment
 from payments.payables import PayableFacts
 from payments.services import transitions
 from payments.services.common import CENT
 from payments.states import PaymentStatus
 from risk import engine
+from risk import services as risk_services
 
 CHALLENGE_TRIES = 5
+HISTORY_WINDOW = 200  # the buyer's latest payments risk reads: constant cost, whatever the history
+
+# The channels' own risk declines (their error tables call them "final", like a buyer's
+# empty balance; these are the ones that say the channel suspected fraud). Fed to risk as
+# signals on the buyer, the device, the address and the payment account.
+CHANNEL_RISK_DECLINES: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("alipay", "ACQ.PAYMENT_REQUEST_HAS_RISK"),
+        ("card", "fraudulent"),
+        ("card", "stolen_card"),
+        ("card", "lost_card"),
+        ("card", "payment_intent_authentication_failure"),  # 3-D Secure failed
+        ("paypal", "TRANSACTION_REFUSED"),
+        ("paypal", "COMPLIANCE_VIOLATION"),
+        ("ecny", "RISK_REJECT"),
+        ("wechatpay", "TRADE_ERROR"),
+        ("unionpay", "38"),
+    }
+)
 
 
 def risk_assess(payment: Payment, facts: PayableFacts) -> str:
@@ -62,14 +84,46 @@ def risk_assess(payment: Payment, facts: PayableFacts) -> str:
     return result.decision
 
 
+def device_key(client: dict) -> str:
+    """Risk's "device": the first-party device id (config/device.py), else — for clients
+    that keep no cookies (API tokens) and payments stored before the id existed — a digest
+    of the user agent."""
+    if client.get("device_id"):
+        return str(client["device_id"])
+    agent = client.get("user_agent", "")
+    return "ua-" + hashlib.sha256(agent.encode()).hexdigest()[:24] if agent else ""
+
+
 def _facts(payment: Payment, facts: PayableFacts) -> engine.TransactionFacts:
-    """What risk sees: the buyer's history on the platform, and what the shop knows."""
-    history = Payment.objects.filter(buyer=payment.buyer).exclude(pk=payment.pk)
-    hour_ago = timezone.now() - dt.timedelta(hours=1)
-    ip, device = payment.client.get("ip", ""), payment.client.get("user_agent", "")
-    paid = history.filter(status__in=[PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED])
-    total = paid.aggregate(s=Sum("amount"))["s"]
-    paid_count = paid.count()
+    """What risk sees: the buyer's latest payments on the platform (one query, at most
+    :data:`HISTORY_WINDOW` rows), the address's payments of the last hour (one query on the
+    hour's rows), and what the shop knows."""
+    now = timezone.now()
+    hour_ago = now - dt.timedelta(hours=1)
+    client = payment.client or {}
+    ip, device = client.get("ip", ""), device_key(client)
+    recent = (
+        Payment.objects.filter(buyer_id=payment.buyer_id)
+        .exclude(pk=payment.pk)
+        .order_by("-created_at")
+        .values("pk")[:HISTORY_WINDOW]
+    )
+    paid = Q(status__in=[PaymentStatus.SUCCEEDED, PaymentStatus.PARTIALLY_REFUNDED])
+    nothing = Q(pk__in=[])
+    # a payment stored before device ids existed is the same device by its user agent
+    same_device = Q(client__device_id=device) | (
+        Q(client__device_id__isnull=True) & Q(client__user_agent=client.get("user_agent", ""))
+        if not client.get("device_id")
+        else nothing
+    )
+    seen = Payment.objects.filter(pk__in=recent).aggregate(
+        paid_count=Count("pk", filter=paid),
+        paid_total=Sum("amount", filter=paid),
+        last_hour=Count("pk", filter=Q(created_at__gte=hour_ago)),
+        paid_same_device=Count("pk", filter=paid & (same_device if device else nothing)),
+        paid_same_ip=Count("pk", filter=paid & (Q(client__ip=ip) if ip else nothing)),
+    )
+    paid_count, total = seen["paid_count"], seen["paid_total"]
     ip_payments = 0
     if ip:
         ip_payments = (
@@ -77,7 +131,7 @@ def _facts(payment: Payment, facts: PayableFacts) -> engine.TransactionFacts:
             .exclude(pk=payment.pk)
             .count()
         )
-    account_age = (timezone.now() - payment.buyer.date_joined).days
+    account_age = (now - payment.buyer.date_joined).days
     return engine.TransactionFacts(
         subject=f"payment:{payment.public_id}",
         user_ref=str(payment.buyer_id),
@@ -90,15 +144,37 @@ def _facts(payment: Payment, facts: PayableFacts) -> engine.TransactionFacts:
         good_orders=paid_count if facts.good_orders is None else facts.good_orders,
         disputes=facts.disputes,
         average_amount=(total / paid_count).quantize(CENT) if paid_count and total else None,
-        user_payments_last_hour=history.filter(created_at__gte=hour_ago).count(),
+        user_payments_last_hour=seen["last_hour"],
         ip_payments_last_hour=ip_payments,
-        new_device=(
-            bool(device) and paid_count > 0 and not paid.filter(client__user_agent=device).exists()
-        ),
-        new_ip=bool(ip) and paid_count > 0 and not paid.filter(client__ip=ip).exists(),
+        new_device=bool(device) and paid_count > 0 and not seen["paid_same_device"],
+        new_ip=bool(ip) and paid_count > 0 and not seen["paid_same_ip"],
         brand_high_risk=facts.brand_high_risk,
         seller_linked=facts.seller_linked,
         seller_ref="" if facts.seller_id is None else str(facts.seller_id),
+    )
+
+
+@receiver(signals.payment_failed, sender=Payment, dispatch_uid="payments.risk.channel_decline")
+def channel_risk_decline_record(sender, payment: Payment, **kwargs) -> None:
+    """A channel declined the payment for risk: tell risk, so the buyer's next attempt
+    through any channel is scored with it. Runs inside the failing transaction."""
+    attempt = (
+        Attempt.objects.filter(payment=payment, error_code=payment.failure_code)
+        .select_related("account")
+        .order_by("-pk")
+        .first()
+    )
+    if attempt is None:
+        return
+    if (attempt.account.backend, attempt.error_code) not in CHANNEL_RISK_DECLINES:
+        return
+    client = payment.client or {}
+    risk_services.channel_risk_decline_record(
+        user_ref=str(payment.buyer_id),
+        device=device_key(client),
+        ip=client.get("ip", ""),
+        account_ref=client.get("account_ref", ""),
+        source=f"{attempt.account.backend}:{attempt.error_code}",
     )
 
 
@@ -128,6 +204,8 @@ def challenge_check(payment: Payment, code: str) -> bool:
     if good:
         challenge["passed_at"] = timezone.now().isoformat()
         transitions.apply(payment, "release", risk={**payment.risk, "challenge": challenge})
+        # the owner proved themselves: a suspicious log-in no longer steps their payments up
+        risk_services.login_suspicion_clear(user_ref=str(payment.buyer_id))
     elif challenge["tries"] >= CHALLENGE_TRIES:
         transitions.apply(
             payment,

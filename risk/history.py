@@ -10,6 +10,7 @@ import datetime as dt
 import ipaddress
 from collections.abc import Iterable
 
+from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
@@ -29,6 +30,10 @@ def ip_range(ip: str) -> str:
         return ""
     prefix = 24 if address.version == 4 else 48
     return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False))
+
+
+def _horizon(now: dt.datetime) -> dt.datetime:
+    return now - dt.timedelta(days=SIGNAL_HORIZON_DAYS)
 
 
 def _present(keys: Iterable[Key]) -> list[Key]:
@@ -67,17 +72,24 @@ def signal_weights(keys: Iterable[Key], *, now: dt.datetime | None = None) -> di
     if not keys:
         return {}
     now = now or timezone.now()
-    match = Q()
-    for field, value in keys:
-        match |= Q(field=field, value=value)
-    rows = (
-        Signal.objects.filter(match, created_at__gte=now - dt.timedelta(days=SIGNAL_HORIZON_DAYS))
-        .filter(cleared_at__isnull=True)
-        .order_by("-created_at")
-        .values_list("reason", "source", "weight", "half_life_days", "created_at")[:SIGNAL_ROWS]
-    )
+    # Hand-written: this runs in every payment decision, and building the ORM query of an
+    # OR of keys costs more than running it (bench/risk_bench.py).
+    pairs = " OR ".join(["(field = %s AND value = %s)"] * len(keys))
+    with connection.cursor() as cursor:
+        sql = (
+            "SELECT reason, source, weight, half_life_days, created_at"  # noqa: S608 -- model metadata and placeholders
+            f" FROM {Signal._meta.db_table} WHERE ({pairs}) AND created_at >= %s"
+            " AND cleared_at IS NULL ORDER BY created_at DESC LIMIT %s"
+        )
+        cursor.execute(
+            sql,
+            [*(part for key in keys for part in key), _horizon(now), SIGNAL_ROWS],
+        )
+        rows = cursor.fetchall()
     events: dict[tuple[str, str, dt.datetime], float] = {}
     for reason, source, weight, half_life, created_at in rows:
+        if timezone.is_naive(created_at):  # SQLite hands back naive UTC
+            created_at = timezone.make_aware(created_at, dt.UTC)
         age_days = max(0.0, (now - created_at).total_seconds() / 86400)
         decayed = weight * 0.5 ** (age_days / max(half_life, 0.01))
         # rows of one event share reason, source and (to the second) time
@@ -125,7 +137,11 @@ def shared_keys(user_ref: str, other_ref: str, keys: Iterable[Key]) -> set[str]:
     keys = _present(keys)
     if not keys or not other_ref or other_ref == user_ref:
         return set()
-    match = Q()
-    for field, value in keys:
-        match |= Q(field=field, value=value)
-    return set(Sighting.objects.filter(match, user_ref=other_ref).values_list("field", flat=True))
+    pairs = " OR ".join(["(field = %s AND value = %s)"] * len(keys))
+    with connection.cursor() as cursor:  # hand-written, as in signal_weights
+        table = Sighting._meta.db_table
+        cursor.execute(
+            f"SELECT DISTINCT field FROM {table} WHERE user_ref = %s AND ({pairs})",  # noqa: S608 -- model metadata and placeholders
+            [other_ref, *(part for key in keys for part in key)],
+        )
+        return {field for (field,) in cursor.fetchall()}

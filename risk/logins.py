@@ -68,7 +68,7 @@ def _features(facts: LoginFacts, *, now: dt.datetime) -> dict[str, Any]:
 def _builtin(f: dict[str, Any]) -> list[tuple[int, str]]:
     hits: list[tuple[int, str]] = []
     if f["login_new_device"]:
-        hits.append((30, "login_new_device"))
+        hits.append((40, "login_new_device"))
     if f["login_new_region"]:
         hits.append((40, "login_new_region"))
     if f["login_ip_accounts_1h"] >= 2 * BURST_ACCOUNTS:
@@ -78,6 +78,7 @@ def _builtin(f: dict[str, Any]) -> list[tuple[int, str]]:
     return hits
 
 
+@transaction.atomic  # the log-in, its sightings and its signal: one commit
 def login_assess(facts: LoginFacts) -> Login:
     """Score and record a log-in; a suspicious one marks the account and mails its owner."""
     now = timezone.now()

@@ -183,7 +183,7 @@ def timed(function, n: int) -> tuple[float, float, int, float]:
         cpu.append((time.process_time() - began_cpu) * 1000)
     samples.sort()
     queries = [
-        q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT")
+        q for q in captured.captured_queries if q["sql"] not in ("BEGIN", "COMMIT", "ROLLBACK")
     ]  # the transaction's own statements are not queries (Django's test counter agrees)
     p99 = samples[int(len(samples) * 0.99) - 1]
     return statistics.median(samples), p99, len(queries), statistics.median(cpu)

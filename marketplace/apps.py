@@ -9,7 +9,7 @@ class MarketplaceConfig(AppConfig):
     def ready(self):
         import marketplace.metrics  # noqa: F401 - registers the dispute rates with risk monitoring
         from marketplace import (
-            logins,  # noqa: F401 - hands every web log-in to risk
             receivers,  # noqa: F401 - connects to payments' signals
+            risk_feeds,  # noqa: F401 - hands web log-ins and payout accounts to risk
             tasks,  # noqa: F401 - mails the codes of a delivered order
         )

@@ -8,9 +8,12 @@ stores the assessment. Sellers' uploads are scored the same way from :class:`Sel
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
+
+from django.utils import timezone
 
 from risk import history, rulebook
 from risk.models import Assessment, Decision, ListEntry, Rule
@@ -42,8 +45,6 @@ class TransactionFacts:
     seller_ref: str = ""
     #: the buyer's account at the channel (card fingerprint, wallet login), when known
     account_ref: str = ""
-    #: the buyer's own payout account (one account buys and sells), when they have one
-    payout_ref: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -58,12 +59,9 @@ class TransactionFacts:
 
     @property
     def sighting_keys(self) -> list[history.Key]:
-        """What links this buyer to the seller: device, address range, payout account."""
-        return [
-            ("device", self.device),
-            ("ip24", history.ip_range(self.ip)),
-            ("payout", self.payout_ref),
-        ]
+        """What links this buyer to the seller as seen now: device, address range (payout
+        accounts are compared as sighted, see ``history.shared_keys``)."""
+        return [("device", self.device), ("ip24", history.ip_range(self.ip))]
 
 
 @dataclass(frozen=True)
@@ -85,10 +83,12 @@ def features_of(
     *,
     signals: dict[str, float] | None = None,
     shared_with_seller: set[str] | frozenset[str] = frozenset(),
+    buybacks: int = 0,
 ) -> dict[str, Any]:
     """Pure: the facts, the decayed signal weights of the buyer's keys and the keys the
     buyer shares with the seller, as rule-addressable features."""
     signals = signals or {}
+    self_dealing = bool(shared_with_seller)
     amount_ratio = (
         (facts.amount / facts.average_amount).quantize(Decimal("0.01"))
         if facts.average_amount
@@ -114,6 +114,9 @@ def features_of(
         "seller_shares_device": "device" in shared_with_seller,
         "seller_shares_ip_range": "ip24" in shared_with_seller,
         "seller_shares_payout": "payout" in shared_with_seller,
+        "self_dealing": self_dealing,
+        "seller_ref": facts.seller_ref,
+        "seller_buybacks_30d": buybacks,
         **facts.extra,
     }
 
@@ -159,6 +162,8 @@ def _builtin(f: dict[str, Any]) -> list[tuple[int, str]]:
         hits.append((60, "self_dealing_device"))
     if f["seller_shares_ip_range"]:
         hits.append((25, "self_dealing_ip_range"))
+    if f["seller_buybacks_30d"] >= 2:  # the seller's codes keep going to linked accounts
+        hits.append((40, "seller_buyback_ring"))
     if f["trusted"]:
         hits.append((-20, "trusted_buyer"))
     return hits
@@ -194,7 +199,8 @@ def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
         else set()
     )
     signals = history.signal_weights(facts.signal_keys)
-    f = features_of(facts, signals=signals, shared_with_seller=shared)
+    buybacks = _buybacks(facts.seller_ref) if shared else 0
+    f = features_of(facts, signals=signals, shared_with_seller=shared, buybacks=buybacks)
     hits = _builtin(f)
     lists = (
         ("user", facts.user_ref),
@@ -203,6 +209,21 @@ def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
         ("email", facts.email),
     )
     return decide(f, hits, lists=lists, subject=facts.subject, user_ref=facts.user_ref, store=store)
+
+
+BUYBACK_DAYS = 30
+
+
+def _buybacks(seller_ref: str) -> int:
+    """Payments to this seller by accounts linked to them in the last 30 days (one query,
+    only when this buyer is linked: the rare case)."""
+    since = timezone.now() - dt.timedelta(days=BUYBACK_DAYS)
+    return Assessment.objects.filter(
+        subject__startswith="payment:",
+        created_at__gte=since,
+        features__seller_ref=seller_ref,
+        features__self_dealing=True,
+    ).count()
 
 
 def decide(
@@ -356,6 +377,7 @@ def assess_seller(facts: SellerFacts, *, store: bool = True) -> RiskResult:
     The marketplace reads the result: allow/challenge → on sale, review/block → paused for
     an analyst, a block-list hit → withdrawn (docs/risk.md)."""
     f = seller_features_of(facts)
+    history.sighting_record(facts.seller_ref, [("ip24", history.ip_range(facts.ip))])
     lists = (("user", facts.seller_ref), ("ip", facts.ip), ("email", facts.email))
     return decide(
         f,

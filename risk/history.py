@@ -7,6 +7,7 @@ history: signals older than :data:`SIGNAL_HORIZON_DAYS` are never read, and at m
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import ipaddress
 from collections.abc import Iterable
 
@@ -131,17 +132,26 @@ def sighting_record(user_ref: str, keys: Iterable[Key]) -> None:
         )
 
 
+def payout_ref(kind: str, account: str) -> str:
+    """A payout account as risk keeps it: a digest (risk needs sameness, not the number)."""
+    normal = f"{kind.strip().lower()}:{''.join(account.split()).lower()}"
+    return "p-" + hashlib.sha256(normal.encode()).hexdigest()[:32]
+
+
 def shared_keys(user_ref: str, other_ref: str, keys: Iterable[Key]) -> set[str]:
-    """Which of ``keys`` (the first account's, as seen now) the other account was also seen
-    with: the fields shared, e.g. ``{"device", "ip24"}``. One query."""
+    """What links two accounts: which of ``keys`` (the first account's, as seen now) the
+    other was also seen with, and whether they were ever seen with one payout account —
+    e.g. ``{"device", "ip24"}``. One query."""
     keys = _present(keys)
-    if not keys or not other_ref or other_ref == user_ref:
+    if not other_ref or other_ref == user_ref:
         return set()
-    pairs = " OR ".join(["(field = %s AND value = %s)"] * len(keys))
+    seen_now = "".join("(field = %s AND value = %s) OR " for _ in keys)
+    table = Sighting._meta.db_table
+    sql = (
+        f"SELECT DISTINCT field FROM {table} WHERE user_ref = %s AND ({seen_now}"  # noqa: S608 -- model metadata and placeholders
+        "(field = 'payout' AND value IN"
+        f" (SELECT value FROM {table} WHERE user_ref = %s AND field = 'payout')))"
+    )
     with connection.cursor() as cursor:  # hand-written, as in signal_weights
-        table = Sighting._meta.db_table
-        cursor.execute(
-            f"SELECT DISTINCT field FROM {table} WHERE user_ref = %s AND ({pairs})",  # noqa: S608 -- model metadata and placeholders
-            [other_ref, *(part for key in keys for part in key)],
-        )
+        cursor.execute(sql, [other_ref, *(part for key in keys for part in key), user_ref])
         return {field for (field,) in cursor.fetchall()}

@@ -41,11 +41,16 @@ def login_suspicion_clear(*, user_ref: str) -> int:
     return history.signals_clear([("user", user_ref)], reason=engine.SUSPICIOUS_LOGIN)
 
 
-def sighting_record(*, user_ref: str, device: str = "", ip: str = "", payout_ref: str = ""):
-    """The account was seen with a device, an address or a payout account (a seller's
-    upload, a payout set up): what self-dealing features compare with the buyer's."""
+def sighting_record(
+    *, user_ref: str, device: str = "", ip: str = "", payout: tuple[str, str] | None = None
+) -> None:
+    """The account was seen with a device, an address or a payout account (``(kind,
+    account)``, kept as a digest): what the self-dealing features compare."""
+    if not user_ref:
+        raise ValueError("a sighting needs the account")
+    payout_key = history.payout_ref(*payout) if payout and payout[1].strip() else ""
     history.sighting_record(
-        user_ref, [("device", device), ("ip24", history.ip_range(ip)), ("payout", payout_ref)]
+        user_ref, [("device", device), ("ip24", history.ip_range(ip)), ("payout", payout_key)]
     )
 
 

@@ -56,13 +56,14 @@ def sighting_record(
 
 def sessions_end_others(*, user_ref: str, keep_session_key: str) -> int:
     """End every other open session of the account (its log-ins' sessions); returns how
-    many were ended."""
+    many were still alive and are now ended."""
     others = Login.objects.filter(user_ref=user_ref, ended_at__isnull=True).exclude(
         session_key=keep_session_key
     )
     keys = [key for key in others.values_list("session_key", flat=True) if key]
-    Session.objects.filter(session_key__in=keys).delete()
-    return others.update(ended_at=timezone.now())
+    ended, _ = Session.objects.filter(session_key__in=keys).delete()
+    others.update(ended_at=timezone.now())
+    return ended
 
 
 __all__ = [

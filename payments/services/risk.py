@@ -1,5 +1,7 @@
 """Risk before any channel is asked (DESIGN.md §6): the facts risk scores, its decision
-applied to the payment, and the one-time codes of a challenge."""
+applied to the payment, and the one-time codes of a challenge (by e-mail, else by SMS). A
+channel's risk decline is handed back to risk here too (a receiver of ``payment_failed``,
+connected when the services are imported), so the next attempt anywhere is scored with it."""
 
 from __future__ import annotations
 

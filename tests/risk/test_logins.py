@@ -130,7 +130,7 @@ def test_the_owner_sees_their_sessions_and_ends_the_others():
     page = laptop.get("/risk/sessions/")
     assert page.status_code == 200
     assert page.content.count(b"<tr>") == 3  # the header and two sessions
-    assert b"this session" in page.content and b"CN" in page.content
+    assert page.content.count(b'data-testid="this-session"') == 1 and b"CN" in page.content
 
     response = laptop.post("/risk/sessions/")
     assert response.status_code == 302
@@ -148,3 +148,17 @@ def test_the_sessions_page_needs_a_log_in(client):
 def test_log_ins_without_a_web_request_are_not_scored(client):
     client.force_login(UserFactory())
     assert not Login.objects.exists()
+
+
+def test_ending_the_others_counts_only_sessions_still_alive():
+    from risk.services import sessions_end_others
+
+    user = UserFactory()
+    laptop, old_phone, phone = (_browser(f"203.0.113.{n}", "CN") for n in (30, 31, 32))
+    _log_in(laptop, user)
+    _log_in(old_phone, user)
+    old_phone.post("/accounts/logout/")  # that session is gone already
+    _log_in(phone, user)
+    current = laptop.session.session_key
+    assert sessions_end_others(user_ref=str(user.pk), keep_session_key=current) == 1
+    assert sessions_end_others(user_ref=str(user.pk), keep_session_key=current) == 0

@@ -8,7 +8,7 @@ import uuid
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
+from django.utils import timezone, translation
 
 from payments import services
 from payments.channels.base import ClientInfo
@@ -56,7 +56,8 @@ def test_a_buyer_without_e_mail_passes_a_challenge_by_sms_in_the_simulator(
     with django_capture_on_commit_callbacks(execute=True):
         payment = _start(buyer)
     assert payment.status == "challenge" and not mailoutbox
-    assert "text message" in payment_as_dict(payment)["challenge"]["how"]
+    with translation.override("en"):
+        assert "text message" in payment_as_dict(payment)["challenge"]["how"]
 
     inbox = client.get("/sandbox/sms/v1/messages", {"to": "+8613800138000"}).json()["messages"]
     assert len(inbox) == 1 and inbox[0]["text"].startswith("[Cardex]")

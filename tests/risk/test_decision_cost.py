@@ -114,3 +114,14 @@ def test_a_log_in_decision_takes_at_most_five_queries_whatever_the_history(histo
     assert login.reasons == ["login_new_device"]
     assert len(_statements(plain)) == 4  # history, burst, the log-in, the sightings
     assert len(_statements(flagged)) == 5  # … and the signal on the account
+
+
+def test_the_address_velocity_counts_the_last_hour_from_that_address_only():
+    buyer = UserFactory()
+    for _ in range(3):
+        _payment(UserFactory(), status="created")
+    _payment(UserFactory(), client={**CLIENT, "ip": "198.51.100.1"})
+    stale = _payment(UserFactory())
+    Payment.objects.filter(pk=stale.pk).update(created_at=timezone.now() - dt.timedelta(hours=2))
+    payment = _payment(buyer, status="created")
+    assert _facts(payment, PayableFacts()).ip_payments_last_hour == 3

@@ -272,14 +272,19 @@ def decide(
     reasons = tuple(dict.fromkeys([code for s, code in hits if s > 0] + forcing))
     assessment_id = None
     if store:
-        assessment_id = Assessment.objects.create(
-            subject=subject[:80],
-            user_ref=user_ref[:40],
-            score=score,
-            decision=decision,
-            reasons=list(reasons),
-            features=_json_safe(f),
-        ).pk
+        (stored,) = Assessment.objects.bulk_create(  # one INSERT … RETURNING, no save() hooks
+            [
+                Assessment(
+                    subject=subject[:80],
+                    user_ref=user_ref[:40],
+                    score=score,
+                    decision=decision,
+                    reasons=list(reasons),
+                    features=_json_safe(f),
+                )
+            ]
+        )
+        assessment_id = stored.pk
     return RiskResult(
         score=score,
         decision=str(decision),

@@ -125,3 +125,15 @@ def test_the_address_velocity_counts_the_last_hour_from_that_address_only():
     Payment.objects.filter(pk=stale.pk).update(created_at=timezone.now() - dt.timedelta(hours=2))
     payment = _payment(buyer, status="created")
     assert _facts(payment, PayableFacts()).ip_payments_last_hour == 3
+
+
+def test_another_processs_edit_is_seen_within_a_second(monkeypatch):
+    from django.core.cache import cache
+
+    book = rulebook.current()
+    rule = Rule(name="elsewhere", reason_code="e", feature="amount", operator="gte", value="1")
+    Rule.objects.bulk_create([rule])  # saved by another process: no signal here …
+    cache.incr(rulebook.VERSION_KEY)  # … only its bump of the shared version
+    assert rulebook.current() is book  # this second's copy
+    monkeypatch.setattr(rulebook, "_checked_at", rulebook._checked_at - rulebook.CHECK_SECONDS)
+    assert [r.name for r in rulebook.current().rules] == ["elsewhere"]

@@ -7,6 +7,7 @@ from django.urls import include, path
 from config import urls as site_urls
 
 urlpatterns = [
+    path("sandbox/sms/", include("risk.sms_sandbox")),
     path("sandbox/", include("payments.sandbox.urls")),
     *site_urls.urlpatterns,
 ]

@@ -105,6 +105,7 @@ MIDDLEWARE = [
     "config.middleware.RequestSizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "config.device.DeviceIdMiddleware",  # the first-party device id risk scores
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -285,6 +286,15 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Cardex <no-reply@cardex.
 ADMINS = [("Cardex staff", a) for a in env.list("ADMIN_EMAILS", default=[])]
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://cardex")}
+
+# Second factor by SMS (risk/sms.py): the sender class, and the provider's HTTP API for
+# risk.sms.HttpSender. In sandbox mode on this site the simulator at /sandbox/sms/ speaks it.
+RISK_SMS_SENDER = env("RISK_SMS_SENDER", default="risk.sms.ConsoleSender")
+RISK_SMS_URL = env("RISK_SMS_URL", default="")
+RISK_SMS_API_KEY = env("RISK_SMS_API_KEY", default="sandbox-sms-key")
+RISK_SMS_SENDER_NAME = env("RISK_SMS_SENDER_NAME", default="Cardex")
+RISK_SMS_TIMEOUT = env.float("RISK_SMS_TIMEOUT", default=5.0)
+RISK_SMS_HTTP_TRANSPORT = None  # an httpx transport factory (tests)
 
 # Security: production values; `manage.py check --deploy` is clean with DEBUG off.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")

@@ -35,3 +35,4 @@ urlpatterns = [
 # Simulators served apart (SANDBOX_URL, `make serve`) are mounted in their own process only.
 if settings.PAYMENTS_SANDBOX and not settings.SANDBOX_URL:
     urlpatterns.insert(0, path("sandbox/", include("payments.sandbox.urls")))
+    urlpatterns.insert(0, path("sandbox/sms/", include("risk.sms_sandbox")))

@@ -10,5 +10,6 @@ class MarketplaceConfig(AppConfig):
         import marketplace.metrics  # noqa: F401 - registers the dispute rates with risk monitoring
         from marketplace import (
             receivers,  # noqa: F401 - connects to payments' signals
+            risk_feeds,  # noqa: F401 - hands web log-ins and payout accounts to risk
             tasks,  # noqa: F401 - mails the codes of a delivered order
         )

@@ -63,6 +63,8 @@ class Client:
     language: str = ""
     region: str = ""
     region_source: RegionSource = ""
+    #: the first-party device id (config/device.py), what risk calls "the device"
+    device_id: str = ""
 
     @property
     def device_info(self) -> DeviceInfo:
@@ -92,6 +94,7 @@ def client_from_request(request) -> Client:
         language=get_language() or "",
         region=region.code,
         region_source=region.source,
+        device_id=getattr(request, "device_id", ""),
     )
 
 

@@ -177,6 +177,10 @@ class Payment(models.Model):
         verbose_name = _("payment")
         verbose_name_plural = _("payments")
         permissions = [("review_payment", _("Can release or block payments held for review"))]
+        indexes = [
+            # risk reads a buyer's latest payments at every decision (HISTORY_WINDOW)
+            models.Index(fields=["buyer", "-created_at"], name="payment_buyer_recent"),
+        ]
         constraints = [
             models.CheckConstraint(condition=Q(amount__gt=0), name="payment_amount_positive"),
             models.CheckConstraint(

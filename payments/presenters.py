@@ -68,6 +68,11 @@ def payment_as_dict(payment: Payment) -> dict[str, Any]:
             "type": "one_time_code",
             "how": _(
                 "We sent a six-digit code to your e-mail. Send it back to confirm this payment."
+            )
+            if payment.buyer.email
+            else _(
+                "We sent a six-digit code by text message to your phone. Send it back to "
+                "confirm this payment."
             ),
             "answer_field": "code",
         }

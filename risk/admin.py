@@ -3,7 +3,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from risk import alerts, monitoring
-from risk.models import Alert, Assessment, ListEntry, Monitor, Rule
+from risk.models import Alert, Assessment, ListEntry, Login, Monitor, Rule, Signal
 
 
 @admin.register(Rule)
@@ -158,3 +158,38 @@ class AlertAdmin(admin.ModelAdmin):
             ngettext("%(n)d alert resolved.", "%(n)d alerts resolved.", resolved) % {"n": resolved},
             messages.SUCCESS,
         )
+
+
+@admin.register(Login)
+class LoginAdmin(admin.ModelAdmin):
+    """Log-ins as risk scored them; the unusual ones (challenge or worse) first to look at."""
+
+    list_display = ("created_at", "user_ref", "decision", "score", "reasons", "region", "ip")
+    list_filter = ("decision", "region")
+    search_fields = ("user_ref", "ip", "device")
+    exclude = ("session_key",)  # a live session key is a credential
+    readonly_fields = [
+        "user_ref",
+        "device",
+        "device_label",
+        "ip",
+        "region",
+        "score",
+        "decision",
+        "reasons",
+        "ended_at",
+        "created_at",
+    ]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Signal)
+class SignalAdmin(admin.ModelAdmin):
+    """Decaying evidence on buyers, devices, addresses and payment accounts."""
+
+    list_display = ("created_at", "reason", "field", "value", "source", "weight", "cleared_at")
+    list_filter = ("reason", "field")
+    search_fields = ("value", "source")
+    readonly_fields = ("created_at",)

@@ -8,10 +8,14 @@ stores the assessment. Sellers' uploads are scored the same way from :class:`Sel
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.utils import timezone
+
+from risk import history, rulebook
 from risk.models import Assessment, Decision, ListEntry, Rule
 
 # Score bands → decision. Rules may force a decision regardless of score.
@@ -39,7 +43,25 @@ class TransactionFacts:
     brand_high_risk: bool = False
     seller_linked: bool = False
     seller_ref: str = ""
+    #: the buyer's account at the channel (card fingerprint, wallet login), when known
+    account_ref: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def signal_keys(self) -> list[history.Key]:
+        """The keys decaying signals are kept on: buyer, device, address, payment account."""
+        return [
+            ("user", self.user_ref),
+            ("device", self.device),
+            ("ip", self.ip),
+            ("account", self.account_ref),
+        ]
+
+    @property
+    def sighting_keys(self) -> list[history.Key]:
+        """What links this buyer to the seller as seen now: device, address range (payout
+        accounts are compared as sighted, see ``history.shared_keys``)."""
+        return [("device", self.device), ("ip24", history.ip_range(self.ip))]
 
 
 @dataclass(frozen=True)
@@ -51,7 +73,22 @@ class RiskResult:
     assessment_id: int | None = None
 
 
-def features_of(facts: TransactionFacts) -> dict[str, Any]:
+# Decaying signals (risk/history.py) the engine scores, by reason.
+CHANNEL_RISK_DECLINE = "channel_risk_decline"
+SUSPICIOUS_LOGIN = "suspicious_login"
+
+
+def features_of(
+    facts: TransactionFacts,
+    *,
+    signals: dict[str, float] | None = None,
+    shared_with_seller: set[str] | frozenset[str] = frozenset(),
+    buybacks: int = 0,
+) -> dict[str, Any]:
+    """Pure: the facts, the decayed signal weights of the buyer's keys and the keys the
+    buyer shares with the seller, as rule-addressable features."""
+    signals = signals or {}
+    self_dealing = bool(shared_with_seller)
     amount_ratio = (
         (facts.amount / facts.average_amount).quantize(Decimal("0.01"))
         if facts.average_amount
@@ -72,6 +109,14 @@ def features_of(facts: TransactionFacts) -> dict[str, Any]:
         "seller_linked": facts.seller_linked,
         "trusted": trusted,
         "method": facts.method,
+        "channel_risk_weight": signals.get(CHANNEL_RISK_DECLINE, 0.0),
+        "login_risk_weight": signals.get(SUSPICIOUS_LOGIN, 0.0),
+        "seller_shares_device": "device" in shared_with_seller,
+        "seller_shares_ip_range": "ip24" in shared_with_seller,
+        "seller_shares_payout": "payout" in shared_with_seller,
+        "self_dealing": self_dealing,
+        "seller_ref": facts.seller_ref,
+        "seller_buybacks_30d": buybacks,
         **facts.extra,
     }
 
@@ -102,6 +147,23 @@ def _builtin(f: dict[str, Any]) -> list[tuple[int, str]]:
         hits.append((45, "buyer_seller_link"))
     if f["disputes"] >= 3:
         hits.append((30, "dispute_history"))
+    # A channel declined this buyer, device, address or payment account for risk: the next
+    # attempt anywhere steps up, even for a trusted buyer (60 - 20 ≥ 40).
+    if f["channel_risk_weight"] >= 1:
+        hits.append((60, CHANNEL_RISK_DECLINE))
+    elif f["channel_risk_weight"] >= 0.5:
+        hits.append((40, CHANNEL_RISK_DECLINE))
+    if f["login_risk_weight"] >= 0.5:
+        hits.append((60, SUSPICIOUS_LOGIN))
+    # Self-dealing: the buyer and the seller are one person or a ring.
+    if f["seller_shares_payout"]:
+        hits.append((70, "self_dealing_payout"))
+    if f["seller_shares_device"]:
+        hits.append((60, "self_dealing_device"))
+    if f["seller_shares_ip_range"]:
+        hits.append((25, "self_dealing_ip_range"))
+    if f["seller_buybacks_30d"] >= 2:  # the seller's codes keep going to linked accounts
+        hits.append((40, "seller_buyback_ring"))
     if f["trusted"]:
         hits.append((-20, "trusted_buyer"))
     return hits
@@ -129,7 +191,16 @@ def _matches(rule: Rule, value: Any) -> bool:
 
 
 def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
-    f = features_of(facts)
+    """Score a payment: one query for the keys' signals, one for what the buyer shares with
+    the seller (only when there is a seller), one to store; rules and lists from memory."""
+    shared = (
+        history.shared_keys(facts.user_ref, facts.seller_ref, facts.sighting_keys)
+        if facts.seller_ref
+        else set()
+    )
+    signals = history.signal_weights(facts.signal_keys)
+    buybacks = _buybacks(facts.seller_ref) if shared else 0
+    f = features_of(facts, signals=signals, shared_with_seller=shared, buybacks=buybacks)
     hits = _builtin(f)
     lists = (
         ("user", facts.user_ref),
@@ -137,12 +208,25 @@ def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
         ("device", facts.device),
         ("email", facts.email),
     )
-    return _decide(
-        f, hits, lists=lists, subject=facts.subject, user_ref=facts.user_ref, store=store
-    )
+    return decide(f, hits, lists=lists, subject=facts.subject, user_ref=facts.user_ref, store=store)
 
 
-def _decide(
+BUYBACK_DAYS = 30
+
+
+def _buybacks(seller_ref: str) -> int:
+    """Payments to this seller by accounts linked to them in the last 30 days (one query,
+    only when this buyer is linked: the rare case)."""
+    since = timezone.now() - dt.timedelta(days=BUYBACK_DAYS)
+    return Assessment.objects.filter(
+        subject__startswith="payment:",
+        created_at__gte=since,
+        features__seller_ref=seller_ref,
+        features__self_dealing=True,
+    ).count()
+
+
+def decide(
     f: dict[str, Any],
     hits: list[tuple[int, str]],
     *,
@@ -155,17 +239,19 @@ def _decide(
     Rules match by feature name, so a rule only ever fires where its feature exists."""
     hits = list(hits)
     forced = Decision.ALLOW
+    book = rulebook.current()
     for kind_field, value in lists:
         if not value:
             continue
-        for entry in ListEntry.objects.filter(field=kind_field, value=value):
-            if entry.kind == ListEntry.Kind.BLOCK:
-                hits.append((100, f"blocklist_{kind_field}"))
-                forced = Decision.BLOCK
-            else:
-                hits.append((-50, f"allowlist_{kind_field}"))
+        kind = book.lists.get((kind_field, value))
+        if kind == ListEntry.Kind.BLOCK:
+            hits.append((100, f"blocklist_{kind_field}"))
+            forced = Decision.BLOCK
+        elif kind == ListEntry.Kind.ALLOW:
+            hits.append((-50, f"allowlist_{kind_field}"))
     forcing: list[str] = []  # rules that force a decision are reasons whatever their score
-    for rule in Rule.objects.filter(enabled=True):
+    rule: Rule
+    for rule in book.rules:
         if _matches(rule, f.get(rule.feature)):
             hits.append((rule.score, rule.reason_code))
             if rule.action and rule.action != Decision.ALLOW:
@@ -186,14 +272,19 @@ def _decide(
     reasons = tuple(dict.fromkeys([code for s, code in hits if s > 0] + forcing))
     assessment_id = None
     if store:
-        assessment_id = Assessment.objects.create(
-            subject=subject[:80],
-            user_ref=user_ref[:40],
-            score=score,
-            decision=decision,
-            reasons=list(reasons),
-            features=_json_safe(f),
-        ).pk
+        (stored,) = Assessment.objects.bulk_create(  # one INSERT … RETURNING, no save() hooks
+            [
+                Assessment(
+                    subject=subject[:80],
+                    user_ref=user_ref[:40],
+                    score=score,
+                    decision=decision,
+                    reasons=list(reasons),
+                    features=_json_safe(f),
+                )
+            ]
+        )
+        assessment_id = stored.pk
     return RiskResult(
         score=score,
         decision=str(decision),
@@ -291,8 +382,9 @@ def assess_seller(facts: SellerFacts, *, store: bool = True) -> RiskResult:
     The marketplace reads the result: allow/challenge → on sale, review/block → paused for
     an analyst, a block-list hit → withdrawn (docs/risk.md)."""
     f = seller_features_of(facts)
+    history.sighting_record(facts.seller_ref, [("ip24", history.ip_range(facts.ip))])
     lists = (("user", facts.seller_ref), ("ip", facts.ip), ("email", facts.email))
-    return _decide(
+    return decide(
         f,
         _seller_builtin(f),
         lists=lists,

@@ -272,3 +272,93 @@ class Alert(models.Model):
     def where(self) -> str:
         """``ali-1 · alipay``: the dimension values, for people."""
         return " · ".join(str(value) for _name, value in sorted(self.dimensions.items())) or "—"
+
+
+class Signal(models.Model):
+    """Evidence about one key (a buyer, a device, an address, a payment account) that decays:
+    a channel's risk decline, a suspicious log-in. Its weight halves every ``half_life_days``;
+    the engine adds up the decayed weights of a transaction's keys per reason."""
+
+    class Field(models.TextChoices):
+        USER = "user", _("user")
+        DEVICE = "device", _("device")
+        IP = "ip", _("IP")
+        ACCOUNT = "account", _("payment account")
+
+    field = models.CharField(_("field"), max_length=10, choices=Field.choices)
+    value = models.CharField(_("value"), max_length=120)
+    reason = models.SlugField(_("reason"), max_length=40)
+    source = models.CharField(
+        _("source"), max_length=80, blank=True, help_text=_("e.g. card:fraudulent, or a log-in.")
+    )
+    weight = models.FloatField(_("weight"), default=1.0)
+    half_life_days = models.FloatField(_("half-life (days)"), default=7.0)
+    cleared_at = models.DateTimeField(_("cleared at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("risk signal")
+        verbose_name_plural = _("risk signals")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["field", "value", "created_at"], name="risk_signal_key_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.reason} {self.field}={self.value}"
+
+
+class Sighting(models.Model):
+    """An account seen with a device, an address range (/24) or a payout account: what links
+    a buyer to a seller (self-dealing). One row per account × key, its last time refreshed."""
+
+    class Field(models.TextChoices):
+        DEVICE = "device", _("device")
+        IP_RANGE = "ip24", _("IP range (/24)")
+        PAYOUT = "payout", _("payout account")
+
+    user_ref = models.CharField(_("user ref"), max_length=40)
+    field = models.CharField(_("field"), max_length=10, choices=Field.choices)
+    value = models.CharField(_("value"), max_length=120)
+    last_seen_at = models.DateTimeField(_("last seen at"))
+
+    class Meta:
+        verbose_name = _("sighting")
+        verbose_name_plural = _("sightings")
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user_ref", "field", "value"], name="risk_sighting_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["field", "value"], name="risk_sighting_key")]
+
+
+class Login(models.Model):
+    """One log-in, scored: where from and on what, the decision, and the session it opened
+    (so its owner can end it)."""
+
+    user_ref = models.CharField(_("user ref"), max_length=40)
+    session_key = models.CharField(_("session key"), max_length=40, blank=True)
+    device = models.CharField(_("device id"), max_length=120, blank=True)
+    device_label = models.CharField(_("device"), max_length=255, blank=True)
+    ip = models.CharField(_("IP"), max_length=45, blank=True)
+    region = models.CharField(_("region"), max_length=8, blank=True)
+    score = models.IntegerField(_("score"), default=0)
+    decision = models.CharField(
+        _("decision"), max_length=10, choices=Decision.choices, default=Decision.ALLOW
+    )
+    reasons = models.JSONField(_("reasons"), default=list, blank=True)
+    ended_at = models.DateTimeField(_("ended at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created at"), auto_now_add=True, db_index=True)
+
+    class Meta:
+        verbose_name = _("log-in")
+        verbose_name_plural = _("log-ins")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["user_ref", "created_at"], name="risk_login_user_time"),
+            models.Index(fields=["ip", "created_at"], name="risk_login_ip_time"),
+        ]
+
+    def __str__(self):
+        return f"{self.user_ref} {self.created_at:%Y-%m-%d %H:%M} {self.decision}"

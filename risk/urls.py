@@ -6,4 +6,5 @@ app_name = "risk"
 
 urlpatterns = [
     path("monitoring/", views.monitoring, name="monitoring"),
+    path("sessions/", views.sessions, name="sessions"),
 ]

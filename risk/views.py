@@ -1,11 +1,17 @@
-"""Staff pages of the risk desk."""
+"""Staff pages of the risk desk, and the account owner's sessions page."""
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+from django.views.decorators.http import require_http_methods
 
+from risk.logins import open_sessions
 from risk.monitoring import metrics
 from risk.selectors import monitoring_dashboard
+from risk.services import sessions_end_others
 
 
 def _may_watch(user) -> bool:
@@ -30,4 +36,27 @@ def monitoring(request):
         raise PermissionDenied
     return render(
         request, "risk/monitoring.html", {"dashboard": dashboard, "full": _may_watch(request.user)}
+    )
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def sessions(request):
+    """The account's open sessions (device, region, time); POST ends all but this one."""
+    user_ref = str(request.user.pk)
+    current = request.session.session_key or ""
+    if request.method == "POST":
+        ended = sessions_end_others(user_ref=user_ref, keep_session_key=current)
+        messages.success(
+            request,
+            ngettext("%(n)d other session was ended.", "%(n)d other sessions were ended.", ended)
+            % {"n": ended}
+            if ended
+            else _("There were no other sessions."),
+        )
+        return redirect("risk:sessions")
+    return render(
+        request,
+        "risk/sessions.html",
+        {"logins": open_sessions(user_ref), "current": current},
     )

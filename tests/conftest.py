@@ -51,6 +51,9 @@ def _test_settings(settings, tmp_path_factory):
     settings.SITE_URL = "http://testserver"
     settings.SANDBOX_KEY_DIR = tmp_path_factory.getbasetemp() / "sandbox-keys"
     settings.SANDBOX_NOTIFY_TIME_SCALE = 0
+    from risk import rulebook
+
+    rulebook.invalidate()  # rules and lists cached in memory must not outlive a test's rows
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     settings.CARD_VAULT_KEYS = TEST_VAULT_KEYS

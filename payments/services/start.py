@@ -62,6 +62,7 @@ def payment_start(
             "ip": client.ip,
             "user_agent": client.user_agent[:255],
             "device": client.device,
+            "device_id": getattr(client, "device_id", "")[:120],
             "language": client.language,
             "region": client.region,
             "return_url": return_url,

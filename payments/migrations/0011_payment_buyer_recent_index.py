@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0009_qqpay_method'),
+        ('payments', '0010_refund_decision_recorded'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

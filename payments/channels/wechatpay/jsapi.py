@@ -20,6 +20,7 @@ channel reaches wallets, so it imports nothing of the platform.
 from __future__ import annotations
 
 import json
+import re
 import secrets
 import time
 from collections.abc import Mapping
@@ -39,6 +40,7 @@ SCOPE = "snsapi_base"
 #: WeChat's own mark in its in-app browser's user agent
 IN_APP_MARK = "MicroMessenger"
 BRIDGE = "WeixinJSBridge"
+CODE = re.compile(r"[0-9A-Za-z_\-]{1,128}")  # WeChat's codes are 32 such characters
 
 
 def in_wechat(user_agent: str) -> bool:
@@ -109,7 +111,7 @@ def exchange_code(account: AccountConfig, code: str) -> str:
     """The openid behind an OAuth ``code`` (single use, 5 minutes). WeChat's ``errcode``
     answers raise ChannelDeclined with ``OAUTH_<errcode>``; a code that is not even
     well-formed is refused before calling."""
-    if not code or len(code) > 128 or not code.isascii() or not code.isprintable():
+    if not CODE.fullmatch(code or ""):
         raise ChannelDeclined("the WeChat OAuth code is missing or malformed", code="OAUTH_CODE")
     secret = account.credentials.get("app_secret")
     if not secret:

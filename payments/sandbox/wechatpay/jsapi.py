@@ -48,6 +48,10 @@ OK, CANCEL, FAIL = (f"get_brand_wcpay_request:{s}" for s in ("ok", "cancel", "fa
 # Openids
 
 
+def _code_key(code: str) -> str:
+    return CODE_PREFIX + hashlib.sha256(code.encode()).hexdigest()
+
+
 def _openid_key() -> bytes:
     return hashlib.sha256(b"openid:" + keys.provider_private_pem(CHANNEL).encode()).digest()
 
@@ -105,7 +109,7 @@ def oauth_authorize(request: HttpRequest) -> HttpResponse:
         user = secrets.token_hex(6)
     code = secrets.token_urlsafe(24)
     issued = {"appid": app_id, "openid": openid_for(app_id, user)}
-    cache.set(CODE_PREFIX + code, issued, CODE_SECONDS)
+    cache.set(_code_key(code), issued, CODE_SECONDS)
     answer_query = urlencode({"code": code, "state": request.GET.get("state", "")})
     query = f"{parts.query}&{answer_query}" if parts.query else answer_query
     response = redirect(urlunsplit((parts.scheme, parts.netloc, parts.path, query, "")))
@@ -127,10 +131,10 @@ def oauth_access_token(request: HttpRequest) -> HttpResponse:
     if request.GET.get("grant_type") != "authorization_code":
         return JsonResponse({"errcode": 40002, "errmsg": "invalid grant_type"})
     code = request.GET.get("code", "")
-    issued = cache.get(CODE_PREFIX + code) if code else None
+    issued = cache.get(_code_key(code)) if code else None
     if not issued or issued["appid"] != app_id:
         return JsonResponse({"errcode": 40029, "errmsg": "invalid code"})
-    cache.delete(CODE_PREFIX + code)
+    cache.delete(_code_key(code))
     return JsonResponse(
         {
             "access_token": secrets.token_urlsafe(32),

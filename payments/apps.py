@@ -14,6 +14,10 @@ class PaymentsConfig(AppConfig):
         from payments.wallet_ledger import JournalWallet
 
         wallet.register(JournalWallet())  # the balance channel's wallets are on the journal
+        from payments.channels.wechatpay import jsapi
+        from payments.wechat_oauth import StoredPayers
+
+        jsapi.register(StoredPayers())  # JSAPI's openids, remembered per buyer and app id
         from payments import (
             metrics,  # noqa: F401 - registers the success rates with risk monitoring
             tasks,  # noqa: F401 - queues the health fold when it is due

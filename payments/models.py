@@ -709,3 +709,29 @@ class IdempotencyRecord(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["user", "key"], name="idempotency_unique_per_user")
         ]
+
+
+class WechatPayer(models.Model):
+    """A buyer's openid under one WeChat app id, from WeChat's snsapi_base OAuth: JSAPI
+    payments name the payer by it. Remembered so the buyer goes through OAuth once per app."""
+
+    buyer = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="wechat_payers",
+        verbose_name=_("buyer"),
+    )
+    app_id = models.CharField(max_length=64, verbose_name=_("app id"))
+    openid = models.CharField(max_length=128, verbose_name=_("openid"))
+    created_at = models.DateTimeField(auto_now_add=True, verbose_name=_("created at"))
+    updated_at = models.DateTimeField(auto_now=True, verbose_name=_("updated at"))
+
+    class Meta:
+        verbose_name = _("WeChat payer")
+        verbose_name_plural = _("WeChat payers")
+        constraints = [
+            models.UniqueConstraint(fields=["buyer", "app_id"], name="wechat_payer_per_app")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.buyer_id} @ {self.app_id}"

@@ -1,11 +1,15 @@
 from django.urls import path
 
-from payments import views, wallet
+from payments import views, wallet, wechat_oauth
 
 app_name = "payments"
 
 urlpatterns = [
     path("notify/<slug:account_code>/", views.notify, name="notify"),
+    path("wechat/oauth/", wechat_oauth.wechat_oauth_start, name="wechat_oauth_start"),
+    path(
+        "wechat/oauth/callback/", wechat_oauth.wechat_oauth_callback, name="wechat_oauth_callback"
+    ),
 ]
 
 wallet_urlpatterns = [

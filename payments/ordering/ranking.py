@@ -21,7 +21,9 @@ from payments.ordering.rules import (
     _prior_reasons,
     _region_reasons,
     _wallet_reasons,
+    blocked_in_app,
     money_text,
+    pinned_first,
     scene_points,
 )
 from payments.ordering.signals import AccountOption, CheckoutContext
@@ -124,7 +126,7 @@ def rank_methods(context: CheckoutContext, config: OrderingConfig = DEFAULT_CONF
     last_success = _last_success(context.history)
     for method in context.methods:
         label = _label(method)
-        why_not = _not_offered(method, context)
+        why_not = _not_offered(method, context) or blocked_in_app(method, context.device, config)
         if why_not:
             withheld.append(Withheld(method, label, why_not))
             continue
@@ -161,7 +163,14 @@ def rank_methods(context: CheckoutContext, config: OrderingConfig = DEFAULT_CONF
             )
         )
     position = {m: i for i, m in enumerate(context.methods)}
-    offered.sort(key=lambda m: (not m.enabled, -m.score, position[m.method]))
+    offered.sort(
+        key=lambda m: (
+            not m.enabled,
+            not pinned_first(m.method, context.device, config),
+            -m.score,
+            position[m.method],
+        )
+    )
     return Ranking(
         methods=tuple(offered),
         shown=_shown_count(offered, config),

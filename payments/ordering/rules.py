@@ -74,6 +74,12 @@ class OrderingConfig:
     )
     in_app_bonus: int = 60
     in_app_blocked: int = -60
+    # In-app browser → methods that cannot open there at all (withheld, with why), and the
+    # method shown first there while it is usable (WeChat refuses Alipay's pages inside it).
+    in_app_hidden: Mapping[str, frozenset[str]] = field(
+        default_factory=lambda: {"wechat": frozenset({Method.ALIPAY})}
+    )
+    in_app_first: Mapping[str, str] = field(default_factory=lambda: {"wechat": Method.WECHATPAY})
     # Region: buyers outside mainland China.
     cross_border: Mapping[str, int] = field(
         default_factory=lambda: {
@@ -237,6 +243,21 @@ def _device_reasons(method: str, device: DeviceInfo, config: OrderingConfig) -> 
                 )
             )
     return reasons
+
+
+def blocked_in_app(method: str, device: DeviceInfo, config: OrderingConfig) -> str:
+    """Why ``method`` cannot work in the in-app browser the page is open in ('' when it can).
+    Staff see this text with the withheld methods."""
+    if method in config.in_app_hidden.get(device.in_app, ()):
+        if device.in_app == "wechat":
+            return _("WeChat's browser blocks this method's payment pages.")
+        return _("This app's browser blocks this method's payment pages.")
+    return ""
+
+
+def pinned_first(method: str, device: DeviceInfo, config: OrderingConfig) -> bool:
+    """The in-app browser's own wallet leads there, whatever the history says."""
+    return bool(device.in_app) and config.in_app_first.get(device.in_app) == method
 
 
 def _region_reasons(method: str, region: RegionInfo, config: OrderingConfig) -> list[Reason]:

@@ -230,10 +230,17 @@ def test_device_desktop_favours_cards_and_bank_forms():
     assert desktop.get(Method.CARD).score > unknown.get(Method.CARD).score
 
 
-def test_device_inside_wechat_puts_wechat_pay_first_and_alipay_down():
+def test_device_inside_wechat_puts_wechat_pay_first_and_hides_alipay():
     ranking = rank_methods(context(device=DeviceInfo("phone", "wechat")))
     assert order_of(ranking)[0] == Method.WECHATPAY
-    assert position(ranking, Method.ALIPAY) > 2
+    assert Method.ALIPAY not in order_of(ranking)
+    assert Method.ALIPAY in [w.method for w in ranking.withheld]
+
+
+def test_inside_wechat_wechat_pay_leads_even_after_a_card_success():
+    history = (paid(Method.CARD, days_ago=1),)
+    ranking = rank_methods(context(device=DeviceInfo("phone", "wechat"), history=history, now=NOW))
+    assert order_of(ranking)[:2] == [Method.WECHATPAY, Method.CARD]
 
 
 # --- region ---------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
-"""The WeChat Pay backend: Native and H5 orders, verified notifications and answers, queries,
-closing, refunds and the bill download (CHANNELS.md §2)."""
+"""The WeChat Pay backend: Native, H5 and JSAPI orders, verified notifications and answers,
+queries, closing, refunds and the bill download (CHANNELS.md §2)."""
 
 from __future__ import annotations
 
@@ -33,6 +33,7 @@ from payments.channels.base import (
     from_minor,
     to_minor,
 )
+from payments.channels.wechatpay import jsapi
 from payments.channels.wechatpay.errors import ERROR_CODES
 from payments.channels.wechatpay.settlement import WechatBill
 from payments.channels.wechatpay.wire import (
@@ -206,7 +207,8 @@ class WechatPayBackend(ChannelBackend):
 
     # -- paying --------------------------------------------------------------------------------
     def create(self, request: CreateRequest) -> CreateResult:
-        """Native (QR) by default; H5 on phones when the buyer's IP is known (§2.5)."""
+        """JSAPI inside WeChat's browser; else native (QR) by default, H5 on phones when the
+        buyer's IP is known (§2.5)."""
         if request.currency != "CNY":
             raise ChannelDeclined(
                 f"WeChat Pay takes CNY, not {request.currency}", code="CURRENCY_NOT_SUPPORTED"
@@ -220,6 +222,8 @@ class WechatPayBackend(ChannelBackend):
             "notify_url": self.account.notify_url,
             "amount": {"total": to_minor(request.amount), "currency": "CNY"},
         }
+        if jsapi.in_wechat(request.client.user_agent):
+            return self._create_jsapi(request, body)
         if request.client.device == "phone" and request.client.ip:
             body["scene_info"] = {"payer_client_ip": request.client.ip, "h5_info": {"type": "Wap"}}
             answer = self.call("POST", "/v3/pay/transactions/h5", body=body)
@@ -239,6 +243,41 @@ class WechatPayBackend(ChannelBackend):
                 "WeChat Pay native answered without a code_url", code="BAD_RESPONSE"
             )
         return CreateResult(action=Action(type="qr", url=code_url, qr=code_url))
+
+    def _create_jsapi(self, request: CreateRequest, order: dict[str, Any]) -> CreateResult:
+        """``POST /v3/pay/transactions/jsapi`` for the openid remembered for this buyer under
+        the account's app id; the page then calls ``getBrandWCPayRequest`` with the signed
+        parameters in ``Action.widget``. An openid WeChat refuses is forgotten, so the next
+        visit asks WeChat's OAuth again."""
+        payers = jsapi.payers()
+        openid = payers.openid(buyer_ref=request.buyer_ref, app_id=self.account.app_id)
+        body = jsapi.jsapi_body(order, openid)
+        try:
+            answer = self.call("POST", "/v3/pay/transactions/jsapi", body=body)
+        except ChannelDeclined as exc:
+            if exc.code == "OPENID_MISMATCH":
+                payers.forget(buyer_ref=request.buyer_ref, app_id=self.account.app_id)
+            raise
+        prepay_id = str(answer.get("prepay_id", ""))
+        if not prepay_id:
+            raise ChannelUnavailable(
+                "WeChat Pay JSAPI answered without a prepay_id", code="BAD_RESPONSE"
+            )
+        params = jsapi.bridge_parameters(
+            app_id=self.account.app_id,
+            prepay_id=prepay_id,
+            private_key=self._credential("private_key"),
+        )
+        return CreateResult(
+            action=Action(type="widget", widget={"bridge": jsapi.BRIDGE, "request": params})
+        )
+
+    # -- OAuth (snsapi_base), for JSAPI ---------------------------------------------------------
+    def oauth_authorize_url(self, *, redirect_uri: str, state: str) -> str:
+        return jsapi.authorize_url(self.account, redirect_uri=redirect_uri, state=state)
+
+    def oauth_openid(self, code: str) -> str:
+        return jsapi.exchange_code(self.account, code)
 
     def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notice:
         """Verify the platform signature and freshness (§2.2), decrypt the resource with the

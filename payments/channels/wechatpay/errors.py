@@ -85,6 +85,31 @@ ERROR_CODES: Mapping[str, ErrorSpec] = {
         "请稍后重试",
         "Try again shortly",
     ),
+    # paying inside WeChat (JSAPI): who the payer is, from WeChat's OAuth
+    "OPENID_MISSING": _spec(
+        "failover",
+        False,
+        "微信没有告诉我们付款人是谁，无法在微信内调起支付",
+        "WeChat did not tell us who is paying, so WeChat Pay cannot open here",
+        "请重新打开本页再试，或改用其他支付方式",
+        "Reopen this page and try again, or choose another payment method",
+    ),
+    "OPENID_MISMATCH": _spec(
+        "failover",
+        False,
+        "微信付款人身份与本商户的公众号不匹配",
+        "WeChat's payer identity does not belong to this shop's WeChat account",
+        "请重新打开本页再试（我们会重新向微信确认身份），或改用其他支付方式",
+        "Reopen this page and try again (we ask WeChat again), or choose another method",
+    ),
+    "OAUTH_CODE": _spec(
+        "final",
+        False,
+        "微信身份确认失败或已过期",
+        "WeChat could not confirm who you are, or the confirmation expired",
+        "请重新打开本页再试，或改用其他支付方式",
+        "Reopen this page and try again, or choose another payment method",
+    ),
     # the merchant's set-up and WeChat's own health
     "PARAM_ERROR": _spec(
         "failover", True, "请求参数错误", "WeChat Pay rejected the request's parameters"

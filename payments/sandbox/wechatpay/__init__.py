@@ -4,7 +4,10 @@ Endpoints (mounted under ``/sandbox/wechatpay/``, the same paths as api.mch.weix
 ``POST v3/pay/transactions/native|h5``, ``GET v3/pay/transactions/out-trade-no/{no}?mchid=``,
 ``GET v3/pay/transactions/id/{id}?mchid=``, ``POST v3/pay/transactions/out-trade-no/{no}/close``,
 ``POST v3/refund/domestic/refunds``, ``GET v3/refund/domestic/refunds/{out_refund_no}``,
-``GET v3/bill/tradebill`` and the bill file behind its ``download_url``.
+``GET v3/bill/tradebill`` and the bill file behind its ``download_url``; for paying inside
+WeChat (``jsapi``) ``POST v3/pay/transactions/jsapi``, the OAuth pages
+``connect/oauth2/authorize`` and ``sns/oauth2/access_token``, and the stand-in
+``WeixinJSBridge`` (``jsapi/bridge.js``, which confirms at ``jsapi/pay``).
 
 Every request must carry a valid ``WECHATPAY2-SHA256-RSA2048`` Authorization made with the
 merchant's registered API key (serial and a timestamp within 5 minutes); every answer and
@@ -20,10 +23,13 @@ exist for any day up to today that has trades; a payer's decline makes the order
 
 The package: ``protocol`` (errors, signatures, encryption, formats, identifiers, the
 Authorization check), ``state`` (the provider hooks, orders and refunds), ``gateway`` (the API
-endpoints) and ``bill`` (the trade bill export).
+endpoints), ``jsapi`` (OAuth, JSAPI orders and the bridge) and ``bill`` (the trade bill
+export).
 """
 
-from payments.sandbox.wechatpay.gateway import urlpatterns
+from payments.sandbox.wechatpay import gateway, jsapi
 from payments.sandbox.wechatpay.state import WechatPaySandbox
+
+urlpatterns = [*gateway.urlpatterns, *jsapi.urlpatterns]
 
 __all__ = ["WechatPaySandbox", "urlpatterns"]

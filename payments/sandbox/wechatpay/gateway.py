@@ -45,7 +45,7 @@ from payments.sandbox.wechatpay.state import (
 OUT_TRADE_NO = re.compile(r"^[0-9A-Za-z_\-|*]{6,32}$")
 
 
-def _body(request: HttpRequest) -> dict[str, Any]:
+def request_json(request: HttpRequest) -> dict[str, Any]:
     try:
         data = json.loads(request.body or b"{}")
     except ValueError:
@@ -55,8 +55,10 @@ def _body(request: HttpRequest) -> dict[str, Any]:
     return data
 
 
-def _create(request: HttpRequest, merchant: SandboxMerchant, trade_type: str) -> dict[str, Any]:
-    data = _body(request)
+def order_create(request: HttpRequest, merchant: SandboxMerchant, trade_type: str) -> SandboxTrade:
+    """The order a create call names (made, or found again for the same out_trade_no with
+    the same content), after WeChat's checks of the common fields."""
+    data = request_json(request)
     for name in ("appid", "mchid", "description", "out_trade_no", "notify_url", "amount"):
         if not data.get(name):
             raise ApiError(
@@ -123,15 +125,17 @@ def _create(request: HttpRequest, merchant: SandboxMerchant, trade_type: str) ->
         or trade.extra.get("trade_type") != trade_type
     ):
         raise ApiError(403, "OUT_TRADE_NO_USED", "商户订单号重复，且订单信息不一致")
-    return {"url": WechatPaySandbox().cashier_url(trade)}
+    return trade
 
 
 def api_native(request: HttpRequest, merchant: SandboxMerchant) -> HttpResponse:
-    return answer(200, {"code_url": _create(request, merchant, "NATIVE")["url"]})
+    trade = order_create(request, merchant, "NATIVE")
+    return answer(200, {"code_url": WechatPaySandbox().cashier_url(trade)})
 
 
 def api_h5(request: HttpRequest, merchant: SandboxMerchant) -> HttpResponse:
-    return answer(200, {"h5_url": _create(request, merchant, "MWEB")["url"]})
+    trade = order_create(request, merchant, "MWEB")
+    return answer(200, {"h5_url": WechatPaySandbox().cashier_url(trade)})
 
 
 def _require_mchid(request: HttpRequest, merchant: SandboxMerchant) -> None:
@@ -168,7 +172,7 @@ def api_query_id(
 
 
 def api_close(request: HttpRequest, merchant: SandboxMerchant, out_trade_no: str) -> HttpResponse:
-    if _body(request).get("mchid") != merchant.merchant_id:
+    if request_json(request).get("mchid") != merchant.merchant_id:
         raise ApiError(400, "PARAM_ERROR", "mchid 必填且须与认证的商户号一致")
     with transaction.atomic():
         trade = (
@@ -189,7 +193,7 @@ def api_close(request: HttpRequest, merchant: SandboxMerchant, out_trade_no: str
 # ---------------------------------------------------------------------------------------------
 def api_refund(request: HttpRequest, merchant: SandboxMerchant) -> HttpResponse:
     """Idempotent by out_refund_no; a new refund answers PROCESSING and notifies REFUND.SUCCESS."""
-    data = _body(request)
+    data = request_json(request)
     out_refund_no = str(data.get("out_refund_no") or "")
     amount = data.get("amount")
     if (

@@ -76,13 +76,17 @@ class WechatPaySandbox(SandboxProvider):
 
     def provision(self, *, merchant_id: str, app_id: str = "") -> dict:
         """Register mchid ``merchant_id`` bound to ``app_id``: the merchant API key pair (made
-        once per machine), its certificate serial and APIv3 key. The provider keeps the PUBLIC
-        key, serial and APIv3 key (it encrypts notifications with it)."""
+        once per machine), its certificate serial, APIv3 key and the app's AppSecret (for the
+        OAuth code exchange). The provider keeps the PUBLIC key, serial, APIv3 key (it
+        encrypts notifications with it) and the AppSecret."""
         private_pem = keys.provider_file(
             f"wechatpay-merchant-{merchant_id}.key.pem", keys.generate_rsa_private_pem
         )
         apiv3_key = keys.provider_file(
             f"wechatpay-merchant-{merchant_id}.apiv3", new_apiv3_key
+        ).strip()
+        app_secret = keys.provider_file(
+            f"wechatpay-merchant-{merchant_id}.appsecret", new_apiv3_key
         ).strip()
         public_pem = keys.public_pem_of(private_pem)
         der = serialization.load_pem_public_key(public_pem.encode()).public_bytes(
@@ -98,6 +102,7 @@ class WechatPaySandbox(SandboxProvider):
                     "public_key": public_pem,
                     "serial_no": serial_no,
                     "apiv3_key": apiv3_key,
+                    "app_secret": app_secret,
                 }
             },
         )
@@ -105,6 +110,7 @@ class WechatPaySandbox(SandboxProvider):
             "private_key": private_pem,
             "serial_no": serial_no,
             "apiv3_key": apiv3_key,
+            "app_secret": app_secret,
             "platform_public_key": keys.provider_public_pem(CHANNEL),
             "platform_public_key_id": platform_public_key_id(),
         }
@@ -208,7 +214,7 @@ def transaction_json(trade: SandboxTrade, *, notify: bool = False) -> dict[str, 
             trade_type=trade.extra.get("trade_type", "NATIVE"),
             bank_type="OTHERS",
             success_time=rfc3339(trade.paid_at),
-            payer={"openid": openid(trade)},
+            payer={"openid": trade.extra.get("openid") or openid(trade)},
         )
         data["amount"]["payer_total"] = fen(trade.amount)
     return data

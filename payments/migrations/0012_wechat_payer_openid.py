@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('payments', '0009_qqpay_method'),
+        ('payments', '0011_payment_buyer_recent_index'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -22,7 +22,7 @@ from django.views.decorators.http import require_http_methods
 from accounts import throttles
 from payments import ledger, services, signals
 from payments.client import client_from_request
-from payments.models import JournalLine, Method, Payment
+from payments.models import Attempt, JournalLine, Method, Payment
 from payments.payables import PayableRef, order_number_of
 
 TOPUP_PREFIX = PayableRef.prefix(PayableRef.TOPUP)
@@ -89,12 +89,13 @@ def wallet(request):
         .select_related("entry")
         .order_by("-entry__posted_at")[:50]
     )
+    orders = _order_numbers([line.entry.reference for line in lines])
     history = [
         {
             "at": line.entry.posted_at,
             "label": STATEMENT_LABELS.get(line.entry.kind, line.entry.kind),
             "amount": -line.amount,
-            "order_number": order_number_of(line.entry.reference),
+            "order_number": orders.get(line.entry.reference),
         }
         for line in lines
     ]
@@ -133,3 +134,17 @@ def topup(request, public_id):
     if request.htmx and payment.status != "pending":
         response.status_code = 286  # htmx: stop polling, the outcome is final
     return response
+
+
+def _order_numbers(references: list[str]) -> dict[str, str]:
+    """The order each statement line belongs to, by its entry's reference: a payment
+    reference (``order:<number>``) names it directly; the balance channel's own movements
+    carry the attempt's ``out_trade_no``, whose payment names it."""
+    numbers = {ref: number for ref in references if (number := order_number_of(ref))}
+    rest = [ref for ref in references if ref and ref not in numbers]
+    for out_trade_no, reference in Attempt.objects.filter(out_trade_no__in=rest).values_list(
+        "out_trade_no", "payment__reference"
+    ):
+        if number := order_number_of(reference):
+            numbers[out_trade_no] = number
+    return numbers

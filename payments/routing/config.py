@@ -49,6 +49,13 @@ class RoutingConfig:
     tolerance_z: float = 1.5
     tolerance_cap: float = 0.03
     tie_evidence: float = 100.0
+    # Cold start: while no candidate has `cold_evidence` observations' worth for the method
+    # (a fresh install, or every account idle for hours), a draw from an empty posterior is
+    # noise and would send traffic to a dearer route as often as not. The accounts are then
+    # ranked on their estimates, and one within `tolerance_z` standard deviations of the
+    # best (uncapped: the uncertainty is the point) counts as equal, so cost and weight
+    # decide until failures say otherwise; from then on the draws decide as above.
+    cold_evidence: float = 20.0
     # Circuit breaker: open when, among the last `breaker_window_attempts` attempts of the
     # last `breaker_window_seconds`, at least `breaker_min_errors` (and at least
     # `breaker_error_ratio` of them) were errors or timeouts.

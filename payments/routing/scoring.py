@@ -196,7 +196,8 @@ class Router:
             s.evidence = alpha + beta - 2.0
             s.sample = rng.betavariate(alpha, beta)
 
-        ranked = self._order(pool, amount, use_sample=True)
+        cold = bool(pool) and max(s.evidence for s in pool) < config.cold_evidence
+        ranked = self._order(pool, amount, use_sample=not cold, cold=cold)
         if probe is not None:
             # A half-open account gets its one probe attempt first; failover covers it.
             ranked.remove(probe)
@@ -205,7 +206,11 @@ class Router:
             self.store.update(probe.account.code, lambda st: reserve_probe(st, t))
             if approach == "exploit":
                 approach = "explore"
-        elif approach == "exploit" and self._greedy_winner(pool, amount) is not ranked[0]:
+        elif (
+            approach == "exploit"
+            and not cold
+            and self._greedy_winner(pool, amount) is not ranked[0]
+        ):
             approach = "explore"
 
         order = tuple(s.account.code for s in ranked)
@@ -235,10 +240,16 @@ class Router:
             candidates=scored + tuple(excluded),
         )
 
-    def _order(self, pool: list[_Scored], amount: Decimal, *, use_sample: bool) -> list[_Scored]:
+    def _order(
+        self, pool: list[_Scored], amount: Decimal, *, use_sample: bool, cold: bool = False
+    ) -> list[_Scored]:
         """Rank by weight × success × (amount − fee); a success within the noise of the best
         one (``tolerance_z`` standard deviations of the two estimates, at most
-        ``tolerance_cap``) is scored as the best one, so cost and weight settle near-ties."""
+        ``tolerance_cap``) is scored as the best one, so cost and weight settle near-ties.
+
+        ``cold``: nothing is measured yet (``cold_evidence``), so the estimates are compared
+        with the whole of their noise (no cap): until the evidence clearly separates them,
+        cost and weight decide."""
         if not pool:
             return []
         config = self.config
@@ -247,13 +258,17 @@ class Router:
         top = value(best)
         for s in pool:
             p = value(s)
-            tolerance = min(
-                config.tolerance_cap, config.tolerance_z * math.sqrt(best.variance + s.variance)
-            )
+            noise = config.tolerance_z * math.sqrt(best.variance + s.variance)
+            tolerance = noise if cold else min(config.tolerance_cap, noise)
             s.note = ""
             measured = min(s.evidence, best.evidence) >= config.tie_evidence
-            if s is not best and measured and top - p <= tolerance:
-                s.note = f"within {tolerance:.3f} of the best draw {top:.4f}: scored as equal"
+            if s is not best and (cold or measured) and top - p <= tolerance:
+                s.note = (
+                    f"cold start (under {config.cold_evidence:g} observations): within "
+                    f"{tolerance:.3f} of the best estimate {top:.4f}: scored as equal"
+                    if cold
+                    else f"within {tolerance:.3f} of the best draw {top:.4f}: scored as equal"
+                )
                 p = top
             s.expected_value = _probability(p) * (amount - s.fee)
             s.score = s.expected_value * s.account.weight

@@ -6,6 +6,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
 from payments.sandbox import core
+from payments.sandbox.cashier import cashier_labels
 from payments.sandbox.models import SandboxFault, SandboxTrade
 
 
@@ -28,7 +29,9 @@ def cashier(request, channel, trade_no):
         if trade.return_url and request.POST.get("return", "1") == "1":
             return redirect(trade.return_url)
     return render(
-        request, "sandbox/cashier.html", {"trade": trade, "provider": impl, "channel": channel}
+        request,
+        "sandbox/cashier.html",
+        {"trade": trade, "labels": cashier_labels(trade, impl), "channel": channel},
     )
 
 

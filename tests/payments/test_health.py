@@ -580,3 +580,28 @@ def test_concurrent_folds_count_each_outcome_once(client, fake_account, monkeypa
         folded = sum(pool.map(fold, range(3)))
     assert folded == 15
     assert ChannelHealth.objects.get(account=fake_account).state["counts"]["succeeded"] == 15
+
+
+@pytest.mark.django_db
+def test_a_fresh_install_routes_alipay_to_the_direct_account_not_an_aggregator():
+    from payments import health
+    from payments.sandbox.provisioning import demo_channels_ensure
+
+    demo_channels_ensure()
+    decisions = [
+        health.route("alipay", Decimal("97.00"), "CNY", rng=random.Random(s)) for s in range(50)
+    ]
+    assert {d.order for d in decisions} == {("alipay", "bank-polypay", "aggregator")}
+
+
+@pytest.mark.django_db
+def test_when_direct_alipay_keeps_failing_routing_moves_to_the_bank_aggregator():
+    from payments import health
+    from payments.sandbox.provisioning import demo_channels_ensure
+
+    demo_channels_ensure()
+    for _ in range(3):  # each failure at direct Alipay failed over to the bank, which paid
+        health.health_record("alipay", "alipay", AMOUNT, "failed")
+        health.health_record("bank-polypay", "alipay", AMOUNT, "succeeded")
+    decisions = [health.route("alipay", AMOUNT, "CNY", rng=random.Random(s)) for s in range(50)]
+    assert {d.winner for d in decisions} == {"bank-polypay"}

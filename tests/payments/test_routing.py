@@ -22,6 +22,7 @@ from payments.routing import (
 )
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
+CENT = Decimal("0.01")
 
 
 def acct(code: str, **fields) -> CandidateAccount:
@@ -159,8 +160,12 @@ def test_staff_weight_decides_between_equally_good_accounts(router):
 
 
 def test_expected_value_is_success_times_amount_minus_fee_in_decimal(router):
+    now = teach(router, "a", successes=45, failures=5)
     decision = rank(
-        router, [acct("a", fee_percent=Decimal("0.60"), fee_fixed=Decimal("0.10"))], amount="200.00"
+        router,
+        [acct("a", fee_percent=Decimal("0.60"), fee_fixed=Decimal("0.10"))],
+        amount="200.00",
+        now=now,
     )
     a = decision.candidate("a")
     assert a.fee == Decimal("1.30")
@@ -215,10 +220,11 @@ def test_a_long_idle_account_is_explored_again(router):
     now = teach(router, "busy", successes=900, failures=100, start=T0 + timedelta(seconds=400))
     accounts = [acct("busy"), acct("idle")]
     soon = Counter(rank(router, accounts, now=now, seed=s).winner for s in range(1000))
-    # An idle account's evidence fades with time (half-life), so it is uncertain again.
-    later = Counter(
-        rank(router, accounts, now=now + timedelta(hours=3), seed=s).winner for s in range(1000)
-    )
+    # The busy account keeps carrying the traffic for three hours while the idle one's
+    # evidence fades with time (half-life), so the idle one is uncertain again.
+    later_start = now + timedelta(hours=3) - timedelta(seconds=1000)
+    later_now = teach(router, "busy", successes=900, failures=100, start=later_start)
+    later = Counter(rank(router, accounts, now=later_now, seed=s).winner for s in range(1000))
     assert soon["idle"] < 5
     assert later["idle"] > 20
 
@@ -253,6 +259,81 @@ def test_channel_faults_count_against_the_success_estimate(router, outcome):
 def test_an_unknown_outcome_is_refused(router):
     with pytest.raises(ValueError, match="unknown outcome 'lost'"):
         router.record_outcome("a", "alipay", Decimal("1.00"), "lost", T0)
+
+
+# --- cold start ---------------------------------------------------------------------------------
+
+# The demo's Alipay accounts: direct Alipay, the bank aggregator and the epay aggregator.
+DIRECT = acct("direct", fee_percent=Decimal("0.60"))
+BANK = acct("bank", fee_percent=Decimal("0.80"), weight=Decimal("0.50"))
+EPAY = acct("epay", fee_percent=Decimal("1.00"), weight=Decimal("0.40"))
+
+
+def test_a_fresh_install_sends_every_payment_to_the_cheapest_account(router):
+    winners = Counter(
+        rank(router, [EPAY, BANK, DIRECT], amount="97.00", seed=s).winner for s in range(300)
+    )
+    assert winners == {"direct": 300}
+
+
+def test_without_evidence_cost_alone_decides_between_equally_weighted_accounts(router):
+    accounts = [acct("dear", fee_percent=Decimal("0.80")), acct("cheap")]
+    decisions = [rank(router, accounts, seed=s) for s in range(300)]
+    assert {d.order for d in decisions} == {("cheap", "dear")}
+    assert {d.approach for d in decisions} == {"exploit"}
+    # Scored on the estimate (not a random draw), the tie explained.
+    cheap, dear = decisions[0].candidates
+    assert cheap.expected_value == (Decimal("0.500000") * Decimal("99.40")).quantize(CENT)
+    assert any("cold start" in c.note for c in (cheap, dear))
+
+
+def test_one_failure_of_the_cheap_account_at_cold_start_does_not_move_traffic(router):
+    accounts = [acct("dear", fee_percent=Decimal("0.80")), acct("cheap")]
+    router.record_outcome("cheap", "alipay", Decimal("100.00"), "failed", T0)
+    now = T0 + timedelta(seconds=1)
+    winners = Counter(rank(router, accounts, now=now, seed=s).winner for s in range(300))
+    assert winners == {"cheap": 300}
+
+
+def test_when_the_cheap_account_keeps_failing_traffic_moves_to_the_one_that_pays(router):
+    """Each payment starts on the winner; a failure there fails over to the next account."""
+    rates = {"direct": 0.0, "bank": 1.0, "epay": 1.0}
+    world = random.Random(7)
+    now, first = T0, []
+    for seed in range(40):
+        decision = rank(router, [EPAY, BANK, DIRECT], now=now, seed=seed)
+        first.append(decision.winner)
+        for code in decision.order:
+            paid = world.random() < rates[code]
+            router.record_outcome(
+                code, "alipay", Decimal("100.00"), "succeeded" if paid else "failed", now
+            )
+            if paid:
+                break
+        now += timedelta(seconds=1)
+    assert first[0] == "direct"
+    assert first.index("bank") <= 3
+    assert first[10:].count("direct") <= 3  # only the odd exploring draw goes back
+
+
+def test_once_an_account_is_measured_the_draws_take_over_again(router):
+    config = router.config
+    now = teach(router, "cheap", successes=int(config.cold_evidence) + 5, failures=0)
+    accounts = [acct("dear", fee_percent=Decimal("0.80")), acct("cheap")]
+    decisions = [rank(router, accounts, now=now, seed=s) for s in range(1000)]
+    explored = [d for d in decisions if d.winner == "dear"]
+    assert 5 <= len(explored) <= 200
+    assert {d.approach for d in explored} == {"explore"}
+    assert all("cold start" not in d.candidate("dear").note for d in decisions)
+
+
+def test_after_everything_was_idle_for_hours_the_cheaper_account_starts_again(router):
+    teach(router, "dear", successes=450, failures=50)
+    now = teach(router, "cheap", successes=400, failures=100, start=T0 + timedelta(seconds=500))
+    accounts = [acct("dear", fee_percent=Decimal("0.80")), acct("cheap")]
+    morning = now + timedelta(hours=10)
+    winners = Counter(rank(router, accounts, now=morning, seed=s).winner for s in range(300))
+    assert winners == {"cheap": 300}
 
 
 # --- explainability -----------------------------------------------------------------------------

@@ -218,8 +218,14 @@ def test_the_breaker_takes_the_failing_channel_out_during_the_outage():
 
 
 def test_the_recovered_channel_carries_most_traffic_again_after_the_outage():
-    after = first_attempts_between(OUTAGE, 4000, 5000)
-    assert after["a"] > after["b"]
+    """How soon one run trusts the recovered channel again depends on when its draws happen
+    to retry it (docs/routing.md, "Known weak spot"): about one seeded run in ten takes
+    longer than the window, so the property is held over five runs."""
+    recovered = 0
+    for seed in range(1, 6):
+        after = first_attempts_between({**OUTAGE, "seed": seed}, 4000, 5000)
+        recovered += after["a"] > after["b"]
+    assert recovered >= 4
 
 
 def test_failover_rescues_most_first_attempt_failures():

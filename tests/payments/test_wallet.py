@@ -87,3 +87,35 @@ def test_the_statement_names_each_movement_in_words_with_yuan_and_links_the_orde
     assert 'href="/orders/N0RDER1234/"' in html
     for raw in ("wallet_topup", "payment_captured"):
         assert raw not in html
+
+
+def test_the_balance_channels_own_movements_link_the_order_they_paid_or_refunded(client):
+    """The balance channel posts under the attempt's out_trade_no, not the payment's
+    reference: the statement still finds the order through the attempt."""
+    from payments.models import Attempt
+    from tests.payments.factories import PaymentFactory
+
+    buyer = UserFactory()
+    wallet = ledger.buyer_wallet(buyer.id)
+    payment = PaymentFactory(reference="order:BALANCE0001", buyer=buyer, method="balance")
+    account = ChannelAccount.objects.create(
+        code="bal", name="bal", backend="balance", methods=["balance"], base_url="", fee_percent=0
+    )
+    attempt = Attempt.objects.create(
+        payment=payment, account=account, method="balance", amount=payment.amount
+    )
+    ledger.post(
+        key="c1",
+        kind="payment_captured",
+        reference=attempt.out_trade_no,
+        lines=[(wallet, Decimal("95")), (ledger.CLEARING, Decimal("-95"))],
+    )
+    ledger.post(
+        key="r1",
+        kind="refund",
+        reference=attempt.out_trade_no,
+        lines=[(ledger.CLEARING, Decimal("30")), (wallet, Decimal("-30"))],
+    )
+    client.force_login(buyer)
+    html = client.get("/wallet/").content.decode()
+    assert html.count('href="/orders/BALANCE0001/"') == 2

@@ -176,6 +176,10 @@ IS_POSTGRES = DATABASES["default"]["ENGINE"].endswith("postgresql")
 # server allows (docs/deploy.md sizes them). DB_POOL=false falls back to persistent
 # per-thread connections (e.g. behind PgBouncer in transaction mode).
 DB_POOL = IS_POSTGRES and env.bool("DB_POOL", default=not DEBUG)
+# A connection is checked before it is used (one round trip; Django passes the pool its
+# check_connection), so after PostgreSQL restarts no request is given a dead one
+# (docs/reliability.md, pg-restart).
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 if DB_POOL:
     DATABASES["default"]["CONN_MAX_AGE"] = 0  # the pool owns connection lifetime
     DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {

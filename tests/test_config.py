@@ -121,3 +121,9 @@ def test_postgresql_connections_are_pooled_in_production():
         **production_env(DATABASE_URL="postgres://u@127.0.0.1:5432/x", DB_POOL_MAX_SIZE="6"),
     )
     assert "'pool'" in result.stdout and "'max_size': 6" in result.stdout, result.stderr
+
+
+def test_database_connections_are_checked_before_use_so_a_restart_is_survived():
+    from django.conf import settings
+
+    assert settings.DATABASES["default"]["CONN_HEALTH_CHECKS"] is True

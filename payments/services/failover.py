@@ -36,11 +36,14 @@ log = logging.getLogger(__name__)
 Step = Literal["opened", "next", "stop"]
 
 
-def open_at_channel(payment: Payment) -> Payment:
+def open_at_channel(payment: Payment, *, tried: tuple[str, ...] | None = None) -> Payment:
     """Walk the routing order: create at the best account; on a create error, an unreachable
     channel or a soft decline move to the next; stop on a hard decline or an unknown outcome
-    that cannot be resolved (DESIGN.md §3 failover)."""
-    tried = list(payment.attempts.values_list("account__code", flat=True))
+    that cannot be resolved (DESIGN.md §3 failover). ``tried``: the accounts already tried,
+    when the caller knows (a payment just created has tried none)."""
+    if tried is None:
+        tried = payment.attempts.values_list("account__code", flat=True)
+    tried = list(tried)
     last_error: tuple[str, str] | None = None  # (backend, code) of the last failure
     for _step in range(settings.PAYMENTS_MAX_ATTEMPTS):
         decision = health.route(

@@ -34,11 +34,13 @@ def payment_start(
     expires_at: dt.datetime,
     instalments: int | None = None,
     risk_facts: PayableFacts | None = None,
+    ordering: dict | None = None,
 ) -> Payment:
     """Create a payment, score it, and open it at the best channel (failing over as needed).
 
     ``reference`` names what is paid for (the shop hands ``order.payable``); ``risk_facts``
-    is what the payer's shop knows that risk should weigh.
+    is what the payer's shop knows that risk should weigh; ``ordering`` the ranking of methods
+    the buyer was shown, kept on the payment (``client["ordering"]``) for staff.
 
     The answer is the Payment in one of: pending (an action for the buyer), succeeded (settled
     at once, e.g. balance), failed (reason + guidance), challenge, review or blocked.
@@ -66,6 +68,7 @@ def payment_start(
             "language": client.language,
             "region": client.region,
             "return_url": return_url,
+            **({"ordering": ordering} if ordering else {}),
         },
         instalments=instalments,
         expires_at=expires_at,
@@ -74,7 +77,7 @@ def payment_start(
     decision = risk_assess(payment, risk_facts or PayableFacts())
     if decision != "allow":
         return Payment.objects.get(pk=payment.pk)
-    return open_at_channel(payment)
+    return open_at_channel(payment, tried=())
 
 
 def _supersede_open_payments(*, reference: str, buyer, keep: Payment) -> None:

@@ -442,6 +442,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=18, minute=0),
     },
 }
+if PAYMENTS_SANDBOX:  # the simulators owe notices like real providers: none is given up
+    CELERY_BEAT_SCHEDULE["sandbox-redeliver-notifications"] = {
+        "task": "payments.sandbox.tasks.redeliver_due_notifications",
+        "schedule": timedelta(minutes=1),
+    }
 
 # Business defaults (per-brand values override where the model has them).
 ORDER_RESERVATION_MINUTES = env.int("ORDER_RESERVATION_MINUTES", default=15)

@@ -288,9 +288,7 @@ def fake_pay(monkeypatch):
     calls = []
 
     def answer(action, status=PaymentStatus.PENDING):
-        def order_pay(
-            *, order, buyer, method, client, return_url, instalments=None, ordering=None
-        ):
+        def order_pay(*, order, buyer, method, client, return_url, instalments=None, ordering=None):
             calls.append(
                 {
                     "method": method,

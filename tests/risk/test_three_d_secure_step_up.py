@@ -50,7 +50,9 @@ def _start(buyer, method: str) -> Payment:
 
 
 def _trade(payment: Payment) -> SandboxTrade:
-    return SandboxTrade.objects.get(channel="card", out_trade_no=payment.attempts.get().out_trade_no)
+    return SandboxTrade.objects.get(
+        channel="card", out_trade_no=payment.attempts.get().out_trade_no
+    )
 
 
 def _widget(payment: Payment) -> dict:

@@ -161,7 +161,7 @@
       if (!host) throw new Error("IntegrationError: the Payment Element's container was not found");
       const texts = this.elements.texts;
       const root = style(document.createElement("div"), {
-        border: "1px dashed #635bff", borderRadius: "8px", padding: "8px 12px",
+        border: "1px dashed #635bff", borderRadius: "8px", padding: "8px 12px", textAlign: "left",
       });
       root.dataset.testid = "sandbox-payment-element";
       const note = style(document.createElement("p"), { fontSize: "12px", color: "#555" });

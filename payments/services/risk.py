@@ -20,7 +20,7 @@ from django.utils.translation import gettext as _
 
 from payments import signals
 from payments.channels import registry
-from payments.models import Attempt, Payment
+from payments.models import Attempt, ChannelAccount, Payment
 from payments.payables import PayableFacts
 from payments.services import transitions
 from payments.services.common import CENT
@@ -56,14 +56,25 @@ THREE_D_SECURE = "three_d_secure"
 
 
 def three_d_secure_available(method: str) -> bool:
-    """Whether every channel that serves ``method`` can be asked for 3-D Secure (the card
-    channel), so risk's challenge can be the issuer's step-up instead of our code."""
-    serving = [
-        registry.backend_class(code)
-        for code in registry.backend_codes()
-        if method in registry.backend_class(code).methods
-    ]
-    return bool(serving) and all(cls.supports_three_d_secure for cls in serving)
+    """Whether every enabled account that routing may pick for ``method`` runs on a channel
+    that can be asked for 3-D Secure (the card channel), so risk's challenge can be the
+    issuer's step-up instead of our code. One small query, only for challenged payments."""
+    backends = {
+        backend
+        for backend, methods in ChannelAccount.objects.filter(enabled=True).values_list(
+            "backend", "methods"
+        )
+        if method in (methods or ())
+    }
+    if not backends:
+        return False
+    for backend in backends:
+        try:
+            if not registry.backend_class(backend).supports_three_d_secure:
+                return False
+        except LookupError:
+            return False
+    return True
 
 
 def three_d_secure_requested(payment: Payment) -> bool:

@@ -93,10 +93,23 @@ def _mark_risky(client, capture, buyer) -> None:
     assert Signal.objects.filter(source="card:fraudulent").exists()
 
 
-def test_only_the_card_methods_can_step_up_at_the_channel():
+def test_only_methods_served_by_the_card_channel_step_up_at_the_channel():
+    assert not three_d_secure_available("card")  # no account serves it yet
+    card = sandbox_account("card")
+    sandbox_account("alipay")
     assert three_d_secure_available("card") and three_d_secure_available("card_instalments")
     assert not three_d_secure_available("alipay")
     assert not three_d_secure_available("balance")
+    card.enabled = False
+    card.save(update_fields=["enabled"])
+    assert not three_d_secure_available("card")
+
+
+def test_a_method_another_channel_may_also_take_keeps_our_code():
+    """Routing could pick an account that cannot run 3-D Secure: no promise of it."""
+    sandbox_account("card")
+    sandbox_account("alipay", code="alipay-cards", methods=["alipay", "card"])
+    assert not three_d_secure_available("card")
 
 
 def test_an_allowed_card_payment_does_not_ask_for_3ds(mailoutbox):

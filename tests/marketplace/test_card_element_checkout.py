@@ -127,3 +127,12 @@ def test_a_failed_3ds_leaves_the_order_payable_and_says_why(
     assert 'data-testid="payment-error"' in page
     assert "3-D Secure authentication failed" in page
     assert 'data-testid="pay"' in page  # another try, or another method
+
+
+def test_the_instalment_plan_chosen_in_the_page_goes_to_the_element(buyer_client, order):
+    buyer_client.post(
+        url(order, "order_pay"), {"method": "card_instalments", "instalments": "6"}, **HTMX
+    )
+    html = buyer_client.get(url(order), HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert 'data-instalments="6"' in html
+    assert "In 6 monthly instalments." in html

@@ -10,7 +10,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from tests.browser.pages import DESKTOP, buy, log_in, shot
+from tests.browser.pages import DESKTOP, PHONE, buy, log_in, shot
 
 pytestmark = [
     pytest.mark.browser,
@@ -125,3 +125,28 @@ def test_a_card_payment_the_engine_challenges_goes_through_3ds(browser, card_sho
     _codes_show_in_place(page)
     payment.refresh_from_db()
     assert payment.status == "succeeded"
+
+
+def test_a_cancelled_3ds_on_a_phone_leaves_the_order_payable_and_is_a_risk_signal(
+    browser, card_shop, site
+):
+    from marketplace.models import Order
+    from risk.models import Signal
+
+    page = browser.new_context(**PHONE).new_page()
+    _open_card_panel(page, site)
+    assert page.evaluate("document.scrollingElement.scrollWidth") <= 375, "sideways scroll"
+
+    _enter_card(page, "4000 0000 0000 3220")
+    page.get_by_test_id("sandbox-3ds-modal").wait_for(timeout=15_000)
+    page.get_by_test_id("sandbox-3ds-cancel").click()
+
+    error = page.get_by_test_id("payment-error")
+    error.wait_for(timeout=15_000)
+    assert "3-D Secure authentication failed" in error.inner_text()
+    assert page.get_by_test_id("pay").is_visible()
+    assert page.evaluate("window.__stillHere === true")
+    order = Order.objects.get(buyer=card_shop["buyer"])
+    assert order.status == Order.Status.AWAITING_PAYMENT and order.is_payable
+    assert Signal.objects.filter(source="card:payment_intent_authentication_failure").exists()
+    shot(page, "card-element-3ds-cancelled-phone")

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from typing import Literal
@@ -28,7 +29,7 @@ from payments.services import transitions
 from payments.services.closing import close_at_channel
 from payments.services.notices import notice_apply
 from payments.services.queries import query_result_apply
-from payments.services.risk import challenge_step_up
+from payments.services.risk import challenge_step_up, three_d_secure_requested
 from payments.states import ATTEMPT_OPEN, AttemptStatus, PaymentStatus
 
 log = logging.getLogger(__name__)
@@ -99,8 +100,21 @@ def _create_at_channel(payment: Payment, attempt: Attempt) -> Step:
     def record(outcome: str) -> None:
         health.health_record(account, attempt.method, attempt.amount, outcome)
 
+    request = _create_request(payment, attempt)
+    if three_d_secure_requested(payment):
+        if not backend.supports_three_d_secure:
+            # routed to a channel that cannot run 3-D Secure: our own code steps it up
+            transitions.attempt_apply(
+                attempt,
+                "fail",
+                error_code="THREE_D_SECURE_UNSUPPORTED",
+                error_message=f"{account.backend} cannot be asked for 3-D Secure",
+            )
+            challenge_step_up(payment)
+            return "stop"
+        request = dataclasses.replace(request, three_d_secure="challenge")
     try:
-        result = backend.create(_create_request(payment, attempt))
+        result = backend.create(request)
     except ChannelTimeout as exc:
         record("timeout")
         return _resolve_unknown(payment, attempt, exc)

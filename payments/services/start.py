@@ -15,7 +15,7 @@ from payments.services import transitions
 from payments.services.closing import close_quietly
 from payments.services.common import CENT, PaymentError
 from payments.services.failover import open_at_channel
-from payments.services.risk import risk_assess
+from payments.services.risk import risk_assess, three_d_secure_requested
 from payments.states import ATTEMPT_OPEN, PaymentStatus
 
 DEFAULT_INSTALMENTS = 3
@@ -75,9 +75,12 @@ def payment_start(
     )
     _supersede_open_payments(reference=reference, buyer=buyer, keep=payment)
     decision = risk_assess(payment, risk_facts or PayableFacts())
-    if decision != "allow":
-        return Payment.objects.get(pk=payment.pk)
-    return open_at_channel(payment, tried=())
+    if decision == "allow":
+        return open_at_channel(payment, tried=())
+    payment = Payment.objects.get(pk=payment.pk)
+    if three_d_secure_requested(payment):  # the card channel's 3-D Secure is the step-up
+        return open_at_channel(payment, tried=())
+    return payment
 
 
 def _supersede_open_payments(*, reference: str, buyer, keep: Payment) -> None:

@@ -71,9 +71,13 @@
     }
   }
 
+  // The reason, then what to do (the error tables write reasons without a full stop).
   function words(answer, fallback) {
-    if (answer && answer.detail) return [answer.detail, answer.guidance].filter(Boolean).join(" ");
-    return fallback;
+    if (!answer || !answer.detail) return fallback;
+    if (!answer.guidance) return answer.detail;
+    const chinese = (document.documentElement.lang || "").startsWith("zh");
+    const stop = /[.。!！?？]$/.test(answer.detail) ? "" : chinese ? "。" : ".";
+    return `${answer.detail}${stop}${chinese ? "" : " "}${answer.guidance}`;
   }
 
   function render(box) {

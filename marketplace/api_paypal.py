@@ -86,7 +86,9 @@ class OrderPayPalOrder(APIView):
     def post(self, request, number: str):
         _order, payment = _order_and_payment(request, number)
         if payment is None:
-            return _conflict(_("This order has no payment waiting for PayPal; nothing was charged."))
+            return _conflict(
+                _("This order has no payment waiting for PayPal; nothing was charged.")
+            )
         try:
             return Response({"id": paypal_buttons_order(payment=payment)})
         except PaymentError as exc:
@@ -114,7 +116,9 @@ class OrderPayPalCapture(ActionThrottleMixin, APIView):
         data = CaptureIn(data=request.data)
         data.is_valid(raise_exception=True)
         if payment is None:
-            return _conflict(_("This order has no payment waiting for PayPal; nothing was charged."))
+            return _conflict(
+                _("This order has no payment waiting for PayPal; nothing was charged.")
+            )
         try:
             payment = paypal_buttons_capture(
                 payment=payment, order_id=data.validated_data["order_id"]
@@ -139,7 +143,9 @@ class OrderPayPalCancel(APIView):
         data = AbandonIn(data=request.data)
         data.is_valid(raise_exception=True)
         if payment is None:
-            return _conflict(_("This order has no payment waiting for PayPal; nothing was charged."))
+            return _conflict(
+                _("This order has no payment waiting for PayPal; nothing was charged.")
+            )
         try:
             message = paypal_buttons_abandon(
                 payment=payment,

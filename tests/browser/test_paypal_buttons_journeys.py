@@ -36,9 +36,11 @@ def csp_violations(page) -> list[str]:
     seen: list[str] = []
     page.on(
         "console",
-        lambda m: seen.append(m.text)
-        if m.type == "error" and "Content Security Policy" in m.text
-        else None,
+        lambda m: (
+            seen.append(m.text)
+            if m.type == "error" and "Content Security Policy" in m.text
+            else None
+        ),
     )
     return seen
 
@@ -79,9 +81,7 @@ def test_a_paypal_payment_completes_through_the_buttons_without_leaving_the_page
     shot(page, "paypal-delivered")
 
 
-def test_closing_paypal_leaves_the_order_payable_and_says_nothing_was_charged(
-    browser, shop, site
-):
+def test_closing_paypal_leaves_the_order_payable_and_says_nothing_was_charged(browser, shop, site):
     page = browser.new_context(**DESKTOP).new_page()
     log_in(page, site.url, "buyer")
     buy(page, site.url)

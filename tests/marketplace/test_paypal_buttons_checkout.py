@@ -181,7 +181,9 @@ def test_someone_elses_order_does_not_exist_for_them(client, buyer_client, order
     order_id = SandboxTrade.objects.get(channel="paypal").trade_no
     client.force_login(UserFactory(username="mallory"))
     answer = client.post(
-        api(order, what), {"order_id": order_id, "reason": "cancel"}, content_type="application/json"
+        api(order, what),
+        {"order_id": order_id, "reason": "cancel"},
+        content_type="application/json",
     )
     assert answer.status_code == 404
     assert not SandboxTrade.objects.get(trade_no=order_id).extra.get("capture_id")

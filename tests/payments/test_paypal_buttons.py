@@ -64,7 +64,9 @@ def approve(client, account, order_id, decision="approve", reason=""):
 
 
 def captured(order_id) -> bool:
-    return bool(SandboxTrade.objects.get(channel="paypal", trade_no=order_id).extra.get("capture_id"))
+    return bool(
+        SandboxTrade.objects.get(channel="paypal", trade_no=order_id).extra.get("capture_id")
+    )
 
 
 def test_create_order_answers_the_id_of_the_order_opened_for_the_payment(account):
@@ -82,9 +84,7 @@ def test_create_order_is_refused_for_a_payment_that_is_not_waiting_for_paypal(ac
         services.paypal_buttons_order(payment=payment)
 
 
-def test_an_approval_is_captured_and_the_payment_succeeds_with_a_balanced_journal(
-    client, account
-):
+def test_an_approval_is_captured_and_the_payment_succeeds_with_a_balanced_journal(client, account):
     payment = start()
     order_id = services.paypal_buttons_order(payment=payment)
     approve(client, account, order_id)

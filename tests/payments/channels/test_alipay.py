@@ -676,8 +676,9 @@ def test_a_notice_signed_without_its_empty_value_is_rejected(client, backend):
 
 ALIPAY_APP_UA = (
     "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
-    "Mobile/15E148 ChannelId(1) NebulaSDK/1.8.100112 Nebula AlipayDefined(nt:WIFI,ws:1024|1366|2.0) "
-    "AliApp(AP/10.5.86) AlipayClient/10.5.86.6000 Language/zh-Hans Region/CN"
+    "Mobile/15E148 ChannelId(1) NebulaSDK/1.8.100112 Nebula "
+    "AlipayDefined(nt:WIFI,ws:1024|1366|2.0) AliApp(AP/10.5.86) AlipayClient/10.5.86.6000 "
+    "Language/zh-Hans Region/CN"
 )
 
 

@@ -106,7 +106,11 @@ def test_an_approved_order_is_captured_and_is_a_success(client, account, backend
 
     notice = _capture(backend, order_id)
 
-    assert (notice.outcome, notice.amount, notice.currency) == ("succeeded", Decimal("25.00"), "USD")
+    assert (notice.outcome, notice.amount, notice.currency) == (
+        "succeeded",
+        Decimal("25.00"),
+        "USD",
+    )
     assert notice.out_trade_no == "CX20261204PB0001" and notice.channel_trade_no == order_id
     assert SandboxTrade.objects.get(trade_no=order_id).extra.get("capture_id")
 

@@ -4,6 +4,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils.translation import override
 
 from payments import ledger
 from payments.client import DeviceInfo, RegionInfo
@@ -238,7 +239,8 @@ def test_device_inside_wechat_puts_wechat_pay_first_and_hides_alipay():
 
 
 def test_inside_alipays_app_alipay_leads_and_wechat_pay_is_withheld():
-    ranking = rank_methods(context(device=DeviceInfo("phone", "alipay")))
+    with override("en"):
+        ranking = rank_methods(context(device=DeviceInfo("phone", "alipay")))
     assert order_of(ranking)[0] == Method.ALIPAY
     assert Method.WECHATPAY not in order_of(ranking)
     withheld = {w.method: w.reason for w in ranking.withheld}

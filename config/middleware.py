@@ -3,7 +3,9 @@ itself, a cap on how large a request body may be, request ids, request log lines
 metrics."""
 
 import logging
+import secrets
 import time
+from collections.abc import Iterable, Mapping
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -15,14 +17,61 @@ from config.logging import new_request_id, request_id
 log = logging.getLogger("cardex.request")
 
 
+def csp_allow(
+    request, sources: Mapping[str, Iterable[str]], *, nonce: bool = False, popups: bool = False
+) -> None:
+    """Widen this response's Content-Security-Policy by ``sources`` (directive → sources),
+    for a page that embeds a provider's script (PayPal's buttons); with ``nonce`` the
+    request's ``csp_nonce`` is allowed in ``script-src`` for the inline scripts such an SDK
+    writes; with ``popups`` the page keeps a handle on the provider's popup window
+    (``Cross-Origin-Opener-Policy: same-origin-allow-popups``). Every other page keeps the
+    base policy."""
+    extra = getattr(request, "csp_sources", None)
+    if extra is None:
+        extra = request.csp_sources = {}
+    for directive, values in sources.items():
+        extra.setdefault(directive, [])
+        extra[directive] += [v for v in values if v not in extra[directive]]
+    if nonce:
+        request.csp_wants_nonce = True
+    if popups:
+        request.csp_popups = True
+
+
+def csp_policy(base: str, extra: Mapping[str, Iterable[str]], nonce: str = "") -> str:
+    """``base`` with ``extra`` sources appended per directive; a directive the base lacks
+    starts from ``default-src`` (what applied to it before)."""
+    directives: dict[str, list[str]] = {}
+    for part in base.split(";"):
+        name, *values = part.split()
+        if name:
+            directives[name] = values
+    for name, values in extra.items():
+        current = directives.setdefault(name, list(directives.get("default-src", [])))
+        current += [v for v in values if v not in current]
+    if nonce:
+        directives.setdefault("script-src", list(directives.get("default-src", [])))
+        directives["script-src"].append(f"'nonce-{nonce}'")
+    return "; ".join(" ".join([name, *values]) for name, values in directives.items())
+
+
 class ContentSecurityPolicyMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
 
     def __call__(self, request):
+        request.csp_nonce = secrets.token_urlsafe(18)
         response = self.get_response(request)
         if settings.CONTENT_SECURITY_POLICY and not request.path.startswith("/api/schema/"):
-            response.headers.setdefault("Content-Security-Policy", settings.CONTENT_SECURITY_POLICY)
+            policy = settings.CONTENT_SECURITY_POLICY
+            extra = getattr(request, "csp_sources", None)
+            if extra or getattr(request, "csp_wants_nonce", False):
+                nonce = request.csp_nonce if getattr(request, "csp_wants_nonce", False) else ""
+                policy = csp_policy(policy, extra or {}, nonce)
+            response.headers.setdefault("Content-Security-Policy", policy)
+        if getattr(request, "csp_popups", False):
+            # SecurityMiddleware, further out, only sets its same-origin default when unset
+            response.headers["Cross-Origin-Opener-Policy"] = "same-origin-allow-popups"
         response.headers.setdefault(
             "Permissions-Policy", "camera=(), microphone=(), geolocation=()"
         )

@@ -320,6 +320,14 @@ CONTENT_SECURITY_POLICY = (
     f"connect-src 'self' https://api.stripe.com{_SANDBOX_ORIGIN}; "
     "form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'self'"
 )
+# PayPal's JS SDK buttons (docs/channels/paypal.md): the sources PayPal lists for the SDK
+# (developer.paypal.com/sdk/js/best-practices), added only to the order page that shows the
+# buttons, with a per-response nonce in script-src for the scripts the SDK writes into the
+# page instead of 'unsafe-inline'. Venmo is switched off (disable-funding), so no venmo.com.
+PAYPAL_SDK_CSP = {
+    directive: ["https://*.paypal.com", "https://*.paypalobjects.com"]
+    for directive in ("script-src", "connect-src", "frame-src", "img-src", "style-src")
+}
 if not DEBUG:
     SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT")
     SECURE_HSTS_SECONDS = env.int("SECURE_HSTS_SECONDS", default=31536000)

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from marketplace import api
+from marketplace import api, api_paypal
 
 urlpatterns = [
     path("brands/", api.BrandList.as_view(), name="api-brands"),
@@ -11,4 +11,19 @@ urlpatterns = [
     path("orders/<str:number>/", api.OrderDetail.as_view(), name="api-order"),
     path("orders/<str:number>/pay/", api.OrderPay.as_view(), name="api-order-pay"),
     path("orders/<str:number>/cancel/", api.OrderCancel.as_view(), name="api-order-cancel"),
+    path(
+        "orders/<str:number>/paypal/order/",
+        api_paypal.OrderPayPalOrder.as_view(),
+        name="api-order-paypal-order",
+    ),
+    path(
+        "orders/<str:number>/paypal/capture/",
+        api_paypal.OrderPayPalCapture.as_view(),
+        name="api-order-paypal-capture",
+    ),
+    path(
+        "orders/<str:number>/paypal/cancel/",
+        api_paypal.OrderPayPalCancel.as_view(),
+        name="api-order-paypal-cancel",
+    ),
 ]

@@ -206,7 +206,10 @@ def order_pay_view(request, number: str):
         if payment.status == PaymentStatus.PENDING
         else {}
     )
-    if action.get("type") == "redirect" and action.get("url"):
+    # A widget with a redirect fallback (PayPal's buttons) needs JavaScript: without it the
+    # buyer goes to the channel's page, as a redirect channel's would.
+    no_js_redirect = not request.htmx and (action.get("widget") or {}).get("fallback") == "redirect"
+    if (action.get("type") == "redirect" or no_js_redirect) and action.get("url"):
         if request.htmx:
             response = HttpResponse(status=204)
             response["HX-Redirect"] = action["url"]

@@ -75,11 +75,17 @@ class OrderingConfig:
     in_app_bonus: int = 60
     in_app_blocked: int = -60
     # In-app browser → methods that cannot open there at all (withheld, with why), and the
-    # method shown first there while it is usable (WeChat refuses Alipay's pages inside it).
+    # method shown first there while it is usable (WeChat refuses Alipay's pages inside it;
+    # Alipay's app does not hand WeChat Pay's H5 page on to WeChat).
     in_app_hidden: Mapping[str, frozenset[str]] = field(
-        default_factory=lambda: {"wechat": frozenset({Method.ALIPAY})}
+        default_factory=lambda: {
+            "wechat": frozenset({Method.ALIPAY}),
+            "alipay": frozenset({Method.WECHATPAY}),
+        }
     )
-    in_app_first: Mapping[str, str] = field(default_factory=lambda: {"wechat": Method.WECHATPAY})
+    in_app_first: Mapping[str, str] = field(
+        default_factory=lambda: {"wechat": Method.WECHATPAY, "alipay": Method.ALIPAY}
+    )
     # Region: buyers outside mainland China.
     cross_border: Mapping[str, int] = field(
         default_factory=lambda: {
@@ -251,6 +257,8 @@ def blocked_in_app(method: str, device: DeviceInfo, config: OrderingConfig) -> s
     if method in config.in_app_hidden.get(device.in_app, ()):
         if device.in_app == "wechat":
             return _("WeChat's browser blocks this method's payment pages.")
+        if device.in_app == "alipay":
+            return _("Alipay's app does not open this method's payment pages.")
         return _("This app's browser blocks this method's payment pages.")
     return ""
 

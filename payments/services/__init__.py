@@ -18,6 +18,12 @@ from payments.services.notices import (
     notification_receive,
     payment_confirm_settled,
 )
+from payments.services.paypal_buttons import (
+    ButtonsRefused,
+    paypal_buttons_abandon,
+    paypal_buttons_capture,
+    paypal_buttons_order,
+)
 from payments.services.queries import attempt_query, attempts_due_for_query
 from payments.services.refunds import refund_decide, refund_request, refund_send, refund_settle
 from payments.services.review import payment_challenge_answer, payment_review_decide
@@ -28,6 +34,7 @@ __all__ = [
     "CENT",
     "SYSTEM",
     "ApplyResult",
+    "ButtonsRefused",
     "PaymentError",
     "attempt_query",
     "may_approve",
@@ -38,6 +45,9 @@ __all__ = [
     "payment_confirm_settled",
     "payment_review_decide",
     "payment_start",
+    "paypal_buttons_abandon",
+    "paypal_buttons_capture",
+    "paypal_buttons_order",
     "refund_decide",
     "refund_request",
     "refund_send",

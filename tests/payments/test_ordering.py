@@ -5,6 +5,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils.translation import override
 
 from payments import ledger
 from payments.client import DeviceInfo, RegionInfo
@@ -235,6 +236,21 @@ def test_device_inside_wechat_puts_wechat_pay_first_and_hides_alipay():
     assert order_of(ranking)[0] == Method.WECHATPAY
     assert Method.ALIPAY not in order_of(ranking)
     assert Method.ALIPAY in [w.method for w in ranking.withheld]
+
+
+def test_inside_alipays_app_alipay_leads_and_wechat_pay_is_withheld():
+    with override("en"):
+        ranking = rank_methods(context(device=DeviceInfo("phone", "alipay")))
+    assert order_of(ranking)[0] == Method.ALIPAY
+    assert Method.WECHATPAY not in order_of(ranking)
+    withheld = {w.method: w.reason for w in ranking.withheld}
+    assert "Alipay" in withheld[Method.WECHATPAY]
+
+
+def test_inside_alipays_app_alipay_leads_even_after_a_card_success():
+    history = (paid(Method.CARD, days_ago=1),)
+    ranking = rank_methods(context(device=DeviceInfo("phone", "alipay"), history=history, now=NOW))
+    assert order_of(ranking)[:2] == [Method.ALIPAY, Method.CARD]
 
 
 def test_inside_wechat_wechat_pay_leads_even_after_a_card_success():

@@ -168,7 +168,13 @@ class AlipayBackend(ChannelBackend):
 
     # -- paying --------------------------------------------------------------------------------
     def create(self, request: CreateRequest) -> CreateResult:
-        """Desktop → precreate QR (rendered inline); phone → wap.pay; unknown → page.pay."""
+        """Desktop → precreate QR (rendered inline); phone → wap.pay; unknown → page.pay.
+
+        Inside Alipay's own app (``AlipayClient`` in the user agent, whatever the screen
+        size) always wap.pay, opened in the same page: the app takes the wap cashier into its
+        own payment sheet, with no QR (a phone cannot scan its own screen) and no jump to
+        another app; ``quit_url`` and ``return_url`` bring the buyer back to the order page.
+        """
         if request.currency != "CNY":
             raise ChannelDeclined(
                 f"Alipay takes CNY, not {request.currency}", code="CURRENCY_NOT_SUPPORTED"
@@ -181,7 +187,8 @@ class AlipayBackend(ChannelBackend):
         }
         return_url = request.return_url or self.account.return_url
         notify_url = self.account.notify_url
-        if request.client.device == "desktop":
+        in_app = in_alipay(request.client.user_agent)
+        if request.client.device == "desktop" and not in_app:
             answer = self.call("alipay.trade.precreate", biz, notify_url=notify_url)
             qr_code = str(answer.get("qr_code", ""))
             if not qr_code:
@@ -189,7 +196,7 @@ class AlipayBackend(ChannelBackend):
                     "Alipay precreate answered without a qr_code", code="BAD_RESPONSE"
                 )
             return CreateResult(action=Action(type="qr", url=qr_code, qr=qr_code))
-        if request.client.device == "phone":
+        if request.client.device == "phone" or in_app:
             method, product = "alipay.trade.wap.pay", "QUICK_WAP_WAY"
             if return_url:
                 biz["quit_url"] = return_url
@@ -446,6 +453,12 @@ class AlipayBackend(ChannelBackend):
         With ``merchant_id`` (a 16-digit PID) a bill of another merchant is refused.
         """
         return AlipayBill.open(stream, merchant_id=merchant_id)
+
+
+def in_alipay(user_agent: str) -> bool:
+    """Whether the page is open in Alipay's in-app browser (it names itself ``AlipayClient``
+    in the user agent, as payments.client reads it for ordering)."""
+    return "AlipayClient" in (user_agent or "")
 
 
 def _closed_code(outcome: str) -> str:

@@ -8,6 +8,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import IO, Any, ClassVar
 
 from payments.channels import http
@@ -28,7 +29,7 @@ from payments.channels.base import (
     RefundResult,
     header_map,
 )
-from payments.channels.paypal import sftp
+from payments.channels.paypal import buttons, sftp
 from payments.channels.paypal.errors import PAYPAL_ERROR_CODES
 from payments.channels.paypal.settlement import StlFile, stl_file_name
 from payments.channels.paypal.webhooks import clear_certificates, verify_webhook
@@ -185,7 +186,8 @@ class PayPalBackend(ChannelBackend):
 
     # -- paying --------------------------------------------------------------------------------
     def create(self, request: CreateRequest) -> CreateResult:
-        """Create a CAPTURE order and send the buyer to its ``approve`` link (§4.1).
+        """Create a CAPTURE order for PayPal's JS SDK buttons on the checkout page, with its
+        ``approve`` link as the way on without JavaScript (§4.1; :mod:`.buttons`).
 
         ``PayPal-Request-Id = out_trade_no`` makes the create idempotent, so a timed-out create
         may be re-sent without opening a second order.
@@ -228,8 +230,68 @@ class PayPalBackend(ChannelBackend):
                 "PayPal order answer has no id or approve link", code="BAD_RESPONSE", raw=order
             )
         return CreateResult(
-            action=Action(type="redirect", url=approve), channel_trade_no=str(order["id"])
+            action=Action(
+                type="widget",
+                url=approve,
+                widget=buttons.widget(
+                    sdk_url=buttons.sdk_url(
+                        self.account.base_url,
+                        client_id=self._credential("client_id"),
+                        currency=currency,
+                    ),
+                    order_id=str(order["id"]),
+                ),
+            ),
+            channel_trade_no=str(order["id"]),
         )
+
+    def approval_capture(
+        self, *, channel_trade_no: str, out_trade_no: str, amount: Decimal, currency: str
+    ) -> Notice:
+        """Capture an order the buyer approved in PayPal's buttons (``onApprove``), after
+        checking it is this attempt's: its ``custom_id`` must be ``out_trade_no`` and its
+        amount the attempt's, read from PayPal before anything is captured — an approval of
+        another order or amount is refused (``ORDER_MISMATCH`` / ``AMOUNT_MISMATCH``) and
+        nothing is charged. An order captured before (a replay, or the webhook was first)
+        is read back; a capture PayPal refuses is a failed notice with its issue code.
+        """
+        order = self._get_order(channel_trade_no)
+        unit = first_unit(order)
+        custom = unit.get("custom_id") or unit.get("invoice_id")
+        if custom != out_trade_no:
+            raise ChannelDeclined(
+                f"PayPal order {channel_trade_no} belongs to {custom!r}, not {out_trade_no}",
+                code="ORDER_MISMATCH",
+                raw=order,
+            )
+        money = unit.get("amount") or {}
+        try:
+            ordered = parse_amount(money.get("value"))
+        except (ArithmeticError, ValueError):
+            ordered = None
+        if ordered != amount or str(money.get("currency_code", "")).upper() != currency.upper():
+            raise ChannelDeclined(
+                f"PayPal order {channel_trade_no} is for {money.get('value')} "
+                f"{money.get('currency_code')}, not {amount} {currency}",
+                code="AMOUNT_MISMATCH",
+                raw=order,
+            )
+        if not first_capture(order):
+            if order.get("status") != "APPROVED":
+                raise ChannelDeclined(
+                    f"PayPal order {channel_trade_no} is {order.get('status')}, not approved",
+                    code="ORDER_NOT_APPROVED",
+                    raw=order,
+                )
+            try:
+                order = self._capture_order(channel_trade_no)
+            except ChannelDeclined as exc:
+                if exc.code == "ORDER_NOT_APPROVED":
+                    raise
+                return self._order_notice(
+                    order, "failed", raw={"capture_error": exc.raw}, error_code=exc.code
+                )
+        return self._order_notice(order, order_outcome(order), raw={"capture": order})
 
     def notification_reply(self, *, accepted: bool, message: str = "") -> NotifyReply:
         """PayPal stops retrying on any 2xx; anything else is retried (25 times over 3 days)."""

@@ -175,4 +175,39 @@ PAYPAL_ERROR_CODES: dict[str, ErrorSpec] = {
     ),
     "TIMEOUT": _spec("query", True, "PayPal 响应超时", "PayPal did not answer in time"),
     "UNAVAILABLE": _spec("failover", True, "无法连接 PayPal", "PayPal could not be reached"),
+    # The JS SDK buttons on the checkout page (payments.services.paypal_buttons): what the
+    # buyer reads when they close PayPal, when the buttons fail, or when an approval does
+    # not belong to this payment. None of them charges anything.
+    "PAYER_CANCELLED": _spec(
+        "final",
+        False,
+        "您关闭了 PayPal，未完成付款，没有扣款",
+        "You closed PayPal before paying; nothing was charged",
+        "可再次点击 PayPal 按钮付款，或换一种支付方式。",
+        "Press the PayPal button to try again, or pay another way.",
+    ),
+    "BUTTONS_ERROR": _spec(
+        "final",
+        False,
+        "PayPal 未能完成付款，没有扣款",
+        "PayPal could not complete the payment; nothing was charged",
+        "请再试一次，或换一种支付方式。",
+        "Try again, or pay another way.",
+    ),
+    "ORDER_MISMATCH": _spec(
+        "final",
+        False,
+        "这次 PayPal 确认不属于本笔付款，没有扣款",
+        "This PayPal approval is for another payment; nothing was charged",
+        "请刷新页面后用本页的 PayPal 按钮付款。",
+        "Reload the page and pay with the PayPal button on it.",
+    ),
+    "AMOUNT_MISMATCH": _spec(
+        "final",
+        False,
+        "PayPal 订单金额与本订单不符，没有扣款",
+        "The PayPal order's amount does not match this order; nothing was charged",
+        "请刷新页面后用本页的 PayPal 按钮付款。",
+        "Reload the page and pay with the PayPal button on it.",
+    ),
 }

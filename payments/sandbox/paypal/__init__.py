@@ -13,6 +13,8 @@ Endpoints (mounted under ``/sandbox/paypal/``):
 * ``v1/notifications/certs/<name>`` — the webhook signing certificate (PEM), the target of
   ``PAYPAL-CERT-URL``; it is issued by a sandbox CA whose certificate ``provision`` hands out as
   ``webhook_ca_pem``.
+* ``sdk/js`` — a stand-in of PayPal's JS SDK (``paypal.Buttons``) and its approval window,
+  ``sdk/orders/<id>`` and ``…/approve`` behind it (:mod:`.buttons`).
 * ``ppreports/outgoing/STL-yyyymmdd.01.009.CSV`` — the day's settlement report. Live PayPal
   puts STL files on SFTP (reports.paypal.com, same directory); the sandbox serves them over
   HTTP with the bearer token.

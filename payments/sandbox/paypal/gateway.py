@@ -29,6 +29,7 @@ from payments.sandbox.models import (
     SandboxTrade,
 )
 from payments.sandbox.paypal.auth import authenticate, issue_token
+from payments.sandbox.paypal.buttons import urlpatterns as buttons_urlpatterns
 from payments.sandbox.paypal.certificates import ca_material, signature_headers, signer_material
 from payments.sandbox.paypal.resources import (
     CENT,
@@ -586,4 +587,5 @@ urlpatterns = [
     path("v1/notifications/webhooks/<str:webhook_id>", webhook_detail, name="webhook"),
     path("v1/notifications/certs/<str:name>", certificate, name="cert"),
     path("ppreports/outgoing/<str:name>", settlement_file, name="stl"),
+    *buttons_urlpatterns,
 ]

@@ -672,3 +672,37 @@ def test_a_notice_signed_without_its_empty_value_is_rejected(client, backend):
     params["body"] = ""
     with pytest.raises(NotificationRejected, match="bad signature"):
         backend.parse_notification(headers={}, body=_resign(params))
+
+
+ALIPAY_APP_UA = (
+    "Mozilla/5.0 (iPad; CPU OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+    "Mobile/15E148 ChannelId(1) NebulaSDK/1.8.100112 Nebula "
+    "AlipayDefined(nt:WIFI,ws:1024|1366|2.0) AliApp(AP/10.5.86) AlipayClient/10.5.86.6000 "
+    "Language/zh-Hans Region/CN"
+)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("device", ["phone", "desktop", "unknown"])
+def test_inside_alipays_app_it_is_always_wap_pay_in_the_same_page_never_a_qr(
+    client, backend, device
+):
+    """A tablet in Alipay's app counts as a desktop for ordering, yet a QR there is useless:
+    the app's own cashier (wap.pay) opens in the same page and comes back to the order."""
+    result = backend.create(
+        CreateRequest(
+            out_trade_no="CX20261204APP001",
+            amount=Decimal("88.00"),
+            currency="CNY",
+            subject="京东E卡 100元",
+            method="alipay",
+            expires_at=timezone.now() + dt.timedelta(minutes=15),
+            client=ClientInfo(device=device, user_agent=ALIPAY_APP_UA),
+            return_url="http://testserver/orders/1/",
+        )
+    )
+    assert result.action.type == "redirect" and not result.action.qr
+    params = dict(parse_qsl(urlsplit(result.action.url).query))
+    biz = json.loads(params["biz_content"])
+    assert params["method"] == "alipay.trade.wap.pay" and biz["product_code"] == "QUICK_WAP_WAY"
+    assert biz["quit_url"] == params["return_url"] == "http://testserver/orders/1/"

@@ -173,9 +173,12 @@ def test_sandbox_webhook_verifies_the_way_the_sdk_checks_it(client, account, bac
 # --- create / approve / capture -------------------------------------------------------------------
 
 
-def test_create_redirects_to_the_approve_link(backend):
+def test_create_opens_an_order_for_the_buttons_with_the_approve_link_as_fallback(backend):
     result = backend.create(_request())
-    assert result.action.type == "redirect"
+    assert result.action.type == "widget"
+    assert result.action.widget["sdk"] == "paypal"
+    assert result.action.widget["order_id"] == result.channel_trade_no
+    assert result.action.widget["fallback"] == "redirect"
     trade = SandboxTrade.objects.get(channel="paypal", out_trade_no="CX20261123PP0001")
     assert result.channel_trade_no == trade.trade_no
     assert urlsplit(result.action.url).path == f"/sandbox/paypal/cashier/{trade.trade_no}/"

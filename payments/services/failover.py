@@ -44,7 +44,11 @@ def open_at_channel(payment: Payment) -> Payment:
     last_error: tuple[str, str] | None = None  # (backend, code) of the last failure
     for _step in range(settings.PAYMENTS_MAX_ATTEMPTS):
         decision = health.route(
-            payment.method, payment.amount, payment.currency, exclude_codes=tuple(tried)
+            payment.method,
+            payment.amount,
+            payment.currency,
+            exclude_codes=tuple(tried),
+            charge_currency=payment.charge_currency,
         )
         if not decision.winner:
             break
@@ -59,6 +63,11 @@ def open_at_channel(payment: Payment) -> Payment:
             fee=account.fee_for(payment.amount),
             routing=decision.as_dict(),
             instalments=payment.instalments,
+            charge_currency=payment.charge_currency,
+            charge_amount=payment.charge_amount,
+            fx_rate=payment.fx_rate,
+            fx_rate_at=payment.fx_rate_at,
+            fx_source=payment.fx_source,
         )
         if _create_at_channel(payment, attempt) != "next":
             return Payment.objects.get(pk=payment.pk)
@@ -71,8 +80,8 @@ def _create_request(payment: Payment, attempt: Attempt) -> CreateRequest:
     client = payment.client or {}
     return CreateRequest(
         out_trade_no=attempt.out_trade_no,
-        amount=attempt.amount,
-        currency=attempt.currency,
+        amount=attempt.channel_amount,
+        currency=attempt.channel_currency,
         subject=payment.subject or payment.reference,
         method=attempt.method,
         expires_at=payment.expires_at or timezone.now() + dt.timedelta(minutes=15),
@@ -147,8 +156,8 @@ def _create_at_channel(payment: Payment, attempt: Attempt) -> Step:
             kind="payment",
             out_trade_no=attempt.out_trade_no,
             outcome="succeeded",
-            amount=attempt.amount,
-            currency=attempt.currency,
+            amount=attempt.channel_amount,
+            currency=attempt.channel_currency,
             channel_trade_no=result.channel_trade_no,
         )
         notice_apply(account=account, notice=notice)

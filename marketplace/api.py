@@ -236,6 +236,11 @@ class OrderDetail(APIView):
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
             )
             data["codes"] = [{"code": item.code, "pin": item.pin} for item in revealed]
+        if order.status == Order.Status.AWAITING_PAYMENT and order.is_payable:
+            # What paying in another currency would cost, before the buyer pays (the same
+            # offer the order page shows).
+            offer = services.order_checkout_offer(order=order, client=client_from_request(request))
+            data["currencies"] = offer.as_dict()
         response = Response(data)
         response["Cache-Control"] = "no-store"
         return response
@@ -293,6 +298,7 @@ class OrderPay(ActionThrottleMixin, IdempotentPostMixin, APIView):
                 client=client_from_request(request),
                 return_url=f"{settings.SITE_URL}/orders/{order.number}/",
                 instalments=serializer.validated_data.get("instalments"),
+                currency=serializer.validated_data.get("currency", ""),
             )
         except ChoiceRefused as exc:
             body = {"detail": exc.message, exc.field: [exc.message], "allowed": exc.allowed}

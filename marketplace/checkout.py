@@ -195,6 +195,7 @@ def order_pay_view(request, number: str):
             client=client_from_request(request),
             return_url=settings.SITE_URL + _order_url(order),
             instalments=instalments,
+            currency=request.POST.get("currency", ""),
         )
     except ordering.ChoiceRefused as exc:
         return _done(request, order, notice=exc.message)

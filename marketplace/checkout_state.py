@@ -100,9 +100,35 @@ class CheckoutState:
             "refunds": self.refunds,
             "remaining_text": f"{self.remaining // 60:02d}:{self.remaining % 60:02d}",
             "guarantee_hours": order.listing.brand.guarantee_hours,
+            **_currency_context(self.offer),
             "amount_text": money_text(order.amount, order.currency),
             "unit_price_text": money_text(order.unit_price, order.currency),
         }
+
+
+def _currency_context(offer: Offer | None) -> dict[str, Any]:
+    """The "pay in" choice: the price in each foreign currency some method charges (with
+    the methods that do), or why it cannot be charged now; the buyer's own preselected."""
+    if offer is None or not (offer.prices or offer.unavailable):
+        return {"fx": None}
+    labels = {m.method: m.label for m in offer.ranking.usable}
+    prices = [
+        {
+            "currency": code,
+            "text": price.text,
+            "methods": ", ".join(str(labels[m]) for m in offer.methods_charging(code)),
+        }
+        for code, price in sorted(offer.prices.items())
+    ]
+    unavailable = [{"currency": c, "reason": r} for c, r in sorted(offer.unavailable.items())]
+    return {
+        "fx": {
+            "home": offer.currency,
+            "preferred": offer.preferred,
+            "prices": prices,
+            "unavailable": unavailable,
+        }
+    }
 
 
 def order_latest_payment(*, order: Order) -> Payment | None:

@@ -159,6 +159,30 @@ def _when(at: dt.datetime) -> str:
     return formats.date_format(local, "Y-m-d H:i")
 
 
+#: the currency a buyer in a region pays in when their profile names none
+REGION_CURRENCIES = {
+    "US": "USD",
+    "GB": "GBP",
+    "JP": "JPY",
+    "HK": "HKD",
+    "SG": "SGD",
+    "AU": "AUD",
+    "CA": "CAD",
+    "CH": "CHF",
+    "NZ": "NZD",
+    **dict.fromkeys(
+        ("AT", "BE", "DE", "ES", "FI", "FR", "GR", "IE", "IT", "NL", "PT", "LU", "SK", "SI"),
+        "EUR",
+    ),
+}
+
+
+def buyer_currency(buyer, region: str) -> str:
+    """The currency a buyer would rather see: their profile's choice, else their region's."""
+    preferred = (getattr(buyer, "preferred_currency", "") or "").upper()
+    return preferred or REGION_CURRENCIES.get((region or "").upper(), HOME)
+
+
 def refund_share(
     *, cny_amount: Decimal, cny_total: Decimal, charged: Decimal, already: Decimal, committed: Decimal, currency: str
 ) -> Decimal:

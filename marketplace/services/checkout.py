@@ -31,8 +31,10 @@ def order_checkout_pay(
     client: Client,
     return_url: str,
     instalments: int | None = None,
+    currency: str = "",
 ):
-    """Start paying ``order`` with a method (and plan) the buyer is offered; returns the
+    """Start paying ``order`` with a method (and plan) the buyer is offered, in ``currency``
+    when it is one the offer converts the price into for that method; returns the
     ``payments.models.Payment``.
 
     Raises ``payments.ordering.ChoiceRefused`` for a method that is not offered as usable or
@@ -43,7 +45,7 @@ def order_checkout_pay(
     if not order.is_payable:
         raise OrderNotPayable(_("This order can no longer be paid."))
     offer = order_checkout_offer(order=order, client=client)
-    choice = offer.choose(method=method, instalments=instalments)
+    choice = offer.choose(method=method, instalments=instalments, currency=currency)
     payment = order_pay(
         order=order,
         buyer=buyer,
@@ -51,6 +53,7 @@ def order_checkout_pay(
         client=client,
         return_url=return_url,
         instalments=choice.instalments,
+        charge_currency=choice.currency,
     )
     ranking_record(payment=payment, ranking=offer.ranking)
     return payment

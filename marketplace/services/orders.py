@@ -156,7 +156,14 @@ def order_reservations_release(*, now: dt.datetime | None = None, limit: int = 1
 
 
 def order_pay(
-    *, order: Order, buyer, method: str, client, return_url: str, instalments: int | None = None
+    *,
+    order: Order,
+    buyer,
+    method: str,
+    client,
+    return_url: str,
+    instalments: int | None = None,
+    charge_currency: str = "",
 ):
     """Start paying ``order`` with ``method`` through the payment platform; returns the
     ``payments.models.Payment`` (its status/action tell the page what to do next)."""
@@ -191,4 +198,5 @@ def order_pay(
         expires_at=order.expires_at,
         instalments=instalments,
         risk_facts=order_risk_facts(order=order, client_ip=getattr(client, "ip", "") or ""),
+        charge_currency=charge_currency,
     )

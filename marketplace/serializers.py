@@ -185,7 +185,7 @@ class OrderDetailSerializer(OrderSerializer):
     )
 
     class Meta(OrderSerializer.Meta):
-        fields = [*OrderSerializer.Meta.fields, "codes"]
+        fields = [*OrderSerializer.Meta.fields, "codes", "currencies"]
 
 
 class OrderPaySerializer(serializers.Serializer):

@@ -166,7 +166,7 @@ def route(
     accounts = [
         candidate_from(a)
         for a in ChannelAccount.objects.filter(enabled=True).order_by("code")
-        if method in (a.methods or ()) and (not charge_currency or a.can_charge(charge_currency))
+        if method in (a.methods or ()) and a.can_charge(charge_currency or currency)
     ]
     if day_volume is None:
         day_volume = today_volume([a.code for a in accounts if a.daily_cap is not None])

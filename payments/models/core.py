@@ -105,8 +105,8 @@ class ChannelAccount(models.Model):
         default=list,
         blank=True,
         help_text=_(
-            'ISO codes besides its own currency, e.g. ["USD", "EUR"]; only channels that '
-            "take foreign currencies (card, PayPal) accept any."
+            'ISO codes it charges buyers in, e.g. ["CNY", "USD"]; empty: its own currency '
+            "only. Only channels that take foreign currencies (card, PayPal) accept others."
         ),
     )
     fee_percent = models.DecimalField(
@@ -162,8 +162,13 @@ class ChannelAccount(models.Model):
     def credentials(self, value: dict) -> None:
         self.credentials_encrypted = encrypt_credentials(value)
 
+    @property
+    def charges(self) -> list[str]:
+        """The currencies it charges buyers in (its own alone when none are listed)."""
+        return list(self.currencies or []) or [self.currency]
+
     def can_charge(self, currency: str) -> bool:
-        return currency == self.currency or currency in (self.currencies or [])
+        return currency in self.charges
 
     def clean(self):
         from django.core.exceptions import ValidationError
@@ -178,7 +183,7 @@ class ChannelAccount(models.Model):
         except LookupError:
             return
         for code in codes:
-            if code == self.currency:
+            if code == self.currency or (allowed and code == "CNY"):
                 continue
             if not (len(code) == 3 and code.isalpha() and code.isupper()):
                 raise ValidationError(

@@ -73,6 +73,14 @@ class Offer:
         """The price in the buyer's preferred currency, when it is foreign and has a rate."""
         return self.prices.get(self.preferred)
 
+    def charged_in(self, method: str) -> str:
+        """The currency ``method`` charges when the buyer keeps the price's own: that one, or
+        the foreign one its accounts charge instead (what :meth:`choose` would pick)."""
+        try:
+            return self._choose_currency(method=method, currency="") or self.currency
+        except ChoiceRefused:
+            return self.currency
+
     def methods_charging(self, currency: str) -> list[str]:
         return [m.method for m in self.ranking.usable if currency in self.charges.get(m.method, ())]
 
@@ -102,9 +110,26 @@ class Offer:
         return Choice(choice.method, choice.instalments, charge)
 
     def _choose_currency(self, *, method: str, currency: str) -> str:
-        code = (currency or "").strip().upper()
-        if not code or code == self.currency:
+        code = (currency or "").strip().upper() or self.currency
+        able = self.charges.get(method)
+        if code == self.currency and (able is None or code in able):
             return ""
+        if code == self.currency:
+            # The method's accounts charge only foreign currencies (a PayPal account outside
+            # China): the buyer's own if it is one of them, else the first with a rate.
+            priced = [c for c in sorted(able) if c in self.prices]
+            if self.preferred in priced:
+                return self.preferred
+            if priced:
+                return priced[0]
+            reasons = [self.unavailable[c] for c in sorted(able) if c in self.unavailable]
+            raise ChoiceRefused(
+                reasons[0]
+                if reasons
+                else _("This payment method is not available for this order."),
+                field="currency",
+                allowed=[],
+            )
         if code in self.unavailable:
             raise ChoiceRefused(
                 self.unavailable[code], field="currency", allowed=[self.currency]
@@ -116,7 +141,9 @@ class Offer:
                 allowed=self.currencies,
             )
         if code not in self.charges.get(method, ()):
-            able = [self.currency, *sorted(c for c in self.charges.get(method, ()) if c in self.prices)]
+            able = sorted(
+                c for c in self.charges.get(method, ()) if c in self.prices or c == self.currency
+            )
             raise ChoiceRefused(
                 _("%(method)s cannot charge %(currency)s; pay in %(allowed)s with it.")
                 % {
@@ -188,7 +215,7 @@ def offer_for(
     charges = {m.method: charge_currencies(m.method, context) for m in ranking.usable}
     prices: dict[str, fx.Price] = {}
     unavailable: dict[str, str] = {}
-    for code in sorted(set().union(*charges.values()) if charges else ()):
+    for code in sorted(set().union(*charges.values()) - {currency} if charges else ()):
         try:
             prices[code] = fx.price(amount, code)
         except fx.RateUnavailable as exc:

@@ -223,11 +223,11 @@ def _not_offered(method: str, context: CheckoutContext) -> str:
 
 
 def charge_currencies(method: str, context: CheckoutContext) -> frozenset[str]:
-    """The foreign currencies the accounts that can take this payment by ``method`` charge."""
+    """The currencies the accounts that can take this payment by ``method`` charge."""
     found: set[str] = set()
     for option in _usable_accounts(method, context):
         if option.fits(context.amount):
-            found |= option.charges
+            found |= option.charges or {option.currency}
     return frozenset(found)
 
 

@@ -35,7 +35,7 @@ class AccountOption:
     min_amount: Decimal = CENT
     max_amount: Decimal = Decimal("50000.00")
     weight: Decimal = Decimal("1")
-    #: foreign currencies it can charge besides its own
+    #: the currencies it charges buyers in; empty: its own alone
     charges: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:

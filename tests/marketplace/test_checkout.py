@@ -288,13 +288,16 @@ def fake_pay(monkeypatch):
     calls = []
 
     def answer(action, status=PaymentStatus.PENDING):
-        def order_pay(*, order, buyer, method, client, return_url, instalments=None):
+        def order_pay(
+            *, order, buyer, method, client, return_url, instalments=None, charge_currency=""
+        ):
             calls.append(
                 {
                     "method": method,
                     "client": client,
                     "return_url": return_url,
                     "instalments": instalments,
+                    "charge_currency": charge_currency,
                 }
             )
             return make_payment(

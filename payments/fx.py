@@ -141,7 +141,12 @@ class Price:
 def price(cny: Decimal, currency: str, *, now: dt.datetime | None = None) -> Price:
     """``cny`` converted at the current rate of ``currency``; raises RateUnavailable."""
     found = quote(currency, now=now)
-    return Price(cny=cny, amount=to_foreign(cny, found.rate, found.currency), currency=found.currency, quote=found)
+    return Price(
+        cny=cny,
+        amount=to_foreign(cny, found.rate, found.currency),
+        currency=found.currency,
+        quote=found,
+    )
 
 
 def rate_text(rate: Decimal) -> str:
@@ -184,7 +189,13 @@ def buyer_currency(buyer, region: str) -> str:
 
 
 def refund_share(
-    *, cny_amount: Decimal, cny_total: Decimal, charged: Decimal, already: Decimal, committed: Decimal, currency: str
+    *,
+    cny_amount: Decimal,
+    cny_total: Decimal,
+    charged: Decimal,
+    already: Decimal,
+    committed: Decimal,
+    currency: str,
 ) -> Decimal:
     """The foreign amount a refund of ``cny_amount`` returns: its share of what was
     ``charged``, exact in minor units. Counted cumulatively — the refunds so far covering

@@ -99,9 +99,7 @@ class Offer:
             ],
         }
 
-    def choose(
-        self, *, method: str, instalments: int | None = None, currency: str = ""
-    ) -> Choice:
+    def choose(self, *, method: str, instalments: int | None = None, currency: str = "") -> Choice:
         """Check ``method``, ``instalments`` and ``currency`` against what is offered. No
         plan chosen for card instalments means the shortest one, as the page preselects it;
         no currency means the price's own."""
@@ -131,9 +129,7 @@ class Offer:
                 allowed=[],
             )
         if code in self.unavailable:
-            raise ChoiceRefused(
-                self.unavailable[code], field="currency", allowed=[self.currency]
-            )
+            raise ChoiceRefused(self.unavailable[code], field="currency", allowed=[self.currency])
         if code not in self.prices:
             raise ChoiceRefused(
                 _("Paying in %(currency)s is not offered for this order.") % {"currency": code},

@@ -211,6 +211,14 @@ class ChannelAccount(models.Model):
     def fee_for(self, amount: Decimal) -> Decimal:
         return (amount * self.fee_percent / Decimal(100) + self.fee_fixed).quantize(Decimal("0.01"))
 
+    def fee_in(self, amount: Decimal, currency: str, rate: Decimal) -> Decimal:
+        """The fee on a foreign ``amount``, in its currency's minor unit: the percentage of
+        it, and the CNY fixed fee at ``rate``."""
+        from payments.money import round_minor
+
+        fixed = self.fee_fixed / rate if self.fee_fixed else Decimal(0)
+        return round_minor(amount * self.fee_percent / Decimal(100) + fixed, currency)
+
     def notify_url(self) -> str:
         return f"{settings.SITE_URL}/payments/notify/{self.code}/"
 
@@ -316,6 +324,13 @@ class Attempt(ChargedIn):
     amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
     currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
     fee = models.DecimalField(_("expected fee"), **MONEY, default=ZERO)
+    charge_fee = models.DecimalField(
+        _("expected fee in the charged currency"),
+        **MONEY,
+        null=True,
+        blank=True,
+        help_text=_("What the channel's settlement file should show as its fee."),
+    )
     status = models.CharField(
         max_length=20,
         choices=AttemptStatus.choices,

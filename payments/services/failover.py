@@ -11,7 +11,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from payments import health
+from payments import fx, health
 from payments.accounts import backend_for
 from payments.channels.base import (
     ChannelDeclined,
@@ -54,13 +54,21 @@ def open_at_channel(payment: Payment) -> Payment:
             break
         account = ChannelAccount.objects.get(code=decision.winner)
         tried.append(account.code)
+        fee, charge_fee = account.fee_for(payment.amount), None
+        if payment.foreign:
+            # The channel takes its fee in the charged currency; the journal books it in CNY.
+            charge_fee = account.fee_in(
+                payment.charge_amount, payment.charge_currency, payment.fx_rate
+            )
+            fee = fx.to_cny(charge_fee, payment.fx_rate)
         attempt = Attempt.objects.create(
             payment=payment,
             account=account,
             method=payment.method,
             amount=payment.amount,
             currency=payment.currency,
-            fee=account.fee_for(payment.amount),
+            fee=fee,
+            charge_fee=charge_fee,
             routing=decision.as_dict(),
             instalments=payment.instalments,
             charge_currency=payment.charge_currency,

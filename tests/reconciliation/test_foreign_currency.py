@@ -1,0 +1,97 @@
+"""Settlement of foreign-currency payments: the card acquirer reports USD and JPY lines (and a
+USD refund); each matches its attempt's charged amount and fee to the minor unit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import uuid
+from decimal import Decimal
+
+import pytest
+from django.core.management import call_command
+from django.utils import timezone
+
+from payments import services as payment_services
+from payments.channels.base import ClientInfo
+from payments.models import Attempt, FxRate
+from payments.payables import PayableFacts
+from reconciliation.models import Discrepancy
+from tests.accounts.factories import UserFactory
+from tests.payments.factories import sandbox_account
+from tests.payments.sandbox_payer import Payer
+
+pytestmark = pytest.mark.django_db
+
+
+def pay(client, captured, amount: str, currency: str) -> Attempt:
+    payment = payment_services.payment_start(
+        buyer=UserFactory(),
+        reference=f"test:{uuid.uuid4().hex[:16]}",
+        amount=Decimal(amount),
+        currency="CNY",
+        method="card",
+        subject="Gift card",
+        client=ClientInfo(ip="203.0.113.7", device="desktop", region="US"),
+        return_url="http://testserver/orders/R1/",
+        expires_at=timezone.now() + dt.timedelta(minutes=15),
+        risk_facts=PayableFacts(account_age_days=400, good_orders=12),
+        charge_currency=currency,
+    )
+    attempt = payment.attempts.get()
+    with captured(execute=True):
+        Payer(client).decide(attempt.action, "approve")
+    attempt.refresh_from_db()
+    assert attempt.status == "succeeded"
+    return attempt
+
+
+@pytest.fixture
+def foreign_day(client, django_capture_on_commit_callbacks):
+    now = timezone.now()
+    FxRate.objects.create(currency="USD", rate=Decimal("7.1375"), as_of=now)
+    FxRate.objects.create(currency="JPY", rate=Decimal("0.0478"), as_of=now)
+    acct = sandbox_account(
+        "card", fee_percent=Decimal("0.600"), settlement_days=2, currencies=["CNY", "USD", "JPY"]
+    )
+    captured = django_capture_on_commit_callbacks
+    usd = pay(client, captured, "99.00", "USD")  # US$13.87, fee 0.08
+    jpy = pay(client, captured, "150.00", "JPY")  # JP¥3138, fee 19
+    clerk = UserFactory(is_staff=True, groups=["Finance"])
+    with captured(execute=True):
+        refund = payment_services.refund_request(
+            payment=usd.payment, amount=Decimal("33.00"), reason="goodwill", requested_by=clerk
+        )
+    refund.refresh_from_db()
+    assert refund.status == "succeeded" and refund.charge_amount == Decimal("4.62")
+    return acct, usd, jpy, timezone.localdate()
+
+
+def pull(day: dt.date) -> dict:
+    out = io.StringIO()
+    call_command(
+        "pull_settlements", "--channel", "card", "--date", day.isoformat(), "--json", stdout=out
+    )
+    [entry] = json.loads(out.getvalue())
+    return entry
+
+
+def test_foreign_currency_lines_reconcile_to_the_minor_unit(foreign_day):
+    _acct, usd, jpy, day = foreign_day
+    assert (usd.charge_amount, usd.charge_fee) == (Decimal("13.87"), Decimal("0.08"))
+    assert (jpy.charge_amount, jpy.charge_fee) == (Decimal("3138.00"), Decimal("19.00"))
+    entry = pull(day)
+    assert entry["status"] == "reconciled", entry
+    result = entry["result"]
+    assert result["payments"] == 2 and result["refunds"] == 1
+    assert result["matched"] == 3 and not any(result["discrepancies"].values()), result
+
+
+def test_a_foreign_line_that_differs_from_the_charged_amount_is_found(foreign_day):
+    _acct, usd, _jpy, day = foreign_day
+    Attempt.objects.filter(pk=usd.pk).update(charge_amount=Decimal("13.86"))
+    result = pull(day)["result"]
+    assert result["discrepancies"]["amount_mismatch"] == 1
+    mismatch = Discrepancy.objects.get(kind="amount_mismatch")
+    assert (mismatch.expected, mismatch.actual) == (Decimal("13.86"), Decimal("13.87"))

@@ -121,12 +121,20 @@ def _currency_context(offer: Offer | None) -> dict[str, Any]:
         for code, price in sorted(offer.prices.items())
     ]
     unavailable = [{"currency": c, "reason": r} for c, r in sorted(offer.unavailable.items())]
+    # Methods whose accounts charge only foreign currencies (PayPal outside China): what they
+    # charge even when the buyer keeps the CNY price.
+    converted = []
+    for ranked in offer.ranking.usable:
+        code = offer.charged_in(ranked.method)
+        if code != offer.currency and code in offer.prices:
+            converted.append({"method": ranked.label, "text": offer.prices[code].text})
     return {
         "fx": {
             "home": offer.currency,
             "preferred": offer.preferred,
             "prices": prices,
             "unavailable": unavailable,
+            "converted": converted,
         }
     }
 

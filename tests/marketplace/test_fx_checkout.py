@@ -213,3 +213,17 @@ def test_the_page_and_the_api_charge_the_same(shop, client):
         "USD",
         USD_RATE,
     )
+
+
+def test_a_buyer_at_home_is_told_paypal_charges_usd_and_pays_the_converted_amount(shop, client):
+    number = order_of(shop, "FXCHINA00001")
+    client.force_login(shop[3])
+    home = {"HTTP_ACCEPT_LANGUAGE": "en"}  # no region: the price stays in CNY
+    page = client.get(f"/orders/{number}/", **home).content.decode()
+    assert '<option value="CNY" selected>' in page
+    assert "PayPal charges US$12.89 ≈ ¥92.00 at 7.1375" in page
+    answer = shop[2].post(
+        f"/api/v1/orders/{number}/pay/", {"method": "paypal"}, format="json", **home
+    )
+    assert answer.status_code == 200, answer.content
+    assert answer.json()["payment"]["charge"]["amount"] == "12.89"

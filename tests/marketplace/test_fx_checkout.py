@@ -227,3 +227,19 @@ def test_a_buyer_at_home_is_told_paypal_charges_usd_and_pays_the_converted_amoun
     )
     assert answer.status_code == 200, answer.content
     assert answer.json()["payment"]["charge"]["amount"] == "12.89"
+
+
+def test_a_buyer_who_prefers_euros_in_their_settings_sees_euros_first(shop, client):
+    user = shop[3]
+    client.force_login(user)
+    response = client.post(
+        "/accounts/settings/",
+        {"display_name": "", "email": user.email, "preferred_currency": "EUR"},
+    )
+    assert response.status_code == 302, response.content
+    number = order_of(shop, "FXEURO000001")
+    data = shop[2].get(f"/api/v1/orders/{number}/", HTTP_ACCEPT_LANGUAGE="en").json()
+    assert data["currencies"]["preferred_currency"] == "EUR"
+    euro = next(p for p in data["currencies"]["prices"] if p["currency"] == "EUR")
+    assert set(euro["methods"]) == {"card", "card_instalments"}  # PayPal charges USD only
+    assert euro["amount"] == str(fx.to_foreign(Decimal("92.00"), Decimal("7.7410"), "EUR"))

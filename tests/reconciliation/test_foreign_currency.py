@@ -17,7 +17,8 @@ from payments import services as payment_services
 from payments.channels.base import ClientInfo
 from payments.models import Attempt, FxRate
 from payments.payables import PayableFacts
-from reconciliation.models import Discrepancy
+from reconciliation import services
+from reconciliation.models import Discrepancy, Statement
 from tests.accounts.factories import UserFactory
 from tests.payments.factories import sandbox_account
 from tests.payments.sandbox_payer import Payer
@@ -86,6 +87,16 @@ def test_foreign_currency_lines_reconcile_to_the_minor_unit(foreign_day):
     result = entry["result"]
     assert result["payments"] == 2 and result["refunds"] == 1
     assert result["matched"] == 3 and not any(result["discrepancies"].values()), result
+    # a file in three currencies states its day in CNY, each line at its attempt's rate:
+    # US$13.87 × 7.1375 = ¥99.00, JP¥3138 × 0.0478 = ¥150.00, the US$4.62 refund ¥32.98
+    statement = Statement.objects.get(account__code="card", day=day)
+    assert statement.currency == "CNY"
+    assert (statement.gross, statement.refunded) == (Decimal("249.00"), Decimal("32.98"))
+    # and both payments count as settled for the sellers' clearing
+    settled = {
+        row["payment__public_id"] for row in services.settled_payment_ids(statement=statement)
+    }
+    assert settled == {usd.payment.public_id, jpy.payment.public_id}
 
 
 def test_a_foreign_line_that_differs_from_the_charged_amount_is_found(foreign_day):

@@ -18,6 +18,7 @@ from marketplace.models import Order
 from marketplace.services.checkout import order_checkout_offer
 from payments.client import Client
 from payments.models import Method, Payment
+from payments.money import format_money
 from payments.ordering import Offer, RankedMethod, money_text
 from payments.presenters import latest_attempt, payment_as_dict
 from payments.qr import qr_svg
@@ -101,6 +102,7 @@ class CheckoutState:
             "remaining_text": f"{self.remaining // 60:02d}:{self.remaining % 60:02d}",
             "guarantee_hours": order.listing.brand.guarantee_hours,
             **_currency_context(self.offer),
+            "charged_text": (self.payment_data or {}).get("charge", {}).get("text", ""),
             "amount_text": money_text(order.amount, order.currency),
             "unit_price_text": money_text(order.unit_price, order.currency),
         }
@@ -212,6 +214,10 @@ def _refunds(payment: Payment) -> list[dict[str, Any]]:
     return [
         {
             "amount": refund.amount,
+            # what went back in the currency the buyer paid in, when not CNY
+            "charged": format_money(refund.charge_amount, refund.charge_currency)
+            if refund.charge_currency
+            else "",
             "status": refund.get_status_display(),
             "succeeded": refund.status == RefundStatus.SUCCEEDED,
             "at": refund.settled_at or refund.created_at,

@@ -173,8 +173,13 @@ def test_refunds_return_the_same_usd_amount_in_part_and_in_full(
     assert ledger.balance(ledger.FX_DIFFERENCES) == 0
     assert ledger.journal_total() == 0 and ledger.unbalanced_entries() == 0
 
+    client.force_login(shop[3])
+    page = client.get(f"/orders/{number}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    assert "US$12.89 ≈ ¥92.00 at 7.1375" in page  # what was charged, on the order
+    assert "(US$4.20)" in page and "(US$8.69)" in page  # and what each refund returned
 
-def test_a_stale_rate_is_refused_in_the_buyers_language_and_nothing_is_charged(shop):
+
+def test_a_stale_rate_is_refused_in_the_buyers_language_and_nothing_is_charged(shop, client):
     FxRate.objects.filter(currency="USD").update(
         as_of=FxRate.objects.get(currency="USD").as_of - dt.timedelta(days=2)
     )
@@ -187,7 +192,10 @@ def test_a_stale_rate_is_refused_in_the_buyers_language_and_nothing_is_charged(s
     )
     assert not Payment.objects.exists() and not SandboxTrade.objects.exists()
     assert shop[2].get(f"/api/v1/orders/{number}/").json()["status"] == "awaiting_payment"
-    # in CNY it still pays
+    # the page says so before paying; in CNY it still pays
+    client.force_login(shop[3])
+    page = client.get(f"/orders/{number}/", **ABROAD).content.decode()
+    assert 'data-testid="fx-unavailable-USD"' in page and "out of date" in page
     assert pay(shop[2], number, "card").status_code == 200
 
 

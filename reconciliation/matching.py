@@ -45,7 +45,9 @@ FROM (
       WHEN d.rn > 1 THEN 'duplicate'
       WHEN l.kind = 'payment' THEN CASE
         WHEN a.id IS NULL THEN 'missing_ours'
-        WHEN (COALESCE(a.charge_amount, a.amount) <> l.amount OR (a.charge_currency <> '' AND l.currency <> a.charge_currency)) THEN 'amount_mismatch'
+        WHEN COALESCE(a.charge_amount, a.amount) <> l.amount
+             OR (a.charge_currency <> '' AND l.currency <> a.charge_currency)
+        THEN 'amount_mismatch'
         WHEN a.status <> %(succeeded)s THEN 'status_mismatch'
         WHEN ROUND(COALESCE(a.charge_fee, a.fee), 2) <> ROUND(l.fee, 2) THEN 'fee_mismatch'
       END
@@ -59,13 +61,15 @@ FROM (
     CASE WHEN d.rn = 1 THEN r.id END AS refund_id,
     CASE
       WHEN d.rn > 1 THEN NULL
-      WHEN l.kind = 'payment' AND a.fee IS NOT NULL AND COALESCE(a.charge_amount, a.amount) = l.amount
+      WHEN l.kind = 'payment' AND a.fee IS NOT NULL
+           AND COALESCE(a.charge_amount, a.amount) = l.amount
            AND a.status = %(succeeded)s THEN COALESCE(a.charge_fee, a.fee)
       WHEN l.kind = 'payment' THEN COALESCE(a.charge_amount, a.amount)
       ELSE COALESCE(r.charge_amount, r.amount)
     END AS expected,
     CASE
-      WHEN d.rn = 1 AND l.kind = 'payment' AND COALESCE(a.charge_amount, a.amount) = l.amount AND a.status = %(succeeded)s
+      WHEN d.rn = 1 AND l.kind = 'payment' AND COALESCE(a.charge_amount, a.amount) = l.amount
+           AND a.status = %(succeeded)s
       THEN l.fee
       ELSE l.amount
     END AS actual,
@@ -73,7 +77,9 @@ FROM (
       WHEN d.rn > 1 THEN d.k || ' appears again in the file'
       WHEN l.kind = 'payment' AND a.id IS NULL
       THEN 'payment ' || l.out_trade_no || ' is not ours (dropped order?)'
-      WHEN l.kind = 'payment' AND (COALESCE(a.charge_amount, a.amount) <> l.amount OR (a.charge_currency <> '' AND l.currency <> a.charge_currency)) THEN 'payment ' || l.out_trade_no
+      WHEN l.kind = 'payment' AND (COALESCE(a.charge_amount, a.amount) <> l.amount
+           OR (a.charge_currency <> '' AND l.currency <> a.charge_currency))
+      THEN 'payment ' || l.out_trade_no
       WHEN l.kind = 'payment' AND a.status <> %(succeeded)s
       THEN 'the channel says paid, our attempt is ' || a.status
       WHEN l.kind = 'payment' THEN 'fee of ' || l.out_trade_no
@@ -121,7 +127,8 @@ WHERE a.account_id = %(account)s AND a.status = %(succeeded)s
 #: Our refunds that succeeded that day and that the file has no refund line for.
 MISSING_REFUNDS_SQL = """
 INSERT INTO {found} ({columns})
-SELECT %(file)s, 'refund_missing_channel', NULL, r.attempt_id, r.id, COALESCE(r.charge_amount, r.amount), NULL,
+SELECT %(file)s, 'refund_missing_channel', NULL, r.attempt_id, r.id,
+       COALESCE(r.charge_amount, r.amount), NULL,
        'refund ' || r.refund_no || ' of ' || a.out_trade_no
        || ' succeeded with us but is not in the file', 'open', '', %(now)s
 FROM {refunds} r JOIN {attempts} a ON a.id = r.attempt_id

@@ -68,11 +68,6 @@ class Offer:
         """The currencies the buyer may pick: the price's own first, then the foreign ones."""
         return [self.currency, *sorted({*self.prices, *self.unavailable})]
 
-    @property
-    def price(self) -> fx.Price | None:
-        """The price in the buyer's preferred currency, when it is foreign and has a rate."""
-        return self.prices.get(self.preferred)
-
     def charged_in(self, method: str) -> str:
         """The currency ``method`` charges when the buyer keeps the price's own: that one, or
         the foreign one its accounts charge instead (what :meth:`choose` would pick)."""

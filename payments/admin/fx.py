@@ -25,5 +25,5 @@ class FxRateAdmin(admin.ModelAdmin):
         obj.as_of = timezone.now()
         obj.updated_by = request.user
         if not obj.source or obj.source.startswith("sandbox"):
-            obj.source = str(_("rate table"))
+            obj.source = "rate table"  # stored as data, like the table source's default
         super().save_model(request, obj, form, change)

@@ -187,3 +187,21 @@ def test_a_foreign_refund_books_the_exchange_difference_back():
         entry__key=f"refund-sent:{refund.refund_no}", account__code=ledger.REFUNDS_IN_FLIGHT
     )
     assert (sent.foreign_amount, sent.foreign_currency) == (D("2071.00"), "JPY")
+
+
+def test_finance_sets_a_rate_in_the_admin_and_it_records_who_and_when(client):
+    from tests.accounts.factories import UserFactory
+
+    clerk = UserFactory(is_staff=True, groups=["Finance"])
+    client.force_login(clerk)
+    before = timezone.now()
+    response = client.post(
+        "/admin/payments/fxrate/add/", {"currency": "usd", "rate": "7.2001", "source": ""}
+    )
+    assert response.status_code == 302, response.content
+    row = FxRate.objects.get()
+    assert (row.currency, row.rate, row.updated_by) == ("USD", D("7.2001"), clerk)
+    assert row.as_of >= before and row.source == "rate table"
+    assert fx.quote("USD").rate == D("7.2001")
+    listing = client.get("/admin/payments/fxrate/").content.decode()
+    assert "7.2001" in listing and clerk.username in listing

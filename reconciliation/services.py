@@ -319,7 +319,7 @@ def _reconcile(
     if len(currencies) == 1:
         currency = currencies.pop()  # e.g. a PayPal account that charges USD only
     elif currencies:
-        gross, refunded, fees = _totals_in(file, account)
+        gross, refunded, fees = file_totals_cny(file, account)
     net = gross - refunded - fees
     lines_count = agg["payments"] + agg["refunds"]
     matched = lines_count - on_lines
@@ -361,10 +361,10 @@ def _reconcile(
     )
 
 
-def _totals_in(file: SettlementFile, account: ChannelAccount) -> tuple[Decimal, ...]:
-    """A file with lines in several currencies (a card acquirer charging CNY and foreign
-    currencies): its gross, refunded and fees in the account's currency, each foreign line
-    at the rate its attempt was charged at (the rate the journal booked it at)."""
+def file_totals_cny(file: SettlementFile, account: ChannelAccount) -> tuple[Decimal, ...]:
+    """A file's gross, refunded and fees in the account's currency (CNY), each foreign line at
+    the rate its attempt was charged at — the rate the journal booked it at. States a day
+    mixing currencies, and values a foreign-currency settlement when it reaches the bank."""
     rates = dict(
         Attempt.objects.filter(
             account=account,

@@ -106,3 +106,74 @@ def test_a_foreign_line_that_differs_from_the_charged_amount_is_found(foreign_da
     assert result["discrepancies"]["amount_mismatch"] == 1
     mismatch = Discrepancy.objects.get(kind="amount_mismatch")
     assert (mismatch.expected, mismatch.actual) == (Decimal("13.86"), Decimal("13.87"))
+
+
+def test_a_usd_settlement_arriving_converted_into_cny_books_the_exchange_difference(
+    client, django_capture_on_commit_callbacks
+):
+    from payments import ledger
+    from reconciliation import treasury
+    from reconciliation.models import AccountPolicy, BankAccount
+
+    FxRate.objects.create(currency="USD", rate=Decimal("7.1375"), as_of=timezone.now())
+    acct = sandbox_account(
+        "card", fee_percent=Decimal("0.600"), settlement_days=2, currencies=["USD"]
+    )
+    bank = BankAccount.objects.create(code="boc-cny", name="BOC", bank="BOC", number_tail="1")
+    AccountPolicy.objects.create(account=acct, bank_account=bank)
+    attempt = pay(client, django_capture_on_commit_callbacks, "99.00", "USD")
+    day = timezone.localdate()
+    assert pull(day)["status"] == "reconciled"
+    statement = Statement.objects.get(account=acct, day=day)
+    # a USD-only day is stated in USD: US$13.87 less the US$0.08 fee
+    assert (statement.currency, statement.net) == ("USD", Decimal("13.79"))
+    booked = ledger.balance(ledger.channel_receivable("card"))
+    assert booked == Decimal("98.43")  # ¥99.00 less the fee at 7.1375 (¥0.57)
+
+    # the bank converted it at a worse rate than the capture's: ¥98.10 arrive
+    treasury.arrival_record(
+        bank_account=bank,
+        value_date=statement.expected_settlement_date,
+        amount=Decimal("98.10"),
+        reference="card settlement",
+    )
+    assert ledger.balance(ledger.channel_receivable("card")) == 0
+    assert ledger.balance(ledger.bank_cash("boc-cny")) == Decimal("98.10")
+    assert ledger.balance(ledger.FX_DIFFERENCES) == Decimal("0.33")  # a loss of 33 fen
+    assert ledger.journal_total() == 0 and ledger.unbalanced_entries() == 0
+    assert attempt.charge_fee == Decimal("0.08")
+
+
+def test_a_usd_settlement_into_a_usd_bank_account_moves_its_booked_cny(
+    client, django_capture_on_commit_callbacks
+):
+    from payments import ledger
+    from payments.models import JournalLine
+    from reconciliation import treasury
+    from reconciliation.models import AccountPolicy, BankAccount
+
+    FxRate.objects.create(currency="USD", rate=Decimal("7.1375"), as_of=timezone.now())
+    acct = sandbox_account(
+        "card", fee_percent=Decimal("0.600"), settlement_days=2, currencies=["USD"]
+    )
+    bank = BankAccount.objects.create(
+        code="hsbc-usd", name="HSBC USD", bank="HSBC", number_tail="2", currency="USD"
+    )
+    AccountPolicy.objects.create(account=acct, bank_account=bank)
+    pay(client, django_capture_on_commit_callbacks, "99.00", "USD")
+    day = timezone.localdate()
+    pull(day)
+    statement = Statement.objects.get(account=acct, day=day)
+    arrival = treasury.arrival_record(
+        bank_account=bank,
+        value_date=statement.expected_settlement_date,
+        amount=Decimal("13.79"),
+        reference="card settlement",
+    )
+    assert treasury.statement_position(statement).status == "arrived"
+    line = JournalLine.objects.get(entry__key=f"arrival:{arrival.pk}", amount__gt=0)
+    assert (line.amount, line.currency) == (Decimal("98.43"), "CNY")
+    assert (line.foreign_amount, line.foreign_currency) == (Decimal("13.79"), "USD")
+    assert ledger.balance(ledger.channel_receivable("card")) == 0
+    assert ledger.balance(ledger.FX_DIFFERENCES) == 0
+    assert ledger.journal_total() == 0 and ledger.unbalanced_entries() == 0

@@ -24,6 +24,7 @@ from django.utils import formats, timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext as _
 
+from payments.client import RegionInfo
 from payments.money import CENT, format_money, round_minor
 
 HOME = "CNY"
@@ -180,6 +181,23 @@ REGION_CURRENCIES = {
         "EUR",
     ),
 }
+
+
+#: where a buyer who prefers a currency (and whose address says nothing) is taken to be
+CURRENCY_REGIONS = {currency: region for region, currency in REGION_CURRENCIES.items()} | {
+    "EUR": "EU"
+}
+
+
+def buyer_region(buyer, region: RegionInfo) -> RegionInfo:
+    """The region ordering ranks by: the client's, unless the buyer's profile prefers a
+    foreign currency and neither the proxy nor the browser placed them abroad — then the
+    currency's region, so card and PayPal lead as for any buyer abroad."""
+    preferred = (getattr(buyer, "preferred_currency", "") or "").upper()
+    if region.cross_border or region.source == "proxy" or preferred in ("", HOME):
+        return region
+    code = CURRENCY_REGIONS.get(preferred)
+    return RegionInfo(code, "profile") if code else region
 
 
 def buyer_currency(buyer, region: str) -> str:

@@ -195,7 +195,7 @@ def offer_for(
         amount=amount,
         currency=currency,
         device=client.device_info,
-        region=client.region_info,
+        region=fx.buyer_region(buyer, client.region_info),
         config=config,
     )
     ranking = rank_methods(context, config)

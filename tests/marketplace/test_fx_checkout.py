@@ -251,3 +251,8 @@ def test_a_buyer_who_prefers_euros_in_their_settings_sees_euros_first(shop, clie
     euro = next(p for p in data["currencies"]["prices"] if p["currency"] == "EUR")
     assert set(euro["methods"]) == {"card", "card_instalments"}  # PayPal charges USD only
     assert euro["amount"] == str(fx.to_foreign(Decimal("92.00"), Decimal("7.7410"), "EUR"))
+    # the preference places the buyer abroad: card and PayPal lead, priced in euros
+    page = client.get(f"/orders/{number}/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
+    at = {m: page.index(f'value="{m}"') for m in ("card", "paypal", "alipay", "wechatpay")}
+    assert max(at["card"], at["paypal"]) < min(at["alipay"], at["wechatpay"]), at
+    assert '<option value="EUR" selected>' in page and euro["text"] in page

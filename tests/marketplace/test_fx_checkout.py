@@ -128,13 +128,14 @@ def test_paying_in_usd_charges_the_foreign_amount_and_the_journal_keeps_cny(
     assert ledger.journal_total() == 0 and ledger.unbalanced_entries() == 0
 
 
+@pytest.mark.parametrize("method", ["card", "paypal"])
 def test_refunds_return_the_same_usd_amount_in_part_and_in_full(
-    shop, client, django_capture_on_commit_callbacks
+    shop, client, django_capture_on_commit_callbacks, method
 ):
     from payments import services
 
-    number = order_of(shop, "FXREFUND0001")
-    payment_data = pay(shop[2], number, "card", "USD").json()["payment"]
+    number = order_of(shop, f"FXREFUND{method.upper()}")
+    payment_data = pay(shop[2], number, method, "USD").json()["payment"]
     with django_capture_on_commit_callbacks(execute=True):
         Payer(client).decide(payment_data["action"], "approve")
     payment = Payment.objects.get(public_id=payment_data["id"])
@@ -165,9 +166,12 @@ def test_refunds_return_the_same_usd_amount_in_part_and_in_full(
     assert sum(r.charge_amount for r in Refund.objects.filter(payment=payment)) == Decimal("12.89")
     payment.refresh_from_db()
     assert payment.status == "refunded" and payment.refunded_amount == Decimal("92.00")
-    # the channel holds nothing for this payment but its fee; the refunds' roundings at the
-    # capture's rate (US$4.20 = ¥29.98 for ¥30.00, US$8.69 = ¥62.02 for ¥62.00) cancel out
-    assert ledger.balance(ledger.channel_receivable("card")) == -payment.attempts.get().fee
+    # the channel holds nothing for this payment but its fee (booked in CNY from the fee
+    # expected in USD); the refunds' roundings at the capture's rate (US$4.20 = ¥29.98 for
+    # ¥30.00, US$8.69 = ¥62.02 for ¥62.00) cancel out
+    attempt = payment.attempts.get()
+    assert attempt.fee == fx.to_cny(attempt.charge_fee, USD_RATE)
+    assert ledger.balance(ledger.channel_receivable(method)) == -attempt.fee
     fx_lines = JournalLine.objects.filter(account__code=ledger.FX_DIFFERENCES)
     assert sorted(line.amount for line in fx_lines) == [Decimal("-0.02"), Decimal("0.02")]
     assert ledger.balance(ledger.FX_DIFFERENCES) == 0

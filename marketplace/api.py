@@ -265,6 +265,13 @@ class OrderCancel(IdempotentPostMixin, APIView):
         return Response(OrderSerializer(order).data)
 
 
+def _seen_rate(data) -> dict[str, str] | None:
+    """The rate the client showed for the currency it pays in, when it sent one."""
+    if not data.get("rate") or not data.get("currency"):
+        return None
+    return {data["currency"].upper(): data["rate"]}
+
+
 class OrderPay(ActionThrottleMixin, IdempotentPostMixin, APIView):
     """Start paying the order with a method; the answer says what the buyer must do next.
 
@@ -299,6 +306,7 @@ class OrderPay(ActionThrottleMixin, IdempotentPostMixin, APIView):
                 return_url=f"{settings.SITE_URL}/orders/{order.number}/",
                 instalments=serializer.validated_data.get("instalments"),
                 currency=serializer.validated_data.get("currency", ""),
+                seen_rates=_seen_rate(serializer.validated_data),
             )
         except ChoiceRefused as exc:
             body = {"detail": exc.message, exc.field: [exc.message], "allowed": exc.allowed}

@@ -137,6 +137,10 @@ def _currency_context(offer: Offer | None) -> dict[str, Any]:
             "prices": prices,
             "unavailable": unavailable,
             "converted": converted,
+            # the rates on screen, sent back with the choice (Offer.choose refuses another)
+            "seen": " ".join(
+                f"{code}:{price.quote.rate}" for code, price in sorted(offer.prices.items())
+            ),
         }
     }
 

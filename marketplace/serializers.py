@@ -204,6 +204,15 @@ class OrderPaySerializer(serializers.Serializer):
             "is converted at the current rate. Blank or CNY: the CNY price."
         ),
     )
+    rate = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        help_text=_(
+            "The rate the client showed for that currency (from the order's currencies); "
+            "refused with the new price when the rate has changed since."
+        ),
+    )
 
 
 class PaymentAnswerSerializer(serializers.Serializer):

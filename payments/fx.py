@@ -150,6 +150,16 @@ def price(cny: Decimal, currency: str, *, now: dt.datetime | None = None) -> Pri
     )
 
 
+def seen_rates(text: str) -> dict[str, str]:
+    """``USD:7.1375 EUR:7.741`` (what the order page shows) → ``{"USD": "7.1375", …}``."""
+    found = {}
+    for part in (text or "").split():
+        code, _sep, rate = part.partition(":")
+        if code and rate:
+            found[code.upper()[:3]] = rate[:32]
+    return found
+
+
 def rate_text(rate: Decimal) -> str:
     """A rate as people quote it: no trailing zeros past four places (7.1375, 0.0478)."""
     text = f"{Decimal(rate).normalize():f}"

@@ -94,12 +94,38 @@ class Offer:
             ],
         }
 
-    def choose(self, *, method: str, instalments: int | None = None, currency: str = "") -> Choice:
+    def choose(
+        self,
+        *,
+        method: str,
+        instalments: int | None = None,
+        currency: str = "",
+        seen_rates: Mapping[str, str] | None = None,
+    ) -> Choice:
         """Check ``method``, ``instalments`` and ``currency`` against what is offered. No
         plan chosen for card instalments means the shortest one, as the page preselects it;
-        no currency means the price's own."""
+        no currency means the price's own. ``seen_rates`` (currency → rate) are the rates the
+        buyer was shown: paying at another one (it changed since) is refused, so nobody is
+        charged an amount they did not see."""
         choice = self._choose_method(method=method, instalments=instalments)
         charge = self._choose_currency(method=choice.method, currency=currency)
+        seen = (seen_rates or {}).get(charge) if charge else None
+        if seen is not None:
+            current = self.prices[charge]
+            try:
+                same = Decimal(str(seen)) == current.quote.rate
+            except ArithmeticError:
+                same = False
+            if not same:
+                raise ChoiceRefused(
+                    _(
+                        "The %(currency)s rate changed since the page was shown: it is now "
+                        "%(price)s. Nothing was charged; check the amount and pay again."
+                    )
+                    % {"currency": charge, "price": current.text},
+                    field="rate",
+                    allowed=[fx.rate_text(current.quote.rate)],
+                )
         return Choice(choice.method, choice.instalments, charge)
 
     def _choose_currency(self, *, method: str, currency: str) -> str:

@@ -260,3 +260,36 @@ def test_a_buyer_who_prefers_euros_in_their_settings_sees_euros_first(shop, clie
     at = {m: page.index(f'value="{m}"') for m in ("card", "paypal", "alipay", "wechatpay")}
     assert max(at["card"], at["paypal"]) < min(at["alipay"], at["wechatpay"]), at
     assert '<option value="EUR" selected>' in page and euro["text"] in page
+
+
+def test_a_rate_that_changed_since_it_was_shown_is_refused_with_the_new_price(shop, client):
+    import re
+
+    number = order_of(shop, "FXRATECHG001")
+    client.force_login(shop[3])
+    page = client.get(f"/orders/{number}/", **ABROAD).content.decode()
+    shown = re.search(r'name="fx_rates" value="([^"]*)"', page).group(1)
+    assert "USD:7.1375" in shown
+    FxRate.objects.filter(currency="USD").update(rate=Decimal("7.2000"))
+
+    response = client.post(
+        f"/orders/{number}/pay/",
+        {"method": "card", "currency": "USD", "fx_rates": shown},
+        follow=True,
+        **ABROAD,
+    )
+    text = response.content.decode()
+    assert "rate changed since the page was shown" in text and "US$12.78" in text
+    assert not Payment.objects.exists()
+
+    api = shop[2]
+    stale = pay_with_rate(api, number, "7.1375")
+    assert stale.status_code == 400 and stale.json()["allowed"] == ["7.2000"]
+    assert not Payment.objects.exists()
+    fresh = pay_with_rate(api, number, "7.2000")
+    assert fresh.status_code == 200 and fresh.json()["payment"]["charge"]["amount"] == "12.78"
+
+
+def pay_with_rate(api, number, rate):
+    body = {"method": "card", "currency": "USD", "rate": rate}
+    return api.post(f"/api/v1/orders/{number}/pay/", body, format="json", **ABROAD)

@@ -11,7 +11,10 @@ from accounts.models import User
 class UserAdmin(BaseUserAdmin):
     fieldsets = (
         *BaseUserAdmin.fieldsets,
-        (_("Profile"), {"fields": ("display_name", "phone", "preferred_language")}),
+        (
+            _("Profile"),
+            {"fields": ("display_name", "phone", "preferred_language", "preferred_currency")},
+        ),
     )
     list_display = ("username", "email", "display_name", "is_staff", "date_joined")
     actions = ["unlock_login"]

@@ -11,10 +11,30 @@ class SignUpForm(UserCreationForm):
         fields = ("username", "email", "display_name")
 
 
+#: what a buyer may ask to see prices in; checkout offers a currency only where a payment
+#: method's account can charge it and a rate is known
+CURRENCY_CHOICES = [
+    ("", _("Automatic (from where you are)")),
+    ("CNY", "CNY ¥"),
+    ("USD", "USD US$"),
+    ("EUR", "EUR €"),
+    ("GBP", "GBP £"),
+    ("HKD", "HKD HK$"),
+    ("JPY", "JPY JP¥"),
+]
+
+
 class AccountSettingsForm(forms.ModelForm):
+    preferred_currency = forms.ChoiceField(
+        label=_("preferred currency"),
+        choices=CURRENCY_CHOICES,
+        required=False,
+        help_text=_("Checkout shows prices in it where the payment method can charge it."),
+    )
+
     class Meta:
         model = User
-        fields = ("display_name", "email", "email_codes")
+        fields = ("display_name", "email", "email_codes", "preferred_currency")
 
     def clean(self):
         cleaned = super().clean()

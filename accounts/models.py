@@ -9,6 +9,12 @@ class User(AbstractUser):
     display_name = models.CharField(_("display name"), max_length=60, blank=True)
     phone = models.CharField(_("phone"), max_length=20, blank=True)
     preferred_language = models.CharField(_("preferred language"), max_length=10, blank=True)
+    preferred_currency = models.CharField(
+        _("preferred currency"),
+        max_length=3,
+        blank=True,
+        help_text=_("Checkout shows prices in it where the payment method can charge it."),
+    )
     email_codes = models.BooleanField(
         _("e-mail me the codes themselves"),
         default=False,

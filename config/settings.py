@@ -477,6 +477,11 @@ except InvalidOperation:
 if not REFUND_SELF_APPROVAL_LIMIT.is_finite() or REFUND_SELF_APPROVAL_LIMIT < 0:
     raise ImproperlyConfigured("REFUND_SELF_APPROVAL_LIMIT must be an amount of 0 or more")
 PAYMENTS_HTTP_TIMEOUT = env.float("PAYMENTS_HTTP_TIMEOUT", default=10.0)
+# Cross-border buyers (docs/payments.md "Foreign currencies"): where exchange rates come from
+# (a class with ``quote(currency)``; the default reads the staff-edited rate table) and how
+# old a rate may be, in seconds, before no payment is converted at it.
+PAYMENTS_FX_PROVIDER = env("PAYMENTS_FX_PROVIDER", default="payments.fx.TableRates")
+PAYMENTS_FX_MAX_AGE = env.int("PAYMENTS_FX_MAX_AGE", default=24 * 3600)
 # Risk monitoring alerts (docs/risk.md): site-wide recipients on top of each monitor's own.
 RISK_ALERT_EMAILS = env.list("RISK_ALERT_EMAILS", default=[])
 RISK_ALERT_WEBHOOK_URL = env("RISK_ALERT_WEBHOOK_URL", default="")

@@ -236,6 +236,11 @@ class OrderDetail(APIView):
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
             )
             data["codes"] = [{"code": item.code, "pin": item.pin} for item in revealed]
+        if order.status == Order.Status.AWAITING_PAYMENT and order.is_payable:
+            # What paying in another currency would cost, before the buyer pays (the same
+            # offer the order page shows).
+            offer = services.order_checkout_offer(order=order, client=client_from_request(request))
+            data["currencies"] = offer.as_dict()
         response = Response(data)
         response["Cache-Control"] = "no-store"
         return response
@@ -258,6 +263,13 @@ class OrderCancel(IdempotentPostMixin, APIView):
         except OrderNotPayable as exc:
             return _error(exc.message, status.HTTP_409_CONFLICT)
         return Response(OrderSerializer(order).data)
+
+
+def _seen_rate(data) -> dict[str, str] | None:
+    """The rate the client showed for the currency it pays in, when it sent one."""
+    if not data.get("rate") or not data.get("currency"):
+        return None
+    return {data["currency"].upper(): data["rate"]}
 
 
 class OrderPay(ActionThrottleMixin, IdempotentPostMixin, APIView):
@@ -293,6 +305,8 @@ class OrderPay(ActionThrottleMixin, IdempotentPostMixin, APIView):
                 client=client_from_request(request),
                 return_url=f"{settings.SITE_URL}/orders/{order.number}/",
                 instalments=serializer.validated_data.get("instalments"),
+                currency=serializer.validated_data.get("currency", ""),
+                seen_rates=_seen_rate(serializer.validated_data),
             )
         except ChoiceRefused as exc:
             body = {"detail": exc.message, exc.field: [exc.message], "allowed": exc.allowed}

@@ -42,7 +42,7 @@ from marketplace.services import (
     order_checkout_pay,
     order_codes_reveal,
 )
-from payments import ordering
+from payments import fx, ordering
 from payments.client import client_from_request, request_ip
 from payments.models import Method
 from payments.presenters import latest_attempt, payment_as_dict
@@ -195,6 +195,8 @@ def order_pay_view(request, number: str):
             client=client_from_request(request),
             return_url=settings.SITE_URL + _order_url(order),
             instalments=instalments,
+            currency=request.POST.get("currency", ""),
+            seen_rates=fx.seen_rates(request.POST.get("fx_rates", "")),
         )
     except ordering.ChoiceRefused as exc:
         return _done(request, order, notice=exc.message)

@@ -18,6 +18,7 @@ from marketplace.models import Order
 from marketplace.services.checkout import order_checkout_offer
 from payments.client import Client
 from payments.models import Method, Payment
+from payments.money import format_money
 from payments.ordering import Offer, RankedMethod, money_text
 from payments.presenters import latest_attempt, payment_as_dict
 from payments.qr import qr_svg
@@ -100,9 +101,48 @@ class CheckoutState:
             "refunds": self.refunds,
             "remaining_text": f"{self.remaining // 60:02d}:{self.remaining % 60:02d}",
             "guarantee_hours": order.listing.brand.guarantee_hours,
+            **_currency_context(self.offer),
+            "charged_text": (self.payment_data or {}).get("charge", {}).get("text", ""),
             "amount_text": money_text(order.amount, order.currency),
             "unit_price_text": money_text(order.unit_price, order.currency),
         }
+
+
+def _currency_context(offer: Offer | None) -> dict[str, Any]:
+    """The "pay in" choice: the price in each foreign currency some method charges (with
+    the methods that do), or why it cannot be charged now; the buyer's own preselected."""
+    if offer is None or not (offer.prices or offer.unavailable):
+        return {"fx": None}
+    labels = {m.method: m.label for m in offer.ranking.usable}
+    prices = [
+        {
+            "currency": code,
+            "text": price.text,
+            "methods": ", ".join(str(labels[m]) for m in offer.methods_charging(code)),
+        }
+        for code, price in sorted(offer.prices.items())
+    ]
+    unavailable = [{"currency": c, "reason": r} for c, r in sorted(offer.unavailable.items())]
+    # Methods whose accounts charge only foreign currencies (PayPal outside China): what they
+    # charge even when the buyer keeps the CNY price.
+    converted = []
+    for ranked in offer.ranking.usable:
+        code = offer.charged_in(ranked.method)
+        if code != offer.currency and code in offer.prices:
+            converted.append({"method": ranked.label, "text": offer.prices[code].text})
+    return {
+        "fx": {
+            "home": offer.currency,
+            "preferred": offer.preferred,
+            "prices": prices,
+            "unavailable": unavailable,
+            "converted": converted,
+            # the rates on screen, sent back with the choice (Offer.choose refuses another)
+            "seen": " ".join(
+                f"{code}:{price.quote.rate}" for code, price in sorted(offer.prices.items())
+            ),
+        }
+    }
 
 
 def order_latest_payment(*, order: Order) -> Payment | None:
@@ -178,6 +218,10 @@ def _refunds(payment: Payment) -> list[dict[str, Any]]:
     return [
         {
             "amount": refund.amount,
+            # what went back in the currency the buyer paid in, when not CNY
+            "charged": format_money(refund.charge_amount, refund.charge_currency)
+            if refund.charge_currency
+            else "",
             "status": refund.get_status_display(),
             "succeeded": refund.status == RefundStatus.SUCCEEDED,
             "at": refund.settled_at or refund.created_at,

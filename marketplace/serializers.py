@@ -176,9 +176,16 @@ class OrderDetailSerializer(OrderSerializer):
     codes = RevealedCodeSerializer(
         many=True, required=False, help_text=_("Only once delivered; every read is audited.")
     )
+    currencies = serializers.DictField(
+        required=False,
+        help_text=_(
+            "While payable: the foreign currencies the price can be paid in, each with its "
+            "amount, rate, the rate's time and the methods that charge it."
+        ),
+    )
 
     class Meta(OrderSerializer.Meta):
-        fields = [*OrderSerializer.Meta.fields, "codes"]
+        fields = [*OrderSerializer.Meta.fields, "codes", "currencies"]
 
 
 class OrderPaySerializer(serializers.Serializer):
@@ -187,6 +194,24 @@ class OrderPaySerializer(serializers.Serializer):
         required=False,
         allow_null=True,
         help_text=_("Months, with card_instalments only: one of the plans the order page offers."),
+    )
+    currency = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=3,
+        help_text=_(
+            "ISO code to be charged in (e.g. USD) when the method can charge it; the CNY price "
+            "is converted at the current rate. Blank or CNY: the CNY price."
+        ),
+    )
+    rate = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=32,
+        help_text=_(
+            "The rate the client showed for that currency (from the order's currencies); "
+            "refused with the new price when the rate has changed since."
+        ),
     )
 
 

@@ -23,7 +23,8 @@ from django.utils.translation import get_language
 
 Device = Literal["phone", "desktop", "unknown"]
 InApp = Literal["wechat", "alipay", ""]
-RegionSource = Literal["proxy", "language", ""]
+# "profile": the buyer's own preferred currency places them abroad (payments.fx)
+RegionSource = Literal["proxy", "language", "profile", ""]
 
 HOME_REGION = "CN"
 USER_AGENT_MAX = 255  # what the payment's record keeps

@@ -152,8 +152,11 @@ def route(
     exclude_codes: Iterable[str] = (),
     day_volume: Mapping[str, Decimal] | None = None,
     rng: random.Random | None = None,
+    charge_currency: str = "",
 ) -> RoutingDecision:
     """Rank the enabled accounts serving ``method`` for one attempt.
+
+    ``charge_currency``: the buyer pays in it, so only accounts that can charge it compete.
 
     ``exclude_codes``: accounts this payment already tried. ``day_volume``: today's
     succeeded + pending volume per account code; when omitted it is read from the attempts
@@ -163,7 +166,7 @@ def route(
     accounts = [
         candidate_from(a)
         for a in ChannelAccount.objects.filter(enabled=True).order_by("code")
-        if method in (a.methods or ())
+        if method in (a.methods or ()) and a.can_charge(charge_currency or currency)
     ]
     if day_volume is None:
         day_volume = today_volume([a.code for a in accounts if a.daily_cap is not None])

@@ -26,6 +26,17 @@ CLEARING = "payments:clearing"  # money received for something not yet handed ov
 REFUNDS_IN_FLIGHT = "payments:refunds-in-flight"  # owed back to buyers: sent, not yet confirmed
 PLATFORM_REVENUE = "platform:revenue"
 WRITE_OFFS = "platform:write-offs"
+#: what converting foreign-currency money back into CNY gained (credit) or lost (debit)
+FX_DIFFERENCES = "platform:fx-differences"
+
+
+@dataclass(frozen=True)
+class Foreign:
+    """What a CNY line was in the currency the buyer was charged in, and the rate."""
+
+    amount: Decimal
+    currency: str
+    rate: Decimal
 
 
 def channel_receivable(account_code: str) -> str:
@@ -77,7 +88,7 @@ def _kind_of(code: str) -> str:
         return Kind.ASSET if parts[-1] in party.assets else Kind.LIABILITY
     if code.endswith(":receivable") or code.startswith("bank:"):
         return Kind.ASSET
-    if code.endswith(":fees") or code == WRITE_OFFS:
+    if code.endswith(":fees") or code in (WRITE_OFFS, FX_DIFFERENCES):
         return Kind.EXPENSE
     if code == PLATFORM_REVENUE:
         return Kind.INCOME
@@ -113,13 +124,19 @@ def post(
     currency: str = "CNY",
 ) -> JournalEntry:
     """Post one balanced entry; posting the same ``key`` again returns the first entry and
-    changes nothing (callbacks and tasks may run twice, concurrently)."""
+    changes nothing (callbacks and tasks may run twice, concurrently).
+
+    A line is ``(code, amount)`` or ``(code, amount, Foreign(...))``: the amount (in
+    ``currency``, CNY) is what balances; the Foreign part records what it was in the buyer's
+    currency."""
     lines = [
-        (code, Decimal(amount).quantize(CENT)) for code, amount in lines if Decimal(amount) != 0
+        (line[0], Decimal(line[1]).quantize(CENT), line[2] if len(line) > 2 else None)
+        for line in lines
+        if Decimal(line[1]) != 0
     ]
     if not lines:
         raise UnbalancedEntry(f"entry {key!r} has no non-zero lines")
-    total = sum((amount for _, amount in lines), Decimal("0"))
+    total = sum((line[1] for line in lines), Decimal("0"))
     if total != 0:
         raise UnbalancedEntry(f"entry {key!r} does not balance: lines sum to {total}")
     posted_at = timezone.now()
@@ -166,28 +183,38 @@ def _insert_entry(**values) -> int | None:
     return row[0] if row else None
 
 
-def _insert_lines(entry_id: int, lines: list[tuple[str, Decimal]], currency: str) -> int:
+Line = tuple[str, Decimal, Foreign | None]
+
+
+def _foreign_values(foreign: Foreign | None) -> list:
+    if foreign is None:
+        return [None, "", None]
+    return [str(Decimal(foreign.amount)), foreign.currency, str(Decimal(foreign.rate))]
+
+
+def _insert_lines(entry_id: int, lines: list[Line], currency: str) -> int:
     """Insert the lines whose account exists, in order; returns how many were inserted."""
     qn = connection.ops.quote_name
     values = " UNION ALL ".join(
-        "SELECT %s AS n, %s AS code, CAST(%s AS NUMERIC) AS amount" for _ in lines
+        "SELECT %s AS n, %s AS code, CAST(%s AS NUMERIC) AS amount,"
+        " CAST(%s AS NUMERIC) AS famount, %s AS fcurrency, CAST(%s AS NUMERIC) AS frate"
+        for _ in lines
     )
     params: list = [entry_id, currency]
-    for position, (code, amount) in enumerate(lines):
-        params += [position, code, str(amount)]
+    for position, (code, amount, foreign) in enumerate(lines):
+        params += [position, code, str(amount), *_foreign_values(foreign)]
+    columns = "entry_id, account_id, amount, currency, foreign_amount, foreign_currency, fx_rate"
     with connection.cursor() as cursor:
         cursor.execute(
-            f"INSERT INTO {qn(JournalLine._meta.db_table)} (entry_id, account_id, amount, currency)"  # noqa: S608 -- identifiers from model metadata
-            f" SELECT %s, a.id, v.amount, %s FROM ({values}) v"
+            f"INSERT INTO {qn(JournalLine._meta.db_table)} ({columns})"  # noqa: S608 -- identifiers from model metadata
+            f" SELECT %s, a.id, v.amount, %s, v.famount, v.fcurrency, v.frate FROM ({values}) v"
             f" JOIN {qn(LedgerAccount._meta.db_table)} a ON a.code = v.code ORDER BY v.n",
             params,
         )
         return cursor.rowcount
 
 
-def _insert_lines_of_new_accounts(
-    entry_id: int, lines: list[tuple[str, Decimal]], currency: str
-) -> None:
+def _insert_lines_of_new_accounts(entry_id: int, lines: list[Line], currency: str) -> None:
     """The lines of accounts that did not exist yet: open the accounts, then add the lines.
 
     Which lines are missing is read from the entry itself, not from which accounts exist now:
@@ -196,15 +223,23 @@ def _insert_lines_of_new_accounts(
         JournalLine.objects.filter(entry_id=entry_id).values_list("account__code", flat=True)
     )
     new = []
-    for code, amount in lines:
+    for code, amount, foreign in lines:
         if inserted[code]:
             inserted[code] -= 1
         else:
-            new.append((code, amount))
-    ids = {code: account(code, currency).pk for code, _ in new}
+            new.append((code, amount, foreign))
+    ids = {code: account(code, currency).pk for code, _, _ in new}
     JournalLine.objects.bulk_create(
-        JournalLine(entry_id=entry_id, account_id=ids[code], amount=amount, currency=currency)
-        for code, amount in new
+        JournalLine(
+            entry_id=entry_id,
+            account_id=ids[code],
+            amount=amount,
+            currency=currency,
+            foreign_amount=foreign.amount if foreign else None,
+            foreign_currency=foreign.currency if foreign else "",
+            fx_rate=foreign.rate if foreign else None,
+        )
+        for code, amount, foreign in new
     )
 
 

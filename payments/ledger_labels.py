@@ -29,6 +29,7 @@ _FIXED_ACCOUNTS = {
     "payments:refunds-in-flight": _("Refunds in flight"),
     "platform:revenue": _("Platform revenue"),
     "platform:write-offs": _("Write-offs"),
+    "platform:fx-differences": _("Exchange differences"),
 }
 
 _SUFFIXES = {

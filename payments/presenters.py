@@ -80,4 +80,25 @@ def payment_as_dict(payment: Payment) -> dict[str, Any]:
         data["reason"] = _("This payment is being checked by our team; you will be told shortly.")
     if payment.refunded_amount:
         data["refunded"] = str(payment.refunded_amount)
+    if payment.foreign:
+        data["charge"] = charge_as_dict(payment)
     return data
+
+
+def charge_as_dict(payment: Payment) -> dict[str, Any]:
+    """What a foreign-currency payment charges: amount, currency, the rate and its time."""
+    from payments import fx
+
+    quote = fx.Quote(
+        currency=payment.charge_currency,
+        rate=payment.fx_rate,
+        at=payment.fx_rate_at,
+        source=payment.fx_source,
+    )
+    price = fx.Price(
+        cny=payment.amount,
+        amount=payment.charge_amount,
+        currency=payment.charge_currency,
+        quote=quote,
+    )
+    return price.as_dict()

@@ -130,7 +130,7 @@ def _confirmable(item: Discrepancy) -> tuple[ChannelAccount, Attempt]:
             )
             % {"no": line.out_trade_no, "code": account.code}
         )
-    if attempt.amount != line.amount or attempt.currency != line.currency:
+    if attempt.channel_amount != line.amount or attempt.channel_currency != line.currency:
         raise DiscrepancyRefused(
             _(
                 "The channel's amount %(line)s differs from our attempt's %(ours)s: an amount "
@@ -138,7 +138,7 @@ def _confirmable(item: Discrepancy) -> tuple[ChannelAccount, Attempt]:
             )
             % {
                 "line": f"{line.amount} {line.currency}",
-                "ours": f"{attempt.amount} {attempt.currency}",
+                "ours": f"{attempt.channel_amount} {attempt.channel_currency}",
             }
         )
     return account, attempt

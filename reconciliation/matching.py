@@ -1,6 +1,10 @@
 """Classify a loaded settlement file against our attempts and refunds in the database: three
 ``INSERT … SELECT`` statements write every discrepancy, whatever the size of the file; no line
-passes through Python. Plain SQL that PostgreSQL and SQLite both run."""
+passes through Python. Plain SQL that PostgreSQL and SQLite both run.
+
+An attempt charged in a foreign currency is matched on what the channel reports: its
+foreign amount, currency and fee (``charge_amount``, ``charge_currency``, ``charge_fee``), and
+its refunds on their foreign amounts; the CNY side stays the journal's."""
 
 from __future__ import annotations
 
@@ -41,13 +45,15 @@ FROM (
       WHEN d.rn > 1 THEN 'duplicate'
       WHEN l.kind = 'payment' THEN CASE
         WHEN a.id IS NULL THEN 'missing_ours'
-        WHEN a.amount <> l.amount THEN 'amount_mismatch'
+        WHEN COALESCE(a.charge_amount, a.amount) <> l.amount
+             OR (a.charge_currency <> '' AND l.currency <> a.charge_currency)
+        THEN 'amount_mismatch'
         WHEN a.status <> %(succeeded)s THEN 'status_mismatch'
-        WHEN ROUND(a.fee, 2) <> ROUND(l.fee, 2) THEN 'fee_mismatch'
+        WHEN ROUND(COALESCE(a.charge_fee, a.fee), 2) <> ROUND(l.fee, 2) THEN 'fee_mismatch'
       END
       ELSE CASE
         WHEN r.id IS NULL THEN 'missing_ours'
-        WHEN r.amount <> l.amount THEN 'amount_mismatch'
+        WHEN COALESCE(r.charge_amount, r.amount) <> l.amount THEN 'amount_mismatch'
         WHEN r.status <> %(refund_succeeded)s THEN 'status_mismatch'
       END
     END AS kind,
@@ -55,13 +61,15 @@ FROM (
     CASE WHEN d.rn = 1 THEN r.id END AS refund_id,
     CASE
       WHEN d.rn > 1 THEN NULL
-      WHEN l.kind = 'payment' AND a.fee IS NOT NULL AND a.amount = l.amount
-           AND a.status = %(succeeded)s THEN a.fee
-      WHEN l.kind = 'payment' THEN a.amount
-      ELSE r.amount
+      WHEN l.kind = 'payment' AND a.fee IS NOT NULL
+           AND COALESCE(a.charge_amount, a.amount) = l.amount
+           AND a.status = %(succeeded)s THEN COALESCE(a.charge_fee, a.fee)
+      WHEN l.kind = 'payment' THEN COALESCE(a.charge_amount, a.amount)
+      ELSE COALESCE(r.charge_amount, r.amount)
     END AS expected,
     CASE
-      WHEN d.rn = 1 AND l.kind = 'payment' AND a.amount = l.amount AND a.status = %(succeeded)s
+      WHEN d.rn = 1 AND l.kind = 'payment' AND COALESCE(a.charge_amount, a.amount) = l.amount
+           AND a.status = %(succeeded)s
       THEN l.fee
       ELSE l.amount
     END AS actual,
@@ -69,13 +77,15 @@ FROM (
       WHEN d.rn > 1 THEN d.k || ' appears again in the file'
       WHEN l.kind = 'payment' AND a.id IS NULL
       THEN 'payment ' || l.out_trade_no || ' is not ours (dropped order?)'
-      WHEN l.kind = 'payment' AND a.amount <> l.amount THEN 'payment ' || l.out_trade_no
+      WHEN l.kind = 'payment' AND (COALESCE(a.charge_amount, a.amount) <> l.amount
+           OR (a.charge_currency <> '' AND l.currency <> a.charge_currency))
+      THEN 'payment ' || l.out_trade_no
       WHEN l.kind = 'payment' AND a.status <> %(succeeded)s
       THEN 'the channel says paid, our attempt is ' || a.status
       WHEN l.kind = 'payment' THEN 'fee of ' || l.out_trade_no
       WHEN r.id IS NULL THEN 'refund ' || CASE WHEN l.refund_no = '' THEN '?' ELSE l.refund_no END
                              || ' of ' || l.out_trade_no || ' is not ours'
-      WHEN r.amount <> l.amount THEN 'refund ' || l.refund_no
+      WHEN COALESCE(r.charge_amount, r.amount) <> l.amount THEN 'refund ' || l.refund_no
       ELSE 'the channel says refunded, our refund is ' || r.status
     END AS note
   FROM {lines} l
@@ -91,7 +101,7 @@ FROM (
   ) d ON d.id = l.id
   LEFT JOIN {attempts} a ON a.out_trade_no = l.out_trade_no AND a.account_id = %(account)s
   LEFT JOIN (
-    SELECT rr.id, rr.refund_no, rr.amount, rr.status, rr.attempt_id
+    SELECT rr.id, rr.refund_no, rr.amount, rr.charge_amount, rr.status, rr.attempt_id
     FROM {refunds} rr JOIN {attempts} ra ON ra.id = rr.attempt_id
     WHERE ra.account_id = %(account)s
   ) r ON l.kind = 'refund' AND l.refund_no <> '' AND r.refund_no = l.refund_no
@@ -103,7 +113,7 @@ WHERE x.kind IS NOT NULL
 #: Our succeeded attempts of the day that the file has no payment line for.
 MISSING_PAYMENTS_SQL = """
 INSERT INTO {found} ({columns})
-SELECT %(file)s, 'missing_channel', NULL, a.id, NULL, a.amount, NULL,
+SELECT %(file)s, 'missing_channel', NULL, a.id, NULL, COALESCE(a.charge_amount, a.amount), NULL,
        a.out_trade_no || ' succeeded with us but is not in the file', 'open', '', %(now)s
 FROM {attempts} a
 WHERE a.account_id = %(account)s AND a.status = %(succeeded)s
@@ -117,7 +127,8 @@ WHERE a.account_id = %(account)s AND a.status = %(succeeded)s
 #: Our refunds that succeeded that day and that the file has no refund line for.
 MISSING_REFUNDS_SQL = """
 INSERT INTO {found} ({columns})
-SELECT %(file)s, 'refund_missing_channel', NULL, r.attempt_id, r.id, r.amount, NULL,
+SELECT %(file)s, 'refund_missing_channel', NULL, r.attempt_id, r.id,
+       COALESCE(r.charge_amount, r.amount), NULL,
        'refund ' || r.refund_no || ' of ' || a.out_trade_no
        || ' succeeded with us but is not in the file', 'open', '', %(now)s
 FROM {refunds} r JOIN {attempts} a ON a.id = r.attempt_id

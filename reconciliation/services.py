@@ -20,7 +20,8 @@ from typing import IO
 
 from django.core.files import File
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, Sum, When
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from marketplace import clearing as shop_clearing
@@ -311,6 +312,14 @@ def _reconcile(
         fees=Sum("fee"),
     )
     gross, refunded, fees = _money(agg["gross"]), _money(agg["refunded"]), _money(agg["fees"])
+    currency = account.currency
+    currencies = set(
+        SettlementLine.objects.filter(file=file).values_list("currency", flat=True).distinct()
+    )
+    if len(currencies) == 1:
+        currency = currencies.pop()  # e.g. a PayPal account that charges USD only
+    elif currencies:
+        gross, refunded, fees = file_totals_cny(file, account)
     net = gross - refunded - fees
     lines_count = agg["payments"] + agg["refunds"]
     matched = lines_count - on_lines
@@ -323,7 +332,7 @@ def _reconcile(
         refunded=refunded,
         fees=fees,
         net=net,
-        currency=account.currency,
+        currency=currency,
         expected_settlement_date=business_day_add(
             day,
             account.settlement_days,
@@ -352,6 +361,33 @@ def _reconcile(
     )
 
 
+def file_totals_cny(file: SettlementFile, account: ChannelAccount) -> tuple[Decimal, ...]:
+    """A file's gross, refunded and fees in the account's currency (CNY), each foreign line at
+    the rate its attempt was charged at — the rate the journal booked it at. States a day
+    mixing currencies, and values a foreign-currency settlement when it reaches the bank."""
+    rates = dict(
+        Attempt.objects.filter(
+            account=account,
+            out_trade_no__in=SettlementLine.objects.filter(file=file)
+            .exclude(currency=account.currency)
+            .values("out_trade_no"),
+        )
+        .exclude(fx_rate=None)
+        .values_list("out_trade_no", "fx_rate")
+    )
+    totals = {"payment": Decimal(0), "refund": Decimal(0), "fee": Decimal(0)}
+    rows = SettlementLine.objects.filter(file=file).values_list(
+        "kind", "out_trade_no", "amount", "fee", "currency"
+    )
+    for kind, out_trade_no, amount, fee, currency in rows.iterator():
+        rate = Decimal(1) if currency == account.currency else rates.get(out_trade_no)
+        if rate is None:
+            continue  # not ours: a discrepancy already says so
+        totals[kind] += _money(amount * rate)
+        totals["fee"] += _money((fee or 0) * rate)
+    return totals["payment"], totals["refund"], totals["fee"]
+
+
 # ---------------------------------------------------------------------------------------------
 # Clearing of seller amounts
 
@@ -365,11 +401,18 @@ def settled_payment_ids(*, statement: Statement):
         file_id=statement.file_id,
         kind=SettlementLine.Kind.PAYMENT,
         out_trade_no=OuterRef("out_trade_no"),
-        amount=OuterRef("amount"),
-        currency=OuterRef("currency"),
+        amount=OuterRef("line_amount"),
+        currency=OuterRef("line_currency"),
     )
     return (
         Attempt.objects.filter(account_id=statement.account_id, status=AttemptStatus.SUCCEEDED)
+        # what the channel reports: the foreign amount of an attempt charged in one
+        .annotate(
+            line_amount=Coalesce("charge_amount", "amount"),
+            line_currency=Case(
+                When(~Q(charge_currency=""), then=F("charge_currency")), default=F("currency")
+            ),
+        )
         .filter(Exists(lines))
         .exclude(refunds__origin=Refund.Origin.DOUBLE_CHARGE)
         .values("payment__public_id")

@@ -25,6 +25,7 @@ from reconciliation.models import (
     ReconciliationAlert,
     Statement,
 )
+from reconciliation.services import file_totals_cny
 
 #: how many days before an arrival's value date its statement may be expected
 WINDOW_DAYS = 5
@@ -159,7 +160,10 @@ def _match(arrival: FundsArrival) -> None:
         amount=arrival.amount,
         currency=arrival.currency,
         memo=f"{statement.account.code} {statement.day} settled into {arrival.bank_account.code}",
+        booked_cny=_booked_cny(statement, arrival),
     )
+    if arrival.currency != statement.currency:
+        return  # converted by the bank: the difference is an exchange difference, not a shortfall
     if arrival.amount < statement.net:
         alerts.alert_raise(
             account=statement.account,
@@ -171,6 +175,18 @@ def _match(arrival: FundsArrival) -> None:
                 f"(short by ¥{statement.net - arrival.amount:,.2f})"
             ),
         )
+
+
+def _booked_cny(statement: Statement, arrival: FundsArrival) -> Decimal | None:
+    """What the receivable holds in CNY for a foreign-currency statement's arrival (its
+    share of the statement's net at the booked rates); None for a CNY statement."""
+    if statement.currency == "CNY":
+        return None
+    gross, refunded, fees = file_totals_cny(statement.file, statement.account)
+    booked = gross - refunded - fees
+    if arrival.currency == statement.currency and statement.net:
+        booked = (booked * arrival.amount / statement.net).quantize(Decimal("0.01"))
+    return booked
 
 
 def _column(header: list[str], names: tuple[str, ...]) -> int | None:

@@ -31,9 +31,12 @@ def order_checkout_pay(
     client: Client,
     return_url: str,
     instalments: int | None = None,
+    currency: str = "",
+    seen_rates: dict[str, str] | None = None,
 ):
-    """Start paying ``order`` with a method (and plan) the buyer is offered; returns the
-    ``payments.models.Payment``.
+    """Start paying ``order`` with a method (and plan) the buyer is offered, in ``currency``
+    when it is one the offer converts the price into for that method (at the rate the buyer
+    saw, when ``seen_rates`` says which); returns the ``payments.models.Payment``.
 
     Raises ``payments.ordering.ChoiceRefused`` for a method that is not offered as usable or
     a plan that is not offered (nothing is created), ``OrderNotPayable`` when the order can no
@@ -43,7 +46,9 @@ def order_checkout_pay(
     if not order.is_payable:
         raise OrderNotPayable(_("This order can no longer be paid."))
     offer = order_checkout_offer(order=order, client=client)
-    choice = offer.choose(method=method, instalments=instalments)
+    choice = offer.choose(
+        method=method, instalments=instalments, currency=currency, seen_rates=seen_rates
+    )
     payment = order_pay(
         order=order,
         buyer=buyer,
@@ -52,5 +57,6 @@ def order_checkout_pay(
         return_url=return_url,
         instalments=choice.instalments,
         ordering=offer.ranking.as_dict(),
+        charge_currency=choice.currency,
     )
     return payment

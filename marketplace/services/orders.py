@@ -164,6 +164,7 @@ def order_pay(
     return_url: str,
     instalments: int | None = None,
     ordering: dict | None = None,
+    charge_currency: str = "",
 ):
     """Start paying ``order`` with ``method`` through the payment platform; returns the
     ``payments.models.Payment`` (its status/action tell the page what to do next)."""
@@ -203,4 +204,5 @@ def order_pay(
         instalments=instalments,
         risk_facts=order_risk_facts(order=order, client_ip=getattr(client, "ip", "") or ""),
         ordering=ordering,
+        charge_currency=charge_currency,
     )

@@ -24,6 +24,14 @@ from payments.models import (
 class ChannelAccountForm(forms.ModelForm):
     backend = forms.ChoiceField(choices=[])
     methods = forms.MultipleChoiceField(choices=Method.choices, widget=forms.CheckboxSelectMultiple)
+    currencies = forms.CharField(
+        label=_("Currencies it can charge"),
+        required=False,
+        help_text=_(
+            "ISO codes separated by commas, e.g. CNY, USD, EUR. Empty: its own currency only. "
+            "CNY-only channels (Alipay, WeChat Pay, UnionPay, e-CNY) refuse others."
+        ),
+    )
     new_credentials = forms.CharField(
         label=_("Replace credentials (JSON)"),
         required=False,
@@ -43,6 +51,7 @@ class ChannelAccountForm(forms.ModelForm):
             "enabled",
             "weight",
             "currency",
+            "currencies",
             "fee_percent",
             "fee_fixed",
             "min_amount",
@@ -57,6 +66,19 @@ class ChannelAccountForm(forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["backend"].choices = [(c, c) for c in backend_codes()]
+        self.__init_currencies()
+
+    def __init_currencies(self):
+        if self.instance and self.instance.pk:
+            self.initial["currencies"] = ", ".join(self.instance.currencies or [])
+
+    def clean_currencies(self):
+        """``cny, usd`` → ``["CNY", "USD"]``; the model checks what the channel can charge."""
+        raw = self.cleaned_data.get("currencies") or ""
+        if isinstance(raw, list):
+            return raw
+        codes = [part.strip().upper() for part in raw.replace(";", ",").split(",")]
+        return list(dict.fromkeys(code for code in codes if code))
 
     def clean_new_credentials(self):
         raw = self.cleaned_data["new_credentials"].strip()
@@ -122,6 +144,7 @@ class ChannelAccountAdmin(admin.ModelAdmin):
             {
                 "fields": (
                     "currency",
+                    "currencies",
                     "fee_percent",
                     "fee_fixed",
                     "min_amount",

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 
 from payments.admin.common import ReadOnlyMixin
+from payments.fx import rate_text
 from payments.ledger_labels import account_label, kind_choices, kind_label
 from payments.models import JournalEntry, JournalLine, LedgerAccount
 from payments.money import format_money
@@ -26,7 +27,7 @@ class JournalLineInline(admin.TabularInline):
     model = JournalLine
     extra = 0
     can_delete = False
-    fields = ("account_name", "debit", "credit")
+    fields = ("account_name", "debit", "credit", "foreign")
     readonly_fields = fields
     verbose_name = _("line")
     verbose_name_plural = _("lines")
@@ -52,6 +53,16 @@ class JournalLineInline(admin.TabularInline):
     @admin.display(description=_("credit"))
     def credit(self, obj):
         return format_money(-obj.amount, obj.currency) if obj.amount < 0 else ""
+
+    @admin.display(description=_("charged as"))
+    def foreign(self, obj):
+        """The buyer's currency behind a CNY line: ``US$13.87 at 7.1375``."""
+        if not obj.foreign_currency or obj.foreign_amount is None:
+            return ""
+        return _("%(amount)s at %(rate)s") % {
+            "amount": format_money(obj.foreign_amount, obj.foreign_currency),
+            "rate": rate_text(obj.fx_rate) if obj.fx_rate else "—",
+        }
 
     def has_add_permission(self, request, obj=None):
         return False

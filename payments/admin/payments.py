@@ -4,13 +4,17 @@ from decimal import Decimal
 
 from django import forms
 from django.contrib import admin, messages
+from django.utils import timezone
+from django.utils.formats import date_format
 from django.utils.translation import gettext_lazy as _
 
 from payments import services
 from payments.admin.common import ReadOnlyMixin, _each, money_column
 from payments.admin.ledger import entries_link
 from payments.explain import risk_table, routing_table
+from payments.fx import rate_text
 from payments.models import Attempt, Payment, Refund
+from payments.money import format_money
 from payments.states import RefundStatus
 
 
@@ -23,6 +27,7 @@ class AttemptInline(admin.TabularInline):
         "account",
         "status",
         "amount",
+        "charged",
         "fee",
         "error_code",
         "flagged",
@@ -30,6 +35,18 @@ class AttemptInline(admin.TabularInline):
         "created_at",
     )
     readonly_fields = fields
+
+    @admin.display(description=_("charged as"))
+    def charged(self, obj):
+        """The foreign amount the channel was asked for, at which rate, of when."""
+        if not obj.foreign:
+            return ""
+        return _("%(amount)s at %(rate)s (%(source)s, %(at)s)") % {
+            "amount": format_money(obj.charge_amount, obj.charge_currency),
+            "rate": rate_text(obj.fx_rate),
+            "source": obj.fx_source,
+            "at": date_format(timezone.localtime(obj.fx_rate_at), "SHORT_DATETIME_FORMAT"),
+        }
 
     @admin.display(description=_("routing"))
     def routing_summary(self, obj):
@@ -46,6 +63,8 @@ class RefundInline(admin.TabularInline):
     fields = (
         "refund_no",
         "amount",
+        "charge_amount",
+        "charge_currency",
         "status",
         "origin",
         "reason",

@@ -433,6 +433,9 @@ class ChannelBackend(abc.ABC):
     #: True for the internal wallet: money comes from the buyer's wallet, not a channel
     #: receivable, and the backend posts the capture entry itself (same journal key).
     settles_from_wallet: ClassVar[bool] = False
+    #: foreign currencies an account of this channel may charge besides its own: none for
+    #: the CNY-only wallets, a list, or None for any ISO currency (card acquirers)
+    charge_currencies: ClassVar[frozenset[str] | None] = frozenset()
     #: default error-code table: channel code → ErrorSpec
     error_codes: ClassVar[Mapping[str, ErrorSpec]] = {}
     #: the largest notification body accepted, in bytes: a generous multiple of the

@@ -23,6 +23,7 @@ from payments.models.core import (
     new_out_trade_no,
     new_refund_no,
 )
+from payments.models.fx import FxRate
 from payments.models.ledger import (
     JournalEntry,
     JournalLine,
@@ -41,6 +42,7 @@ __all__ = [
     "ChannelAccount",
     "ChannelHealth",
     "ErrorCode",
+    "FxRate",
     "IdempotencyRecord",
     "JournalEntry",
     "JournalLine",

@@ -19,6 +19,40 @@ from payments.states import AttemptStatus, PaymentStatus, RefundStatus
 
 MONEY = {"max_digits": 14, "decimal_places": 2}
 ZERO = Decimal("0.00")
+#: an exchange rate: CNY per one unit of the foreign currency (7.1375 for USD)
+RATE = {"max_digits": 18, "decimal_places": 8}
+
+
+class ChargedIn(models.Model):
+    """What the buyer is charged when it is not the CNY price: the foreign amount, its
+    currency and the rate (CNY per unit) it was converted at, with the rate's time and source.
+    Blank when the buyer pays in CNY; the CNY ``amount`` stays what the journal keeps."""
+
+    charge_currency = models.CharField(
+        _("charged in"), max_length=3, blank=True, help_text=_("Blank: the CNY price itself.")
+    )
+    charge_amount = models.DecimalField(_("charged amount"), **MONEY, null=True, blank=True)
+    fx_rate = models.DecimalField(
+        _("exchange rate"), **RATE, null=True, blank=True, help_text=_("CNY per unit.")
+    )
+    fx_rate_at = models.DateTimeField(_("rate of"), null=True, blank=True)
+    fx_source = models.CharField(_("rate source"), max_length=80, blank=True)
+
+    class Meta:
+        abstract = True
+
+    @property
+    def foreign(self) -> bool:
+        return bool(self.charge_currency) and self.charge_amount is not None
+
+    @property
+    def channel_amount(self) -> Decimal:
+        """What the channel is asked for and reports: the foreign amount, or the CNY one."""
+        return self.charge_amount if self.foreign else self.amount
+
+    @property
+    def channel_currency(self) -> str:
+        return self.charge_currency if self.foreign else self.currency
 
 
 class Method(models.TextChoices):
@@ -66,6 +100,15 @@ class ChannelAccount(models.Model):
     methods = models.JSONField(_("methods served"), default=list)
     enabled = models.BooleanField(_("enabled"), default=True)
     currency = models.CharField(_("currency"), max_length=3, default="CNY")
+    currencies = models.JSONField(
+        _("currencies it can charge"),
+        default=list,
+        blank=True,
+        help_text=_(
+            'ISO codes it charges buyers in, e.g. ["CNY", "USD"]; empty: its own currency '
+            "only. Only channels that take foreign currencies (card, PayPal) accept others."
+        ),
+    )
     fee_percent = models.DecimalField(
         _("fee %"), max_digits=6, decimal_places=3, default=Decimal("0.600")
     )
@@ -119,14 +162,68 @@ class ChannelAccount(models.Model):
     def credentials(self, value: dict) -> None:
         self.credentials_encrypted = encrypt_credentials(value)
 
+    @property
+    def charges(self) -> list[str]:
+        """The currencies it charges buyers in (its own alone when none are listed)."""
+        return list(self.currencies or []) or [self.currency]
+
+    def can_charge(self, currency: str) -> bool:
+        return currency in self.charges
+
+    def clean(self):
+        from django.core.exceptions import ValidationError
+
+        from payments.channels.registry import backend_class
+
+        codes = self.currencies or []
+        if not isinstance(codes, list) or not all(isinstance(c, str) for c in codes):
+            raise ValidationError({"currencies": _('A list of ISO codes, e.g. ["USD", "EUR"].')})
+        try:
+            allowed = backend_class(self.backend).charge_currencies
+        except LookupError:
+            return
+        for code in codes:
+            if code == self.currency or (allowed and code == "CNY"):
+                continue
+            if not (len(code) == 3 and code.isalpha() and code.isupper()):
+                raise ValidationError(
+                    {"currencies": _("%(code)s is not an ISO currency code.") % {"code": code}}
+                )
+            if allowed is not None and code not in allowed:
+                raise ValidationError(
+                    {
+                        "currencies": _("This channel cannot charge %(code)s.") % {"code": code}
+                        if allowed
+                        else _("This channel charges only %(currency)s.")
+                        % {"currency": self.currency}
+                    }
+                )
+            from payments.money import exponent
+
+            if exponent(code) > 2:
+                raise ValidationError(
+                    {
+                        "currencies": _("%(code)s has three decimals, which Cardex cannot hold.")
+                        % {"code": code}
+                    }
+                )
+
     def fee_for(self, amount: Decimal) -> Decimal:
         return (amount * self.fee_percent / Decimal(100) + self.fee_fixed).quantize(Decimal("0.01"))
+
+    def fee_in(self, amount: Decimal, currency: str, rate: Decimal) -> Decimal:
+        """The fee on a foreign ``amount``, in its currency's minor unit: the percentage of
+        it, and the CNY fixed fee at ``rate``."""
+        from payments.money import round_minor
+
+        fixed = self.fee_fixed / rate if self.fee_fixed else Decimal(0)
+        return round_minor(amount * self.fee_percent / Decimal(100) + fixed, currency)
 
     def notify_url(self) -> str:
         return f"{settings.SITE_URL}/payments/notify/{self.code}/"
 
 
-class Payment(models.Model):
+class Payment(ChargedIn):
     """One payment of something the shop sells (an order) or of a wallet top-up."""
 
     public_id = models.UUIDField(
@@ -208,7 +305,7 @@ class Payment(models.Model):
         return self.amount - self.refunded_amount
 
 
-class Attempt(models.Model):
+class Attempt(ChargedIn):
     """One try of a payment on one channel account."""
 
     payment = models.ForeignKey(
@@ -227,6 +324,13 @@ class Attempt(models.Model):
     amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
     currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
     fee = models.DecimalField(_("expected fee"), **MONEY, default=ZERO)
+    charge_fee = models.DecimalField(
+        _("expected fee in the charged currency"),
+        **MONEY,
+        null=True,
+        blank=True,
+        help_text=_("What the channel's settlement file should show as its fee."),
+    )
     status = models.CharField(
         max_length=20,
         choices=AttemptStatus.choices,
@@ -295,6 +399,10 @@ class Refund(models.Model):
     )
     amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
     currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
+    charge_amount = models.DecimalField(
+        _("amount returned in the charged currency"), **MONEY, null=True, blank=True
+    )
+    charge_currency = models.CharField(_("charged in"), max_length=3, blank=True)
     status = models.CharField(
         max_length=20,
         choices=RefundStatus.choices,
@@ -370,3 +478,12 @@ class Refund(models.Model):
     def transition(self, target: str) -> None:
         states.check("refund", states.REFUND_TRANSITIONS, self.status, target)
         self.status = target
+
+    @property
+    def channel_amount(self) -> Decimal:
+        """What the channel returns: the foreign amount when the payment was charged in one."""
+        return self.charge_amount if self.charge_currency else self.amount
+
+    @property
+    def channel_currency(self) -> str:
+        return self.charge_currency or self.currency

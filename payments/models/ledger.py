@@ -9,7 +9,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
-from payments.models.core import MONEY
+from payments.models.core import MONEY, RATE
 
 
 class LedgerAccount(models.Model):
@@ -88,6 +88,15 @@ class JournalLine(models.Model):
     )
     amount = models.DecimalField(**MONEY, verbose_name=_("amount"))
     currency = models.CharField(max_length=3, default="CNY", verbose_name=_("currency"))
+    # A line of money charged in a foreign currency: the CNY ``amount`` is what balances;
+    # these say what it was in the buyer's currency and at which rate.
+    foreign_amount = models.DecimalField(
+        **MONEY, null=True, blank=True, verbose_name=_("foreign amount")
+    )
+    foreign_currency = models.CharField(
+        max_length=3, blank=True, verbose_name=_("foreign currency")
+    )
+    fx_rate = models.DecimalField(**RATE, null=True, blank=True, verbose_name=_("exchange rate"))
 
     class Meta:
         verbose_name = _("journal line")

@@ -222,6 +222,15 @@ def _not_offered(method: str, context: CheckoutContext) -> str:
     return ""
 
 
+def charge_currencies(method: str, context: CheckoutContext) -> frozenset[str]:
+    """The currencies the accounts that can take this payment by ``method`` charge."""
+    found: set[str] = set()
+    for option in _usable_accounts(method, context):
+        if option.fits(context.amount):
+            found |= option.charges or {option.currency}
+    return frozenset(found)
+
+
 def _usable_accounts(method: str, context: CheckoutContext) -> list[AccountOption]:
     return [
         a

@@ -37,6 +37,7 @@ def checkout_context(
             min_amount=row.min_amount,
             max_amount=row.max_amount,
             weight=row.weight,
+            charges=frozenset(row.charges),
         )
         for row in ChannelAccount.objects.filter(enabled=True).select_related("health")
     )

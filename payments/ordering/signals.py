@@ -35,10 +35,14 @@ class AccountOption:
     min_amount: Decimal = CENT
     max_amount: Decimal = Decimal("50000.00")
     weight: Decimal = Decimal("1")
+    #: the currencies it charges buyers in; empty: its own alone
+    charges: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         if not isinstance(self.methods, frozenset):
             object.__setattr__(self, "methods", frozenset(self.methods))
+        if not isinstance(self.charges, frozenset):
+            object.__setattr__(self, "charges", frozenset(self.charges))
 
     def fits(self, amount: Decimal) -> bool:
         return self.min_amount <= amount <= self.max_amount

@@ -11,9 +11,10 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.utils import timezone
 
 from payments.errors import error_codes_sync
-from payments.models import ChannelAccount, Method
+from payments.models import ChannelAccount, FxRate, Method
 from payments.sandbox import core
 
 DEMO_ACCOUNTS = [
@@ -108,6 +109,38 @@ DEMO_ACCOUNTS = [
 ]
 
 
+#: The currencies the demo accounts charge in besides none: PayPal, like most PayPal merchants
+#: outside China, charges USD (a CNY price is converted); the card acquirer takes CNY and
+#: the currencies buyers abroad mostly pay in. The rest charge CNY only.
+DEMO_CURRENCIES = {
+    "paypal": ["USD"],
+    "card": ["CNY", "USD", "EUR", "GBP", "HKD", "JPY"],
+}
+#: Demo exchange rates (CNY per unit) for the rate table, stamped fresh on every run so the
+#: demo never pays at a stale rate; a rate staff have set by hand is left alone.
+DEMO_RATES = {
+    "USD": Decimal("7.1375"),
+    "EUR": Decimal("7.7410"),
+    "GBP": Decimal("9.0350"),
+    "HKD": Decimal("0.9170"),
+    "JPY": Decimal("0.0478"),
+}
+DEMO_RATE_SOURCE = "sandbox demo rate"
+
+
+def demo_rates_ensure() -> None:
+    """The demo rate table: every demo currency has a rate of now (source "sandbox demo
+    rate"); rows staff edited (another source) keep their rate and time."""
+    now = timezone.now()
+    for currency, rate in DEMO_RATES.items():
+        row, created = FxRate.objects.get_or_create(
+            currency=currency, defaults={"rate": rate, "as_of": now, "source": DEMO_RATE_SOURCE}
+        )
+        if not created and row.source == DEMO_RATE_SOURCE:
+            row.as_of = now
+            row.save(update_fields=["as_of", "updated_at"])
+
+
 def demo_sandbox_url() -> str:
     """Where the demo accounts should point: the address someone gave (SANDBOX_URL, else an
     explicit SITE_URL); with neither, wherever the existing demo accounts already point, so a
@@ -147,6 +180,7 @@ def demo_channels_ensure(*, sandbox_url: str | None = None) -> list[ChannelAccou
                     "settlement_days": days,
                     "base_url": f"{site}/sandbox/{backend}/",
                     "weight": Decimal(weight),
+                    "currencies": DEMO_CURRENCIES.get(code, []),
                 },
             )
             on_sandbox = "/sandbox/" in account.base_url
@@ -174,6 +208,7 @@ def demo_channels_ensure(*, sandbox_url: str | None = None) -> list[ChannelAccou
             account.save()
             accounts.append(account)
     error_codes_sync()
+    demo_rates_ensure()
     return accounts
 
 

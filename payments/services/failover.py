@@ -12,7 +12,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from payments import health
+from payments import fx, health
 from payments.accounts import backend_for
 from payments.channels.base import (
     ChannelDeclined,
@@ -48,21 +48,38 @@ def open_at_channel(payment: Payment, *, tried: tuple[str, ...] | None = None) -
     last_error: tuple[str, str] | None = None  # (backend, code) of the last failure
     for _step in range(settings.PAYMENTS_MAX_ATTEMPTS):
         decision = health.route(
-            payment.method, payment.amount, payment.currency, exclude_codes=tuple(tried)
+            payment.method,
+            payment.amount,
+            payment.currency,
+            exclude_codes=tuple(tried),
+            charge_currency=payment.charge_currency,
         )
         if not decision.winner:
             break
         account = ChannelAccount.objects.get(code=decision.winner)
         tried.append(account.code)
+        fee, charge_fee = account.fee_for(payment.amount), None
+        if payment.foreign:
+            # The channel takes its fee in the charged currency; the journal books it in CNY.
+            charge_fee = account.fee_in(
+                payment.charge_amount, payment.charge_currency, payment.fx_rate
+            )
+            fee = fx.to_cny(charge_fee, payment.fx_rate)
         attempt = Attempt.objects.create(
             payment=payment,
             account=account,
             method=payment.method,
             amount=payment.amount,
             currency=payment.currency,
-            fee=account.fee_for(payment.amount),
+            fee=fee,
+            charge_fee=charge_fee,
             routing=decision.as_dict(),
             instalments=payment.instalments,
+            charge_currency=payment.charge_currency,
+            charge_amount=payment.charge_amount,
+            fx_rate=payment.fx_rate,
+            fx_rate_at=payment.fx_rate_at,
+            fx_source=payment.fx_source,
         )
         if _create_at_channel(payment, attempt) != "next":
             return Payment.objects.get(pk=payment.pk)
@@ -75,8 +92,8 @@ def _create_request(payment: Payment, attempt: Attempt) -> CreateRequest:
     client = payment.client or {}
     return CreateRequest(
         out_trade_no=attempt.out_trade_no,
-        amount=attempt.amount,
-        currency=attempt.currency,
+        amount=attempt.channel_amount,
+        currency=attempt.channel_currency,
         subject=payment.subject or payment.reference,
         method=attempt.method,
         expires_at=payment.expires_at or timezone.now() + dt.timedelta(minutes=15),
@@ -164,8 +181,8 @@ def _create_at_channel(payment: Payment, attempt: Attempt) -> Step:
             kind="payment",
             out_trade_no=attempt.out_trade_no,
             outcome="succeeded",
-            amount=attempt.amount,
-            currency=attempt.currency,
+            amount=attempt.channel_amount,
+            currency=attempt.channel_currency,
             channel_trade_no=result.channel_trade_no,
         )
         notice_apply(account=account, notice=notice)

@@ -218,17 +218,19 @@ def _mismatch(account: ChannelAccount, attempt: Attempt, notice: Notice) -> str:
     amount is flagged on the attempt for staff."""
     if notice.merchant_id and account.merchant_id and notice.merchant_id != account.merchant_id:
         return f"merchant {notice.merchant_id!r} is not this account's ({account.merchant_id!r})"
-    currency = notice.currency or attempt.currency
+    # A foreign-currency attempt is matched against what the channel was asked to charge.
+    expected, expected_currency = attempt.channel_amount, attempt.channel_currency
+    currency = (notice.currency or expected_currency).upper()
     if notice.outcome == "succeeded" and (
-        Decimal(notice.amount) != attempt.amount or currency != attempt.currency
+        Decimal(notice.amount) != expected or currency != expected_currency
     ):
         attempt.flagged = (
-            f"notice amount {notice.amount} {notice.currency} ≠ {attempt.amount} {attempt.currency}"
+            f"notice amount {notice.amount} {notice.currency} ≠ {expected} {expected_currency}"
         )[:255]
         attempt.save(update_fields=["flagged", "updated_at"])
         return (
             f"amount {notice.amount} {notice.currency} does not match the attempt's"
-            f" {attempt.amount} {attempt.currency}"
+            f" {expected} {expected_currency}"
         )
     return ""
 

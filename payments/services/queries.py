@@ -40,8 +40,8 @@ def attempt_query(*, attempt_id: int) -> str:
             kind="payment",
             out_trade_no=attempt.out_trade_no,
             outcome=result.outcome,
-            amount=attempt.amount,
-            currency=attempt.currency,
+            amount=attempt.channel_amount,
+            currency=attempt.channel_currency,
             error_code=result.error_code,
         )
         notice_apply(account=attempt.account, notice=notice)
@@ -81,8 +81,8 @@ def query_result_apply(attempt: Attempt, result: QueryResult) -> None:
         kind="payment",
         out_trade_no=attempt.out_trade_no,
         outcome="succeeded",
-        amount=result.amount if result.amount is not None else attempt.amount,
-        currency=result.currency or attempt.currency,
+        amount=result.amount if result.amount is not None else attempt.channel_amount,
+        currency=result.currency or attempt.channel_currency,
         channel_trade_no=result.channel_trade_no,
         occurred_at=result.paid_at,
     )

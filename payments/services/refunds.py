@@ -12,6 +12,7 @@ from django.db.models import Sum
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from payments import fx
 from payments.accounts import backend_for
 from payments.channels.base import ChannelError, Notice, RefundRequest
 from payments.models import Attempt, ChannelAccount, Notification, Payment, Refund
@@ -55,11 +56,12 @@ def refund_request(
                 _("Only paid payments can be refunded; this one is %(status)s.")
                 % {"status": locked.get_status_display()}
             )
-        committed = locked.refunds.filter(
-            origin__in=[Refund.Origin.SHOP, Refund.Origin.STAFF]
-        ).exclude(status__in=[RefundStatus.FAILED, RefundStatus.DECLINED]).aggregate(
-            s=Sum("amount")
-        )["s"] or Decimal("0")
+        sums = (
+            locked.refunds.filter(origin__in=[Refund.Origin.SHOP, Refund.Origin.STAFF])
+            .exclude(status__in=[RefundStatus.FAILED, RefundStatus.DECLINED])
+            .aggregate(s=Sum("amount"), f=Sum("charge_amount"))
+        )
+        committed = sums["s"] or Decimal("0")
         if committed + amount > locked.amount:
             raise PaymentError(
                 _("A refund of %(amount)s exceeds what is left to refund (%(left)s).")
@@ -72,6 +74,7 @@ def refund_request(
             locked.attempts.filter(status=AttemptStatus.SUCCEEDED).order_by("succeeded_at").first()
         )
         self_approved = at_once and not system
+        charge = _foreign_share(attempt, amount, committed, sums["f"] or Decimal("0"))
         refund = Refund.objects.create(
             payment=locked,
             attempt=attempt,
@@ -85,6 +88,7 @@ def refund_request(
             decided_at=timezone.now() if self_approved else None,
             decision_note=_("within the self-approval limit") if self_approved else "",
             status=RefundStatus.PENDING if at_once else RefundStatus.REQUESTED,
+            **charge,
         )
         four_eyes.record(refund, actor=requested_by, event="refund_request", detail=reason)
         if self_approved:
@@ -94,6 +98,29 @@ def refund_request(
         if at_once:
             _send_after_commit(refund, locked)
     return refund
+
+
+def _foreign_share(
+    attempt: Attempt | None, amount: Decimal, committed: Decimal, already: Decimal
+) -> dict:
+    """What a refund returns in the currency the buyer was charged in: the same amount for
+    the whole price, the proportional share (exact in minor units) for a part."""
+    if attempt is None or not attempt.foreign:
+        return {}
+    share = fx.refund_share(
+        cny_amount=amount,
+        cny_total=attempt.amount,
+        charged=attempt.charge_amount,
+        already=already,
+        committed=committed,
+        currency=attempt.charge_currency,
+    )
+    if share <= 0:
+        raise PaymentError(
+            _("A refund of %(amount)s is less than the smallest %(currency)s amount.")
+            % {"amount": format_money(amount), "currency": attempt.charge_currency}
+        )
+    return {"charge_amount": share, "charge_currency": attempt.charge_currency}
 
 
 def refund_double_charge(payment: Payment, attempt: Attempt) -> Refund:
@@ -106,6 +133,8 @@ def refund_double_charge(payment: Payment, attempt: Attempt) -> Refund:
         attempt=attempt,
         amount=attempt.amount,
         currency=attempt.currency,
+        charge_amount=attempt.charge_amount if attempt.foreign else None,
+        charge_currency=attempt.charge_currency if attempt.foreign else "",
         origin=Refund.Origin.DOUBLE_CHARGE,
         reason="duplicate success on another channel",
         requested_by_system=True,
@@ -158,9 +187,9 @@ def _refund_request_for(refund: Refund) -> RefundRequest:
         refund_no=refund.refund_no,
         out_trade_no=refund.attempt.out_trade_no,
         channel_trade_no=refund.attempt.channel_trade_no,
-        amount=refund.amount,
-        total_amount=refund.attempt.amount,
-        currency=refund.currency,
+        amount=refund.channel_amount,
+        total_amount=refund.attempt.channel_amount,
+        currency=refund.channel_currency,
         reason=refund.reason,
         channel_refund_no=refund.channel_refund_no,
     )
@@ -200,10 +229,11 @@ def refund_notice_apply(
     refund = Refund.objects.filter(refund_no=notice.refund_no, attempt__account=account).first()
     if refund is None:
         return reject(notification, f"unknown refund {notice.refund_no!r}")
-    if notice.outcome == "succeeded" and Decimal(notice.amount) != refund.amount:
+    if notice.outcome == "succeeded" and Decimal(notice.amount) != refund.channel_amount:
         return reject(
             notification,
-            f"refund amount {notice.amount} does not match {refund.amount}",
+            f"refund amount {notice.amount} does not match {refund.channel_amount}"
+            f" {refund.channel_currency}",
             refund=refund,
         )
     if notice.outcome not in {"succeeded", "failed"}:

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from payments import fx
 from payments.channels.base import ClientInfo
 from payments.models import Method, Payment
 from payments.payables import PayableFacts, PayableRef
@@ -35,12 +36,16 @@ def payment_start(
     instalments: int | None = None,
     risk_facts: PayableFacts | None = None,
     ordering: dict | None = None,
+    charge_currency: str = "",
 ) -> Payment:
     """Create a payment, score it, and open it at the best channel (failing over as needed).
 
     ``reference`` names what is paid for (the shop hands ``order.payable``); ``risk_facts``
     is what the payer's shop knows that risk should weigh; ``ordering`` the ranking of methods
     the buyer was shown, kept on the payment (``client["ordering"]``) for staff.
+    ``charge_currency``: the buyer pays in that currency, converted at its current rate
+    (recorded on the payment and its attempts); a missing or stale rate raises PaymentError
+    before anything is created.
 
     The answer is the Payment in one of: pending (an action for the buyer), succeeded (settled
     at once, e.g. balance), failed (reason + guidance), challenge, review or blocked.
@@ -51,6 +56,7 @@ def payment_start(
     if amount <= 0 or amount != amount.quantize(CENT):
         raise PaymentError(_("The amount must be positive, with at most two decimals."))
     reference = str(reference)
+    charge = _charge_fields(amount, currency, charge_currency)
     if method == Method.CARD_INSTALMENTS and not instalments:
         instalments = DEFAULT_INSTALMENTS
     payment = Payment.objects.create(
@@ -72,6 +78,7 @@ def payment_start(
         },
         instalments=instalments,
         expires_at=expires_at,
+        **charge,
     )
     _supersede_open_payments(reference=reference, buyer=buyer, keep=payment)
     decision = risk_assess(payment, risk_facts or PayableFacts())
@@ -81,6 +88,31 @@ def payment_start(
     if three_d_secure_requested(payment):  # the card channel's 3-D Secure is the step-up
         return open_at_channel(payment, tried=())
     return payment
+
+
+def _charge_fields(amount: Decimal, currency: str, charge_currency: str) -> dict:
+    """The foreign-currency fields of a payment charged in ``charge_currency`` (none when it
+    is the price's own currency)."""
+    charge_currency = (charge_currency or "").upper()
+    if not charge_currency or charge_currency == currency:
+        return {}
+    if currency != fx.HOME:
+        raise PaymentError(_("Only CNY prices can be charged in another currency."))
+    try:
+        price = fx.price(amount, charge_currency)
+    except fx.RateUnavailable as exc:
+        raise PaymentError(exc.message) from None
+    if price.amount <= 0:
+        raise PaymentError(
+            _("This amount is too small to charge in %(currency)s.") % {"currency": price.currency}
+        )
+    return {
+        "charge_currency": price.currency,
+        "charge_amount": price.amount,
+        "fx_rate": price.quote.rate,
+        "fx_rate_at": price.quote.at,
+        "fx_source": price.quote.source[:80],
+    }
 
 
 def _supersede_open_payments(*, reference: str, buyer, keep: Payment) -> None:

@@ -288,7 +288,17 @@ def fake_pay(monkeypatch):
     calls = []
 
     def answer(action, status=PaymentStatus.PENDING):
-        def order_pay(*, order, buyer, method, client, return_url, instalments=None, ordering=None):
+        def order_pay(
+            *,
+            order,
+            buyer,
+            method,
+            client,
+            return_url,
+            instalments=None,
+            ordering=None,
+            charge_currency="",
+        ):
             calls.append(
                 {
                     "method": method,
@@ -296,6 +306,7 @@ def fake_pay(monkeypatch):
                     "return_url": return_url,
                     "instalments": instalments,
                     "ordering": ordering,
+                    "charge_currency": charge_currency,
                 }
             )
             return make_payment(

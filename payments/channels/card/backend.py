@@ -74,6 +74,7 @@ class CardBackend(ChannelBackend):
     code = "card"
     methods = ("card", "card_instalments")
     display_name = "Card"
+    charge_currencies = None  # the acquirer charges any currency; amounts in its minor unit
     error_codes: ClassVar[Mapping[str, ErrorSpec]] = CARD_ERROR_CODES
     #: report runs: how often and how long to wait for ``status == succeeded``
     report_poll_attempts: ClassVar[int] = 30

@@ -12,6 +12,7 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
+from payments import money
 from payments.channels.base import (
     ChannelDeclined,
     ChannelError,
@@ -25,33 +26,9 @@ from payments.channels.base import (
 API_VERSION = "2024-06-20"
 WEBHOOK_TOLERANCE = 300  # seconds; stripe-python Webhook.DEFAULT_TOLERANCE
 
-#: Stripe's zero- and three-decimal currencies; every other currency has two decimals.
-ZERO_DECIMAL = frozenset(
-    {
-        "BIF",
-        "CLP",
-        "DJF",
-        "GNF",
-        "JPY",
-        "KMF",
-        "KRW",
-        "MGA",
-        "PYG",
-        "RWF",
-        "UGX",
-        "VND",
-        "VUV",
-        "XAF",
-        "XOF",
-        "XPF",
-    }
-)
-THREE_DECIMAL = frozenset({"BHD", "JOD", "KWD", "OMR", "TND"})
-
-
-def exponent(currency: str) -> int:
-    currency = currency.upper()
-    return 0 if currency in ZERO_DECIMAL else 3 if currency in THREE_DECIMAL else 2
+#: Zero- and three-decimal currencies (Stripe's lists); every other currency has two.
+ZERO_DECIMAL, THREE_DECIMAL = money.ZERO_DECIMAL, money.THREE_DECIMAL
+exponent = money.exponent
 
 
 def to_units(amount: Decimal, currency: str) -> int:

@@ -75,6 +75,12 @@ class PayPalBackend(ChannelBackend):
     max_notification_bytes = 64 * 1024
     methods = ("paypal",)
     display_name = "PayPal"
+    #: PayPal's currencies (developer.paypal.com "Currency codes"), less HUF and TWD, which it
+    #: takes without the decimals the rest of the world gives them
+    charge_currencies = frozenset(
+        {"AUD", "BRL", "CAD", "CHF", "CZK", "DKK", "EUR", "GBP", "HKD", "ILS", "JPY", "MXN"}
+        | {"MYR", "NOK", "NZD", "PHP", "PLN", "SEK", "SGD", "THB", "USD"}
+    )
     #: PayPal has no call that cancels an unapproved CAPTURE order; it expires by itself.
     supports_close = False
     error_codes: ClassVar[Mapping[str, ErrorSpec]] = PAYPAL_ERROR_CODES

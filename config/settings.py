@@ -316,7 +316,7 @@ _SANDBOX_ORIGIN = f" {SANDBOX_URL}" if PAYMENTS_SANDBOX and SANDBOX_URL else ""
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
     f"script-src 'self' https://js.stripe.com https://*.js.stripe.com{_SANDBOX_ORIGIN}; "
-    "frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com; "
+    "frame-src 'self' https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com; "
     f"connect-src 'self' https://api.stripe.com{_SANDBOX_ORIGIN}; "
     "form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'self'"
 )

@@ -101,8 +101,8 @@ def paypal_buttons_capture(*, payment: Payment, order_id: str) -> Payment:
         notice = backend.approval_capture(
             channel_trade_no=order_id,
             out_trade_no=attempt.out_trade_no,
-            amount=attempt.amount,
-            currency=attempt.currency,
+            amount=attempt.channel_amount,  # a foreign charge is checked in its currency
+            currency=attempt.channel_currency,
         )
     except ChannelDeclined as exc:
         log.warning(

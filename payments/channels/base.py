@@ -426,6 +426,11 @@ class ChannelBackend(abc.ABC):
     #: True for the internal wallet: money comes from the buyer's wallet, not a channel
     #: receivable, and the backend posts the capture entry itself (same journal key).
     settles_from_wallet: ClassVar[bool] = False
+    #: the in-app browsers (``wechat``, ``alipay``: payments.client's ``in_app``) inside which
+    #: this backend opens the app's own wallet there. WeChat's browser refuses every other
+    #: WeChat Pay page (H5, a QR to scan), so inside it WeChat Pay is routed only to backends
+    #: that name ``wechat`` here (JSAPI)
+    pays_inside_apps: ClassVar[frozenset[str]] = frozenset()
     #: default error-code table: channel code → ErrorSpec
     error_codes: ClassVar[Mapping[str, ErrorSpec]] = {}
     #: the largest notification body accepted, in bytes: a generous multiple of the

@@ -22,6 +22,7 @@ from payments.channels.base import (
     Notice,
     QueryResult,
 )
+from payments.client import device_from_meta
 from payments.errors import NO_CHANNEL, buyer_message, error_spec
 from payments.models import Attempt, ChannelAccount, Payment
 from payments.services import transitions
@@ -42,9 +43,15 @@ def open_at_channel(payment: Payment) -> Payment:
     that cannot be resolved (DESIGN.md §3 failover)."""
     tried = list(payment.attempts.values_list("account__code", flat=True))
     last_error: tuple[str, str] | None = None  # (backend, code) of the last failure
+    user_agent = str((payment.client or {}).get("user_agent", ""))
+    in_app = device_from_meta({"HTTP_USER_AGENT": user_agent}).in_app
     for _step in range(settings.PAYMENTS_MAX_ATTEMPTS):
         decision = health.route(
-            payment.method, payment.amount, payment.currency, exclude_codes=tuple(tried)
+            payment.method,
+            payment.amount,
+            payment.currency,
+            exclude_codes=tuple(tried),
+            in_app=in_app,
         )
         if not decision.winner:
             break

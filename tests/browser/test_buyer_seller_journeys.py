@@ -398,3 +398,53 @@ def test_a_dispute_with_a_screenshot_reaches_the_seller_and_nobody_else(
     assert response.status == 404
     assert response.headers["content-type"].startswith("text/html")
     stranger.context.close()
+
+
+# --- a WeChat Pay decline, which WeChat Pay never notifies ------------------------------------
+
+
+@pytest.mark.parametrize(("language", "width"), SCREENS)
+def test_a_wechat_pay_decline_shows_within_seconds_though_no_notice_comes(
+    browser, shop, site, language, width
+):
+    """WeChat Pay notifies successes only: the open page asks the channel by itself, so the
+    buyer reads the reason (in their language) and the next best method within seconds, not
+    after pressing "check now"."""
+    from django.utils import translation
+
+    from payments.models import Notification, Payment
+    from payments.presenters import failure_for_viewer
+
+    page = person(browser, site.url, language, width)
+    log_in(page, site.url, "buyer")
+    buy(page, site.url)
+    method = page.get_by_test_id("method-wechatpay")
+    if not method.is_visible():
+        page.get_by_test_id("more-methods").click()
+    method.click()
+    page.get_by_test_id("pay").click()
+    link = page.get_by_test_id("payment-link")
+    link.wait_for()
+
+    cashier = browser.new_context(locale="zh-CN" if language == "zh-hans" else "en-US")
+    cashier.add_cookies([{"name": "django_language", "value": language, "url": site.url}])
+    payer = cashier.new_page()
+    payer.goto(link.get_attribute("href"))
+    heading = payer.get_by_test_id("sandbox-method").inner_text()
+    assert ("微信支付" if language == "zh-hans" else "WeChat Pay") in heading, heading
+    with payer.expect_navigation():
+        payer.get_by_test_id("sandbox-decline").click()
+    cashier.close()
+
+    error = page.get_by_test_id("payment-error")
+    error.wait_for(timeout=20_000)  # nobody presses "check now"
+    assert not Notification.objects.exists()  # learnt by asking, not told
+    payment = Payment.objects.get(status="failed")
+    with translation.override(language):
+        reason, _guidance = failure_for_viewer(payment)
+    shown = error.inner_text()
+    assert reason in shown, shown
+    assert bool(CJK.search(shown)) == (language == "zh-hans"), shown
+    assert page.get_by_test_id("pay-next").is_visible()
+    fits(page)
+    shot(page, f"wechat-decline-{language}-{width}")

@@ -15,17 +15,20 @@ PHONE = {"width": 375, "height": 740}
 
 @pytest.fixture
 def people(site):
-    """A seller with a listing, a buyer with a delivered order under dispute, a risk analyst."""
+    """A seller with a listing, a buyer with a delivered order under dispute and a pending
+    one, a risk analyst; the demo channels on the live server's sandbox."""
     from django.contrib.auth.models import Group
 
     from marketplace.code_formats import CodeInput
     from marketplace.models import Brand, PayoutDestination
     from marketplace.services import dispute_open, listing_create, order_create
     from payments.sandbox.models import SandboxTrade
+    from payments.sandbox.provisioning import demo_channels_ensure
     from tests.accounts.factories import UserFactory
     from tests.marketplace.conftest import announce_success
     from tests.marketplace.factories import succeeded_payment
 
+    demo_channels_ensure()  # the pending order offers its methods; the wallet tops up
     brand = Brand.objects.create(
         slug="carrefour",
         name="家乐福购物卡",
@@ -84,17 +87,34 @@ def _overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
+def _measure(page, path: str, language: str, failures: list[str]) -> None:
+    extra = _overflow(page)
+    if extra > 0:
+        name = path.strip("/").replace("/", "_") or "catalogue"
+        shot(page, f"phone-overflow-{language}-{name}")
+        failures.append(f"{language} {path}: {extra}px wider than the screen")
+
+
 def _check(page, base: str, paths: list[str], language: str, failures: list[str]) -> None:
     for path in paths:
         response = page.goto(base + path)
         expected = 404 if path.startswith("/listings/999999/") else 200
         if response.status != expected:
             failures.append(f"{language} {path}: answered {response.status}, not {expected}")
-        extra = _overflow(page)
-        if extra > 0:
-            name = path.strip("/").replace("/", "_") or "catalogue"
-            shot(page, f"phone-overflow-{language}-{name}")
-            failures.append(f"{language} {path}: {extra}px wider than the screen")
+        _measure(page, path, language, failures)
+
+
+def _top_up(page, base: str, language: str, failures: list[str]) -> None:
+    """The wallet's top-up: its payment page (a QR and the way to the provider's page)."""
+    page.goto(base + "/wallet/")
+    page.fill("#id_amount", "200.00")
+    page.select_option("#id_method", "alipay")
+    with page.expect_navigation():
+        page.locator("form:has(#id_amount) [type=submit]").click()
+    if "/wallet/topups/" not in page.url:
+        failures.append(f"{language} top-up: landed on {page.url}, not its payment page")
+        return
+    _measure(page, page.url.removeprefix(base), language, failures)
 
 
 @pytest.mark.parametrize("language", ["zh-hans", "en"])
@@ -139,6 +159,7 @@ def test_every_page_fits_a_375px_phone(browser, site, people, language):
         language,
         failures,
     )
+    _top_up(page, base, language, failures)
     context.clear_cookies()
     context.add_cookies([{"name": "django_language", "value": language, "url": base}])
     log_in(page, base, people["seller"].username)

@@ -308,9 +308,17 @@ SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False
+# The checkout page's card panel runs the acquirer's Payment Element: Stripe.js
+# (script-src), its iframes — the card fields and the 3-D Secure modal — (frame-src) and its
+# API (connect-src), as Stripe documents for Elements. In sandbox mode with the simulators in
+# their own process (SANDBOX_URL), their stand-in scripts and APIs are on that origin.
+_SANDBOX_ORIGIN = f" {SANDBOX_URL}" if PAYMENTS_SANDBOX and SANDBOX_URL else ""
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; img-src 'self' data:; style-src 'self' 'unsafe-inline'; "
-    "script-src 'self'; form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'self'"
+    f"script-src 'self' https://js.stripe.com https://*.js.stripe.com{_SANDBOX_ORIGIN}; "
+    "frame-src https://js.stripe.com https://*.js.stripe.com https://hooks.stripe.com; "
+    f"connect-src 'self' https://api.stripe.com{_SANDBOX_ORIGIN}; "
+    "form-action 'self' http: https:; frame-ancestors 'none'; base-uri 'self'"
 )
 if not DEBUG:
     SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT")
@@ -442,6 +450,11 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": crontab(hour=18, minute=0),
     },
 }
+if PAYMENTS_SANDBOX:  # the simulators owe notices like real providers: none is given up
+    CELERY_BEAT_SCHEDULE["sandbox-redeliver-notifications"] = {
+        "task": "payments.sandbox.tasks.redeliver_due_notifications",
+        "schedule": timedelta(minutes=1),
+    }
 
 # Business defaults (per-brand values override where the model has them).
 ORDER_RESERVATION_MINUTES = env.int("ORDER_RESERVATION_MINUTES", default=15)

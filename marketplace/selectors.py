@@ -230,7 +230,9 @@ def order_risk_facts(*, order: Order, client_ip: str = "") -> PayableFacts:
     now = timezone.now()
     past = Order.objects.filter(buyer=buyer).exclude(pk=order.pk)
     good_orders = past.filter(status__in=[Order.Status.DELIVERED, Order.Status.COMPLETED]).count()
-    disputes = Dispute.objects.filter(order__buyer=buyer)
+    disputes = Dispute.objects.filter(order__buyer=buyer).aggregate(
+        all=Count("pk"), refunded=Count("pk", filter=Q(status=Dispute.Status.REFUNDED))
+    )
     seller_linked = False
     if client_ip:
         from payments.models import Payment
@@ -239,8 +241,8 @@ def order_risk_facts(*, order: Order, client_ip: str = "") -> PayableFacts:
     return PayableFacts(
         account_age_days=(now - buyer.date_joined).days,
         good_orders=good_orders,
-        disputes=disputes.count(),
-        disputes_refunded=disputes.filter(status=Dispute.Status.REFUNDED).count(),
+        disputes=disputes["all"],
+        disputes_refunded=disputes["refunded"],
         brand=listing.brand.slug,
         brand_high_risk=listing.brand.high_risk,
         seller_id=seller.pk,

@@ -85,6 +85,29 @@ def buyer_message(spec: ErrorSpec, code: str, language: str | None = None) -> Bu
     )
 
 
+def buyer_messages(backend: str, language: str | None = None) -> dict[str, dict[str, str]]:
+    """Every code of a backend as the buyer reads it (staff's table over the backend's
+    defaults, one query): what an in-page element shows the moment the channel answers."""
+    try:
+        specs = dict(backend_class(backend).error_codes)
+    except LookupError:
+        specs = {}
+    for row in ErrorCode.objects.filter(backend=backend):
+        specs[row.code] = ErrorSpec(
+            action=row.action,
+            counts_against_channel=row.counts_against_channel,
+            reason_zh=row.reason_zh,
+            reason_en=row.reason_en,
+            guidance_zh=row.guidance_zh,
+            guidance_en=row.guidance_en,
+        )
+    messages = {}
+    for code, spec in specs.items():
+        message = buyer_message(spec, code, language)
+        messages[code] = {"reason": message.reason, "guidance": message.guidance}
+    return messages
+
+
 def error_codes_sync() -> int:
     """Copy every backend's default codes into the table (existing rows keep staff edits)."""
     created = 0

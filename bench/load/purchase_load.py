@@ -185,7 +185,61 @@ ACTION = re.compile(r'<form[^>]*action="([^"]*)"', re.I)
 HIDDEN = re.compile(r'<input[^>]*type="hidden"[^>]*name="([^"]+)"[^>]*value="([^"]*)"', re.I)
 
 
-def purchase(client, base: str, token: str, ip: str, plan: dict, stats: Stats) -> None:
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def _process_group(pid: str) -> str | None:
+    """Which part of the running system a process is: the web or simulator gunicorn (told
+    apart by the address config.serve gives each), a Celery worker by its queue, beat,
+    PostgreSQL, Redis, RabbitMQ; None for everything else on the machine."""
+    proc = Path("/proc") / pid
+    try:
+        cmd = (proc / "cmdline").read_bytes().split(b"\0")
+        name = (proc / "comm").read_text().strip()
+    except OSError:
+        return None
+    words = [w.decode(errors="replace") for w in cmd if w]
+    if name.startswith("postgres"):
+        return "postgres"
+    if name.startswith("redis-server"):
+        return "redis"
+    if name == "beam.smp":
+        return "rabbitmq"
+    line = " ".join(words)
+    if "gunicorn" in line and "config.wsgi" in line:
+        try:
+            environ = (proc / "environ").read_bytes()
+        except OSError:
+            return "web"
+        return "simulators" if b"ROOT_URLCONF=config.sandbox_urls" in environ else "web"
+    if "celery" in line and " worker" in line and "-Q" in words:
+        return "worker-" + words[words.index("-Q") + 1]
+    if "celery" in line and " beat" in line:
+        return "beat"
+    return None
+
+
+def cpu_by_group() -> dict[str, float]:
+    """CPU seconds used so far by each part of the system (utime + stime of its processes;
+    a process that ended between two readings is missed — the serve processes do not)."""
+    totals: dict[str, float] = defaultdict(float)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or (group := _process_group(entry.name)) is None:
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        totals[group] += (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
+    return totals
+
+
+def cpu_self() -> float:
+    times = os.times()
+    return times.user + times.system
+
+
+def purchase(client, base: str, token: str, ip: str, plan: dict, stats: Stats, poll: float) -> None:
     """One buyer's whole purchase; each step timed, any failure counted by step."""
     headers = {"Authorization": f"Token {token}", "X-Forwarded-For": ip}
 
@@ -248,11 +302,11 @@ def purchase(client, base: str, token: str, ip: str, plan: dict, stats: Stats) -
                 stats.purchases += 1
                 stats.codes.extend(c["code"] for c in state.json()["codes"])
             return
-        time.sleep(0.2)
+        time.sleep(poll)
     stats.error("no code within 30 s")
 
 
-def run(base: str, concurrency: int, seconds: float, floor_seconds: float) -> int:
+def run(base: str, concurrency: int, seconds: float, floor_seconds: float, poll: float) -> int:
     import httpx
 
     plan = json.loads(BUYERS_FILE.read_text())
@@ -280,10 +334,11 @@ def run(base: str, concurrency: int, seconds: float, floor_seconds: float) -> in
             i, token = item
             ip = f"10.{(i >> 16) & 255}.{(i >> 8) & 255}.{i & 255 or 1}"
             try:
-                purchase(client, base, token, ip, plan, stats)
+                purchase(client, base, token, ip, plan, stats, poll)
             except Exception as exc:  # a timeout or a refused connection is a counted error
                 stats.error(type(exc).__name__)
 
+    cpu_before, client_before = cpu_by_group(), cpu_self()
     started = time.monotonic()
     stop = started + seconds
     threads = [threading.Thread(target=buyer_loop, args=(c,)) for c in clients]
@@ -292,6 +347,7 @@ def run(base: str, concurrency: int, seconds: float, floor_seconds: float) -> in
     for t in threads:
         t.join()
     elapsed = time.monotonic() - started
+    cpu_after, client_after = cpu_by_group(), cpu_self()
     rate = stats.purchases / elapsed
     doubled = sum(n - 1 for n in Counter(stats.codes).values() if n > 1)
     print(
@@ -306,6 +362,17 @@ def run(base: str, concurrency: int, seconds: float, floor_seconds: float) -> in
             f"{step:<10} {len(values):>6} {_pct(values, 50):>9.0f} {_pct(values, 95):>9.0f} "
             f"{_pct(values, 99):>9.0f} {mean:>9.0f}"
         )
+    used = {g: cpu_after[g] - cpu_before.get(g, 0.0) for g in cpu_after}
+    used["load client"] = client_after - client_before
+    used = {g: v for g, v in used.items() if v > 0.005}
+    total = sum(used.values())
+    per = max(stats.purchases, 1)
+    print(
+        f"CPU per purchase: {total / per * 1000:.0f} ms in all "
+        f"({total / elapsed:.2f} of {os.cpu_count()} CPUs busy with the system under test)"
+    )
+    for group, seconds_used in sorted(used.items(), key=lambda kv: -kv[1]):
+        print(f"  {group:<22} {seconds_used / per * 1000:>7.1f} ms")
     print(f"errors: {sum(stats.errors.values())} {dict(stats.errors)}")
     print(f"double-sold codes seen by buyers: {doubled}")
     check = subprocess.run(
@@ -329,12 +396,24 @@ def main() -> None:
     r.add_argument("--concurrency", type=int, default=50)
     r.add_argument("--seconds", type=float, default=30, help="bounded: stop starting buyers")
     r.add_argument("--floor-seconds", type=float, default=5)
+    r.add_argument(
+        "--poll",
+        type=float,
+        default=1.0,
+        help="seconds between order polls after approving (the order page polls every 2 s)",
+    )
     args = parser.parse_args()
     if args.command == "seed":
         seed(args.buyers, args.codes)
     else:
         sys.exit(
-            run(args.base.rstrip("/"), args.concurrency, min(args.seconds, 300), args.floor_seconds)
+            run(
+                args.base.rstrip("/"),
+                args.concurrency,
+                min(args.seconds, 300),
+                args.floor_seconds,
+                args.poll,
+            )
         )
 
 

@@ -14,7 +14,7 @@ from marketplace.errors import OrderNotFound, OrderNotPayable
 from marketplace.models import Order
 from marketplace.services.orders import order_pay
 from payments.client import Client
-from payments.ordering import Offer, offer_for, ranking_record
+from payments.ordering import Offer, offer_for
 
 
 def order_checkout_offer(*, order: Order, client: Client) -> Offer:
@@ -51,6 +51,6 @@ def order_checkout_pay(
         client=client,
         return_url=return_url,
         instalments=choice.instalments,
+        ordering=offer.ranking.as_dict(),
     )
-    ranking_record(payment=payment, ranking=offer.ranking)
     return payment

@@ -156,7 +156,14 @@ def order_reservations_release(*, now: dt.datetime | None = None, limit: int = 1
 
 
 def order_pay(
-    *, order: Order, buyer, method: str, client, return_url: str, instalments: int | None = None
+    *,
+    order: Order,
+    buyer,
+    method: str,
+    client,
+    return_url: str,
+    instalments: int | None = None,
+    ordering: dict | None = None,
 ):
     """Start paying ``order`` with ``method`` through the payment platform; returns the
     ``payments.models.Payment`` (its status/action tell the page what to do next)."""
@@ -165,7 +172,11 @@ def order_pay(
 
     if order.buyer_id != getattr(buyer, "pk", None):
         raise OrderNotFound(_("No such order."))
-    order = Order.objects.select_related("listing__brand").get(pk=order.pk)
+    # Read again (the status may have moved since the caller looked), with what risk's
+    # facts need, so they cost no further lookups of the buyer or the seller.
+    order = Order.objects.select_related("buyer", "listing__brand", "listing__seller").get(
+        pk=order.pk
+    )
     if order.status != Order.Status.AWAITING_PAYMENT:
         raise OrderNotPayable(
             _("This order is %(status)s and cannot be paid.")
@@ -191,4 +202,5 @@ def order_pay(
         expires_at=order.expires_at,
         instalments=instalments,
         risk_facts=order_risk_facts(order=order, client_ip=getattr(client, "ip", "") or ""),
+        ordering=ordering,
     )

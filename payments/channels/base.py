@@ -82,6 +82,10 @@ class CreateRequest:
     client: ClientInfo = field(default_factory=ClientInfo)
     instalments: int | None = None
     buyer_ref: str = ""  # opaque, stable id of the buyer (wallet owner, openid lookup, …)
+    #: "challenge": risk stepped the payment up and the channel's own strong customer
+    #: authentication (3-D Secure) must challenge the payer; "" leaves it to the channel.
+    #: Only sent to backends with ``supports_three_d_secure``.
+    three_d_secure: str = ""
 
 
 @dataclass(frozen=True)
@@ -423,6 +427,9 @@ class ChannelBackend(abc.ABC):
     methods: ClassVar[tuple[str, ...]]
     display_name: ClassVar[str] = ""
     supports_close: ClassVar[bool] = True
+    #: True where the channel can be asked to challenge the payer with 3-D Secure
+    #: (``CreateRequest.three_d_secure``): risk's step-up then runs at the channel.
+    supports_three_d_secure: ClassVar[bool] = False
     #: True for the internal wallet: money comes from the buyer's wallet, not a channel
     #: receivable, and the backend posts the capture entry itself (same journal key).
     settles_from_wallet: ClassVar[bool] = False

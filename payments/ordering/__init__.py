@@ -21,7 +21,7 @@ offer, the choice check and the record kept on the payment).
 """
 
 from payments.ordering.instalments import InstalmentPlan, instalment_plans
-from payments.ordering.offer import Choice, ChoiceRefused, Offer, offer_for, ranking_record
+from payments.ordering.offer import Choice, ChoiceRefused, Offer, offer_for
 from payments.ordering.ranking import RankedMethod, Ranking, Withheld, rank_methods
 from payments.ordering.rules import DEFAULT_CONFIG, OrderingConfig, Reason, money_text
 from payments.ordering.selectors import checkout_context
@@ -46,5 +46,4 @@ __all__ = [
     "money_text",
     "offer_for",
     "rank_methods",
-    "ranking_record",
 ]

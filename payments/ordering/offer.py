@@ -3,8 +3,8 @@
 The order page and the REST API both start a payment from an :class:`Offer`: the ranking for
 this buyer, amount and client, and the instalment plans when card instalments can be used.
 :meth:`Offer.choose` refuses a method the ranking does not offer as usable, or a plan that is
-not one of the offered ones, before anything is created; :func:`ranking_record` keeps the
-ranking the buyer was offered on the payment.
+not one of the offered ones, before anything is created; the ranking the buyer was offered
+(``Ranking.as_dict``) is stored with the payment when it is created.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from decimal import Decimal
 from django.utils.translation import gettext as _
 
 from payments.client import Client
-from payments.models import Method, Payment
+from payments.models import Method
 from payments.ordering.instalments import InstalmentPlan, instalment_plans
 from payments.ordering.ranking import Ranking, rank_methods
 from payments.ordering.rules import DEFAULT_CONFIG, OrderingConfig
@@ -109,14 +109,3 @@ def offer_for(
     usable_instalments = ranking.is_usable(Method.CARD_INSTALMENTS)
     plans = tuple(instalment_plans(amount, config)) if usable_instalments else ()
     return Offer(ranking=ranking, plans=plans)
-
-
-def ranking_record(*, payment: Payment, ranking: Ranking) -> None:
-    """Keep the ranking the buyer saw on the payment (``client["ordering"]``) so staff can
-    see later why the methods were in that order."""
-    client = dict(
-        Payment.objects.filter(pk=payment.pk).values_list("client", flat=True).first() or {}
-    )
-    client["ordering"] = ranking.as_dict()
-    Payment.objects.filter(pk=payment.pk).update(client=client)
-    payment.client = client

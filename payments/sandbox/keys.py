@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 from pathlib import Path
 
@@ -25,8 +26,15 @@ def generate_rsa_private_pem(bits: int = 2048) -> str:
     ).decode()
 
 
+@functools.lru_cache(maxsize=64)
+def private_key_of(private_pem: str):
+    """The parsed key, kept: parsing checks the RSA key, ~30 ms of CPU, once per PEM not per
+    signature (the simulators sign every answer and notice)."""
+    return serialization.load_pem_private_key(private_pem.encode(), password=None)
+
+
 def public_pem_of(private_pem: str) -> str:
-    key = serialization.load_pem_private_key(private_pem.encode(), password=None)
+    key = private_key_of(private_pem)
     return (
         key.public_key()
         .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
@@ -56,3 +64,8 @@ def provider_file(name: str, factory) -> str:
             path.write_text(factory())
             path.chmod(0o600)
         return path.read_text()
+
+
+def provider_private_key(name: str):
+    """The parsed signing key of provider ``name``."""
+    return private_key_of(provider_private_pem(name))

@@ -1,10 +1,16 @@
-"""Delivery of the simulators' notifications to the merchant, one try per task run."""
+"""Delivery of the simulators' notifications to the merchant, one try per task run.
+
+A real provider keeps a notice until the merchant takes it, whatever happens on its own side;
+so does the simulator. A try that cannot even read or write its row (the database away) is
+retried by Celery with back-off, and a sweep every minute sends again what is due and has no
+task left (a lost task, a worker killed before it acknowledged)."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
 from celery import shared_task
+from django.db import DatabaseError
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -42,15 +48,49 @@ def deliver(note_id: int) -> bool:
     if retry:
         delay = schedule[note.attempts - 1] * retry_scale()
         note.next_try_at = timezone.now() + timedelta(seconds=delay)
+    else:  # delivered, or the provider's schedule is spent: nothing more is due
+        note.next_try_at = None
     note.save()
     if retry:
         deliver_notification.apply_async((note.pk,), countdown=delay)
     return accepted
 
 
-@shared_task(ignore_result=True)
+@shared_task(
+    ignore_result=True,
+    autoretry_for=(DatabaseError,),
+    retry_backoff=2,
+    retry_backoff_max=60,
+    max_retries=40,  # about half an hour of the database being away
+)
 def deliver_notification(note_id: int) -> None:
     deliver(note_id)
+
+
+# A notice whose next try is this much overdue has lost its task.
+SWEEP_GRACE = timedelta(seconds=60)
+
+
+def due_notification_ids(now=None) -> list[int]:
+    """Notices still owed whose try is overdue by more than the grace: never tried and older
+    than the grace, or past their scheduled next try by as much."""
+    cutoff = (now or timezone.now()) - SWEEP_GRACE
+    owed = SandboxNotification.objects.filter(delivered=False)
+    never_tried = owed.filter(attempts=0, created_at__lte=cutoff)
+    overdue = owed.filter(next_try_at__lte=cutoff)
+    return sorted(
+        set(never_tried.values_list("pk", flat=True)) | set(overdue.values_list("pk", flat=True))
+    )[:500]
+
+
+@shared_task(ignore_result=True)
+def redeliver_due_notifications() -> int:
+    """Queue a try for each overdue notice (the merchant dedupes a notice sent twice, as it
+    must for a real provider)."""
+    ids = due_notification_ids()
+    for note_id in ids:
+        deliver_notification.delay(note_id)
+    return len(ids)
 
 
 @receiver(notification_queued, dispatch_uid="sandbox-deliver-queued-notification")

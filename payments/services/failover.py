@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
 from typing import Literal
@@ -29,7 +30,7 @@ from payments.services import transitions
 from payments.services.closing import close_at_channel
 from payments.services.notices import notice_apply
 from payments.services.queries import query_result_apply
-from payments.services.risk import challenge_step_up
+from payments.services.risk import challenge_step_up, three_d_secure_requested
 from payments.states import ATTEMPT_OPEN, AttemptStatus, PaymentStatus
 
 log = logging.getLogger(__name__)
@@ -37,11 +38,14 @@ log = logging.getLogger(__name__)
 Step = Literal["opened", "next", "stop"]
 
 
-def open_at_channel(payment: Payment) -> Payment:
+def open_at_channel(payment: Payment, *, tried: tuple[str, ...] | None = None) -> Payment:
     """Walk the routing order: create at the best account; on a create error, an unreachable
     channel or a soft decline move to the next; stop on a hard decline or an unknown outcome
-    that cannot be resolved (DESIGN.md §3 failover)."""
-    tried = list(payment.attempts.values_list("account__code", flat=True))
+    that cannot be resolved (DESIGN.md §3 failover). ``tried``: the accounts already tried,
+    when the caller knows (a payment just created has tried none)."""
+    if tried is None:
+        tried = payment.attempts.values_list("account__code", flat=True)
+    tried = list(tried)
     last_error: tuple[str, str] | None = None  # (backend, code) of the last failure
     user_agent = str((payment.client or {}).get("user_agent", ""))
     in_app = device_from_meta({"HTTP_USER_AGENT": user_agent}).in_app
@@ -103,8 +107,21 @@ def _create_at_channel(payment: Payment, attempt: Attempt) -> Step:
     def record(outcome: str) -> None:
         health.health_record(account, attempt.method, attempt.amount, outcome)
 
+    request = _create_request(payment, attempt)
+    if three_d_secure_requested(payment):
+        if not backend.supports_three_d_secure:
+            # routed to a channel that cannot run 3-D Secure: our own code steps it up
+            transitions.attempt_apply(
+                attempt,
+                "fail",
+                error_code="THREE_D_SECURE_UNSUPPORTED",
+                error_message=f"{account.backend} cannot be asked for 3-D Secure",
+            )
+            challenge_step_up(payment)
+            return "stop"
+        request = dataclasses.replace(request, three_d_secure="challenge")
     try:
-        result = backend.create(_create_request(payment, attempt))
+        result = backend.create(request)
     except ChannelTimeout as exc:
         record("timeout")
         return _resolve_unknown(payment, attempt, exc)

@@ -19,7 +19,8 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from payments import signals
-from payments.models import Attempt, Payment
+from payments.channels import registry
+from payments.models import Attempt, ChannelAccount, Payment
 from payments.payables import PayableFacts
 from payments.services import transitions
 from payments.services.common import CENT
@@ -50,9 +51,41 @@ CHANNEL_RISK_DECLINES: frozenset[tuple[str, str]] = frozenset(
 )
 
 
+#: ``risk["challenge"]["by"]`` of a challenge the card channel runs as 3-D Secure
+THREE_D_SECURE = "three_d_secure"
+
+
+def three_d_secure_available(method: str) -> bool:
+    """Whether every enabled account that routing may pick for ``method`` runs on a channel
+    that can be asked for 3-D Secure (the card channel), so risk's challenge can be the
+    issuer's step-up instead of our code. One small query, only for challenged payments."""
+    backends = {
+        backend
+        for backend, methods in ChannelAccount.objects.filter(enabled=True).values_list(
+            "backend", "methods"
+        )
+        if method in (methods or ())
+    }
+    if not backends:
+        return False
+    for backend in backends:
+        try:
+            if not registry.backend_class(backend).supports_three_d_secure:
+                return False
+        except LookupError:
+            return False
+    return True
+
+
+def three_d_secure_requested(payment: Payment) -> bool:
+    """Risk challenged this payment and left the challenge to the channel's 3-D Secure."""
+    return (payment.risk or {}).get("challenge", {}).get("by") == THREE_D_SECURE
+
+
 def risk_assess(payment: Payment, facts: PayableFacts) -> str:
     """Score the payment and hold, challenge or block it as risk decides. Returns
-    allow/challenge/review/block."""
+    allow/challenge/review/block; a challenged card payment is not held but marked for
+    3-D Secure (:func:`three_d_secure_requested`) and opened by the caller."""
     with transaction.atomic():  # the assessment is stored with the decision: one commit
         result = engine.assess(_facts(payment, facts))
         risk = {
@@ -73,6 +106,12 @@ def risk_assess(payment: Payment, facts: PayableFacts) -> str:
             )
         elif result.decision == "review":
             transitions.apply(payment, "hold", risk=risk)
+        elif result.decision == "challenge" and three_d_secure_available(payment.method):
+            # A card payment steps up at the card channel: the issuer's 3-D Secure instead
+            # of our code; the payment opens now and passes once the issuer authenticates.
+            risk["challenge"] = {"by": THREE_D_SECURE, "requested_at": timezone.now().isoformat()}
+            payment.risk = risk
+            payment.save(update_fields=["risk", "updated_at"])
         elif result.decision == "challenge":
             code = _new_code()
             risk["challenge"] = {

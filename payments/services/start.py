@@ -15,7 +15,7 @@ from payments.services import transitions
 from payments.services.closing import close_quietly
 from payments.services.common import CENT, PaymentError
 from payments.services.failover import open_at_channel
-from payments.services.risk import risk_assess
+from payments.services.risk import risk_assess, three_d_secure_requested
 from payments.states import ATTEMPT_OPEN, PaymentStatus
 
 DEFAULT_INSTALMENTS = 3
@@ -34,11 +34,13 @@ def payment_start(
     expires_at: dt.datetime,
     instalments: int | None = None,
     risk_facts: PayableFacts | None = None,
+    ordering: dict | None = None,
 ) -> Payment:
     """Create a payment, score it, and open it at the best channel (failing over as needed).
 
     ``reference`` names what is paid for (the shop hands ``order.payable``); ``risk_facts``
-    is what the payer's shop knows that risk should weigh.
+    is what the payer's shop knows that risk should weigh; ``ordering`` the ranking of methods
+    the buyer was shown, kept on the payment (``client["ordering"]``) for staff.
 
     The answer is the Payment in one of: pending (an action for the buyer), succeeded (settled
     at once, e.g. balance), failed (reason + guidance), challenge, review or blocked.
@@ -66,15 +68,19 @@ def payment_start(
             "language": client.language,
             "region": client.region,
             "return_url": return_url,
+            **({"ordering": ordering} if ordering else {}),
         },
         instalments=instalments,
         expires_at=expires_at,
     )
     _supersede_open_payments(reference=reference, buyer=buyer, keep=payment)
     decision = risk_assess(payment, risk_facts or PayableFacts())
-    if decision != "allow":
-        return Payment.objects.get(pk=payment.pk)
-    return open_at_channel(payment)
+    if decision == "allow":
+        return open_at_channel(payment, tried=())
+    payment = Payment.objects.get(pk=payment.pk)
+    if three_d_secure_requested(payment):  # the card channel's 3-D Secure is the step-up
+        return open_at_channel(payment, tried=())
+    return payment
 
 
 def _supersede_open_payments(*, reference: str, buyer, keep: Payment) -> None:

@@ -328,6 +328,7 @@ def started(monkeypatch):
             amount=kwargs["amount"],
             method=kwargs["method"],
             instalments=kwargs["instalments"],
+            client={"ordering": kwargs["ordering"]} if kwargs.get("ordering") else {},
             status="pending",
         )
 

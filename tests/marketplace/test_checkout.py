@@ -288,13 +288,14 @@ def fake_pay(monkeypatch):
     calls = []
 
     def answer(action, status=PaymentStatus.PENDING):
-        def order_pay(*, order, buyer, method, client, return_url, instalments=None):
+        def order_pay(*, order, buyer, method, client, return_url, instalments=None, ordering=None):
             calls.append(
                 {
                     "method": method,
                     "client": client,
                     "return_url": return_url,
                     "instalments": instalments,
+                    "ordering": ordering,
                 }
             )
             return make_payment(
@@ -303,6 +304,7 @@ def fake_pay(monkeypatch):
                 status=status,
                 action=action,
                 account="card" if "card" in method else method,
+                client={"ordering": ordering} if ordering else {},
             )
 
         monkeypatch.setattr(checkout_service, "order_pay", order_pay)

@@ -47,7 +47,7 @@ def account(code, *, fee="0.60", weight="1.00", methods=("alipay",), **kw):
     )
 
 
-def start(buyer=None, amount="100.00", method="alipay", reference="test:T1", minutes=15):
+def start(buyer=None, amount="100.00", method="alipay", reference="test:T1", minutes=15, **extra):
     return services.payment_start(
         buyer=buyer or UserFactory(),
         reference=reference,
@@ -58,6 +58,7 @@ def start(buyer=None, amount="100.00", method="alipay", reference="test:T1", min
         client=ClientInfo(ip="10.0.0.1", device="desktop"),
         return_url="http://testserver/orders/T1/",
         expires_at=timezone.now() + timedelta(minutes=minutes),
+        **extra,
     )
 
 
@@ -78,6 +79,15 @@ def test_payment_is_opened_at_a_channel_with_an_action_for_the_buyer():
     attempt = payment.attempts.get()
     assert attempt.action["type"] == "redirect"
     assert attempt.routing["winner"] == "fa" and attempt.routing["candidates"]
+
+
+def test_the_ranking_the_buyer_was_shown_is_kept_with_the_payment_from_its_creation():
+    account("fa")
+    shown = {"order": ["alipay", "card"], "signals": {"device": "desktop"}}
+    payment = start(ordering=shown)
+    stored = Payment.objects.get(pk=payment.pk).client
+    assert stored["ordering"] == shown
+    assert stored["ip"] == "10.0.0.1"
 
 
 def test_unreachable_channel_fails_over_to_the_next_account_without_the_buyer_starting_over():

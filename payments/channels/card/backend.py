@@ -8,7 +8,7 @@ import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import IO, Any, ClassVar
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode, urljoin, urlsplit
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
@@ -46,6 +46,12 @@ from payments.channels.card.wire import (
     verify_signature,
 )
 
+#: Stripe.js, loaded by the checkout page for accounts on Stripe's own API host
+STRIPE_JS = "https://js.stripe.com/v3/"
+STRIPE_API_HOST = "api.stripe.com"
+#: ``payment_method_options[card][request_three_d_secure]`` values the backend sends
+THREE_D_SECURE_REQUESTS = frozenset({"challenge", "any"})
+
 
 class CardBackend(ChannelBackend):
     """A card acquirer that speaks Stripe's API.
@@ -54,7 +60,13 @@ class CardBackend(ChannelBackend):
     a list during rotation) and ``hosted_page_url`` (the card page, ``{id}`` and
     ``{client_secret}`` are filled in). ``merchant_id`` is the acquirer account id; it is written
     into every intent's metadata and checked in webhooks and settlement reports.
+
+    The buyer pays in the checkout page through the acquirer's Payment Element (Stripe.js from
+    :data:`STRIPE_JS`, or the script the account's own API host serves at ``v3/`` — the
+    sandbox's stand-in); the hosted page stays as the fallback without JavaScript.
     """
+
+    supports_three_d_secure = True
 
     # Largest genuine notice: event objects with the charge embedded, up to ~10 KB.
     max_notification_bytes = 64 * 1024
@@ -145,6 +157,16 @@ class CardBackend(ChannelBackend):
                 ("payment_method_options[card][installments][enabled]", "true"),
                 ("metadata[installments]", str(request.instalments)),
             ]
+        if request.three_d_secure:
+            if request.three_d_secure not in THREE_D_SECURE_REQUESTS:
+                raise ChannelDeclined(
+                    f"unknown 3-D Secure request {request.three_d_secure!r}",
+                    code="parameter_missing",
+                )
+            data += [
+                ("payment_method_options[card][request_three_d_secure]", request.three_d_secure),
+                ("metadata[three_d_secure]", request.three_d_secure),
+            ]
         intent = self._api(
             "POST",
             "/v1/payment_intents",
@@ -158,10 +180,14 @@ class CardBackend(ChannelBackend):
                 "PaymentIntent answer lacks id or client_secret", code="api_error", raw=intent
             )
         widget: dict[str, Any] = {
+            "element": "payment",
+            "js": self.element_script_url(),
             "publishable_key": self._credential("publishable_key"),
             "client_secret": client_secret,
             "payment_intent": intent_id,
         }
+        if request.three_d_secure:
+            widget["three_d_secure"] = request.three_d_secure
         query: dict[str, str] = {}
         if request.instalments:
             widget["installments"] = {
@@ -172,6 +198,7 @@ class CardBackend(ChannelBackend):
         return_url = request.return_url or self.account.return_url
         if return_url:
             query["return_url"] = return_url
+            widget["return_url"] = return_url
         url = (
             self._credential("hosted_page_url")
             .replace("{id}", intent_id)
@@ -182,6 +209,17 @@ class CardBackend(ChannelBackend):
         return CreateResult(
             action=Action(type="widget", url=url, widget=widget), channel_trade_no=intent_id
         )
+
+    def element_script_url(self) -> str:
+        """Where the page loads the Payment Element from: Stripe.js for an account on Stripe's
+        API, else the ``v3/`` script of the account's own API host (the sandbox's stand-in of
+        the same client API), so a page never loads a script from a host the account does not
+        already trust."""
+        base = self.account.base_url or f"https://{STRIPE_API_HOST}"
+        parts = urlsplit(base)
+        if (parts.hostname or "").lower() == STRIPE_API_HOST:
+            return STRIPE_JS
+        return urljoin(base.rstrip("/") + "/", "v3/")
 
     def notification_reply(self, *, accepted: bool, message: str = "") -> NotifyReply:
         """Any 2xx stops the acquirer's retries; we answer 200 ``{"received": true}``."""

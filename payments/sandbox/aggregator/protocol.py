@@ -51,9 +51,7 @@ def epay_sign(params: Mapping[str, object], key: str) -> str:
 
 def platform_sign(params: Mapping[str, object]) -> str:
     """v2: the aggregator signs its answers and notices with its platform private key."""
-    private = serialization.load_pem_private_key(
-        keys.provider_private_pem(CHANNEL).encode(), password=None
-    )
+    private = keys.provider_private_key(CHANNEL)
     signature = private.sign(
         epay_content(params).encode("utf-8"), padding.PKCS1v15(), hashes.SHA256()
     )

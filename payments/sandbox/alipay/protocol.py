@@ -58,9 +58,7 @@ def business(sub_code: str, sub_msg: str) -> GatewayError:
 
 
 def _alipay_private_key():
-    return serialization.load_pem_private_key(
-        keys.provider_private_pem(CHANNEL).encode(), password=None
-    )
+    return keys.provider_private_key(CHANNEL)
 
 
 def string_to_sign(params: Mapping[str, str], exclude: tuple[str, ...]) -> str:

@@ -16,6 +16,7 @@ from django.db import IntegrityError, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 
+from payments.sandbox.card import element
 from payments.sandbox.card.pages import elements, three_d_secure
 from payments.sandbox.card.protocol import (
     ABANDONED,
@@ -34,6 +35,7 @@ from payments.sandbox.card.protocol import (
 )
 from payments.sandbox.card.report import file_contents, report_run_detail, report_runs
 from payments.sandbox.card.state import (
+    REQUEST_THREE_D_SECURE,
     charge_json,
     intent_json,
     intent_status,
@@ -106,6 +108,25 @@ def payment_intents(request: HttpRequest, merchant: SandboxMerchant) -> HttpResp
         if isinstance(data.get("payment_method_options"), dict)
         else {}
     )
+    three_d_secure = (
+        str(
+            ((data.get("payment_method_options") or {}).get("card") or {}).get(
+                "request_three_d_secure"
+            )
+            or "automatic"
+        )
+        if isinstance(data.get("payment_method_options"), dict)
+        else "automatic"
+    )
+    if three_d_secure not in REQUEST_THREE_D_SECURE:
+        return error_response(
+            400,
+            "invalid_request_error",
+            "Invalid payment_method_options[card][request_three_d_secure]: must be one of "
+            "any, automatic or challenge",
+            code="parameter_invalid_string",
+            param="payment_method_options[card][request_three_d_secure]",
+        )
     digest = _request_hash(data)
     existing = SandboxTrade.objects.filter(
         channel=CHANNEL, merchant_id=merchant.merchant_id, out_trade_no=out_trade_no
@@ -137,6 +158,7 @@ def payment_intents(request: HttpRequest, merchant: SandboxMerchant) -> HttpResp
             "client_secret": f"{intent_id}_secret_{random_token(25)}",
             "metadata": {str(k): str(v) for k, v in metadata.items()},
             "installments_enabled": str(installments.get("enabled", "")).lower() == "true",
+            "request_three_d_secure": three_d_secure,
             "idempotency_key": key,
             "request_hash": digest,
         },
@@ -196,7 +218,8 @@ def _trade(merchant: SandboxMerchant, intent_id: str, *, lock: bool = False) -> 
 def payment_intent_detail(
     request: HttpRequest, merchant: SandboxMerchant, intent_id: str
 ) -> HttpResponse:
-    """GET /v1/payment_intents/<id>."""
+    """GET /v1/payment_intents/<id> with the secret key (a browser's call with the
+    publishable key and the client secret is answered by :mod:`element`)."""
     trade = _trade(merchant, intent_id)
     if trade is None:
         return missing("payment_intent", intent_id, "intent")
@@ -415,7 +438,16 @@ def webhook_endpoint(
 urlpatterns = [
     path("v1/payment_intents", payment_intents, name="payment-intents"),
     path("v1/payment_intents/search", payment_intent_search, name="payment-intent-search"),
-    path("v1/payment_intents/<str:intent_id>", payment_intent_detail, name="payment-intent"),
+    path(
+        "v1/payment_intents/<str:intent_id>",
+        element.with_publishable_key(payment_intent_detail, element.intent_retrieve),
+        name="payment-intent",
+    ),
+    path(
+        "v1/payment_intents/<str:intent_id>/confirm", element.intent_confirm, name="intent-confirm"
+    ),
+    path("v1/3ds2/challenge_complete", element.challenge_complete, name="3ds2-complete"),
+    path("v3/", element.script, name="stripe-js"),
     path(
         "v1/payment_intents/<str:intent_id>/cancel",
         payment_intent_cancel,

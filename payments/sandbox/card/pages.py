@@ -24,6 +24,7 @@ from payments.sandbox.card.protocol import (
 )
 from payments.sandbox.card.state import (
     intent_status,
+    wants_three_d_secure,
 )
 from payments.sandbox.models import (
     SandboxTrade,
@@ -94,7 +95,13 @@ def _luhn(number: str) -> bool:
     return total % 10 == 0
 
 
-def _card_problem(number: str, exp: str, cvc: str) -> str | None:
+def needs_three_d_secure(trade: SandboxTrade, number: str) -> bool:
+    """The issuer asks for 3-D Secure: the merchant requested it, the test card always does,
+    or the amount is at or above the threshold."""
+    return wants_three_d_secure(trade) or trade.amount >= THREE_DS_THRESHOLD or number in ALWAYS_3DS
+
+
+def card_problem(number: str, exp: str, cvc: str) -> str | None:
     """The decline key a card form earns before the issuer is asked, or None."""
     if not re.fullmatch(r"\d{12,19}", number) or not _luhn(number):
         return "incorrect_number"
@@ -207,7 +214,7 @@ def elements(request: HttpRequest, intent_id: str) -> HttpResponse:
             step="card",
         )
     number = re.sub(r"[\s-]", "", request.POST.get("number", ""))
-    problem = _card_problem(number, request.POST.get("exp", ""), request.POST.get("cvc", ""))
+    problem = card_problem(number, request.POST.get("exp", ""), request.POST.get("cvc", ""))
     trade.extra = {**trade.extra, "last4": number[-4:]}
     trade.save(update_fields=["extra"])
     if problem:
@@ -221,7 +228,7 @@ def elements(request: HttpRequest, intent_id: str) -> HttpResponse:
             plan=plan,
             step="card",
         )
-    if trade.amount >= THREE_DS_THRESHOLD or number in ALWAYS_3DS:
+    if needs_three_d_secure(trade, number):
         trade.extra = {**trade.extra, "requires_action": True}
         if return_url:
             trade.return_url = return_url[:500]
@@ -270,6 +277,8 @@ def three_d_secure(request: HttpRequest, intent_id: str) -> HttpResponse:
             plan=plan,
         )
     approve = request.POST.get("decision") == "approve"
+    trade.extra = {**trade.extra, "three_d_secure_result": "authenticated" if approve else "failed"}
+    trade.save(update_fields=["extra"])
     return _finish(
         request,
         trade,

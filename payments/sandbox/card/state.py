@@ -53,6 +53,16 @@ CARD_ERRORS: dict[str, tuple[str, str]] = {
 }
 
 
+#: ``payment_method_options[card][request_three_d_secure]``: "automatic" leaves 3-D Secure to
+#: the issuer (here: the amount and the test card); "any" and "challenge" always ask for it.
+REQUEST_THREE_D_SECURE = frozenset({"automatic", "any", "challenge"})
+
+
+def wants_three_d_secure(trade: SandboxTrade) -> bool:
+    """Whether the merchant asked for 3-D Secure on this intent whatever the card."""
+    return trade.extra.get("request_three_d_secure") in ("any", "challenge")
+
+
 # ---------------------------------------------------------------------------------------------
 # Objects as the acquirer renders them
 
@@ -76,7 +86,10 @@ def _last_payment_error(trade: SandboxTrade) -> dict[str, Any] | None:
         trade.decline_code, ("card_declined", "Your card was declined.")
     )
     error: dict[str, Any] = {
-        "type": "card_error",
+        # Stripe: a failed 3-D Secure is an invalid_request_error, not the issuer's decline
+        "type": "invalid_request_error"
+        if code == "payment_intent_authentication_failure"
+        else "card_error",
         "code": code,
         "message": message,
         "charge": trade.extra.get("charge_id"),
@@ -95,6 +108,18 @@ def _installments(trade: SandboxTrade) -> dict[str, Any] | None:
         "available_plans": [
             {"count": n, "interval": "month", "type": "fixed_count"} for n in (3, 6, 9, 12, 18, 24)
         ],
+    }
+
+
+def _three_d_secure(trade: SandboxTrade) -> dict[str, Any] | None:
+    """``payment_method_details.card.three_d_secure`` of a charge that went through it."""
+    result = trade.extra.get("three_d_secure_result")
+    if not result:
+        return None
+    return {
+        "authentication_flow": "challenge",
+        "result": "authenticated" if result == "authenticated" else "failed",
+        "version": "2.2.0",
     }
 
 
@@ -158,6 +183,7 @@ def charge_json(trade: SandboxTrade) -> dict[str, Any] | None:
                 "installments": {"plan": trade.extra.get("installments_plan")}
                 if _installments(trade)
                 else None,
+                "three_d_secure": _three_d_secure(trade),
             },
         },
         "refunded": paid and refunded >= units,
@@ -177,14 +203,24 @@ def intent_json(trade: SandboxTrade, *, expand_charge: bool = False) -> dict[str
     units = units_of(trade.amount, trade.currency)
     next_action = None
     if status == "requires_action":
-        next_action = {
-            "type": "redirect_to_url",
-            "redirect_to_url": {
-                "url": f"{core.own_url()}/sandbox/{CHANNEL}/3ds/{trade.trade_no}/"
-                f"?client_secret={trade.extra['client_secret']}",
-                "return_url": trade.return_url or None,
-            },
-        }
+        challenge_url = (
+            f"{core.own_url()}/sandbox/{CHANNEL}/3ds/{trade.trade_no}/"
+            f"?client_secret={trade.extra['client_secret']}"
+        )
+        if trade.extra.get("three_ds_flow") == "sdk":  # confirmed by the in-page element
+            next_action = {
+                "type": "use_stripe_sdk",
+                "use_stripe_sdk": {
+                    "type": "three_d_secure_redirect",
+                    "stripe_js": challenge_url,
+                    "source": stable_id("src_", trade.trade_no),
+                },
+            }
+        else:
+            next_action = {
+                "type": "redirect_to_url",
+                "redirect_to_url": {"url": challenge_url, "return_url": trade.return_url or None},
+            }
     charge: Any = trade.extra.get("charge_id")
     if expand_charge and charge:
         charge = charge_json(trade)
@@ -214,7 +250,10 @@ def intent_json(trade: SandboxTrade, *, expand_charge: bool = False) -> dict[str
         "next_action": next_action,
         "payment_method": trade.extra.get("payment_method"),
         "payment_method_options": {
-            "card": {"installments": _installments(trade), "request_three_d_secure": "automatic"}
+            "card": {
+                "installments": _installments(trade),
+                "request_three_d_secure": trade.extra.get("request_three_d_secure", "automatic"),
+            }
         },
         "payment_method_types": ["card"],
         "status": status,

@@ -20,7 +20,7 @@ from payments.sandbox.paypal.resources import CHANNEL, iso_time
 
 
 def load_key(pem: str) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    key = keys.private_key_of(pem)
     assert isinstance(key, rsa.RSAPrivateKey)
     return key
 

@@ -70,7 +70,7 @@ def issue_certificate(
 
 
 def load_key(pem: str) -> rsa.RSAPrivateKey:
-    key = serialization.load_pem_private_key(pem.encode(), password=None)
+    key = keys.private_key_of(pem)
     assert isinstance(key, rsa.RSAPrivateKey)
     return key
 

@@ -53,9 +53,7 @@ class ApiError(Exception):
 
 
 def _platform_private_key():
-    return serialization.load_pem_private_key(
-        keys.provider_private_pem(CHANNEL).encode(), password=None
-    )
+    return keys.provider_private_key(CHANNEL)
 
 
 def platform_public_key_id() -> str:

@@ -45,8 +45,9 @@ SPY = """() => {
 
 @pytest.fixture
 def wechat_shop(shop):
-    """The demo shop, with the WeChat Pay account the only way to pay WeChat Pay (the bank's
-    aggregated QR also serves it, but a QR cannot be paid inside WeChat itself)."""
+    """The demo shop and its direct WeChat Pay account. The bank's aggregated QR serves
+    WeChat Pay too and stays enabled: inside WeChat routing must leave it out, as a QR
+    cannot be paid in WeChat's own browser."""
     from payments.models import ChannelAccount
 
     account = ChannelAccount.objects.get(code="wechatpay")
@@ -88,6 +89,12 @@ def pay_with_wechat(page) -> None:
     page.get_by_test_id("method-wechatpay").click()
     page.get_by_test_id("pay").click()
     page.get_by_test_id("sandbox-wxpay-sheet").wait_for(timeout=10_000)
+
+
+def account_enabled(code: str) -> bool:
+    from payments.models import ChannelAccount
+
+    return ChannelAccount.objects.filter(code=code, enabled=True).exists()
 
 
 def nothing_charged(order) -> None:
@@ -218,9 +225,10 @@ def test_a_cancelled_or_failed_bridge_call_leaves_the_order_payable_and_says_why
 @pytest.mark.parametrize("language", LANGUAGES)
 def test_a_wrong_openid_is_refused_forgotten_and_asked_again(browser, wechat_shop, site, language):
     from marketplace.models import Order
-    from payments.models import WechatPayer
+    from payments.models import Attempt, WechatPayer
 
     account, buyer = wechat_shop["account"], wechat_shop["buyer"]
+    assert account_enabled("bank-polypay")
     # An openid that is not this app id's (another official account's, or stale).
     WechatPayer.objects.create(
         buyer=buyer, app_id=account.app_id, openid="oSBX000000000000AAAAAAAAAAAAAAAA"
@@ -245,6 +253,9 @@ def test_a_wrong_openid_is_refused_forgotten_and_asked_again(browser, wechat_sho
     assert expected in error.inner_text(), error.inner_text()
     assert page.get_by_test_id("sandbox-wxpay-sheet").count() == 0
     assert not WechatPayer.objects.filter(buyer=buyer).exists()  # forgotten
+    # No failover to the bank's QR, which cannot be paid inside WeChat.
+    tried = Attempt.objects.filter(payment__reference=order.payment_reference)
+    assert set(tried.values_list("account__code", flat=True)) == {"wechatpay"}
     nothing_charged(order)
     shot(page, f"wechat-wrong-openid-{language}")
 

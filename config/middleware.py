@@ -6,6 +6,7 @@ import logging
 import secrets
 import time
 from collections.abc import Iterable, Mapping
+from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.http import HttpResponse
@@ -55,6 +56,41 @@ def csp_policy(base: str, extra: Mapping[str, Iterable[str]], nonce: str = "") -
     return "; ".join(" ".join([name, *values]) for name, values in directives.items())
 
 
+def simulators_origin() -> str:
+    """The origin (scheme://host[:port]) the simulators are served from when they run as a
+    process of their own in sandbox mode (SANDBOX_URL, `make serve`); '' otherwise."""
+    if not settings.PAYMENTS_SANDBOX or not settings.SANDBOX_URL:
+        return ""
+    parts = urlsplit(settings.SANDBOX_URL)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        return ""
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def content_security_policy() -> str:
+    """CONTENT_SECURITY_POLICY, with the simulators' own origin allowed for scripts and
+    fetches in sandbox mode when they are served apart: their stand-ins of the providers'
+    in-page scripts (the WeixinJSBridge) load from there and post back to it. Exactly that
+    origin and those two directives; nothing changes outside sandbox mode."""
+    policy = settings.CONTENT_SECURITY_POLICY
+    origin = simulators_origin()
+    if not policy or not origin:
+        return policy
+    directives = [d.strip() for d in policy.split(";") if d.strip()]
+    names = [d.split()[0] for d in directives]
+    for name in ("script-src", "connect-src"):
+        if name in names:
+            i = names.index(name)
+            if origin not in directives[i].split()[1:]:
+                directives[i] = f"{directives[i]} {origin}"
+        else:
+            fallback = directives[names.index("default-src")] if "default-src" in names else ""
+            sources = fallback.split()[1:] or ["'self'"]
+            directives.append(" ".join([name, *sources, origin]))
+            names.append(name)
+    return "; ".join(directives)
+
+
 class ContentSecurityPolicyMiddleware:
     def __init__(self, get_response):
         self.get_response = get_response
@@ -63,7 +99,7 @@ class ContentSecurityPolicyMiddleware:
         request.csp_nonce = secrets.token_urlsafe(18)
         response = self.get_response(request)
         if settings.CONTENT_SECURITY_POLICY and not request.path.startswith("/api/schema/"):
-            policy = settings.CONTENT_SECURITY_POLICY
+            policy = content_security_policy()
             extra = getattr(request, "csp_sources", None)
             if extra or getattr(request, "csp_wants_nonce", False):
                 nonce = request.csp_nonce if getattr(request, "csp_wants_nonce", False) else ""

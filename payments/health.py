@@ -24,7 +24,15 @@ from django.db.models import Q, Sum
 from django.dispatch import Signal
 from django.utils import timezone
 
-from payments.models import Attempt, BreakerEvent, ChannelAccount, ChannelHealth, Notification
+from payments.channels.registry import backend_class
+from payments.models import (
+    Attempt,
+    BreakerEvent,
+    ChannelAccount,
+    ChannelHealth,
+    Method,
+    Notification,
+)
 from payments.routing import (
     CENT,
     OPEN,
@@ -144,6 +152,20 @@ def today_volume(codes: Iterable[str]) -> dict[str, Decimal]:
     return {code: Decimal(total or 0).quantize(CENT) for code, total in rows}
 
 
+#: in-app browser → the wallet that is its own (and that it lets open only its own way)
+IN_APP_WALLETS = {"wechat": Method.WECHATPAY}
+
+
+def pays_there(backend: str, method: str, in_app: str) -> bool:
+    """Whether an account of ``backend`` can take ``method`` from inside ``in_app``."""
+    if not in_app or IN_APP_WALLETS.get(in_app) != method:
+        return True
+    try:
+        return in_app in backend_class(backend).pays_inside_apps
+    except LookupError:
+        return False
+
+
 def route(
     method: str,
     amount: Decimal,
@@ -153,12 +175,16 @@ def route(
     day_volume: Mapping[str, Decimal] | None = None,
     rng: random.Random | None = None,
     charge_currency: str = "",
+    in_app: str = "",
 ) -> RoutingDecision:
     """Rank the enabled accounts serving ``method`` for one attempt.
 
     ``charge_currency``: the buyer pays in it, so only accounts that can charge it compete.
 
-    ``exclude_codes``: accounts this payment already tried. ``day_volume``: today's
+    ``exclude_codes``: accounts this payment already tried. ``in_app``: the in-app browser
+    the buyer pays from (payments.client): inside it, the app's own wallet is routed only
+    to backends that can open it there (``ChannelBackend.pays_inside_apps``) — a bank's QR
+    for WeChat Pay cannot be paid inside WeChat. ``day_volume``: today's
     succeeded + pending volume per account code; when omitted it is read from the attempts
     of the accounts that have a daily cap. ``rng`` makes the decision reproducible (tests);
     real traffic leaves it out.
@@ -166,7 +192,9 @@ def route(
     accounts = [
         candidate_from(a)
         for a in ChannelAccount.objects.filter(enabled=True).order_by("code")
-        if method in (a.methods or ()) and a.can_charge(charge_currency or currency)
+        if method in (a.methods or ())
+        and a.can_charge(charge_currency or currency)
+        and pays_there(a.backend, method, in_app)
     ]
     if day_volume is None:
         day_volume = today_volume([a.code for a in accounts if a.daily_cap is not None])

@@ -436,6 +436,11 @@ class ChannelBackend(abc.ABC):
     #: foreign currencies an account of this channel may charge besides its own: none for
     #: the CNY-only wallets, a list, or None for any ISO currency (card acquirers)
     charge_currencies: ClassVar[frozenset[str] | None] = frozenset()
+    #: the in-app browsers (``wechat``, ``alipay``: payments.client's ``in_app``) inside which
+    #: this backend opens the app's own wallet there. WeChat's browser refuses every other
+    #: WeChat Pay page (H5, a QR to scan), so inside it WeChat Pay is routed only to backends
+    #: that name ``wechat`` here (JSAPI)
+    pays_inside_apps: ClassVar[frozenset[str]] = frozenset()
     #: default error-code table: channel code → ErrorSpec
     error_codes: ClassVar[Mapping[str, ErrorSpec]] = {}
     #: the largest notification body accepted, in bytes: a generous multiple of the

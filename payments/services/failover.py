@@ -23,6 +23,7 @@ from payments.channels.base import (
     Notice,
     QueryResult,
 )
+from payments.client import device_from_meta
 from payments.errors import NO_CHANNEL, buyer_message, error_spec
 from payments.models import Attempt, ChannelAccount, Payment
 from payments.services import transitions
@@ -46,6 +47,8 @@ def open_at_channel(payment: Payment, *, tried: tuple[str, ...] | None = None) -
         tried = payment.attempts.values_list("account__code", flat=True)
     tried = list(tried)
     last_error: tuple[str, str] | None = None  # (backend, code) of the last failure
+    user_agent = str((payment.client or {}).get("user_agent", ""))
+    in_app = device_from_meta({"HTTP_USER_AGENT": user_agent}).in_app
     for _step in range(settings.PAYMENTS_MAX_ATTEMPTS):
         decision = health.route(
             payment.method,
@@ -53,6 +56,7 @@ def open_at_channel(payment: Payment, *, tried: tuple[str, ...] | None = None) -
             payment.currency,
             exclude_codes=tuple(tried),
             charge_currency=payment.charge_currency,
+            in_app=in_app,
         )
         if not decision.winner:
             break

@@ -90,9 +90,9 @@ def notice_apply(
     acknowledged and change nothing; a notice that does not match our records is refused and
     flagged."""
     if notice.kind == "refund":
-        never_sent = _refund_never_sent(account, notice, notification)
-        if never_sent is not None:
-            return never_sent
+        contradicted = _refund_contradicted(account, notice, notification)
+        if contradicted is not None:
+            return contradicted
         return refund_notice_apply(account, notice, notification)
     with transaction.atomic():
         # The trade's payment, found and locked in one statement, then all its attempts,
@@ -164,28 +164,44 @@ def notice_apply(
 REFUND_NEVER_SENT = (RefundStatus.REQUESTED, RefundStatus.DECLINED)
 
 
-def _refund_never_sent(
+def _refund_contradicted(
     account: ChannelAccount, notice: Notice, notification: Notification | None
 ) -> tuple[ApplyResult, str] | None:
-    """A channel's word on a refund Cardex never sent it (awaiting approval or declined) is
-    not a repeat to acknowledge: the refund cannot have reached the channel, so the notice
-    is refused and flagged for staff, and no money or refund state moves. A refund is
-    only sent once it is pending (refunds.refund_decide commits that before sending), so a
-    genuine notice never finds one of these. None when the refund was sent (or is unknown:
+    """A channel's word on a refund that contradicts what Cardex holds is not a repeat to
+    acknowledge: it is refused and flagged for staff, and no money or refund state moves.
+
+    - A refund Cardex never sent (awaiting approval or declined) cannot have reached the
+      channel: a refund is only sent once it is pending (refunds.refund_decide commits that
+      before sending), so a genuine notice never finds one of these.
+    - A success for a refund held as failed means its money may have left after all (the
+      channel's first answer was wrong, or a retry on its side went through): Finance must
+      check with the channel before anyone refunds that buyer again, so it is flagged, not
+      swallowed as a duplicate.
+
+    None when the notice agrees with the refund's state (or the refund is unknown:
     refund_notice_apply refuses those)."""
     refund = (
         Refund.objects.filter(refund_no=notice.refund_no, attempt__account=account)
         .only("pk", "status", "refund_no")
         .first()
     )
-    if refund is None or refund.status not in REFUND_NEVER_SENT:
+    if refund is None:
         return None
-    return reject(
-        notification,
-        f"a {notice.outcome} notice for refund {notice.refund_no!r}, which was never sent to "
-        f"the channel (it is {refund.status})",
-        refund=refund,
-    )
+    if refund.status in REFUND_NEVER_SENT:
+        return reject(
+            notification,
+            f"a {notice.outcome} notice for refund {notice.refund_no!r}, which was never sent "
+            f"to the channel (it is {refund.status})",
+            refund=refund,
+        )
+    if refund.status == RefundStatus.FAILED and notice.outcome == "succeeded":
+        return reject(
+            notification,
+            f"a succeeded notice for refund {notice.refund_no!r}, which Cardex holds as failed: "
+            f"its {notice.amount} may have left after all; Finance must check with the channel",
+            refund=refund,
+        )
+    return None
 
 
 def payment_confirm_settled(

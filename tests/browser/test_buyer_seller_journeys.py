@@ -282,3 +282,169 @@ def test_searching_jingdong_in_chinese_finds_the_demo_brand(browser, site, langu
     assert "Carrefour" not in names and "家乐福" not in names
     fits(page)
     shot(page, f"search-jd-{language}-{width}")
+
+
+# --- a dispute with a screenshot ----------------------------------------------------------------
+
+
+@pytest.fixture
+def delivered(site):
+    """A buyer's delivered order of two codes from a seller, and a third person."""
+    from marketplace.code_formats import CodeInput
+    from marketplace.models import Brand
+    from marketplace.services import listing_create, order_create
+    from tests.accounts.factories import UserFactory
+    from tests.marketplace.conftest import announce_success
+    from tests.marketplace.factories import succeeded_payment
+
+    brand = Brand.objects.create(
+        slug="jd-ecard",
+        name="京东E卡",
+        name_en="JD E-Card",
+        category="ecommerce",
+        guarantee_hours=168,
+    )
+    seller = UserFactory(username="seller", password=PASSWORD)
+    listing = listing_create(
+        seller=seller,
+        brand=brand,
+        face_value=Decimal("100.00"),
+        price=Decimal("95.00"),
+        codes=[CodeInput(code=f"DISPUTECODE{i:04d}", pin="") for i in (1041, 2052)],
+    )
+    buyer = UserFactory(username="buyer", password=PASSWORD)
+    order = order_create(buyer=buyer, listing=listing, quantity=2)
+    announce_success(succeeded_payment(order))
+    order.refresh_from_db()
+    assert order.status == "delivered"
+    UserFactory(username="stranger", password=PASSWORD)
+    return order
+
+
+@pytest.mark.parametrize(("language", "width"), SCREENS)
+def test_a_dispute_with_a_screenshot_reaches_the_seller_and_nobody_else(
+    browser, site, delivered, language, width, tmp_path
+):
+    from marketplace.models import Dispute
+
+    order = delivered
+    bad = order.codes.order_by("id").last()
+    assert bad.masked.startswith("****") and bad.masked.endswith("2052")
+    screenshot = tmp_path / "merchant-error.png"
+    screenshot.write_bytes(merchant_error_png())
+
+    # The buyer: from the delivered order's page to the dispute form, by the link shown there.
+    page = person(browser, site.url, language, width)
+    log_in(page, site.url, "buyer")
+    page.goto(f"{site.url}/orders/{order.number}/")
+    with page.expect_navigation():
+        page.get_by_test_id("report-code").click()
+    assert page.url.endswith(f"/orders/{order.number}/dispute/")
+    # The codes are offered by their masked form, not "code 1" alone.
+    labels = page.locator("#id_code option").all_inner_texts()
+    assert any(bad.masked in label for label in labels), labels
+    assert "DISPUTECODE" not in page.content()
+    label = next(label for label in labels if bad.masked in label)
+    page.select_option("#id_code", label=label)
+    page.select_option("#id_reason", "invalid")
+    page.fill("#id_note", "商户提示卡号无效 / the merchant says the code is invalid")
+    page.set_input_files("#id_evidence", str(screenshot))
+    fits(page)
+    shot(page, f"dispute-form-{language}-{width}")
+    with page.expect_navigation():
+        page.locator("form:has(#id_evidence) [type=submit]").click()
+    assert page.url.endswith(f"/orders/{order.number}/")
+    opened_note = page.locator(".messages .msg.success")
+    assert opened_note.count() == 1
+    assert bool(CJK.search(opened_note.inner_text())) == (language == "zh-hans")
+
+    dispute = Dispute.objects.get(order=order)
+    assert dispute.code_id == bad.pk
+    evidence = dispute.evidence.get()
+    assert evidence.content_type == "image/png"
+    evidence_path = f"/disputes/{dispute.pk}/evidence/{evidence.pk}/"
+
+    # The buyer's own dispute page lists it with the masked code and the screenshot.
+    page.goto(f"{site.url}/orders/{order.number}/dispute/")
+    assert bad.masked in page.locator("section.card").first.inner_text()
+    page.context.close()
+
+    # The seller: the dispute names the masked code, not the internal id, and the image opens.
+    seller = person(browser, site.url, language, width)
+    log_in(seller, site.url, "seller")
+    seller.goto(f"{site.url}/sell/")
+    article = seller.locator("article.dispute")
+    assert article.count() == 1
+    text = article.inner_text()
+    assert bad.masked in text and f"#{bad.pk}" not in text, text
+    assert "DISPUTECODE" not in seller.content()
+    link = article.locator(f"a[href='{evidence_path}']")
+    assert link.count() == 1
+    with seller.context.expect_page() as opened:
+        link.click()
+    image = opened.value
+    image.wait_for_load_state()
+    assert image.evaluate(
+        "() => document.images.length === 1 && document.images[0].naturalWidth === 120"
+    ), "the screenshot does not show as an image"
+    fits(seller)
+    shot(seller, f"dispute-seller-{language}-{width}")
+    seller.context.close()
+
+    # Anyone else: as if it did not exist.
+    stranger = person(browser, site.url, language, width)
+    log_in(stranger, site.url, "stranger")
+    response = stranger.goto(site.url + evidence_path)
+    assert response.status == 404
+    assert response.headers["content-type"].startswith("text/html")
+    stranger.context.close()
+
+
+# --- a WeChat Pay decline, which WeChat Pay never notifies ------------------------------------
+
+
+@pytest.mark.parametrize(("language", "width"), SCREENS)
+def test_a_wechat_pay_decline_shows_within_seconds_though_no_notice_comes(
+    browser, shop, site, language, width
+):
+    """WeChat Pay notifies successes only: the open page asks the channel by itself, so the
+    buyer reads the reason (in their language) and the next best method within seconds, not
+    after pressing "check now"."""
+    from django.utils import translation
+
+    from payments.models import Notification, Payment
+    from payments.presenters import failure_for_viewer
+
+    page = person(browser, site.url, language, width)
+    log_in(page, site.url, "buyer")
+    buy(page, site.url)
+    method = page.get_by_test_id("method-wechatpay")
+    if not method.is_visible():
+        page.get_by_test_id("more-methods").click()
+    method.click()
+    page.get_by_test_id("pay").click()
+    link = page.get_by_test_id("payment-link")
+    link.wait_for()
+
+    cashier = browser.new_context(locale="zh-CN" if language == "zh-hans" else "en-US")
+    cashier.add_cookies([{"name": "django_language", "value": language, "url": site.url}])
+    payer = cashier.new_page()
+    payer.goto(link.get_attribute("href"))
+    heading = payer.get_by_test_id("sandbox-method").inner_text()
+    assert ("微信支付" if language == "zh-hans" else "WeChat Pay") in heading, heading
+    with payer.expect_navigation():
+        payer.get_by_test_id("sandbox-decline").click()
+    cashier.close()
+
+    error = page.get_by_test_id("payment-error")
+    error.wait_for(timeout=20_000)  # nobody presses "check now"
+    assert not Notification.objects.exists()  # learnt by asking, not told
+    payment = Payment.objects.get(status="failed")
+    with translation.override(language):
+        reason, _guidance = failure_for_viewer(payment)
+    shown = error.inner_text()
+    assert reason in shown, shown
+    assert bool(CJK.search(shown)) == (language == "zh-hans"), shown
+    assert page.get_by_test_id("pay-next").is_visible()
+    fits(page)
+    shot(page, f"wechat-decline-{language}-{width}")

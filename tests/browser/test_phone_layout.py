@@ -15,16 +15,20 @@ PHONE = {"width": 375, "height": 740}
 
 @pytest.fixture
 def people(site):
-    """A seller with a listing, a buyer with a delivered order under dispute, a risk analyst."""
+    """A seller with a listing, a buyer with a delivered order under dispute and a pending
+    one, a risk analyst; the demo channels on the live server's sandbox."""
     from django.contrib.auth.models import Group
 
     from marketplace.code_formats import CodeInput
     from marketplace.models import Brand, PayoutDestination
     from marketplace.services import dispute_open, listing_create, order_create
+    from payments.sandbox.models import SandboxTrade
+    from payments.sandbox.provisioning import demo_channels_ensure
     from tests.accounts.factories import UserFactory
     from tests.marketplace.conftest import announce_success
     from tests.marketplace.factories import succeeded_payment
 
+    demo_channels_ensure()  # the pending order offers its methods; the wallet tops up
     brand = Brand.objects.create(
         slug="carrefour",
         name="家乐福购物卡",
@@ -57,6 +61,15 @@ def people(site):
         note="商户提示卡号无效，截图已附上。" * 3,
     )
     pending = order_create(buyer=buyer, listing=listing, quantity=1)
+    # A payment page a phone buyer is sent to (the simulated provider's cashier).
+    trade = SandboxTrade.objects.create(
+        channel="alipay",
+        merchant_id="2088101122136241",
+        out_trade_no=f"{pending.number}-PHONE-LAYOUT-CHECK",
+        amount=Decimal("880.00"),
+        subject="家乐福购物卡 1000.00 × 1 — a subject long enough to wrap on a phone",
+        notify_url="http://127.0.0.1:9/notify/",
+    )
     analyst = UserFactory(username="risk", password=PASSWORD, is_staff=True)
     analyst.groups.add(Group.objects.get(name="Risk"))
     return {
@@ -66,6 +79,7 @@ def people(site):
         "pending": pending,
         "listing": listing,
         "analyst": analyst,
+        "cashier": f"/sandbox/alipay/cashier/{trade.trade_no}/",
     }
 
 
@@ -73,14 +87,34 @@ def _overflow(page) -> int:
     return page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
 
 
+def _measure(page, path: str, language: str, failures: list[str]) -> None:
+    extra = _overflow(page)
+    if extra > 0:
+        name = path.strip("/").replace("/", "_") or "catalogue"
+        shot(page, f"phone-overflow-{language}-{name}")
+        failures.append(f"{language} {path}: {extra}px wider than the screen")
+
+
 def _check(page, base: str, paths: list[str], language: str, failures: list[str]) -> None:
     for path in paths:
-        page.goto(base + path)
-        extra = _overflow(page)
-        if extra > 0:
-            name = path.strip("/").replace("/", "_") or "catalogue"
-            shot(page, f"phone-overflow-{language}-{name}")
-            failures.append(f"{language} {path}: {extra}px wider than the screen")
+        response = page.goto(base + path)
+        expected = 404 if path.startswith("/listings/999999/") else 200
+        if response.status != expected:
+            failures.append(f"{language} {path}: answered {response.status}, not {expected}")
+        _measure(page, path, language, failures)
+
+
+def _top_up(page, base: str, language: str, failures: list[str]) -> None:
+    """The wallet's top-up: its payment page (a QR and the way to the provider's page)."""
+    page.goto(base + "/wallet/")
+    page.fill("#id_amount", "200.00")
+    page.select_option("#id_method", "alipay")
+    with page.expect_navigation():
+        page.locator("form:has(#id_amount) [type=submit]").click()
+    if "/wallet/topups/" not in page.url:
+        failures.append(f"{language} top-up: landed on {page.url}, not its payment page")
+        return
+    _measure(page, page.url.removeprefix(base), language, failures)
 
 
 @pytest.mark.parametrize("language", ["zh-hans", "en"])
@@ -96,7 +130,16 @@ def test_every_page_fits_a_375px_phone(browser, site, people, language):
     _check(
         page,
         base,
-        ["/", f"/listings/{listing.pk}/", "/accounts/login/", "/accounts/signup/"],
+        [
+            "/",
+            "/?q=家乐福",
+            f"/listings/{listing.pk}/",
+            "/accounts/login/",
+            "/accounts/signup/",
+            "/accounts/password_reset/",
+            "/listings/999999/",  # the site's own 404 page
+            people["cashier"],
+        ],
         language,
         failures,
     )
@@ -111,10 +154,12 @@ def test_every_page_fits_a_375px_phone(browser, site, people, language):
             f"/orders/{order.number}/dispute/",
             "/wallet/",
             "/accounts/settings/",
+            "/risk/sessions/",
         ],
         language,
         failures,
     )
+    _top_up(page, base, language, failures)
     context.clear_cookies()
     context.add_cookies([{"name": "django_language", "value": language, "url": base}])
     log_in(page, base, people["seller"].username)
@@ -127,3 +172,24 @@ def test_every_page_fits_a_375px_phone(browser, site, people, language):
     _check(page, base, ["/risk/monitoring/"], language, failures)
     context.close()
     assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("language", ["zh-hans", "en"])
+def test_on_a_phone_the_catalogue_shows_cards_on_the_first_screen(browser, site, people, language):
+    """The filter form folds its extra filters away on a phone: the search box and the first
+    card are both on the first screen, and the folded filters open on demand."""
+    context = browser.new_context(
+        viewport=PHONE, locale="zh-CN" if language == "zh-hans" else "en-US"
+    )
+    context.add_cookies([{"name": "django_language", "value": language, "url": site.url}])
+    page = context.new_page()
+    page.goto(site.url + "/")
+    card = page.get_by_test_id("listing").first
+    box = card.bounding_box()
+    assert box is not None and box["y"] < PHONE["height"], box
+    assert page.locator("input[name=q]").is_visible()
+    assert page.locator("details.more-filters").get_attribute("open") is None
+    page.locator("details.more-filters summary").click()
+    assert page.locator("details.more-filters .filter-grid").is_visible()
+    shot(page, f"phone-catalogue-{language}")
+    context.close()

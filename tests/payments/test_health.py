@@ -605,3 +605,21 @@ def test_when_direct_alipay_keeps_failing_routing_moves_to_the_bank_aggregator()
         health.health_record("bank-polypay", "alipay", AMOUNT, "succeeded")
     decisions = [health.route("alipay", AMOUNT, "CNY", rng=random.Random(s)) for s in range(50)]
     assert {d.winner for d in decisions} == {"bank-polypay"}
+
+
+@pytest.mark.django_db
+def test_inside_wechat_wechat_pay_is_routed_only_to_an_account_that_pays_there():
+    """A bank's aggregated QR for WeChat Pay cannot be paid inside WeChat's own browser, so
+    there it is no failover for the direct account's JSAPI; elsewhere, and for the other
+    methods inside WeChat, routing is unchanged."""
+    from payments import health
+    from payments.sandbox.provisioning import demo_channels_ensure
+
+    demo_channels_ensure()
+    inside = health.route("wechatpay", AMOUNT, "CNY", rng=random.Random(1), in_app="wechat")
+    assert inside.order == ("wechatpay",)
+    tried = health.route("wechatpay", AMOUNT, "CNY", exclude_codes=["wechatpay"], in_app="wechat")
+    assert tried.winner is None
+    outside = health.route("wechatpay", AMOUNT, "CNY", rng=random.Random(1))
+    assert set(outside.order) == {"wechatpay", "bank-polypay"}
+    assert "bank-polypay" in health.route("alipay", AMOUNT, "CNY", in_app="alipay").order

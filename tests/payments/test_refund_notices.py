@@ -273,3 +273,67 @@ def test_a_channels_refund_notice_for_a_refund_awaiting_approval_is_flagged_end_
     refund.refresh_from_db()
     assert refund.status == "requested" and refund.settled_at is None
     assert ledger.journal_total() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# A success for a refund held as failed: the money may have left after all
+
+
+@pytest.fixture
+def failed_refund(paid, monkeypatch, django_capture_on_commit_callbacks):
+    """A refund the channel first answered as failed (Finance's own, sent at once)."""
+    from payments.channels.base import RefundResult
+
+    monkeypatch.setattr(
+        FakeBackend,
+        "refund",
+        lambda self, request: RefundResult(outcome="failed", error_code="REFUND_REFUSED"),
+    )
+    with django_capture_on_commit_callbacks(execute=True):
+        refund = services.refund_request(
+            payment=paid, amount=Decimal("30.00"), reason="goodwill", requested_by=finance_clerk()
+        )
+    refund.refresh_from_db()
+    assert refund.status == "failed"
+    return refund
+
+
+def test_a_success_notice_for_a_refund_held_as_failed_is_flagged_for_finance(
+    client, paid, failed_refund
+):
+    before = snapshot(paid)
+    response = refund_notice(client, paid, failed_refund.refund_no)
+    assert response.status_code == 400 and response.content == b"FAIL"  # not a repeat
+    note = Notification.objects.latest("pk")
+    assert note.outcome == "rejected" and note.flagged and note.refund == failed_refund
+    assert "holds as failed" in note.detail and "Finance" in note.detail
+    assert snapshot(paid) == before  # Finance decides; no money or refund state moves
+    failed_refund.refresh_from_db()
+    assert failed_refund.status == "failed" and failed_refund.settled_at is None
+
+
+def test_a_success_for_a_failed_refund_learnt_by_query_is_refused_too(paid, failed_refund):
+    before = snapshot(paid)
+    result, detail = services.notice_apply(
+        account=paid.attempts.get().account,
+        notice=Notice(
+            kind="refund",
+            out_trade_no=paid.attempts.get().out_trade_no,
+            outcome="succeeded",
+            amount=Decimal("30.00"),
+            currency="CNY",
+            refund_no=failed_refund.refund_no,
+        ),
+    )
+    assert result == "rejected" and "holds as failed" in detail
+    assert snapshot(paid) == before
+
+
+def test_a_failure_notice_repeated_for_a_failed_refund_is_a_harmless_repeat(
+    client, paid, failed_refund
+):
+    """The contrast: the channel saying again that it failed agrees with us."""
+    response = refund_notice(client, paid, failed_refund.refund_no, "failed")
+    assert response.status_code == 200
+    note = Notification.objects.latest("pk")
+    assert note.outcome == "duplicate" and not note.flagged

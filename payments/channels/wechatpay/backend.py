@@ -63,6 +63,8 @@ class WechatPayBackend(ChannelBackend):
 
     # Largest genuine notice: JSON with the encrypted resource, ~1 KB.
     max_notification_bytes = 16 * 1024
+    # Inside WeChat's browser it pays by JSAPI (the WeixinJSBridge), the only way there.
+    pays_inside_apps = frozenset({"wechat"})
 
     code: ClassVar[str] = "wechatpay"
     methods: ClassVar[tuple[str, ...]] = ("wechatpay",)

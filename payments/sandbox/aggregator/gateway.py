@@ -14,12 +14,12 @@ from decimal import Decimal
 from urllib.parse import urlencode
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
 
-from payments.sandbox import core, keys
+from payments.sandbox import keys
 from payments.sandbox.aggregator import v2
+from payments.sandbox.aggregator.endpoint import creation, receive, refused_page, to_cashier
 from payments.sandbox.aggregator.protocol import (
     BEIJING,
     CHANNEL,
@@ -32,7 +32,7 @@ from payments.sandbox.aggregator.protocol import (
     timestamp_now,
     yuan,
 )
-from payments.sandbox.aggregator.trades import open_trade, order_fields, refund_trade
+from payments.sandbox.aggregator.trades import order_fields, refund_trade
 from payments.sandbox.core import DeclineReason, SandboxProvider
 from payments.sandbox.models import SandboxMerchant, SandboxRefund, SandboxTrade
 
@@ -106,12 +106,6 @@ class AggregatorSandbox(SandboxProvider):
         return status_code == 200 and body.strip() == b"success"
 
 
-def _params(request: HttpRequest) -> dict[str, str]:
-    data = request.GET.dict()
-    data.update(request.POST.dict())
-    return data
-
-
 def _merchant_signed(params: Mapping[str, str]) -> tuple[SandboxMerchant | None, str]:
     merchant = AggregatorSandbox().merchant(params.get("pid", ""))
     if merchant is None:
@@ -123,40 +117,24 @@ def _merchant_signed(params: Mapping[str, str]) -> tuple[SandboxMerchant | None,
     return merchant, ""
 
 
-def _merchant_keyed(params: Mapping[str, str]) -> SandboxMerchant | None:
+def _merchant_keyed(params: Mapping[str, str]) -> tuple[SandboxMerchant | None, str]:
     merchant = AggregatorSandbox().merchant(params.get("pid", ""))
     if merchant is None or not secrets.compare_digest(
         merchant.config.get("key", ""), params.get("key", "")
     ):
-        return None
-    return merchant
+        return None, "KEY校验失败"
+    return merchant, ""
 
 
 @csrf_exempt
 def submit(request: HttpRequest) -> HttpResponse:
     """The page jump: the buyer's browser brings the signed order, the cashier opens."""
-    fault = core.fault_response(CHANNEL)
-    if fault is not None:
-        return fault
-    params = _params(request)
-    merchant, error = _merchant_signed(params)
-    trade = open_trade(merchant, params) if merchant else error
-    if isinstance(trade, str):
-        return HttpResponse(f"<p>{trade}</p>", status=400)
-    return redirect(AggregatorSandbox().cashier_url(trade))
+    return creation(
+        request, _merchant_signed, sign_type="MD5", opened=to_cashier, refused=refused_page
+    )
 
 
-@csrf_exempt
-def mapi(request: HttpRequest) -> HttpResponse:
-    """API creation: JSON with ``qrcode`` (the cashier, as a QR payload)."""
-    fault = core.fault_response(CHANNEL)
-    if fault is not None:
-        return fault
-    params = _params(request)
-    merchant, error = _merchant_signed(params)
-    trade = open_trade(merchant, params) if merchant else error
-    if isinstance(trade, str):
-        return JsonResponse({"code": -1, "msg": trade})
+def _mapi_opened(trade: SandboxTrade) -> HttpResponse:
     return JsonResponse(
         {
             "code": 1,
@@ -168,15 +146,26 @@ def mapi(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
+def mapi(request: HttpRequest) -> HttpResponse:
+    """API creation: JSON with ``qrcode`` (the cashier, as a QR payload)."""
+    return creation(
+        request,
+        _merchant_signed,
+        sign_type="MD5",
+        opened=_mapi_opened,
+        refused=lambda message: JsonResponse({"code": -1, "msg": message}),
+    )
+
+
+@csrf_exempt
 def api(request: HttpRequest) -> HttpResponse:
     """``act=order`` / ``act=refund`` / ``act=bill``, authenticated by pid and key."""
-    fault = core.fault_response(CHANNEL)
-    if fault is not None:
-        return fault
-    params = _params(request)
-    merchant = _merchant_keyed(params)
+    got = receive(request, _merchant_keyed)
+    if isinstance(got, HttpResponse):
+        return got
+    merchant, params = got.merchant, got.params
     if merchant is None:
-        return JsonResponse({"code": -3, "msg": "KEY校验失败"})
+        return JsonResponse({"code": -3, "msg": got.error})
     act = params.get("act")
     if act == "order":
         return JsonResponse(order_fields(merchant, params))

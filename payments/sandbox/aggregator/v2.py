@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect
 from django.views.decorators.csrf import csrf_exempt
 
 from payments.sandbox import core
+from payments.sandbox.aggregator.endpoint import creation, receive, refused_page, to_cashier
 from payments.sandbox.aggregator.protocol import (
     CHANNEL,
     merchant_verify,
@@ -19,20 +19,10 @@ from payments.sandbox.aggregator.protocol import (
     timestamp_now,
     timestamp_ok,
 )
-from payments.sandbox.aggregator.trades import (
-    open_trade,
-    order_fields,
-    refund_trade,
-)
+from payments.sandbox.aggregator.trades import order_fields, refund_trade
 from payments.sandbox.models import SandboxMerchant, SandboxTrade
 
 RSA = "RSA"
-
-
-def _params(request: HttpRequest) -> dict[str, str]:
-    data = request.GET.dict()
-    data.update(request.POST.dict())
-    return data
 
 
 def _merchant(params: Mapping[str, str]) -> tuple[SandboxMerchant | None, str]:
@@ -70,29 +60,10 @@ def answer(fields: Mapping[str, object]) -> dict:
 @csrf_exempt
 def submit(request: HttpRequest) -> HttpResponse:
     """v2 page jump: the buyer's browser brings the signed order, the cashier opens."""
-    fault = core.fault_response(CHANNEL)
-    if fault is not None:
-        return fault
-    params = _params(request)
-    merchant, error = _merchant(params)
-    trade = open_trade(merchant, params, sign_type=RSA) if merchant else error
-    if isinstance(trade, str):
-        return HttpResponse(f"<p>{trade}</p>", status=400)
-    return redirect(core.provider(CHANNEL).cashier_url(trade))
+    return creation(request, _merchant, sign_type=RSA, opened=to_cashier, refused=refused_page)
 
 
-@csrf_exempt
-def create(request: HttpRequest) -> HttpResponse:
-    """v2 API creation: ``pay_type`` qrcode, ``pay_info`` the cashier as a QR payload."""
-    fault = core.fault_response(CHANNEL)
-    if fault is not None:
-        return fault
-    params = _params(request)
-    merchant, error = _merchant(params)
-    trade = open_trade(merchant, params, sign_type=RSA) if merchant else error
-    if isinstance(trade, str):
-        return JsonResponse({"code": -1, "msg": trade})
-    assert isinstance(trade, SandboxTrade)
+def _create_opened(trade: SandboxTrade) -> HttpResponse:
     fields = {
         "code": 1,
         "msg": "",
@@ -104,27 +75,36 @@ def create(request: HttpRequest) -> HttpResponse:
 
 
 @csrf_exempt
+def create(request: HttpRequest) -> HttpResponse:
+    """v2 API creation: ``pay_type`` qrcode, ``pay_info`` the cashier as a QR payload."""
+    return creation(
+        request,
+        _merchant,
+        sign_type=RSA,
+        opened=_create_opened,
+        refused=lambda message: JsonResponse({"code": -1, "msg": message}),
+    )
+
+
+@csrf_exempt
 def query(request: HttpRequest) -> HttpResponse:
-    fault = core.fault_response(CHANNEL)
-    if fault is not None:
-        return fault
-    params = _params(request)
-    merchant, error = _merchant(params)
-    if merchant is None:
-        return JsonResponse({"code": -3, "msg": error})
-    return JsonResponse(answer(order_fields(merchant, params)))
+    got = receive(request, _merchant)
+    if isinstance(got, HttpResponse):
+        return got
+    if got.merchant is None:
+        return JsonResponse({"code": -3, "msg": got.error})
+    return JsonResponse(answer(order_fields(got.merchant, got.params)))
 
 
 @csrf_exempt
 def refund(request: HttpRequest) -> HttpResponse:
-    fault = core.fault_response(CHANNEL)
-    if fault is not None:
-        return fault
-    params = _params(request)
-    merchant, error = _merchant(params)
-    if merchant is None:
-        return JsonResponse({"code": -3, "msg": error})
-    fields = refund_trade(merchant, params)
+    got = receive(request, _merchant)
+    if isinstance(got, HttpResponse):
+        return got
+    if got.merchant is None:
+        return JsonResponse({"code": -3, "msg": got.error})
+    params = got.params
+    fields = refund_trade(got.merchant, params)
     if str(fields.get("code")) == "1":
         fields = {
             **fields,

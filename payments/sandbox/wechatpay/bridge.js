@@ -54,7 +54,9 @@
       confirm.disabled = fail.disabled = cancel.disabled = true;
       fetch(payUrl, {
         method: "POST",
-        headers: { "Content-Type": "application/json" },
+        // text/plain: the simulators may be served on another origin (make serve), and a
+        // plain post needs no CORS preflight; the simulator allows the shop's origin to read.
+        headers: { "Content-Type": "text/plain;charset=UTF-8" },
         body: JSON.stringify({ request: params, confirm: ok }),
         credentials: "omit",
       })

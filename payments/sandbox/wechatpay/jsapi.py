@@ -22,6 +22,7 @@ from urllib.parse import urlencode, urlsplit, urlunsplit
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding
+from django.conf import settings
 from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
@@ -29,7 +30,7 @@ from django.shortcuts import redirect
 from django.urls import path
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods
 
 from payments.sandbox import core, keys
 from payments.sandbox.models import SandboxMerchant, SandboxTrade
@@ -231,22 +232,47 @@ def bridge_outcome(params: dict, *, confirm: bool) -> tuple[str, str]:
     return OK, ""
 
 
+def _site_origin() -> str:
+    parts = urlsplit(settings.SITE_URL)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def _to_the_site(response: HttpResponse) -> HttpResponse:
+    """The shop's page reads the answer: when the simulators are served on their own origin
+    (`make serve`), only the shop's origin (SITE_URL) may read it."""
+    origin = _site_origin()
+    if origin:
+        response["Access-Control-Allow-Origin"] = origin
+        response["Vary"] = "Origin"
+    return response
+
+
 @csrf_exempt
-@require_POST
+@require_http_methods(["POST", "OPTIONS"])
 def bridge_pay(request: HttpRequest) -> HttpResponse:
-    """The stand-in bridge's confirm sheet posts here: ``{"request": {...}, "confirm": bool}``."""
+    """The stand-in bridge's confirm sheet posts here: ``{"request": {...}, "confirm": bool}``.
+    When the simulators are served on their own origin the browser may ask first (a CORS
+    preflight, or Chromium's private-network one): only the shop's origin is answered yes."""
+    if request.method == "OPTIONS":
+        response = _to_the_site(HttpResponse(status=204))
+        if "Access-Control-Allow-Origin" in response:
+            response["Access-Control-Allow-Methods"] = "POST"
+            response["Access-Control-Allow-Headers"] = "Content-Type"
+            if request.headers.get("Access-Control-Request-Private-Network") == "true":
+                response["Access-Control-Allow-Private-Network"] = "true"
+        return response
     fault = core.fault_response(CHANNEL)
     if fault is not None:
-        return JsonResponse({"err_msg": FAIL, "err_desc": "系统繁忙"})
+        return _to_the_site(JsonResponse({"err_msg": FAIL, "err_desc": "系统繁忙"}))
     try:
         data = json.loads(request.body or b"{}")
         params = data["request"]
         if not isinstance(params, dict):
             raise TypeError
     except (ValueError, KeyError, TypeError):
-        return JsonResponse({"err_msg": FAIL, "err_desc": "参数错误"})
+        return _to_the_site(JsonResponse({"err_msg": FAIL, "err_desc": "参数错误"}))
     err_msg, desc = bridge_outcome(params, confirm=bool(data.get("confirm")))
-    return JsonResponse({"err_msg": err_msg, "err_desc": desc})
+    return _to_the_site(JsonResponse({"err_msg": err_msg, "err_desc": desc}))
 
 
 urlpatterns = [

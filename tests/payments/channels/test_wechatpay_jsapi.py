@@ -301,3 +301,26 @@ def test_the_bridge_script_is_served_for_the_sandbox(client):
     assert response.status_code == 200
     assert b"getBrandWCPayRequest" in response.content
     assert response["Content-Type"].startswith("text/javascript")
+
+
+@pytest.mark.django_db
+def test_the_stand_in_bridges_answers_are_readable_by_the_shops_origin_only(client, settings):
+    """With the simulators on their own origin (`make serve`) the shop's page posts to them
+    cross-origin: only SITE_URL's origin is allowed to read the answer, preflight included."""
+    settings.SITE_URL = "http://127.0.0.1:8000"
+    preflight = client.options(
+        "/sandbox/wechatpay/jsapi/pay",
+        HTTP_ORIGIN="http://127.0.0.1:8000",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_PRIVATE_NETWORK="true",
+    )
+    assert preflight.status_code == 204
+    assert preflight["Access-Control-Allow-Origin"] == "http://127.0.0.1:8000"
+    assert preflight["Access-Control-Allow-Methods"] == "POST"
+    assert preflight["Access-Control-Allow-Private-Network"] == "true"
+    answer = client.post(
+        "/sandbox/wechatpay/jsapi/pay", "not json", content_type="text/plain;charset=UTF-8"
+    )
+    assert answer.json()["err_msg"] == "get_brand_wcpay_request:fail"  # and nothing paid
+    assert answer["Access-Control-Allow-Origin"] == "http://127.0.0.1:8000"
+    assert client.get("/sandbox/wechatpay/jsapi/pay").status_code == 405

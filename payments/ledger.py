@@ -26,6 +26,12 @@ CLEARING = "payments:clearing"  # money received for something not yet handed ov
 REFUNDS_IN_FLIGHT = "payments:refunds-in-flight"  # owed back to buyers: sent, not yet confirmed
 PLATFORM_REVENUE = "platform:revenue"
 WRITE_OFFS = "platform:write-offs"
+#: disputed amounts a channel took back from our balance while a dispute is open (an asset:
+#: they come back if it is won)
+CHARGEBACKS = "payments:chargebacks"
+#: disputes lost: what the buyers got back through their bank or PayPal, less what the shop
+#: recovered from the seller (an expense)
+CHARGEBACK_LOSSES = "platform:chargeback-losses"
 
 
 def channel_receivable(account_code: str) -> str:
@@ -75,9 +81,9 @@ def _kind_of(code: str) -> str:
     party = _PARTIES.get(parts[0])
     if party is not None:
         return Kind.ASSET if parts[-1] in party.assets else Kind.LIABILITY
-    if code.endswith(":receivable") or code.startswith("bank:"):
+    if code.endswith(":receivable") or code.startswith("bank:") or code == CHARGEBACKS:
         return Kind.ASSET
-    if code.endswith(":fees") or code == WRITE_OFFS:
+    if code.endswith(":fees") or code in (WRITE_OFFS, CHARGEBACK_LOSSES):
         return Kind.EXPENSE
     if code == PLATFORM_REVENUE:
         return Kind.INCOME

@@ -76,6 +76,7 @@ class RiskResult:
 # Decaying signals (risk/history.py) the engine scores, by reason.
 CHANNEL_RISK_DECLINE = "channel_risk_decline"
 SUSPICIOUS_LOGIN = "suspicious_login"
+CHARGEBACK = "chargeback"
 
 
 def features_of(
@@ -111,6 +112,7 @@ def features_of(
         "method": facts.method,
         "channel_risk_weight": signals.get(CHANNEL_RISK_DECLINE, 0.0),
         "login_risk_weight": signals.get(SUSPICIOUS_LOGIN, 0.0),
+        "chargeback_weight": signals.get(CHARGEBACK, 0.0),
         "seller_shares_device": "device" in shared_with_seller,
         "seller_shares_ip_range": "ip24" in shared_with_seller,
         "seller_shares_payout": "payout" in shared_with_seller,
@@ -155,6 +157,12 @@ def _builtin(f: dict[str, Any]) -> list[tuple[int, str]]:
         hits.append((40, CHANNEL_RISK_DECLINE))
     if f["login_risk_weight"] >= 0.5:
         hits.append((60, SUSPICIOUS_LOGIN))
+    # A chargeback on this buyer, device, address or card: a lost one (two signals) holds the
+    # next payment for review, an open one steps it up — a trusted buyer's too (90 - 20 ≥ 70).
+    if f["chargeback_weight"] >= 1.5:
+        hits.append((90, CHARGEBACK))
+    elif f["chargeback_weight"] >= 0.5:
+        hits.append((60, CHARGEBACK))
     # Self-dealing: the buyer and the seller are one person or a ring.
     if f["seller_shares_payout"]:
         hits.append((70, "self_dealing_payout"))

@@ -23,6 +23,7 @@ from payments.models.core import (
     new_out_trade_no,
     new_refund_no,
 )
+from payments.models.disputes import ProviderDispute
 from payments.models.ledger import (
     JournalEntry,
     JournalLine,
@@ -51,6 +52,7 @@ __all__ = [
     "NotificationRefusal",
     "Payment",
     "PaymentStatus",
+    "ProviderDispute",
     "Refund",
     "RefundStatus",
     "SettlementCycle",

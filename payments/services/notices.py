@@ -89,6 +89,10 @@ def notice_apply(
     """Apply a verified notice exactly once. Repeats, out-of-order and concurrent copies are
     acknowledged and change nothing; a notice that does not match our records is refused and
     flagged."""
+    if notice.kind == "dispute":
+        from payments.services.chargebacks import dispute_notice_apply
+
+        return dispute_notice_apply(account, notice, notification)
     if notice.kind == "refund":
         never_sent = _refund_never_sent(account, notice, notification)
         if never_sent is not None:

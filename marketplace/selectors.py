@@ -246,6 +246,7 @@ def order_risk_facts(*, order: Order, client_ip: str = "") -> PayableFacts:
         seller_id=seller.pk,
         seller_account_age_days=(now - seller.date_joined).days,
         seller_linked=seller_linked,
+        listing_age_days=(now - listing.created_at).days,
     )
 
 

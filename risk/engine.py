@@ -18,6 +18,16 @@ from django.utils import timezone
 from risk import history, rulebook
 from risk.models import Assessment, Decision, ListEntry, Rule
 
+# Many small buyers paying one seller's new listings (laundering): a payment is a candidate
+# when its buyer's account is at most a week old, it pays at most ¥200, and the listing is at
+# most three days old; FAN_IN_BUYERS distinct candidate buyers of one seller within
+# FAN_IN_WINDOW_DAYS (this one included) step the next one up.
+FAN_IN_BUYER_AGE_DAYS = 7
+FAN_IN_SMALL_AMOUNT = Decimal("200.00")
+FAN_IN_LISTING_DAYS = 3
+FAN_IN_WINDOW_DAYS = 3
+FAN_IN_BUYERS = 5
+
 # Score bands → decision. Rules may force a decision regardless of score.
 CHALLENGE_AT, REVIEW_AT, BLOCK_AT = 40, 70, 100
 _SEVERITY = {Decision.ALLOW: 0, Decision.CHALLENGE: 1, Decision.REVIEW: 2, Decision.BLOCK: 3}
@@ -45,7 +55,21 @@ class TransactionFacts:
     seller_ref: str = ""
     #: the buyer's account at the channel (card fingerprint, wallet login), when known
     account_ref: str = ""
+    #: how old the seller's listing being paid for is, when it is a shop order
+    listing_age_days: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fan_in_candidate(self) -> bool:
+        """A young account paying a small amount for one of the seller's new listings: alone
+        harmless, many at once is money being funnelled to the seller."""
+        return (
+            bool(self.seller_ref)
+            and self.listing_age_days is not None
+            and self.listing_age_days <= FAN_IN_LISTING_DAYS
+            and self.account_age_days <= FAN_IN_BUYER_AGE_DAYS
+            and self.amount <= FAN_IN_SMALL_AMOUNT
+        )
 
     @property
     def signal_keys(self) -> list[history.Key]:
@@ -85,6 +109,7 @@ def features_of(
     signals: dict[str, float] | None = None,
     shared_with_seller: set[str] | frozenset[str] = frozenset(),
     buybacks: int = 0,
+    fan_in_buyers: int = 0,
 ) -> dict[str, Any]:
     """Pure: the facts, the decayed signal weights of the buyer's keys and the keys the
     buyer shares with the seller, as rule-addressable features."""
@@ -119,6 +144,11 @@ def features_of(
         "self_dealing": self_dealing,
         "seller_ref": facts.seller_ref,
         "seller_buybacks_30d": buybacks,
+        "listing_age_days": facts.listing_age_days,
+        "fan_in_candidate": facts.fan_in_candidate,
+        # distinct young accounts that paid this seller's new listings small amounts in the
+        # last FAN_IN_WINDOW_DAYS, this buyer included (0 when this payment is not one)
+        "seller_fan_in_buyers": fan_in_buyers + 1 if facts.fan_in_candidate else 0,
         **facts.extra,
     }
 
@@ -172,6 +202,9 @@ def _builtin(f: dict[str, Any]) -> list[tuple[int, str]]:
         hits.append((25, "self_dealing_ip_range"))
     if f["seller_buybacks_30d"] >= 2:  # the seller's codes keep going to linked accounts
         hits.append((40, "seller_buyback_ring"))
+    # many young accounts each paying a little for one seller's new listings (laundering)
+    if f["seller_fan_in_buyers"] >= FAN_IN_BUYERS:
+        hits.append((45, "seller_fan_in"))
     if f["trusted"]:
         hits.append((-20, "trusted_buyer"))
     return hits
@@ -201,14 +234,25 @@ def _matches(rule: Rule, value: Any) -> bool:
 def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
     """Score a payment: one query for the keys' signals, one for what the buyer shares with
     the seller (only when there is a seller), one to store; rules and lists from memory."""
-    shared = (
-        history.shared_keys(facts.user_ref, facts.seller_ref, facts.sighting_keys)
+    fan_in_since = (
+        timezone.now() - dt.timedelta(days=FAN_IN_WINDOW_DAYS) if facts.fan_in_candidate else None
+    )
+    shared, fan_in_buyers = (
+        history.seller_links(
+            facts.user_ref, facts.seller_ref, facts.sighting_keys, fan_in_since=fan_in_since
+        )
         if facts.seller_ref
-        else set()
+        else (set(), 0)
     )
     signals = history.signal_weights(facts.signal_keys)
     buybacks = _buybacks(facts.seller_ref) if shared else 0
-    f = features_of(facts, signals=signals, shared_with_seller=shared, buybacks=buybacks)
+    f = features_of(
+        facts,
+        signals=signals,
+        shared_with_seller=shared,
+        buybacks=buybacks,
+        fan_in_buyers=fan_in_buyers,
+    )
     hits = _builtin(f)
     lists = (
         ("user", facts.user_ref),
@@ -216,7 +260,16 @@ def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
         ("device", facts.device),
         ("email", facts.email),
     )
-    return decide(f, hits, lists=lists, subject=facts.subject, user_ref=facts.user_ref, store=store)
+    return decide(
+        f,
+        hits,
+        lists=lists,
+        subject=facts.subject,
+        user_ref=facts.user_ref,
+        store=store,
+        seller_ref=facts.seller_ref,
+        fan_in=facts.fan_in_candidate,
+    )
 
 
 BUYBACK_DAYS = 30
@@ -242,6 +295,8 @@ def decide(
     subject: str,
     user_ref: str,
     store: bool,
+    seller_ref: str = "",
+    fan_in: bool = False,
 ) -> RiskResult:
     """List hits and staff rules on top of the built-in signals, score → decision, stored.
     Rules match by feature name, so a rule only ever fires where its feature exists."""
@@ -289,6 +344,8 @@ def decide(
                     decision=decision,
                     reasons=list(reasons),
                     features=_json_safe(f),
+                    seller_ref=seller_ref[:40],
+                    fan_in=fan_in,
                 )
             ]
         )

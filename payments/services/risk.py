@@ -137,6 +137,7 @@ def _facts(payment: Payment, facts: PayableFacts) -> engine.TransactionFacts:
         brand_high_risk=facts.brand_high_risk,
         seller_linked=facts.seller_linked,
         seller_ref="" if facts.seller_id is None else str(facts.seller_id),
+        listing_age_days=facts.listing_age_days,
     )
 
 

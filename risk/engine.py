@@ -28,6 +28,11 @@ FAN_IN_LISTING_DAYS = 3
 FAN_IN_WINDOW_DAYS = 3
 FAN_IN_BUYERS = 5
 
+# At most this many of the buyer's recent payment accounts are looked up for signals.
+SIGNAL_ACCOUNTS = 5
+# Paying with this many distinct cards / wallet accounts lately is card testing or a ring.
+MANY_PAYMENT_ACCOUNTS = 5
+
 # Score bands → decision. Rules may force a decision regardless of score.
 CHALLENGE_AT, REVIEW_AT, BLOCK_AT = 40, 70, 100
 _SEVERITY = {Decision.ALLOW: 0, Decision.CHALLENGE: 1, Decision.REVIEW: 2, Decision.BLOCK: 3}
@@ -55,6 +60,9 @@ class TransactionFacts:
     seller_ref: str = ""
     #: the buyer's account at the channel (card fingerprint, wallet login), when known
     account_ref: str = ""
+    #: the accounts at the channels the buyer paid with lately (newest first): a signal on
+    #: any of them — another buyer's chargeback on that card — counts for this buyer too
+    past_account_refs: tuple[str, ...] = ()
     #: how old the seller's listing being paid for is, when it is a shop order
     listing_age_days: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
@@ -79,6 +87,7 @@ class TransactionFacts:
             ("device", self.device),
             ("ip", self.ip),
             ("account", self.account_ref),
+            *(("account", ref) for ref in self.past_account_refs[:SIGNAL_ACCOUNTS]),
         ]
 
     @property
@@ -145,6 +154,7 @@ def features_of(
         "seller_ref": facts.seller_ref,
         "seller_buybacks_30d": buybacks,
         "listing_age_days": facts.listing_age_days,
+        "payment_accounts": len({facts.account_ref, *facts.past_account_refs} - {""}),
         "fan_in_candidate": facts.fan_in_candidate,
         # distinct young accounts that paid this seller's new listings small amounts in the
         # last FAN_IN_WINDOW_DAYS, this buyer included (0 when this payment is not one)
@@ -202,6 +212,8 @@ def _builtin(f: dict[str, Any]) -> list[tuple[int, str]]:
         hits.append((25, "self_dealing_ip_range"))
     if f["seller_buybacks_30d"] >= 2:  # the seller's codes keep going to linked accounts
         hits.append((40, "seller_buyback_ring"))
+    if f["payment_accounts"] >= MANY_PAYMENT_ACCOUNTS:
+        hits.append((25, "many_payment_accounts"))
     # many young accounts each paying a little for one seller's new listings (laundering)
     if f["seller_fan_in_buyers"] >= FAN_IN_BUYERS:
         hits.append((45, "seller_fan_in"))

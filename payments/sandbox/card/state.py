@@ -84,7 +84,24 @@ def _last_payment_error(trade: SandboxTrade) -> dict[str, Any] | None:
     }
     if code == "card_declined":
         error["decline_code"] = trade.decline_code
+    if trade.extra.get("payment_method"):
+        # Stripe embeds the PaymentMethod; its fingerprint names the card number per account
+        # (the simulator only keeps the last four digits, so it is derived from those)
+        error["payment_method"] = {
+            "id": trade.extra["payment_method"],
+            "object": "payment_method",
+            "type": "card",
+            "card": {
+                "brand": "visa",
+                "last4": trade.extra.get("last4", "4242"),
+                "fingerprint": card_fingerprint(trade),
+            },
+        }
     return error
+
+
+def card_fingerprint(trade: SandboxTrade) -> str:
+    return stable_id("", f"{trade.merchant_id}:{trade.extra.get('last4', '4242')}")[:16]
 
 
 def _installments(trade: SandboxTrade) -> dict[str, Any] | None:
@@ -156,6 +173,7 @@ def charge_json(trade: SandboxTrade) -> dict[str, Any] | None:
             "card": {
                 "brand": "visa",
                 "last4": trade.extra.get("last4", "4242"),
+                "fingerprint": card_fingerprint(trade),
                 "installments": {"plan": trade.extra.get("installments_plan")}
                 if _installments(trade)
                 else None,

@@ -315,3 +315,47 @@ def test_a_tampered_paypal_dispute_is_refused(
     )
     assert response.status_code == 200 and ProviderDispute.objects.count() == 1
     assert json.loads(body)["resource"]["dispute_id"] == ProviderDispute.objects.get().provider_id
+
+
+@pytest.mark.parametrize("group", ["Finance", "Support"])
+def test_finance_and_support_see_the_provider_disputes_in_admin(
+    client, django_capture_on_commit_callbacks, card, buyer, listing, group
+):
+    from tests.accounts.factories import UserFactory
+
+    capture = django_capture_on_commit_callbacks
+    order, payment = paid_order(client, capture, buyer, listing, "card")
+    dispute_open(capture, payment)
+    dispute = ProviderDispute.objects.get()
+    client.force_login(UserFactory(username=f"staff-{group}", is_staff=True, groups=[group]))
+    page = client.get("/admin/payments/providerdispute/")
+    assert page.status_code == 200
+    assert dispute.provider_id.encode() in page.content and order.number.encode() in page.content
+    detail = client.get(f"/admin/payments/providerdispute/{dispute.pk}/change/")
+    assert detail.status_code == 200
+    # read-only: the channel's notices keep it up to date, staff cannot change it
+    assert client.post(f"/admin/payments/providerdispute/{dispute.pk}/delete/").status_code == 403
+
+
+def test_the_simulators_admin_action_raises_the_dispute(
+    client, django_capture_on_commit_callbacks, card, buyer, listing
+):
+    from tests.accounts.factories import UserFactory
+
+    capture = django_capture_on_commit_callbacks
+    _order, payment = paid_order(client, capture, buyer, listing, "card")
+    client.force_login(UserFactory(username="root", is_staff=True, is_superuser=True))
+    trade = trade_of(payment)
+    with capture(execute=True):
+        response = client.post(
+            "/admin/sandbox/sandboxtrade/",
+            {"action": "open_dispute", "_selected_action": [trade.pk]},
+        )
+    assert response.status_code == 302
+    assert ProviderDispute.objects.get().outcome == "open"
+    with capture(execute=True):
+        client.post(
+            "/admin/sandbox/sandboxtrade/",
+            {"action": "close_dispute_won", "_selected_action": [trade.pk]},
+        )
+    assert ProviderDispute.objects.get().outcome == "won"

@@ -359,3 +359,15 @@ def test_the_simulators_admin_action_raises_the_dispute(
             {"action": "close_dispute_won", "_selected_action": [trade.pk]},
         )
     assert ProviderDispute.objects.get().outcome == "won"
+
+
+def test_the_seller_sees_the_held_money_on_their_dashboard(
+    client, django_capture_on_commit_callbacks, card, buyer, seller, listing
+):
+    capture = django_capture_on_commit_callbacks
+    order, payment = paid_order(client, capture, buyer, listing, "card")
+    client.force_login(seller)
+    assert b'data-testid="balance-held"' not in client.get("/sell/").content
+    dispute_open(capture, payment)
+    page = client.get("/sell/").content.decode()
+    assert 'data-testid="balance-held"' in page and f"{order.seller_net_per_code}" in page

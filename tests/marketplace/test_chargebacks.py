@@ -371,3 +371,54 @@ def test_the_seller_sees_the_held_money_on_their_dashboard(
     dispute_open(capture, payment)
     page = client.get("/sell/").content.decode()
     assert 'data-testid="balance-held"' in page and f"{order.seller_net_per_code}" in page
+
+
+def test_an_inquiry_holds_the_sellers_money_but_moves_none_until_it_becomes_a_chargeback(
+    client, django_capture_on_commit_callbacks, card, buyer, seller, listing
+):
+    from payments.channels.base import DisputeFacts, Notice
+    from payments.services import notice_apply
+
+    capture = django_capture_on_commit_callbacks
+    order, payment = paid_order(client, capture, buyer, listing, "card")
+    attempt = payment.attempts.get()
+
+    def notice(status: str, outcome: str, withdrawn: bool) -> Notice:
+        return Notice(
+            kind="dispute",
+            out_trade_no="",
+            outcome="pending",
+            amount=order.amount,
+            currency=order.currency,
+            channel_trade_no=attempt.channel_trade_no,
+            dispute=DisputeFacts(
+                dispute_id="dp_inquiry", status=status, outcome=outcome, funds_withdrawn=withdrawn
+            ),
+        )
+
+    assert notice_apply(account=card, notice=notice("warning_needs_response", "open", False))[
+        0
+    ] == ("applied")
+    assert ledger.balance(ledger.CHARGEBACKS) == 0  # an inquiry: the channel took nothing
+    assert seller_money(seller.pk)["held"] == order.seller_net_per_code
+    # escalated to a chargeback: now the amount is withdrawn, once
+    assert notice_apply(account=card, notice=notice("needs_response", "open", True))[0] == (
+        "applied"
+    )
+    assert notice_apply(account=card, notice=notice("needs_response", "open", True))[0] == (
+        "duplicate"
+    )
+    assert ledger.balance(ledger.CHARGEBACKS) == order.amount and balanced()
+    # won: everything back where it was
+    notice_apply(account=card, notice=notice("won", "won", True))
+    assert ledger.balance(ledger.CHARGEBACKS) == 0
+    assert seller_money(seller.pk) == {
+        "pending": order.seller_net_per_code,
+        "available": 0,
+        "held": 0,
+    }
+    # a late copy of an earlier state changes nothing on a closed dispute
+    assert notice_apply(account=card, notice=notice("needs_response", "open", True))[0] == (
+        "duplicate"
+    )
+    assert ProviderDispute.objects.get().outcome == "won" and balanced()

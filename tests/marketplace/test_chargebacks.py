@@ -396,21 +396,18 @@ def test_an_inquiry_holds_the_sellers_money_but_moves_none_until_it_becomes_a_ch
             ),
         )
 
-    assert notice_apply(account=card, notice=notice("warning_needs_response", "open", False))[
-        0
-    ] == ("applied")
+    def apply(*state) -> str:
+        return notice_apply(account=card, notice=notice(*state))[0]
+
+    assert apply("warning_needs_response", "open", False) == "applied"
     assert ledger.balance(ledger.CHARGEBACKS) == 0  # an inquiry: the channel took nothing
     assert seller_money(seller.pk)["held"] == order.seller_net_per_code
     # escalated to a chargeback: now the amount is withdrawn, once
-    assert notice_apply(account=card, notice=notice("needs_response", "open", True))[0] == (
-        "applied"
-    )
-    assert notice_apply(account=card, notice=notice("needs_response", "open", True))[0] == (
-        "duplicate"
-    )
+    assert apply("needs_response", "open", True) == "applied"
+    assert apply("needs_response", "open", True) == "duplicate"
     assert ledger.balance(ledger.CHARGEBACKS) == order.amount and balanced()
     # won: everything back where it was
-    notice_apply(account=card, notice=notice("won", "won", True))
+    assert apply("won", "won", True) == "applied"
     assert ledger.balance(ledger.CHARGEBACKS) == 0
     assert seller_money(seller.pk) == {
         "pending": order.seller_net_per_code,
@@ -418,7 +415,5 @@ def test_an_inquiry_holds_the_sellers_money_but_moves_none_until_it_becomes_a_ch
         "held": 0,
     }
     # a late copy of an earlier state changes nothing on a closed dispute
-    assert notice_apply(account=card, notice=notice("needs_response", "open", True))[0] == (
-        "duplicate"
-    )
+    assert apply("needs_response", "open", True) == "duplicate"
     assert ProviderDispute.objects.get().outcome == "won" and balanced()

@@ -169,6 +169,11 @@ def test_a_card_chargeback_holds_the_sellers_funds_balances_the_journal_and_move
     entries = JournalEntry.objects.count()
     redeliver_everything(capture)
     assert JournalEntry.objects.count() == entries and balanced()
+    # the nightly integrity check finds nothing wrong with a charged-back order
+    from marketplace.integrity import integrity_report
+
+    report = integrity_report()
+    assert report["ok"] and report["checks"]["paid_not_delivered_or_refunded"] == 0, report
 
 
 def test_a_won_chargeback_releases_the_hold_and_the_order_matures(

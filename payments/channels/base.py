@@ -129,7 +129,9 @@ class DisputeFacts:
     #: inquiry (Stripe's ``warning_*``) has not
     funds_withdrawn: bool = True
     evidence_due_by: dt.datetime | None = None
-    fee: Decimal = Decimal("0.00")  # what the channel charged for the dispute, if it says
+    #: what the channel charges for the dispute so far (net of a fee it returned); None when
+    #: the notice does not say
+    fee: Decimal | None = None
     lost_amount: Decimal | None = None  # what the buyer got back when lost (default: amount)
 
 

@@ -10,6 +10,7 @@ the dispute         lines                                         key
 ==================  ============================================  ============================
 funds withdrawn     Dr CHARGEBACKS / Cr channel receivable        ``chargeback:<id>``
 a fee charged       Dr channel fees / Cr channel receivable       ``chargeback-fee:<id>``
+the fee returned    Dr channel receivable / Cr channel fees       ``chargeback-fee-back:<id>``
 won (or closed)     Dr channel receivable / Cr CHARGEBACKS        ``chargeback-won:<id>``
 lost                Dr CHARGEBACK_LOSSES / Cr CHARGEBACKS (and    ``chargeback-lost:<id>``
                     any part not charged back to the receivable)
@@ -138,10 +139,14 @@ def _bring_up_to_date(
         dispute.funds_withdrawn = True
         changed.append("funds_withdrawn")
         _post_withdrawn(dispute)
-    if facts.fee > 0 and dispute.fee == 0:
-        dispute.fee = facts.fee
+    if facts.fee is not None and facts.fee != dispute.fee:
+        if dispute.fee == 0:
+            dispute.fee = facts.fee
+            _post_fee(dispute)
+        elif facts.fee < dispute.fee:  # the channel gave (part of) its fee back on a win
+            _post_fee_returned(dispute, dispute.fee - facts.fee)
+            dispute.fee = facts.fee
         changed.append("fee")
-        _post_fee(dispute)
     closing = facts.outcome != "open"
     if closing:
         dispute.outcome = facts.outcome
@@ -201,6 +206,12 @@ def _post_fee(dispute: ProviderDispute) -> None:
     source = funds_account(dispute.attempt)
     lines = [(ledger.channel_fees(dispute.account.code), dispute.fee), (source, -dispute.fee)]
     _post(dispute, key="chargeback-fee", kind="chargeback_fee", lines=lines, what="fee")
+
+
+def _post_fee_returned(dispute: ProviderDispute, amount) -> None:
+    source = funds_account(dispute.attempt)
+    lines = [(source, amount), (ledger.channel_fees(dispute.account.code), -amount)]
+    _post(dispute, key="chargeback-fee-back", kind="chargeback_fee", lines=lines, what="fee back")
 
 
 def _post_won(dispute: ProviderDispute, amount) -> None:

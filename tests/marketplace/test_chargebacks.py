@@ -422,3 +422,44 @@ def test_an_inquiry_holds_the_sellers_money_but_moves_none_until_it_becomes_a_ch
     # a late copy of an earlier state changes nothing on a closed dispute
     assert apply("needs_response", "open", True) == "duplicate"
     assert ProviderDispute.objects.get().outcome == "won" and balanced()
+
+
+def test_a_dispute_fee_the_channel_returns_on_a_win_comes_back(
+    client, django_capture_on_commit_callbacks, card, buyer, listing
+):
+    from payments.channels.base import DisputeFacts, Notice
+    from payments.services import notice_apply
+
+    order, payment = paid_order(client, django_capture_on_commit_callbacks, buyer, listing, "card")
+    attempt = payment.attempts.get()
+    receivable, fees = (
+        ledger.balance(ledger.channel_receivable(card.code)),
+        ledger.balance(ledger.channel_fees(card.code)),
+    )
+
+    def apply(status: str, outcome: str, fee: str | None) -> str:
+        facts = DisputeFacts(
+            dispute_id="dp_fee",
+            status=status,
+            outcome=outcome,
+            fee=None if fee is None else Decimal(fee),
+        )
+        notice = Notice(
+            kind="dispute",
+            out_trade_no="",
+            outcome="pending",
+            amount=order.amount,
+            currency=order.currency,
+            channel_trade_no=attempt.channel_trade_no,
+            dispute=facts,
+        )
+        return notice_apply(account=card, notice=notice)[0]
+
+    assert apply("needs_response", "open", "15.00") == "applied"
+    assert ledger.balance(ledger.channel_fees(card.code)) == fees + Decimal("15.00")
+    assert apply("under_review", "open", None) == "applied"  # says nothing of the fee
+    assert ProviderDispute.objects.get().fee == Decimal("15.00")
+    assert apply("won", "won", "0.00") == "applied"  # the reinstatement returned the fee
+    assert ledger.balance(ledger.channel_receivable(card.code)) == receivable
+    assert ledger.balance(ledger.channel_fees(card.code)) == fees
+    assert ProviderDispute.objects.get().fee == 0 and balanced()

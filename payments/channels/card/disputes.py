@@ -5,7 +5,6 @@ is the Dispute (CHANNELS.md §4.5). A dispute names the PaymentIntent it dispute
 from __future__ import annotations
 
 from collections.abc import Mapping
-from decimal import Decimal
 from typing import Any
 
 from payments.channels.base import DisputeFacts, DisputeOutcome, Notice, NotificationRejected
@@ -55,11 +54,8 @@ def dispute_notice(dispute: Mapping[str, Any], event: Mapping[str, Any]) -> Noti
     # Stripe withdraws the disputed amount (and its fee) with the dispute's first balance
     # transaction; a reinstatement on a win comes as a second one, its fee negative if the
     # fee is returned. The fee kept is what the transactions sum to.
-    fee_units = sum(
-        int(tx.get("fee") or 0)
-        for tx in dispute.get("balance_transactions") or []
-        if isinstance(tx, dict)
-    )
+    transactions = [tx for tx in dispute.get("balance_transactions") or [] if isinstance(tx, dict)]
+    fee_units = sum(int(tx.get("fee") or 0) for tx in transactions)
     return Notice(
         kind="dispute",
         out_trade_no="",
@@ -76,6 +72,6 @@ def dispute_notice(dispute: Mapping[str, Any], event: Mapping[str, Any]) -> Noti
             reason=str(dispute.get("reason") or ""),
             funds_withdrawn=not status.startswith("warning_"),
             evidence_due_by=epoch_time(due) if due else None,
-            fee=from_units(max(fee_units, 0), currency) if fee_units else Decimal("0.00"),
+            fee=from_units(max(fee_units, 0), currency) if transactions else None,
         ),
     )

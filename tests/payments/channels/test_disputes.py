@@ -149,3 +149,15 @@ def test_a_paypal_dispute_of_another_merchant_or_no_order_of_ours_is_refused():
         paypal_dispute_notice(bare, {}, merchant_id="")
     with pytest.raises(NotificationRejected, match="unknown status"):
         paypal_dispute_notice(_resource(status="PONDERING"), {}, merchant_id="MERCHANT1")
+
+
+def test_the_fee_is_what_the_balance_transactions_say_net(card):
+    returned = _event(
+        "charge.dispute.closed",
+        status="won",
+        balance_transactions=[{"amount": -8800, "fee": 1500}, {"amount": 8800, "fee": -1500}],
+    )
+    assert str(_parse(card, returned).dispute.fee) == "0.00"
+    assert (
+        _parse(card, _event("charge.dispute.updated", balance_transactions=[])).dispute.fee is None
+    )

@@ -309,7 +309,8 @@ RISK_SMS_SENDER_NAME = env("RISK_SMS_SENDER_NAME", default="Cardex")
 RISK_SMS_TIMEOUT = env.float("RISK_SMS_TIMEOUT", default=5.0)
 RISK_SMS_HTTP_TRANSPORT = None  # an httpx transport factory (tests)
 
-# Security: production values; `manage.py check --deploy` is clean with DEBUG off.
+# Security: production values; `manage.py check --deploy` is clean with DEBUG off and the
+# production variables of docs/deploy.md.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

@@ -18,3 +18,18 @@ def throttles_share_a_cache(app_configs, **kwargs):
             )
         ]
     return []
+
+
+@register(Tags.security, deploy=True)
+def staff_second_factor_required(app_configs, **kwargs):
+    """Admin holds money movements: in production a password alone should not open it."""
+    if not settings.STAFF_TOTP_REQUIRED:
+        return [
+            Warning(
+                "Staff may enter admin with a password alone (STAFF_TOTP_REQUIRED is off): "
+                "only staff who enrolled an authenticator are asked for its code.",
+                hint="Set STAFF_TOTP_REQUIRED=true once staff have enrolled (docs/risk.md).",
+                id="accounts.W002",
+            )
+        ]
+    return []

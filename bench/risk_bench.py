@@ -9,6 +9,8 @@ rulebook, then times decisions one after the other through the real code:
 * payment: ``payments.services.risk._facts`` (the buyer's history as risk sees it) and
   ``risk.engine.assess`` (signals, the seller link, lists, rules, the stored assessment) —
   what ``risk_assess`` does before it applies the decision to the payment;
+* fan-in: the same for a young account paying a small amount for the seller's new listing,
+  so the seller link's query also counts the seller's young small buyers;
 * log-in: ``risk.services.login_assess`` (history, burst, decision, the stored log-in).
 
 The same at 10× and 100× the history, and two floors measured in the same run through the
@@ -216,6 +218,8 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute("CREATE TABLE bench_floor (id bigserial PRIMARY KEY)")
     shop_facts = PayableFacts(seller_id=seller.pk)
+    # a young account paying a small amount for a new listing: the fan-in count rides along
+    fan_in_facts = PayableFacts(seller_id=seller.pk, account_age_days=0, listing_age_days=0)
 
     def payment_decision():  # in its transaction and committed, as risk_assess does
         with transaction.atomic():
@@ -225,6 +229,10 @@ def main() -> None:
         with transaction.atomic():
             engine.assess(_facts(payment, shop_facts))
             transaction.set_rollback(True)
+
+    def fan_in_decision():
+        with transaction.atomic():
+            return engine.assess(_facts(payment, fan_in_facts))
 
     def login_decision():
         return login_assess(
@@ -263,6 +271,7 @@ def main() -> None:
         for name, function in (
             ("payment", payment_decision),
             ("payment*", payment_decision_uncommitted),
+            ("fan-in", fan_in_decision),
             ("log-in", login_decision),
         ):
             median, p99, queries, cpu = timed(function, args.decisions)

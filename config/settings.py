@@ -90,6 +90,8 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "auditlog",
     "axes",  # log-in lock-outs (docs/security.md)
+    "django_otp",  # staff's second factor in admin (accounts/staff_otp.py)
+    "django_otp.plugins.otp_totp",
     "accounts",
     "risk",
     "payments",
@@ -110,6 +112,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",  # request.user.is_verified()
+    "accounts.staff_otp.StaffOTPMiddleware",  # admin only after the staff's TOTP code
     "django.contrib.messages.middleware.MessageMiddleware",
     "auditlog.middleware.AuditlogMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
@@ -221,6 +225,11 @@ AUTHENTICATION_BACKENDS = [
     "accounts.backends.LockoutBackend",
     "django.contrib.auth.backends.ModelBackend",
 ]
+# Staff's second factor (accounts/staff_otp.py): staff with a TOTP device always pass it to
+# enter admin; with this on, staff without one must enrol one first.
+STAFF_TOTP_REQUIRED = env.bool("STAFF_TOTP_REQUIRED", default=False)
+OTP_TOTP_ISSUER = "Cardex"
+
 AXES_FAILURE_LIMIT = env.int("AXES_FAILURE_LIMIT", default=5)
 AXES_COOLOFF_TIME = timedelta(minutes=env.int("AXES_COOLOFF_MINUTES", default=15))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
@@ -300,7 +309,8 @@ RISK_SMS_SENDER_NAME = env("RISK_SMS_SENDER_NAME", default="Cardex")
 RISK_SMS_TIMEOUT = env.float("RISK_SMS_TIMEOUT", default=5.0)
 RISK_SMS_HTTP_TRANSPORT = None  # an httpx transport factory (tests)
 
-# Security: production values; `manage.py check --deploy` is clean with DEBUG off.
+# Security: production values; `manage.py check --deploy` is clean with DEBUG off and the
+# production variables of docs/deploy.md.
 SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"

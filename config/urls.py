@@ -3,6 +3,7 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from accounts import staff_otp
 from backoffice import views as backoffice_views
 from config import metrics, views
 from payments import urls as payments_urls
@@ -20,6 +21,8 @@ urlpatterns = [
     ),
     # Browsers ask for /favicon.ico whatever the page says.
     path("favicon.ico", views.favicon),
+    path("admin/otp/verify/", staff_otp.verify, name="staff-otp-verify"),
+    path("admin/otp/enroll/", staff_otp.enroll, name="staff-otp-enroll"),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("accounts/", include("accounts.urls")),

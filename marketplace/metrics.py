@@ -2,10 +2,12 @@
 method of the payment that paid the order. Registered on import (``MarketplaceConfig.ready``).
 
 Both are rates over the orders *delivered* in a period (a cohort): the share of them with a
-dispute, and the share with a dispute refunded to the buyer (the code was confirmed bad —
-fraud against the buyer). A period's rates keep rising while its orders are still inside
-their guarantee window; bad codes are usually reported within hours, so monitors over a few
-days of deliveries react quickly enough.
+dispute (the buyer's, or a channel's: a chargeback, a PayPal case), and the share that was
+fraud — a dispute refunded to the buyer (the code was confirmed bad: fraud against the
+buyer) or a chargeback not won (the card or account was not the payer's: fraud against the
+seller; counted from the moment it opens, dropped again if it is won). A period's rates keep
+rising while its orders are still inside their guarantee window; bad codes are usually
+reported within hours, so monitors over a few days of deliveries react quickly enough.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from django.db.models.functions import TruncDay, TruncHour
 from django.utils.translation import gettext_lazy as _
 
 from marketplace.models import Dispute, Order
-from payments.models import Attempt, Payment
+from payments.models import Attempt, Payment, ProviderDispute
 from payments.states import AttemptStatus
 from risk import monitoring
 
@@ -40,6 +42,8 @@ def delivered_order_outcomes(
     )
     method = Payment.objects.filter(public_id=paid_by).values("method")[:1]
     disputes = Dispute.objects.filter(order_id=OuterRef("pk"))
+    chargebacks = ProviderDispute.objects.filter(payment__public_id=OuterRef("payment_public_id"))
+    not_won = chargebacks.filter(outcome__in=[ProviderDispute.Outcome.OPEN, "lost"])
     rows = (
         Order.objects.filter(delivered_at__gte=since, delivered_at__lt=until)
         .values(
@@ -47,8 +51,12 @@ def delivered_order_outcomes(
         )
         .annotate(
             delivered=Count("pk"),
-            disputed=Count("pk", filter=Q(Exists(disputes))),
-            refunded=Count("pk", filter=Q(Exists(disputes.filter(status=Dispute.Status.REFUNDED)))),
+            disputed=Count("pk", filter=Q(Exists(disputes)) | Q(Exists(chargebacks))),
+            refunded=Count(
+                "pk",
+                filter=Q(Exists(disputes.filter(status=Dispute.Status.REFUNDED)))
+                | Q(Exists(not_won)),
+            ),
         )
         .order_by()
     )
@@ -74,13 +82,16 @@ monitoring.register(
     DISPUTE_RATE,
     label=_("Dispute rate"),
     source=delivered_order_outcomes,
-    description=_("Delivered orders with a dispute ÷ orders delivered."),
+    description=_("Delivered orders with a dispute or a chargeback ÷ orders delivered."),
     higher_is_better=False,
 )
 monitoring.register(
     FRAUD_RATE,
-    label=_("Fraud rate (confirmed bad codes)"),
+    label=_("Fraud rate (bad codes and chargebacks)"),
     source=delivered_order_outcomes,
-    description=_("Delivered orders with a dispute refunded to the buyer ÷ orders delivered."),
+    description=_(
+        "Delivered orders with a dispute refunded to the buyer or a chargeback not won"
+        " ÷ orders delivered."
+    ),
     higher_is_better=False,
 )

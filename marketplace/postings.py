@@ -21,6 +21,13 @@ payout paid            Dr seller payouts-requested / Cr seller paid-out    ``pay
 payout rejected        Dr seller payouts-requested / Cr seller available   ``payout-release:<id>``
 =====================  ==================================================  =========================
 
+A channel's dispute (a chargeback, ``<id>`` the ProviderDispute's): when it opens, Dr seller
+pending (available once matured) / Cr seller held — the seller's share of what is disputed
+(``chargeback-hold:<id>``); won, the hold's lines reversed (``chargeback-release:<id>``);
+lost, Dr seller held / Dr PLATFORM_REVENUE commission / Cr CHARGEBACK_LOSSES — what the
+seller and the commission cover of the loss, any rest of the hold back where it came from
+(``chargeback-debit:<id>``).
+
 Every entry balances, so the journal as a whole sums to zero; keys make each posting
 idempotent (a task or callback that runs twice posts once).
 """
@@ -55,6 +62,12 @@ def seller_payouts_requested(user_id: int) -> str:
 def seller_paid_out(user_id: int) -> str:
     """What the shop has paid the seller (an asset: money that left for the seller)."""
     return SELLER.account(user_id, "paid-out")
+
+
+def seller_held(user_id: int) -> str:
+    """A seller's money held while a channel's dispute (a chargeback) over one of their orders
+    is open: neither matures nor can be paid out."""
+    return SELLER.account(user_id, "held")
 
 
 def _seller_id(order: Order) -> int:
@@ -182,4 +195,71 @@ def payout_release_post(*, payout: Payout) -> JournalEntry:
         memo=f"payout #{payout.pk} rejected: money back to available",
         reference=f"payout:{payout.pk}",
         currency=payout.currency,
+    )
+
+
+def chargeback_hold_post(
+    *, order: Order, dispute_id: int, amount: Decimal, matured: bool
+) -> JournalEntry:
+    seller_id = _seller_id(order)
+    source = (seller_available if matured else seller_pending)(seller_id)
+    return ledger.post(
+        key=f"chargeback-hold:{dispute_id}",
+        kind="chargeback_hold",
+        lines=[(source, amount), (seller_held(seller_id), -amount)],
+        memo=f"order {order.number}: held while provider dispute #{dispute_id} is open",
+        reference=order.payment_reference,
+        currency=order.currency,
+    )
+
+
+def chargeback_hold_lines(dispute_id: int) -> list[tuple[str, Decimal]]:
+    """The hold's lines as posted (account code, amount), [] when nothing was held."""
+    return [
+        (code, amount)
+        for code, amount in JournalEntry.objects.filter(
+            key=f"chargeback-hold:{dispute_id}"
+        ).values_list("lines__account__code", "lines__amount")
+        if code
+    ]
+
+
+def chargeback_release_post(*, order: Order, dispute_id: int) -> JournalEntry | None:
+    lines = [(code, -amount) for code, amount in chargeback_hold_lines(dispute_id)]
+    if not lines:
+        return None
+    return ledger.post(
+        key=f"chargeback-release:{dispute_id}",
+        kind="chargeback_release",
+        lines=lines,
+        memo=f"order {order.number}: provider dispute #{dispute_id} won, funds released",
+        reference=order.payment_reference,
+        currency=order.currency,
+    )
+
+
+def chargeback_debit_post(
+    *, order: Order, dispute_id: int, net: Decimal, commission: Decimal
+) -> JournalEntry | None:
+    """The lost dispute charged to the seller (``net``, out of the hold) and the platform's
+    commission given up; what the hold held beyond ``net`` goes back where it came from."""
+    hold = chargeback_hold_lines(dispute_id)
+    held = next((-amount for code, amount in hold if code.endswith(":held")), Decimal(0))
+    source = next((code for code, amount in hold if amount > 0), "")
+    if held <= 0 or not source:
+        return None
+    net = min(net, held)
+    lines = [
+        (seller_held(_seller_id(order)), held),
+        (source, -(held - net)),
+        (ledger.PLATFORM_REVENUE, commission),
+        (ledger.CHARGEBACK_LOSSES, -(net + commission)),
+    ]
+    return ledger.post(
+        key=f"chargeback-debit:{dispute_id}",
+        kind="chargeback_debit",
+        lines=lines,
+        memo=f"order {order.number}: provider dispute #{dispute_id} lost, charged to the seller",
+        reference=order.payment_reference,
+        currency=order.currency,
     )

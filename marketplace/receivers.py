@@ -48,6 +48,19 @@ def on_refund_declined(sender, refund, **kwargs):
         services.dispute_refund_declined(refund=refund)
 
 
+@receiver(signals.chargeback_opened, dispatch_uid="marketplace.chargeback_opened")
+def on_chargeback_opened(sender, dispute, payment, **kwargs):
+    # The seller's money for the order is held until the channel's dispute closes.
+    if order_number_of(payment.reference):
+        services.order_chargeback_hold(dispute=dispute, payment=payment)
+
+
+@receiver(signals.chargeback_closed, dispatch_uid="marketplace.chargeback_closed")
+def on_chargeback_closed(sender, dispute, payment, **kwargs):
+    if order_number_of(payment.reference):
+        services.order_chargeback_close(dispute=dispute, payment=payment)
+
+
 @receiver(signals.refund_failed, dispatch_uid="marketplace.refund_failed")
 def on_refund_failed(sender, refund, **kwargs):
     if order_number_of(refund.payment.reference):

@@ -26,6 +26,7 @@ from marketplace.errors import OrderNotFound
 from marketplace.models import CardCode, Dispute, Listing, Order, Payout, PayoutDestination
 from marketplace.postings import (
     seller_available,
+    seller_held,
     seller_paid_out,
     seller_payouts_requested,
     seller_pending,
@@ -154,6 +155,8 @@ class SellerBalances:
     available: Decimal
     payouts_requested: Decimal
     paid_out: Decimal
+    #: held while a channel's dispute (a chargeback) over one of the seller's orders is open
+    held: Decimal = Decimal("0.00")
 
 
 def seller_balances(*, seller_id: int) -> SellerBalances:
@@ -164,6 +167,7 @@ def seller_balances(*, seller_id: int) -> SellerBalances:
         "available": seller_available(seller_id),
         "payouts_requested": seller_payouts_requested(seller_id),
         "paid_out": seller_paid_out(seller_id),
+        "held": seller_held(seller_id),
     }
     found = ledger.balances(codes.values(), natural=True)
     return SellerBalances(
@@ -171,6 +175,7 @@ def seller_balances(*, seller_id: int) -> SellerBalances:
         available=found[codes["available"]],
         payouts_requested=found[codes["payouts_requested"]],
         paid_out=-found[codes["paid_out"]],  # an outflow: credits on an asset account
+        held=found[codes["held"]],
     )
 
 
@@ -248,6 +253,7 @@ def order_risk_facts(*, order: Order, client_ip: str = "") -> PayableFacts:
         seller_id=seller.pk,
         seller_account_age_days=(now - seller.date_joined).days,
         seller_linked=seller_linked,
+        listing_age_days=(now - listing.created_at).days,
     )
 
 

@@ -28,6 +28,12 @@ PLATFORM_REVENUE = "platform:revenue"
 WRITE_OFFS = "platform:write-offs"
 #: what converting foreign-currency money back into CNY gained (credit) or lost (debit)
 FX_DIFFERENCES = "platform:fx-differences"
+#: disputed amounts a channel took back from our balance while a dispute is open (an asset:
+#: they come back if it is won)
+CHARGEBACKS = "payments:chargebacks"
+#: disputes lost: what the buyers got back through their bank or PayPal, less what the shop
+#: recovered from the seller (an expense)
+CHARGEBACK_LOSSES = "platform:chargeback-losses"
 
 
 @dataclass(frozen=True)
@@ -86,9 +92,9 @@ def _kind_of(code: str) -> str:
     party = _PARTIES.get(parts[0])
     if party is not None:
         return Kind.ASSET if parts[-1] in party.assets else Kind.LIABILITY
-    if code.endswith(":receivable") or code.startswith("bank:"):
+    if code.endswith(":receivable") or code.startswith("bank:") or code == CHARGEBACKS:
         return Kind.ASSET
-    if code.endswith(":fees") or code in (WRITE_OFFS, FX_DIFFERENCES):
+    if code.endswith(":fees") or code in (WRITE_OFFS, FX_DIFFERENCES, CHARGEBACK_LOSSES):
         return Kind.EXPENSE
     if code == PLATFORM_REVENUE:
         return Kind.INCOME

@@ -22,6 +22,13 @@ KIND_LABELS = {
     "payout_paid": _("payout paid"),
     "payout_release": _("payout rejected, funds released"),
     "write_off": _("write-off"),
+    "chargeback": _("chargeback: disputed amount withdrawn"),
+    "chargeback_fee": _("chargeback fee"),
+    "chargeback_won": _("chargeback won, amount reinstated"),
+    "chargeback_lost": _("chargeback lost"),
+    "chargeback_hold": _("seller funds held for a chargeback"),
+    "chargeback_release": _("chargeback won, seller funds released"),
+    "chargeback_debit": _("chargeback lost, charged to the seller"),
 }
 
 _FIXED_ACCOUNTS = {
@@ -30,6 +37,8 @@ _FIXED_ACCOUNTS = {
     "platform:revenue": _("Platform revenue"),
     "platform:write-offs": _("Write-offs"),
     "platform:fx-differences": _("Exchange differences"),
+    "payments:chargebacks": _("Chargebacks (disputed, withdrawn by the channel)"),
+    "platform:chargeback-losses": _("Chargeback losses"),
 }
 
 _SUFFIXES = {
@@ -40,6 +49,7 @@ _SUFFIXES = {
     "available": _("available"),
     "paid-out": _("paid out"),
     "payouts-requested": _("payouts requested"),
+    "held": _("held for a chargeback"),
 }
 
 _OWNERS = {"channel": _("Channel"), "buyer": _("Buyer"), "seller": _("Seller")}

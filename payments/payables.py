@@ -79,3 +79,6 @@ class PayableFacts:
     seller_id: int | None = None
     seller_account_age_days: int | None = None
     seller_linked: bool = False
+    #: how old the listing being paid for is (many young buyers paying one seller's new
+    #: listings small amounts is a laundering pattern)
+    listing_age_days: int | None = None

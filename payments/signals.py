@@ -15,3 +15,8 @@ payment_status_changed = (
 refund_succeeded = Signal()  # refund: money went back to the buyer
 refund_failed = Signal()  # refund: the channel refused; staff must act
 refund_declined = Signal()  # refund: Finance declined it; no money left, the asker reverts
+#: dispute (a ProviderDispute) and payment: a channel opened a dispute (a chargeback, a
+#: PayPal case) on the payment — hold what it paid for
+chargeback_opened = Signal()
+#: dispute and payment: the dispute closed (``dispute.outcome``: won, lost, closed)
+chargeback_closed = Signal()

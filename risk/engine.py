@@ -18,6 +18,21 @@ from django.utils import timezone
 from risk import history, rulebook
 from risk.models import Assessment, Decision, ListEntry, Rule
 
+# Many small buyers paying one seller's new listings (laundering): a payment is a candidate
+# when its buyer's account is at most a week old, it pays at most ¥200, and the listing is at
+# most three days old; FAN_IN_BUYERS distinct candidate buyers of one seller within
+# FAN_IN_WINDOW_DAYS (this one included) step the next one up.
+FAN_IN_BUYER_AGE_DAYS = 7
+FAN_IN_SMALL_AMOUNT = Decimal("200.00")
+FAN_IN_LISTING_DAYS = 3
+FAN_IN_WINDOW_DAYS = 3
+FAN_IN_BUYERS = 5
+
+# At most this many of the buyer's recent payment accounts are looked up for signals.
+SIGNAL_ACCOUNTS = 5
+# Paying with this many distinct cards / wallet accounts lately is card testing or a ring.
+MANY_PAYMENT_ACCOUNTS = 5
+
 # Score bands → decision. Rules may force a decision regardless of score.
 CHALLENGE_AT, REVIEW_AT, BLOCK_AT = 40, 70, 100
 _SEVERITY = {Decision.ALLOW: 0, Decision.CHALLENGE: 1, Decision.REVIEW: 2, Decision.BLOCK: 3}
@@ -45,7 +60,24 @@ class TransactionFacts:
     seller_ref: str = ""
     #: the buyer's account at the channel (card fingerprint, wallet login), when known
     account_ref: str = ""
+    #: the accounts at the channels the buyer paid with lately (newest first): a signal on
+    #: any of them — another buyer's chargeback on that card — counts for this buyer too
+    past_account_refs: tuple[str, ...] = ()
+    #: how old the seller's listing being paid for is, when it is a shop order
+    listing_age_days: int | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def fan_in_candidate(self) -> bool:
+        """A young account paying a small amount for one of the seller's new listings: alone
+        harmless, many at once is money being funnelled to the seller."""
+        return (
+            bool(self.seller_ref)
+            and self.listing_age_days is not None
+            and self.listing_age_days <= FAN_IN_LISTING_DAYS
+            and self.account_age_days <= FAN_IN_BUYER_AGE_DAYS
+            and self.amount <= FAN_IN_SMALL_AMOUNT
+        )
 
     @property
     def signal_keys(self) -> list[history.Key]:
@@ -55,6 +87,7 @@ class TransactionFacts:
             ("device", self.device),
             ("ip", self.ip),
             ("account", self.account_ref),
+            *(("account", ref) for ref in self.past_account_refs[:SIGNAL_ACCOUNTS]),
         ]
 
     @property
@@ -76,6 +109,7 @@ class RiskResult:
 # Decaying signals (risk/history.py) the engine scores, by reason.
 CHANNEL_RISK_DECLINE = "channel_risk_decline"
 SUSPICIOUS_LOGIN = "suspicious_login"
+CHARGEBACK = "chargeback"
 
 
 def features_of(
@@ -84,6 +118,7 @@ def features_of(
     signals: dict[str, float] | None = None,
     shared_with_seller: set[str] | frozenset[str] = frozenset(),
     buybacks: int = 0,
+    fan_in_buyers: int = 0,
 ) -> dict[str, Any]:
     """Pure: the facts, the decayed signal weights of the buyer's keys and the keys the
     buyer shares with the seller, as rule-addressable features."""
@@ -111,12 +146,19 @@ def features_of(
         "method": facts.method,
         "channel_risk_weight": signals.get(CHANNEL_RISK_DECLINE, 0.0),
         "login_risk_weight": signals.get(SUSPICIOUS_LOGIN, 0.0),
+        "chargeback_weight": signals.get(CHARGEBACK, 0.0),
         "seller_shares_device": "device" in shared_with_seller,
         "seller_shares_ip_range": "ip24" in shared_with_seller,
         "seller_shares_payout": "payout" in shared_with_seller,
         "self_dealing": self_dealing,
         "seller_ref": facts.seller_ref,
         "seller_buybacks_30d": buybacks,
+        "listing_age_days": facts.listing_age_days,
+        "payment_accounts": len({facts.account_ref, *facts.past_account_refs} - {""}),
+        "fan_in_candidate": facts.fan_in_candidate,
+        # distinct young accounts that paid this seller's new listings small amounts in the
+        # last FAN_IN_WINDOW_DAYS, this buyer included (0 when this payment is not one)
+        "seller_fan_in_buyers": fan_in_buyers + 1 if facts.fan_in_candidate else 0,
         **facts.extra,
     }
 
@@ -155,6 +197,12 @@ def _builtin(f: dict[str, Any]) -> list[tuple[int, str]]:
         hits.append((40, CHANNEL_RISK_DECLINE))
     if f["login_risk_weight"] >= 0.5:
         hits.append((60, SUSPICIOUS_LOGIN))
+    # A chargeback on this buyer, device, address or card: a lost one (two signals) holds the
+    # next payment for review, an open one steps it up — a trusted buyer's too (90 - 20 ≥ 70).
+    if f["chargeback_weight"] >= 1.5:
+        hits.append((90, CHARGEBACK))
+    elif f["chargeback_weight"] >= 0.5:
+        hits.append((60, CHARGEBACK))
     # Self-dealing: the buyer and the seller are one person or a ring.
     if f["seller_shares_payout"]:
         hits.append((70, "self_dealing_payout"))
@@ -164,6 +212,11 @@ def _builtin(f: dict[str, Any]) -> list[tuple[int, str]]:
         hits.append((25, "self_dealing_ip_range"))
     if f["seller_buybacks_30d"] >= 2:  # the seller's codes keep going to linked accounts
         hits.append((40, "seller_buyback_ring"))
+    if f["payment_accounts"] >= MANY_PAYMENT_ACCOUNTS:
+        hits.append((25, "many_payment_accounts"))
+    # many young accounts each paying a little for one seller's new listings (laundering)
+    if f["seller_fan_in_buyers"] >= FAN_IN_BUYERS:
+        hits.append((45, "seller_fan_in"))
     if f["trusted"]:
         hits.append((-20, "trusted_buyer"))
     return hits
@@ -193,14 +246,25 @@ def _matches(rule: Rule, value: Any) -> bool:
 def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
     """Score a payment: one query for the keys' signals, one for what the buyer shares with
     the seller (only when there is a seller), one to store; rules and lists from memory."""
-    shared = (
-        history.shared_keys(facts.user_ref, facts.seller_ref, facts.sighting_keys)
+    fan_in_since = (
+        timezone.now() - dt.timedelta(days=FAN_IN_WINDOW_DAYS) if facts.fan_in_candidate else None
+    )
+    shared, fan_in_buyers = (
+        history.seller_links(
+            facts.user_ref, facts.seller_ref, facts.sighting_keys, fan_in_since=fan_in_since
+        )
         if facts.seller_ref
-        else set()
+        else (set(), 0)
     )
     signals = history.signal_weights(facts.signal_keys)
     buybacks = _buybacks(facts.seller_ref) if shared else 0
-    f = features_of(facts, signals=signals, shared_with_seller=shared, buybacks=buybacks)
+    f = features_of(
+        facts,
+        signals=signals,
+        shared_with_seller=shared,
+        buybacks=buybacks,
+        fan_in_buyers=fan_in_buyers,
+    )
     hits = _builtin(f)
     lists = (
         ("user", facts.user_ref),
@@ -208,7 +272,16 @@ def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
         ("device", facts.device),
         ("email", facts.email),
     )
-    return decide(f, hits, lists=lists, subject=facts.subject, user_ref=facts.user_ref, store=store)
+    return decide(
+        f,
+        hits,
+        lists=lists,
+        subject=facts.subject,
+        user_ref=facts.user_ref,
+        store=store,
+        seller_ref=facts.seller_ref,
+        fan_in=facts.fan_in_candidate,
+    )
 
 
 BUYBACK_DAYS = 30
@@ -234,6 +307,8 @@ def decide(
     subject: str,
     user_ref: str,
     store: bool,
+    seller_ref: str = "",
+    fan_in: bool = False,
 ) -> RiskResult:
     """List hits and staff rules on top of the built-in signals, score → decision, stored.
     Rules match by feature name, so a rule only ever fires where its feature exists."""
@@ -281,6 +356,8 @@ def decide(
                     decision=decision,
                     reasons=list(reasons),
                     features=_json_safe(f),
+                    seller_ref=seller_ref[:40],
+                    fan_in=fan_in,
                 )
             ]
         )

@@ -15,10 +15,11 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 
-from risk.models import Sighting, Signal
+from risk.models import Assessment, Sighting, Signal
 
 SIGNAL_HORIZON_DAYS = 60  # ~ eight half-lives of a week: below 1/256 of its weight
 SIGNAL_ROWS = 200
+_FAN_IN = "#fan-in"  # the fan-in count's row in seller_links' answer (no sighting's field)
 
 Key = tuple[str, str]  # (field, value), e.g. ("device", "d-…"), ("user", "42")
 
@@ -142,16 +143,43 @@ def shared_keys(user_ref: str, other_ref: str, keys: Iterable[Key]) -> set[str]:
     """What links two accounts: which of ``keys`` (the first account's, as seen now) the
     other was also seen with, and whether they were ever seen with one payout account —
     e.g. ``{"device", "ip24"}``. One query."""
+    return seller_links(user_ref, other_ref, keys)[0]
+
+
+def seller_links(
+    user_ref: str,
+    seller_ref: str,
+    keys: Iterable[Key],
+    *,
+    fan_in_since: dt.datetime | None = None,
+) -> tuple[set[str], int]:
+    """:func:`shared_keys`, and — with ``fan_in_since`` — how many other accounts paid this
+    seller's new listings small amounts as young accounts since then (the fan-in count), in
+    the same single query: a payment decision stays within its five."""
     keys = _present(keys)
-    if not other_ref or other_ref == user_ref:
-        return set()
+    if not seller_ref or seller_ref == user_ref:
+        return set(), 0
     seen_now = "".join("(field = %s AND value = %s) OR " for _ in keys)
     table = Sighting._meta.db_table
     sql = (
-        f"SELECT DISTINCT field FROM {table} WHERE user_ref = %s AND ({seen_now}"  # noqa: S608 -- model metadata and placeholders
+        f"SELECT DISTINCT field, 0 FROM {table} WHERE user_ref = %s AND ({seen_now}"  # noqa: S608 -- model metadata and placeholders
         "(field = 'payout' AND value IN"
         f" (SELECT value FROM {table} WHERE user_ref = %s AND field = 'payout')))"
     )
+    params: list = [seller_ref, *(part for key in keys for part in key), user_ref]
+    if fan_in_since is not None:
+        sql += (
+            f" UNION ALL SELECT %s, COUNT(DISTINCT user_ref) FROM {Assessment._meta.db_table}"  # noqa: S608 -- model metadata and placeholders
+            " WHERE seller_ref = %s AND fan_in = %s AND created_at >= %s AND user_ref <> %s"
+        )
+        since = connection.ops.adapt_datetimefield_value(fan_in_since)
+        params += [_FAN_IN, seller_ref, True, since, user_ref]
+    shared, fan_in = set(), 0
     with connection.cursor() as cursor:  # hand-written, as in signal_weights
-        cursor.execute(sql, [other_ref, *(part for key in keys for part in key), user_ref])
-        return {field for (field,) in cursor.fetchall()}
+        cursor.execute(sql, params)
+        for field, count in cursor.fetchall():
+            if field == _FAN_IN:
+                fan_in = int(count or 0)
+            else:
+                shared.add(field)
+    return shared, fan_in

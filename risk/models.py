@@ -94,10 +94,26 @@ class Assessment(models.Model):
         auto_now_add=True, db_index=True, verbose_name=_("created at")
     )
 
+    #: the seller paid (payments of a shop order), and whether the payer was a young account
+    #: paying a small amount for one of the seller's new listings — what the fan-in feature
+    #: counts (risk/engine.py), on the partial index below
+    seller_ref = models.CharField(max_length=40, blank=True, default="", verbose_name=_("seller"))
+    fan_in = models.BooleanField(
+        default=False,
+        verbose_name=_("small payment by a young account for a new listing"),
+    )
+
     class Meta:
         verbose_name = _("assessment")
         verbose_name_plural = _("assessments")
         ordering = ["-created_at"]
+        indexes = [
+            models.Index(
+                fields=["seller_ref", "created_at"],
+                condition=Q(fan_in=True),
+                name="assessment_seller_fan_in",
+            ),
+        ]
 
     def __str__(self):
         return f"{self.subject} · {self.score} · {self.get_decision_display()}"

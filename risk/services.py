@@ -10,6 +10,8 @@ from risk.logins import LoginFacts, login_assess
 from risk.models import Assessment, Decision, Login
 
 CHANNEL_DECLINE_HALF_LIFE_DAYS = 7.0
+#: a chargeback weighs for months: banks take weeks to rule, fraudsters come back
+CHARGEBACK_HALF_LIFE_DAYS = 30.0
 
 
 def assessment_review_record(*, assessment_id: int, reviewer: str, approve: bool) -> int:
@@ -33,6 +35,29 @@ def channel_risk_decline_record(
         reason=engine.CHANNEL_RISK_DECLINE,
         source=source,
         half_life_days=CHANNEL_DECLINE_HALF_LIFE_DAYS,
+    )
+
+
+def chargeback_record(
+    *,
+    user_ref: str,
+    device: str = "",
+    ip: str = "",
+    account_ref: str = "",
+    source: str,
+    lost: bool = False,
+) -> int:
+    """A channel opened a dispute on the buyer's payment (``lost``: and the buyer won it): a
+    signal on the buyer, the device, the address and the payment account, halving monthly.
+    An opened and a lost dispute are two signals, so a lost one weighs twice. Returns how many
+    keys were marked."""
+    if not user_ref or not source:
+        raise ValueError("a chargeback needs the buyer and its source")
+    return history.signal_record(
+        [("user", user_ref), ("device", device), ("ip", ip), ("account", account_ref)],
+        reason=engine.CHARGEBACK,
+        source=f"{source}:lost" if lost else source,
+        half_life_days=CHARGEBACK_HALF_LIFE_DAYS,
     )
 
 
@@ -70,6 +95,7 @@ __all__ = [
     "LoginFacts",
     "assessment_review_record",
     "channel_risk_decline_record",
+    "chargeback_record",
     "login_assess",
     "login_suspicion_clear",
     "sessions_end_others",

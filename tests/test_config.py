@@ -49,9 +49,19 @@ def test_check_deploy_is_clean_with_production_variables():
         CARD_VAULT_KEYS=Fernet.generate_key().decode(),
         ALLOWED_HOSTS="cardex.example.com",
         CACHE_URL="redis://127.0.0.1:6379/1",
+        STAFF_TOTP_REQUIRED="true",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_while_staff_may_enter_admin_with_a_password_alone():
+    result = run_manage(
+        "check",
+        "--deploy",
+        **production_env(CACHE_URL="redis://127.0.0.1:6379/1", STAFF_TOTP_REQUIRED="false"),
+    )
+    assert "accounts.W002" in result.stdout + result.stderr
 
 
 def test_check_deploy_warns_when_throttles_would_count_per_process():

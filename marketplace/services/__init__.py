@@ -3,6 +3,7 @@
 Views, the API, admin actions, receivers, tasks and commands all come in through here.
 """
 
+from marketplace.services.chargebacks import order_chargeback_close, order_chargeback_hold
 from marketplace.services.checkout import order_checkout_offer, order_checkout_pay
 from marketplace.services.delivery import (
     RevealedCode,
@@ -63,6 +64,8 @@ __all__ = [
     "listing_moderate",
     "listing_update",
     "order_cancel",
+    "order_chargeback_close",
+    "order_chargeback_hold",
     "order_checkout_offer",
     "order_checkout_pay",
     "order_codes_reveal",

@@ -28,6 +28,7 @@ from marketplace.errors import OrderNotFound
 from marketplace.models import HOLDING_STATUSES, CardCode, Dispute, Listing, Order, RevealAudit
 from marketplace.services.orders import codes_release, codes_take
 from payments import services as payment_services
+from payments.models import ProviderDispute
 from payments.payables import order_number_of
 from payments.states import RefundStatus
 
@@ -392,6 +393,11 @@ def seller_funds_mature_one(*, order_id: int, now: dt.datetime | None = None) ->
         if Dispute.objects.filter(undecided, order=order).exists():
             # Open, or decided for the buyer with the refund still awaiting Finance (a
             # decline reopens it).
+            return False
+        if ProviderDispute.objects.filter(
+            payment__public_id=order.payment_public_id, outcome=ProviderDispute.Outcome.OPEN
+        ).exists():
+            # A chargeback is open: the seller's money for the order is held until it closes.
             return False
         good = order.codes.filter(status=CardCode.Status.SOLD).count()
         amount = order.seller_net_per_code * good

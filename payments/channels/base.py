@@ -116,11 +116,35 @@ class CreateResult:
     outcome: Outcome = "pending"  # "succeeded" only for channels that settle at once (balance)
 
 
+DisputeOutcome = Literal["open", "won", "lost", "closed"]
+
+
+@dataclass(frozen=True)
+class DisputeFacts:
+    """A provider dispute (a card chargeback, a PayPal case) as one notice tells it. The
+    dispute is found again by ``(account, dispute_id)``; every event carries its whole
+    current state, so applying them in any order, any number of times, converges."""
+
+    dispute_id: str
+    status: str  # the provider's own status word, shown to staff as is
+    outcome: DisputeOutcome  # open; or closed for us (won), against us (lost), inquiry closed
+    reason: str = ""
+    #: the channel took (or holds) the disputed amount from the merchant's balance; an
+    #: inquiry (Stripe's ``warning_*``) has not
+    funds_withdrawn: bool = True
+    evidence_due_by: dt.datetime | None = None
+    #: what the channel charges for the dispute so far (net of a fee it returned); None when
+    #: the notice does not say
+    fee: Decimal | None = None
+    lost_amount: Decimal | None = None  # what the buyer got back when lost (default: amount)
+
+
 @dataclass(frozen=True)
 class Notice:
-    """A verified, normalised notification (or query answer) about one attempt or refund."""
+    """A verified, normalised notification (or query answer) about one attempt, refund or
+    provider dispute (``dispute`` set; ``amount`` is the disputed amount)."""
 
-    kind: Literal["payment", "refund"]
+    kind: Literal["payment", "refund", "dispute"]
     out_trade_no: str
     outcome: Outcome | RefundOutcome
     amount: Decimal  # for refunds: the refund's amount
@@ -132,6 +156,7 @@ class Notice:
     occurred_at: dt.datetime | None = None
     error_code: str = ""
     raw: Mapping[str, Any] = field(default_factory=dict)
+    dispute: DisputeFacts | None = None
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from payments.models.core import (
     new_refund_no,
 )
 from payments.models.fx import FxRate
+from payments.models.disputes import ProviderDispute
 from payments.models.ledger import (
     JournalEntry,
     JournalLine,
@@ -53,6 +54,7 @@ __all__ = [
     "NotificationRefusal",
     "Payment",
     "PaymentStatus",
+    "ProviderDispute",
     "Refund",
     "RefundStatus",
     "SettlementCycle",

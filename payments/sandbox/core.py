@@ -114,6 +114,17 @@ class SandboxProvider(abc.ABC):
         timestamp in each retry's signature) override this; the default resends the stored ones."""
         return note.headers
 
+    # --- disputes (channels whose simulator can raise one: card, PayPal) -----------------------
+    supports_disputes = False
+
+    def dispute_open(self, trade: SandboxTrade, *, reason: str = "") -> None:
+        """The payer's bank (or PayPal) disputes a paid trade; the signed notice is queued."""
+        raise NotImplementedError(f"the {self.channel} sandbox raises no disputes")
+
+    def dispute_close(self, trade: SandboxTrade, *, won: bool) -> None:
+        """The dispute is ruled for the merchant (``won``) or the payer; the notice is queued."""
+        raise NotImplementedError(f"the {self.channel} sandbox raises no disputes")
+
     # --- shared -------------------------------------------------------------------------------
     def merchant(self, merchant_id: str) -> SandboxMerchant | None:
         return SandboxMerchant.objects.filter(channel=self.channel, merchant_id=merchant_id).first()

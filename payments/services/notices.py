@@ -19,6 +19,7 @@ from payments.accounts import notification_account
 from payments.channels.base import Notice, NotificationRejected, NotifyReply
 from payments.errors import buyer_message, error_spec
 from payments.models import Attempt, ChannelAccount, Notification, Payment, Refund
+from payments.payer_refs import payer_ref
 from payments.services import transitions
 from payments.services.closing import close_quietly
 from payments.services.common import ApplyResult
@@ -89,6 +90,10 @@ def notice_apply(
     """Apply a verified notice exactly once. Repeats, out-of-order and concurrent copies are
     acknowledged and change nothing; a notice that does not match our records is refused and
     flagged."""
+    if notice.kind == "dispute":
+        from payments.services.chargebacks import dispute_notice_apply
+
+        return dispute_notice_apply(account, notice, notification)
     if notice.kind == "refund":
         contradicted = _refund_contradicted(account, notice, notification)
         if contradicted is not None:
@@ -120,6 +125,7 @@ def notice_apply(
         if mismatch:
             return reject(notification, mismatch, attempt=attempt)
 
+        _payer_ref_keep(payment, account.backend, notice)
         first_notice = notification is not None and attempt.notified_at is None
         if first_notice:
             attempt.notified_at = timezone.now()
@@ -158,6 +164,16 @@ def notice_apply(
             # no notification row to carry it, and no notification delay to report.
             health.health_record(attempt.account, attempt.method, attempt.amount, health_outcome)
     return result
+
+
+def _payer_ref_keep(payment: Payment, backend: str, notice: Notice) -> None:
+    """The buyer's account at the channel, as its answer names it, kept on the payment's
+    client (``account_ref``) for risk: the first one named stays."""
+    ref = payer_ref(backend, notice.raw)
+    client = payment.client or {}
+    if ref and not client.get("account_ref"):
+        payment.client = {**client, "account_ref": ref}
+        Payment.objects.filter(pk=payment.pk).update(client=payment.client)
 
 
 #: refunds Cardex has not sent to the channel: still awaiting Finance, or declined by it

@@ -43,6 +43,7 @@ def attempt_query(*, attempt_id: int) -> str:
             amount=attempt.channel_amount,
             currency=attempt.channel_currency,
             error_code=result.error_code,
+            raw=result.raw,
         )
         notice_apply(account=attempt.account, notice=notice)
         return result.outcome
@@ -85,6 +86,7 @@ def query_result_apply(attempt: Attempt, result: QueryResult) -> None:
         currency=result.currency or attempt.channel_currency,
         channel_trade_no=result.channel_trade_no,
         occurred_at=result.paid_at,
+        raw=result.raw,
     )
     notice_apply(account=attempt.account, notice=notice)
 

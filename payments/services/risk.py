@@ -147,8 +147,11 @@ def _facts(payment: Payment, facts: PayableFacts) -> engine.TransactionFacts:
     ip, device = client.get("ip", ""), device_key(client)
     recent = _recent_payments(payment.buyer_id, exclude_pk=payment.pk)
     paid_count, total, last_hour, paid_same_device, paid_same_ip = 0, Decimal(0), 0, 0, 0
+    accounts: dict[str, None] = {}  # the buyer's accounts at the channels, newest first
     for status, amount, created_at, past_client in recent:  # ≤ HISTORY_WINDOW small rows
         last_hour += created_at >= hour_ago
+        if (past_client or {}).get("account_ref"):
+            accounts[past_client["account_ref"]] = None
         if status in PAID:
             past_client = past_client or {}
             paid_count += 1
@@ -176,6 +179,9 @@ def _facts(payment: Payment, facts: PayableFacts) -> engine.TransactionFacts:
         brand_high_risk=facts.brand_high_risk,
         seller_linked=facts.seller_linked,
         seller_ref="" if facts.seller_id is None else str(facts.seller_id),
+        listing_age_days=facts.listing_age_days,
+        account_ref=client.get("account_ref", ""),
+        past_account_refs=tuple(accounts),
     )
 
 

@@ -66,7 +66,11 @@ def test_a_card_declined_for_risk_makes_the_next_alipay_attempt_a_challenge(
     assert (card.status, card.failure_code) == ("failed", "fraudulent")
     marked = set(Signal.objects.values_list("field", "source"))
     assert marked == {("user", "card:fraudulent"), ("device", "card:fraudulent"),
-                      ("ip", "card:fraudulent")}  # fmt: skip
+                      ("ip", "card:fraudulent"), ("account", "card:fraudulent")}  # fmt: skip
+    # the payment account is the card's fingerprint, as the channel's decline names it
+    fingerprint = Signal.objects.get(field="account").value
+    assert fingerprint.startswith("card:") and len(fingerprint) == len("card:") + 16
+    assert card.client["account_ref"] == fingerprint
 
     with django_capture_on_commit_callbacks(execute=True):
         alipay = _start(buyer, "alipay")

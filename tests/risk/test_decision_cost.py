@@ -137,3 +137,16 @@ def test_another_processs_edit_is_seen_within_a_second(monkeypatch):
     assert rulebook.current() is book  # this second's copy
     monkeypatch.setattr(rulebook, "_checked_at", rulebook._checked_at - rulebook.CHECK_SECONDS)
     assert [r.name for r in rulebook.current().rules] == ["elsewhere"]
+
+
+def test_a_decision_counting_a_sellers_small_new_buyers_still_takes_five_queries(
+    django_assert_num_queries, staff_rules
+):
+    """The fan-in count rides on the query that links the buyer to the seller."""
+    buyer, seller = UserFactory(), UserFactory()
+    payment = _payment(buyer, status="created")
+    facts = PayableFacts(seller_id=seller.pk, account_age_days=0, listing_age_days=0)
+    engine.assess(_facts(payment, facts))
+    with django_assert_num_queries(5):
+        result = engine.assess(_facts(payment, facts))
+    assert result.features["fan_in_candidate"] is True

@@ -30,6 +30,7 @@ from payments.channels.base import (
     RefundRequest,
     RefundResult,
 )
+from payments.channels.card.disputes import DISPUTE_EVENTS, dispute_notice
 from payments.channels.card.errors import CARD_ERROR_CODES
 from payments.channels.card.settlement import REPORT_COLUMNS, REPORT_TYPE, StripeReport
 from payments.channels.card.wire import (
@@ -239,7 +240,8 @@ class CardBackend(ChannelBackend):
         return []
 
     def parse_notification(self, *, headers: Mapping[str, str], body: bytes) -> Notice:
-        """Verify ``Stripe-Signature`` (§4.5) and map the event to a payment or refund notice."""
+        """Verify ``Stripe-Signature`` (§4.5) and map the event to a payment, refund or
+        dispute notice."""
         header = ci_headers(headers).get("stripe-signature")
         if not header:
             raise NotificationRejected("not a signed card webhook: no Stripe-Signature header")
@@ -279,6 +281,8 @@ class CardBackend(ChannelBackend):
                 return self._refund_notice(obj, event)
             if event_type == "charge.refunded":
                 return self._refund_notice(self._newest_refund(obj), event)
+            if event_type in DISPUTE_EVENTS:
+                return dispute_notice(obj, event)
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise NotificationRejected(
                 f"malformed {event_type} object: {type(exc).__name__}: {exc}"

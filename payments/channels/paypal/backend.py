@@ -30,6 +30,7 @@ from payments.channels.base import (
     header_map,
 )
 from payments.channels.paypal import buttons, sftp
+from payments.channels.paypal.disputes import DISPUTE_EVENTS, dispute_notice
 from payments.channels.paypal.errors import PAYPAL_ERROR_CODES
 from payments.channels.paypal.settlement import StlFile, stl_file_name
 from payments.channels.paypal.webhooks import clear_certificates, verify_webhook
@@ -326,6 +327,8 @@ class PayPalBackend(ChannelBackend):
                 return self._capture_notice(resource, _CAPTURE_EVENTS[event_type], event)
             if event_type == "PAYMENT.CAPTURE.REFUNDED":
                 return self._refund_notice(resource, event)
+            if event_type in DISPUTE_EVENTS:
+                return dispute_notice(resource, event, merchant_id=self.account.merchant_id)
         except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
             raise NotificationRejected(
                 f"malformed PayPal {event_type} resource: {type(exc).__name__}: {exc}"

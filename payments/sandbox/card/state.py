@@ -10,6 +10,7 @@ from typing import Any
 from django.db import transaction
 
 from payments.sandbox import core
+from payments.sandbox.card import disputes
 from payments.sandbox.card.protocol import (
     ABANDONED,
     CHANNEL,
@@ -96,7 +97,24 @@ def _last_payment_error(trade: SandboxTrade) -> dict[str, Any] | None:
     }
     if code == "card_declined":
         error["decline_code"] = trade.decline_code
+    if trade.extra.get("payment_method"):
+        # Stripe embeds the PaymentMethod; its fingerprint names the card number per account
+        # (the simulator only keeps the last four digits, so it is derived from those)
+        error["payment_method"] = {
+            "id": trade.extra["payment_method"],
+            "object": "payment_method",
+            "type": "card",
+            "card": {
+                "brand": "visa",
+                "last4": trade.extra.get("last4", "4242"),
+                "fingerprint": card_fingerprint(trade),
+            },
+        }
     return error
+
+
+def card_fingerprint(trade: SandboxTrade) -> str:
+    return stable_id("", f"{trade.merchant_id}:{trade.extra.get('last4', '4242')}")[:16]
 
 
 def _installments(trade: SandboxTrade) -> dict[str, Any] | None:
@@ -180,6 +198,7 @@ def charge_json(trade: SandboxTrade) -> dict[str, Any] | None:
             "card": {
                 "brand": "visa",
                 "last4": trade.extra.get("last4", "4242"),
+                "fingerprint": card_fingerprint(trade),
                 "installments": {"plan": trade.extra.get("installments_plan")}
                 if _installments(trade)
                 else None,
@@ -333,6 +352,21 @@ class CardSandbox(SandboxProvider):
 
     def notification_accepted(self, status_code: int, body: bytes) -> bool:
         return 200 <= status_code < 300
+
+    supports_disputes = True
+
+    def dispute_open(self, trade: SandboxTrade, *, reason: str = "") -> None:
+        merchant = self.merchant(trade.merchant_id)
+        if merchant is None:
+            raise disputes.DisputeRefused("the trade's merchant is not provisioned")
+        body = disputes.dispute_open(trade, reason=reason or "fraudulent")
+        notify_merchant(merchant, trade, body)
+
+    def dispute_close(self, trade: SandboxTrade, *, won: bool) -> None:
+        merchant = self.merchant(trade.merchant_id)
+        if merchant is None:
+            raise disputes.DisputeRefused("the trade's merchant is not provisioned")
+        notify_merchant(merchant, trade, disputes.dispute_close(trade, won=won))
 
     def delivery_headers(self, note: SandboxNotification) -> Mapping[str, str]:
         """Every try carries a new timestamp and signature (Stripe re-signs retries)."""

@@ -28,6 +28,7 @@ from payments.sandbox.models import (
     SandboxRefund,
     SandboxTrade,
 )
+from payments.sandbox.paypal import disputes
 from payments.sandbox.paypal.auth import authenticate, issue_token
 from payments.sandbox.paypal.buttons import urlpatterns as buttons_urlpatterns
 from payments.sandbox.paypal.certificates import ca_material, signature_headers, signer_material
@@ -146,6 +147,21 @@ class PayPalSandbox(SandboxProvider):
     def notification_accepted(self, status_code: int, body: bytes) -> bool:
         """PayPal counts any 2xx as delivered."""
         return 200 <= status_code < 300
+
+    supports_disputes = True
+
+    def dispute_open(self, trade: SandboxTrade, *, reason: str = "") -> None:
+        merchant = self.merchant(trade.merchant_id)
+        if merchant is None:
+            raise disputes.DisputeRefused("the trade's merchant is not provisioned")
+        body = disputes.dispute_open(trade, reason=reason or "UNAUTHORISED")
+        notify_merchant(merchant, trade, body)
+
+    def dispute_close(self, trade: SandboxTrade, *, won: bool) -> None:
+        merchant = self.merchant(trade.merchant_id)
+        if merchant is None:
+            raise disputes.DisputeRefused("the trade's merchant is not provisioned")
+        notify_merchant(merchant, trade, disputes.dispute_close(trade, won=won))
 
     def delivery_headers(self, note: SandboxNotification) -> Mapping[str, str]:
         """Each try is a new transmission, signed afresh."""

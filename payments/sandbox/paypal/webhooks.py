@@ -42,6 +42,9 @@ def notify_merchant(merchant: SandboxMerchant, trade: SandboxTrade, body: bytes)
 
 
 def resource_merchant(resource: Mapping[str, Any]) -> str:
+    for transaction in resource.get("disputed_transactions") or []:
+        if isinstance(transaction, dict) and (transaction.get("seller") or {}).get("merchant_id"):
+            return transaction["seller"]["merchant_id"]
     for unit in resource.get("purchase_units") or []:
         if isinstance(unit, dict) and (unit.get("payee") or {}).get("merchant_id"):
             return unit["payee"]["merchant_id"]

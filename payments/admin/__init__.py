@@ -3,8 +3,8 @@ are read-only (changes go through services: refunds, corrections as new entries)
 
 One module per idea; importing them registers every admin."""
 
-from payments.admin import fx as _fx  # noqa: F401  (registers)
 from payments.admin import disputes as _disputes  # noqa: F401  (registers)
+from payments.admin import fx as _fx  # noqa: F401  (registers)
 from payments.admin import payments as _payments  # noqa: F401  (registers)
 from payments.admin import refunds as _refunds  # noqa: F401  (registers)
 from payments.admin.channels import ChannelAccountForm

@@ -23,8 +23,8 @@ from payments.models.core import (
     new_out_trade_no,
     new_refund_no,
 )
-from payments.models.fx import FxRate
 from payments.models.disputes import ProviderDispute
+from payments.models.fx import FxRate
 from payments.models.ledger import (
     JournalEntry,
     JournalLine,

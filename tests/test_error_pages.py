@@ -49,4 +49,7 @@ def test_sign_up_shows_each_error_next_to_its_field_and_help_under_the_input(cli
     assert len(field) == 2, "no field is marked as in error"
     username_block = html.split('for="id_username"', 1)[1].split("</div>", 1)[0]
     assert 'class="error-text" id="id_username_error"' in username_block
-    assert 'class="muted"' in html.split('for="id_password1"', 1)[1].split("</div>", 1)[0]
+    password_block = html.split('for="id_password1"', 1)[1].split("</div>", 1)[0]
+    assert 'id="id_password1_help"' in password_block
+    # the help is under the input, as the shop's other forms have it
+    assert password_block.index("<input") < password_block.index('id="id_password1_help"')

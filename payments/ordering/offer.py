@@ -238,6 +238,12 @@ def offer_for(
         except fx.RateUnavailable as exc:
             unavailable[code] = exc.message
     wanted = fx.buyer_currency(buyer, client.region_info.code)
+    # The buyer's own currency is preselected when the method the page puts first can charge
+    # it (a buyer abroad: card or PayPal lead); where the scene puts a CNY wallet first
+    # (inside WeChat or Alipay's app) the page starts in CNY, so the first method just pays.
+    leader = ranking.usable[0].method if ranking.usable else ""
+    if wanted not in charges.get(leader, ()):
+        wanted = currency
     return Offer(
         ranking=ranking,
         plans=plans,

@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from payments.models import Attempt
 from tests.browser.pages import DESKTOP, IN_CHINA, buy, decide, log_in, methods_shown, shot
 
 pytestmark = [
@@ -69,7 +70,11 @@ def test_a_paypal_payment_completes_through_the_buttons_without_leaving_the_page
 
     page.get_by_test_id("paypal-button").click()
     page.get_by_test_id("sandbox-approve").wait_for()  # the order is shown once it is read
-    assert "95.00" in page.get_by_test_id("sandbox-paypal-order").inner_text()
+    # the demo PayPal account charges USD: the window asks for the converted price
+    charged = Attempt.objects.filter(method="paypal").latest("pk")
+    assert charged.charge_currency == "USD" and charged.charge_amount
+    window = page.get_by_test_id("sandbox-paypal-order").inner_text()
+    assert f"{charged.charge_amount} USD" in window
     shot(page, "paypal-window")
     page.get_by_test_id("sandbox-approve").click()
 

@@ -293,3 +293,24 @@ def test_a_rate_that_changed_since_it_was_shown_is_refused_with_the_new_price(sh
 def pay_with_rate(api, number, rate):
     body = {"method": "card", "currency": "USD", "rate": rate}
     return api.post(f"/api/v1/orders/{number}/pay/", body, format="json", **ABROAD)
+
+
+WECHAT_UA = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Mobile/15E148 MicroMessenger/8.0.47 NetType/WIFI Language/en"
+)
+
+
+def test_inside_wechat_an_english_buyer_starts_in_cny_so_wechat_pay_just_pays(shop):
+    number = order_of(shop)
+    headers = {**ABROAD, "HTTP_USER_AGENT": WECHAT_UA}
+    data = shop[2].get(f"/api/v1/orders/{number}/", **headers).json()
+    # WeChat Pay leads inside WeChat and charges only CNY: nothing foreign is preselected
+    assert data["currencies"]["preferred_currency"] == "CNY"
+    # while the same buyer in an ordinary browser is offered their own currency first
+    assert (
+        shop[2]
+        .get(f"/api/v1/orders/{number}/", **ABROAD)
+        .json()["currencies"]["preferred_currency"]
+        == "USD"
+    )

@@ -50,7 +50,7 @@ def order_chargeback_hold(*, dispute, payment) -> Decimal:
     order = _order(payment)
     if order is None or order.status not in _SOLD:
         return ZERO
-    net, _commission = _shares(order, dispute.amount)
+    net, _commission = _shares(order, dispute.price_share(dispute.amount))
     if net <= 0:
         return ZERO
     postings.chargeback_hold_post(
@@ -73,7 +73,7 @@ def order_chargeback_close(*, dispute, payment) -> None:
         if postings.chargeback_release_post(order=order, dispute_id=dispute.pk):
             _note(order, f"provider dispute {dispute.provider_id} {dispute.outcome}: released")
         return
-    net, commission = _shares(order, dispute.lost_amount or dispute.amount)
+    net, commission = _shares(order, dispute.price_share(dispute.lost_amount or dispute.amount))
     if postings.chargeback_debit_post(
         order=order, dispute_id=dispute.pk, net=net, commission=commission
     ):

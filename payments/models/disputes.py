@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from decimal import ROUND_HALF_UP, Decimal
+
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from payments.models.core import MONEY, ZERO, Attempt, ChannelAccount, Payment
+from payments.money import CENT
 
 
 class ProviderDispute(models.Model):
@@ -76,3 +79,27 @@ class ProviderDispute(models.Model):
     @property
     def is_open(self) -> bool:
         return self.outcome == self.Outcome.OPEN
+
+    @property
+    def foreign(self) -> bool:
+        """Disputed in the foreign currency the buyer was charged in (the journal is CNY)."""
+        attempt = self.attempt
+        return bool(attempt and attempt.charge_currency and self.currency != attempt.currency)
+
+    def ledger_cny(self, amount: Decimal) -> Decimal:
+        """``amount`` (in the dispute's currency) as the channel's receivable holds it: at the
+        capture's rate, as the capture booked it, so a whole dispute moves exactly that."""
+        if not self.foreign:
+            return amount
+        return (Decimal(amount) * self.attempt.fx_rate).quantize(CENT, rounding=ROUND_HALF_UP)
+
+    def price_share(self, amount: Decimal) -> Decimal:
+        """``amount`` as a share of the order's CNY price (what the seller's split is of): the
+        whole price for a whole dispute, in proportion for a part."""
+        if not self.foreign:
+            return amount
+        attempt = self.attempt
+        if amount >= attempt.charge_amount:
+            return attempt.amount
+        share = attempt.amount * Decimal(amount) / attempt.charge_amount
+        return share.quantize(CENT, rounding=ROUND_HALF_UP)

@@ -84,7 +84,7 @@ def dispute_notice_apply(
                 attempt=attempt,
                 provider_id=facts.dispute_id[:64],
                 amount=notice.amount,
-                currency=notice.currency or attempt.currency,
+                currency=notice.currency or attempt.channel_currency,
                 reason=facts.reason[:64],
                 status=facts.status[:64],
                 evidence_due_by=facts.evidence_due_by,
@@ -108,10 +108,11 @@ def _mismatch(account: ChannelAccount, attempt: Attempt, notice: Notice) -> str:
         return f"merchant {notice.merchant_id!r} is not this account's ({account.merchant_id!r})"
     if attempt.status != AttemptStatus.SUCCEEDED:
         return f"attempt {attempt.out_trade_no} was never captured (it is {attempt.status})"
-    if notice.currency and notice.currency != attempt.currency:
-        return f"currency {notice.currency} is not the attempt's {attempt.currency}"
-    if notice.amount <= 0 or notice.amount > attempt.amount:
-        return f"disputed amount {notice.amount} is not within the captured {attempt.amount}"
+    charged, currency = attempt.channel_amount, attempt.channel_currency
+    if notice.currency and notice.currency != currency:
+        return f"currency {notice.currency} is not the attempt's {currency}"
+    if notice.amount <= 0 or notice.amount > charged:
+        return f"disputed amount {notice.amount} is not within the captured {charged}"
     return ""
 
 
@@ -192,30 +193,30 @@ def _post(dispute: ProviderDispute, *, key: str, kind: str, lines, what: str) ->
         lines=lines,
         memo=_memo(dispute, what),
         reference=dispute.payment.reference,
-        currency=dispute.currency,
+        currency=dispute.payment.currency,  # the journal keeps CNY (ProviderDispute.ledger_cny)
     )
 
 
 def _post_withdrawn(dispute: ProviderDispute) -> None:
-    source = funds_account(dispute.attempt)
-    lines = [(ledger.CHARGEBACKS, dispute.amount), (source, -dispute.amount)]
+    source, amount = funds_account(dispute.attempt), dispute.ledger_cny(dispute.amount)
+    lines = [(ledger.CHARGEBACKS, amount), (source, -amount)]
     _post(dispute, key="chargeback", kind="chargeback", lines=lines, what="withdrawn")
 
 
 def _post_fee(dispute: ProviderDispute) -> None:
-    source = funds_account(dispute.attempt)
-    lines = [(ledger.channel_fees(dispute.account.code), dispute.fee), (source, -dispute.fee)]
+    source, fee = funds_account(dispute.attempt), dispute.ledger_cny(dispute.fee)
+    lines = [(ledger.channel_fees(dispute.account.code), fee), (source, -fee)]
     _post(dispute, key="chargeback-fee", kind="chargeback_fee", lines=lines, what="fee")
 
 
 def _post_fee_returned(dispute: ProviderDispute, amount) -> None:
-    source = funds_account(dispute.attempt)
+    source, amount = funds_account(dispute.attempt), dispute.ledger_cny(amount)
     lines = [(source, amount), (ledger.channel_fees(dispute.account.code), -amount)]
     _post(dispute, key="chargeback-fee-back", kind="chargeback_fee", lines=lines, what="fee back")
 
 
 def _post_won(dispute: ProviderDispute, amount) -> None:
-    source = funds_account(dispute.attempt)
+    source, amount = funds_account(dispute.attempt), dispute.ledger_cny(amount)
     lines = [(source, amount), (ledger.CHARGEBACKS, -amount)]
     _post(dispute, key="chargeback-won", kind="chargeback_won", lines=lines, what="won")
 
@@ -223,8 +224,9 @@ def _post_won(dispute: ProviderDispute, amount) -> None:
 def _post_lost(dispute: ProviderDispute, lost) -> None:
     """What the buyer got back is a loss; any part of the withdrawn amount not charged back
     returns to the receivable."""
-    back = dispute.amount - lost
-    lines = [(ledger.CHARGEBACK_LOSSES, lost), (ledger.CHARGEBACKS, -dispute.amount)]
+    withdrawn, lost = dispute.ledger_cny(dispute.amount), dispute.ledger_cny(lost)
+    back = withdrawn - lost
+    lines = [(ledger.CHARGEBACK_LOSSES, lost), (ledger.CHARGEBACKS, -withdrawn)]
     if back > 0:
         lines.append((funds_account(dispute.attempt), back))
     _post(dispute, key="chargeback-lost", kind="chargeback_lost", lines=lines, what="lost")

@@ -463,3 +463,47 @@ def test_a_dispute_fee_the_channel_returns_on_a_win_comes_back(
     assert ledger.balance(ledger.channel_receivable(card.code)) == receivable
     assert ledger.balance(ledger.channel_fees(card.code)) == fees
     assert ProviderDispute.objects.get().fee == 0 and balanced()
+
+
+def test_a_chargeback_of_a_payment_charged_in_usd_moves_its_cny_value_and_holds_the_seller(
+    client, django_capture_on_commit_callbacks, card, buyer, seller, listing
+):
+    from payments.models import FxRate
+
+    capture = django_capture_on_commit_callbacks
+    card.currencies = ["CNY", "USD"]
+    card.save(update_fields=["currencies"])
+    FxRate.objects.create(currency="USD", rate=Decimal("7.1375"), as_of=timezone.now())
+    order = services.order_create(buyer=buyer, listing=listing, quantity=1)
+    payment = services.order_pay(
+        order=order,
+        buyer=buyer,
+        method="card",
+        client=CLIENT,
+        return_url="http://testserver/",
+        charge_currency="USD",
+    )
+    attempt = payment.attempts.get()
+    assert attempt.charge_currency == "USD" and attempt.charge_amount < order.amount
+    with capture(execute=True):
+        Payer(client).decide(attempt.action, "approve")
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+
+    dispute_open(capture, payment)
+
+    dispute = ProviderDispute.objects.get()
+    # recorded as the channel tells it, in the currency the buyer was charged in
+    assert (dispute.amount, dispute.currency) == (attempt.charge_amount, "USD")
+    # the journal moves its CNY value at the capture's rate and stays balanced in CNY
+    withdrawn = (attempt.charge_amount * Decimal("7.1375")).quantize(Decimal("0.01"))
+    assert ledger.balance(ledger.CHARGEBACKS) == withdrawn and balanced()
+    # the seller's whole share of the order is held (a whole dispute is the whole price)
+    assert seller_money(seller.pk)["held"] == order.seller_net_per_code
+
+    dispute_close(capture, payment, won=False)
+
+    assert ledger.balance(ledger.CHARGEBACKS) == 0 and balanced()
+    assert seller_money(seller.pk) == {"pending": 0, "available": 0, "held": 0}
+    # what the seller and the commission covered is the CNY price; the rest is conversion
+    assert ledger.balance(ledger.CHARGEBACK_LOSSES) == withdrawn - order.amount

@@ -50,7 +50,7 @@ def staff_rules():
 
 
 @pytest.mark.parametrize("history", [3, 30])
-def test_a_payment_decision_takes_five_queries_whatever_the_history(
+def test_a_payment_decision_takes_four_queries_whatever_the_history(
     django_assert_num_queries, staff_rules, history
 ):
     buyer, seller = UserFactory(), UserFactory()
@@ -58,7 +58,7 @@ def test_a_payment_decision_takes_five_queries_whatever_the_history(
         _payment(buyer)
     payment = _payment(buyer, status="created")
     _decision(payment, seller)  # warm: the rulebook, the buyer
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         result = _decision(payment, seller)
     assert "big" in result.reasons  # the cached staff rule still applies
 
@@ -147,6 +147,6 @@ def test_a_decision_counting_a_sellers_small_new_buyers_still_takes_five_queries
     payment = _payment(buyer, status="created")
     facts = PayableFacts(seller_id=seller.pk, account_age_days=0, listing_age_days=0)
     engine.assess(_facts(payment, facts))
-    with django_assert_num_queries(5):
+    with django_assert_num_queries(4):
         result = engine.assess(_facts(payment, facts))
     assert result.features["fan_in_candidate"] is True

@@ -42,6 +42,10 @@ __all__ = [
 ]
 
 
+class DisputeRefused(ValueError):
+    """The sandbox cannot dispute this trade (not paid, already disputed, no such channel…)."""
+
+
 _serving_at: contextvars.ContextVar[str] = contextvars.ContextVar("sandbox_serving_at", default="")
 
 
@@ -115,15 +119,36 @@ class SandboxProvider(abc.ABC):
         return note.headers
 
     # --- disputes (channels whose simulator can raise one: card, PayPal) -----------------------
-    supports_disputes = False
+    #: the module writing the channel's dispute notices (``dispute_open(trade, reason=…)`` and
+    #: ``dispute_close(trade, won=…)``, each the signed body), None where the channel has none
+    dispute_notices: ClassVar = None
+
+    @property
+    def supports_disputes(self) -> bool:
+        return self.dispute_notices is not None
+
+    def dispute_notify(self, merchant: SandboxMerchant, trade: SandboxTrade, body: bytes) -> None:
+        """Queue a dispute notice to the merchant as the channel sends its other notices."""
+        raise DisputeRefused(f"the {self.channel} sandbox raises no disputes")
 
     def dispute_open(self, trade: SandboxTrade, *, reason: str = "") -> None:
         """The payer's bank (or PayPal) disputes a paid trade; the signed notice is queued."""
-        raise NotImplementedError(f"the {self.channel} sandbox raises no disputes")
+        merchant = self._dispute_merchant(trade)
+        extra = {"reason": reason} if reason else {}  # else the channel's usual reason
+        self.dispute_notify(merchant, trade, self.dispute_notices.dispute_open(trade, **extra))
 
     def dispute_close(self, trade: SandboxTrade, *, won: bool) -> None:
         """The dispute is ruled for the merchant (``won``) or the payer; the notice is queued."""
-        raise NotImplementedError(f"the {self.channel} sandbox raises no disputes")
+        merchant = self._dispute_merchant(trade)
+        self.dispute_notify(merchant, trade, self.dispute_notices.dispute_close(trade, won=won))
+
+    def _dispute_merchant(self, trade: SandboxTrade) -> SandboxMerchant:
+        if not self.supports_disputes:
+            raise DisputeRefused(f"the {self.channel} sandbox raises no disputes")
+        merchant = self.merchant(trade.merchant_id)
+        if merchant is None:
+            raise DisputeRefused("the trade's merchant is not provisioned")
+        return merchant
 
     # --- shared -------------------------------------------------------------------------------
     def merchant(self, merchant_id: str) -> SandboxMerchant | None:

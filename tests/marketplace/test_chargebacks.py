@@ -507,3 +507,20 @@ def test_a_chargeback_of_a_payment_charged_in_usd_moves_its_cny_value_and_holds_
     assert seller_money(seller.pk) == {"pending": 0, "available": 0, "held": 0}
     # what the seller and the commission covered is the CNY price; the rest is conversion
     assert ledger.balance(ledger.CHARGEBACK_LOSSES) == withdrawn - order.amount
+
+
+def test_a_simulator_without_disputes_refuses_to_raise_one_and_sends_nothing(
+    client, django_capture_on_commit_callbacks, buyer, listing
+):
+    sandbox_account("alipay")
+    capture = django_capture_on_commit_callbacks
+    _order, payment = paid_order(client, capture, buyer, listing, "alipay")
+    trade = trade_of(payment)
+    provider = sandbox.provider(trade.channel)
+    sent = SandboxNotification.objects.count()
+    assert not provider.supports_disputes
+    with pytest.raises(sandbox.DisputeRefused, match="raises no disputes"):
+        provider.dispute_open(trade)
+    with pytest.raises(sandbox.DisputeRefused, match="raises no disputes"):
+        provider.dispute_close(trade, won=True)
+    assert SandboxNotification.objects.count() == sent and not ProviderDispute.objects.exists()

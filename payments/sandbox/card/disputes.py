@@ -12,14 +12,11 @@ from typing import Any
 from django.db import transaction
 
 from payments.sandbox.card.protocol import event_body, random_token, stable_id, units_of
+from payments.sandbox.core import DisputeRefused
 from payments.sandbox.models import SandboxTrade
 
 DISPUTE_FEE = Decimal("15.00")  # Stripe's dispute fee in the account's currency
 EVIDENCE_DAYS = 7
-
-
-class DisputeRefused(ValueError):
-    """The sandbox cannot dispute this trade (not paid, already disputed, …)."""
 
 
 def dispute_json(trade: SandboxTrade) -> dict[str, Any]:

@@ -353,20 +353,10 @@ class CardSandbox(SandboxProvider):
     def notification_accepted(self, status_code: int, body: bytes) -> bool:
         return 200 <= status_code < 300
 
-    supports_disputes = True
+    dispute_notices = disputes
 
-    def dispute_open(self, trade: SandboxTrade, *, reason: str = "") -> None:
-        merchant = self.merchant(trade.merchant_id)
-        if merchant is None:
-            raise disputes.DisputeRefused("the trade's merchant is not provisioned")
-        body = disputes.dispute_open(trade, reason=reason or "fraudulent")
+    def dispute_notify(self, merchant: SandboxMerchant, trade: SandboxTrade, body: bytes) -> None:
         notify_merchant(merchant, trade, body)
-
-    def dispute_close(self, trade: SandboxTrade, *, won: bool) -> None:
-        merchant = self.merchant(trade.merchant_id)
-        if merchant is None:
-            raise disputes.DisputeRefused("the trade's merchant is not provisioned")
-        notify_merchant(merchant, trade, disputes.dispute_close(trade, won=won))
 
     def delivery_headers(self, note: SandboxNotification) -> Mapping[str, str]:
         """Every try carries a new timestamp and signature (Stripe re-signs retries)."""

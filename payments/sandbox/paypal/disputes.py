@@ -10,15 +10,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from payments.sandbox.core import DisputeRefused
 from payments.sandbox.models import SandboxTrade
 from payments.sandbox.paypal.resources import amount_value, iso_time, paypal_id
 from payments.sandbox.paypal.webhooks import event_body
 
 RESPONSE_DAYS = 10
-
-
-class DisputeRefused(ValueError):
-    """The sandbox cannot dispute this trade (not captured, already disputed, …)."""
 
 
 def dispute_json(trade: SandboxTrade) -> dict[str, Any]:

@@ -148,20 +148,10 @@ class PayPalSandbox(SandboxProvider):
         """PayPal counts any 2xx as delivered."""
         return 200 <= status_code < 300
 
-    supports_disputes = True
+    dispute_notices = disputes
 
-    def dispute_open(self, trade: SandboxTrade, *, reason: str = "") -> None:
-        merchant = self.merchant(trade.merchant_id)
-        if merchant is None:
-            raise disputes.DisputeRefused("the trade's merchant is not provisioned")
-        body = disputes.dispute_open(trade, reason=reason or "UNAUTHORISED")
+    def dispute_notify(self, merchant: SandboxMerchant, trade: SandboxTrade, body: bytes) -> None:
         notify_merchant(merchant, trade, body)
-
-    def dispute_close(self, trade: SandboxTrade, *, won: bool) -> None:
-        merchant = self.merchant(trade.merchant_id)
-        if merchant is None:
-            raise disputes.DisputeRefused("the trade's merchant is not provisioned")
-        notify_merchant(merchant, trade, disputes.dispute_close(trade, won=won))
 
     def delivery_headers(self, note: SandboxNotification) -> Mapping[str, str]:
         """Each try is a new transmission, signed afresh."""

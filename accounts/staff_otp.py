@@ -15,6 +15,7 @@ from urllib.parse import urlencode
 import segno
 from django import forms
 from django.conf import settings
+from django.contrib import admin
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
@@ -128,7 +129,12 @@ def verify(request: HttpRequest) -> HttpResponse:
     return render(
         request,
         "admin/otp_verify.html",
-        {"form": form, "next": _next(request), "title": _("Two-step sign-in")},
+        {
+            **admin.site.each_context(request),  # the back office's header and language
+            "form": form,
+            "next": _next(request),
+            "title": _("Two-step sign-in"),
+        },
     )
 
 
@@ -161,6 +167,7 @@ def enroll(request: HttpRequest) -> HttpResponse:
         request,
         "admin/otp_enroll.html",
         {
+            **admin.site.each_context(request),
             "form": form,
             "next": _next(request),
             "title": _("Set up two-step sign-in"),

@@ -10,6 +10,22 @@ from payments.admin.common import ReadOnlyMixin, money_column
 from payments.admin.ledger import entries_link, reference_admin_url
 from payments.models import ProviderDispute
 
+# The channels' dispute reasons (Stripe's Dispute.reason, PayPal's dispute reason), as a clerk
+# reads them; the channel's own word stays beside, to match its dashboard.
+REASONS = {
+    "fraudulent": _("Fraud: the cardholder did not make it"),
+    "unauthorised": _("Fraud: the cardholder did not make it"),
+    "unrecognized": _("The cardholder does not recognise it"),
+    "product_not_received": _("Goods not received"),
+    "merchandise_or_service_not_received": _("Goods not received"),
+    "product_unacceptable": _("Goods not as described"),
+    "merchandise_or_service_not_as_described": _("Goods not as described"),
+    "duplicate": _("Charged twice"),
+    "duplicate_transaction": _("Charged twice"),
+    "credit_not_processed": _("Refund not received"),
+    "incorrect_amount": _("Wrong amount"),
+}
+
 
 @admin.register(ProviderDispute)
 class ProviderDisputeAdmin(ReadOnlyMixin, admin.ModelAdmin):
@@ -17,8 +33,8 @@ class ProviderDisputeAdmin(ReadOnlyMixin, admin.ModelAdmin):
         "provider_id",
         "order_link",
         "account",
-        money_column("amount", _("disputed")),
-        "reason",
+        money_column("amount", _("disputed amount")),
+        "reason_shown",
         "outcome",
         "status",
         "due",
@@ -29,6 +45,11 @@ class ProviderDisputeAdmin(ReadOnlyMixin, admin.ModelAdmin):
     search_fields = ("provider_id", "payment__reference", "attempt__out_trade_no")
     date_hierarchy = "opened_at"
     readonly_fields = ("journal",)
+
+    @admin.display(description=_("reason"), ordering="reason")
+    def reason_shown(self, obj):
+        label = REASONS.get(obj.reason.lower())
+        return format_html("{} <small>({})</small>", label, obj.reason) if label else obj.reason
 
     @admin.display(description=_("order / payment"), ordering="payment__reference")
     def order_link(self, obj):

@@ -197,6 +197,16 @@ else:
     DATABASES["default"].setdefault(
         "CONN_MAX_AGE", env.int("CONN_MAX_AGE", default=60 if not DEBUG else 0)
     )
+# Parameters bound by the server, and a statement a connection has run five times prepared
+# there: PostgreSQL then plans the hot reads (risk's windows, the payment and order lookups)
+# once per connection instead of at every request (bench/risk_bench.py). Behind PgBouncer in
+# transaction mode this needs PgBouncer 1.21+ with max_prepared_statements, or
+# DB_SERVER_SIDE_BINDING=false (docs/deploy.md).
+if IS_POSTGRES and env.bool("DB_SERVER_SIDE_BINDING", default=True):
+    DATABASES["default"].setdefault("OPTIONS", {})["server_side_binding"] = True
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = env.int(
+        "DB_PREPARE_THRESHOLD", default=5
+    )
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout let the web server and the embedded worker share one file.
     DATABASES["default"]["OPTIONS"] = {

@@ -13,9 +13,10 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
-from risk import history, rulebook
+from risk import history, rulebook, sql
 from risk.models import Assessment, Decision, ListEntry, Rule
 
 # Many small buyers paying one seller's new listings (laundering): a payment is a candidate
@@ -243,20 +244,21 @@ def _matches(rule: Rule, value: Any) -> bool:
     }[rule.operator]()
 
 
-def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
-    """Score a payment: one query for the keys' signals, one for what the buyer shares with
-    the seller (only when there is a seller), one to store; rules and lists from memory."""
-    fan_in_since = (
-        timezone.now() - dt.timedelta(days=FAN_IN_WINDOW_DAYS) if facts.fan_in_candidate else None
-    )
-    shared, fan_in_buyers = (
-        history.seller_links(
-            facts.user_ref, facts.seller_ref, facts.sighting_keys, fan_in_since=fan_in_since
-        )
-        if facts.seller_ref
-        else (set(), 0)
-    )
-    signals = history.signal_weights(facts.signal_keys)
+def assess(
+    facts: TransactionFacts, *, store: bool = True, known: history.KeyHistory | None = None
+) -> RiskResult:
+    """Score a payment: one query for the keys' signals and what the buyer shares with the
+    seller (unless the caller read it already, ``known``: :func:`key_history_query`), one to
+    store; rules and lists from memory."""
+    if known is None:
+        now = timezone.now()
+        statement = key_history_query(facts, now=now)
+        known = history.KeyHistory({}, set(), 0)
+        if statement is not None:
+            with connection.cursor() as cursor:
+                cursor.execute(*statement)
+                known = history.keys_parse(cursor.fetchall(), now=now)
+    signals, shared, fan_in_buyers = known.weights, known.shared, known.fan_in
     buybacks = _buybacks(facts.seller_ref) if shared else 0
     f = features_of(
         facts,
@@ -281,6 +283,25 @@ def assess(facts: TransactionFacts, *, store: bool = True) -> RiskResult:
         store=store,
         seller_ref=facts.seller_ref,
         fan_in=facts.fan_in_candidate,
+    )
+
+
+def key_history_query(
+    facts: TransactionFacts, *, now: dt.datetime, more_accounts: tuple[str, list] | None = None
+) -> tuple[str, list] | None:
+    """The statement reading what risk remembers of the payment's keys (its signals, the
+    link to the seller, the fan-in count), for :func:`assess` or for a caller sending it
+    beside its own reads; ``more_accounts`` as in :func:`history.keys_query`."""
+    return history.keys_query(
+        now=now,
+        signal_keys=facts.signal_keys,
+        more_accounts=more_accounts,
+        user_ref=facts.user_ref,
+        seller_ref=facts.seller_ref,
+        sighting_keys=facts.sighting_keys,
+        fan_in_since=now - dt.timedelta(days=FAN_IN_WINDOW_DAYS)
+        if facts.fan_in_candidate
+        else None,
     )
 
 
@@ -347,21 +368,22 @@ def decide(
     reasons = tuple(dict.fromkeys([code for s, code in hits if s > 0] + forcing))
     assessment_id = None
     if store:
-        (stored,) = Assessment.objects.bulk_create(  # one INSERT … RETURNING, no save() hooks
-            [
-                Assessment(
-                    subject=subject[:80],
-                    user_ref=user_ref[:40],
-                    score=score,
-                    decision=decision,
-                    reasons=list(reasons),
-                    features=_json_safe(f),
-                    seller_ref=seller_ref[:40],
-                    fan_in=fan_in,
-                )
-            ]
+        assessment_id = sql.insert_returning_id(  # no save() hooks on the hot path
+            Assessment,
+            {
+                "subject": subject[:80],
+                "user_ref": user_ref[:40],
+                "score": score,
+                "decision": str(decision),
+                "reasons": list(reasons),
+                "features": _json_safe(f),
+                "reviewed_by": "",
+                "review_outcome": "",
+                "created_at": timezone.now(),
+                "seller_ref": seller_ref[:40],
+                "fan_in": fan_in,
+            },
         )
-        assessment_id = stored.pk
     return RiskResult(
         score=score,
         decision=str(decision),
@@ -484,5 +506,6 @@ __all__ = [
     "assess",
     "assess_seller",
     "features_of",
+    "key_history_query",
     "seller_features_of",
 ]

@@ -7,9 +7,11 @@ history: signals older than :data:`SIGNAL_HORIZON_DAYS` are never read, and at m
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import ipaddress
 from collections.abc import Iterable
+from typing import Any, NamedTuple
 
 from django.db import connection
 from django.db.models import Q
@@ -19,11 +21,11 @@ from risk.models import Assessment, Sighting, Signal
 
 SIGNAL_HORIZON_DAYS = 60  # ~ eight half-lives of a week: below 1/256 of its weight
 SIGNAL_ROWS = 200
-_FAN_IN = "#fan-in"  # the fan-in count's row in seller_links' answer (no sighting's field)
 
 Key = tuple[str, str]  # (field, value), e.g. ("device", "d-…"), ("user", "42")
 
 
+@functools.lru_cache(maxsize=4096)  # parsing an address costs more than the rest of a key
 def ip_range(ip: str) -> str:
     """The /24 (IPv4) or /48 (IPv6) network of an address, '' when it is not one."""
     try:
@@ -67,40 +69,118 @@ def signal_record(
 
 
 def signal_weights(keys: Iterable[Key], *, now: dt.datetime | None = None) -> dict[str, float]:
-    """The decayed weight per reason over the keys, the strongest key counting once per
-    reason and source (one decline seen on the buyer, their device and their address is one
-    decline, not three)."""
-    keys = _present(keys)
-    if not keys:
-        return {}
+    """The decayed weight per reason over the keys (:func:`keys_parse`)."""
+    return read_keys(signal_keys=keys, now=now).weights
+
+
+class KeyHistory(NamedTuple):
+    """What risk remembers about a transaction's keys, read in one query."""
+
+    weights: dict[str, float]  # decayed signal weight per reason
+    shared: set[str]  # what the buyer shares with the seller ("device", "ip24", "payout")
+    fan_in: int  # other young accounts paying the seller's new listings small amounts
+
+
+def read_keys(*, now: dt.datetime | None = None, **query: Any) -> KeyHistory:
+    """The keys' decaying signals, what ``user_ref`` shares with ``seller_ref`` and — with
+    ``fan_in_since`` — the seller's fan-in count since then, in one round trip
+    (:func:`keys_query` names the arguments)."""
     now = now or timezone.now()
-    # Hand-written: this runs in every payment decision, and building the ORM query of an
-    # OR of keys costs more than running it (bench/risk_bench.py).
-    pairs = " OR ".join(["(field = %s AND value = %s)"] * len(keys))
+    statement = keys_query(now=now, **query)
+    if statement is None:
+        return KeyHistory({}, set(), 0)
     with connection.cursor() as cursor:
-        sql = (
-            "SELECT reason, source, weight, half_life_days, created_at"  # noqa: S608 -- model metadata and placeholders
-            f" FROM {Signal._meta.db_table} WHERE ({pairs}) AND created_at >= %s"
-            " AND cleared_at IS NULL ORDER BY created_at DESC LIMIT %s"
+        cursor.execute(*statement)
+        return keys_parse(cursor.fetchall(), now=now)
+
+
+def keys_query(
+    *,
+    now: dt.datetime,
+    signal_keys: Iterable[Key] = (),
+    more_accounts: tuple[str, list] | None = None,
+    user_ref: str = "",
+    seller_ref: str = "",
+    sighting_keys: Iterable[Key] = (),
+    fan_in_since: dt.datetime | None = None,
+) -> tuple[str, list] | None:
+    """:func:`read_keys`' statement (sql, params), for a caller that sends it beside its own
+    reads (a payment decision pipelines it with the buyer's window). ``more_accounts`` is a
+    subquery (sql, params) naming more payment accounts to read signals on — the buyer's
+    recent ones, which the caller's own tables know. Hand-written: this runs in every payment
+    decision, and building the ORM query of an OR of keys costs more than running it
+    (bench/risk_bench.py)."""
+    branches: list[str] = []
+    params: list = []
+    signal_keys = _present(signal_keys)
+    if signal_keys or more_accounts:
+        pairs = ["(field = %s AND value = %s)"] * len(signal_keys)
+        params += [part for key in signal_keys for part in key]
+        if more_accounts:
+            pairs.append(f"(field = 'account' AND value IN ({more_accounts[0]}))")
+            params += more_accounts[1]
+        # a subquery of its own: a UNION's branch may not carry ORDER BY / LIMIT
+        branches.append(
+            "SELECT * FROM (SELECT 's' AS kind, reason, source, weight, half_life_days,"  # noqa: S608 -- model metadata and placeholders
+            f" created_at FROM {Signal._meta.db_table} WHERE ({' OR '.join(pairs)})"
+            " AND created_at >= %s AND cleared_at IS NULL"
+            f" ORDER BY created_at DESC LIMIT {SIGNAL_ROWS:d}) AS signals"
         )
-        cursor.execute(
-            sql,
-            [*(part for key in keys for part in key), _horizon(now), SIGNAL_ROWS],
+        params.append(_horizon(now))
+    if seller_ref and seller_ref != user_ref:
+        sighting_keys = _present(sighting_keys)
+        seen_now = "".join("(field = %s AND value = %s) OR " for _ in sighting_keys)
+        table = Sighting._meta.db_table
+        branches.append(
+            f"SELECT 'l', field, '', 0, 0, NULL FROM {table} WHERE user_ref = %s"  # noqa: S608 -- model metadata and placeholders
+            f" AND ({seen_now}(field = 'payout' AND value IN"
+            f" (SELECT value FROM {table} WHERE user_ref = %s AND field = 'payout')))"
         )
-        rows = cursor.fetchall()
+        params += [seller_ref, *(part for key in sighting_keys for part in key), user_ref]
+        if fan_in_since is not None:
+            # fan_in as a literal, not a parameter: a prepared statement's generic plan can
+            # only use the partial index on fan-in assessments when the query says TRUE
+            branches.append(
+                "SELECT 'f', '', '', COUNT(DISTINCT user_ref), 0, NULL"  # noqa: S608 -- model metadata and placeholders
+                f" FROM {Assessment._meta.db_table} WHERE seller_ref = %s AND fan_in = TRUE"
+                " AND created_at >= %s AND user_ref <> %s"
+            )
+            since = connection.ops.adapt_datetimefield_value(fan_in_since)
+            params += [seller_ref, since, user_ref]
+    return (" UNION ALL ".join(branches), params) if branches else None
+
+
+def keys_parse(rows: Iterable[tuple], *, now: dt.datetime) -> KeyHistory:
+    """:func:`keys_query`'s rows as a :class:`KeyHistory`: each signal decayed to ``now``,
+    the strongest key counting once per reason and source (one decline seen on the buyer,
+    their device and their address is one decline, not three)."""
+    shared, fan_in = set(), 0
     events: dict[tuple[str, str, dt.datetime], float] = {}
-    for reason, source, weight, half_life, created_at in rows:
-        if timezone.is_naive(created_at):  # SQLite hands back naive UTC
-            created_at = timezone.make_aware(created_at, dt.UTC)
+    for kind, name, source, weight, half_life, created_at in rows:
+        if kind == "l":
+            shared.add(name)
+            continue
+        if kind == "f":
+            fan_in = int(weight or 0)
+            continue
+        created_at = _aware(created_at)
         age_days = max(0.0, (now - created_at).total_seconds() / 86400)
         decayed = weight * 0.5 ** (age_days / max(half_life, 0.01))
         # rows of one event share reason, source and (to the second) time
-        event = (reason, source, created_at.replace(microsecond=0))
+        event = (name, source, created_at.replace(microsecond=0))
         events[event] = max(events.get(event, 0.0), decayed)
     totals: dict[str, float] = {}
     for (reason, _source, _at), decayed in events.items():
         totals[reason] = totals.get(reason, 0.0) + decayed
-    return {reason: round(total, 3) for reason, total in totals.items()}
+    weights = {reason: round(total, 3) for reason, total in totals.items()}
+    return KeyHistory(weights, shared, fan_in)
+
+
+def _aware(value) -> dt.datetime:
+    """A timestamp as the driver gave it (SQLite, through a UNION: naive UTC, maybe text)."""
+    if isinstance(value, str):
+        value = dt.datetime.fromisoformat(value)
+    return timezone.make_aware(value, dt.UTC) if timezone.is_naive(value) else value
 
 
 def signals_clear(keys: Iterable[Key], *, reason: str) -> int:
@@ -119,18 +199,25 @@ def signals_clear(keys: Iterable[Key], *, reason: str) -> int:
 
 def sighting_record(user_ref: str, keys: Iterable[Key]) -> None:
     """The account was seen with these keys now (device, ip24, payout): one upsert."""
-    now = timezone.now()
-    rows = [
-        Sighting(user_ref=user_ref[:40], field=field, value=value, last_seen_at=now)
-        for field, value in _present(keys)
-    ]
-    if rows:
-        Sighting.objects.bulk_create(
-            rows,
-            update_conflicts=True,
-            unique_fields=["user_ref", "field", "value"],
-            update_fields=["last_seen_at"],
-        )
+    upsert = sighting_upsert(user_ref, keys)
+    if upsert:
+        with connection.cursor() as cursor:
+            cursor.execute(*upsert)
+
+
+def sighting_upsert(user_ref: str, keys: Iterable[Key]) -> tuple[str, list] | None:
+    """:func:`sighting_record`'s statement, to run or to ride along another write; hand-written
+    (it runs at every log-in; the ORM's upsert compile costs more than the statement)."""
+    keys = _present(keys)
+    if not keys:
+        return None
+    now = connection.ops.adapt_datetimefield_value(timezone.now())
+    sql = (
+        f"INSERT INTO {Sighting._meta.db_table} (user_ref, field, value, last_seen_at) VALUES "  # noqa: S608 -- model metadata and placeholders
+        + ", ".join(["(%s, %s, %s, %s)"] * len(keys))
+        + " ON CONFLICT (user_ref, field, value) DO UPDATE SET last_seen_at = excluded.last_seen_at"
+    )
+    return sql, [part for field, value in keys for part in (user_ref[:40], field, value, now)]
 
 
 def payout_ref(kind: str, account: str) -> str:
@@ -143,43 +230,4 @@ def shared_keys(user_ref: str, other_ref: str, keys: Iterable[Key]) -> set[str]:
     """What links two accounts: which of ``keys`` (the first account's, as seen now) the
     other was also seen with, and whether they were ever seen with one payout account —
     e.g. ``{"device", "ip24"}``. One query."""
-    return seller_links(user_ref, other_ref, keys)[0]
-
-
-def seller_links(
-    user_ref: str,
-    seller_ref: str,
-    keys: Iterable[Key],
-    *,
-    fan_in_since: dt.datetime | None = None,
-) -> tuple[set[str], int]:
-    """:func:`shared_keys`, and — with ``fan_in_since`` — how many other accounts paid this
-    seller's new listings small amounts as young accounts since then (the fan-in count), in
-    the same single query: a payment decision stays within its five."""
-    keys = _present(keys)
-    if not seller_ref or seller_ref == user_ref:
-        return set(), 0
-    seen_now = "".join("(field = %s AND value = %s) OR " for _ in keys)
-    table = Sighting._meta.db_table
-    sql = (
-        f"SELECT DISTINCT field, 0 FROM {table} WHERE user_ref = %s AND ({seen_now}"  # noqa: S608 -- model metadata and placeholders
-        "(field = 'payout' AND value IN"
-        f" (SELECT value FROM {table} WHERE user_ref = %s AND field = 'payout')))"
-    )
-    params: list = [seller_ref, *(part for key in keys for part in key), user_ref]
-    if fan_in_since is not None:
-        sql += (
-            f" UNION ALL SELECT %s, COUNT(DISTINCT user_ref) FROM {Assessment._meta.db_table}"  # noqa: S608 -- model metadata and placeholders
-            " WHERE seller_ref = %s AND fan_in = %s AND created_at >= %s AND user_ref <> %s"
-        )
-        since = connection.ops.adapt_datetimefield_value(fan_in_since)
-        params += [_FAN_IN, seller_ref, True, since, user_ref]
-    shared, fan_in = set(), 0
-    with connection.cursor() as cursor:  # hand-written, as in signal_weights
-        cursor.execute(sql, params)
-        for field, count in cursor.fetchall():
-            if field == _FAN_IN:
-                fan_in = int(count or 0)
-            else:
-                shared.add(field)
-    return shared, fan_in
+    return read_keys(user_ref=user_ref, seller_ref=other_ref, sighting_keys=keys).shared

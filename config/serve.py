@@ -99,7 +99,9 @@ def plan(*, env: dict[str, str], port: int, cpus: int, max_connections: int, san
         "reconciliation": _int(env, "CELERY_RECONCILIATION_CONCURRENCY", 1),
     }
     if sandbox:
-        pools["sandbox"] = _int(env, "CELERY_SANDBOX_CONCURRENCY", 4)
+        # the simulators' notices wait on the site's answer, not on CPU: as many threads as
+        # a real provider would send notices at once keep delivery from queueing behind them
+        pools["sandbox"] = _int(env, "CELERY_SANDBOX_CONCURRENCY", 8)
     sandbox_threads = _int(env, "SANDBOX_THREADS", 8) if sandbox else 0
     others = sum(pools.values()) + 1 + sandbox_threads  # + beat
     budget = max_connections - RESERVED_CONNECTIONS - others

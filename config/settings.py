@@ -309,6 +309,9 @@ DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", default="Cardex <no-reply@cardex.
 ADMINS = [("Cardex staff", a) for a in env.list("ADMIN_EMAILS", default=[])]
 
 CACHES = {"default": env.cache_url("CACHE_URL", default="locmemcache://cardex")}
+# The API's catalogue pages are kept this long in the cache (0: never): read far more often
+# than they change, and ordering checks the real stock (docs/deploy.md).
+CATALOGUE_CACHE_SECONDS = env.int("CATALOGUE_CACHE_SECONDS", default=0 if DEBUG else 2)
 
 # Second factor by SMS (risk/sms.py): the sender class, and the provider's HTTP API for
 # risk.sms.HttpSender. In sandbox mode on this site the simulator at /sandbox/sms/ speaks it.

@@ -7,11 +7,14 @@ POSTs honour ``Idempotency-Key``.
 
 from __future__ import annotations
 
+import hashlib
 from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.http import Http404
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import (
@@ -27,6 +30,7 @@ from rest_framework.views import APIView
 from accounts import throttles
 from accounts.throttles import ActionThrottleMixin
 from marketplace import selectors, services
+from marketplace.checkout_state import order_payment_waiting
 from marketplace.errors import (
     CodesInvalid,
     ListingUnavailable,
@@ -133,7 +137,22 @@ class ListingListCreate(IdempotentPostMixin, generics.ListCreateAPIView):
 
     @extend_schema(parameters=LISTING_FILTERS)
     def get(self, request, *args, **kwargs):
-        return super().get(request, *args, **kwargs)
+        """The catalogue is read far more often than it changes: one page per query, language
+        and host is kept for ``CATALOGUE_CACHE_SECONDS`` in the shared cache (the stock it
+        shows may lag that long; ordering checks the real stock)."""
+        seconds = settings.CATALOGUE_CACHE_SECONDS
+        if not seconds:
+            return super().get(request, *args, **kwargs)
+        query = sorted(request.query_params.lists())
+        digest = hashlib.sha256(repr((request.get_host(), query)).encode()).hexdigest()[:32]
+        key = f"catalogue:api:{get_language()}:{digest}"
+        data = cache.get(key)
+        if data is not None:
+            return Response(data)
+        response = super().get(request, *args, **kwargs)
+        if response.status_code == 200:
+            cache.set(key, response.data, seconds)
+        return response
 
     @extend_schema(
         parameters=[IDEMPOTENCY_KEY],
@@ -236,9 +255,14 @@ class OrderDetail(APIView):
                 user_agent=request.META.get("HTTP_USER_AGENT", ""),
             )
             data["codes"] = [{"code": item.code, "pin": item.pin} for item in revealed]
-        if order.status == Order.Status.AWAITING_PAYMENT and order.is_payable:
+        if (
+            order.status == Order.Status.AWAITING_PAYMENT
+            and order.is_payable
+            and not order_payment_waiting(order=order)
+        ):
             # What paying in another currency would cost, before the buyer pays (the same
-            # offer the order page shows).
+            # offer the order page shows); not while a payment waits for the buyer at its
+            # channel, when a client only polls for the outcome.
             offer = services.order_checkout_offer(order=order, client=client_from_request(request))
             data["currencies"] = offer.as_dict()
         response = Response(data)

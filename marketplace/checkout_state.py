@@ -155,6 +155,16 @@ def order_latest_payment(*, order: Order) -> Payment | None:
     )
 
 
+def order_payment_waiting(*, order: Order) -> bool:
+    """Whether a payment of the order is waiting at its channel for the buyer (one small
+    query): the buyer is paying, so what other methods or currencies would cost can wait."""
+    return Payment.objects.filter(
+        reference=order.payment_reference,
+        buyer_id=order.buyer_id,
+        status=PaymentStatus.PENDING,
+    ).exists()
+
+
 def order_checkout_status(*, order: Order) -> CheckoutStatus:
     """The page's state and status line (two queries: the order is given)."""
     payment = order_latest_payment(order=order)

@@ -134,14 +134,12 @@ def buyer_orders(*, buyer) -> QuerySet[Order]:
 
 def order_for_buyer(*, buyer, number: str) -> Order:
     """The buyer's own order; anyone else's does not exist for them."""
-    order = (
-        Order.objects.select_related("listing__brand", "listing__seller")
-        .filter(number=number, buyer_id=getattr(buyer, "pk", None))
-        .first()
-    )
-    if order is None:
-        raise OrderNotFound("No such order.")
-    return order
+    try:  # get(), not first(): the number is unique, so no ORDER BY to compile and run
+        return Order.objects.select_related("listing__brand", "listing__seller").get(
+            number=number, buyer_id=getattr(buyer, "pk", None)
+        )
+    except Order.DoesNotExist:
+        raise OrderNotFound("No such order.") from None
 
 
 def order_disputes_by_code(*, order: Order) -> dict[int, Dispute]:

@@ -51,6 +51,7 @@ def _test_settings(settings, tmp_path_factory):
     settings.SITE_URL = "http://testserver"
     settings.SANDBOX_KEY_DIR = tmp_path_factory.getbasetemp() / "sandbox-keys"
     settings.SANDBOX_NOTIFY_TIME_SCALE = 0
+    settings.CATALOGUE_CACHE_SECONDS = 0  # tests read the stock they just changed
     from risk import rulebook
 
     rulebook.invalidate()  # rules and lists cached in memory must not outlive a test's rows

@@ -424,3 +424,26 @@ def test_pay_keeps_the_ranking_the_buyer_was_offered_on_the_payment(
     stored = Payment.objects.get().client["ordering"]
     assert set(stored["order"]) == {"alipay", "card", "card_instalments"}
     assert stored["signals"]["device"] == "phone"
+
+
+def test_a_catalogue_page_is_served_from_the_cache_for_a_moment(
+    api, listing, settings, django_assert_num_queries
+):
+    """Buyers browse far more than sellers list: one page per query and language is kept for
+    CATALOGUE_CACHE_SECONDS; another query, language or a cold cache reads the database."""
+    from django.core.cache import cache
+
+    settings.CATALOGUE_CACHE_SECONDS = 30
+    cache.clear()
+    url = f"/api/v1/listings/?brand={listing.brand_id}"
+    first = api.get(url).json()
+    with django_assert_num_queries(0):
+        again = api.get(url).json()
+    assert again == first and again["results"][0]["stock"] == 5
+    assert api.get(url, HTTP_ACCEPT_LANGUAGE="en").json() == first  # read again, same rows
+    other = api.get(f"/api/v1/listings/?brand={listing.brand_id}&ordering=price").json()
+    assert other["results"][0]["id"] == listing.pk
+    cache.clear()
+    settings.CATALOGUE_CACHE_SECONDS = 0
+    listing.codes.filter(status=CardCode.Status.AVAILABLE).first().delete()
+    assert api.get(url).json()["results"][0]["stock"] == 4  # off: always the database

@@ -314,3 +314,22 @@ def test_inside_wechat_an_english_buyer_starts_in_cny_so_wechat_pay_just_pays(sh
         .json()["currencies"]["preferred_currency"]
         == "USD"
     )
+
+
+def test_while_a_payment_waits_at_its_channel_the_order_poll_carries_no_offer(
+    shop, django_assert_max_num_queries
+):
+    """A client polling for the outcome of a payment it started is not made to compute the
+    checkout offer; once that payment fails, the buyer can choose again and the prices are
+    back."""
+    buyer = shop[2]
+    number = order_of(shop)
+    started = pay(buyer, number, "alipay")
+    assert started.status_code in (200, 201) and started.json()["payment"]["status"] == "pending"
+    with django_assert_max_num_queries(2):  # the order, whether a payment waits
+        polled = buyer.get(f"/api/v1/orders/{number}/", **ABROAD)
+    assert polled.status_code == 200 and "currencies" not in polled.json()
+    assert polled.json()["status"] == "awaiting_payment"
+    Payment.objects.filter(reference=f"order:{number}").update(status="failed")
+    again = buyer.get(f"/api/v1/orders/{number}/", **ABROAD).json()
+    assert again["currencies"]["preferred_currency"] == "USD"

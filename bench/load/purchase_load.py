@@ -306,12 +306,32 @@ def purchase(client, base: str, token: str, ip: str, plan: dict, stats: Stats, p
     stats.error("no code within 30 s")
 
 
+CURSOR_FILE = ROOT / "var" / "load_cursor.json"
+
+
+def _cursor_read() -> int:
+    try:
+        return int(json.loads(CURSOR_FILE.read_text())["next"])
+    except (OSError, ValueError, KeyError):
+        return 0
+
+
+def _cursor_write(value: int) -> None:
+    CURSOR_FILE.write_text(json.dumps({"next": value}))
+
+
 def run(base: str, concurrency: int, seconds: float, floor_seconds: float, poll: float) -> int:
     import httpx
 
     plan = json.loads(BUYERS_FILE.read_text())
     tokens = plan["tokens"]
     random.Random(7).shuffle(tokens)
+    # Each run goes on from the buyer after the last run's last one (var/load_cursor.json), so
+    # a buyer buys again only after the other thousands have: a run straight after another
+    # must not meet buyers who just paid, whom risk's hourly velocity rightly steps up.
+    start = _cursor_read() % len(tokens)
+    order = list(enumerate(tokens))
+    order = order[start:] + order[:start]
 
     def client_factory():
         return httpx.Client(timeout=60, limits=httpx.Limits(max_connections=4))
@@ -320,15 +340,18 @@ def run(base: str, concurrency: int, seconds: float, floor_seconds: float, poll:
     print(f"floor: /healthz {healthz:.0f} req/s at {concurrency} concurrent", flush=True)
 
     stats = Stats()
-    queue = iter(enumerate(tokens))
+    queue = iter(order)
+    taken = 0
     queue_lock = threading.Lock()
 
     clients = [client_factory() for _ in range(concurrency)]
 
     def buyer_loop(client):
+        nonlocal taken
         while time.monotonic() < stop:
             with queue_lock:
                 item = next(queue, None)
+                taken += item is not None
             if item is None:
                 return
             i, token = item
@@ -348,6 +371,7 @@ def run(base: str, concurrency: int, seconds: float, floor_seconds: float, poll:
         t.join()
     elapsed = time.monotonic() - started
     cpu_after, client_after = cpu_by_group(), cpu_self()
+    _cursor_write(start + taken)
     rate = stats.purchases / elapsed
     doubled = sum(n - 1 for n in Counter(stats.codes).values() if n > 1)
     print(

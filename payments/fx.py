@@ -53,14 +53,23 @@ class TableRates:
     """The default source: the rate table staff keep in the admin (payments.FxRate)."""
 
     def quote(self, currency: str) -> Quote | None:
+
+        return self.quotes([currency]).get(currency)
+
+    def quotes(self, currencies: list[str]) -> dict[str, Quote]:
+        """Several currencies' rates in one query: an offer prices in all of them at once."""
         from payments.models import FxRate
 
-        row = FxRate.objects.filter(currency=currency).first()
-        if row is None:
-            return None
-        return Quote(
-            currency=currency, rate=row.rate, at=row.as_of, source=row.source or "rate table"
-        )
+        rows = FxRate.objects.filter(currency__in=currencies).order_by()
+        return {
+            row.currency: Quote(
+                currency=row.currency,
+                rate=row.rate,
+                at=row.as_of,
+                source=row.source or "rate table",
+            )
+            for row in rows
+        }
 
 
 @cache
@@ -77,7 +86,11 @@ def quote(currency: str, *, now: dt.datetime | None = None) -> Quote:
     """A fresh rate for ``currency``; raises RateUnavailable, in the buyer's language, when
     there is none or it is older than ``PAYMENTS_FX_MAX_AGE``."""
     currency = (currency or "").upper()
-    found = provider().quote(currency)
+    return _fresh(currency, provider().quote(currency), now=now)
+
+
+def _fresh(currency: str, found: Quote | None, *, now: dt.datetime | None) -> Quote:
+    """``found`` when it is a usable rate, else RateUnavailable saying why."""
     if found is None or found.rate <= 0:
         raise RateUnavailable(
             _("There is no exchange rate for %(currency)s right now; please pay in CNY.")
@@ -148,6 +161,33 @@ def price(cny: Decimal, currency: str, *, now: dt.datetime | None = None) -> Pri
         currency=found.currency,
         quote=found,
     )
+
+
+def prices(
+    cny: Decimal, currencies: list[str], *, now: dt.datetime | None = None
+) -> tuple[dict[str, Price], dict[str, str]]:
+    """``cny`` in each of ``currencies`` at its current rate, the rates read together where
+    the source can (one query for the rate table; a source with only ``quote`` is asked
+    once per currency), and each currency without a fresh rate with the buyer's message."""
+    source = provider()
+    wanted = [(code or "").upper() for code in currencies]
+    if hasattr(source, "quotes"):
+        found = source.quotes(wanted)
+    else:
+        found = {code: source.quote(code) for code in wanted}
+    now = now or timezone.now()
+    converted: dict[str, Price] = {}
+    unavailable: dict[str, str] = {}
+    for code in wanted:
+        try:
+            rate = _fresh(code, found.get(code), now=now)
+        except RateUnavailable as exc:
+            unavailable[code] = exc.message
+            continue
+        converted[code] = Price(
+            cny=cny, amount=to_foreign(cny, rate.rate, code), currency=code, quote=rate
+        )
+    return converted, unavailable
 
 
 def seen_rates(text: str) -> dict[str, str]:

@@ -230,13 +230,8 @@ def offer_for(
     if currency != fx.HOME:
         return Offer(ranking=ranking, plans=plans, currency=currency, preferred=currency)
     charges = {m.method: charge_currencies(m.method, context) for m in ranking.usable}
-    prices: dict[str, fx.Price] = {}
-    unavailable: dict[str, str] = {}
-    for code in sorted(set().union(*charges.values()) - {currency} if charges else ()):
-        try:
-            prices[code] = fx.price(amount, code)
-        except fx.RateUnavailable as exc:
-            unavailable[code] = exc.message
+    foreign = sorted(set().union(*charges.values()) - {currency} if charges else ())
+    prices, unavailable = fx.prices(amount, foreign)  # one read of the rates for all
     wanted = fx.buyer_currency(buyer, client.region_info.code)
     # The buyer's own currency is preselected when the method the page puts first can charge
     # it (a buyer abroad: card or PayPal lead); where the scene puts a CNY wallet first

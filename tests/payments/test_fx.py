@@ -94,6 +94,31 @@ def test_the_rate_source_is_the_class_the_setting_names():
     assert (quote.rate, quote.source) == (D("7.0"), "feed")
 
 
+@override_settings(PAYMENTS_FX_MAX_AGE=3600)
+def test_an_offer_prices_every_currency_from_one_read_of_the_rates(django_assert_num_queries):
+    """The checkout prices in all its currencies at once: one query for the table, each
+    currency without a fresh rate kept aside with the buyer's message."""
+    rate("USD", "7.1375")
+    rate("EUR", "7.741")
+    rate("GBP", "9.0", age=dt.timedelta(hours=2))
+    with django_assert_num_queries(1), override("en"):
+        prices, unavailable = fx.prices(D("99.00"), ["EUR", "GBP", "JPY", "usd"])
+    assert list(prices) == ["EUR", "USD"]
+    assert prices["USD"].amount == fx.price(D("99.00"), "USD").amount == D("13.87")
+    assert prices["EUR"].quote.rate == D("7.741")
+    assert "out of date" in unavailable["GBP"] and "no exchange rate for JPY" in unavailable["JPY"]
+
+
+@override_settings(PAYMENTS_FX_PROVIDER="tests.payments.test_fx.FixedRates")
+def test_a_rate_source_with_only_quote_prices_each_currency_it_is_asked():
+    prices, unavailable = fx.prices(D("70.00"), ["CHF", "USD"])
+    assert {code: price.amount for code, price in prices.items()} == {
+        "CHF": D("10.00"),
+        "USD": D("10.00"),
+    }
+    assert unavailable == {}
+
+
 def AccountFactory(*, code, backend, currencies):  # noqa: N802 -- reads as the factories do
     return ChannelAccount.objects.create(
         code=code,

@@ -148,7 +148,7 @@ def _currency_context(offer: Offer | None) -> dict[str, Any]:
 def order_latest_payment(*, order: Order) -> Payment | None:
     """The order's most recent payment by its buyer, attempts and accounts prefetched."""
     return (
-        Payment.objects.filter(reference=order.payment_reference, buyer_id=order.buyer_id)
+        _order_payments(order)
         .prefetch_related("attempts__account")
         .order_by("-created_at", "-pk")
         .first()
@@ -158,11 +158,12 @@ def order_latest_payment(*, order: Order) -> Payment | None:
 def order_payment_waiting(*, order: Order) -> bool:
     """Whether a payment of the order is waiting at its channel for the buyer (one small
     query): the buyer is paying, so what other methods or currencies would cost can wait."""
-    return Payment.objects.filter(
-        reference=order.payment_reference,
-        buyer_id=order.buyer_id,
-        status=PaymentStatus.PENDING,
-    ).exists()
+    return _order_payments(order).filter(status=PaymentStatus.PENDING).exists()
+
+
+def _order_payments(order: Order):
+    """The order's payments by its buyer."""
+    return Payment.objects.filter(reference=order.payment_reference, buyer_id=order.buyer_id)
 
 
 def order_checkout_status(*, order: Order) -> CheckoutStatus:

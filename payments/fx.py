@@ -53,7 +53,6 @@ class TableRates:
     """The default source: the rate table staff keep in the admin (payments.FxRate)."""
 
     def quote(self, currency: str) -> Quote | None:
-
         return self.quotes([currency]).get(currency)
 
     def quotes(self, currencies: list[str]) -> dict[str, Quote]:
@@ -154,7 +153,10 @@ class Price:
 
 def price(cny: Decimal, currency: str, *, now: dt.datetime | None = None) -> Price:
     """``cny`` converted at the current rate of ``currency``; raises RateUnavailable."""
-    found = quote(currency, now=now)
+    return _priced(cny, quote(currency, now=now))
+
+
+def _priced(cny: Decimal, found: Quote) -> Price:
     return Price(
         cny=cny,
         amount=to_foreign(cny, found.rate, found.currency),
@@ -184,9 +186,7 @@ def prices(
         except RateUnavailable as exc:
             unavailable[code] = exc.message
             continue
-        converted[code] = Price(
-            cny=cny, amount=to_foreign(cny, rate.rate, code), currency=code, quote=rate
-        )
+        converted[code] = _priced(cny, rate)
     return converted, unavailable
 
 

@@ -13,7 +13,6 @@ from dataclasses import asdict, dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from django.db import connection
 from django.utils import timezone
 
 from risk import history, rulebook, sql
@@ -252,12 +251,7 @@ def assess(
     store; rules and lists from memory."""
     if known is None:
         now = timezone.now()
-        statement = key_history_query(facts, now=now)
-        known = history.KeyHistory({}, set(), 0)
-        if statement is not None:
-            with connection.cursor() as cursor:
-                cursor.execute(*statement)
-                known = history.keys_parse(cursor.fetchall(), now=now)
+        known = history.read_keys(now=now, **_key_history_args(facts, now=now))
     signals, shared, fan_in_buyers = known.weights, known.shared, known.fan_in
     buybacks = _buybacks(facts.seller_ref) if shared else 0
     f = features_of(
@@ -293,16 +287,20 @@ def key_history_query(
     link to the seller, the fan-in count), for :func:`assess` or for a caller sending it
     beside its own reads; ``more_accounts`` as in :func:`history.keys_query`."""
     return history.keys_query(
-        now=now,
-        signal_keys=facts.signal_keys,
-        more_accounts=more_accounts,
-        user_ref=facts.user_ref,
-        seller_ref=facts.seller_ref,
-        sighting_keys=facts.sighting_keys,
-        fan_in_since=now - dt.timedelta(days=FAN_IN_WINDOW_DAYS)
+        now=now, more_accounts=more_accounts, **_key_history_args(facts, now=now)
+    )
+
+
+def _key_history_args(facts: TransactionFacts, *, now: dt.datetime) -> dict[str, Any]:
+    return {
+        "signal_keys": facts.signal_keys,
+        "user_ref": facts.user_ref,
+        "seller_ref": facts.seller_ref,
+        "sighting_keys": facts.sighting_keys,
+        "fan_in_since": now - dt.timedelta(days=FAN_IN_WINDOW_DAYS)
         if facts.fan_in_candidate
         else None,
-    )
+    }
 
 
 BUYBACK_DAYS = 30

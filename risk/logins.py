@@ -41,20 +41,20 @@ def _features(facts: LoginFacts, *, now: dt.datetime) -> dict[str, Any]:
     """One query: the account's latest log-ins and, in a row of its own, the address's other
     accounts this hour."""
     table = Login._meta.db_table
-    sql = (  # hand-written: runs at every log-in (bench/risk_bench.py)
+    statement = (  # hand-written: runs at every log-in (bench/risk_bench.py)
         f"SELECT * FROM (SELECT 1, device, region, 0 FROM {table} WHERE user_ref = %s"  # noqa: S608 -- model metadata and placeholders
         f" ORDER BY created_at DESC LIMIT {LOGIN_WINDOW:d}) AS past"
     )
     params: list = [facts.user_ref]
     if facts.ip:
-        sql += (
+        statement += (
             f" UNION ALL SELECT 0, NULL, NULL, COUNT(DISTINCT user_ref) FROM {table}"  # noqa: S608 -- model metadata and placeholders
             " WHERE ip = %s AND created_at >= %s AND user_ref <> %s"
         )
         hour_ago = connection.ops.adapt_datetimefield_value(now - dt.timedelta(hours=1))
         params += [facts.ip, hour_ago, facts.user_ref]
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(statement, params)
         rows = cursor.fetchall()
     past = [(device, region) for is_past, device, region, _ in rows if is_past == 1]
     others = next((int(count) for is_past, _, _, count in rows if is_past == 0), 0)

@@ -226,15 +226,23 @@ def _client_key(name: str) -> str:
     return f"json_extract(client, '$.{name}')"
 
 
+def _window_sql(columns: str) -> str:
+    """The buyer's latest :data:`HISTORY_WINDOW` payments but this one, newest first, read
+    off the ``payment_buyer_recent`` index (params: buyer id, payment id). The window's size
+    is written into the statement, not bound: the generic plan PostgreSQL keeps for a
+    prepared statement then knows it reads fifty rows off the index, not a share of them."""
+    return (
+        f"SELECT {columns} FROM {Payment._meta.db_table}"  # noqa: S608 -- model metadata and placeholders
+        f" WHERE buyer_id = %s AND id <> %s ORDER BY created_at DESC LIMIT {HISTORY_WINDOW:d}"
+    )
+
+
 def _buyer_window_query(payment: Payment, *, now: dt.datetime) -> tuple[str, list]:
-    """The buyer's window summed up in the database, in one statement: the window read off
-    the ``payment_buyer_recent`` index, one row of counts (the address's last hour on the
-    created_at index rides as a scalar subquery) plus one row per channel account the
-    window paid with. Hand-written: it runs at every payment and the ORM's compile cost more
-    than the query; summing in SQL spares parsing fifty rows per decision
-    (bench/risk_bench.py). The window's size is written into the statement, not bound: the
-    generic plan PostgreSQL keeps for a prepared statement then knows it reads fifty rows
-    off the index, not a share of them."""
+    """The buyer's window (:func:`_window_sql`) summed up in the database, in one statement:
+    one row of counts (the address's last hour on the created_at index rides as a scalar
+    subquery) plus one row per channel account the window paid with. Hand-written: it runs
+    at every payment and the ORM's compile cost more than the query; summing in SQL spares
+    parsing fifty rows per decision (bench/risk_bench.py)."""
     table, key = Payment._meta.db_table, _client_key
     client = payment.client or {}
     if client.get("device_id"):  # device_key's two kinds of device, compared in SQL
@@ -245,11 +253,12 @@ def _buyer_window_query(payment: Payment, *, now: dt.datetime) -> tuple[str, lis
     ip = client.get("ip", "")
     paid = "status IN (" + ", ".join(["%s"] * len(PAID)) + ")"
     since = connection.ops.adapt_datetimefield_value(now - dt.timedelta(hours=1))
+    window = _window_sql(
+        f"status, amount, created_at, {key('ip')} AS ip, {key('device_id')} AS device_id,"
+        f" {key('user_agent')} AS agent, {key('account_ref')} AS account_ref"
+    )
     sql = (
-        "WITH window_ AS (SELECT status, amount, created_at,"  # noqa: S608 -- model metadata and placeholders
-        f" {key('ip')} AS ip, {key('device_id')} AS device_id, {key('user_agent')} AS agent,"
-        f" {key('account_ref')} AS account_ref FROM {table}"
-        f" WHERE buyer_id = %s AND id <> %s ORDER BY created_at DESC LIMIT {HISTORY_WINDOW:d})"
+        f"WITH window_ AS ({window})"  # noqa: S608 -- model metadata and placeholders
         " SELECT 1, SUM(CASE WHEN created_at >= %s THEN 1 ELSE 0 END),"
         f" SUM(CASE WHEN {paid} THEN 1 ELSE 0 END),"
         f" SUM(CASE WHEN {paid} THEN amount ELSE 0 END),"
@@ -287,11 +296,10 @@ def _buyer_window_parse(rows: list[tuple], payment: Payment) -> BuyerWindow:
 def _past_accounts(payment: Payment) -> tuple[str, list]:
     """A subquery naming the payment accounts of the buyer's window, newest first (as
     :class:`BuyerWindow` reads them), for risk to read their signals in its own query."""
-    table, account = Payment._meta.db_table, _client_key("account_ref")
+    window = _window_sql(f"{_client_key('account_ref')} AS account_ref, created_at")
     sql = (
-        f"SELECT account_ref FROM (SELECT {account} AS account_ref, created_at FROM {table}"  # noqa: S608 -- model metadata and placeholders
-        f" WHERE buyer_id = %s AND id <> %s ORDER BY created_at DESC LIMIT {HISTORY_WINDOW:d})"
-        " AS window_ WHERE COALESCE(account_ref, '') <> '' GROUP BY account_ref"
+        f"SELECT account_ref FROM ({window}) AS window_"  # noqa: S608 -- model metadata and placeholders
+        " WHERE COALESCE(account_ref, '') <> '' GROUP BY account_ref"
         f" ORDER BY MAX(created_at) DESC LIMIT {engine.SIGNAL_ACCOUNTS:d}"
     )
     return sql, [payment.buyer_id, payment.pk]

@@ -92,3 +92,36 @@ def test_the_token_call_refuses_a_wrong_password_with_a_message():
     assert response.status_code == 400
     assert response.json()["non_field_errors"]
     assert not Token.objects.exists()
+
+
+def test_an_unknown_token_and_a_deactivated_users_token_are_refused():
+    user = UserFactory(username="seller-bot")
+    token = _token("seller-bot")
+    assert _orders("0" * 40).status_code == 401
+    user.is_active = False
+    user.save()
+    assert _orders(token).status_code == 401
+
+
+def test_the_token_and_its_user_are_read_in_one_statement_as_the_orm_reads_them(
+    django_assert_num_queries,
+):
+    from accounts.authentication import token_with_user
+
+    UserFactory(
+        username="seller-bot",
+        display_name="Bot",
+        preferred_currency="USD",
+        last_login=timezone.now() - timedelta(hours=2),
+    )
+    key = _token("seller-bot")
+    expected = Token.objects.select_related("user").get(key=key)
+    with django_assert_num_queries(1):
+        user, token = token_with_user(key)
+        assert token.user is user  # cached: no second read
+    assert (token.key, token.user_id, token.created) == (key, expected.user_id, expected.created)
+    fields = [f.attname for f in type(user)._meta.concrete_fields]
+    assert [getattr(user, f) for f in fields] == [getattr(expected.user, f) for f in fields]
+    assert user.last_login is not None and user.last_login.tzinfo is not None
+    assert not user._state.adding and not token._state.adding
+    assert token_with_user("0" * 40) is None

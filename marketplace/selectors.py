@@ -135,11 +135,14 @@ def buyer_orders(*, buyer) -> QuerySet[Order]:
 def order_for_buyer(*, buyer, number: str) -> Order:
     """The buyer's own order; anyone else's does not exist for them."""
     try:  # get(), not first(): the number is unique, so no ORDER BY to compile and run
-        return Order.objects.select_related("listing__brand", "listing__seller").get(
+        order = Order.objects.select_related("listing__brand", "listing__seller").get(
             number=number, buyer_id=getattr(buyer, "pk", None)
         )
     except Order.DoesNotExist:
         raise OrderNotFound("No such order.") from None
+    if isinstance(buyer, Order.buyer.field.related_model):
+        Order.buyer.field.set_cached_value(order, buyer)  # the one asking: no second read
+    return order
 
 
 def order_disputes_by_code(*, order: Order) -> dict[int, Dispute]:

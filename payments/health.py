@@ -176,6 +176,7 @@ def route(
     rng: random.Random | None = None,
     charge_currency: str = "",
     in_app: str = "",
+    enabled: Iterable[ChannelAccount] | None = None,
 ) -> RoutingDecision:
     """Rank the enabled accounts serving ``method`` for one attempt.
 
@@ -187,17 +188,21 @@ def route(
     for WeChat Pay cannot be paid inside WeChat. ``day_volume``: today's
     succeeded + pending volume per account code; when omitted it is read from the attempts
     of the accounts that have a daily cap. ``rng`` makes the decision reproducible (tests);
-    real traffic leaves it out.
+    real traffic leaves it out. ``enabled``: the enabled accounts, when the caller has read
+    them already (a payment failing over routes again with the same read).
     """
+    if enabled is None:
+        enabled = ChannelAccount.objects.filter(enabled=True).order_by("code")
     accounts = [
         candidate_from(a)
-        for a in ChannelAccount.objects.filter(enabled=True).order_by("code")
+        for a in enabled
         if method in (a.methods or ())
         and a.can_charge(charge_currency or currency)
         and pays_there(a.backend, method, in_app)
     ]
     if day_volume is None:
-        day_volume = today_volume([a.code for a in accounts if a.daily_cap is not None])
+        capped = [a.code for a in accounts if a.daily_cap is not None]
+        day_volume = today_volume(capped) if capped else {}
     return router().rank(
         accounts,
         method=method,

@@ -10,6 +10,7 @@ from typing import Literal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from payments import fx, health
@@ -49,6 +50,8 @@ def open_at_channel(payment: Payment, *, tried: tuple[str, ...] | None = None) -
     last_error: tuple[str, str] | None = None  # (backend, code) of the last failure
     user_agent = str((payment.client or {}).get("user_agent", ""))
     in_app = device_from_meta({"HTTP_USER_AGENT": user_agent}).in_app
+    # read once: routing ranks them and the winner is one of them, at every failover step
+    enabled = {a.code: a for a in ChannelAccount.objects.filter(enabled=True).order_by("code")}
     for _step in range(settings.PAYMENTS_MAX_ATTEMPTS):
         decision = health.route(
             payment.method,
@@ -57,10 +60,11 @@ def open_at_channel(payment: Payment, *, tried: tuple[str, ...] | None = None) -
             exclude_codes=tuple(tried),
             charge_currency=payment.charge_currency,
             in_app=in_app,
+            enabled=enabled.values(),
         )
         if not decision.winner:
             break
-        account = ChannelAccount.objects.get(code=decision.winner)
+        account = enabled[decision.winner]
         tried.append(account.code)
         fee, charge_fee = account.fee_for(payment.amount), None
         if payment.foreign:
@@ -86,10 +90,17 @@ def open_at_channel(payment: Payment, *, tried: tuple[str, ...] | None = None) -
             fx_source=payment.fx_source,
         )
         if _create_at_channel(payment, attempt) != "next":
-            return Payment.objects.get(pk=payment.pk)
+            return _as_opened(payment)
         attempt.refresh_from_db()
         last_error = (account.backend, attempt.error_code)
     return payment_fail(payment, last_error)
+
+
+def _as_opened(payment: Payment) -> Payment:
+    """The payment as it stands after its channel answered (a notice may have raced the
+    answer), with its attempts and their accounts, which the buyer's answer shows."""
+    attempts = Prefetch("attempts", queryset=Attempt.objects.select_related("account"))
+    return Payment.objects.prefetch_related(attempts).get(pk=payment.pk)
 
 
 def _create_request(payment: Payment, attempt: Attempt) -> CreateRequest:

@@ -95,6 +95,14 @@ def risk_assess(payment: Payment, facts: PayableFacts) -> str:
             "reasons": list(result.reasons),
             "assessment_id": result.assessment_id,
         }
+        if result.decision == "allow":
+            # nothing moves: one UPDATE, no lock read (the payment is this request's own and
+            # not yet at any channel)
+            payment.risk, payment.updated_at = risk, timezone.now()
+            Payment.objects.filter(pk=payment.pk).update(
+                risk=risk, updated_at=payment.updated_at
+            )
+            return result.decision
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if result.decision == "block":
             transitions.apply(
@@ -122,9 +130,6 @@ def risk_assess(payment: Payment, facts: PayableFacts) -> str:
             }
             transitions.apply(payment, "challenge", risk=risk)
             challenge_send(payment, code)
-        else:
-            payment.risk = risk
-            payment.save(update_fields=["risk", "updated_at"])
     return result.decision
 
 

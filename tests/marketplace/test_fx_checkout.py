@@ -249,6 +249,7 @@ def test_a_buyer_who_prefers_euros_in_their_settings_sees_euros_first(shop, clie
         {"display_name": "", "email": user.email, "preferred_currency": "EUR"},
     )
     assert response.status_code == 302, response.content
+    user.refresh_from_db()  # a real API request reads its user afresh; this client holds one
     number = order_of(shop, "FXEURO000001")
     data = shop[2].get(f"/api/v1/orders/{number}/", HTTP_ACCEPT_LANGUAGE="en").json()
     assert data["currencies"]["preferred_currency"] == "EUR"

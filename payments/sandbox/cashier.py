@@ -68,18 +68,18 @@ class CashierLabels:
 
 def cashier_labels(trade: SandboxTrade, provider: SandboxProvider) -> CashierLabels:
     """The labels of ``trade``'s cashier page, in the active language."""
-    attempt = (
+    named = (  # the two values shown, not the attempt's and account's every column
         Attempt.objects.filter(
             out_trade_no=trade.out_trade_no,
             account__backend=trade.channel,
             account__merchant_id=trade.merchant_id,
         )
-        .select_related("account")
         .order_by("-pk")
+        .values_list("method", "account__name")
         .first()
     )
-    if attempt is not None:
-        method, account = attempt.method, attempt.account.name
+    if named is not None:
+        method, account = named
     else:
         method = _trade_method(trade)
         account = (

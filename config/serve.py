@@ -29,6 +29,9 @@ BIN = Path(sys.executable).parent
 # Connections kept free for what runs beside the processes started here: migrations,
 # `manage.py` commands, psql, the integrity check.
 RESERVED_CONNECTIONS = 10
+# Threads per web worker: enough that a payment start waiting on a channel's answer leaves
+# the worker serving, few enough that the threads do not queue on the worker's GIL.
+WEB_THREADS = 4
 # A process that dies this often within a minute is broken, not unlucky: stop everything.
 RESTARTS = 5
 
@@ -89,10 +92,12 @@ def _int(env: dict[str, str], name: str, default: int) -> int:
 
 
 def plan(*, env: dict[str, str], port: int, cpus: int, max_connections: int, sandbox: bool) -> Plan:
-    """Which processes to start and how big each is. Web workers: one per CPU (at least 2)
-    unless WEB_CONCURRENCY says; threads per worker fill what PostgreSQL has left after the
-    Celery pools and the reserve, capped at 16 (more threads only queue on the GIL)."""
-    web_workers = _int(env, "WEB_CONCURRENCY", max(2, cpus))
+    """Which processes to start and how big each is. Web workers: two per CPU (at least 2)
+    unless WEB_CONCURRENCY says, with WEB_THREADS threads each (default 4, fewer when
+    PostgreSQL has not the connections left after the Celery pools and the reserve). Under
+    whole-purchase load, 2 workers × 16 threads spent the CPUs on each process's GIL: 4 × 4 on
+    two CPUs served more purchases with less CPU each (docs/benchmarks.md)."""
+    web_workers = _int(env, "WEB_CONCURRENCY", max(2, 2 * cpus))
     pools = {  # queue → threads; the payments queue carries queries and health folds
         "payments": _int(env, "CELERY_PAYMENTS_CONCURRENCY", 4),
         "celery": _int(env, "CELERY_DEFAULT_CONCURRENCY", 2),
@@ -105,7 +110,7 @@ def plan(*, env: dict[str, str], port: int, cpus: int, max_connections: int, san
     sandbox_threads = _int(env, "SANDBOX_THREADS", 8) if sandbox else 0
     others = sum(pools.values()) + 1 + sandbox_threads  # + beat
     budget = max_connections - RESERVED_CONNECTIONS - others
-    fitted = min(16, budget // web_workers)
+    fitted = min(WEB_THREADS, budget // web_workers)
     web_threads = _int(env, "WEB_THREADS", fitted)
     if web_threads < 1 or web_workers * web_threads > budget:
         raise Refused(

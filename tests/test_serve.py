@@ -68,7 +68,7 @@ def test_one_worker_pool_per_queue_and_exactly_one_beat():
 
 
 def test_web_workers_follow_the_cpus_unless_web_concurrency_says():
-    assert plan(env={}, port=8000, cpus=4, max_connections=200, sandbox=False).web_workers == 4
+    assert plan(env={}, port=8000, cpus=4, max_connections=200, sandbox=False).web_workers == 8
     assert plan(env={}, port=8000, cpus=1, max_connections=200, sandbox=False).web_workers == 2
     told = plan(env={"WEB_CONCURRENCY": "3"}, port=8000, cpus=8, max_connections=200, sandbox=False)
     assert told.web_workers == 3
@@ -120,3 +120,12 @@ def test_a_process_that_keeps_dying_is_restarted_then_stops_everything(tmp_path)
     )
     assert supervise([crash], env={}) == 3
     assert marks.read_text() == "x" * RESTARTS  # started again each time, then given up
+
+
+def test_web_workers_have_few_threads_each_unless_web_threads_says():
+    layout = plan(env={}, port=8000, cpus=2, max_connections=100, sandbox=True)
+    assert (layout.web_workers, layout.web_threads) == (4, 4)
+    told = plan(env={"WEB_THREADS": "8"}, port=8000, cpus=2, max_connections=100, sandbox=False)
+    assert told.web_threads == 8
+    tight = plan(env={}, port=8000, cpus=2, max_connections=40, sandbox=True)
+    assert tight.web_threads * tight.web_workers <= 40 - RESERVED_CONNECTIONS

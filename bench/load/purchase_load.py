@@ -334,7 +334,10 @@ def run(base: str, concurrency: int, seconds: float, floor_seconds: float, poll:
     order = order[start:] + order[:start]
 
     def client_factory():
-        return httpx.Client(timeout=60, limits=httpx.Limits(max_connections=4))
+        # connections kept idle for less than gunicorn's keepalive (5 s), so the client never
+        # sends on one the server is closing (a browser retries that; httpx does not)
+        limits = httpx.Limits(max_connections=4, keepalive_expiry=3)
+        return httpx.Client(timeout=60, limits=limits)
 
     healthz = floor(client_factory, base, concurrency, floor_seconds)
     print(f"floor: /healthz {healthz:.0f} req/s at {concurrency} concurrent", flush=True)

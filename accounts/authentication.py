@@ -48,7 +48,10 @@ def token_with_user(key: str):
     if row is None:
         return None
     token_key, created, *values = row
-    values = [_converted(connection, field, value) for field, value in zip(user_fields, values)]
+    values = [
+        _converted(connection, field, value)
+        for field, value in zip(user_fields, values, strict=True)
+    ]
     user = get_user_model().from_db(using, [f.attname for f in user_fields], values)
     created = _converted(connection, Token._meta.get_field("created"), created)
     token = Token.from_db(using, ["key", "user_id", "created"], [token_key, user.pk, created])

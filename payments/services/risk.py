@@ -99,9 +99,7 @@ def risk_assess(payment: Payment, facts: PayableFacts) -> str:
             # nothing moves: one UPDATE, no lock read (the payment is this request's own and
             # not yet at any channel)
             payment.risk, payment.updated_at = risk, timezone.now()
-            Payment.objects.filter(pk=payment.pk).update(
-                risk=risk, updated_at=payment.updated_at
-            )
+            Payment.objects.filter(pk=payment.pk).update(risk=risk, updated_at=payment.updated_at)
             return result.decision
         payment = Payment.objects.select_for_update().get(pk=payment.pk)
         if result.decision == "block":

@@ -178,3 +178,21 @@ def test_the_pipelined_decision_scores_what_the_step_by_step_one_does(
     assert pipelined.features == step_by_step.features
     assert pipelined.features["chargeback_weight"] > 0  # the past card's signal was read
     assert pipelined.reasons == step_by_step.reasons
+
+
+@pytest.mark.postgres
+def test_the_address_last_hour_is_read_off_its_index_even_when_the_hour_holds_everything():
+    """A flash sale: every payment in the table is from the last hour. The created_at index
+    alone would then scan them all; the address index reads only the address's own."""
+    from payments.services.risk import _buyer_window_query
+
+    for n in range(300):
+        _payment(UserFactory(), client={**CLIENT, "ip": f"198.51.100.{n % 250}"})
+    payment = _payment(UserFactory(), status="created")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE payments_payment")
+        sql, params = _buyer_window_query(payment, now=timezone.now())
+        cursor.execute("EXPLAIN " + sql, params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "payment_ip_recent" in plan
+    assert "Seq Scan on payments_payment" not in plan

@@ -107,8 +107,10 @@ def plan(*, env: dict[str, str], port: int, cpus: int, max_connections: int, san
         # the simulators' notices wait on the site's answer, not on CPU: as many threads as
         # a real provider would send notices at once keep delivery from queueing behind them
         pools["sandbox"] = _int(env, "CELERY_SANDBOX_CONCURRENCY", 8)
-    sandbox_threads = _int(env, "SANDBOX_THREADS", 8) if sandbox else 0
-    others = sum(pools.values()) + 1 + sandbox_threads  # + beat
+    # the simulators' gunicorn is shaped like the site's: a few threads in each of two workers
+    sandbox_workers = _int(env, "SANDBOX_WORKERS", 2) if sandbox else 0
+    sandbox_threads = _int(env, "SANDBOX_THREADS", 4) if sandbox else 0
+    others = sum(pools.values()) + 1 + sandbox_workers * sandbox_threads  # + beat
     budget = max_connections - RESERVED_CONNECTIONS - others
     fitted = min(WEB_THREADS, budget // web_workers)
     web_threads = _int(env, "WEB_THREADS", fitted)
@@ -142,12 +144,12 @@ def plan(*, env: dict[str, str], port: int, cpus: int, max_connections: int, san
                 [*gunicorn, "config.wsgi:application"],
                 {
                     "GUNICORN_BIND": f"127.0.0.1:{sandbox_port}",
-                    "WEB_CONCURRENCY": "1",
+                    "WEB_CONCURRENCY": str(sandbox_workers),
                     "WEB_THREADS": str(sandbox_threads),
                     "DB_POOL_MAX_SIZE": str(sandbox_threads),
                     "ROOT_URLCONF": "config.sandbox_urls",
                 },
-                sandbox_threads,
+                sandbox_workers * sandbox_threads,
             )
         )
     for queue, threads in pools.items():

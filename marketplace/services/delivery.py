@@ -134,12 +134,14 @@ def order_payment_succeeded(*, payment) -> Order | None:
 
 
 def _payment_succeeded(*, payment, number: str) -> Order | None:
-    order = (
-        Order.objects.select_for_update(of=("self",))
-        .select_related("listing__brand")  # the guarantee window; the buyer is the mail task's
-        .filter(number=number)
-        .first()
-    )
+    try:  # get(), not first(): the number is unique, so no ORDER BY to compile
+        order = (
+            Order.objects.select_for_update(of=("self",))
+            .select_related("listing__brand")  # the guarantee window; the buyer: the mail task's
+            .get(number=number)
+        )
+    except Order.DoesNotExist:
+        order = None
     if order is None:
         logger.error(
             "payment %s succeeded for unknown order %s: refunding", payment.public_id, number

@@ -41,19 +41,17 @@ def token_with_user(key: str):
     builds it (its database converters applied) and cached on the token as ``token.user``."""
     using = router.db_for_read(Token)
     connection = connections[using]
-    sql, user_fields = _token_join(connection.alias, connection.vendor)
+    sql, columns = _token_join(connection.alias, connection.vendor)
     with connection.cursor() as cursor:
         cursor.execute(sql, [key])
         row = cursor.fetchone()
     if row is None:
         return None
-    token_key, created, *values = row
-    values = [
-        _converted(connection, field, value)
-        for field, value in zip(user_fields, values, strict=True)
-    ]
-    user = get_user_model().from_db(using, [f.attname for f in user_fields], values)
-    created = _converted(connection, Token._meta.get_field("created"), created)
+    token_key, created, *values = (
+        _converted(connection, column, value) for column, value in zip(columns, row, strict=True)
+    )
+    user_fields = [column.target.attname for column in columns[2:]]
+    user = get_user_model().from_db(using, user_fields, values)
     token = Token.from_db(using, ["key", "user_id", "created"], [token_key, user.pk, created])
     Token.user.field.set_cached_value(token, user)
     return user, token
@@ -61,27 +59,32 @@ def token_with_user(key: str):
 
 @cache
 def _token_join(alias: str, vendor: str) -> tuple[str, tuple]:
-    """The join's SQL for one database, and the user fields in the order it selects them."""
+    """The join's SQL for one database, and its columns in order (the token's key and
+    created, then the user's fields) as the ORM's column expressions."""
     connection = connections[alias]
     quote = connection.ops.quote_name
     user_model = get_user_model()
-    user_fields = tuple(user_model._meta.concrete_fields)
-    token_table, user_table = quote(Token._meta.db_table), quote(user_model._meta.db_table)
-    columns = ", ".join(f"u.{quote(f.column)}" for f in user_fields)
+    token_table, user_table = Token._meta.db_table, user_model._meta.db_table
+    columns = (
+        Token._meta.get_field("key").get_col(token_table),
+        Token._meta.get_field("created").get_col(token_table),
+        *(field.get_col(user_table) for field in user_model._meta.concrete_fields),
+    )
+    selected = ", ".join(
+        f"{'t' if column.alias == token_table else 'u'}.{quote(column.target.column)}"
+        for column in columns
+    )
     user_pk = quote(user_model._meta.pk.column)
     sql = (
-        f"SELECT t.{quote('key')}, t.{quote('created')}, {columns} "  # noqa: S608 -- model metadata, one placeholder
-        f"FROM {token_table} t INNER JOIN {user_table} u ON u.{user_pk} = t.{quote('user_id')} "
-        f"WHERE t.{quote('key')} = %s"
+        f"SELECT {selected} FROM {quote(token_table)} t"  # noqa: S608 -- model metadata, one placeholder
+        f" INNER JOIN {quote(user_table)} u ON u.{user_pk} = t.{quote('user_id')}"
+        f" WHERE t.{quote('key')} = %s"
     )
-    return sql, user_fields
+    return sql, columns
 
 
-def _converted(connection, field, value):
+def _converted(connection, column, value):
     """A column's value as the ORM would hand it over (SQLite's datetimes, for instance)."""
-    expression = field.get_col(field.model._meta.db_table)
-    for convert in connection.ops.get_db_converters(expression) + expression.get_db_converters(
-        connection
-    ):
-        value = convert(value, expression, connection)
+    for convert in connection.ops.get_db_converters(column) + column.get_db_converters(connection):
+        value = convert(value, column, connection)
     return value

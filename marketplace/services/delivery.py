@@ -141,8 +141,6 @@ def _payment_succeeded(*, payment, number: str) -> Order | None:
             .get(number=number)
         )
     except Order.DoesNotExist:
-        order = None
-    if order is None:
         logger.error(
             "payment %s succeeded for unknown order %s: refunding", payment.public_id, number
         )

@@ -14,6 +14,7 @@ from typing import Any
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from config.prepared import PreparedRead
 from marketplace.models import Order
 from marketplace.services.checkout import order_checkout_offer
 from payments.client import Client
@@ -158,7 +159,17 @@ def order_latest_payment(*, order: Order) -> Payment | None:
 def order_payment_waiting(*, order: Order) -> bool:
     """Whether a payment of the order is waiting at its channel for the buyer (one small
     query): the buyer is paying, so what other methods or currencies would cost can wait."""
-    return _order_payments(order).filter(status=PaymentStatus.PENDING).exists()
+    return _PENDING_PAYMENT.exists(reference=order.payment_reference, buyer_id=order.buyer_id)
+
+
+# read at every poll of a waiting order: compiled once
+_PENDING_PAYMENT = PreparedRead(
+    lambda reference, buyer_id: Payment.objects.filter(
+        reference=reference, buyer_id=buyer_id, status=PaymentStatus.PENDING
+    ),
+    reference=str,
+    buyer_id=int,
+)
 
 
 def _order_payments(order: Order):

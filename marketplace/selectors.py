@@ -22,6 +22,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from config.prepared import PreparedRead
 from marketplace.errors import OrderNotFound
 from marketplace.models import CardCode, Dispute, Listing, Order, Payout, PayoutDestination
 from marketplace.postings import (
@@ -134,15 +135,25 @@ def buyer_orders(*, buyer) -> QuerySet[Order]:
 
 def order_for_buyer(*, buyer, number: str) -> Order:
     """The buyer's own order; anyone else's does not exist for them."""
-    try:  # get(), not first(): the number is unique, so no ORDER BY to compile and run
-        order = Order.objects.select_related("listing__brand", "listing__seller").get(
-            number=number, buyer_id=getattr(buyer, "pk", None)
-        )
+    buyer_id = getattr(buyer, "pk", None)
+    if buyer_id is None:
+        raise OrderNotFound("No such order.")
+    try:  # every poll of the order page and every payment start reads it: compiled once
+        order = _BUYERS_ORDER.get(number=number, buyer_id=buyer_id)
     except Order.DoesNotExist:
         raise OrderNotFound("No such order.") from None
     if isinstance(buyer, Order.buyer.field.related_model):
         Order.buyer.field.set_cached_value(order, buyer)  # the one asking: no second read
     return order
+
+
+_BUYERS_ORDER = PreparedRead(
+    lambda number, buyer_id: Order.objects.select_related(
+        "listing__brand", "listing__seller"
+    ).filter(number=number, buyer_id=buyer_id),
+    number=str,
+    buyer_id=int,
+)
 
 
 def order_disputes_by_code(*, order: Order) -> dict[int, Dispute]:

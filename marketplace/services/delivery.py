@@ -23,6 +23,7 @@ from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 from django.views.decorators.debug import sensitive_variables
 
+from config.prepared import PreparedRead
 from marketplace import postings, signals, vault
 from marketplace.errors import OrderNotFound
 from marketplace.models import HOLDING_STATUSES, CardCode, Dispute, Listing, Order, RevealAudit
@@ -133,13 +134,20 @@ def order_payment_succeeded(*, payment) -> Order | None:
         return _payment_succeeded(payment=payment, number=number)
 
 
+# Every paid order is locked with its listing and brand (the guarantee window): compiled once.
+_ORDER_LOCKED = PreparedRead(
+    lambda number: (
+        Order.objects.select_for_update(of=("self",))
+        .select_related("listing__brand")
+        .filter(number=number)
+    ),
+    number=str,
+)
+
+
 def _payment_succeeded(*, payment, number: str) -> Order | None:
-    try:  # get(), not first(): the number is unique, so no ORDER BY to compile
-        order = (
-            Order.objects.select_for_update(of=("self",))
-            .select_related("listing__brand")  # the guarantee window; the buyer: the mail task's
-            .get(number=number)
-        )
+    try:
+        order = _ORDER_LOCKED.get(number=number)
     except Order.DoesNotExist:
         logger.error(
             "payment %s succeeded for unknown order %s: refunding", payment.public_id, number
@@ -314,11 +322,7 @@ def order_codes_reveal(
         raise OrderNotFound(_("No such order."))
     if not order.codes_revealable:
         return []
-    codes = list(
-        order.codes.filter(status__in=[CardCode.Status.SOLD, CardCode.Status.BAD])
-        .select_related("dispute")
-        .order_by("id")
-    )
+    codes = _REVEALABLE_CODES.all(order_id=order.pk)
     revealed = [
         RevealedCode(
             id=code.pk,
@@ -338,6 +342,18 @@ def order_codes_reveal(
         user_agent=(user_agent or "")[:255],
     )
     return revealed
+
+
+_REVEALABLE_CODES = PreparedRead(
+    lambda order_id: (
+        CardCode.objects.filter(
+            order_id=order_id, status__in=[CardCode.Status.SOLD, CardCode.Status.BAD]
+        )
+        .select_related("dispute")
+        .order_by("id")
+    ),
+    order_id=int,
+)
 
 
 @sensitive_variables()

@@ -155,6 +155,15 @@ def order_reservations_release(*, now: dt.datetime | None = None, limit: int = 1
     return released
 
 
+def _with_risk_relations(order: Order) -> bool:
+    """Whether the order came with its buyer, listing, brand and seller (as the buyer's own
+    read, ``selectors.order_for_buyer``, gives it)."""
+    if not (Order.buyer.is_cached(order) and Order.listing.is_cached(order)):
+        return False
+    listing = order.listing
+    return Listing.brand.is_cached(listing) and Listing.seller.is_cached(listing)
+
+
 def order_pay(
     *,
     order: Order,
@@ -173,11 +182,11 @@ def order_pay(
 
     if order.buyer_id != getattr(buyer, "pk", None):
         raise OrderNotFound(_("No such order."))
-    # Read again (the status may have moved since the caller looked), with what risk's
-    # facts need, so they cost no further lookups of the buyer or the seller.
-    order = Order.objects.select_related("buyer", "listing__brand", "listing__seller").get(
-        pk=order.pk
-    )
+    if not _with_risk_relations(order):
+        # read with what risk's facts need, so they cost no lookups of the buyer or seller
+        order = Order.objects.select_related("buyer", "listing__brand", "listing__seller").get(
+            pk=order.pk
+        )
     if order.status != Order.Status.AWAITING_PAYMENT:
         raise OrderNotPayable(
             _("This order is %(status)s and cannot be paid.")

@@ -10,9 +10,9 @@ from typing import Literal
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Prefetch
 from django.utils import timezone
 
+from config.prepared import PreparedRead, attach_prefetched
 from payments import fx, health
 from payments.accounts import backend_for
 from payments.channels.base import (
@@ -51,7 +51,7 @@ def open_at_channel(payment: Payment, *, tried: tuple[str, ...] | None = None) -
     user_agent = str((payment.client or {}).get("user_agent", ""))
     in_app = device_from_meta({"HTTP_USER_AGENT": user_agent}).in_app
     # read once: routing ranks them and the winner is one of them, at every failover step
-    enabled = {a.code: a for a in ChannelAccount.objects.filter(enabled=True).order_by("code")}
+    enabled = {a.code: a for a in _ENABLED_ACCOUNTS.all()}
     for _step in range(settings.PAYMENTS_MAX_ATTEMPTS):
         decision = health.route(
             payment.method,
@@ -99,8 +99,22 @@ def open_at_channel(payment: Payment, *, tried: tuple[str, ...] | None = None) -
 def _as_opened(payment: Payment) -> Payment:
     """The payment as it stands after its channel answered (a notice may have raced the
     answer), with its attempts and their accounts, which the buyer's answer shows."""
-    attempts = Prefetch("attempts", queryset=Attempt.objects.select_related("account"))
-    return Payment.objects.prefetch_related(attempts).get(pk=payment.pk)
+    fresh = _PAYMENT.get(pk=payment.pk)
+    attach_prefetched(fresh, "attempts", _ATTEMPTS_WITH_ACCOUNT.all(payment_id=fresh.pk), "payment")
+    return fresh
+
+
+# Every payment start reads and locks these: compiled once per connection.
+_PAYMENT = PreparedRead(lambda pk: Payment.objects.filter(pk=pk), pk=int)
+_PAYMENT_LOCKED = PreparedRead(lambda pk: Payment.objects.select_for_update().filter(pk=pk), pk=int)
+_ATTEMPT_LOCKED = PreparedRead(lambda pk: Attempt.objects.select_for_update().filter(pk=pk), pk=int)
+_ATTEMPTS_WITH_ACCOUNT = PreparedRead(
+    lambda payment_id: Attempt.objects.filter(payment_id=payment_id).select_related("account"),
+    payment_id=int,
+)
+_ENABLED_ACCOUNTS = PreparedRead(
+    lambda: ChannelAccount.objects.filter(enabled=True).order_by("code")
+)
 
 
 def _create_request(payment: Payment, attempt: Attempt) -> CreateRequest:
@@ -176,8 +190,8 @@ def _create_at_channel(payment: Payment, attempt: Attempt) -> Step:
         return "next"
 
     with transaction.atomic():
-        locked_payment = Payment.objects.select_for_update().get(pk=payment.pk)
-        locked = Attempt.objects.select_for_update().get(pk=attempt.pk)
+        locked_payment = _PAYMENT_LOCKED.get(pk=payment.pk)
+        locked = _ATTEMPT_LOCKED.get(pk=attempt.pk)
         opened = {
             "action": result.action.as_dict(),
             "channel_trade_no": result.channel_trade_no or locked.channel_trade_no,

@@ -14,6 +14,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
+from config.prepared import PreparedRead
 from payments import health
 from payments.accounts import notification_account
 from payments.channels.base import Notice, NotificationRejected, NotifyReply
@@ -84,6 +85,22 @@ def notification_receive(
     return backend.notification_reply(accepted=result != "rejected", message=detail)
 
 
+# Every notice takes these two locks: compiled once per connection.
+_TRADES_PAYMENT_LOCKED = PreparedRead(
+    lambda out_trade_no, account_id: Payment.objects.select_for_update(of=("self",)).filter(
+        attempts__out_trade_no=out_trade_no, attempts__account_id=account_id
+    )[:1],
+    out_trade_no=str,
+    account_id=int,
+)
+_PAYMENTS_ATTEMPTS_LOCKED = PreparedRead(
+    lambda payment_id: (
+        Attempt.objects.select_for_update().defer("routing", "action").filter(payment_id=payment_id)
+    ),
+    payment_id=int,
+)
+
+
 def notice_apply(
     *, account: ChannelAccount, notice: Notice, notification: Notification | None = None
 ) -> tuple[ApplyResult, str]:
@@ -103,21 +120,15 @@ def notice_apply(
         # The trade's payment, found and locked in one statement, then all its attempts,
         # locked (payment before attempts: the order every writer takes them in). Their
         # routing decisions and actions are large documents nothing here reads.
-        payment = (
-            Payment.objects.select_for_update(of=("self",))
-            .filter(attempts__out_trade_no=notice.out_trade_no, attempts__account=account)
-            .first()
+        payment = _TRADES_PAYMENT_LOCKED.first(
+            out_trade_no=notice.out_trade_no, account_id=account.pk
         )
         if payment is None:
             return reject(
                 notification,
                 f"unknown out_trade_no {notice.out_trade_no!r} for account {account.code}",
             )
-        attempts = list(
-            Attempt.objects.select_for_update()
-            .defer("routing", "action")
-            .filter(payment_id=payment.pk)
-        )
+        attempts = _PAYMENTS_ATTEMPTS_LOCKED.all(payment_id=payment.pk)
         attempt = next(a for a in attempts if a.out_trade_no == notice.out_trade_no)
         others = [a for a in attempts if a is not attempt]
         attempt.payment, attempt.account = payment, account

@@ -8,6 +8,7 @@ from decimal import Decimal
 from django.db import transaction
 from django.utils.translation import gettext as _
 
+from config.prepared import PreparedRead
 from payments import fx
 from payments.channels.base import ClientInfo
 from payments.models import Method, Payment
@@ -115,13 +116,22 @@ def _charge_fields(amount: Decimal, currency: str, charge_currency: str) -> dict
     }
 
 
+# asked at every payment start: compiled once per connection
+_EARLIER_PENDING = PreparedRead(
+    lambda reference, buyer_id, keep: Payment.objects.filter(
+        reference=reference, buyer_id=buyer_id, status=PaymentStatus.PENDING
+    ).exclude(pk=keep),
+    reference=str,
+    buyer_id=int,
+    keep=int,
+)
+
+
 def _supersede_open_payments(*, reference: str, buyer, keep: Payment) -> None:
     """The buyer switched methods: close what the earlier payment of the same thing left open
     at its channel so it cannot be paid any more. Where a channel cannot close, the earlier
     payment stays pending; if it is paid anyway the shop refunds the second success."""
-    earlier = Payment.objects.filter(
-        reference=reference, buyer=buyer, status=PaymentStatus.PENDING
-    ).exclude(pk=keep.pk)
+    earlier = _EARLIER_PENDING.all(reference=reference, buyer_id=keep.buyer_id, keep=keep.pk)
     for payment in earlier:
         open_ids = payment.attempts.filter(status__in=ATTEMPT_OPEN).values_list("pk", flat=True)
         for attempt_id in open_ids:

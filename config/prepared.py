@@ -10,9 +10,10 @@ does (database converters, ``select_related`` populators, annotations).
 
 Only what can be proved to bind the same way is accepted, and that is checked when the read
 is first compiled: every keyword must reach the SQL as one plain parameter (equality
-lookups; ``__in``, ``__contains`` or a transformed value are refused), the queryset must
-yield models (no ``values()``, no ``prefetch_related``). A plan is kept per connection
-object, so threads never share a compiler or a converter bound to another connection.
+lookups; ``__contains`` or another transformed value is refused), and the queryset yields
+models, ``values()`` dicts or ``values_list()`` tuples (flat or not) — no named tuples, no
+``prefetch_related``. A plan is kept per connection object, so threads never share a
+compiler or a converter bound to another connection.
 """
 
 from __future__ import annotations
@@ -25,7 +26,13 @@ from typing import Any
 from django.core.exceptions import ImproperlyConfigured
 from django.db import connections, router
 from django.db.models import QuerySet
-from django.db.models.query import ModelIterable, get_related_populators
+from django.db.models.query import (
+    FlatValuesListIterable,
+    ModelIterable,
+    ValuesIterable,
+    ValuesListIterable,
+    get_related_populators,
+)
 from django.db.transaction import TransactionManagementError
 
 #: stand-in values: unlikely to equal any constant a query carries, and in range for the
@@ -41,18 +48,28 @@ def _stand_in(kind: type, index: int, name: str):
     raise ImproperlyConfigured(f"prepared reads bind int or str values, not {kind.__name__}")
 
 
+_SHAPES = {
+    ModelIterable: "models",
+    ValuesIterable: "dicts",
+    ValuesListIterable: "tuples",
+    FlatValuesListIterable: "flat",
+}
+
+
 @dataclass(frozen=True)
 class _Plan:
     sql: str
     slots: tuple  # per SQL parameter: a keyword's name, or (constant,) kept from the build
-    model: type
-    init_list: tuple[str, ...]
-    model_slice: slice
-    populators: tuple
-    annotations: tuple[tuple[str, int], ...]
+    shape: str  # one of _SHAPES' values
     converters: tuple  # (position, converter functions, expression)
     col_count: int | None  # rows are cut to this many columns (ORDER BY extras), or None
     for_update: bool
+    names: tuple[str, ...] = ()  # a dict's keys
+    model: type | None = None
+    init_list: tuple[str, ...] = ()
+    model_slice: slice | None = None
+    populators: tuple = ()
+    annotations: tuple[tuple[str, int], ...] = ()
 
 
 class PreparedRead:
@@ -78,7 +95,7 @@ class PreparedRead:
         with connection.cursor() as cursor:
             cursor.execute(plan.sql, self._params(plan.slots, values))
             rows = cursor.fetchall()
-        return [_instance(plan, connection, using, row) for row in rows]
+        return [_value(plan, connection, using, row) for row in rows]
 
     def get(self, **values):
         """The one row, or the model's DoesNotExist / MultipleObjectsReturned, as ``get()``."""
@@ -141,35 +158,48 @@ class PreparedRead:
 
     def _compile(self, connection) -> _Plan:
         queryset = self._build(**self._stand_ins()).using(connection.alias)
-        if (
-            queryset._iterable_class is not ModelIterable
-            or queryset._prefetch_related_lookups
-            or queryset._known_related_objects
-        ):
+        shape = _SHAPES.get(queryset._iterable_class)
+        if shape is None or queryset._prefetch_related_lookups or queryset._known_related_objects:
             raise ImproperlyConfigured(
-                "a prepared read yields models: no values(), prefetch_related() or related managers"
+                "a prepared read yields models, dicts or tuples: no named tuples, "
+                "prefetch_related() or related managers"
             )
-        compiler = queryset.query.get_compiler(connection=connection)
+        query = queryset.query
+        compiler = query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
-        slots = self._slots(params)
-        select, klass_info = compiler.select, compiler.klass_info
-        start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+        select = compiler.select
         fields = [column[0] for column in select[: compiler.col_count]]
-        plan = _Plan(
-            sql=sql,
-            slots=slots,
-            model=klass_info["model"],
-            init_list=tuple(column[0].target.attname for column in select[start:end]),
-            model_slice=slice(start, end),
-            populators=tuple(get_related_populators(klass_info, select, connection.alias)),
-            annotations=tuple((compiler.annotation_col_map or {}).items()),
-            converters=tuple(
+        common = {
+            "sql": sql,
+            "slots": self._slots(params),
+            "shape": shape,
+            "converters": tuple(
                 (position, tuple(functions), expression)
                 for position, (functions, expression) in compiler.get_converters(fields).items()
             ),
-            col_count=compiler.col_count if compiler.has_extra_select else None,
-            for_update=bool(queryset.query.select_for_update),
-        )
+            "col_count": compiler.col_count if compiler.has_extra_select else None,
+            "for_update": bool(query.select_for_update),
+        }
+        if shape == "dicts":
+            names = query.selected or [
+                *query.extra_select,
+                *query.values_select,
+                *query.annotation_select,
+            ]
+            plan = _Plan(**common, names=tuple(names))
+        elif shape == "models":
+            klass_info = compiler.klass_info
+            start, end = klass_info["select_fields"][0], klass_info["select_fields"][-1] + 1
+            plan = _Plan(
+                **common,
+                model=klass_info["model"],
+                init_list=tuple(column[0].target.attname for column in select[start:end]),
+                model_slice=slice(start, end),
+                populators=tuple(get_related_populators(klass_info, select, connection.alias)),
+                annotations=tuple((compiler.annotation_col_map or {}).items()),
+            )
+        else:
+            plan = _Plan(**common)
         self._plans[connection] = plan
         return plan
 
@@ -181,7 +211,8 @@ def _slot(param, stand_ins: dict[str, Any]):
     return (param,)
 
 
-def _instance(plan: _Plan, connection, using: str, row):
+def _value(plan: _Plan, connection, using: str, row):
+    """One row as the ORM's iterable for the queryset's shape would give it."""
     if plan.col_count is not None:
         row = row[: plan.col_count]
     if plan.converters:
@@ -191,6 +222,12 @@ def _instance(plan: _Plan, connection, using: str, row):
             for convert in functions:
                 value = convert(value, expression, connection)
             row[position] = value
+    if plan.shape == "flat":
+        return row[0]
+    if plan.shape == "tuples":
+        return tuple(row)
+    if plan.shape == "dicts":
+        return dict(zip(plan.names, row, strict=False))
     obj = plan.model.from_db(using, plan.init_list, row[plan.model_slice])
     for populator in plan.populators:
         populator.populate(row, obj)

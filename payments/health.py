@@ -24,6 +24,7 @@ from django.db.models import Q, Sum
 from django.dispatch import Signal
 from django.utils import timezone
 
+from config.prepared import PreparedRead
 from payments.channels.registry import backend_class
 from payments.models import (
     Attempt,
@@ -52,6 +53,16 @@ from payments.states import ATTEMPT_OPEN, AttemptStatus
 log = logging.getLogger(__name__)
 
 
+# Every routing decision and every outcome reads these: compiled once per connection.
+_ALL_HEALTH = PreparedRead(lambda: ChannelHealth.objects.values_list("account__code", "state"))
+_HEALTH_LOCKED = PreparedRead(
+    lambda code: ChannelHealth.objects.select_for_update(of=("self",)).filter(account__code=code)[
+        :1
+    ],
+    code=str,
+)
+
+
 class DatabaseHealthStore:
     """:class:`payments.routing.HealthStore` over ``ChannelHealth`` rows.
 
@@ -60,10 +71,12 @@ class DatabaseHealthStore:
     """
 
     def load(self, codes: Sequence[str]) -> Mapping[str, AccountHealth]:
-        rows = ChannelHealth.objects.filter(account__code__in=codes).values_list(
-            "account__code", "state"
-        )
-        return {code: AccountHealth.from_json(state) for code, state in rows}
+        wanted = set(codes)  # a handful of accounts: all rows, one compiled statement
+        return {
+            code: AccountHealth.from_json(state)
+            for code, state in _ALL_HEALTH.all()
+            if code in wanted
+        }
 
     def update(self, code: str, change: Callable[[AccountHealth], Change]) -> AccountHealth:
         """Inside a transaction the update joins it (a notification's outcome is then counted
@@ -77,11 +90,7 @@ class DatabaseHealthStore:
                     cursor.execute("SET LOCAL synchronous_commit TO OFF")
             # Lock only the health row (``of``): a join lock on the account row would make every
             # request touching the account wait for this one.
-            row = (
-                ChannelHealth.objects.select_for_update(of=("self",))
-                .filter(account__code=code)
-                .first()
-            )
+            row = _HEALTH_LOCKED.first(code=code)
             if row is None:
                 account_id = ChannelAccount.objects.values_list("pk", flat=True).get(code=code)
                 row, _ = ChannelHealth.objects.select_for_update().get_or_create(

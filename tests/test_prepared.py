@@ -115,11 +115,11 @@ def test_a_locking_read_needs_a_transaction_as_select_for_update_does():
     "build",
     [
         lambda slug: Listing.objects.filter(brand__slug__icontains=slug),
-        lambda slug: Listing.objects.filter(brand__slug=slug).values("pk"),
+        lambda slug: Listing.objects.filter(brand__slug=slug).values_list("pk", named=True),
         lambda slug: Listing.objects.filter(brand__slug=slug).prefetch_related("codes"),
         lambda slug: Listing.objects.all(),  # the keyword never reaches the SQL
     ],
-    ids=["transformed", "values", "prefetch", "unused"],
+    ids=["transformed", "named-tuples", "prefetch", "unused"],
 )
 def test_a_value_that_would_not_bind_as_a_plain_parameter_is_refused(build):
     ListingFactory()
@@ -134,3 +134,16 @@ def test_exists_asks_as_the_orm_does(django_assert_num_queries):
     with django_assert_num_queries(1) as captured:
         assert not read.exists(slug="no-such-brand")
     assert "LIMIT 1" in captured.captured_queries[0]["sql"]
+
+
+def test_values_and_values_lists_come_back_as_the_orm_gives_them():
+    listing = ListingFactory(price=Decimal("92.50"))
+    build = {
+        "dicts": lambda pk: Listing.objects.filter(pk=pk).values("price", "brand__slug"),
+        "tuples": lambda pk: Listing.objects.filter(pk=pk).values_list("price", "created_at"),
+        "flat": lambda pk: Listing.objects.filter(pk=pk).values_list("price", flat=True),
+    }
+    for shape, make in build.items():
+        assert PreparedRead(make, pk=int).all(pk=listing.pk) == list(make(listing.pk)), shape
+    dicts = PreparedRead(build["dicts"], pk=int).get(pk=listing.pk)
+    assert dicts == {"price": Decimal("92.50"), "brand__slug": listing.brand.slug}

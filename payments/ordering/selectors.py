@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from functools import cache
 
 from django.utils import timezone
 
+from config.prepared import PreparedRead
 from payments import ledger
 from payments.client import DeviceInfo, RegionInfo
 from payments.models import ChannelAccount, ChannelHealth, Payment
@@ -39,14 +41,9 @@ def checkout_context(
             weight=row.weight,
             charges=frozenset(row.charges),
         )
-        for row in ChannelAccount.objects.filter(enabled=True).select_related("health")
+        for row in _ENABLED_WITH_HEALTH.all()
     )
-    final = [*PAYMENT_PAID, PaymentStatus.FAILED]
-    rows = (
-        Payment.objects.filter(buyer=user, status__in=final)
-        .order_by("-created_at")
-        .values_list("method", "status", "succeeded_at", "created_at")[: config.history_limit]
-    )
+    rows = _history(config.history_limit).all(buyer_id=user.pk) if user.pk is not None else ()
     history = tuple(
         PastPayment(method=method, succeeded=status in PAYMENT_PAID, at=succeeded_at or created_at)
         for method, status, succeeded_at, created_at in rows
@@ -61,6 +58,26 @@ def checkout_context(
         accounts=accounts,
         wallet_balance=wallet,
         now=timezone.now(),
+    )
+
+
+# Every checkout page and payment start reads these: compiled once per connection.
+_ENABLED_WITH_HEALTH = PreparedRead(
+    lambda: ChannelAccount.objects.filter(enabled=True).select_related("health")
+)
+
+
+@cache
+def _history(limit: int) -> PreparedRead:
+    """The buyer's last ``limit`` finished payments, newest first."""
+    final = [*PAYMENT_PAID, PaymentStatus.FAILED]
+    return PreparedRead(
+        lambda buyer_id: (
+            Payment.objects.filter(buyer_id=buyer_id, status__in=final)
+            .order_by("-created_at")
+            .values_list("method", "status", "succeeded_at", "created_at")[:limit]
+        ),
+        buyer_id=int,
     )
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from config.prepared import PreparedRead
 from payments.models import Attempt, ChannelAccount, Method
 from payments.sandbox.core import SandboxProvider
 from payments.sandbox.models import SandboxTrade
@@ -66,17 +67,26 @@ class CashierLabels:
         }
 
 
-def cashier_labels(trade: SandboxTrade, provider: SandboxProvider) -> CashierLabels:
-    """The labels of ``trade``'s cashier page, in the active language."""
-    named = (  # the two values shown, not the attempt's and account's every column
+# the two values shown, not the attempt's and account's every column; every cashier page
+# reads them, so compiled once per connection
+_METHOD_AND_ACCOUNT = PreparedRead(
+    lambda out_trade_no, channel, merchant_id: (
         Attempt.objects.filter(
-            out_trade_no=trade.out_trade_no,
-            account__backend=trade.channel,
-            account__merchant_id=trade.merchant_id,
+            out_trade_no=out_trade_no, account__backend=channel, account__merchant_id=merchant_id
         )
         .order_by("-pk")
-        .values_list("method", "account__name")
-        .first()
+        .values_list("method", "account__name")[:1]
+    ),
+    out_trade_no=str,
+    channel=str,
+    merchant_id=str,
+)
+
+
+def cashier_labels(trade: SandboxTrade, provider: SandboxProvider) -> CashierLabels:
+    """The labels of ``trade``'s cashier page, in the active language."""
+    named = _METHOD_AND_ACCOUNT.first(
+        out_trade_no=trade.out_trade_no, channel=trade.channel, merchant_id=trade.merchant_id
     )
     if named is not None:
         method, account = named

@@ -12,6 +12,7 @@ from __future__ import annotations
 import abc
 import contextlib
 import contextvars
+import functools
 import random
 import time
 from collections.abc import Mapping
@@ -24,6 +25,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from django.utils import timezone
 
+from config.prepared import PreparedRead
 from payments.sandbox.models import SandboxFault, SandboxMerchant, SandboxNotification, SandboxTrade
 from payments.sandbox.notifications import enqueue_notification, notifications_lost, retry_scale
 
@@ -152,7 +154,7 @@ class SandboxProvider(abc.ABC):
 
     # --- shared -------------------------------------------------------------------------------
     def merchant(self, merchant_id: str) -> SandboxMerchant | None:
-        return SandboxMerchant.objects.filter(channel=self.channel, merchant_id=merchant_id).first()
+        return _MERCHANT.first(channel=self.channel, merchant_id=merchant_id)
 
     def cashier_url(self, trade: SandboxTrade) -> str:
         return own_url() + reverse("sandbox:cashier", args=[self.channel, trade.trade_no])
@@ -163,12 +165,13 @@ class SandboxProvider(abc.ABC):
                 return reason.code
         return self.declines[0].code if self.declines else key
 
-    def settle(self, trade: SandboxTrade, *, approve: bool, decline_key: str = "") -> None:
-        """The payer approved or declined on the cashier page."""
+    def settle(self, trade: SandboxTrade, *, approve: bool, decline_key: str = "") -> SandboxTrade:
+        """The payer approved or declined on the cashier page; returns the trade as it now
+        stands (unchanged when it was no longer waiting)."""
         with transaction.atomic():
-            trade = SandboxTrade.objects.select_for_update().get(pk=trade.pk)
+            trade = _TRADE_LOCKED.get(pk=trade.pk)
             if trade.status != SandboxTrade.Status.WAITING:
-                return
+                return trade
             if approve:
                 trade.status, trade.paid_at = SandboxTrade.Status.PAID, timezone.now()
             else:
@@ -176,13 +179,30 @@ class SandboxProvider(abc.ABC):
                     SandboxTrade.Status.DECLINED,
                     self.decline_code(decline_key),
                 )
-            trade.save()
+            trade.save(update_fields=["status", "paid_at", "decline_code"])
             if not approve and decline_key == "timeout":
-                return  # the payer walked away: no notification, the merchant must query
+                return trade  # the payer walked away: no notification, the merchant must query
             message = self.payment_notification(trade)
             if message and trade.notify_url:
                 headers, body = message
                 enqueue_notification(self.channel, trade.notify_url, headers, body)
+        return trade
+
+
+# Each payer's page and API call reads these: compiled once per connection.
+_TRADE_LOCKED = PreparedRead(
+    lambda pk: SandboxTrade.objects.select_for_update().filter(pk=pk), pk=int
+)
+_MERCHANT = PreparedRead(
+    lambda channel, merchant_id: SandboxMerchant.objects.filter(
+        channel=channel, merchant_id=merchant_id
+    ),
+    channel=str,
+    merchant_id=str,
+)
+_FAULT = PreparedRead(
+    lambda channel: SandboxFault.objects.filter(channel=channel).order_by("pk")[:1], channel=str
+)
 
 
 def provider(channel: str) -> SandboxProvider:
@@ -198,7 +218,9 @@ def providers() -> dict[str, type[SandboxProvider]]:
     return dict(_PROVIDERS)
 
 
+@functools.cache
 def _autodiscover() -> None:
+    """Import every channel's simulator once (each registers itself)."""
     import importlib
     import pkgutil
 
@@ -228,7 +250,7 @@ def _autodiscover() -> None:
 def fault_response(channel: str) -> HttpResponse | None:
     """Apply the channel's fault switches to one API call: a 503 when down or on a simulated
     system error, after an optional delay. None means "answer normally"."""
-    fault = SandboxFault.objects.filter(channel=channel).first()
+    fault = _FAULT.first(channel=channel)
     if fault is None:
         return None
     if fault.slow_ms:

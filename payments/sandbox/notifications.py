@@ -12,14 +12,22 @@ from django.conf import settings
 from django.db import transaction
 from django.dispatch import Signal
 
+from config.prepared import PreparedRead
 from payments.sandbox.models import SandboxFault, SandboxNotification
 
 #: sent with ``note_id`` once the notification row is committed; ``tasks`` delivers it
 notification_queued = Signal()
 
 
+# asked before every notification is queued: compiled once per connection
+_LOSING = PreparedRead(
+    lambda channel: SandboxFault.objects.filter(channel=channel, lose_notifications=True),
+    channel=str,
+)
+
+
 def notifications_lost(channel: str) -> bool:
-    return SandboxFault.objects.filter(channel=channel, lose_notifications=True).exists()
+    return _LOSING.exists(channel=channel)
 
 
 def retry_scale() -> float:

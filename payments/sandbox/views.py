@@ -1,10 +1,11 @@
 """The sandbox cashier: where a person (or a browser test) approves or declines a payment."""
 
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods
 
+from config.prepared import PreparedRead
 from payments.sandbox import core
 from payments.sandbox.cashier import cashier_labels
 from payments.sandbox.models import SandboxFault, SandboxTrade
@@ -21,11 +22,12 @@ def _provider(channel):
 @require_http_methods(["GET", "POST"])
 def cashier(request, channel, trade_no):
     impl = _provider(channel)
-    trade = get_object_or_404(SandboxTrade, channel=channel, trade_no=trade_no)
+    trade = _TRADE.first(channel=channel, trade_no=trade_no)
+    if trade is None:
+        raise Http404("no such trade")
     if request.method == "POST" and trade.status == SandboxTrade.Status.WAITING:
         approve = request.POST.get("decision") == "approve"
-        impl.settle(trade, approve=approve, decline_key=request.POST.get("reason", ""))
-        trade.refresh_from_db()
+        trade = impl.settle(trade, approve=approve, decline_key=request.POST.get("reason", ""))
         if trade.return_url and request.POST.get("return", "1") == "1":
             return redirect(trade.return_url)
     return render(
@@ -33,6 +35,13 @@ def cashier(request, channel, trade_no):
         "sandbox/cashier.html",
         {"trade": trade, "labels": cashier_labels(trade, impl), "channel": channel},
     )
+
+
+_TRADE = PreparedRead(
+    lambda channel, trade_no: SandboxTrade.objects.filter(channel=channel, trade_no=trade_no),
+    channel=str,
+    trade_no=str,
+)
 
 
 @require_http_methods(["GET"])

@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from config.prepared import PreparedRead
 from payments.sandbox import keys
 from payments.sandbox.alipay.protocol import (
     BEIJING,
@@ -76,9 +77,9 @@ class AlipaySandbox(SandboxProvider):
             "alipay_public_key": keys.provider_public_pem(CHANNEL),
         }
 
-    def settle(self, trade: SandboxTrade, *, approve: bool, decline_key: str = "") -> None:
+    def settle(self, trade: SandboxTrade, *, approve: bool, decline_key: str = "") -> SandboxTrade:
         expire_if_due(trade)
-        super().settle(trade, approve=approve, decline_key=decline_key)
+        return super().settle(trade, approve=approve, decline_key=decline_key)
 
     def payment_notification(self, trade: SandboxTrade) -> tuple[Mapping[str, str], bytes] | None:
         """trade_status_sync as a signed form post (§1.4): TRADE_SUCCESS when paid,
@@ -201,6 +202,16 @@ def find_trade(
     return trade
 
 
+# every payer's visit to the gateway opens (or finds) the trade: compiled once per connection
+_TRADE_BY_OUT_TRADE_NO = PreparedRead(
+    lambda merchant_id, out_trade_no: SandboxTrade.objects.filter(
+        channel=CHANNEL, merchant_id=merchant_id, out_trade_no=out_trade_no
+    ),
+    merchant_id=str,
+    out_trade_no=str,
+)
+
+
 def open_trade(
     merchant: SandboxMerchant,
     params: Mapping[str, str],
@@ -228,9 +239,9 @@ def open_trade(
             raise business(
                 "ACQ.INVALID_PARAMETER", "time_expire 格式应为 yyyy-MM-dd HH:mm:ss"
             ) from None
-    existing = SandboxTrade.objects.filter(
-        channel=CHANNEL, merchant_id=merchant.merchant_id, out_trade_no=out_trade_no
-    ).first()
+    existing = _TRADE_BY_OUT_TRADE_NO.first(
+        merchant_id=merchant.merchant_id, out_trade_no=out_trade_no
+    )
     if existing is None:
         try:
             with transaction.atomic():

@@ -115,9 +115,9 @@ class WechatPaySandbox(SandboxProvider):
             "platform_public_key_id": platform_public_key_id(),
         }
 
-    def settle(self, trade: SandboxTrade, *, approve: bool, decline_key: str = "") -> None:
+    def settle(self, trade: SandboxTrade, *, approve: bool, decline_key: str = "") -> SandboxTrade:
         expire_if_due(trade)
-        super().settle(trade, approve=approve, decline_key=decline_key)
+        return super().settle(trade, approve=approve, decline_key=decline_key)
 
     def payment_notification(self, trade: SandboxTrade) -> tuple[Mapping[str, str], bytes] | None:
         """TRANSACTION.SUCCESS for a paid order; WeChat sends nothing for failures (§2.3)."""

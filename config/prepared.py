@@ -38,6 +38,7 @@ from django.db.transaction import TransactionManagementError
 #: stand-in values: unlikely to equal any constant a query carries, and in range for the
 #: column types (an out-of-range integer makes the ORM drop the lookup altogether)
 _INT_BASE = 2_147_480_000
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def _stand_in(kind: type, index: int, name: str):
@@ -92,8 +93,11 @@ class PreparedRead:
             raise TransactionManagementError(
                 "select_for_update cannot be used outside of a transaction."
             )
+        params = self._params(plan.slots, values)
+        if params is None:
+            return []
         with connection.cursor() as cursor:
-            cursor.execute(plan.sql, self._params(plan.slots, values))
+            cursor.execute(plan.sql, params)
             rows = cursor.fetchall()
         return [_value(plan, connection, using, row) for row in rows]
 
@@ -123,14 +127,22 @@ class PreparedRead:
             sql, params = query.get_compiler(connection=connection).as_sql()
             found = self._exists[connection] = (sql, self._slots(params))
         sql, slots = found
+        params = self._params(slots, values)
+        if params is None:
+            return False
         with connection.cursor() as cursor:
-            cursor.execute(sql, self._params(slots, values))
+            cursor.execute(sql, params)
             return cursor.fetchone() is not None
 
-    def _params(self, slots: tuple, values: dict) -> list:
-        return [
+    def _params(self, slots: tuple, values: dict) -> list | None:
+        """The statement's parameters; None when an integer is beyond any integer column, so
+        nothing can match (the ORM, too, answers such a lookup with no rows)."""
+        params = [
             self._kinds[slot](values[slot]) if isinstance(slot, str) else slot[0] for slot in slots
         ]
+        if any(type(p) is int and not _INT64_MIN <= p <= _INT64_MAX for p in params):
+            return None
+        return params
 
     def _slots(self, params) -> tuple:
         stand_ins = self._stand_ins()

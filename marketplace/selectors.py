@@ -133,6 +133,17 @@ def buyer_orders(*, buyer) -> QuerySet[Order]:
     )
 
 
+def listing_with_brand(*, pk) -> Listing:
+    """The listing with its brand (Listing.DoesNotExist when there is none): every order
+    starts with it, so it is compiled once."""
+    return _LISTING_WITH_BRAND.get(pk=pk)
+
+
+_LISTING_WITH_BRAND = PreparedRead(
+    lambda pk: Listing.objects.select_related("brand").filter(pk=pk), pk=int
+)
+
+
 def order_for_buyer(*, buyer, number: str) -> Order:
     """The buyer's own order; anyone else's does not exist for them."""
     buyer_id = getattr(buyer, "pk", None)

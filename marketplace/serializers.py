@@ -10,7 +10,7 @@ from rest_framework import serializers
 
 from marketplace.code_formats import MAX_CODES_PER_UPLOAD, CodeInput
 from marketplace.models import Brand, Category, Listing, Order
-from marketplace.selectors import seller_rating
+from marketplace.selectors import listing_with_brand, seller_rating
 from marketplace.services import MAX_QUANTITY
 from payments.models import Method
 
@@ -137,8 +137,22 @@ class ListingCreatedSerializer(serializers.ModelSerializer):
         fields = ["id", "brand", "face_value", "price", "currency", "status", "stock"]
 
 
+class _ListingField(serializers.PrimaryKeyRelatedField):
+    """The listing by id with its brand, which ordering needs: one compiled read."""
+
+    def to_internal_value(self, data):
+        try:
+            if isinstance(data, bool):
+                raise TypeError
+            return listing_with_brand(pk=data)
+        except Listing.DoesNotExist:
+            self.fail("does_not_exist", pk_value=data)
+        except (TypeError, ValueError):
+            self.fail("incorrect_type", data_type=type(data).__name__)
+
+
 class OrderCreateSerializer(serializers.Serializer):
-    listing = serializers.PrimaryKeyRelatedField(queryset=Listing.objects.all())
+    listing = _ListingField(queryset=Listing.objects.all())
     quantity = serializers.IntegerField(min_value=1, max_value=MAX_QUANTITY, default=1)
 
 

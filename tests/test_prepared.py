@@ -147,3 +147,12 @@ def test_values_and_values_lists_come_back_as_the_orm_gives_them():
         assert PreparedRead(make, pk=int).all(pk=listing.pk) == list(make(listing.pk)), shape
     dicts = PreparedRead(build["dicts"], pk=int).get(pk=listing.pk)
     assert dicts == {"price": Decimal("92.50"), "brand__slug": listing.brand.slug}
+
+
+def test_an_integer_beyond_any_column_matches_nothing_instead_of_failing():
+    listing = ListingFactory()
+    read = PreparedRead(lambda pk: Listing.objects.filter(pk=pk), pk=int)
+    assert read.all(pk=10**30) == [] and not read.exists(pk=-(10**30))
+    with pytest.raises(Listing.DoesNotExist):
+        read.get(pk=2**63)
+    assert read.get(pk=listing.pk) == listing

@@ -75,7 +75,9 @@ def order_create(*, buyer, listing: Listing, quantity: int) -> Order:
         or not 1 <= quantity <= MAX_QUANTITY
     ):
         raise OrderNotPayable(_("Choose a quantity from 1 to %(max)d.") % {"max": MAX_QUANTITY})
-    listing = Listing.objects.select_related("brand").get(pk=listing.pk)
+    from marketplace.selectors import listing_with_brand
+
+    listing = listing_with_brand(pk=listing.pk)  # as it stands now, whatever the caller holds
     if listing.status != Listing.Status.ACTIVE or not listing.brand.active:
         raise ListingUnavailable(_("This listing is not on sale at the moment."))
     if listing.seller_id == buyer.pk:

@@ -63,6 +63,19 @@ def test_order_quantity_must_be_a_sane_integer(buyer, listing, value):
     assert not Order.objects.exists()
 
 
+@pytest.mark.parametrize(
+    "value", ["abc", "1.5e3", True, None, [], {}, 10**30, -(10**30), "99999999999999999999"]
+)
+def test_an_order_of_an_unknown_or_malformed_listing_is_a_400_naming_it(buyer, listing, value):
+    before = Order.objects.count()
+    response = api_as(buyer).post(
+        "/api/v1/orders/", {"listing": value, "quantity": 1}, format="json"
+    )
+    assert response.status_code == 400, (value, response.content)
+    assert response.json()["listing"]
+    assert Order.objects.count() == before
+
+
 @pytest.mark.parametrize("value", NON_FINITE + ["-1"])
 def test_site_forms_refuse_odd_amounts(seller, listing, value):
     client = logged_in(seller)

@@ -447,3 +447,15 @@ def test_a_catalogue_page_is_served_from_the_cache_for_a_moment(
     settings.CATALOGUE_CACHE_SECONDS = 0
     listing.codes.filter(status=CardCode.Status.AVAILABLE).first().delete()
     assert api.get(url).json()["results"][0]["stock"] == 4  # off: always the database
+
+
+def test_an_order_serializer_builds_its_fields_once_yet_gives_each_instance_its_own(listing, buyer):
+    from marketplace import services
+    from marketplace.serializers import OrderDetailSerializer, OrderSerializer
+
+    order = services.order_create(buyer=buyer, listing=listing, quantity=1)
+
+    first, second = OrderSerializer(order), OrderSerializer(order)
+    assert first.data == second.data and first.data["number"] == order.number
+    assert first.fields["number"] is not second.fields["number"]
+    assert set(OrderDetailSerializer(order).fields) == {*first.fields, "codes", "currencies"}

@@ -10,6 +10,7 @@ throttle also doubles the wait after each wrong code."""
 from __future__ import annotations
 
 import base64
+import functools
 from urllib.parse import urlencode
 
 import segno
@@ -19,9 +20,11 @@ from django.contrib import admin
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.signals import user_login_failed
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
+from django.urls import get_script_prefix, get_urlconf, reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -37,7 +40,19 @@ _OPEN_PATHS = ("login/", "logout/", "otp/", "jsi18n/")
 
 
 def _admin_prefix() -> str:
-    return reverse("admin:index")
+    return _admin_prefix_of(get_script_prefix(), get_urlconf())
+
+
+@functools.lru_cache(maxsize=8)
+def _admin_prefix_of(script_prefix: str, urlconf) -> str:
+    """Resolved once per URL map, not at every request this middleware sees."""
+    return reverse("admin:index", urlconf=urlconf)
+
+
+@receiver(setting_changed)
+def _forget_admin_prefix(*, setting, **kwargs):
+    if setting == "ROOT_URLCONF":
+        _admin_prefix_of.cache_clear()
 
 
 def _has_device(user) -> bool:

@@ -40,3 +40,29 @@ def server_error(request, template_name: str = defaults.ERROR_500_TEMPLATE_NAME)
         response = HttpResponse(loader.get_template("503.html").render(), status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+# The simulators' own process (config.sandbox_urls) answers failures as a provider would:
+# plain text, nothing of the shop's pages (which link the shop's URLs it does not serve).
+def provider_bad_request(request, exception=None):
+    return HttpResponse("Bad request", status=400, content_type="text/plain; charset=utf-8")
+
+
+def provider_forbidden(request, exception=None):
+    return HttpResponse("Forbidden", status=403, content_type="text/plain; charset=utf-8")
+
+
+def provider_not_found(request, exception=None):
+    return HttpResponse("Not found", status=404, content_type="text/plain; charset=utf-8")
+
+
+def provider_server_error(request):
+    status = 503 if _database_away(sys.exc_info()[1]) else 500
+    response = HttpResponse(
+        "Service unavailable" if status == 503 else "Internal error",
+        status=status,
+        content_type="text/plain; charset=utf-8",
+    )
+    if status == 503:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response

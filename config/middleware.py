@@ -2,6 +2,7 @@
 itself, a cap on how large a request body may be, request ids, request log lines and request
 metrics."""
 
+import functools
 import logging
 import secrets
 import time
@@ -76,6 +77,12 @@ def content_security_policy() -> str:
     origin = simulators_origin()
     if not policy or not origin:
         return policy
+    return _with_origin(policy, origin)
+
+
+@functools.lru_cache(maxsize=16)
+def _with_origin(policy: str, origin: str) -> str:
+    """Built once per policy and origin, not at every response."""
     directives = [d.strip() for d in policy.split(";") if d.strip()]
     names = [d.split()[0] for d in directives]
     for name in ("script-src", "connect-src"):

@@ -127,6 +127,20 @@ MIDDLEWARE = [
 
 # `make serve` runs the simulators apart with config.sandbox_urls (only /sandbox/ and /healthz).
 ROOT_URLCONF = env("ROOT_URLCONF", default="config.urls")
+# The simulators' own process serves the providers' endpoints and pages only: no sessions,
+# log-ins, staff pages or forms of the shop, so none of their middleware.
+SANDBOX_PROCESS_MIDDLEWARE = [
+    "config.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "config.middleware.RequestSizeLimitMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "config.middleware.ContentSecurityPolicyMiddleware",
+]
+if ROOT_URLCONF == "config.sandbox_urls":
+    MIDDLEWARE = SANDBOX_PROCESS_MIDDLEWARE
 # The audit trail (docs/backoffice.md): django-auditlog records who changed what, with the
 # fields before and after, for the records staff decide on or configure. High-volume rows
 # written by checkout, callbacks and beat (payments, attempts, notifications, journal, alerts)

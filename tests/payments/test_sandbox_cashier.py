@@ -134,3 +134,25 @@ def test_declining_with_a_relabelled_reason_still_sends_the_providers_code(clien
     assert urlsplit(response["Location"]).path == "/orders/CASHIER1/"
     trade = SandboxTrade.objects.get(out_trade_no=attempt.out_trade_no)
     assert (trade.status, trade.decline_code) == ("declined", "BALANCE_NOT_ENOUGH")
+
+
+@pytest.fixture
+def simulators_process(settings):
+    """As the simulators' own process under `make serve` runs: their URLs and middleware."""
+    settings.ROOT_URLCONF = "config.sandbox_urls"
+    settings.MIDDLEWARE = settings.SANDBOX_PROCESS_MIDDLEWARE
+
+
+def test_the_simulators_own_process_serves_the_cashier_as_a_provider_page(
+    client, bank, simulators_process
+):
+    attempt = pay()
+    html = page(client, cashier_path(attempt))
+    assert f"支付宝 · 经由 {BANK_NAME}" in title(html) and 'data-testid="sandbox-approve"' in html
+    assert "/accounts/login/" not in html  # the provider's page links nothing of the shop's
+    response = client.post(cashier_path(attempt), {"decision": "approve", "return": "0"})
+    assert response.status_code == 200 and "sandbox-approve" not in response.content.decode()
+    trade = SandboxTrade.objects.get(out_trade_no=attempt.out_trade_no)
+    assert trade.status == "paid" and trade.paid_at is not None
+    assert client.get("/healthz").status_code == 200
+    assert client.get("/accounts/login/").status_code == 404  # nothing of the shop here

@@ -256,21 +256,14 @@ def order_risk_facts(*, order: Order, client_ip: str = "") -> PayableFacts:
     buyer, listing = order.buyer, order.listing
     seller = listing.seller
     now = timezone.now()
-    past = Order.objects.filter(buyer=buyer).exclude(pk=order.pk)
-    good_orders = past.filter(status__in=[Order.Status.DELIVERED, Order.Status.COMPLETED]).count()
-    disputes = Dispute.objects.filter(order__buyer=buyer).aggregate(
-        all=Count("pk"), refunded=Count("pk", filter=Q(status=Dispute.Status.REFUNDED))
-    )
-    seller_linked = False
-    if client_ip:
-        from payments.models import Payment
-
-        seller_linked = Payment.objects.filter(buyer=seller, client__ip=client_ip).exists()
+    good_orders = _GOOD_ORDERS.first(buyer_id=buyer.pk, order_id=order.pk) or 0
+    disputes, refunded = _DISPUTES.first(buyer_id=buyer.pk) or (0, 0)
+    seller_linked = bool(client_ip) and _seller_paid_from.exists(seller_id=seller.pk, ip=client_ip)
     return PayableFacts(
         account_age_days=(now - buyer.date_joined).days,
         good_orders=good_orders,
-        disputes=disputes["all"],
-        disputes_refunded=disputes["refunded"],
+        disputes=disputes,
+        disputes_refunded=refunded,
         brand=listing.brand.slug,
         brand_high_risk=listing.brand.high_risk,
         seller_id=seller.pk,
@@ -278,6 +271,46 @@ def order_risk_facts(*, order: Order, client_ip: str = "") -> PayableFacts:
         seller_linked=seller_linked,
         listing_age_days=(now - listing.created_at).days,
     )
+
+
+# Read at every payment start: compiled once per connection. Grouped by the buyer, so a buyer
+# with none has no row (no COUNT over an empty set to compile apart).
+_GOOD_ORDERS = PreparedRead(
+    lambda buyer_id, order_id: (
+        Order.objects.filter(
+            buyer_id=buyer_id, status__in=[Order.Status.DELIVERED, Order.Status.COMPLETED]
+        )
+        .exclude(pk=order_id)
+        .values("buyer_id")
+        .annotate(n=Count("pk"))
+        .values_list("n", flat=True)
+    ),
+    buyer_id=int,
+    order_id=int,
+)
+_DISPUTES = PreparedRead(
+    lambda buyer_id: (
+        Dispute.objects.filter(order__buyer_id=buyer_id)
+        .values("order__buyer_id")
+        .annotate(all=Count("pk"), refunded=Count("pk", filter=Q(status=Dispute.Status.REFUNDED)))
+        .values_list("all", "refunded")
+    ),
+    buyer_id=int,
+)
+
+
+def _seller_paid_from_build(seller_id, ip):
+    from django.db.models.fields.json import KT
+
+    from payments.models import Payment
+
+    # the address as text (``client->>'ip'``): a plain parameter, as the address index has it
+    return Payment.objects.annotate(paid_from=KT("client__ip")).filter(
+        buyer_id=seller_id, paid_from=ip
+    )
+
+
+_seller_paid_from = PreparedRead(_seller_paid_from_build, seller_id=int, ip=str)
 
 
 def seller_upload_facts(*, listing: Listing, codes: int, client_ip: str = ""):

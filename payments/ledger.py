@@ -17,6 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 
+from config.prepared import PreparedRead
 from payments.models import JournalEntry, JournalLine, LedgerAccount
 
 CENT = Decimal("0.01")
@@ -251,12 +252,23 @@ def _insert_lines_of_new_accounts(entry_id: int, lines: list[Line], currency: st
 
 def balance(code: str, *, natural: bool = False) -> Decimal:
     """Sum of an account's lines. ``natural`` shows credit-normal accounts as positive."""
-    total = JournalLine.objects.filter(account__code=code).aggregate(s=Sum("amount"))[
-        "s"
-    ] or Decimal("0.00")
+    total = _BALANCE.first(code=code) or Decimal("0.00")
     if natural and _kind_of(code) in {Kind.LIABILITY, Kind.INCOME}:
         total = -total
     return total.quantize(CENT)
+
+
+# Every checkout reads the buyer's wallet: one account's sum, compiled once per connection
+# (grouped by the account, so an account without lines has no row rather than a NULL).
+_BALANCE = PreparedRead(
+    lambda code: (
+        JournalLine.objects.filter(account__code=code)
+        .values("account__code")
+        .annotate(s=Sum("amount"))
+        .values_list("s", flat=True)
+    ),
+    code=str,
+)
 
 
 def balances(codes: Iterable[str], *, natural: bool = False) -> dict[str, Decimal]:

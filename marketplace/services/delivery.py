@@ -145,6 +145,16 @@ _ORDER_LOCKED = PreparedRead(
 )
 
 
+_HELD_CODES_LOCKED = PreparedRead(
+    lambda order_id: (
+        CardCode.objects.select_for_update(of=("self",))
+        .filter(order_id=order_id, status=CardCode.Status.RESERVED)
+        .values_list("id", flat=True)
+    ),
+    order_id=int,
+)
+
+
 def _payment_succeeded(*, payment, number: str) -> Order | None:
     try:
         order = _ORDER_LOCKED.get(number=number)
@@ -192,11 +202,7 @@ def _payment_succeeded(*, payment, number: str) -> Order | None:
         _refund_or_flag(order=order, payment=payment, reason=f"order {number} is {order.status}")
         return order
 
-    held = list(
-        CardCode.objects.select_for_update(of=("self",))
-        .filter(order=order, status=CardCode.Status.RESERVED)
-        .values_list("id", flat=True)
-    )
+    held = _HELD_CODES_LOCKED.all(order_id=order.pk)
     if order.status in HOLDING_STATUSES and len(held) == order.quantity:
         _deliver(order=order, payment=payment)
         return order

@@ -136,7 +136,7 @@ def notice_apply(
         if mismatch:
             return reject(notification, mismatch, attempt=attempt)
 
-        _payer_ref_keep(payment, account.backend, notice)
+        client_unsaved = _payer_ref_keep(payment, account.backend, notice)
         first_notice = notification is not None and attempt.notified_at is None
         if first_notice:
             attempt.notified_at = timezone.now()
@@ -145,7 +145,9 @@ def notice_apply(
             if attempt.status == AttemptStatus.SUCCEEDED:
                 result: tuple[ApplyResult, str] = ("duplicate", "already succeeded")
             else:
-                _attempt_succeeded(payment, attempt, others, notice)
+                also = ["client"] if client_unsaved else []
+                if _attempt_succeeded(payment, attempt, others, notice, also=also):
+                    client_unsaved = False  # written with the payment's success
                 health_outcome, result = "succeeded", ("applied", "succeeded")
         elif notice.outcome in {"failed", "closed"}:
             if attempt.status in ATTEMPT_OPEN:
@@ -163,6 +165,8 @@ def notice_apply(
             result = ("duplicate", "still pending")
         if first_notice and result[0] == "duplicate":
             attempt.save(update_fields=["notified_at"])
+        if client_unsaved:
+            Payment.objects.filter(pk=payment.pk).update(client=payment.client)
         if notification is not None:
             # The notice carries its outcome to the channel's health (health.health_fold):
             # counted exactly once, with the attempt it belongs to.
@@ -177,14 +181,16 @@ def notice_apply(
     return result
 
 
-def _payer_ref_keep(payment: Payment, backend: str, notice: Notice) -> None:
+def _payer_ref_keep(payment: Payment, backend: str, notice: Notice) -> bool:
     """The buyer's account at the channel, as its answer names it, kept on the payment's
-    client (``account_ref``) for risk: the first one named stays."""
+    client (``account_ref``) for risk: the first one named stays. Set on the payment held
+    here; True when that is still to be saved (with the payment's success, or on its own)."""
     ref = payer_ref(backend, notice.raw)
     client = payment.client or {}
     if ref and not client.get("account_ref"):
         payment.client = {**client, "account_ref": ref}
-        Payment.objects.filter(pk=payment.pk).update(client=payment.client)
+        return True
+    return False
 
 
 #: refunds Cardex has not sent to the channel: still awaiting Finance, or declined by it
@@ -279,9 +285,11 @@ def _mismatch(account: ChannelAccount, attempt: Attempt, notice: Notice) -> str:
 
 
 def _attempt_succeeded(
-    payment: Payment, attempt: Attempt, others: list[Attempt], notice: Notice
-) -> None:
-    """Runs under the locks of the payment and all its attempts (``others``: the rest)."""
+    payment: Payment, attempt: Attempt, others: list[Attempt], notice: Notice, *, also=()
+) -> bool:
+    """Runs under the locks of the payment and all its attempts (``others``: the rest).
+    True when the payment succeeded with it (saving ``also`` with it), False when this was a
+    second success of a paid payment (refunded)."""
     transitions.apply(
         attempt,
         "succeed",
@@ -291,7 +299,7 @@ def _attempt_succeeded(
     )
     if payment.is_paid and any(other.status == AttemptStatus.SUCCEEDED for other in others):
         refund_double_charge(payment, attempt)
-        return
+        return False
     transitions.apply(
         payment,
         "succeed",
@@ -299,10 +307,12 @@ def _attempt_succeeded(
         failure_code="",
         failure_reason="",
         failure_guidance="",
+        also=also,
     )
     for other in others:
         if other.status in ATTEMPT_OPEN:
             transaction.on_commit(lambda pk=other.pk: close_quietly(pk))
+    return True
 
 
 def _after_attempt_closed(

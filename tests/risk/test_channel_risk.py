@@ -117,3 +117,16 @@ def test_a_failed_payment_without_a_failed_attempt_records_nothing():
     )  # fmt: skip
     channel_risk_decline_record(sender=Payment, payment=payment)
     assert not Signal.objects.exists()
+
+
+def test_the_payers_account_named_by_a_success_is_saved_with_the_payments_success(
+    client, django_capture_on_commit_callbacks
+):
+    sandbox_account("alipay")
+    payment = _start(UserFactory(), "alipay")
+    with django_capture_on_commit_callbacks(execute=True):
+        Payer(client).decide(payment.attempts.get().action, "approve")
+    payment.refresh_from_db()
+    assert payment.status == "succeeded"
+    assert payment.client["account_ref"].startswith("alipay:")
+    assert payment.client["ip"] == "203.0.113.7"  # the rest of the client kept

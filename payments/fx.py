@@ -56,10 +56,10 @@ class TableRates:
         return self.quotes([currency]).get(currency)
 
     def quotes(self, currencies: list[str]) -> dict[str, Quote]:
-        """Several currencies' rates in one query: an offer prices in all of them at once."""
-        from payments.models import FxRate
-
-        rows = FxRate.objects.filter(currency__in=currencies).order_by()
+        """Several currencies' rates in one query: an offer prices in all of them at once.
+        The table holds a row per currency, a handful: all of them, by a compiled read."""
+        wanted = set(currencies)
+        rows = [row for row in _rate_table().all() if row.currency in wanted]
         return {
             row.currency: Quote(
                 currency=row.currency,
@@ -69,6 +69,14 @@ class TableRates:
             )
             for row in rows
         }
+
+
+@cache
+def _rate_table():
+    from config.prepared import PreparedRead
+    from payments.models import FxRate
+
+    return PreparedRead(lambda: FxRate.objects.order_by())
 
 
 @cache

@@ -9,7 +9,9 @@ only binds the real values, runs the statement and builds the objects as ``Model
 does (database converters, ``select_related`` populators, annotations).
 
 Only what can be proved to bind the same way is accepted, and that is checked when the read
-is first compiled: every keyword must reach the SQL as one plain parameter (equality
+is first compiled — twice, with two sets of stand-ins, so the SQL must not change with the
+values and a constant that equals a stand-in is told apart: every keyword must reach the
+SQL as one plain parameter (equality
 lookups; ``__contains`` or another transformed value is refused), and the queryset yields
 models, ``values()`` dicts or ``values_list()`` tuples (flat or not) — no named tuples, no
 ``prefetch_related``. A plan is kept per connection object, so threads never share a
@@ -35,17 +37,18 @@ from django.db.models.query import (
 )
 from django.db.transaction import TransactionManagementError
 
-#: stand-in values: unlikely to equal any constant a query carries, and in range for the
-#: column types (an out-of-range integer makes the ORM drop the lookup altogether)
-_INT_BASE = 2_147_480_000
+#: stand-in integers: in range for every integer column, small ones included (an
+#: out-of-range integer makes the ORM drop the lookup altogether); each read is compiled with
+#: two sets of stand-ins, so a constant that happens to equal one is told apart
+_INT_BASE = 30_000
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
-def _stand_in(kind: type, index: int, name: str):
+def _stand_in(kind: type, index: int, name: str, variant: int):
     if kind is int:
-        return _INT_BASE + index
+        return _INT_BASE + 1000 * variant + index
     if kind is str:
-        return f"\ue000prepared:{name}\ue001"
+        return f"\ue000prepared{variant}:{name}\ue001"
     raise ImproperlyConfigured(f"prepared reads bind int or str values, not {kind.__name__}")
 
 
@@ -114,6 +117,8 @@ class PreparedRead:
         )
 
     def first(self, **values):
+        """The first row of the read as built, or None: give the queryset the order and the
+        ``[:1]`` that ``first()`` would, or every row is fetched."""
         found = self.all(**values)
         return found[0] if found else None
 
@@ -122,10 +127,14 @@ class PreparedRead:
         connection = connections[self._using()]
         found = self._exists.get(connection)
         if found is None:
-            queryset = self._build(**self._stand_ins()).using(connection.alias)
-            query = queryset.query.exists(limit=True)
-            sql, params = query.get_compiler(connection=connection).as_sql()
-            found = self._exists[connection] = (sql, self._slots(params))
+
+            def compiled(variant: int):
+                queryset = self._build(**self._stand_ins(variant)).using(connection.alias)
+                query = queryset.query.exists(limit=True)
+                return query.get_compiler(connection=connection).as_sql()
+
+            (sql, params), second = compiled(0), compiled(1)
+            found = self._exists[connection] = (sql, self._slots(sql, params, second))
         sql, slots = found
         params = self._params(slots, values)
         if params is None:
@@ -144,32 +153,47 @@ class PreparedRead:
             return None
         return params
 
-    def _slots(self, params) -> tuple:
-        stand_ins = self._stand_ins()
-        slots = tuple(_slot(param, stand_ins) for param in params)
-        missing = set(stand_ins) - {slot for slot in slots if isinstance(slot, str)}
+    def _slots(self, sql: str, params, second: tuple[str, Any]) -> tuple:
+        """Which parameter is which keyword, from two compiles with different stand-ins:
+        the same SQL, each keyword's stand-in at the same places, the rest the same."""
+        first_ins, second_ins = self._stand_ins(0), self._stand_ins(1)
+        second_sql, second_params = second
+        if second_sql != sql or len(second_params) != len(params):
+            raise ImproperlyConfigured("the read's SQL changes with its values: not preparable")
+        slots = []
+        for one, other in zip(params, second_params, strict=True):
+            name = _name_of(one, first_ins)
+            if name is not None and _name_of(other, second_ins) == name:
+                slots.append(name)
+            elif type(one) is type(other) and one == other:
+                slots.append((one,))
+            else:
+                raise ImproperlyConfigured(
+                    "a value must reach the SQL as a plain parameter (equality lookups)"
+                )
+        missing = set(first_ins) - {slot for slot in slots if isinstance(slot, str)}
         if missing:
             raise ImproperlyConfigured(
                 f"{sorted(missing)} must reach the SQL as plain parameters (equality lookups)"
             )
-        return slots
+        return tuple(slots)
 
     def _using(self) -> str:
         if self._model is None:  # the shape (model, locking) without compiling anything
-            shape = self._build(**self._stand_ins())
+            shape = self._build(**self._stand_ins(0))
             self._model, self._for_update = shape.model, bool(shape.query.select_for_update)
         if self._for_update:
             return router.db_for_write(self._model)
         return router.db_for_read(self._model)
 
-    def _stand_ins(self) -> dict[str, Any]:
+    def _stand_ins(self, variant: int) -> dict[str, Any]:
         return {
-            name: _stand_in(kind, index, name)
+            name: _stand_in(kind, index, name, variant)
             for index, (name, kind) in enumerate(self._kinds.items())
         }
 
     def _compile(self, connection) -> _Plan:
-        queryset = self._build(**self._stand_ins()).using(connection.alias)
+        queryset = self._build(**self._stand_ins(0)).using(connection.alias)
         shape = _SHAPES.get(queryset._iterable_class)
         if shape is None or queryset._prefetch_related_lookups or queryset._known_related_objects:
             raise ImproperlyConfigured(
@@ -179,11 +203,17 @@ class PreparedRead:
         query = queryset.query
         compiler = query.get_compiler(connection=connection)
         sql, params = compiler.as_sql()
+        second = (
+            self._build(**self._stand_ins(1))
+            .using(connection.alias)
+            .query.get_compiler(connection=connection)
+            .as_sql()
+        )
         select = compiler.select
         fields = [column[0] for column in select[: compiler.col_count]]
         common = {
             "sql": sql,
-            "slots": self._slots(params),
+            "slots": self._slots(sql, params, second),
             "shape": shape,
             "converters": tuple(
                 (position, tuple(functions), expression)
@@ -216,11 +246,11 @@ class PreparedRead:
         return plan
 
 
-def _slot(param, stand_ins: dict[str, Any]):
+def _name_of(param, stand_ins: dict[str, Any]) -> str | None:
     for name, value in stand_ins.items():
         if type(param) is type(value) and param == value:
             return name
-    return (param,)
+    return None
 
 
 def _value(plan: _Plan, connection, using: str, row):

@@ -258,7 +258,7 @@ def order_risk_facts(*, order: Order, client_ip: str = "") -> PayableFacts:
     now = timezone.now()
     good_orders = _GOOD_ORDERS.first(buyer_id=buyer.pk, order_id=order.pk) or 0
     disputes, refunded = _DISPUTES.first(buyer_id=buyer.pk) or (0, 0)
-    seller_linked = bool(client_ip) and _seller_paid_from.exists(seller_id=seller.pk, ip=client_ip)
+    seller_linked = bool(client_ip) and _SELLER_PAID_FROM.exists(seller_id=seller.pk, ip=client_ip)
     return PayableFacts(
         account_age_days=(now - buyer.date_joined).days,
         good_orders=good_orders,
@@ -310,7 +310,7 @@ def _seller_paid_from_build(seller_id, ip):
     )
 
 
-_seller_paid_from = PreparedRead(_seller_paid_from_build, seller_id=int, ip=str)
+_SELLER_PAID_FROM = PreparedRead(_seller_paid_from_build, seller_id=int, ip=str)
 
 
 def seller_upload_facts(*, listing: Listing, codes: int, client_ip: str = ""):

@@ -74,7 +74,7 @@ def test_the_queryset_is_compiled_once_per_connection():
     read = PreparedRead(build, pk=int)
     listings = [ListingFactory() for _ in range(3)]
     assert [read.get(pk=x.pk).pk for x in listings] == [x.pk for x in listings]
-    assert len(built) == 2  # the shape (model, locking), then the compile with stand-ins
+    assert len(built) == 3  # the shape (model, locking), then two compiles with stand-ins
     assert listings[0].pk not in built
 
 
@@ -156,3 +156,22 @@ def test_an_integer_beyond_any_column_matches_nothing_instead_of_failing():
     with pytest.raises(Listing.DoesNotExist):
         read.get(pk=2**63)
     assert read.get(pk=listing.pk) == listing
+
+
+def test_a_small_integer_column_binds_like_any_other():
+    listing = ListingFactory()  # brands have small-integer keys
+    read = PreparedRead(
+        lambda brand_id: Listing.objects.filter(brand_id=brand_id).values_list("pk", flat=True),
+        brand_id=int,
+    )
+    assert read.all(brand_id=listing.brand_id) == [listing.pk]
+
+
+def test_a_constant_equal_to_a_stand_in_is_kept_as_the_constant():
+    listing = ListingFactory()
+    read = PreparedRead(
+        lambda pk: Listing.objects.filter(pk=pk).exclude(seller_id=30_000), pk=int
+    )  # 30_000: the first integer stand-in
+    assert read.get(pk=listing.pk) == listing
+    plan = next(iter(read._plans.values()))
+    assert plan.slots.count("pk") == 1 and (30_000,) in plan.slots

@@ -44,25 +44,25 @@ def server_error(request, template_name: str = defaults.ERROR_500_TEMPLATE_NAME)
 
 # The simulators' own process (config.sandbox_urls) answers failures as a provider would:
 # plain text, nothing of the shop's pages (which link the shop's URLs it does not serve).
+def _plain(text: str, status: int) -> HttpResponse:
+    return HttpResponse(text, status=status, content_type="text/plain; charset=utf-8")
+
+
 def provider_bad_request(request, exception=None):
-    return HttpResponse("Bad request", status=400, content_type="text/plain; charset=utf-8")
+    return _plain("Bad request", 400)
 
 
 def provider_forbidden(request, exception=None):
-    return HttpResponse("Forbidden", status=403, content_type="text/plain; charset=utf-8")
+    return _plain("Forbidden", 403)
 
 
 def provider_not_found(request, exception=None):
-    return HttpResponse("Not found", status=404, content_type="text/plain; charset=utf-8")
+    return _plain("Not found", 404)
 
 
 def provider_server_error(request):
-    status = 503 if _database_away(sys.exc_info()[1]) else 500
-    response = HttpResponse(
-        "Service unavailable" if status == 503 else "Internal error",
-        status=status,
-        content_type="text/plain; charset=utf-8",
-    )
-    if status == 503:
-        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    if not _database_away(sys.exc_info()[1]):
+        return _plain("Internal error", 500)
+    response = _plain("Service unavailable", 503)
+    response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response

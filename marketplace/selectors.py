@@ -19,6 +19,7 @@ from django.db.models import (
     Sum,
     Value,
 )
+from django.db.models.fields.json import KT
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -33,6 +34,7 @@ from marketplace.postings import (
     seller_pending,
 )
 from payments import ledger
+from payments.models import Payment
 from payments.payables import PayableFacts
 
 SORTS = {
@@ -299,18 +301,14 @@ _DISPUTES = PreparedRead(
 )
 
 
-def _seller_paid_from_build(seller_id, ip):
-    from django.db.models.fields.json import KT
-
-    from payments.models import Payment
-
-    # the address as text (``client->>'ip'``): a plain parameter, as the address index has it
-    return Payment.objects.annotate(paid_from=KT("client__ip")).filter(
+# the address as text (``client->>'ip'``): a plain parameter, as the address index has it
+_SELLER_PAID_FROM = PreparedRead(
+    lambda seller_id, ip: Payment.objects.annotate(paid_from=KT("client__ip")).filter(
         buyer_id=seller_id, paid_from=ip
-    )
-
-
-_SELLER_PAID_FROM = PreparedRead(_seller_paid_from_build, seller_id=int, ip=str)
+    ),
+    seller_id=int,
+    ip=str,
+)
 
 
 def seller_upload_facts(*, listing: Listing, codes: int, client_ip: str = ""):
